@@ -1,0 +1,220 @@
+"""``trioproxy run`` / ``trioproxy check``: arguments, logging, and starting Hypercorn's trio worker.
+
+One worker (the default) is served in this process: ``trio.run`` → ``hypercorn.trio.serve`` with a
+shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting, lets in-flight
+requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
+exits 0. With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
+each loads the same config (passed through the environment) and builds its own app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from . import __version__
+from .config import ConfigError, ProxyConfig, load_config, load_default_config
+from .masking import SecretScrubber, install_log_filter, mask_secret
+
+__all__ = ["main"]
+
+log = logging.getLogger("trioproxy")
+
+_CONFIG_ENV = "TRIOPROXY_CONFIG"
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from .logfmt import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _load(path: str | None) -> ProxyConfig:
+    return load_config(path) if path else load_default_config()
+
+
+def _describe(config: ProxyConfig) -> list[str]:
+    lines = [f"config: {config.source}"]
+    lines.append("models:")
+    for name, group in config.model_groups.items():
+        for d in group:
+            key = f", api_key {mask_secret(d.api_key)}" if d.api_key else ""
+            extra = f", extra params {sorted(d.extra_params)}" if d.extra_params else ""
+            lines.append(f"  {name:<24} -> {d.label}{key}{extra}")
+    master = config.master_key
+    lines.append(f"master key: {mask_secret(master) if master else 'NONE (the proxy is open to anyone who can reach it)'}")
+    if config.guardrails:
+        lines.append("guardrails:")
+        for g in config.guardrails:
+            lines.append(f"  {g.name:<24} {g.class_path} mode={','.join(g.modes)} default_on={g.default_on}"
+                         f" stream_mode={g.stream_mode}")
+    return lines
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .assembly import load_handlers
+
+    try:
+        config = _load(args.config)
+        handlers = load_handlers(config)
+    except ConfigError as exc:
+        print("config is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    scrub = SecretScrubber(config.secrets()).scrub
+    for line in _describe(config):
+        print(scrub(line))
+    print("hooks, in the order they run (phase, method, handlers):")
+    for line in handlers.plan.describe():
+        print(line)
+    if handlers.loggers:
+        print("logging callbacks: " + ", ".join(h.name for h in handlers.loggers))
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    print("config OK")
+    return 0
+
+
+def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
+    from hypercorn.config import Config
+
+    hc = Config()
+    hc.bind = [f"{args.host}:{args.port}"]
+    hc.worker_class = "trio"
+    hc.workers = args.workers
+    hc.backlog = 2048               # Hypercorn's 100 is for web pages, not a proxy under load
+    hc.keep_alive_timeout = 75.0    # clients (SDKs) reuse connections; 5 s churns them
+    hc.graceful_timeout = config.graceful_shutdown_timeout
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.h11_max_incomplete_size = 64 * 1024
+    return hc
+
+
+def create_app_from_env() -> Any:
+    """Entry point for Hypercorn's worker processes (``--workers > 1``)."""
+    from .app import create_app
+
+    path = os.environ.get(_CONFIG_ENV) or None
+    _setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
+    config = _load(path)
+    install_log_filter(SecretScrubber(config.secrets()))
+    return create_app(config)
+
+
+async def _serve_one(app: Any, hc: Any) -> None:
+    from hypercorn.trio import serve
+
+    shutdown = trio.Event()
+
+    async def watch_signals() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s: finishing in-flight requests (up to %.0f s), then exiting",
+                         signal.Signals(signum).name, hc.graceful_timeout)
+                shutdown.set()
+                return
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_signals)
+        binds = await nursery.start(lambda task_status: serve(app, hc, shutdown_trigger=shutdown.wait,
+                                                              task_status=task_status))
+        for bind in binds:
+            print(f"trioproxy listening on {bind}", flush=True)
+        await shutdown.wait()
+        # serve() returns once in-flight requests are done (or the graceful deadline passed)
+    log.info("stopped")
+
+
+def _run(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level, args.log_format)
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    install_log_filter(SecretScrubber(config.secrets()))
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if not config.master_key:
+        log.warning("!" * 78)
+        log.warning("NO master_key IS SET: anyone who can reach %s:%s can use every model.", args.host, args.port)
+        log.warning("Set general_settings.master_key (e.g. os.environ/TRIOPROXY_MASTER_KEY) to require a key.")
+        log.warning("!" * 78)
+    hc = _hypercorn_config(args, config)
+    if args.workers > 1:
+        from hypercorn.run import run as hypercorn_run
+
+        # the workers rebuild the app from the config: check it here first, so errors show once
+        from .assembly import load_handlers
+
+        try:
+            load_handlers(config)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("%s", problem)
+            return 1
+        os.environ[_CONFIG_ENV] = os.path.abspath(args.config) if args.config else ""
+        os.environ["TRIOPROXY_LOG_LEVEL"] = args.log_level
+        os.environ["TRIOPROXY_LOG_FORMAT"] = args.log_format
+        hc.application_path = "trioproxy.cli:create_app_from_env()"
+        print(f"trioproxy listening on http://{args.host}:{args.port} ({args.workers} workers)", flush=True)
+        return hypercorn_run(hc)
+
+    from .app import create_app
+
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    trio.run(_serve_one, app, hc)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trioproxy", description="An OpenAI-compatible LLM proxy on Trio.")
+    parser.add_argument("--version", action="version", version=f"trioproxy {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve the proxy")
+    run.add_argument("config", nargs="?", help="config file (default: embedded defaults, fake models only)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=4000, help="0 picks a free port (printed on stdout)")
+    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", default="text", choices=["text", "json"])
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check", help="validate a config and show what would run")
+    check.add_argument("config", nargs="?")
+    check.set_defaults(func=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "workers", 1) < 1:
+        print("trioproxy: --workers must be at least 1", file=sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What the proxy knows about one request as it moves through the pipeline, and who is told.
+
+:class:`RequestContext` is created when a request arrives and filled in as it goes (deployment,
+upstream body, timings, outcome). Observers (the logging sink, metrics) receive it at three moments
+and must not block or raise: they copy what they need and hand it off (see ``logging_sink.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .auth import UserAPIKeyAuth
+    from .config import Deployment
+    from .errors import ProxyError
+
+__all__ = ["Observer", "RequestContext", "Route"]
+
+_counter = itertools.count(1)
+_prefix = os.urandom(4).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One OpenAI endpoint the pipeline serves."""
+
+    endpoint: str                   # path below /v1, as sent upstream
+    call_type: str                  # what hooks receive as call_type
+    required: tuple[tuple[str, tuple[type, ...], str], ...]   # (field, types, description)
+    can_stream: bool
+    answers_with_text: bool         # a pre-call string becomes an answer (chat, text) or a 400
+
+
+@dataclass
+class RequestContext:
+    route: Route
+    request_headers: dict[str, str]
+    id: str = field(default_factory=lambda: f"req-{_prefix}-{next(_counter)}")
+    start_time: _dt.datetime = field(default_factory=_dt.datetime.now)
+    start: float = field(default_factory=time.perf_counter)
+    user: UserAPIKeyAuth | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    requested_model: str | None = None
+    stream: bool = False
+    client_wants_usage: bool = False
+    deployment: Deployment | None = None
+    upstream_body: dict[str, Any] | None = None
+    upstream_start: float | None = None
+    upstream_end: float | None = None
+    first_chunk_at: float | None = None
+    end: float | None = None
+    response: Any = None             # the final response object (or assembled stream)
+    usage: dict[str, Any] | None = None
+    error: ProxyError | None = None
+    status: int | None = None
+    cache_hit: bool = False
+    hook_timings: list[tuple[str, str, float]] = field(default_factory=list)   # (handler, phase, seconds)
+    # exactly-once bookkeeping
+    failure_hooks_ran: bool = False
+    headers_hook_ran: bool = False
+    outcome_reported: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        return (self.end or time.perf_counter()) - self.start
+
+
+class Observer(Protocol):
+    """Told about every request. Methods are called on the Trio thread and must return at once."""
+
+    def on_upstream_request(self, ctx: RequestContext) -> None:
+        """The request is about to go upstream (``ctx.deployment``, ``ctx.upstream_body`` are set)."""
+
+    def on_success(self, ctx: RequestContext) -> None:
+        """Exactly once per successful request, after the answer (or the stream's end) is known."""
+
+    def on_failure(self, ctx: RequestContext) -> None:
+        """Exactly once per failed request (``ctx.error``), including client disconnects."""

@@ -1,0 +1,607 @@
+"""The per-request flow, and every nursery and cancel scope a request has.
+
+This module answers "what is cancelled when?":
+
+* **Pre-call** hooks run one after another, each under ``hook_timeout`` (``trio.fail_after``).
+* **Moderation ‖ upstream** (:meth:`Pipeline._race`): one nursery runs every moderation hook and
+  the upstream call. Each child records its own outcome and never raises into the nursery, so no
+  exception group can escape. The first moderation hook that raises cancels the nursery with reason
+  ``"moderation rejected"``: the upstream request is abandoned mid-flight and httpx closes its
+  connection, so the provider stops generating. An upstream failure cancels the moderation hooks.
+  If the upstream answers first, the nursery waits for every verdict. Exactly one outcome leaves.
+  For streams, "the upstream answered" means status and headers: no byte of the body is read, let
+  alone sent, before every verdict is in; a rejection closes the already-open stream.
+* **Client disconnect**: quart-trio cancels the request's task. Nothing here catches
+  ``trio.Cancelled`` for good: on the way out, a shielded scope with a deadline runs the failure
+  hooks once (``ClientDisconnectedError``), closes the upstream stream and the iterator hooks'
+  generators, and tells the observers; then the cancellation continues.
+* **Streaming body** (:class:`StreamRelay`): runs after Quart has sent the status line, in the same
+  request task, with no nursery of its own (a generator must not hold one open across ``yield``).
+  Its cleanup is idempotent and is also called by the connection adapter in ``app.py``, so an
+  upstream stream is closed even when the client leaves before the first chunk is pulled.
+
+Which hooks run and how their results combine is ``scheduler.py``'s business, not this module's.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import trio
+
+from . import scheduler
+from .auth import UserAPIKeyAuth, authenticate
+from .cache import DualCache
+from .config import ProxyConfig
+from .context import Observer, RequestContext, Route
+from .errors import (
+    BadRequestError,
+    ClientDisconnectedError,
+    HookCrashedError,
+    HookTimeoutError,
+    InternalServerError,
+    ProxyError,
+    RejectedByHookError,
+    ResponseTooLargeError,
+    error_body,
+    to_proxy_error,
+)
+from .loader import CALL_HOOKS, HookCall
+from .masking import SecretScrubber
+from .streaming import DONE, DONE_FRAME, SSEParser, StreamAssembler, error_frame, frame, parse_chunk
+from .types import wrap_response
+from .upstream.router import Router
+
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
+
+log = logging.getLogger("trioproxy.pipeline")
+
+CHAT = Route("chat/completions", "completion",
+             (("model", (str,), "a string"), ("messages", (list,), "a list of messages")), True, True)
+COMPLETIONS = Route("completions", "text_completion",
+                    (("model", (str,), "a string"), ("prompt", (str, list), "a string or a list")), True, True)
+EMBEDDINGS = Route("embeddings", "embeddings",
+                   (("model", (str,), "a string"), ("input", (str, list), "a string or a list")), False, False)
+
+#: request fields that steer the proxy and are not sent upstream
+_PROXY_ONLY_FIELDS = frozenset({"guardrails", "metadata", "cache"})
+
+#: how long cleanup may take once the request is cancelled (client gone, server stopping)
+CLEANUP_DEADLINE = 5.0
+
+
+@dataclass
+class ProxyResponse:
+    """What the HTTP layer sends: a status, headers and bytes or a :class:`StreamRelay`."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | StreamRelay
+    media_type: str = "application/json"
+
+
+@contextmanager
+def _single_cancelled() -> Iterator[None]:
+    """Let a nursery cancelled from outside raise one ``Cancelled``, never a group of them.
+
+    Children of our nurseries catch their own errors, so a group can only hold ``Cancelled``s
+    (or a bug, which becomes one 500 rather than a group reaching Quart).
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        cancelled, rest = group.split(trio.Cancelled)
+        if rest is not None:
+            raise InternalServerError("Internal error in the proxy; see the server log.") from group
+        leaf: BaseException = cancelled  # type: ignore[assignment]
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        raise leaf from None
+
+
+def _is_usage_only(chunk: Any) -> bool:
+    return isinstance(chunk, dict) and not dict.get(chunk, "choices") and bool(dict.get(chunk, "usage"))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        plan: scheduler.HookPlan,
+        router: Router,
+        cache: DualCache,
+        scrubber: SecretScrubber,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.config = config
+        self.plan = plan
+        self.router = router
+        self.cache = cache
+        self.scrubber = scrubber
+        self.observers: list[Observer] = list(observers or [])
+        self.hook_timeout = config.hook_timeout
+        self.master_key = config.master_key
+        max_mb = config.general_settings.get("max_response_size_mb")
+        self.max_response_bytes = int(max_mb * 1024 * 1024) if max_mb else None
+
+    # -- entry point -----------------------------------------------------------------------------
+    async def handle(self, route: Route, raw_body: bytes, headers: Mapping[str, str]) -> ProxyResponse:
+        """One request, start to finish. Always returns a response; only ``Cancelled`` escapes."""
+        ctx = RequestContext(route=route, request_headers=dict(headers))
+        values: dict[str, Any] = {"_ctx": ctx, "cache": self.cache, "call_type": route.call_type,
+                                  "request_headers": ctx.request_headers}
+        try:
+            return await self._run(ctx, values, raw_body, headers)
+        except trio.Cancelled:
+            await self._cancelled(ctx, values)
+            raise
+        except Exception as exc:
+            error = to_proxy_error(exc)
+            if not isinstance(exc, ProxyError):
+                log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
+            return await self._fail(ctx, values, error)
+
+    async def _run(self, ctx: RequestContext, values: dict[str, Any], raw_body: bytes,
+                   headers: Mapping[str, str]) -> ProxyResponse:
+        ctx.user = authenticate(self.master_key, headers)
+        values["user_api_key_dict"] = ctx.user
+        data = self._parse(ctx.route, raw_body)
+        values["data"] = values["request_data"] = ctx.data = data
+        ctx.requested_model = data.get("model")
+        ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
+        self.plan.check_requested_guardrails(data)
+
+        answer = await scheduler.run_pre_call(self.plan.calls("pre_call", data), self._invoke, values)
+        data = ctx.data = values["data"]
+        if answer is not None:
+            return await self._answer_with_text(ctx, values, answer)
+        self._validate_after_hooks(ctx.route, data)
+        self.router.deployments(data["model"])  # unknown model → 404 before anything is sent
+        if ctx.stream:
+            return await self._stream(ctx, values)
+        return await self._complete(ctx, values)
+
+    # -- parsing and validation ------------------------------------------------------------------
+    @staticmethod
+    def _parse(route: Route, raw_body: bytes) -> dict[str, Any]:
+        if not raw_body.strip():
+            raise BadRequestError("The request body is empty; expected a JSON object.")
+        try:
+            data = orjson.loads(raw_body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequestError(f"The request body must be a JSON object, not {type(data).__name__}.")
+        for name, types, description in route.required:
+            if name not in data:
+                raise BadRequestError(f"Missing required parameter: {name!r}.", param=name, code="missing_parameter")
+            if not isinstance(data[name], types):
+                raise BadRequestError(
+                    f"Invalid type for {name!r}: expected {description}, got {type(data[name]).__name__}.",
+                    param=name, code="invalid_type")
+        if "stream" in data and not isinstance(data["stream"], bool | None):
+            raise BadRequestError("Invalid type for 'stream': expected a boolean.", param="stream", code="invalid_type")
+        if route.endpoint == "chat/completions":
+            for i, message in enumerate(data["messages"]):
+                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                    raise BadRequestError(f"Invalid message at messages[{i}]: expected an object with a 'role'.",
+                                          param=f"messages[{i}]", code="invalid_type")
+        return data
+
+    @staticmethod
+    def _validate_after_hooks(route: Route, data: dict[str, Any]) -> None:
+        if not isinstance(data.get("model"), str):
+            raise BadRequestError("A pre-call hook left the request without a string 'model'.", param="model")
+
+    # -- invoking one hook -----------------------------------------------------------------------
+    async def _invoke(self, call: HookCall, values: dict[str, Any]) -> Any:
+        """One hook under its time limit; its duration goes into the request's timings."""
+        started = time.perf_counter()
+        try:
+            with trio.fail_after(self.hook_timeout):
+                return await call.call(values)
+        except trio.TooSlowError:
+            raise HookTimeoutError(call.handler, CALL_HOOKS[call.phase], self.hook_timeout) from None
+        finally:
+            values["_ctx"].hook_timings.append((call.handler, call.phase, time.perf_counter() - started))
+
+    # -- the upstream call and the moderation race -----------------------------------------------
+    def _upstream_body(self, ctx: RequestContext, data: dict[str, Any]) -> dict[str, Any]:
+        # proxy-only fields stay here: guardrail selection and the caller's logging metadata
+        body = {k: v for k, v in data.items() if k not in _PROXY_ONLY_FIELDS}
+        if ctx.stream and ctx.route.can_stream:
+            options = body.get("stream_options")
+            ctx.client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+            if not ctx.client_wants_usage:
+                # ask for usage so cost can be computed; the usage chunk is not relayed to this client
+                body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return body
+
+    def _on_attempt(self, ctx: RequestContext) -> Any:
+        def record(deployment: Any, outgoing: dict[str, Any]) -> None:
+            ctx.deployment = deployment
+            ctx.upstream_body = outgoing
+            ctx.upstream_start = time.perf_counter()
+            for observer in self.observers:
+                observer.on_upstream_request(ctx)
+        return record
+
+    async def _call_upstream(self, ctx: RequestContext, body: dict[str, Any]) -> Any:
+        model = body["model"]
+        try:
+            if ctx.stream:
+                _, result = await self.router.open_stream(model, ctx.route.endpoint, body, self._on_attempt(ctx))
+            else:
+                _, result = await self.router.send(model, ctx.route.endpoint, body, self._on_attempt(ctx))
+        finally:
+            ctx.upstream_end = time.perf_counter()
+        return result
+
+    async def _race(self, ctx: RequestContext, values: dict[str, Any]) -> Any:
+        """Moderation hooks ‖ upstream call. Returns the upstream result or raises one ProxyError."""
+        data = values["data"]
+        body = self._upstream_body(ctx, data)
+        calls = self.plan.calls("moderation", data)
+        if not calls:
+            return await self._call_upstream(ctx, body)
+
+        # moderation sees the request but cannot change what is sent
+        moderation_values = {**values, "data": copy.deepcopy(data)}
+        moderation_values["request_data"] = moderation_values["data"]
+        outcome: dict[str, Any] = {}
+
+        with _single_cancelled():
+            async with trio.open_nursery() as nursery:
+
+                async def upstream() -> None:
+                    try:
+                        outcome["upstream"] = await self._call_upstream(ctx, body)
+                    except Exception as exc:
+                        outcome.setdefault("error", to_proxy_error(exc))
+                        nursery.cancel_scope.cancel(reason="upstream failed")
+
+                async def moderate(call: HookCall) -> None:
+                    try:
+                        await self._invoke(call, moderation_values)
+                    except Exception as exc:
+                        outcome.setdefault("error", scheduler.classify(call, exc))
+                        nursery.cancel_scope.cancel(reason="moderation rejected")
+
+                nursery.start_soon(upstream)
+                for call in calls:
+                    nursery.start_soon(moderate, call)
+
+        if "error" in outcome:
+            stream = outcome.get("upstream")
+            if stream is not None and ctx.stream:
+                await self._close_quietly(stream)
+            raise outcome["error"]
+        return outcome["upstream"]
+
+    # -- non-streaming ---------------------------------------------------------------------------
+    async def _complete(self, ctx: RequestContext, values: dict[str, Any]) -> ProxyResponse:
+        upstream = await self._race(ctx, values)
+        if self.max_response_bytes is not None and len(upstream.body) > self.max_response_bytes:
+            raise self._response_too_large(len(upstream.body))
+        try:
+            parsed = orjson.loads(upstream.body)
+        except orjson.JSONDecodeError:
+            raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
+        response = values["response"] = wrap_response(parsed)
+        body = upstream.body
+        calls = self.plan.calls("post_call_success", values["data"])
+        if calls:
+            response = await scheduler.run_post_call_success(calls, self._invoke, values)
+            body = orjson.dumps(response)
+        ctx.response = response
+        ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
+        headers = await self._response_headers(ctx, values, response)
+        self._succeed(ctx, 200)
+        return ProxyResponse(200, headers, body)
+
+    def _response_too_large(self, size: int) -> ResponseTooLargeError:
+        limit = self.max_response_bytes or 0
+        return ResponseTooLargeError(
+            f"Response size is too large. Response size is {size / 1024 / 1024:.6g} MB. "
+            f"Max size is {limit / 1024 / 1024:.6g} MB"
+        )
+
+    # -- a pre-call hook's string as the answer ---------------------------------------------------
+    async def _answer_with_text(self, ctx: RequestContext, values: dict[str, Any],
+                                answer: scheduler.Answer) -> ProxyResponse:
+        if not ctx.route.answers_with_text:
+            raise RejectedByHookError(answer.text)
+        chat = ctx.route.endpoint == "chat/completions"
+        created = int(time.time())
+        model = ctx.data.get("model")
+        if chat:
+            body: dict[str, Any] = {
+                "id": f"chatcmpl-{ctx.id}", "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+        else:
+            body = {
+                "id": f"cmpl-{ctx.id}", "object": "text_completion", "created": created, "model": model,
+                "choices": [{"index": 0, "text": answer.text, "finish_reason": "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+        response = ctx.response = wrap_response(body)
+        headers = await self._response_headers(ctx, values, response)
+        self._succeed(ctx, 200)
+        if not ctx.stream:
+            return ProxyResponse(200, headers, orjson.dumps(body))
+        if chat:
+            base = {"id": body["id"], "object": "chat.completion.chunk", "created": created, "model": model}
+            chunks = [
+                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": answer.text},
+                                      "finish_reason": None}]},
+                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            ]
+        else:
+            base = {"id": body["id"], "object": "text_completion", "created": created, "model": model}
+            chunks = [{**base, "choices": [{"index": 0, "text": answer.text, "finish_reason": "stop"}]}]
+        payload = b"".join(frame(c) for c in chunks) + DONE_FRAME
+        return ProxyResponse(200, headers, payload, "text/event-stream")
+
+    # -- streaming -------------------------------------------------------------------------------
+    async def _stream(self, ctx: RequestContext, values: dict[str, Any]) -> ProxyResponse:
+        upstream = await self._race(ctx, values)
+        try:
+            headers = await self._response_headers(ctx, values, None)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._close_quietly(upstream)
+            raise
+        headers.setdefault("cache-control", "no-cache")
+        return ProxyResponse(200, headers, StreamRelay(self, ctx, values, upstream), "text/event-stream")
+
+    # -- outcomes --------------------------------------------------------------------------------
+    async def _response_headers(self, ctx: RequestContext, values: dict[str, Any], response: Any) -> dict[str, str]:
+        """The headers hook, exactly once per request, before the status line."""
+        headers = {"x-trioproxy-request-id": ctx.id}
+        if ctx.deployment is not None:
+            headers["x-trioproxy-model"] = ctx.deployment.model_name
+        if ctx.headers_hook_ran:
+            return headers
+        ctx.headers_hook_ran = True
+        calls = self.plan.calls("response_headers", values.get("data") or {})
+        if calls:
+            hook_values = {**values, "response": response}
+            hook_values.setdefault("data", ctx.data)
+            hook_values.setdefault("request_data", ctx.data)
+            hook_values.setdefault("user_api_key_dict", ctx.user or UserAPIKeyAuth())
+            headers.update(await scheduler.run_response_headers(calls, self._invoke, hook_values))
+        return headers
+
+    async def _failure_hooks(self, ctx: RequestContext, values: dict[str, Any], error: ProxyError) -> ProxyError:
+        """Failure hooks, exactly once per failed request; returns the error the client gets."""
+        if ctx.failure_hooks_ran:
+            return error
+        ctx.failure_hooks_ran = True
+        calls = self.plan.calls("failure", ctx.data)
+        if not calls:
+            return error
+        # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
+        original: BaseException = error.original if isinstance(error, HookCrashedError) else error
+        hook_values = {
+            **values,
+            "request_data": ctx.data,
+            "data": ctx.data,
+            "original_exception": original,
+            "user_api_key_dict": ctx.user or UserAPIKeyAuth(),
+            "traceback_str": "".join(traceback.format_exception(original)),
+        }
+        replacement = await scheduler.run_failure(calls, self._invoke, hook_values)
+        if replacement is not None:
+            replacement.__context__ = error
+            return replacement
+        return error
+
+    async def _fail(self, ctx: RequestContext, values: dict[str, Any], error: ProxyError) -> ProxyResponse:
+        """A failure before the status line: failure hooks, headers hook, one JSON error."""
+        error = await self._failure_hooks(ctx, values, error)
+        error.message = self.scrubber.scrub(error.message)
+        headers = await self._response_headers(ctx, values, None)
+        headers.update(error.headers)
+        self._report_failure(ctx, error)
+        return ProxyResponse(error.status_code, headers, orjson.dumps(error_body(error)))
+
+    def _succeed(self, ctx: RequestContext, status: int) -> None:
+        if ctx.outcome_reported:
+            return
+        ctx.outcome_reported = True
+        ctx.status = status
+        ctx.end = time.perf_counter()
+        for observer in self.observers:
+            _notify(observer.on_success, ctx)
+
+    def _report_failure(self, ctx: RequestContext, error: ProxyError) -> None:
+        if ctx.outcome_reported:
+            return
+        ctx.outcome_reported = True
+        ctx.error = error
+        ctx.status = error.status_code
+        ctx.end = time.perf_counter()
+        for observer in self.observers:
+            _notify(observer.on_failure, ctx)
+
+    async def _cancelled(self, ctx: RequestContext, values: dict[str, Any]) -> None:
+        """The request was cancelled (client gone, server stopping): failure hooks once, shielded."""
+        if ctx.outcome_reported:
+            return
+        error = ClientDisconnectedError("The client disconnected before the response was complete.")
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+            try:
+                error = await self._failure_hooks(ctx, values, error)
+            except Exception as exc:  # a broken failure hook must not mask the cancellation
+                log.error("failure hooks raised during cleanup of %s", ctx.id, exc_info=exc)
+        self._report_failure(ctx, error)
+
+    @staticmethod
+    async def _close_quietly(stream: Any) -> None:
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+            try:
+                await stream.aclose()
+            except Exception as exc:
+                log.debug("closing an upstream stream raised %r", exc)
+
+
+def _notify(method: Any, ctx: RequestContext) -> None:
+    try:
+        method(ctx)
+    except Exception as exc:  # an observer must never break a request
+        log.error("observer %r raised", method, exc_info=exc)
+
+
+class StreamRelay:
+    """The body of a streaming response: relays the open upstream stream through the hooks.
+
+    Runs after the status line is sent. Errors become the terminal SSE error event (after the failure
+    hooks had their say); the upstream stream and every iterator-hook generator are closed on every
+    path by :meth:`aclose`, which is idempotent and also called by the connection adapter.
+    """
+
+    def __init__(self, pipeline: Pipeline, ctx: RequestContext, values: dict[str, Any], upstream: Any) -> None:
+        self.pipeline = pipeline
+        self.ctx = ctx
+        self.values = values
+        self.upstream = upstream
+        self.chat = ctx.route.endpoint == "chat/completions"
+        self._generators: list[Any] = []
+        self._source: Any = None
+        self._events: Any = None
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._events is None:
+            self._events = self._run()
+        return self._events
+
+    async def _chunks(self) -> AsyncIterator[Any]:
+        """Upstream bytes → chunk objects (stops at ``[DONE]``; raises ProxyError on errors)."""
+        parser = SSEParser()
+        limit = self.pipeline.max_response_bytes
+        received = 0
+        async for piece in self.upstream.aiter_bytes():
+            received += len(piece)
+            if limit is not None and received > limit:
+                raise self.pipeline._response_too_large(received)
+            for payload in parser.feed(piece):
+                chunk = _parse_or_fail(payload, self.chat)
+                if chunk is DONE:
+                    return
+                if _is_usage_only(chunk):
+                    self.ctx.usage = dict(dict.get(chunk, "usage"))
+                    if not self.ctx.client_wants_usage:
+                        continue
+                yield chunk
+        for payload in parser.flush():
+            chunk = _parse_or_fail(payload, self.chat)
+            if chunk is DONE:
+                return
+            yield chunk
+
+    async def _run(self) -> AsyncIterator[bytes]:
+        pipeline, ctx, values = self.pipeline, self.ctx, self.values
+        data = values["data"]
+        plan = pipeline.plan
+        chunk_calls = plan.calls("post_call_streaming", data)
+        success_calls = plan.calls("post_call_success", data)
+        buffering = any(c.guardrail in plan.buffering_guardrails for c in success_calls)
+        assembler = StreamAssembler(self.chat)
+        held: list[bytes] = []
+        try:
+            self._source = self._chunks()
+            stream, self._generators = scheduler.chain_iterators(
+                plan.calls("streaming_iterator", data), self._source, values)
+            async for chunk in stream:
+                if chunk_calls:
+                    chunk = await scheduler.run_chunk_hooks(chunk_calls, pipeline._invoke,
+                                                            {**values, "response": chunk})
+                    if chunk is None:
+                        continue
+                if ctx.first_chunk_at is None:
+                    ctx.first_chunk_at = time.perf_counter()
+                assembler.add(chunk)
+                encoded = frame(chunk)
+                if buffering:
+                    held.append(encoded)
+                else:
+                    yield encoded
+            assembled = assembler.build()
+            if ctx.usage and "usage" not in assembled:
+                assembled["usage"] = ctx.usage
+            values["response"] = assembled
+            if success_calls:
+                await scheduler.run_post_call_success(success_calls, pipeline._invoke, values)
+            ctx.response = assembled
+            for encoded in held:
+                yield encoded
+            held.clear()
+            pipeline._succeed(ctx, 200)
+            yield DONE_FRAME
+        except Exception as exc:
+            error = to_proxy_error(exc)
+            if not isinstance(exc, ProxyError) and error.__class__ is InternalServerError:
+                log.error("stream %s failed with an unexpected error", ctx.id, exc_info=exc)
+            # drop what a buffering guardrail held back: it was never approved
+            held.clear()
+            error = await pipeline._failure_hooks(ctx, values, error)
+            error.message = pipeline.scrubber.scrub(error.message)
+            pipeline._report_failure(ctx, error)
+            yield error_frame(error)
+        finally:
+            await self._cleanup()
+
+    async def aclose(self) -> None:
+        """Close everything this stream holds. Idempotent; safe before iteration started."""
+        events, self._events = self._events, None
+        if events is not None:
+            with trio.CancelScope(shield=True):
+                await events.aclose()   # runs _run's finally, if it started
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+            for generator in reversed(self._generators):
+                aclose = getattr(generator, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception as exc:
+                        log.error("closing a streaming iterator hook raised", exc_info=exc)
+            if self._source is not None:
+                try:
+                    await self._source.aclose()
+                except Exception as exc:
+                    log.debug("closing the chunk source raised %r", exc)
+            try:
+                await self.upstream.aclose()
+            except Exception as exc:
+                log.debug("closing the upstream stream raised %r", exc)
+            if not self.ctx.outcome_reported:
+                # the client left before the end (or never pulled the first chunk)
+                await self.pipeline._cancelled(self.ctx, self.values)
+
+
+def _parse_or_fail(payload: bytes, chat: bool) -> Any:
+    try:
+        chunk = parse_chunk(payload, chat)
+    except orjson.JSONDecodeError:
+        raise ProxyError("The upstream sent an invalid stream chunk.", status_code=502) from None
+    if isinstance(chunk, ProxyError):
+        raise chunk
+    return chunk

@@ -1,0 +1,151 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp, Groq, …) over one pooled httpx client.
+
+One ``httpx.AsyncClient`` per process, opened and closed with the app's serving lifetime (see
+``app.py``); its pool limits are raised from httpx's defaults (100 connections, 20 kept alive) to
+what a proxy under load needs. Transport errors are mapped to proxy errors in one place,
+:func:`_map_transport_errors`, chained with ``from``: connection refused/reset → 502, timeouts → 504.
+Upstream error statuses are relayed with the upstream's own message, known secrets scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+from ..errors import APIConnectionError, ProxyError, Timeout, for_status
+from ..masking import SecretScrubber
+from .base import UpstreamResponse
+
+if TYPE_CHECKING:
+    from ..config import Deployment
+
+__all__ = ["OpenAICompatProvider", "make_http_client"]
+
+#: an upstream error body larger than this is cut: it only feeds an error message
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def make_http_client(pool: dict[str, Any] | None = None) -> httpx.AsyncClient:
+    pool = pool or {}
+    limits = httpx.Limits(
+        max_connections=pool.get("max_connections", 1000),
+        max_keepalive_connections=pool.get("max_keepalive_connections", 200),
+        keepalive_expiry=pool.get("keepalive_expiry", 60.0),
+    )
+    # per-request timeouts are set on each request from the deployment; this is the fallback
+    timeout = httpx.Timeout(600.0, connect=pool.get("connect_timeout", 10.0))
+    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+@contextmanager
+def _map_transport_errors(deployment: Deployment) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else "waiting for"
+        raise Timeout(f"Timed out {kind} the upstream {deployment.label} for model {deployment.model_name!r}") from exc
+    except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError,
+            httpx.CloseError) as exc:
+        raise APIConnectionError(
+            f"Could not reach the upstream {deployment.label} for model {deployment.model_name!r}: "
+            f"{type(exc).__name__}"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(
+            f"Upstream {deployment.label} failed: {type(exc).__name__}"
+        ) from exc
+
+
+def _upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: SecretScrubber) -> ProxyError:
+    """The upstream's status with the upstream's message (secrets scrubbed)."""
+    message = ""
+    code = None
+    param = None
+    try:
+        parsed = orjson.loads(body)
+        err = parsed.get("error", parsed) if isinstance(parsed, dict) else None
+        if isinstance(err, dict):
+            message = str(err.get("message") or "")
+            code = err.get("code")
+            param = err.get("param")
+        elif isinstance(err, str):
+            message = err
+    except orjson.JSONDecodeError:
+        message = body[:1000].decode("utf-8", "replace").strip()
+    if not message:
+        message = f"upstream answered HTTP {status}"
+    message = scrubber.scrub(f"Upstream {deployment.label} error: {message}")
+    error = for_status(status, message, param=param if isinstance(param, str) else None,
+                       code=str(code) if code is not None else None, model=deployment.model_name)
+    error.upstream_status = status  # type: ignore[attr-defined]
+    return error
+
+
+class _HttpxStream:
+    """An open streamed response; closing it returns (or abandons) the pooled connection."""
+
+    def __init__(self, response: httpx.Response, deployment: Deployment) -> None:
+        self._response = response
+        self._deployment = deployment
+        self.status = response.status_code
+        self.headers = dict(response.headers)
+        self._closed = False
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        with _map_transport_errors(self._deployment):
+            async for piece in self._response.aiter_bytes():
+                yield piece
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()
+
+
+class OpenAICompatProvider:
+    def __init__(self, client: httpx.AsyncClient, scrubber: SecretScrubber) -> None:
+        self._client = client
+        self._scrubber = scrubber
+
+    def _request(self, deployment: Deployment, endpoint: str, body: dict[str, Any], stream: bool) -> httpx.Request:
+        headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
+        if deployment.api_key:
+            headers["authorization"] = f"Bearer {deployment.api_key}"
+        headers.update(deployment.extra_headers)
+        read = deployment.stream_timeout if stream else deployment.timeout
+        return self._client.build_request(
+            "POST",
+            f"{deployment.api_base}/{endpoint}",
+            content=orjson.dumps(body),
+            headers=headers,
+            timeout=httpx.Timeout(read, connect=min(read, 10.0)),
+        )
+
+    async def send(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> UpstreamResponse:
+        request = self._request(deployment, endpoint, body, stream=False)
+        with _map_transport_errors(deployment):
+            response = await self._client.send(request)
+        if response.status_code >= 400:
+            raise _upstream_error(response.status_code, response.content[:_MAX_ERROR_BODY], deployment, self._scrubber)
+        return UpstreamResponse(response.status_code, dict(response.headers), response.content)
+
+    async def open_stream(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> _HttpxStream:
+        request = self._request(deployment, endpoint, body, stream=True)
+        with _map_transport_errors(deployment):
+            response = await self._client.send(request, stream=True)
+        if response.status_code >= 400:
+            try:
+                with _map_transport_errors(deployment):
+                    content = b""
+                    async for piece in response.aiter_bytes():
+                        content += piece
+                        if len(content) > _MAX_ERROR_BODY:
+                            break
+            finally:
+                await response.aclose()
+            raise _upstream_error(response.status_code, content, deployment, self._scrubber)
+        return _HttpxStream(response, deployment)
