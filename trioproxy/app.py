@@ -21,6 +21,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
+from . import builtins, observability
 from .assembly import Handlers, load_handlers
 from .cache import DualCache
 from .config import ProxyConfig
@@ -67,21 +68,32 @@ class ProxyState:
         self.router = Router(config, self.providers)
         self.shared["router"] = self.router
         self.observers: list[Any] = []
+        #: objects with ``async run()`` (for the app's lifetime, in its nursery) and
+        #: ``async drain(timeout)`` (at shutdown): the logging sink, built-ins with resources
+        self.services: list[Any] = list(self.handlers.lifecycle)
         self.pipeline = Pipeline(config, self.handlers.plan, self.router, self.cache, self.scrubber, self.observers)
         self.http_client: Any = None
         max_mb = config.general_settings.get("max_request_size_mb")
         self.max_request_bytes = int(max_mb * 1024 * 1024) if max_mb is not None else None
+        observability.install(self)
 
-    async def start(self) -> None:
+    async def start(self, nursery: trio.Nursery) -> None:
         self.http_client = make_http_client(self.config.general_settings.get("http_pool"))
         self.providers["openai"] = OpenAICompatProvider(self.http_client, self.scrubber)
         self.shared["http_client"] = self.http_client
+        for service in self.services:
+            nursery.start_soon(service.run)
 
     async def stop(self) -> None:
-        if self.http_client is not None:
-            with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True):
+            for service in self.services:
+                try:
+                    await service.drain(self.config.graceful_shutdown_timeout)
+                except Exception as exc:
+                    log.error("stopping %r failed", service, exc_info=exc)
+            if self.http_client is not None:
                 await self.http_client.aclose()
-            self.http_client = None
+                self.http_client = None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -140,7 +152,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
 
     @app.before_serving
     async def _start() -> None:
-        await state.start()
+        await state.start(app.nursery)
 
     @app.after_serving
     async def _stop() -> None:
@@ -184,6 +196,10 @@ def create_app(config: ProxyConfig) -> ProxyApp:
         ready = state.http_client is not None
         return _json(200 if ready else 503, {"status": "healthy" if ready else "starting",
                                              "models": len(state.router.model_names)})
+
+    # routes of the built-in policies (robots.txt, customer block lists) and of observability (/metrics)
+    builtins.register_routes(app, state)
+    observability.register_routes(app, state)
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:

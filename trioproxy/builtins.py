@@ -19,13 +19,17 @@ from typing import Any
 
 from .config import ProxyConfig
 
-__all__ = ["BUILTIN_CALLBACKS", "BUILTIN_GUARDRAILS", "policy_handlers"]
+__all__ = ["BUILTIN_CALLBACKS", "BUILTIN_GUARDRAILS", "policy_handlers", "register_routes"]
 
 CallbackFactory = Callable[[ProxyConfig, dict[str, Any]], Any]
 GuardrailFactory = Callable[[ProxyConfig, dict[str, Any], dict[str, Any]], Any]
 
 BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {}
 BUILTIN_GUARDRAILS: dict[str, GuardrailFactory] = {}
+
+
+def register_routes(app: Any, state: Any) -> None:
+    """HTTP routes the built-ins serve (``/robots.txt``, ``/customer/block``, …)."""
 
 
 def policy_handlers(config: ProxyConfig, shared: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -126,7 +126,10 @@ class Pipeline:
         self.router = router
         self.cache = cache
         self.scrubber = scrubber
-        self.observers: list[Observer] = list(observers or [])
+        # the same list object the app holds: observers added after construction are seen
+        self.observers: list[Observer] = observers if observers is not None else []
+        #: the response cache seam (``response_cache.py``); None when caching is off
+        self.response_cache: Any = None
         self.hook_timeout = config.hook_timeout
         self.master_key = config.master_key
         max_mb = config.general_settings.get("max_response_size_mb")
@@ -235,7 +238,13 @@ class Pipeline:
         return record
 
     async def _call_upstream(self, ctx: RequestContext, body: dict[str, Any]) -> Any:
+        """The upstream answer (a response, or an open stream), or a cache hit standing in for it."""
         model = body["model"]
+        if self.response_cache is not None:
+            hit = self.response_cache.lookup(ctx, body)
+            if hit is not None:
+                ctx.cache_hit = True
+                return hit
         try:
             if ctx.stream:
                 _, result = await self.router.open_stream(model, ctx.route.endpoint, body, self._on_attempt(ctx))

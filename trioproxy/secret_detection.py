@@ -395,7 +395,7 @@ _DETECTORS: tuple[_Detector, ...] = (
     ),
     _Detector(
         "github_token",
-        _lit(r"gh(?:[pousr]_[A-Za-z0-9]{36,251}+|ithub_pat_[A-Za-z0-9_]{22,251}+)"),
+        _lit(r"g(?:h[pousr]_[A-Za-z0-9]{36,251}+|ithub_pat_[A-Za-z0-9_]{22,251}+)"),
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         not_after=_TOKEN_CHARS,
     ),
@@ -423,8 +423,22 @@ _DETECTORS: tuple[_Detector, ...] = (
     ),
     _Detector(
         "stripe_key",
-        _lit(r"(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}+|whsec_[A-Za-z0-9]{24,128}+)"),
-        ("_live_", "_test_", "whsec_"),
+        _lit(r"sk_(?:live|test)_[A-Za-z0-9]{16,247}+"),
+        ("sk_live_", "sk_test_"),
+        not_after=_TOKEN_CHARS,
+        check=_check_contains_digit,
+    ),
+    _Detector(
+        "stripe_key",
+        _lit(r"rk_(?:live|test)_[A-Za-z0-9]{16,247}+"),
+        ("rk_live_", "rk_test_"),
+        not_after=_TOKEN_CHARS,
+        check=_check_contains_digit,
+    ),
+    _Detector(
+        "stripe_key",
+        _lit(r"whsec_[A-Za-z0-9]{24,128}+"),
+        ("whsec_",),
         not_after=_TOKEN_CHARS,
         check=_check_contains_digit,
     ),
