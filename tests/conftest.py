@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent))          # support/
+sys.path.insert(1, str(Path(__file__).parent.parent))   # handlers/ (the example handlers)
 
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess, write_config

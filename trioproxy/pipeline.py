@@ -130,6 +130,8 @@ class Pipeline:
         self.observers: list[Observer] = observers if observers is not None else []
         #: the response cache seam (``response_cache.py``); None when caching is off
         self.response_cache: Any = None
+        #: ``cost_of(ctx) -> float | None`` (``cost.py``, set by observability): the cost header
+        self.cost_of: Any = None
         self.hook_timeout = config.hook_timeout
         self.master_key = config.master_key
         max_mb = config.general_settings.get("max_response_size_mb")
@@ -138,7 +140,11 @@ class Pipeline:
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes, headers: Mapping[str, str]) -> ProxyResponse:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes."""
-        ctx = RequestContext(route=route, request_headers=dict(headers))
+        ctx = RequestContext(route=route, request_headers={k.lower(): v for k, v in headers.items()})
+        for observer in self.observers:
+            start = getattr(observer, "on_request_start", None)
+            if start is not None:
+                _notify(start, ctx)
         values: dict[str, Any] = {"_ctx": ctx, "cache": self.cache, "call_type": route.call_type,
                                   "request_headers": ctx.request_headers}
         try:
@@ -241,7 +247,7 @@ class Pipeline:
         """The upstream answer (a response, or an open stream), or a cache hit standing in for it."""
         model = body["model"]
         if self.response_cache is not None:
-            hit = self.response_cache.lookup(ctx, body)
+            hit = await self.response_cache.lookup(ctx, body)   # async: a shared backend does I/O
             if hit is not None:
                 ctx.cache_hit = True
                 return hit
@@ -262,9 +268,6 @@ class Pipeline:
         if not calls:
             return await self._call_upstream(ctx, body)
 
-        # moderation sees the request but cannot change what is sent
-        moderation_values = {**values, "data": copy.deepcopy(data)}
-        moderation_values["request_data"] = moderation_values["data"]
         outcome: dict[str, Any] = {}
 
         with _single_cancelled():
@@ -278,8 +281,11 @@ class Pipeline:
                         nursery.cancel_scope.cancel(reason="upstream failed")
 
                 async def moderate(call: HookCall) -> None:
+                    # each hook gets its own copy: moderation cannot change what is sent, and
+                    # concurrent hooks cannot see each other's changes (no order is promised)
+                    own = copy.deepcopy(data)
                     try:
-                        await self._invoke(call, moderation_values)
+                        await self._invoke(call, {**values, "data": own, "request_data": own})
                     except Exception as exc:
                         outcome.setdefault("error", scheduler.classify(call, exc))
                         nursery.cancel_scope.cancel(reason="moderation rejected")
@@ -305,7 +311,7 @@ class Pipeline:
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
         response = values["response"] = wrap_response(parsed)
-        body = upstream.body
+        body = ctx.upstream_raw = upstream.body
         calls = self.plan.calls("post_call_success", values["data"])
         if calls:
             response = await scheduler.run_post_call_success(calls, self._invoke, values)
@@ -380,6 +386,13 @@ class Pipeline:
         headers = {"x-trioproxy-request-id": ctx.id}
         if ctx.deployment is not None:
             headers["x-trioproxy-model"] = ctx.deployment.model_name
+        if ctx.cache_hit:
+            headers["x-trioproxy-cache-hit"] = "true"
+        if response is not None and self.cost_of is not None:
+            # non-streaming only: a stream's cost is known after its headers are sent (docs/logging.md)
+            ctx.response_cost = self.cost_of(ctx)
+            if ctx.response_cost is not None:
+                headers["x-trioproxy-response-cost"] = format(ctx.response_cost, ".10g")
         if ctx.headers_hook_ran:
             return headers
         ctx.headers_hook_ran = True
@@ -488,6 +501,8 @@ class StreamRelay:
         self.chat = ctx.route.endpoint == "chat/completions"
         self._generators: list[Any] = []
         self._source: Any = None
+        self._pieces: Any = None        # the upstream's byte iterator
+        self._saw_done = False
         self._events: Any = None
         self._closed = False
 
@@ -501,13 +516,15 @@ class StreamRelay:
         parser = SSEParser()
         limit = self.pipeline.max_response_bytes
         received = 0
-        async for piece in self.upstream.aiter_bytes():
+        pieces = self._pieces = self.upstream.aiter_bytes()
+        async for piece in pieces:
             received += len(piece)
             if limit is not None and received > limit:
                 raise self.pipeline._response_too_large(received)
             for payload in parser.feed(piece):
                 chunk = _parse_or_fail(payload, self.chat)
                 if chunk is DONE:
+                    self._saw_done = True
                     return
                 if _is_usage_only(chunk):
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
@@ -597,6 +614,20 @@ class StreamRelay:
                     await self._source.aclose()
                 except Exception as exc:
                     log.debug("closing the chunk source raised %r", exc)
+            if self._pieces is not None:
+                if self._saw_done:
+                    # the client has its [DONE]; read the upstream's (tiny) rest of the body so the
+                    # connection goes back to the pool instead of being closed
+                    with trio.move_on_after(0.5):
+                        try:
+                            async for _ in self._pieces:
+                                pass
+                        except Exception as exc:
+                            log.debug("reading the end of an upstream stream raised %r", exc)
+                try:
+                    await self._pieces.aclose()
+                except Exception as exc:
+                    log.debug("closing the upstream byte iterator raised %r", exc)
             try:
                 await self.upstream.aclose()
             except Exception as exc:

@@ -78,7 +78,8 @@ class ProxyProcess:
         return f"{self.base_url}/v1"
 
     def logs(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log_path.read_text(errors="replace")
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
