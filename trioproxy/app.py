@@ -1,13 +1,17 @@
 """The Quart-Trio app: thin views that parse, hand to the pipeline, and turn the outcome into HTTP.
 
 Views know nothing about hook order or cancellation. The app owns the process-wide resources and
-their lifetime: one pooled ``httpx.AsyncClient`` opened in ``before_serving`` and closed in
-``after_serving`` (with the logging sink drained there too).
+their lifetime: the upstream connection pool (the built-in HTTP/1.1 ``Http11Pool``, or httpx with
+``general_settings.http_client: httpx``) and one pooled ``httpx.AsyncClient`` for handlers, opened
+in ``before_serving`` and closed in ``after_serving`` (with the logging sink drained there too).
 
-One adapter (:class:`_ProxyHTTPConnection`, in the spirit of quart-trio's own class swaps): after a
-response is sent, or abandoned because the client left, it closes the streaming body the view
-returned. Quart closes a body only once it started sending it; a client that disconnects between
-the view's return and the first chunk would otherwise leave the upstream stream open.
+The three proxy endpoints (chat completions, completions, embeddings) are not Quart views: they are
+served by the plain ASGI handler in ``asgi.py`` in front of this app (see there why). This app
+serves everything else: ``/v1/models``, health, the built-ins' and observability routes, errors for
+unknown routes, and the lifespan (startup and shutdown of the process-wide resources).
+
+One adapter (:class:`_ProxyHTTPConnection`, in the spirit of quart-trio's own class swaps) shields
+the last body send of a response; its comment says why.
 """
 
 from __future__ import annotations
@@ -25,29 +29,33 @@ from . import builtins, observability
 from .assembly import Handlers, load_handlers
 from .cache import DualCache
 from .config import ProxyConfig
-from .errors import ProxyError, RequestTooLargeError, error_body, to_proxy_error
+from .errors import ProxyError, error_body, to_proxy_error
 from .masking import SecretScrubber
-from .pipeline import CHAT, COMPLETIONS, EMBEDDINGS, Pipeline, ProxyResponse, StreamRelay
+from .pipeline import Pipeline
 from .upstream.fake import FakeProvider
+from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.openai_compat import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
 
-__all__ = ["ProxyApp", "create_app"]
+__all__ = ["ProxyApp", "create_app", "create_asgi"]
 
 log = logging.getLogger("trioproxy.app")
 
-_RELAY_KEY = "trioproxy.relay"
-
-
 class _ProxyHTTPConnection(TrioASGIHTTPConnection):
-    async def handle_request(self, nursery: trio.Nursery, request: Any, send: Any) -> None:  # type: ignore[override]
-        try:
-            await super().handle_request(nursery, request, send)
-        finally:
-            relay = request.scope.get(_RELAY_KEY)
-            if relay is not None:
-                await relay.aclose()
+    async def __call__(self, receive: Any, send: Any) -> None:
+        async def send_last_shielded(message: Any) -> None:
+            # The last body message makes Hypercorn recycle the keep-alive connection, which restarts
+            # its idle task (the one that closes the connection at shutdown). Hypercorn also tells the
+            # app "http.disconnect" right then, and quart-trio's watcher cancels this task mid-send:
+            # the idle task died, and every kept-alive connection held SIGTERM for the whole
+            # graceful_shutdown_timeout. Shielded, that send completes (it is short: one lock, one start).
+            if message.get("type") == "http.response.body" and not message.get("more_body", False):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
 
+        await super().__call__(receive, send_last_shielded)
 
 
 class ProxyApp(QuartTrio):
@@ -73,13 +81,21 @@ class ProxyState:
         self.services: list[Any] = list(self.handlers.lifecycle)
         self.pipeline = Pipeline(config, self.handlers.plan, self.router, self.cache, self.scrubber, self.observers)
         self.http_client: Any = None
+        #: the built-in HTTP/1.1 pool behind the ``openai`` provider (None with ``http_client: httpx``)
+        self.upstream_pool: Http11Pool | None = None
         max_mb = config.general_settings.get("max_request_size_mb")
         self.max_request_bytes = int(max_mb * 1024 * 1024) if max_mb is not None else None
         observability.install(self)
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self.http_client = make_http_client(self.config.general_settings.get("http_pool"))
-        self.providers["openai"] = OpenAICompatProvider(self.http_client, self.scrubber)
+        settings = self.config.general_settings
+        # handlers (e.g. llm_guard) use the httpx client in shared["http_client"] either way
+        self.http_client = make_http_client(settings.get("http_pool"))
+        if settings.get("http_client", "builtin") == "httpx":
+            self.providers["openai"] = OpenAICompatProvider(self.http_client, self.scrubber)
+        else:
+            self.upstream_pool = Http11Pool.from_settings(settings.get("http_pool"))
+            self.providers["openai"] = Http11Provider(self.upstream_pool, self.scrubber)
         self.shared["http_client"] = self.http_client
         for service in self.services:
             nursery.start_soon(service.run)
@@ -91,6 +107,9 @@ class ProxyState:
                     await service.drain(self.config.graceful_shutdown_timeout)
                 except Exception as exc:
                     log.error("stopping %r failed", service, exc_info=exc)
+            if self.upstream_pool is not None:
+                await self.upstream_pool.aclose()
+                self.upstream_pool = None
             if self.http_client is not None:
                 await self.http_client.aclose()
                 self.http_client = None
@@ -105,50 +124,16 @@ def _error_response(exc: BaseException) -> Response:
     return _json(err.status_code, error_body(err), err.headers)
 
 
-def _too_large(size: int, limit: int) -> RequestTooLargeError:
-    return RequestTooLargeError(
-        f"Request size is too large. Request size is {size / 1024 / 1024:.6g} MB. "
-        f"Max size is {limit / 1024 / 1024:.6g} MB"
-    )
-
-
-async def _read_body(limit: int | None) -> bytes | ProxyError:
-    """The request body, or a 413 without reading more than the limit."""
-    if limit is not None:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return _too_large(int(declared), limit)
-    if limit is None:
-        return await request.get_data(cache=False, as_text=False)  # type: ignore[return-value]
-    received = bytearray()
-    async for piece in request.body:
-        received += piece
-        if len(received) > limit:
-            return _too_large(len(received), limit)
-    return bytes(received)
-
-
-def _to_quart(outcome: ProxyResponse) -> Response:
-    if isinstance(outcome.body, StreamRelay):
-        request.scope[_RELAY_KEY] = outcome.body
-        response = Response(outcome.body, status=outcome.status, headers=outcome.headers,
-                            content_type=outcome.media_type)
-        response.timeout = None  # a stream lasts as long as the upstream's stream_timeout allows
-        return response
-    return Response(outcome.body, status=outcome.status, headers=outcome.headers, content_type=outcome.media_type)
-
-
 def create_app(config: ProxyConfig) -> ProxyApp:
     """The ASGI app for one config. Loads and checks every handler now (raises ConfigError)."""
     app = ProxyApp("trioproxy")
     app.config.update(
-        MAX_CONTENT_LENGTH=None,     # the proxy enforces max_request_size_mb itself, with the seeds' message
+        MAX_CONTENT_LENGTH=None,     # the proxy routes (asgi.py) enforce max_request_size_mb themselves
         RESPONSE_TIMEOUT=None,
         BODY_TIMEOUT=600,
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     state = app.proxy = ProxyState(config)
-    pipeline = state.pipeline
 
     @app.before_serving
     async def _start() -> None:
@@ -157,24 +142,6 @@ def create_app(config: ProxyConfig) -> ProxyApp:
     @app.after_serving
     async def _stop() -> None:
         await state.stop()
-
-    def proxy_view(route: Any) -> Any:
-        async def view() -> Response:
-            body = await _read_body(state.max_request_bytes)
-            outcome = await pipeline.handle(route, body, request.headers)
-            return _to_quart(outcome)
-
-        view.__name__ = f"proxy_{route.call_type}"
-        return view
-
-    for route, paths in (
-        (CHAT, ("/chat/completions", "/v1/chat/completions", "/openai/deployments/<path:_d>/chat/completions")),
-        (COMPLETIONS, ("/completions", "/v1/completions")),
-        (EMBEDDINGS, ("/embeddings", "/v1/embeddings")),
-    ):
-        view = proxy_view(route)
-        for path in paths:
-            app.add_url_rule(path, endpoint=f"{view.__name__}:{path}", view_func=view, methods=["POST"])
 
     @app.get("/models")
     @app.get("/v1/models")
@@ -207,6 +174,10 @@ def create_app(config: ProxyConfig) -> ProxyApp:
 
     @app.errorhandler(404)
     async def _not_found(_: Any) -> Response:
+        from .asgi import ROUTES
+
+        if request.path in ROUTES:  # served by asgi.py for POST only: any other method lands here
+            return await _not_allowed(None)
         return _json(404, {"error": {"message": f"No route {request.method} {request.path}. The proxy serves "
                                                 "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.",
                                      "type": "invalid_request_error", "param": None, "code": "route_not_found"}})
@@ -226,3 +197,10 @@ def create_app(config: ProxyConfig) -> ProxyApp:
         return _error_response(exc)
 
     return app
+
+
+def create_asgi(config: ProxyConfig) -> Any:
+    """What Hypercorn serves: the hot-path ASGI handler in front of the Quart app (see asgi.py)."""
+    from .asgi import ProxyASGI
+
+    return ProxyASGI(create_app(config))

@@ -40,6 +40,10 @@ def _setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # one line per request (the structured record, see docs/logging.md): for log shippers, so on
+    # with --log-format json; in text logs only at --log-level debug
+    requests_level = logging.INFO if fmt == "json" or level == "debug" else logging.WARNING
+    logging.getLogger("trioproxy.requests").setLevel(requests_level)
 
 
 def _load(path: str | None) -> ProxyConfig:
@@ -70,6 +74,9 @@ def _check(args: argparse.Namespace) -> int:
     try:
         config = _load(args.config)
         handlers = load_handlers(config)
+        from .function_callbacks import load_callbacks
+
+        logging_callbacks = load_callbacks(config, handlers.loggers)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -81,8 +88,8 @@ def _check(args: argparse.Namespace) -> int:
     print("hooks, in the order they run (phase, method, handlers):")
     for line in handlers.plan.describe():
         print(line)
-    if handlers.loggers:
-        print("logging callbacks: " + ", ".join(h.name for h in handlers.loggers))
+    if logging_callbacks:
+        print("logging callbacks: " + ", ".join(f"{c.name} ({c.event})" for c in logging_callbacks))
     for warning in config.warnings:
         print(f"warning: {warning}")
     print("config OK")
@@ -107,13 +114,13 @@ def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
 
 def create_app_from_env() -> Any:
     """Entry point for Hypercorn's worker processes (``--workers > 1``)."""
-    from .app import create_app
+    from .app import create_asgi
 
     path = os.environ.get(_CONFIG_ENV) or None
     _setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
     config = _load(path)
     install_log_filter(SecretScrubber(config.secrets()))
-    return create_app(config)
+    return create_asgi(config)
 
 
 async def _serve_one(app: Any, hc: Any) -> None:
@@ -162,9 +169,10 @@ def _run(args: argparse.Namespace) -> int:
 
         # the workers rebuild the app from the config: check it here first, so errors show once
         from .assembly import load_handlers
+        from .function_callbacks import load_callbacks
 
         try:
-            load_handlers(config)
+            load_callbacks(config, load_handlers(config).loggers)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("%s", problem)
@@ -173,13 +181,24 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["TRIOPROXY_LOG_LEVEL"] = args.log_level
         os.environ["TRIOPROXY_LOG_FORMAT"] = args.log_format
         hc.application_path = "trioproxy.cli:create_app_from_env()"
-        print(f"trioproxy listening on http://{args.host}:{args.port} ({args.workers} workers)", flush=True)
+        port = args.port
+        if port == 0:
+            # --port 0: bind and listen here, so the port printed is the one the workers share
+            import socket
+
+            sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((args.host, 0))
+            sock.listen(hc.backlog)
+            port = sock.getsockname()[1]
+            hc.bind = [f"fd://{sock.detach()}"]
+        print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
         return hypercorn_run(hc)
 
-    from .app import create_app
+    from .app import create_asgi
 
     try:
-        app = create_app(config)
+        app = create_asgi(config)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)

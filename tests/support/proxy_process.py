@@ -12,6 +12,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class ProxyProcess:
     def __init__(self, config_path: Path | None, *, args: list[str] | None = None,
                  env: dict[str, str] | None = None, log_level: str = "info", start_timeout: float = 30.0) -> None:
         self.config_path = config_path
-        log_dir = config_path.parent if config_path else Path.cwd()
+        log_dir = config_path.parent if config_path else Path(tempfile.mkdtemp(prefix="trioproxy-test-"))
         self.log_path = log_dir / f"proxy-{os.getpid()}-{id(self)}.log"
         command = [sys.executable, "-m", "trioproxy", "run"]
         if config_path is not None:
