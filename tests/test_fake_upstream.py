@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 import trio
+
 from support.fake_upstream import Behavior, FakeUpstream, fake_embedding
 
 

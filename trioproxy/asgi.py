@@ -41,6 +41,18 @@ for _route, _paths in (
         ROUTES[_path] = _route
 
 
+#: Azure OpenAI clients call /openai/deployments/<deployment>/<endpoint>; the body names the model
+_AZURE_PREFIX = "/openai/deployments/"
+
+
+def _route_for(path: str) -> Any:
+    route = ROUTES.get(path)
+    if route is None and path.startswith(_AZURE_PREFIX):
+        _, _, endpoint = path[len(_AZURE_PREFIX):].partition("/")
+        route = ROUTES.get(f"/{endpoint}")
+    return route
+
+
 class _Disconnected(Exception):
     pass
 
@@ -54,7 +66,7 @@ class ProxyASGI:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            route = ROUTES.get(scope["path"])
+            route = _route_for(scope["path"])
             if route is not None:
                 await self._serve(route, scope, receive, send)
                 return

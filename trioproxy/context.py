@@ -60,6 +60,12 @@ class RequestContext:
     status: int | None = None
     cache_hit: bool = False
     hook_timings: list[tuple[str, str, float]] = field(default_factory=list)   # (handler, phase, seconds)
+    upstream_raw: bytes | None = None    # the upstream's (or the cache's) body, non-streaming
+    upstream_attempts: int = 0           # counted by the observability observer
+    response_cost: float | None = None   # USD; None = unknown (unpriced model or no usage)
+    cost_source: str | None = None       # "usage" | "estimate" | "free" (cache hit, hook answer)
+    log_chain: Any = None                # the logging sink's per-request ordering token
+    cache_key: str | None = None         # the response cache's key for this request, once computed
     # exactly-once bookkeeping
     failure_hooks_ran: bool = False
     headers_hook_ran: bool = False
@@ -72,6 +78,8 @@ class RequestContext:
 
 class Observer(Protocol):
     """Told about every request. Methods are called on the Trio thread and must return at once."""
+
+    # optional: ``on_request_start(ctx)``, once per request as it enters the pipeline (in-flight gauges)
 
     def on_upstream_request(self, ctx: RequestContext) -> None:
         """The request is about to go upstream (``ctx.deployment``, ``ctx.upstream_body`` are set)."""

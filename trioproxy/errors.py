@@ -356,12 +356,15 @@ def to_proxy_error(exc: BaseException, *, handler: str | None = None, phase: str
 
 def error_body(err: ProxyError) -> dict[str, Any]:
     """The OpenAI envelope. ``type`` and ``code`` are always real strings, never ``"None"``."""
+    # handler files pass numbers too (``code=400``, ``param=0``): the envelope carries strings only
+    code = err.code if err.code not in (None, "", "None") else err.status_code
+    param = err.param if err.param in (None, "") or isinstance(err.param, str) else str(err.param)
     return {
         "error": {
-            "message": err.message,
-            "type": err.error_type,
-            "param": err.param,
-            "code": err.code or str(err.status_code),
+            "message": err.message if isinstance(err.message, str) else str(err.message),
+            "type": err.error_type or "api_error",
+            "param": param or None,
+            "code": str(code),
         }
     }
 

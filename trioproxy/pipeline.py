@@ -138,7 +138,7 @@ class Pipeline:
         self.max_response_bytes = int(max_mb * 1024 * 1024) if max_mb else None
 
     # -- entry point -----------------------------------------------------------------------------
-    async def handle(self, route: Route, raw_body: bytes, headers: Mapping[str, str]) -> ProxyResponse:
+    async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str]) -> ProxyResponse:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes."""
         ctx = RequestContext(route=route, request_headers={k.lower(): v for k, v in headers.items()})
         for observer in self.observers:
@@ -158,10 +158,12 @@ class Pipeline:
                 log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
             return await self._fail(ctx, values, error)
 
-    async def _run(self, ctx: RequestContext, values: dict[str, Any], raw_body: bytes,
+    async def _run(self, ctx: RequestContext, values: dict[str, Any], raw_body: bytes | ProxyError,
                    headers: Mapping[str, str]) -> ProxyResponse:
         ctx.user = authenticate(self.master_key, headers)
         values["user_api_key_dict"] = ctx.user
+        if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
+            raise raw_body
         data = self._parse(ctx.route, raw_body)
         values["data"] = values["request_data"] = ctx.data = data
         ctx.requested_model = data.get("model")
@@ -530,6 +532,9 @@ class StreamRelay:
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
                     if not self.ctx.client_wants_usage:
                         continue
+                elif not self.ctx.client_wants_usage and "usage" in chunk and dict.get(chunk, "usage") is None:
+                    # servers add "usage": null to every chunk once asked for usage; this client did not ask
+                    del chunk["usage"]
                 yield chunk
         for payload in parser.flush():
             chunk = _parse_or_fail(payload, self.chat)
