@@ -75,8 +75,9 @@ class ProxyASGI:
     async def _read_body(self, scope: dict[str, Any], receive: Any, headers: dict[str, str]) -> bytes | Exception:
         limit = self.state.max_request_bytes
         declared = headers.get("content-length")
+        limit_mb = self.state.config.general_settings.get("max_request_size_mb")
         if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
-            return _too_large(int(declared), limit)
+            return _too_large(int(declared), limit_mb)
         parts: list[bytes] = []
         size = 0
         while True:
@@ -87,7 +88,7 @@ class ProxyASGI:
             if body:
                 size += len(body)
                 if limit is not None and size > limit:
-                    return _too_large(size, limit)
+                    return _too_large(size, limit_mb)
                 parts.append(body)
             if not message.get("more_body", False):
                 break
@@ -151,8 +152,8 @@ class ProxyASGI:
                 await relay.aclose()
 
 
-def _too_large(size: int, limit: int) -> RequestTooLargeError:
+def _too_large(size: int, limit_mb: float) -> RequestTooLargeError:
+    """The seeds' message, with the limit as configured (not rounded to whole bytes)."""
     return RequestTooLargeError(
-        f"Request size is too large. Request size is {size / 1024 / 1024:.6g} MB. "
-        f"Max size is {limit / 1024 / 1024:.6g} MB"
+        f"Request size is too large. Request size is {size / 1024 / 1024:.6g} MB. Max size is {limit_mb:g} MB"
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import builtins
 from .config import ConfigError, ProxyConfig
-from .loader import HandlerLoadError, LoadedHandler, import_object, inspect_handler
+from .loader import CALL_HOOKS, HandlerLoadError, LoadedHandler, import_object, inspect_handler
 from .scheduler import GUARDRAIL_MODE_PHASES, HookPlan
 
 __all__ = ["Handlers", "load_handlers"]
@@ -57,7 +57,13 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
             else:
                 obj = import_object(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
-            loaded.append(inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec))
+            handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
+            for mode in spec.modes:  # a mode whose hook the class lacks would be a silent no-op
+                mode_phases = GUARDRAIL_MODE_PHASES.get(mode, ())
+                if mode_phases and not any(p in handler.hooks for p in mode_phases):
+                    hooks = " or ".join(CALL_HOOKS[p] for p in mode_phases)
+                    raise HandlerLoadError(f"mode {mode!r} runs {hooks}, which the class does not define")
+            loaded.append(handler)
         except HandlerLoadError as exc:
             fail(key_path, f"{spec.class_path!r}: {exc}")
 

@@ -110,8 +110,15 @@ class HookPlan:
         return bool(self.phases[phase])
 
     def check_requested_guardrails(self, data: dict[str, Any]) -> None:
-        """An unknown guardrail name in a request is a 400 listing the configured ones."""
-        requested = requested_guardrails(data) if ("guardrails" in data or "metadata" in data) else {}
+        """An unknown guardrail name in a request is a 400 listing the configured ones.
+
+        So is a selection of the wrong shape (``"guardrails": "name"``): ignoring it would silently
+        skip guardrails the caller asked for.
+        """
+        if "guardrails" not in data and "metadata" not in data:
+            return
+        _check_selection_shape(data)
+        requested = requested_guardrails(data)
         unknown = [name for name in requested if name not in self.guardrails]
         if unknown:
             known = ", ".join(sorted(self.guardrails)) or "none are configured"
@@ -149,6 +156,25 @@ class HookPlan:
             names = [f"{c.handler} (guardrail)" if c.guardrail else c.handler for c in calls]
             lines.append(f"  {phase:<20} {CALL_HOOKS[phase]:<42} {', '.join(names) if names else '-'}")
         return lines
+
+
+def _check_selection_shape(data: dict[str, Any]) -> None:
+    """``guardrails`` (or ``metadata.guardrails``) must be a list of names or ``{name: params}`` objects."""
+    metadata = data.get("metadata")
+    for where, value in (("guardrails", data.get("guardrails")),
+                         ("metadata.guardrails", metadata.get("guardrails") if isinstance(metadata, dict) else None)):
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(
+            isinstance(item, str)
+            or (isinstance(item, dict) and all(isinstance(p, dict | None) for p in item.values()))
+            for item in value
+        ):
+            raise BadRequestError(
+                f"'{where}' must be a list of guardrail names or {{\"name\": {{\"extra_body\": {{...}}}}}} objects",
+                param=where,
+                code="invalid_guardrails",
+            )
 
 
 def classify(call: HookCall, exc: BaseException) -> ProxyError:
