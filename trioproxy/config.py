@@ -352,6 +352,8 @@ GENERAL_SETTINGS = Section(
         "graceful_shutdown_timeout": v_num(0.0),
         "metrics_public": v_bool,
         "http_pool": HTTP_POOL,
+        # the transport of the openai provider: the built-in HTTP/1.1 client, or httpx (fallback)
+        "http_client": v_choice("builtin", "httpx"),
     },
     unsupported=(
         "public_routes",

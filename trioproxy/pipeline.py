@@ -505,6 +505,7 @@ class StreamRelay:
         self._source: Any = None
         self._pieces: Any = None        # the upstream's byte iterator
         self._saw_done = False
+        self._more_ready = False        # more parsed chunks are waiting: no need to flush yet
         self._events: Any = None
         self._closed = False
 
@@ -523,7 +524,10 @@ class StreamRelay:
             received += len(piece)
             if limit is not None and received > limit:
                 raise self.pipeline._response_too_large(received)
-            for payload in parser.feed(piece):
+            payloads = parser.feed(piece)
+            for index, payload in enumerate(payloads):
+                # tells _run whether the next chunk is already here (then it is sent in the same write)
+                self._more_ready = index < len(payloads) - 1
                 chunk = _parse_or_fail(payload, self.chat)
                 if chunk is DONE:
                     self._saw_done = True
@@ -536,6 +540,7 @@ class StreamRelay:
                     # servers add "usage": null to every chunk once asked for usage; this client did not ask
                     del chunk["usage"]
                 yield chunk
+        self._more_ready = False
         for payload in parser.flush():
             chunk = _parse_or_fail(payload, self.chat)
             if chunk is DONE:
@@ -550,7 +555,8 @@ class StreamRelay:
         success_calls = plan.calls("post_call_success", data)
         buffering = any(c.guardrail in plan.buffering_guardrails for c in success_calls)
         assembler = StreamAssembler(self.chat)
-        held: list[bytes] = []
+        held: list[bytes] = []      # held back by a buffering guardrail until it approves
+        ready: list[bytes] = []     # frames from one upstream read, sent in one write
         try:
             self._source = self._chunks()
             stream, self._generators = scheduler.chain_iterators(
@@ -568,7 +574,14 @@ class StreamRelay:
                 if buffering:
                     held.append(encoded)
                 else:
-                    yield encoded
+                    ready.append(encoded)
+                    if not self._more_ready:
+                        yield b"".join(ready)
+                        ready.clear()
+            if ready and success_calls:
+                # pass-through: what already passed is released before the post-call hooks run
+                yield b"".join(ready)
+                ready.clear()
             assembled = assembler.build()
             if ctx.usage and "usage" not in assembled:
                 assembled["usage"] = ctx.usage
@@ -576,17 +589,20 @@ class StreamRelay:
             if success_calls:
                 await scheduler.run_post_call_success(success_calls, pipeline._invoke, values)
             ctx.response = assembled
-            for encoded in held:
-                yield encoded
+            tail = b"".join(ready) + b"".join(held) + DONE_FRAME
+            ready.clear()
             held.clear()
             pipeline._succeed(ctx, 200)
-            yield DONE_FRAME
+            yield tail
         except Exception as exc:
             error = to_proxy_error(exc)
             if not isinstance(exc, ProxyError) and error.__class__ is InternalServerError:
                 log.error("stream %s failed with an unexpected error", ctx.id, exc_info=exc)
             # drop what a buffering guardrail held back: it was never approved
             held.clear()
+            if ready:   # these passed every hook: release them before the error event
+                yield b"".join(ready)
+                ready.clear()
             error = await pipeline._failure_hooks(ctx, values, error)
             error.message = pipeline.scrubber.scrub(error.message)
             pipeline._report_failure(ctx, error)

@@ -4,7 +4,11 @@ One ``httpx.AsyncClient`` per process, opened and closed with the app's serving 
 ``app.py``); its pool limits are raised from httpx's defaults (100 connections, 20 kept alive) to
 what a proxy under load needs. Transport errors are mapped to proxy errors in one place,
 :func:`_map_transport_errors`, chained with ``from``: connection refused/reset → 502, timeouts → 504.
-Upstream error statuses are relayed with the upstream's own message, known secrets scrubbed.
+Upstream error statuses are relayed with the upstream's own message, known secrets scrubbed. The
+messages and the mapping of error bodies are shared with the built-in client (``common.py``).
+
+Since the built-in HTTP/1.1 client (``http11.py``) became the default transport, this provider is
+the fallback, selected with ``general_settings.http_client: httpx``.
 """
 
 from __future__ import annotations
@@ -16,17 +20,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from ..errors import APIConnectionError, ProxyError, Timeout, for_status
 from ..masking import SecretScrubber
 from .base import UpstreamResponse
+from .common import MAX_ERROR_BODY as _MAX_ERROR_BODY
+from .common import connection_error, failure_error, timeout_error
+from .common import upstream_error as _upstream_error
 
 if TYPE_CHECKING:
     from ..config import Deployment
 
 __all__ = ["OpenAICompatProvider", "make_http_client"]
-
-#: an upstream error body larger than this is cut: it only feeds an error message
-_MAX_ERROR_BODY = 64 * 1024
 
 
 def make_http_client(pool: dict[str, Any] | None = None) -> httpx.AsyncClient:
@@ -46,43 +49,13 @@ def _map_transport_errors(deployment: Deployment) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else "waiting for"
-        raise Timeout(f"Timed out {kind} the upstream {deployment.label} for model {deployment.model_name!r}") from exc
+        connecting = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+        raise timeout_error(deployment, connecting=connecting) from exc
     except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError,
             httpx.CloseError) as exc:
-        raise APIConnectionError(
-            f"Could not reach the upstream {deployment.label} for model {deployment.model_name!r}: "
-            f"{type(exc).__name__}"
-        ) from exc
+        raise connection_error(deployment, exc) from exc
     except httpx.HTTPError as exc:
-        raise APIConnectionError(
-            f"Upstream {deployment.label} failed: {type(exc).__name__}"
-        ) from exc
-
-
-def _upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: SecretScrubber) -> ProxyError:
-    """The upstream's status with the upstream's message (secrets scrubbed)."""
-    message = ""
-    code = None
-    param = None
-    try:
-        parsed = orjson.loads(body)
-        err = parsed.get("error", parsed) if isinstance(parsed, dict) else None
-        if isinstance(err, dict):
-            message = str(err.get("message") or "")
-            code = err.get("code")
-            param = err.get("param")
-        elif isinstance(err, str):
-            message = err
-    except orjson.JSONDecodeError:
-        message = body[:1000].decode("utf-8", "replace").strip()
-    if not message:
-        message = f"upstream answered HTTP {status}"
-    message = scrubber.scrub(f"Upstream {deployment.label} error: {message}")
-    error = for_status(status, message, param=param if isinstance(param, str) else None,
-                       code=str(code) if code is not None else None, model=deployment.model_name)
-    error.upstream_status = status  # type: ignore[attr-defined]
-    return error
+        raise failure_error(deployment, exc) from exc
 
 
 class _HttpxStream:
