@@ -133,7 +133,7 @@ async def test_iterators_wrap_in_config_order():
     p = plan(Wrap("A"), Wrap("B"))
     outer, created = chain_iterators(p.calls("streaming_iterator", {}), source(), values())
     assert [item async for item in outer] == ["xAB", "yAB"]
-    assert len(created) == 2
+    assert len(created) == 4   # each hook: its generator and the wrapper naming it
 
 
 class Failure:

@@ -100,11 +100,21 @@ def _single_cancelled() -> Iterator[None]:
     except BaseExceptionGroup as group:
         cancelled, rest = group.split(trio.Cancelled)
         if rest is not None:
+            if rest.split(Exception)[1] is not None:
+                raise  # KeyboardInterrupt/SystemExit: not ours to turn into a response
             raise InternalServerError("Internal error in the proxy; see the server log.") from group
         leaf: BaseException = cancelled  # type: ignore[assignment]
         while isinstance(leaf, BaseExceptionGroup):
             leaf = leaf.exceptions[0]
         raise leaf from None
+
+
+def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON request; through orjson (C) when it is plain JSON, which it nearly always is."""
+    try:
+        return orjson.loads(orjson.dumps(data))
+    except TypeError:
+        return copy.deepcopy(data)
 
 
 def _is_usage_only(chunk: Any) -> bool:
@@ -140,7 +150,7 @@ class Pipeline:
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str]) -> ProxyResponse:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes."""
-        ctx = RequestContext(route=route, request_headers={k.lower(): v for k, v in headers.items()})
+        ctx = RequestContext(route=route, request_headers=dict(headers))  # names already lower-case
         for observer in self.observers:
             start = getattr(observer, "on_request_start", None)
             if start is not None:
@@ -148,15 +158,17 @@ class Pipeline:
         values: dict[str, Any] = {"_ctx": ctx, "cache": self.cache, "call_type": route.call_type,
                                   "request_headers": ctx.request_headers}
         try:
-            return await self._run(ctx, values, raw_body, headers)
+            try:
+                return await self._run(ctx, values, raw_body, headers)
+            except Exception as exc:
+                error = to_proxy_error(exc)
+                if not isinstance(exc, ProxyError):
+                    log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
+                return await self._fail(ctx, values, error)
         except trio.Cancelled:
+            # the client left (or the server is stopping) at any point above, the failure path included
             await self._cancelled(ctx, values)
             raise
-        except Exception as exc:
-            error = to_proxy_error(exc)
-            if not isinstance(exc, ProxyError):
-                log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-            return await self._fail(ctx, values, error)
 
     async def _run(self, ctx: RequestContext, values: dict[str, Any], raw_body: bytes | ProxyError,
                    headers: Mapping[str, str]) -> ProxyResponse:
@@ -271,36 +283,50 @@ class Pipeline:
             return await self._call_upstream(ctx, body)
 
         outcome: dict[str, Any] = {}
+        # (rank, error). Errors that happen at the same moment are ordered by rank — moderation hooks
+        # in config order, then the upstream — not by Trio's deliberately random task order. A child
+        # that fails yields one scheduling tick before cancelling, so that every task woken in the
+        # same batch records its own outcome first (after a cancel, Trio would turn their pending
+        # results into Cancelled: only the outermost cancelled scope catches it).
+        errors: list[tuple[int, ProxyError]] = []
 
-        with _single_cancelled():
-            async with trio.open_nursery() as nursery:
+        async def fail(rank: int, error: ProxyError, reason: str) -> None:
+            errors.append((rank, error))
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            nursery.cancel_scope.cancel(reason=reason)
 
-                async def upstream() -> None:
-                    try:
-                        outcome["upstream"] = await self._call_upstream(ctx, body)
-                    except Exception as exc:
-                        outcome.setdefault("error", to_proxy_error(exc))
-                        nursery.cancel_scope.cancel(reason="upstream failed")
+        try:
+            with _single_cancelled():
+                async with trio.open_nursery() as nursery:
 
-                async def moderate(call: HookCall) -> None:
-                    # each hook gets its own copy: moderation cannot change what is sent, and
-                    # concurrent hooks cannot see each other's changes (no order is promised)
-                    own = copy.deepcopy(data)
-                    try:
-                        await self._invoke(call, {**values, "data": own, "request_data": own})
-                    except Exception as exc:
-                        outcome.setdefault("error", scheduler.classify(call, exc))
-                        nursery.cancel_scope.cancel(reason="moderation rejected")
+                    async def upstream() -> None:
+                        try:
+                            outcome["upstream"] = await self._call_upstream(ctx, body)
+                        except Exception as exc:
+                            await fail(len(calls), to_proxy_error(exc), "upstream failed")
 
-                nursery.start_soon(upstream)
-                for call in calls:
-                    nursery.start_soon(moderate, call)
+                    async def moderate(rank: int, call: HookCall) -> None:
+                        # each hook gets its own copy: moderation cannot change what is sent, and
+                        # concurrent hooks cannot see each other's changes (no order is promised)
+                        own = _copy_request(data)
+                        try:
+                            await self._invoke(call, {**values, "data": own, "request_data": own})
+                        except Exception as exc:
+                            await fail(rank, scheduler.classify(call, exc), "moderation rejected")
 
-        if "error" in outcome:
-            stream = outcome.get("upstream")
-            if stream is not None and ctx.stream:
-                await self._close_quietly(stream)
-            raise outcome["error"]
+                    nursery.start_soon(upstream)
+                    for rank, call in enumerate(calls):
+                        nursery.start_soon(moderate, rank, call)
+        except BaseException:
+            # cancelled from outside (client gone) after the stream opened: close it on the way out
+            if ctx.stream and outcome.get("upstream") is not None:
+                await self._close_quietly(outcome["upstream"])
+            raise
+
+        if errors:
+            if ctx.stream and outcome.get("upstream") is not None:
+                await self._close_quietly(outcome["upstream"])
+            raise min(errors, key=lambda pair: pair[0])[1]
         return outcome["upstream"]
 
     # -- non-streaming ---------------------------------------------------------------------------
@@ -376,8 +402,7 @@ class Pipeline:
         try:
             headers = await self._response_headers(ctx, values, None)
         except BaseException:
-            with trio.CancelScope(shield=True):
-                await self._close_quietly(upstream)
+            await self._close_quietly(upstream)   # shielded, with a deadline
             raise
         headers.setdefault("cache-control", "no-cache")
         return ProxyResponse(200, headers, StreamRelay(self, ctx, values, upstream), "text/event-stream")
@@ -414,6 +439,7 @@ class Pipeline:
         ctx.failure_hooks_ran = True
         calls = self.plan.calls("failure", ctx.data)
         if not calls:
+            ctx.error = error
             return error
         # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
         original: BaseException = error.original if isinstance(error, HookCrashedError) else error
@@ -425,10 +451,15 @@ class Pipeline:
             "user_api_key_dict": ctx.user or UserAPIKeyAuth(),
             "traceback_str": "".join(traceback.format_exception(original)),
         }
-        replacement = await scheduler.run_failure(calls, self._invoke, hook_values)
+        # shielded: a client that leaves while these run must not cut the later handlers short.
+        # Each hook keeps its own time limit; the scope's deadline only bounds the whole phase.
+        replacement = None
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.hook_timeout * len(calls) + 1):
+            replacement = await scheduler.run_failure(calls, self._invoke, hook_values)
         if replacement is not None:
             replacement.__context__ = error
-            return replacement
+            error = replacement
+        ctx.error = error
         return error
 
     async def _fail(self, ctx: RequestContext, values: dict[str, Any], error: ProxyError) -> ProxyResponse:
@@ -463,12 +494,14 @@ class Pipeline:
         """The request was cancelled (client gone, server stopping): failure hooks once, shielded."""
         if ctx.outcome_reported:
             return
-        error = ClientDisconnectedError("The client disconnected before the response was complete.")
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
-            try:
-                error = await self._failure_hooks(ctx, values, error)
-            except Exception as exc:  # a broken failure hook must not mask the cancellation
-                log.error("failure hooks raised during cleanup of %s", ctx.id, exc_info=exc)
+        if ctx.failure_hooks_ran and ctx.error is not None:
+            error: ProxyError = ctx.error   # the failure path was under way: report what it decided
+        else:
+            error = ClientDisconnectedError("The client disconnected before the response was complete.")
+        try:
+            error = await self._failure_hooks(ctx, values, error)   # shielded inside; no-op if they ran
+        except Exception as exc:  # a broken failure hook must not mask the cancellation
+            log.error("failure hooks raised during cleanup of %s", ctx.id, exc_info=exc)
         self._report_failure(ctx, error)
 
     @staticmethod
@@ -505,6 +538,7 @@ class StreamRelay:
         self._source: Any = None
         self._pieces: Any = None        # the upstream's byte iterator
         self._saw_done = False
+        self._released = False
         self._more_ready = False        # more parsed chunks are waiting: no need to flush yet
         self._events: Any = None
         self._closed = False
@@ -611,12 +645,41 @@ class StreamRelay:
             await self._cleanup()
 
     async def aclose(self) -> None:
-        """Close everything this stream holds. Idempotent; safe before iteration started."""
+        """Close everything this stream holds. Idempotent; safe before iteration started.
+
+        The HTTP layer calls it after the response's last byte went out; only then is the rest of a
+        finished upstream body read, so that the connection can go back to the pool without
+        delaying the end of the client's response.
+        """
         events, self._events = self._events, None
         if events is not None:
             with trio.CancelScope(shield=True):
                 await events.aclose()   # runs _run's finally, if it started
         await self._cleanup()
+        await self._release_upstream()
+
+    async def _release_upstream(self) -> None:
+        """Return the upstream connection (after [DONE]: read the tiny rest) or abandon it. Idempotent."""
+        if self._released:
+            return
+        self._released = True
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+            if self._pieces is not None:
+                if self._saw_done:
+                    with trio.move_on_after(0.5):
+                        try:
+                            async for _ in self._pieces:
+                                pass
+                        except Exception as exc:
+                            log.debug("reading the end of an upstream stream raised %r", exc)
+                try:
+                    await self._pieces.aclose()
+                except Exception as exc:
+                    log.debug("closing the upstream byte iterator raised %r", exc)
+            try:
+                await self.upstream.aclose()
+            except Exception as exc:
+                log.debug("closing the upstream stream raised %r", exc)
 
     async def _cleanup(self) -> None:
         if self._closed:
@@ -635,24 +698,10 @@ class StreamRelay:
                     await self._source.aclose()
                 except Exception as exc:
                     log.debug("closing the chunk source raised %r", exc)
-            if self._pieces is not None:
-                if self._saw_done:
-                    # the client has its [DONE]; read the upstream's (tiny) rest of the body so the
-                    # connection goes back to the pool instead of being closed
-                    with trio.move_on_after(0.5):
-                        try:
-                            async for _ in self._pieces:
-                                pass
-                        except Exception as exc:
-                            log.debug("reading the end of an upstream stream raised %r", exc)
-                try:
-                    await self._pieces.aclose()
-                except Exception as exc:
-                    log.debug("closing the upstream byte iterator raised %r", exc)
-            try:
-                await self.upstream.aclose()
-            except Exception as exc:
-                log.debug("closing the upstream stream raised %r", exc)
+            if not self._saw_done:
+                # unfinished (error, disconnect): abandon the upstream now, so it stops generating.
+                # A finished one is released by aclose(), after the client's last byte.
+                await self._release_upstream()
             if not self.ctx.outcome_reported:
                 # the client left before the end (or never pulled the first chunk)
                 await self.pipeline._cancelled(self.ctx, self.values)

@@ -246,28 +246,68 @@ async def run_chunk_hooks(calls: Iterable[HookCall], invoke: Invoke, values: dic
     return values["response"]
 
 
-async def _await_then_iterate(awaitable: Awaitable[Any]) -> AsyncIterator[Any]:
-    """An ``async def`` iterator hook that *returns* an async iterator instead of yielding."""
-    iterator = await awaitable
-    async for item in iterator:
-        yield item
+class _AwaitThenIterate:
+    """An ``async def`` iterator hook that *returns* an async iterator instead of yielding one.
+
+    A class rather than a generator so that closing it before it started also closes the pending
+    coroutine (no "coroutine was never awaited").
+    """
+
+    def __init__(self, awaitable: Any) -> None:
+        self._awaitable = awaitable
+        self._iterator: Any = None
+
+    def __aiter__(self) -> _AwaitThenIterate:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = (await self._awaitable).__aiter__()
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        if self._iterator is None:
+            self._awaitable.close()
+        elif hasattr(self._iterator, "aclose"):
+            await self._iterator.aclose()
+
+
+async def _named(call: HookCall, produced: Any) -> AsyncIterator[Any]:
+    """Relays one iterator hook's output; what *it* raises is classified like any hook's error
+    (named handler and phase), while ProxyErrors from further in pass through unchanged."""
+    try:
+        async for item in produced:
+            yield item
+    except ProxyError:
+        raise
+    except Exception as exc:
+        error = classify(call, exc)
+        if isinstance(error, HookCrashedError):
+            log.error("handler %s crashed in %s", call.handler, CALL_HOOKS[call.phase], exc_info=exc)
+        raise error from exc
+    finally:
+        aclose = getattr(produced, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def chain_iterators(calls: Iterable[HookCall], source: AsyncIterator[Any],
                     values: dict[str, Any]) -> tuple[AsyncIterator[Any], list[Any]]:
     """Each iterator hook wraps the previous one's output, in config order.
 
-    Returns the outermost iterator and every generator created (innermost first), which the caller
-    must close (``aclose``) on every path, outermost first.
+    Returns the outermost iterator and every iterator created (innermost first), which the caller
+    must close (``aclose``, idempotent) on every path, outermost first. Each hook's output is wrapped so that
+    an exception the hook itself raises names it, like any other hook's.
     """
     current: AsyncIterator[Any] = source
     created: list[Any] = []
     for call in calls:
         produced = call.call({**values, "response": current})
         if hasattr(produced, "__await__"):
-            produced = _await_then_iterate(produced)
-        created.append(produced)
-        current = produced
+            produced = _AwaitThenIterate(produced)
+        current = _named(call, produced)
+        # both: a wrapper that never started would not close what it wraps
+        created += [produced, current]
     return current, created
 
 
