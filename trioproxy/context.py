@@ -63,7 +63,7 @@ class RequestContext:
     upstream_raw: bytes | None = None    # the upstream's (or the cache's) body, non-streaming
     upstream_attempts: int = 0           # counted by the observability observer
     response_cost: float | None = None   # USD; None = unknown (unpriced model or no usage)
-    cost_source: str | None = None       # "usage" | "estimate" | "free" (cache hit, hook answer)
+    cost_source: str | None = None       # "usage" | "estimate" | "free" | "unpriced" (docs/logging.md)
     log_chain: Any = None                # the logging sink's per-request ordering token
     cache_key: str | None = None         # the response cache's key for this request, once computed
     # exactly-once bookkeeping
