@@ -107,3 +107,11 @@ def test_module_next_to_config_wins_over_sys_path(tmp_path: Path):
 
         sys.modules.pop("json", None)
         importlib.import_module("json")
+
+
+def test_a_file_named_twice_is_one_module(tmp_path: Path):
+    (tmp_path / "twice.py").write_text("count = {'n': 0}\nclass H:\n    pass\nfirst = H()\nsecond = H()\n")
+    first = import_object("twice.first", tmp_path)
+    second = import_object("twice.second", tmp_path)
+    assert type(first) is type(second)          # one module: the same class, the same globals
+    assert import_object("twice.count", tmp_path) is import_object("twice.count", tmp_path)

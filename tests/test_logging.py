@@ -334,6 +334,10 @@ async def test_example_handlers_run_as_the_seeds_print(tmp_path, capsys):
         "failure_callback": ["handlers.function_callbacks.custom_callback"],
     })
     async with running(app) as state:
+        # the handler file is one module per process: earlier tests may have used this instance
+        handler_of(state).states.clear()
+        handler_of(state).errors.clear()
+        capsys.readouterr()
         assert (await request(state, chat(model="unpriced", metadata={"hello": "world"}))).status == 200
     out = capsys.readouterr().out
     for line in ("Pre-API Call", "Post-API Call", "On Async Success", "LITELLM: in custom callback function",

@@ -19,7 +19,6 @@ call. A callback that silently never fires is the failure this module exists to 
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,19 +113,10 @@ def _check_function(path: str, obj: Any, event: str) -> Callback:
 
 
 def _import_function(path: str, base_dir: Path) -> Any:
-    """``module.function``, from the module object the handlers of this config already loaded.
-
-    ``loader.import_object`` executes a handler file anew on every call. A file that holds both a
-    ``CustomLogger`` instance (under ``callbacks``) and plain functions (under
-    ``success_callback``), as the seeds' ``custom_callbacks.py`` does, must be one module: otherwise
-    the two would see different module globals (counters, clients, files).
-    """
-    module_name, _, attr = path.rpartition(".")
-    module = sys.modules.get(module_name)
-    file = getattr(module, "__file__", None)
-    expected = base_dir.joinpath(*module_name.split(".")).with_suffix(".py")
-    if file and hasattr(module, attr) and Path(file).resolve() == expected.resolve():
-        return getattr(module, attr)
+    """``module.function``. The loader executes each handler file once per process, so a file that
+    holds both a ``CustomLogger`` (under ``callbacks``) and plain functions (under
+    ``success_callback``), as the seeds' ``custom_callbacks.py`` does, is one module with one set of
+    globals."""
     return import_object(path, base_dir, instantiate=False)
 
 

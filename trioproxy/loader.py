@@ -210,12 +210,20 @@ def inspect_handler(name: str, obj: Any, key_path: str, phases: tuple[str, ...] 
     return loaded
 
 
+#: handler files already executed in this process, by resolved path: a file that a config names
+#: twice (two handlers, or a handler and a callback function) is one module with one set of globals
+_FILE_MODULES: dict[Path, Any] = {}
+
+
 def _load_module(module_name: str, base_dir: Path) -> Any:
     """``module_name`` from next to the config first, then from ``sys.path``."""
     parts = module_name.split(".")
     candidates = [base_dir.joinpath(*parts).with_suffix(".py"), base_dir.joinpath(*parts, "__init__.py")]
     for file in candidates:
         if file.is_file():
+            resolved = file.resolve()
+            if resolved in _FILE_MODULES:
+                return _FILE_MODULES[resolved]
             spec = importlib.util.spec_from_file_location(module_name, file)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
@@ -233,6 +241,7 @@ def _load_module(module_name: str, base_dir: Path) -> Any:
                 else:
                     sys.modules.pop(module_name, None)
                 raise
+            _FILE_MODULES[resolved] = module
             return module
     return importlib.import_module(module_name)
 
