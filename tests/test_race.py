@@ -7,6 +7,7 @@ upstream request was abandoned, when the stream was closed.
 
 from __future__ import annotations
 
+import httpx
 import orjson
 import pytest
 import trio
@@ -14,6 +15,7 @@ import trio
 from support.inprocess import Upstream, call, chat_body, collect, frame_json, make_pipeline
 from trioproxy import HTTPException
 from trioproxy.errors import ClientDisconnectedError
+from trioproxy.streaming import frame
 
 
 class TimedModeration:
@@ -188,3 +190,40 @@ async def test_hung_hook_times_out_into_a_failure(autojump_clock):
     assert error["code"] == "hook_timeout"
     assert "handler0" in error["message"] and "async_pre_call_hook" in error["message"]
     assert len(failures.seen) == 1
+
+
+class _GroupedStream(httpx.AsyncByteStream):
+    """Yields pre-grouped byte pieces at given virtual times (one upstream read each)."""
+
+    def __init__(self, pieces: list[tuple[float, bytes]]) -> None:
+        self.pieces = pieces
+
+    async def __aiter__(self):  # type: ignore[override]
+        for at, piece in self.pieces:
+            await trio.sleep_until(at)
+            yield piece
+
+
+async def test_a_chunk_is_not_held_back_by_a_hidden_usage_chunk_in_the_same_read(autojump_clock):
+    # content + the usage chunk (which this client did not ask for) arrive together at t = 0;
+    # [DONE] only at t = 1: the content must reach the client at t = 0
+    content = frame({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-model",
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}]})
+    usage = frame({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-model", "choices": [],
+                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    upstream = Upstream()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        upstream.requests.append(orjson.loads(request.content))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                              stream=_GroupedStream([(0.0, content + usage), (1.0, b"data: [DONE]\n\n")]))
+
+    upstream.handle = handle  # type: ignore[method-assign]
+    pipeline = make_pipeline([], upstream=upstream)
+    response = await call(pipeline, chat_body(stream=True))
+    arrivals = []
+    await collect(response, on_frame=lambda f: arrivals.append((trio.current_time(), f)))
+
+    assert arrivals[0][0] == pytest.approx(0.0) and b'"hi"' in arrivals[0][1]
+    assert b"usage" not in b"".join(f for _, f in arrivals)
+    assert upstream.requests[0]["stream_options"] == {"include_usage": True}

@@ -558,14 +558,12 @@ class StreamRelay:
             received += len(piece)
             if limit is not None and received > limit:
                 raise self.pipeline._response_too_large(received)
-            payloads = parser.feed(piece)
-            for index, payload in enumerate(payloads):
-                # tells _run whether the next chunk is already here (then it is sent in the same write)
-                self._more_ready = index < len(payloads) - 1
+            chunks = []
+            for payload in parser.feed(piece):
                 chunk = _parse_or_fail(payload, self.chat)
                 if chunk is DONE:
                     self._saw_done = True
-                    return
+                    break
                 if _is_usage_only(chunk):
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
                     if not self.ctx.client_wants_usage:
@@ -573,7 +571,13 @@ class StreamRelay:
                 elif not self.ctx.client_wants_usage and "usage" in chunk and dict.get(chunk, "usage") is None:
                     # servers add "usage": null to every chunk once asked for usage; this client did not ask
                     del chunk["usage"]
+                chunks.append(chunk)
+            for index, chunk in enumerate(chunks):
+                # tells _run whether the next chunk is already here (then both go out in one write)
+                self._more_ready = index < len(chunks) - 1
                 yield chunk
+            if self._saw_done:
+                return
         self._more_ready = False
         for payload in parser.flush():
             chunk = _parse_or_fail(payload, self.chat)

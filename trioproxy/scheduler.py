@@ -54,6 +54,7 @@ __all__ = [
     "run_failure",
     "run_post_call_success",
     "run_pre_call",
+    "run_replacing",
     "run_response_headers",
 ]
 
@@ -228,8 +229,9 @@ async def run_pre_call(calls: Iterable[HookCall], invoke: Invoke, values: dict[s
     return None
 
 
-async def run_post_call_success(calls: Iterable[HookCall], invoke: Invoke, values: dict[str, Any]) -> Any:
-    """Non-``None`` results replace ``values["response"]``; returns the final response."""
+async def run_replacing(calls: Iterable[HookCall], invoke: Invoke, values: dict[str, Any]) -> Any:
+    """The post-call success rule and the per-chunk rule (the same one): one after another, a
+    non-``None`` result replaces ``values["response"]`` for the handlers after it; a raise fails."""
     for call in calls:
         result = await _invoke_classified(invoke, call, values)
         if result is not None:
@@ -237,13 +239,8 @@ async def run_post_call_success(calls: Iterable[HookCall], invoke: Invoke, value
     return values["response"]
 
 
-async def run_chunk_hooks(calls: Iterable[HookCall], invoke: Invoke, values: dict[str, Any]) -> Any:
-    """Per-chunk rule: a non-``None`` result replaces the chunk for the handlers after it."""
-    for call in calls:
-        result = await _invoke_classified(invoke, call, values)
-        if result is not None:
-            values["response"] = result
-    return values["response"]
+run_post_call_success = run_replacing
+run_chunk_hooks = run_replacing
 
 
 class _AwaitThenIterate:
