@@ -8,7 +8,6 @@ see realistic upstream traffic.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -188,15 +187,15 @@ def test_keep_alive_reuses_connection(fake: FakeUpstream) -> None:
 
 
 def test_early_disconnect_mid_stream(fake: FakeUpstream) -> None:
-    fake.set_behavior("slow", Behavior(content="a b c d e f", chunk_delay=2.0))
+    # an hour between chunks: the disconnect is seen within the wait below only if it interrupts the delay
+    fake.set_behavior("slow", Behavior(content="a b c d e f", chunk_delay=3600.0))
     body = {"model": "slow", "messages": [], "stream": True}
-    started = time.monotonic()
     with httpx.Client() as http:
         with http.stream("POST", f"{fake.base_url}/chat/completions", json=body) as resp:
             first = next(resp.iter_raw())
             assert first.startswith(b"data: ")
-    rec = fake.wait_for_disconnect(timeout=1.0)
-    assert time.monotonic() - started < 1.0  # the 2 s chunk delay was interrupted
+    # a bounded wait for the condition, not a timed assertion (the machine may be loaded)
+    rec = fake.wait_for_disconnect(timeout=30.0)
     assert rec.client_disconnected_early and rec.disconnected.is_set() and not rec.completed
     assert rec.json == body
 

@@ -19,7 +19,6 @@ import json
 import logging
 import random
 import string
-import time
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 
@@ -529,22 +528,16 @@ _PATHOLOGICAL = [
 
 
 @pytest.mark.parametrize("text", _PATHOLOGICAL, ids=lambda t: repr(t[:24]))
-def test_pathological_inputs_are_fast(text: str) -> None:
-    t0 = time.perf_counter()
-    find_secrets(text)
-    assert time.perf_counter() - t0 < 1.0
+def test_pathological_inputs_finish_with_clean_findings(text: str) -> None:
+    # Speed is measured by bench/secret_detection.py, never asserted here (no test asserts a time).
+    findings = find_secrets(text)
+    assert all(0 <= f.start < f.end <= len(text) for f in findings)
 
 
-def test_ordinary_100kb_message_is_fast() -> None:
+def test_ordinary_100kb_message_has_no_findings() -> None:
     text = "\n\n".join(NEGATIVES)
     text = (text * (100_000 // len(text) + 1))[:100_000]
-    find_secrets(text)  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(5):
-        assert find_secrets(text) == []
-    per_call = (time.perf_counter() - t0) / 5
-    print(f"\nfind_secrets on 100 KB of ordinary text: {per_call * 1000:.1f} ms")
-    assert per_call < 0.5  # generous for slow CI; typically a few ms
+    assert find_secrets(text) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -124,11 +124,19 @@ def _error_response(exc: BaseException) -> Response:
     return _json(err.status_code, error_body(err), err.headers)
 
 
+def state_max_body(config: ProxyConfig) -> int:
+    """The body limit of the Quart routes: ``max_request_size_mb``, or 1 MiB."""
+    max_mb = config.general_settings.get("max_request_size_mb")
+    return int(max_mb * 1024 * 1024) if max_mb is not None else 1024 * 1024
+
+
 def create_app(config: ProxyConfig) -> ProxyApp:
     """The ASGI app for one config. Loads and checks every handler now (raises ConfigError)."""
     app = ProxyApp("trioproxy")
     app.config.update(
-        MAX_CONTENT_LENGTH=None,     # the proxy routes (asgi.py) enforce max_request_size_mb themselves
+        # the proxy routes (asgi.py) enforce max_request_size_mb themselves, with the seeds' message;
+        # the routes served here (admin, health, metrics) take small bodies: cap them all the same
+        MAX_CONTENT_LENGTH=state_max_body(config),
         RESPONSE_TIMEOUT=None,
         BODY_TIMEOUT=600,
         PROVIDE_AUTOMATIC_OPTIONS=False,

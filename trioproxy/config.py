@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -82,6 +84,14 @@ def v_str(value: Any, path: str, ctx: _Ctx) -> Any:
     if isinstance(value, str):
         return value
     ctx.error(path, f"expected a string, got {_describe(value)}")
+    return _INVALID
+
+
+def v_secret(value: Any, path: str, ctx: _Ctx) -> Any:
+    """A string that is a credential: a wrong value is described by its type only, never shown."""
+    if isinstance(value, str):
+        return value
+    ctx.error(path, f"expected a string, got a value of type {type(value).__name__} (not shown: it is a secret)")
     return _INVALID
 
 
@@ -258,7 +268,7 @@ MODEL_PARAMS = Section(
     fields={
         "model": v_provider_model,
         "api_base": v_str,
-        "api_key": v_str,
+        "api_key": v_secret,
         "organization": v_str,
         "timeout": v_num(0.001),
         "stream_timeout": v_num(0.001),
@@ -340,7 +350,7 @@ HTTP_POOL = Section(
 
 GENERAL_SETTINGS = Section(
     fields={
-        "master_key": v_str,
+        "master_key": v_secret,
         "enforce_user_param": v_bool,
         "enforced_params": v_str_or_list,
         "block_robots": v_bool,
@@ -413,32 +423,75 @@ GUARDRAIL_MODES = ("pre_call", "during_call", "post_call", "logging_only")
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Deployment:
     """One upstream behind a public model name."""
 
     model_name: str                 # what clients ask for
     provider: str                   # "openai" | "fake"
     upstream_model: str             # the name sent upstream
-    api_base: str | None
+    api_base: str | None            # may hold credentials (user:pass@): show safe_api_base instead
     api_key: str | None
     timeout: float
     stream_timeout: float
     max_retries: int | None
     weight: float
     extra_params: dict[str, Any]    # passed into the body as defaults
-    extra_headers: dict[str, str]
+    extra_headers: dict[str, str]   # may carry keys (api-key, Authorization): see secrets()
     input_cost_per_token: float | None
     output_cost_per_token: float | None
     fake: dict[str, Any]            # the fake provider's knobs
     model_info: dict[str, Any]
     index: int                      # position in model_list, for messages
 
+    def __repr__(self) -> str:
+        # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
+        return f"Deployment(model_name={self.model_name!r}, {self.label}, index={self.index})"
+
+    @property
+    def safe_api_base(self) -> str | None:
+        """``api_base`` with any ``user:password@`` credentials replaced by ``***@``."""
+        return _without_credentials(self.api_base)
+
     @property
     def label(self) -> str:
-        """A name safe to log and to show (never contains the key)."""
-        base = f" at {self.api_base}" if self.api_base else ""
+        """A name safe to log and to show (never contains the key or URL credentials)."""
+        base = f" at {self.safe_api_base}" if self.api_base else ""
         return f"{self.provider}/{self.upstream_model}{base}"
+
+
+def _without_credentials(url: str | None) -> str | None:
+    if not url or "@" not in url:
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<api_base hidden: it holds credentials>"
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def _url_credentials(url: str | None) -> list[str]:
+    """The ``user:password`` part of a URL and the password alone (for the scrubber)."""
+    if not url or "@" not in url:
+        return []
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:
+        return [url]
+    userinfo, at, _host = netloc.rpartition("@")
+    if not at or not userinfo:
+        return []
+    out = [userinfo]
+    _user, colon, password = userinfo.partition(":")
+    if colon and password:
+        out += [password, urllib.parse.unquote(password)]
+    return out
+
+
+#: extra_headers (and guardrail params) whose values are credentials (``api-key``, ``Authorization``, ``x-goog-api-key``…)
+_SECRET_HEADER = re.compile(r"(auth|authorization|key|token|secret|password|passwd|cookie)$", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -448,10 +501,10 @@ class GuardrailSpec:
     modes: list[str]
     default_on: bool
     stream_mode: str
-    params: dict[str, Any]
+    params: dict[str, Any] = field(repr=False)   # a guardrail's own settings may hold its api_key
 
 
-@dataclass
+@dataclass(repr=False)
 class ProxyConfig:
     source: str                          # file path or "<embedded defaults>"
     base_dir: Path                       # handler modules are looked up here first
@@ -462,6 +515,10 @@ class ProxyConfig:
     router_settings: dict[str, Any]
     guardrails: list[GuardrailSpec]
     warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # the settings hold the master key (and guardrails their own keys): never in a repr
+        return f"ProxyConfig(source={self.source!r}, models={list(self.model_groups)!r})"
 
     @property
     def master_key(self) -> str | None:
@@ -487,7 +544,20 @@ class ProxyConfig:
     def secrets(self) -> list[str]:
         """Every secret this config holds, for the scrubber."""
         out = [self.master_key] if self.master_key else []
-        out += [d.api_key for d in self.deployments if d.api_key]
+        for d in self.deployments:
+            if d.api_key:
+                out.append(d.api_key)
+            out += _url_credentials(d.api_base)
+            for name, value in d.extra_headers.items():
+                if value and _SECRET_HEADER.search(name):
+                    out.append(value)
+                    scheme, space, token = value.partition(" ")
+                    if space and scheme.lower() in ("bearer", "basic", "token"):
+                        out.append(token.strip())
+        for g in self.guardrails:
+            for name, value in g.params.items():
+                if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
+                    out.append(value)
         return out
 
 

@@ -100,6 +100,8 @@ class ProxyError(Exception):
             llm_provider = args[0]
         if len(args) > 1 and model is None and isinstance(args[1], str):
             model = args[1]
+        if not isinstance(message, str):  # handler files pass numbers or None too: the envelope wants text
+            message = "" if message is None else str(message)
         super().__init__(message)
         self.message = message
         self.param = param

@@ -41,6 +41,8 @@ class SecretScrubber:
             self._pattern = None
 
     def scrub(self, text: str) -> str:
+        if not isinstance(text, str):  # a handler set an error's message to a number: still scrubbed text
+            text = "" if text is None else str(text)
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(lambda m: mask_secret(m.group(0)), text)

@@ -212,6 +212,14 @@ class Pipeline:
                     param=name, code="invalid_type")
         if "stream" in data and not isinstance(data["stream"], bool | None):
             raise BadRequestError("Invalid type for 'stream': expected a boolean.", param="stream", code="invalid_type")
+        # proxy-only fields: a wrong shape would be dropped silently (metadata lost from the logs, cache
+        # controls ignored), so it is an error, whatever the config (the cache checks the details)
+        if not isinstance(data.get("metadata"), dict | None):
+            raise BadRequestError("Invalid type for 'metadata': expected an object.", param="metadata",
+                                  code="invalid_type")
+        if not isinstance(data.get("cache"), dict | None):
+            raise BadRequestError("'cache' must be an object such as {\"no-cache\": true}.", param="cache",
+                                  code="invalid_type")
         if route.endpoint == "chat/completions":
             for i, message in enumerate(data["messages"]):
                 if not isinstance(message, dict) or not isinstance(message.get("role"), str):
@@ -441,6 +449,7 @@ class Pipeline:
         if not calls:
             ctx.error = error
             return error
+        error.message = self.scrubber.scrub(error.message)
         # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
         original: BaseException = error.original if isinstance(error, HookCrashedError) else error
         hook_values = {
@@ -449,7 +458,8 @@ class Pipeline:
             "data": ctx.data,
             "original_exception": original,
             "user_api_key_dict": ctx.user or UserAPIKeyAuth(),
-            "traceback_str": "".join(traceback.format_exception(original)),
+            # the traceback text (with its chain of causes) may echo a key: the hooks get it scrubbed
+            "traceback_str": self.scrubber.scrub("".join(traceback.format_exception(original))),
         }
         # shielded: a client that leaves while these run must not cut the later handlers short.
         # Each hook keeps its own time limit; the scope's deadline only bounds the whole phase.

@@ -29,6 +29,7 @@ other handler it is a 500 naming the handler and the phase (the traceback stays 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("trioproxy.hooks")
+
+#: what HTTP/1.1 allows in a header name (RFC 9110 token) and value (visible latin-1, spaces, tabs)
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 #: the phases in the order a request meets them
 PHASES = (
@@ -345,9 +350,12 @@ async def run_response_headers(calls: Iterable[HookCall], invoke: Invoke, values
                       type(result).__name__)
             continue
         for key, value in result.items():
-            name = str(key)
-            if "\n" in name or "\r" in name or "\n" in str(value) or "\r" in str(value):
-                log.error("response headers hook of %s returned a header with a line break; skipped", call.handler)
+            name, text = str(key), str(value)
+            # a header the HTTP layer cannot send would fail the whole response (a 500 after the
+            # request succeeded): skip it like any other misbehaviour of a headers hook
+            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(text):
+                log.error("response headers hook of %s returned an invalid header %r (line break, non-latin-1 "
+                          "or control character, or a name that is not a token); skipped", call.handler, name[:64])
                 continue
-            merged[name.lower()] = str(value)
+            merged[name.lower()] = text
     return merged

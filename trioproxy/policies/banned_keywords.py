@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import GuardrailViolationError
 from ..handler import CustomLogger
-from .texts import text_slots
+from .texts import run_scan, text_slots
 
 __all__ = ["BannedKeywords", "compile_keywords"]
 
@@ -50,10 +50,15 @@ class BannedKeywords(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> None:
         if self.pattern is None:
             return
-        for slot in text_slots(data):
-            if self.pattern.search(slot.text):
-                log.info("banned_keywords: request rejected (it contains a banned keyword)")
-                raise GuardrailViolationError(
-                    f"Guardrail {self.name!r} blocked the request: it contains a banned keyword.",
-                    guardrail=self.name,
-                )
+        texts = [slot.text for slot in text_slots(data)]
+        if await run_scan(sum(map(len, texts)), self._contains, texts):   # large texts: in a thread
+            log.info("banned_keywords: request rejected (it contains a banned keyword)")
+            raise GuardrailViolationError(
+                f"Guardrail {self.name!r} blocked the request: it contains a banned keyword.",
+                guardrail=self.name,
+            )
+
+    def _contains(self, texts: list[str]) -> bool:
+        """Pure CPU (one compiled pattern): safe in a worker thread."""
+        pattern = self.pattern
+        return pattern is not None and any(pattern.search(text) for text in texts)

@@ -19,13 +19,63 @@ from typing import Any
 
 from ..handler import CustomGuardrail
 from ..secret_detection import redact_messages, redact_prompt
+from .texts import INLINE_LIMIT, run_scan
 
-__all__ = ["PERMISSION", "HideSecrets"]
+__all__ = ["INLINE_LIMIT", "PERMISSION", "HideSecrets"]
 
 log = logging.getLogger("trioproxy.policies.hide_secrets")
 
 #: the key permission that switches this policy off when it is ``False``
 PERMISSION = "hide_secrets"
+
+
+
+
+def _text_size(data: dict[str, Any]) -> int:
+    """Roughly how much text :func:`_redact` will scan (cheap: lengths only, no copying)."""
+    size = 0
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                size += len(content)
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        size += len(part["text"])
+            tool_calls = message.get("tool_calls")
+            for call in tool_calls if isinstance(tool_calls, list) else ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    size += len(function["arguments"])
+            function = message.get("function_call")
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                size += len(function["arguments"])
+    for field in ("prompt", "input"):
+        value = data.get(field)
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, list):
+            size += sum(len(v) for v in value if isinstance(v, str))
+    return size
+
+
+def _redact(data: dict[str, Any]) -> set[str]:
+    """Redact ``data`` in place; the kinds found. Pure CPU: safe in a worker thread."""
+    kinds: set[str] = set()
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        kinds.update(redact_messages(messages))
+    for field in ("prompt", "input"):
+        if field in data:
+            redacted, found = redact_prompt(data[field])
+            if found:
+                data[field] = redacted
+                kinds.update(found)
+    return kinds
 
 
 class HideSecrets(CustomGuardrail):
@@ -34,16 +84,7 @@ class HideSecrets(CustomGuardrail):
         permissions = getattr(user_api_key_dict, "permissions", None) or {}
         if permissions.get(PERMISSION) is False:
             return None
-        kinds: set[str] = set()
-        messages = data.get("messages")
-        if isinstance(messages, list):
-            kinds.update(redact_messages(messages))
-        for field in ("prompt", "input"):
-            if field in data:
-                redacted, found = redact_prompt(data[field])
-                if found:
-                    data[field] = redacted
-                    kinds.update(found)
+        kinds = await run_scan(_text_size(data), _redact, data)   # large texts: in a worker thread
         if not kinds:
             return None
         log.warning("%s: detected and redacted secrets in the request: %s",

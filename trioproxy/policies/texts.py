@@ -9,10 +9,29 @@ the string it scanned and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["TextSlot", "text_slots"]
+import trio
+
+__all__ = ["INLINE_LIMIT", "TextSlot", "run_scan", "text_slots"]
+
+T = TypeVar("T")
+
+#: text scans over more characters than this run in a worker thread: they cost a few ms per
+#: 100 KB, and a multi-megabyte prompt would otherwise stall every other request on the Trio thread
+INLINE_LIMIT = 64 * 1024
+
+#: at most this many large scans at once (each holds a worker thread)
+SCAN_LIMITER = trio.CapacityLimiter(4)
+
+
+async def run_scan(size: int, scan: Callable[..., T], *args: Any) -> T:
+    """``scan(*args)`` inline for small texts, in a worker thread (limited) for large ones."""
+    if size > INLINE_LIMIT:
+        return await trio.to_thread.run_sync(scan, *args, limiter=SCAN_LIMITER)
+    return scan(*args)
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import trio
 
-from ..errors import for_status
+from ..errors import BadRequestError, for_status
 from .base import UpstreamResponse
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -59,6 +59,24 @@ def _answer(deployment: Deployment, body: dict[str, Any]) -> str:
     prompt = " ".join(prompt.split())[:200]
     return f"This is a fake answer from {deployment.upstream_model} to: {prompt}" if prompt else \
         f"This is a fake answer from {deployment.upstream_model}."
+
+
+#: OpenAI's limit on ``n``; also keeps one request from building millions of choices on the Trio thread
+MAX_CHOICES = 128
+
+
+def _choice_count(body: dict[str, Any]) -> int:
+    """``n``, checked the way OpenAI checks it: a 400 naming the parameter, never a crash."""
+    n = body.get("n")
+    if n is None:
+        return 1
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise BadRequestError(f"Invalid type for 'n': expected an integer, got {type(n).__name__}.",
+                              param="n", code="invalid_type")
+    if not 1 <= n <= MAX_CHOICES:
+        raise BadRequestError(f"Invalid value for 'n': expected an integer from 1 to {MAX_CHOICES}, got {n}.",
+                              param="n", code="integer_out_of_range")
+    return n
 
 
 def _count_tokens(text: str) -> int:
@@ -144,7 +162,7 @@ class FakeProvider:
             }
         else:
             text = _answer(deployment, body)
-            n = int(body.get("n") or 1)
+            n = _choice_count(body)
             prompt_tokens = _prompt_tokens(body)
             completion_tokens = _count_tokens(text) * n
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -169,7 +187,7 @@ class FakeProvider:
         text = _answer(deployment, body)
         model = deployment.upstream_model
         created = int(time.time())
-        n = int(body.get("n") or 1)
+        n = _choice_count(body)
         chat = endpoint != "completions"
         cid = f"{'chatcmpl' if chat else 'cmpl'}-fake-{next(_ids)}"
         obj = "chat.completion.chunk" if chat else "text_completion"
