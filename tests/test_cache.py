@@ -202,3 +202,49 @@ async def test_cache_hit_events_are_pre_post_success_success(tmp_path):
     # per request the order is fixed (pre, post, success); across the two requests it is not
     assert len(handler.states) == 4
     assert sorted(handler.states) == ["post", "pre", "success", "success"]
+
+
+async def test_a_stream_is_cached_as_the_upstream_sent_it_not_as_the_hooks_changed_it():
+    """A replay runs the hooks again: storing their output would apply them twice (and could carry
+    what a hook added for one user to another)."""
+    from support.inprocess import Upstream, call, chat_body, collect, frame_json, make_pipeline
+    from trioproxy.response_cache import LocalCache, ResponseCache
+
+    class Tagger:
+        async def async_post_call_streaming_hook(self, user_api_key_dict, response):
+            for choice in response.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if isinstance(delta.get("content"), str):
+                    delta["content"] += "!"
+            return response
+
+    upstream = Upstream(words=["Hello", " there"])
+    pipeline = make_pipeline([Tagger()], upstream=upstream)
+    pipeline.response_cache = ResponseCache(LocalCache())
+    observer_store = pipeline.response_cache.store
+
+    class StoreOnSuccess:
+        def on_upstream_request(self, ctx): ...
+        def on_failure(self, ctx): ...
+        def on_success(self, ctx):
+            observer_store(ctx)
+
+    pipeline.observers.append(StoreOnSuccess())
+
+    def text(frames):
+        return "".join((c["choices"][0].get("delta") or {}).get("content") or ""
+                       for c in map(frame_json, b"".join(frames).split(b"\n\n")[:-1])
+                       if isinstance(c, dict) and c.get("choices"))
+
+    def split(frames):
+        return [f + b"\n\n" for f in b"".join(frames).split(b"\n\n") if f]
+
+    first = await collect(await call(pipeline, chat_body(stream=True)))
+    assert text(split(first)) == "Hello! there!"              # the hook ran on each chunk
+    backend = pipeline.response_cache.backend
+    (key,) = list(backend._entries)
+    stored = orjson.loads(backend.get_now(key))
+    assert stored["choices"][0]["message"]["content"] == "Hello there"   # the upstream's answer
+    second = await collect(await call(pipeline, chat_body(stream=True)))
+    assert len(upstream.requests) == 1                       # the second one was a cache hit
+    assert text(split(second)) == "Hello there!"             # replayed as one chunk, hook applied once

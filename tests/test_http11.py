@@ -700,6 +700,8 @@ async def test_a_fresh_connection_that_dies_is_not_retried_again(provider: Http1
     async with serve(handler) as server:
         dep = deployment(server)
         await provider.send(dep, "chat/completions", BODY)
+        # the server has closed connection 0: the client notices before reusing it
+        await fail_soon(trio.testing.wait_all_tasks_blocked())
         with pytest.raises(APIConnectionError) as caught:
             await provider.send(dep, "chat/completions", BODY)
     assert server.accepts == 2, "one retry on a fresh connection, no more"

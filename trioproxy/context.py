@@ -61,6 +61,7 @@ class RequestContext:
     cache_hit: bool = False
     hook_timings: list[tuple[str, str, float]] = field(default_factory=list)   # (handler, phase, seconds)
     upstream_raw: bytes | None = None    # the upstream's (or the cache's) body, non-streaming
+    upstream_response: Any = None        # streams: the upstream's answer assembled before any hook
     upstream_attempts: int = 0           # counted by the observability observer
     response_cost: float | None = None   # USD; None = unknown (unpriced model or no usage)
     cost_source: str | None = None       # "usage" | "estimate" | "free" | "unpriced" (docs/logging.md)

@@ -13,10 +13,14 @@ The rules, and why:
   name and the event, and counted; the other callbacks of the same event run concurrently and are
   unaffected. Sync callbacks run in worker threads (``trio.to_thread.run_sync``) behind a
   :class:`trio.CapacityLimiter`; a sync callback that hangs is abandoned at its time limit, but its
-  thread keeps one of the limiter's tokens until it returns (Python cannot kill a thread).
+  thread keeps running and keeps one of the limiter's tokens until it returns (Python cannot kill a
+  thread): ``threads`` hung callbacks leave every later sync callback to time out waiting for a
+  token. The proxy's own thread work (estimating tokens) has a limiter of its own, so that hung
+  callbacks cannot stall the workers.
 * **In order per request.** Events of one request are delivered in the order they happened (each
   ``pre_api_call``, then ``post_api_call``, then success or failure), even with many workers: an
-  event waits for its predecessor (``LogEvent.after``) before it is delivered.
+  event waits for its predecessor (``LogEvent.after``) before it is delivered. An event dropped from
+  a full queue hands its own predecessor on to its successor, which then waits for that one.
 * **Drained on shutdown.** :meth:`drain` (called at ``after_serving``) stops the workers from taking
   new events, delivers what is queued, lets deliveries in progress finish, all within the graceful
   shutdown deadline; whatever is left then is reported in a warning. Deliveries are shielded from
@@ -91,6 +95,12 @@ class LoggingSink:
         self._queue: deque[LogEvent] = deque()
         self._lot = trio.lowlevel.ParkingLot()
         self._limiter = trio.CapacityLimiter(threads)
+        #: for the proxy's own thread work (token estimates): user callbacks that hang hold the
+        #: tokens of ``_limiter`` for ever, and must not stall the workers with them
+        self._own_limiter = trio.CapacityLimiter(max(1, threads))
+        #: ordering across dropped events: a dropped event's ``done`` → its predecessor's ``done``
+        #: (present only while the dropped event's successor is queued and has not looked it up)
+        self._forward: dict[trio.Event, trio.Event | None] = {}
         self._in_flight: set[trio.CancelScope] = set()
         self._in_flight_changed = trio.lowlevel.ParkingLot()
         self._closing = False
@@ -125,11 +135,23 @@ class LoggingSink:
         event.after = ctx.log_chain
         event.done = ctx.log_chain = trio.Event()
         if len(self._queue) >= self.queue_size:
-            oldest = self._queue.popleft()
-            oldest.done.set()  # whatever waits for it goes ahead
-            self._count_drop(1)
+            self._drop(self._queue.popleft())
         self._queue.append(event)
         self._lot.unpark()
+
+    def _drop(self, event: LogEvent) -> None:
+        """Drop a queued event; its successor (queued, or still to come) waits for its predecessor."""
+        before = event.after
+        while before is not None and before in self._forward:   # that one was dropped too
+            before = self._forward.pop(before)
+        if before is not None and before.is_set():
+            before = None
+        if event.ctx.log_chain is event.done:     # no successor yet: the next one chains to ``before``
+            event.ctx.log_chain = before
+        elif before is not None:
+            self._forward[event.done] = before
+        event.done.set()    # wakes a successor that waits; it then looks up ``_forward``
+        self._count_drop(1)
 
     def _count_drop(self, n: int) -> None:
         self.dropped += n
@@ -187,6 +209,7 @@ class LoggingSink:
             for event in self._queue:
                 event.done.set()
             self._queue.clear()
+            self._forward.clear()
             self.dropped += left
             log.warning("shutdown: %d logging events not delivered within %g s (%d cut off mid-delivery)",
                         left + cut, timeout, cut)
@@ -198,8 +221,10 @@ class LoggingSink:
     # -- one event ---------------------------------------------------------------------------------
     async def _process(self, event: LogEvent) -> None:
         try:
-            if event.after is not None:
-                await event.after.wait()
+            after = event.after
+            while after is not None:
+                await after.wait()
+                after = self._forward.pop(after, None)   # set because it was dropped: wait for its own
             if event.kind == PRE_API_CALL:
                 await self._deliver(PRE_API_CALL, event, None)
                 return
@@ -222,7 +247,7 @@ class LoggingSink:
 
     async def _resolve_usage(self, ctx: RequestContext) -> Tokens:
         if self.cost.needs_estimate(ctx):
-            tokens, cost = await trio.to_thread.run_sync(self.cost.estimate, ctx, limiter=self._limiter)
+            tokens, cost = await trio.to_thread.run_sync(self.cost.estimate, ctx, limiter=self._own_limiter)
             ctx.response_cost, ctx.cost_source = cost, "estimate"
             if self.on_estimate is not None:
                 self.on_estimate(ctx, tokens)

@@ -550,6 +550,9 @@ class StreamRelay:
         self._saw_done = False
         self._released = False
         self._more_ready = False        # more parsed chunks are waiting: no need to flush yet
+        # the upstream's own answer, assembled before the hooks touch it: what the response cache
+        # stores (a cached answer goes through the hooks again when it is replayed)
+        self._upstream_answer = StreamAssembler(self.chat) if pipeline.response_cache is not None else None
         self._events: Any = None
         self._closed = False
 
@@ -583,6 +586,8 @@ class StreamRelay:
                     del chunk["usage"]
                 chunks.append(chunk)
             for index, chunk in enumerate(chunks):
+                if self._upstream_answer is not None:
+                    self._upstream_answer.add(chunk)   # before any hook sees (and may change) it
                 # tells _run whether the next chunk is already here (then both go out in one write)
                 self._more_ready = index < len(chunks) - 1
                 yield chunk
@@ -637,6 +642,11 @@ class StreamRelay:
             if success_calls:
                 await scheduler.run_post_call_success(success_calls, pipeline._invoke, values)
             ctx.response = assembled
+            if self._upstream_answer is not None:
+                upstream_answer = self._upstream_answer.build()
+                if ctx.usage:
+                    upstream_answer["usage"] = ctx.usage
+                ctx.upstream_response = upstream_answer
             tail = b"".join(ready) + b"".join(held) + DONE_FRAME
             ready.clear()
             held.clear()

@@ -7,11 +7,20 @@
   the body sent upstream except those that cannot change the answer (:data:`IGNORED_FIELDS`:
   streaming flags, the end-user id, proxy-only fields, timeouts). Unknown parameters are part of
   the key: wrongly missing the cache costs money, wrongly hitting it returns a wrong answer. Each
-  field is serialised and fed to the hash on its own, so a large body is never held twice.
+  field is serialised and fed to the hash on its own, so a large body is never held twice; names
+  are JSON-encoded too, so that no two bodies give the same bytes (a name may contain ``\x00``).
+  The key is *not* per user or per API key: the answer depends only on what is sent upstream, which
+  includes whatever the pre-call hooks put there (per-user content is in the key that way).
+  Anyone who sends the exact same body gets the stored answer, and ``x-trioproxy-cache-hit`` tells
+  them it was asked before; ``cache.namespace`` is chosen by the client, so it separates, it does
+  not isolate.
 * **One entry serves both modes.** The value is the complete answer as JSON: a plain request's
   hit returns it as is; a streaming request's hit is replayed as SSE (:class:`CachedStream`), and an
   answer first obtained by streaming (the assembled response) serves later plain requests. Hooks run
-  on hits as on any answer; a hit costs 0 and has ``cache_hit: true`` in the logging kwargs.
+  on hits as on any answer; a hit costs 0 and has ``cache_hit: true`` in the logging kwargs. A
+  streamed answer is stored only when every choice has its ``finish_reason`` (a stream cut short
+  without an error is not an answer to store), and not when the request asked for ``logprobs``
+  (the stream assembler does not keep them).
 * **Per request** (the request body's ``cache`` object, never sent upstream): ``no-cache: true``
   skips the lookup (the fresh answer is still stored), ``no-store: true`` does not store it,
   ``ttl`` sets this entry's lifetime, ``s-maxage`` accepts only an entry at most that old,
@@ -19,7 +28,7 @@
 * **The backend** is an interface (:class:`CacheBackend`): ``get`` is async so that a shared
   backend (Redis) can do I/O; ``set`` is sync and must not block, because it is called by the
   observer on the Trio thread (a remote backend queues the write to a service of its own).
-  :class:`LocalCache` is an in-memory LRU with TTL.
+  :class:`LocalCache` is an in-memory LRU with TTL, bounded in entries and in bytes.
 """
 
 from __future__ import annotations
@@ -61,6 +70,9 @@ CALL_TYPE_NAMES = {
 }
 DEFAULT_TTL = 600.0
 DEFAULT_MAX_SIZE = 1000
+#: the local cache's bound in bytes of stored answers (``max_size`` alone would allow
+#: ``max_size * MAX_ENTRY_BYTES``, 4 GB with the defaults, e.g. from large embedding answers)
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 #: answers larger than this are not stored (one huge answer must not evict hundreds of small ones)
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
@@ -76,14 +88,15 @@ def normalize_call_types(names: Iterable[str]) -> set[str]:
 
 
 def cache_key(namespace: str, endpoint: str, body: dict[str, Any]) -> str:
+    # every piece is JSON (which never contains a raw NUL), so the NUL separators are unambiguous
     digest = hashlib.sha256()
-    digest.update(namespace.encode())
+    digest.update(orjson.dumps(namespace))
     digest.update(b"\x00")
-    digest.update(endpoint.encode())
+    digest.update(orjson.dumps(endpoint))
     for name in sorted(body):
         if name in IGNORED_FIELDS:
             continue
-        digest.update(b"\x00" + name.encode() + b"\x00")
+        digest.update(b"\x00" + orjson.dumps(name) + b"\x00")
         digest.update(orjson.dumps(body[name], option=orjson.OPT_SORT_KEYS, default=str))
     return digest.hexdigest()
 
@@ -108,10 +121,17 @@ class CacheBackend(Protocol):
 class LocalCache:
     """In-memory LRU with per-entry TTL. Expiry is checked on read; the LRU bounds the size."""
 
-    def __init__(self, max_size: int = DEFAULT_MAX_SIZE, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE, clock: Callable[[], float] = time.monotonic,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_size = max_size
+        self.max_bytes = max_bytes
         self.clock = clock
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -123,6 +143,7 @@ class LocalCache:
         now = self.clock()
         if entry.expires_at <= now:
             del self._entries[key]
+            self._bytes -= len(entry.value)
             return None
         if max_age is not None and now - entry.stored_at > max_age:
             return None
@@ -133,11 +154,17 @@ class LocalCache:
         return self.get_now(key, max_age)
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
+        if ttl <= 0 or len(value) > self.max_bytes:   # would never be read: evict nothing for it
+            return
         now = self.clock()
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.value)
         self._entries[key] = Entry(value, now, now + ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
+        self._bytes += len(value)
+        while len(self._entries) > self.max_size or self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.value)
 
 
 def _controls(ctx: RequestContext) -> dict[str, Any]:
@@ -190,7 +217,10 @@ class ResponseCache:
             return UpstreamResponse(200, headers, value)
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        return CachedStream(sse_from_response(orjson.loads(value), include_usage), headers)
+        answer = orjson.loads(value)
+        if not isinstance(answer, dict):        # not a completion (cannot be replayed): a miss
+            return None
+        return CachedStream(sse_from_response(answer, include_usage), headers)
 
     def store(self, ctx: RequestContext) -> None:
         """After a successful upstream answer (observer, Trio thread): remember it unless told not to."""
@@ -201,9 +231,15 @@ class ResponseCache:
         if controls.get("no-store"):
             return
         if ctx.stream:
-            if not isinstance(ctx.response, dict):
+            # the upstream's own answer, not what the hooks made of it: a replay runs them again
+            response = ctx.upstream_response
+            if not isinstance(response, dict) or ctx.data.get("logprobs") not in (None, False):
                 return
-            value = orjson.dumps(ctx.response)
+            choices = response.get("choices")
+            if not isinstance(choices, list) or not all(
+                    isinstance(c, dict) and c.get("finish_reason") for c in choices):
+                return      # a stream that ended early without an error: not a complete answer
+            value = orjson.dumps(response)
         else:
             if ctx.upstream_raw is None:
                 return
@@ -235,6 +271,9 @@ class CachedStream:
 
 def _chat_delta(message: dict[str, Any]) -> dict[str, Any]:
     delta: dict[str, Any] = {"role": message.get("role") or "assistant", "content": message.get("content")}
+    for name in ("refusal", "function_call", "audio"):   # streamed as delta fields too
+        if message.get(name) is not None:
+            delta[name] = message[name]
     calls = message.get("tool_calls")
     if isinstance(calls, list) and calls:
         delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)]
@@ -254,14 +293,16 @@ def sse_from_response(response: dict[str, Any], include_usage: bool) -> list[byt
     chunks: list[dict[str, Any]] = []
     if chat:
         chunks.append({**base, "choices": [
-            {"index": c.get("index", i), "delta": _chat_delta(c.get("message") or {}), "finish_reason": None}
+            {"index": c.get("index", i), "delta": _chat_delta(c.get("message") or {}), "finish_reason": None,
+             **({"logprobs": c["logprobs"]} if c.get("logprobs") is not None else {})}
             for i, c in enumerate(choices)]})
         chunks.append({**base, "choices": [
             {"index": c.get("index", i), "delta": {}, "finish_reason": c.get("finish_reason") or "stop"}
             for i, c in enumerate(choices)]})
     else:
         chunks.append({**base, "choices": [
-            {"index": c.get("index", i), "text": c.get("text") or "", "finish_reason": None, "logprobs": None}
+            {"index": c.get("index", i), "text": c.get("text") or "", "finish_reason": None,
+             "logprobs": c.get("logprobs")}
             for i, c in enumerate(choices)]})
         chunks.append({**base, "choices": [
             {"index": c.get("index", i), "text": "", "finish_reason": c.get("finish_reason") or "stop",

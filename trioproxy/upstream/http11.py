@@ -16,8 +16,15 @@ O(1) work per request outside of parsing:
   not ask to close it. Anything else (an error, a timeout, ``trio.Cancelled``, a stream closed
   before its end) closes the socket at once, synchronously: nothing half-read is ever reused, and
   an abandoned upstream sees its connection close (so it stops generating).
-* A reused idle connection that turns out dead (EOF or reset before any byte of the answer) is
-  retried once on a fresh connection: the server never processed the request.
+* An idle connection is checked before reuse: if its socket is readable (the server closed it, reset
+  it, or sent bytes nobody asked for, such as a ``408``), it is closed and another one is taken.
+  If sending the request on a reused connection fails (the server had closed it), the request is
+  retried once on a fresh connection: a request that was not completely sent cannot have been
+  processed. Once the request was sent, a connection that dies before the answer is a
+  :class:`ReadError` and is *not* retried here (the server may have processed it; the router's
+  retry policy decides).
+* A response that has both ``Transfer-Encoding`` and ``Content-Length``, or ``Transfer-Encoding`` in
+  HTTP/1.0, is decoded by ``Transfer-Encoding`` and its connection is not reused (RFC 9112 6.1, 6.3).
 * Timeouts are Trio cancel scopes, no threads: connect (``min(timeout, connect_timeout)``, TLS
   handshake included), waiting for a free connection slot (``timeout``), and ``timeout`` between
   two received pieces (sending the request counts with the first), where ``timeout`` is the
@@ -127,7 +134,7 @@ class LocalProtocolError(TransportError):
 
 
 class _Stale(Exception):
-    """A reused connection was dead before any byte of the answer: retry on a fresh one."""
+    """A reused connection broke while the request was sent (so it was not processed): retry."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +294,10 @@ class Http11Pool:
             raise UnsupportedProtocol("the URL has no host")
         tls = scheme == "https"
         default_port = 443 if tls else 80
-        port = parts.port or default_port
+        try:
+            port = parts.port or default_port
+        except ValueError as exc:           # a port that is not a number, or out of range
+            raise UnsupportedProtocol(f"invalid port in the URL: {exc}") from None
         key = (tls, host, port)
         origin = self._origins.get(key)
         if origin is None:
@@ -317,19 +327,26 @@ class Http11Pool:
                 continue
             lines.append(f"{name}: {value}\r\n")
         head = f"{method} {target.path} HTTP/1.1\r\nhost: {host}\r\n{''.join(lines)}content-length: {len(body)}\r\n\r\n"
-        return head.encode("latin-1") + body
+        try:
+            return head.encode("latin-1") + body
+        except UnicodeEncodeError as exc:
+            raise LocalProtocolError(f"a request header or the path is not latin-1: {exc}") from None
 
     def _take_idle(self, origin: _Origin) -> _Connection | None:
         idle = origin.idle
-        if not idle:
-            return None
-        conn = idle.pop()
-        if trio.current_time() - conn.idle_since < self.keepalive_expiry:
-            return conn
-        # the newest idle connection expired, so did every older one
-        conn.close()
         while idle:
-            idle.popleft().close()
+            conn = idle.pop()
+            if trio.current_time() - conn.idle_since >= self.keepalive_expiry:
+                # the newest idle connection expired, so did every older one
+                conn.close()
+                while idle:
+                    idle.popleft().close()
+                return None
+            # an idle connection has nothing to read: if it is readable, the server closed or reset
+            # it, or sent bytes nobody asked for (which would be taken for the next answer)
+            if not conn.socket.is_readable():
+                return conn
+            conn.close()
         return None
 
     def _release(self, conn: _Connection) -> None:
@@ -388,17 +405,14 @@ class Http11Pool:
                 if reused:
                     raise _Stale() from exc
                 raise WriteError(f"the connection broke while sending: {exc.__cause__ or exc}") from exc
+            # the request is out: from here on the server may have processed it, so no retry
             try:
                 received = await stream.receive_some(_RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                if reused:
-                    raise _Stale() from exc
                 raise ReadError(f"the connection broke while reading: {exc.__cause__ or exc}") from exc
         if scope.cancelled_caught:
             raise ReadTimeout(f"no answer from the upstream within {read_timeout:g} s")
         if not received:
-            if reused:
-                raise _Stale()
             raise ReadError("the upstream closed the connection without sending a response")
 
         buf = received
@@ -432,6 +446,8 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
     code = rest[:3]
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit() or rest[3:4] not in ("", " "):
         raise RemoteProtocolError("the upstream's status line is not HTTP/1.x")
+    if not code.isascii():          # str.isdigit() also accepts "²" and other non-ASCII digits
+        raise RemoteProtocolError("the upstream's status line is not HTTP/1.x")
     status = int(code)
     headers: dict[str, str] = {}
     last = None
@@ -456,6 +472,8 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
         keep_alive = connection is None or "close" not in _tokens(connection)
     else:
         keep_alive = connection is not None and "keep-alive" in _tokens(connection)
+    if "transfer-encoding" in headers and ("content-length" in headers or version != "HTTP/1.1"):
+        keep_alive = False          # faulty framing (RFC 9112 6.1, 6.3): decode, then close
     return status, headers, keep_alive
 
 
@@ -689,7 +707,7 @@ def _content_length(value: str) -> int:
     if len(values) != 1:
         raise RemoteProtocolError("conflicting Content-Length headers")
     (only,) = values
-    if not only.isdigit():
+    if not (only.isascii() and only.isdigit()):
         raise RemoteProtocolError("an invalid Content-Length")
     return int(only)
 
