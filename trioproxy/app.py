@@ -1,4 +1,4 @@
-"""The Quart-Trio app: thin views that parse, hand to the pipeline, and turn the outcome into HTTP.
+"""The Quart-Trio app: the process-wide resources and their lifetime, and the secondary routes.
 
 Views know nothing about hook order or cancellation. The app owns the process-wide resources and
 their lifetime: the upstream connection pool (the built-in HTTP/1.1 ``Http11Pool``, or httpx with
@@ -40,6 +40,7 @@ from .upstream.router import Router
 __all__ = ["ProxyApp", "create_app", "create_asgi"]
 
 log = logging.getLogger("trioproxy.app")
+
 
 class _ProxyHTTPConnection(TrioASGIHTTPConnection):
     async def __call__(self, receive: Any, send: Any) -> None:
@@ -124,7 +125,7 @@ def _error_response(exc: BaseException) -> Response:
     return _json(err.status_code, error_body(err), err.headers)
 
 
-def state_max_body(config: ProxyConfig) -> int:
+def _quart_body_limit(config: ProxyConfig) -> int:
     """The body limit of the Quart routes: ``max_request_size_mb``, or 1 MiB."""
     max_mb = config.general_settings.get("max_request_size_mb")
     return int(max_mb * 1024 * 1024) if max_mb is not None else 1024 * 1024
@@ -136,7 +137,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
     app.config.update(
         # the proxy routes (asgi.py) enforce max_request_size_mb themselves, with the seeds' message;
         # the routes served here (admin, health, metrics) take small bodies: cap them all the same
-        MAX_CONTENT_LENGTH=state_max_body(config),
+        MAX_CONTENT_LENGTH=_quart_body_limit(config),
         RESPONSE_TIMEOUT=None,
         BODY_TIMEOUT=600,
         PROVIDE_AUTOMATIC_OPTIONS=False,
