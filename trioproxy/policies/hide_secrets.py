@@ -29,8 +29,6 @@ log = logging.getLogger("trioproxy.policies.hide_secrets")
 PERMISSION = "hide_secrets"
 
 
-
-
 def _text_size(data: dict[str, Any]) -> int:
     """Roughly how much text :func:`_redact` will scan (cheap: lengths only, no copying)."""
     size = 0
