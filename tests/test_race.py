@@ -12,29 +12,17 @@ import orjson
 import pytest
 import trio
 
-from support.inprocess import Upstream, call, chat_body, collect, frame_json, make_pipeline
-from trioproxy import HTTPException
+from support.inprocess import (
+    TimedModeration,
+    Upstream,
+    call,
+    chat_body,
+    collect,
+    frame_json,
+    make_pipeline,
+)
 from trioproxy.errors import ClientDisconnectedError
 from trioproxy.streaming import frame
-
-
-class TimedModeration:
-    """Moderation that takes ``seconds`` and then passes or rejects; records being cancelled."""
-
-    def __init__(self, seconds: float, reject: bool) -> None:
-        self.seconds, self.reject = seconds, reject
-        self.cancelled_at: float | None = None
-        self.finished_at: float | None = None
-
-    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
-        try:
-            await trio.sleep(self.seconds)
-        except trio.Cancelled:
-            self.cancelled_at = trio.current_time()
-            raise
-        self.finished_at = trio.current_time()
-        if self.reject:
-            raise HTTPException(status_code=400, detail="Violated content safety policy")
 
 
 class FailureRecorder:

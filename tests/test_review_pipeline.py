@@ -24,6 +24,7 @@ import orjson
 import pytest
 import trio
 
+from support.inprocess import TimedModeration as Moderation
 from support.inprocess import (
     Upstream,
     call,
@@ -95,21 +96,6 @@ class SlowPreCall:
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
         await trio.sleep(self.seconds)
-
-
-class Moderation:
-    def __init__(self, seconds: float, reject: bool = False, status: int = 400) -> None:
-        self.seconds, self.reject, self.status = seconds, reject, status
-        self.cancelled_at: float | None = None
-
-    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
-        try:
-            await trio.sleep(self.seconds)
-        except trio.Cancelled:
-            self.cancelled_at = trio.current_time()
-            raise
-        if self.reject:
-            raise HTTPException(status_code=self.status, detail=f"moderation {self.status} says no")
 
 
 class PassThroughIterator:

@@ -26,7 +26,7 @@ from trioproxy.upstream.fake import FakeProvider
 from trioproxy.upstream.openai_compat import OpenAICompatProvider
 from trioproxy.upstream.router import Router
 
-__all__ = ["Upstream", "chat_body", "collect", "make_pipeline", "sse_chunks"]
+__all__ = ["TimedModeration", "Upstream", "chat_body", "collect", "make_pipeline", "sse_chunks"]
 
 ROUTES = {"chat": CHAT, "completions": COMPLETIONS, "embeddings": EMBEDDINGS}
 
@@ -49,6 +49,28 @@ def sse_chunks(words: list[str], model: str = "up-model") -> list[bytes]:
     frames.append(b"data: " + orjson.dumps(final) + b"\n\n")
     frames.append(b"data: [DONE]\n\n")
     return frames
+
+
+class TimedModeration:
+    """A moderation hook that takes ``seconds`` (virtual), then passes or rejects with ``status``;
+    records when it finished or was cancelled."""
+
+    def __init__(self, seconds: float, reject: bool = False, status: int = 400) -> None:
+        self.seconds, self.reject, self.status = seconds, reject, status
+        self.cancelled_at: float | None = None
+        self.finished_at: float | None = None
+
+    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
+        try:
+            await trio.sleep(self.seconds)
+        except trio.Cancelled:
+            self.cancelled_at = trio.current_time()
+            raise
+        self.finished_at = trio.current_time()
+        if self.reject:
+            from trioproxy import HTTPException
+
+            raise HTTPException(status_code=self.status, detail="Violated content safety policy")
 
 
 class _ObservedStream(httpx.AsyncByteStream):
