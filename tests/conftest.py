@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,3 +52,24 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., ProxyProcess]]:
     yield start
     for proxy in started:
         proxy.kill()
+
+
+def _service_url(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        pytest.fail(f"{variable} is not set: this test needs a real {what}. Run ./scripts/test (it starts "
+                    f"PostgreSQL and Redis for the run), or scripts/pg-redis.sh run -- .venv/bin/pytest ...",
+                    pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """The DSN of the throwaway PostgreSQL server that ``./scripts/test`` starts (never skipped)."""
+    return _service_url("TEST_PG_DSN", "PostgreSQL server")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of the throwaway Redis server that ``./scripts/test`` starts (never skipped)."""
+    return _service_url("TEST_REDIS_URL", "Redis server")
