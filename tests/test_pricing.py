@@ -119,7 +119,8 @@ def test_lookup_prefixed_and_case(table: PriceTable, name: str, base: str) -> No
         ("claude-3-haiku-20240307", "claude-3-haiku"),
         ("claude-sonnet-4-20250514", "claude-sonnet-4"),
         ("mistral-large-2411", "mistral-large"),
-        ("mistral/mistral-large-latest", "mistral-large"),
+        ("openai/o3-mini-latest", "o3-mini"),
+        ("mistral/mistral-large-2411", "mistral-large"),
         ("gemini-1.5-pro-002", "gemini-1.5-pro"),
         ("vertex_ai/claude-3-5-sonnet@20240620", "claude-3-5-sonnet"),
         ("gpt-4-turbo-preview", "gpt-4-turbo"),  # alias
