@@ -179,5 +179,6 @@ class Adapter(ABC):
         raise NotImplementedError(f"{self.name} does not stream")
 
     @abstractmethod
-    def error(self, call: Call | None, status: int, body: bytes) -> ProxyError:
+    def error(self, call: Call | None, status: int, body: bytes,
+              headers: Mapping[str, str] | None = None) -> ProxyError:
         """Pure: a native error answer → the proxy error (message not yet scrubbed)."""

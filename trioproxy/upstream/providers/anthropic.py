@@ -419,5 +419,6 @@ class AnthropicAdapter(Adapter):
     def decoder(self, call: Call) -> StreamDecoder:
         return AnthropicStreamDecoder(call)
 
-    def error(self, call: Call | None, status: int, body: bytes) -> ProxyError:
+    def error(self, call: Call | None, status: int, body: bytes,
+              headers: Mapping[str, str] | None = None) -> ProxyError:
         return anthropic_error(status, body)

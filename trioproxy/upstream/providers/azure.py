@@ -111,5 +111,6 @@ class AzureAdapter(OpenAICompatibleAdapter):
         return [NativeRequest("POST", self.url(settings, call.endpoint), self.headers(settings, call.stream),
                               orjson.dumps(body))]
 
-    def error(self, call: Call | None, status: int, body: bytes) -> ProxyError:
+    def error(self, call: Call | None, status: int, body: bytes,
+              headers: Mapping[str, str] | None = None) -> ProxyError:
         return openai_error(status, body)

@@ -218,7 +218,8 @@ class OpenAICompatibleAdapter(Adapter):
     def decoder(self, call: Call) -> StreamDecoder:
         return OpenAISSEDecoder()
 
-    def error(self, call: Call | None, status: int, body: bytes) -> ProxyError:
+    def error(self, call: Call | None, status: int, body: bytes,
+              headers: Mapping[str, str] | None = None) -> ProxyError:
         return openai_error(status, body)
 
 

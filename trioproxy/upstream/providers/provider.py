@@ -234,7 +234,8 @@ class AdapterProvider:
                 raise _map_transport(exc, deployment) from exc
             finally:
                 response.close()
-            raise self._error(prepared, deployment, call, response.status, content[:MAX_ERROR_BODY])
+            raise self._error(prepared, deployment, call, response.status, content[:MAX_ERROR_BODY],
+                              response.headers)
         return response
 
     async def _fetch(self, prepared: Prepared, deployment: Deployment, call: Call,
@@ -269,8 +270,8 @@ class AdapterProvider:
         return [a for a in answers if a is not None]
 
     def _error(self, prepared: Prepared, deployment: Deployment, call: Call | None, status: int,
-               body: bytes) -> ProxyError:
-        error = prepared.adapter.error(call, status, body)
+               body: bytes, headers: Mapping[str, str] | None = None) -> ProxyError:
+        error = prepared.adapter.error(call, status, body, headers)
         message = f"Upstream {deployment.label} error: {error.message}"
         error.message = self._scrubber.scrub(message)
         error.args = (error.message,)

@@ -9,15 +9,25 @@ from __future__ import annotations
 from .adapter import Adapter
 from .anthropic import AnthropicAdapter
 from .azure import AzureAdapter
+from .bedrock import BedrockAdapter
+from .gemini import GeminiAdapter
+from .ollama import OllamaAdapter
 from .openai_like import PRESETS, OpenAICompatibleAdapter
+from .vertex import VertexAdapter
 
 __all__ = ["ADAPTERS", "settings_names"]
 
 _presets = OpenAICompatibleAdapter()
+_ollama = OllamaAdapter()
 
 ADAPTERS: dict[str, Adapter] = {
     "anthropic": AnthropicAdapter(),
     "azure": AzureAdapter(),
+    "bedrock": BedrockAdapter(),
+    "gemini": GeminiAdapter(),
+    "vertex_ai": VertexAdapter(),
+    "ollama": _ollama,
+    "ollama_chat": _ollama,
     **{prefix: _presets for prefix in PRESETS},
 }
 
