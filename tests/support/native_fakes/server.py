@@ -94,7 +94,7 @@ class NativeFake:
         self._cond = threading.Condition()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
+        self._trio_token: trio.lowlevel.TrioToken | None = None
         self._scope: trio.CancelScope | None = None
         self._crash: BaseException | None = None
 
@@ -113,9 +113,9 @@ class NativeFake:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._token is not None and self._scope is not None:
+        if self._trio_token is not None and self._scope is not None:
             try:
-                self._token.run_sync_soon(self._scope.cancel)
+                self._trio_token.run_sync_soon(self._scope.cancel)
             except trio.RunFinishedError:
                 pass
         if self._thread is not None:
@@ -132,7 +132,7 @@ class NativeFake:
     async def _serve(self) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
-        self._token = trio.lowlevel.current_trio_token()
+        self._trio_token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as scope:
             self._scope = scope
             async with trio.open_nursery() as nursery:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,16 +51,25 @@ class GoogleTokenSource:
         try:
             import google.auth
             import google.auth.transport.requests
+            from google.oauth2 import credentials as user_credentials
+            from google.oauth2 import service_account
         except ImportError as exc:  # pragma: no cover - the extra is part of the test install
             raise APIConnectionError("vertex_ai needs google-auth: pip install 'trioproxy[vertex]'") from exc
         spec = self._spec
-        if isinstance(spec, dict):
-            credentials, _ = google.auth.load_credentials_from_dict(spec, scopes=list(SCOPES))
-        elif isinstance(spec, str):
-            credentials, _ = google.auth.load_credentials_from_file(spec, scopes=list(SCOPES))
-        else:
+        if spec is None:
             credentials, _ = google.auth.default(scopes=list(SCOPES))
-        return credentials
+            return credentials
+        if isinstance(spec, str):
+            with open(spec, encoding="utf-8") as handle:       # a worker thread: blocking I/O is fine here
+                spec = json.load(handle)
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        # each type loaded explicitly (google-auth's generic loaders accept any credential type)
+        if kind == "service_account":
+            return service_account.Credentials.from_service_account_info(spec, scopes=list(SCOPES))
+        if kind == "authorized_user":
+            return user_credentials.Credentials.from_authorized_user_info(spec, scopes=list(SCOPES))
+        raise APIConnectionError(f"vertex_credentials of type {kind!r} are not supported (service_account or "
+                                 "authorized_user; or leave them out for Application Default Credentials)")
 
     def token(self) -> str:
         from google.auth.transport.requests import Request
