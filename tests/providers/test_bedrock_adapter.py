@@ -218,3 +218,21 @@ async def test_endpoint_settings_api_base_wins():
         assert provider.prepare(deployment(f"bedrock/{arn}", index=3)).settings.region == "ap-south-1"
         with pytest.raises(ProviderConfigError):
             provider.prepare(deployment("bedrock/m", index=4, aws_access_key_id="A"))
+
+
+async def test_signing_runs_in_a_worker_thread(fake, monkeypatch):
+    import threading
+
+    from trioproxy.upstream.providers.bedrock import AwsSigner
+
+    threads = []
+    original = AwsSigner.sign
+
+    def recording(self, request):
+        threads.append(threading.current_thread())
+        return original(self, request)
+
+    monkeypatch.setattr(AwsSigner, "sign", recording)
+    async with provider_for() as provider:
+        await provider.send(dep(fake), "chat/completions", body())
+    assert threads and threads[0] is not threading.current_thread()

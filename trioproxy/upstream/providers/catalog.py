@@ -3,7 +3,8 @@
 The refreshed ``trioproxy/data/model_prices.json`` carries, next to each model's prices, the
 ``max_output_tokens`` LiteLLM's table lists. Anthropic's Messages API requires ``max_tokens``; like
 LiteLLM, the Anthropic and Bedrock adapters default it to the model's maximum when known
-(:data:`DEFAULT_MAX_TOKENS` otherwise).
+(:data:`DEFAULT_MAX_TOKENS` otherwise). The file is read once, when this module is imported (at
+startup), never on the Trio thread while serving.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ def _models() -> dict[str, Any]:
     return {str(k).lower(): v for k, v in models.items()} if isinstance(models, dict) else {}
 
 
+_MODELS = _models()
+
+
 def max_output_tokens(model: str) -> int | None:
     """The model's output limit, trying the name, then without ``provider/`` prefixes."""
     name = model.strip().lower()
-    models = _models()
+    models = _MODELS
     while name:
         entry = models.get(name)
         if isinstance(entry, dict) and isinstance(entry.get("max_output_tokens"), int):

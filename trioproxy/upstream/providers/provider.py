@@ -61,6 +61,8 @@ DONE_FRAME = b"data: [DONE]\n\n"
 _KNOWN = {"chat/completions": CHAT_PARAMS, "completions": COMPLETION_PARAMS, "embeddings": EMBEDDING_PARAMS}
 #: requests one call may have in flight at once (Titan embeddings: one request per input)
 FAN_OUT = 8
+#: answers larger than this are translated in a worker thread (JSON, base64 floats, token estimates)
+THREAD_PARSE_BYTES = 256 * 1024
 
 
 def deployment_params(deployment: Deployment) -> dict[str, Any]:
@@ -132,6 +134,8 @@ class AdapterProvider:
         self._environ = os.environ if environ is None else environ
         #: worker threads for signing / token refresh (botocore and google-auth are synchronous)
         self._sign_limiter = sign_limiter or trio.CapacityLimiter(8)
+        #: worker threads translating large answers (CPU-bound: about one per core is enough)
+        self._parse_limiter = trio.CapacityLimiter(max(2, os.cpu_count() or 2))
         self._prepared: dict[int, tuple[Deployment, Prepared]] = {}
 
     @property
@@ -196,9 +200,14 @@ class AdapterProvider:
             answers = [await self._fetch(prepared, deployment, call, requests[0])]
         else:
             answers = await self._fetch_all(prepared, deployment, call, requests)
-        result = prepared.adapter.parse(call, answers)
-        headers = {"content-type": "application/json"}
-        return UpstreamResponse(200, headers, orjson.dumps(result))
+        size = sum(len(a.body) for a in answers)
+        if endpoint == "embeddings" or size > THREAD_PARSE_BYTES:
+            # embeddings: base64-encoding floats and estimating tokens of large inputs is CPU work
+            payload = await trio.to_thread.run_sync(_translate, prepared.adapter, call, answers,
+                                                    limiter=self._parse_limiter, abandon_on_cancel=True)
+        else:
+            payload = _translate(prepared.adapter, call, answers)
+        return UpstreamResponse(200, {"content-type": "application/json"}, payload)
 
     async def open_stream(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> AdapterStream:
         prepared = self.prepare(deployment)
@@ -214,8 +223,9 @@ class AdapterProvider:
         adapter = prepared.adapter
         if not adapter.authorize_in_thread:
             return adapter.sign(prepared.settings, request)
+        # abandoned on cancellation: signing has no side effect but a cached credential or token
         return await trio.to_thread.run_sync(adapter.sign, prepared.settings, request,
-                                             limiter=self._sign_limiter)
+                                             limiter=self._sign_limiter, abandon_on_cancel=True)
 
     async def _open(self, prepared: Prepared, deployment: Deployment, call: Call, request: NativeRequest,
                     read_timeout: float) -> Http11Response:
@@ -280,6 +290,10 @@ class AdapterProvider:
         error.model = deployment.model_name
         error.llm_provider = prepared.prefix
         return error
+
+
+def _translate(adapter: Adapter, call: Call, answers: list[NativeAnswer]) -> bytes:
+    return orjson.dumps(adapter.parse(call, answers))
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
