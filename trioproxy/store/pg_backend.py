@@ -107,7 +107,10 @@ class PostgresDatabase:
         if self._idle.is_set():
             self._idle = trio.Event()
         try:
-            return await trio.to_thread.run_sync(run, limiter=self._limiter)
+            # like the SQLite writer queue: a write asked for is carried out, even if the caller is
+            # cancelled while it waits for a connection (a spend record must not vanish that way)
+            with trio.CancelScope(shield=True):
+                return await trio.to_thread.run_sync(run, limiter=self._limiter)
         finally:
             self._outstanding -= 1
             if self._outstanding == 0:
