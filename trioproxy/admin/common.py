@@ -84,7 +84,8 @@ def store_errors() -> Iterator[None]:
     except Conflict as exc:
         template = _CONFLICT_MESSAGES.get((exc.entity, exc.field), "{field}={value} already exists")
         value = exc.value if exc.field != "token" else ""
-        raise bad_request(template.format(value=value, field=exc.field), param=exc.field) from None
+        param = "key" if exc.field == "token" else exc.field   # the body names it 'key' (or 'new_key')
+        raise bad_request(template.format(value=value, field=exc.field), param=param) from None
     except MissingReference as exc:
         if exc.entity == "team":
             raise bad_request(f"Unable to find team object in database. Team ID: {exc.id}", param="team_id") from None

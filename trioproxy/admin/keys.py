@@ -144,7 +144,7 @@ async def key_info(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, An
     row = await _find(ctx, key)
     info = key_view(row)
     info.pop("token", None)
-    return {"key": describe_key(key), "info": info}
+    return {"key": token_of(key), "info": info}
 
 
 async def key_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
@@ -156,12 +156,13 @@ async def key_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, 
     changes = _row_changes(fields, ctx.now(), current_metadata=current.get("metadata"))
     with store_errors():
         after = await store.keys.update(current["token"], changes, caller.actor())
-    return _answer(after, key=describe_key(key))
+    return _answer(after, key=token_of(key))
 
 
 async def key_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
     """``{"keys": [...]}`` and/or ``{"key_aliases": [...]}``: all of them, or none (404 naming the
-    missing ones). Answers the keys as the caller passed them (clear keys masked)."""
+    missing ones). Answers the keys as the caller passed them — hashes as they are, clear keys as
+    their hashes (a clear key is never echoed) — then the aliases."""
     require(caller, Access.ADMIN, "/key/delete")
     store = ctx.require_store()
     fields = validate(data, {"keys": string_list, "key_aliases": string_list}, "/key/delete")
@@ -185,7 +186,7 @@ async def key_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, 
         raise not_found(f"Key not found: {', '.join(missing_keys)}", param="keys")
     with store_errors():
         await store.keys.delete(list(dict.fromkeys(tokens)), caller.actor())
-    return {"deleted_keys": [describe_key(k) for k in keys] + list(aliases)}
+    return {"deleted_keys": [token_of(k) for k in keys] + list(aliases)}
 
 
 async def _set_blocked(ctx: AdminContext, caller: Caller, data: Any, blocked: bool) -> dict[str, Any]:
