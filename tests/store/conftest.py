@@ -15,10 +15,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_helpers import FakeClock, FakeMonotonic
 
 from trioproxy.admin import AdminContext
 from trioproxy.store import Store, open_store, upgrade
+
+from .store_helpers import FakeClock, FakeMonotonic
 
 
 def _pg_url(dsn: str, dbname: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from trioproxy.admin import ROUTES, Access, AdminContext, audit, customers, find_route, keys, teams
 from trioproxy.store import Store
 
-from admin_helpers import MASTER, PLAIN, VIEWER, error_of
+from .admin_helpers import MASTER, PLAIN, VIEWER, error_of
 
 
 async def test_customer_lifecycle(admin: AdminContext, store: Store) -> None:

@@ -13,8 +13,8 @@ from trioproxy.auth import hash_key
 from trioproxy.store import Store
 from trioproxy.store.key_cache import InvalidKeyError
 
-from admin_helpers import MASTER, PLAIN, VIEWER, error_of
-from store_helpers import read_all_bytes_and_rows
+from .admin_helpers import MASTER, PLAIN, VIEWER, error_of
+from .store_helpers import read_all_bytes_and_rows
 
 
 async def test_generate_answers_once_with_the_clear_key(admin: AdminContext, store: Store, clock) -> None:

@@ -8,7 +8,7 @@ from trioproxy.admin import AdminContext, Caller, keys, teams, users
 from trioproxy.store import Store
 from trioproxy.store.key_cache import InvalidKeyError
 
-from admin_helpers import MASTER, PLAIN, VIEWER, error_of
+from .admin_helpers import MASTER, PLAIN, VIEWER, error_of
 
 
 async def test_team_new_info_update(admin: AdminContext, store: Store) -> None:

@@ -8,7 +8,11 @@ import pytest
 
 from trioproxy.store.durations import InvalidDuration, parse_duration
 from trioproxy.store.money import from_micros, to_micros
-from trioproxy.store.url import InvalidDatabaseURL, database_url_from_config_file, parse_database_url
+from trioproxy.store.url import (
+    InvalidDatabaseURL,
+    database_url_from_config_file,
+    parse_database_url,
+)
 
 
 @pytest.mark.parametrize("url, kind, target", [

@@ -10,7 +10,7 @@ from trioproxy.auth import hash_key
 from trioproxy.store import Actor, Conflict, Invalidation, MissingReference, NotFound, Store
 from trioproxy.store.schema import LITELLM_TABLE_NAMES
 
-from store_helpers import read_all_bytes_and_rows
+from .store_helpers import read_all_bytes_and_rows
 
 ADMIN = Actor("admin", "f" * 64)
 CLEAR = "sk-store-test-CLEAR-0123456789abcdefghijklmnop"

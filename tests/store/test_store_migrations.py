@@ -97,7 +97,7 @@ def test_concurrent_upgrades_in_threads_create_the_schema_once(empty_db_url: str
         barrier.wait()
         try:
             results.append(migrate.upgrade(empty_db_url).current)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(6)]
@@ -114,7 +114,7 @@ def _upgrade_in_process(url: str, barrier, queue) -> None:  # runs in a spawned 
     barrier.wait()
     try:
         queue.put(migrate.upgrade(url).current)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         queue.put(repr(exc))
 
 
