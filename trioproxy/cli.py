@@ -207,6 +207,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db(args: argparse.Namespace) -> int:
+    """``trioproxy db upgrade|status [CONFIG] [--url URL]``: the store's schema migrations."""
+    from .store import migrate
+    from .store.url import InvalidDatabaseURL, database_url_from_config_file, parse_database_url
+
+    try:
+        url = args.url or database_url_from_config_file(args.config)
+        if not url:
+            print("trioproxy db: no database: pass --url, or a config with general_settings.database_url, "
+                  "or set DATABASE_URL", file=sys.stderr)
+            return 2
+        db_url = parse_database_url(url)
+        result = migrate.upgrade(db_url) if args.action == "upgrade" else migrate.status(db_url)
+    except (InvalidDatabaseURL, migrate.MigrationError, OSError) as exc:
+        print(f"trioproxy db {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"database: {result.url}")
+    print(f"revision: {result.current or '(empty)'} (newest: {result.head})")
+    if result.pending:
+        print(f"pending:  {', '.join(result.pending)} (run: trioproxy db upgrade)")
+    else:
+        print("up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trioproxy", description="An OpenAI-compatible LLM proxy on Trio.")
     parser.add_argument("--version", action="version", version=f"trioproxy {__version__}")
@@ -224,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a config and show what would run")
     check.add_argument("config", nargs="?")
     check.set_defaults(func=_check)
+
+    db = commands.add_parser("db", help="the database schema: apply migrations or show where it stands")
+    db.add_argument("action", choices=["upgrade", "status"])
+    db.add_argument("config", nargs="?", help="config file whose general_settings.database_url to use")
+    db.add_argument("--url", help="database URL (sqlite:///path.db or postgresql://...); overrides the config")
+    db.set_defaults(func=_db)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Store and admin tests (a package, so its conftest does not shadow tests/conftest.py)."""

@@ -1,0 +1,95 @@
+"""What every management operation shares: the context, key helpers, store-error translation."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..auth import hash_key
+from ..errors import ServiceUnavailableError
+from ..store import Store
+from ..store.durations import Duration
+from ..store.errors import Conflict, MissingReference, NotFound, StoreClosed, StoreUnavailable
+from .errors import bad_request, is_hash, not_found
+
+__all__ = ["AdminContext", "new_clear_key", "store_errors", "token_of"]
+
+NO_DATABASE = ("Connect Proxy to database to generate keys: set general_settings.database_url "
+               "(sqlite:///path/proxy.db or postgresql://...) or DATABASE_URL.")
+
+
+@dataclass
+class AdminContext:
+    """What the operations need: the store (``None`` when no database is configured)."""
+
+    store: Store | None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise bad_request(NO_DATABASE)
+        return self.store
+
+    def now(self) -> datetime:
+        return self.require_store().ctx.clock()
+
+
+def new_clear_key() -> str:
+    """``sk-`` + 43 URL-safe characters (32 random bytes): the only place a key is minted."""
+    return "sk-" + secrets.token_urlsafe(32)
+
+
+def token_of(value: str) -> str:
+    """A key as the caller named it (clear ``sk-…`` or its 64-hex hash) → the hash."""
+    return value if is_hash(value) else hash_key(value)
+
+
+def reset_after(duration: Duration | None, now: datetime) -> datetime | None:
+    return duration.after(now) if duration is not None else None
+
+
+_CONFLICT_MESSAGES = {
+    ("key", "key_alias"): "Key with alias '{value}' already exists. Unique key aliases across all keys are required.",
+    ("key", "token"): "A key with this value already exists; choose another 'key'.",
+    ("team", "team_id"): "Team id = {value} already exists. Please use a different team id.",
+    ("user", "user_id"): "User with user_id={value} already exists.",
+    ("user", "user_email"): "User with user_email={value} already exists.",
+    ("customer", "user_id"): "Customer already exists, passed user_id={value}. Please pass a new user_id.",
+    ("budget", "budget_id"): "Budget id = {value} already exists. Please use a different budget id.",
+    ("team member", "user_id"): "User already in team. Member: user_id={value}",
+}
+
+_NOT_FOUND_MESSAGES = {
+    "key": "Key not found: {ids}",
+    "team": "Team not found, passed team_id={ids}",
+    "user": "User {ids} not found",
+    "customer": "End User Id(s)={ids} do not exist in db",
+    "team member": "Member not found in team: {ids}",
+    "budget": "Budget not found: {ids}",
+}
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The store's errors → LiteLLM's statuses and messages."""
+    try:
+        yield
+    except NotFound as exc:
+        template = _NOT_FOUND_MESSAGES.get(exc.entity, "{entity} not found: {ids}")
+        raise not_found(template.format(ids=", ".join(exc.ids), entity=exc.entity)) from None
+    except Conflict as exc:
+        template = _CONFLICT_MESSAGES.get((exc.entity, exc.field), "{field}={value} already exists")
+        value = exc.value if exc.field != "token" else ""
+        param = "key" if exc.field == "token" else exc.field   # the body names it 'key' (or 'new_key')
+        raise bad_request(template.format(value=value, field=exc.field), param=param) from None
+    except MissingReference as exc:
+        if exc.entity == "team":
+            raise bad_request(f"Unable to find team object in database. Team ID: {exc.id}", param="team_id") from None
+        raise bad_request(f"{exc.entity.capitalize()} not found: {exc.entity}_id={exc.id}",
+                          param=f"{exc.entity}_id") from None
+    except (StoreUnavailable, StoreClosed) as exc:
+        raise ServiceUnavailableError(f"The database is unavailable: {exc}") from None

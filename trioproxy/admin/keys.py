@@ -1,0 +1,253 @@
+"""``/key/*``: generate, info, update, delete, block, unblock, list, regenerate.
+
+Each operation takes ``(ctx, caller, data)`` — ``data`` is the parsed JSON body, or the query
+string as a dict for GET routes, with path parameters merged in — and returns LiteLLM's answer or
+raises a ``trioproxy.errors`` error. The clear key appears only in the answers of ``generate`` and
+``regenerate``; everywhere else a key is its hash (``token``) or, in messages, masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store.views import key_view
+from .access import Access, Caller, require
+from .common import AdminContext, new_clear_key, reset_after, store_errors, token_of
+from .errors import bad_request, describe_key, forbidden, not_found
+from .validation import (
+    boolean,
+    duration,
+    integer,
+    json_object,
+    model_budget,
+    money,
+    optional,
+    query_bool,
+    query_int,
+    string,
+    string_list,
+    validate,
+)
+
+__all__ = [
+    "key_block",
+    "key_delete",
+    "key_generate",
+    "key_info",
+    "key_list",
+    "key_regenerate",
+    "key_unblock",
+    "key_update",
+]
+
+#: fields of /key/generate and /key/update (LiteLLM's names)
+KEY_FIELDS = {
+    "key_alias": optional(string),
+    "duration": optional(duration),
+    "models": string_list,
+    "aliases": json_object,
+    "config": json_object,
+    "spend": money,
+    "max_budget": optional(money),
+    "soft_budget": optional(money),
+    "budget_duration": optional(duration),
+    "tpm_limit": optional(integer(0)),
+    "rpm_limit": optional(integer(0)),
+    "max_parallel_requests": optional(integer(0)),
+    "model_max_budget": model_budget,
+    "model_rpm_limit": json_object,
+    "model_tpm_limit": json_object,
+    "user_id": optional(string),
+    "team_id": optional(string),
+    "organization_id": optional(string),
+    "budget_id": optional(string),
+    "metadata": json_object,
+    "tags": string_list,
+    "permissions": json_object,
+    "enforced_params": string_list,
+    "guardrails": string_list,
+    "blocked": boolean,
+    "allowed_routes": string_list,
+}
+GENERATE_FIELDS = {"key": string, **KEY_FIELDS}
+UPDATE_FIELDS = {"key": string, **KEY_FIELDS}
+REGENERATE_FIELDS = {"key": string, "new_key": string, "grace_period": optional(duration), **KEY_FIELDS}
+
+
+def _check_custom_key(value: str, field: str) -> None:
+    if not value.startswith("sk-") or len(value) < 8 or any(c.isspace() for c in value):
+        raise bad_request(f"Invalid key format for '{field}': a virtual key must start with 'sk-', "
+                          "be at least 8 characters long and contain no whitespace.", param=field)
+
+
+def _row_changes(data: dict[str, Any], now: Any, *, current_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validated fields → ``virtual_keys`` columns (only those sent)."""
+    row = dict(data)
+    if "duration" in row:
+        row["expires"] = reset_after(row.pop("duration"), now)
+    if "budget_duration" in row:
+        d = row["budget_duration"]
+        row["budget_duration"] = str(d) if d is not None else None
+        row["budget_reset_at"] = reset_after(d, now)
+    if "tags" in row:
+        tags = row.pop("tags")
+        metadata = dict(row.get("metadata", current_metadata or {}))
+        metadata["tags"] = tags
+        row["metadata"] = metadata
+    return row
+
+
+def _answer(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    out = key_view(row)
+    out.update(extra)
+    return out
+
+
+async def key_generate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/key/generate")
+    store = ctx.require_store()
+    fields = validate(data, GENERATE_FIELDS, "/key/generate")
+    clear = fields.pop("key", None)
+    if clear is not None:
+        _check_custom_key(clear, "key")
+    else:
+        clear = new_clear_key()
+    token = token_of(clear)
+    now = ctx.now()
+    row = _row_changes(fields, now)
+    row.update(token=token, key_name=f"sk-...{clear[-4:]}")
+    with store_errors():
+        stored = await store.keys.create(row, caller.actor())
+    return _answer(stored, key=clear, token_id=token)
+
+
+async def _find(ctx: AdminContext, key: str) -> dict[str, Any]:
+    with store_errors():
+        row = await ctx.require_store().keys.get(token_of(key))
+    if row is None:
+        raise not_found(f"Key not found: {describe_key(key)}", param="key")
+    return row
+
+
+async def key_info(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``GET /key/info?key=`` — by clear key or hash; without ``key``, the caller's own key."""
+    require(caller, Access.SELF, "/key/info")
+    query = validate(data, {"key": optional(string)}, "/key/info")
+    key = query.get("key")
+    if key is None:
+        if caller.token is None or caller.is_master:
+            raise bad_request("/key/info: pass ?key=<key or hash> (the master key has no key info)", param="key")
+        key = caller.token
+    token = token_of(key)
+    if not caller.can_read_all and token != caller.token:
+        raise forbidden(f"You are not allowed to access this key's info. Your role={caller.role}")
+    row = await _find(ctx, key)
+    info = key_view(row)
+    info.pop("token", None)
+    return {"key": token_of(key), "info": info}
+
+
+async def key_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/key/update")
+    store = ctx.require_store()
+    fields = validate(data, UPDATE_FIELDS, "/key/update", required=("key",))
+    key = fields.pop("key")
+    current = await _find(ctx, key)
+    changes = _row_changes(fields, ctx.now(), current_metadata=current.get("metadata"))
+    with store_errors():
+        after = await store.keys.update(current["token"], changes, caller.actor())
+    return _answer(after, key=token_of(key))
+
+
+async def key_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``{"keys": [...]}`` and/or ``{"key_aliases": [...]}``: all of them, or none (404 naming the
+    missing ones). Answers the keys as the caller passed them — hashes as they are, clear keys as
+    their hashes (a clear key is never echoed) — then the aliases."""
+    require(caller, Access.ADMIN, "/key/delete")
+    store = ctx.require_store()
+    fields = validate(data, {"keys": string_list, "key_aliases": string_list}, "/key/delete")
+    keys, aliases = fields.get("keys") or [], fields.get("key_aliases") or []
+    if not keys and not aliases:
+        raise bad_request("/key/delete: pass 'keys' or 'key_aliases' (a non-empty list)", param="keys")
+    tokens = [token_of(k) for k in keys]
+    if aliases:
+        with store_errors():
+            rows = await store.keys.get_by_alias(aliases)
+        found = {r["key_alias"]: r["token"] for r in rows}
+        missing = [a for a in aliases if a not in found]
+        if missing:
+            raise not_found(f"Key not found. No key with key_alias={', '.join(repr(a) for a in missing)}.",
+                            param="key_aliases")
+        tokens += [found[a] for a in aliases]
+    with store_errors():
+        existing = {r["token"] for r in await store.keys.get_many(tokens)}
+    missing_keys = [describe_key(k) for k, t in zip(keys, tokens, strict=False) if t not in existing]
+    if missing_keys:
+        raise not_found(f"Key not found: {', '.join(missing_keys)}", param="keys")
+    with store_errors():
+        await store.keys.delete(list(dict.fromkeys(tokens)), caller.actor())
+    return {"deleted_keys": [token_of(k) for k in keys] + list(aliases)}
+
+
+async def _set_blocked(ctx: AdminContext, caller: Caller, data: Any, blocked: bool) -> dict[str, Any]:
+    route = "/key/block" if blocked else "/key/unblock"
+    require(caller, Access.ADMIN, route)
+    store = ctx.require_store()
+    key = validate(data, {"key": string}, route, required=("key",))["key"]
+    current = await _find(ctx, key)
+    with store_errors():
+        after = await store.keys.set_blocked(current["token"], blocked, caller.actor())
+    return _answer(after)
+
+
+async def key_block(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    return await _set_blocked(ctx, caller, data, True)
+
+
+async def key_unblock(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    return await _set_blocked(ctx, caller, data, False)
+
+
+async def key_list(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``GET /key/list?user_id=&team_id=&key_alias=&page=&size=&return_full_object=``"""
+    require(caller, Access.ADMIN_READ, "/key/list")
+    store = ctx.require_store()
+    where = "/key/list"
+    query = validate(data, {"user_id": string, "team_id": string, "key_alias": string, "page": lambda v: v,
+                            "size": lambda v: v, "return_full_object": lambda v: v}, where)
+    page = query_int(query.get("page"), "page", where, default=1)
+    size = query_int(query.get("size"), "size", where, default=10, maximum=100)
+    full = query_bool(query.get("return_full_object"), "return_full_object", where)
+    with store_errors():
+        result = await store.keys.list(user_id=query.get("user_id"), team_id=query.get("team_id"),
+                                       key_alias=query.get("key_alias"), page=page, size=size)
+    keys: list[Any] = [key_view(r) for r in result.rows] if full else [r["token"] for r in result.rows]
+    return {"keys": keys, "total_count": result.total, "current_page": page, "total_pages": result.total_pages}
+
+
+async def key_regenerate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``/key/regenerate`` and ``/key/{key}/regenerate``: the same key row under a new secret.
+
+    Identity, spend, budgets, limits, alias, team and metadata stay (plus any update fields sent).
+    The old secret is refused from the next request on, unless ``grace_period`` keeps it valid
+    until then. ``new_key`` brings your own new secret.
+    """
+    require(caller, Access.ADMIN, "/key/regenerate")
+    store = ctx.require_store()
+    fields = validate(data, REGENERATE_FIELDS, "/key/regenerate", required=("key",))
+    key = fields.pop("key")
+    new_clear = fields.pop("new_key", None)
+    if new_clear is not None:
+        _check_custom_key(new_clear, "new_key")
+    else:
+        new_clear = new_clear_key()
+    grace = fields.pop("grace_period", None)
+    current = await _find(ctx, key)
+    now = ctx.now()
+    changes = _row_changes(fields, now, current_metadata=current.get("metadata"))
+    new_token = token_of(new_clear)
+    with store_errors():
+        after = await store.keys.rotate(current["token"], new_token=new_token, new_key_name=f"sk-...{new_clear[-4:]}",
+                                        grace_until=grace.after(now) if grace else None, changes=changes,
+                                        actor=caller.actor())
+    return _answer(after, key=new_clear, token_id=new_token)

@@ -1,0 +1,235 @@
+"""``/team/*``: new, info, update, delete, member_add, member_update, member_delete, block, unblock, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store.views import key_view, membership_view, team_view, user_view
+from .access import Access, Caller, require
+from .common import AdminContext, reset_after, store_errors
+from .errors import bad_request, forbidden, not_found
+from .validation import (
+    boolean,
+    duration,
+    integer,
+    json_object,
+    members,
+    model_budget,
+    money,
+    one_of,
+    optional,
+    query_int,
+    string,
+    string_list,
+    validate,
+)
+
+__all__ = [
+    "team_block",
+    "team_delete",
+    "team_info",
+    "team_list",
+    "team_member_add",
+    "team_member_delete",
+    "team_member_update",
+    "team_new",
+    "team_unblock",
+    "team_update",
+]
+
+TEAM_FIELDS = {
+    "team_alias": optional(string),
+    "organization_id": optional(string),
+    "models": string_list,
+    "metadata": json_object,
+    "tags": string_list,
+    "model_aliases": json_object,
+    "max_budget": optional(money),
+    "soft_budget": optional(money),
+    "budget_duration": optional(duration),
+    "tpm_limit": optional(integer(0)),
+    "rpm_limit": optional(integer(0)),
+    "max_parallel_requests": optional(integer(0)),
+    "model_max_budget": model_budget,
+    "model_rpm_limit": json_object,
+    "model_tpm_limit": json_object,
+    "guardrails": string_list,
+    "blocked": boolean,
+}
+NEW_FIELDS = {"team_id": string, "members_with_roles": members, **TEAM_FIELDS}
+UPDATE_FIELDS = {"team_id": string, **TEAM_FIELDS}
+
+
+def _columns(fields: dict[str, Any], now: Any, current_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    row = dict(fields)
+    if "budget_duration" in row:
+        d = row["budget_duration"]
+        row["budget_duration"] = str(d) if d is not None else None
+        row["budget_reset_at"] = reset_after(d, now)
+    if "tags" in row:
+        metadata = dict(row.get("metadata", current_metadata or {}))
+        metadata["tags"] = row.pop("tags")
+        row["metadata"] = metadata
+    return row
+
+
+async def _team(ctx: AdminContext, team_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with store_errors():
+        found = await ctx.require_store().teams.get_with_members(team_id)
+    if found is None:
+        raise not_found(f"Team not found, passed team_id={team_id}", param="team_id")
+    return found
+
+
+async def team_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/team/new")
+    store = ctx.require_store()
+    fields = validate(data, NEW_FIELDS, "/team/new")
+    team_members = fields.pop("members_with_roles", [])
+    # a proxy_admin user creating a team becomes its admin (the seed's audit example shows this)
+    if caller.user_id and not caller.is_master and not any(m["user_id"] == caller.user_id for m in team_members):
+        team_members.append({"role": "admin", "user_id": caller.user_id, "user_email": None})
+    row = _columns(fields, ctx.now())
+    with store_errors():
+        team, member_rows = await store.teams.create(row, team_members, caller.actor())
+    return team_view(team, member_rows)
+
+
+async def team_info(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.SELF, "/team/info")
+    store = ctx.require_store()
+    team_id = validate(data, {"team_id": string}, "/team/info", required=("team_id",))["team_id"]
+    if not caller.can_read_all and caller.team_id != team_id:
+        member_of = []
+        if caller.user_id:
+            with store_errors():
+                member_of = [m["team_id"] for m in await store.teams.memberships_of_user(caller.user_id)]
+        if team_id not in member_of:
+            raise forbidden(f"You are not allowed to access this team's info. team_id={team_id}")
+    team, member_rows = await _team(ctx, team_id)
+    with store_errors():
+        keys = await store.keys.for_owner(team_id=team_id)
+    return {"team_id": team_id, "team_info": team_view(team, member_rows),
+            "keys": [key_view(k) for k in keys],
+            "team_memberships": [membership_view(m) for m in member_rows]}
+
+
+async def team_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/team/update")
+    store = ctx.require_store()
+    fields = validate(data, UPDATE_FIELDS, "/team/update", required=("team_id",))
+    team_id = fields.pop("team_id")
+    current, _ = await _team(ctx, team_id)
+    with store_errors():
+        await store.teams.update(team_id, _columns(fields, ctx.now(), current.get("metadata")), caller.actor())
+    team, member_rows = await _team(ctx, team_id)
+    return {"team_id": team_id, "data": team_view(team, member_rows)}
+
+
+async def team_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """Deletes the teams, their keys (refused from the next request on) and memberships."""
+    require(caller, Access.ADMIN, "/team/delete")
+    store = ctx.require_store()
+    ids = validate(data, {"team_ids": string_list}, "/team/delete", required=("team_ids",))["team_ids"]
+    if not ids:
+        raise bad_request("/team/delete: 'team_ids' must not be empty", param="team_ids")
+    with store_errors():
+        await store.teams.delete(ids, caller.actor())
+    return {"deleted_teams": ids}
+
+
+async def _set_blocked(ctx: AdminContext, caller: Caller, data: Any, blocked: bool) -> dict[str, Any]:
+    route = "/team/block" if blocked else "/team/unblock"
+    require(caller, Access.ADMIN, route)
+    store = ctx.require_store()
+    team_id = validate(data, {"team_id": string}, route, required=("team_id",))["team_id"]
+    await _team(ctx, team_id)
+    with store_errors():
+        await store.teams.set_blocked(team_id, blocked, caller.actor())
+    team, member_rows = await _team(ctx, team_id)
+    return team_view(team, member_rows)
+
+
+async def team_block(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    return await _set_blocked(ctx, caller, data, True)
+
+
+async def team_unblock(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    return await _set_blocked(ctx, caller, data, False)
+
+
+async def team_member_add(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``{team_id, member: {role, user_id | user_email} | [...], max_budget_in_team?}``; unknown users
+    are created (``internal_user``)."""
+    require(caller, Access.ADMIN, "/team/member_add")
+    store = ctx.require_store()
+    fields = validate(data, {"team_id": string, "member": members, "max_budget_in_team": optional(money)},
+                      "/team/member_add", required=("team_id", "member"))
+    team_id = fields["team_id"]
+    await _team(ctx, team_id)
+    with store_errors():
+        added = await store.teams.add_members(team_id, fields["member"], caller.actor(),
+                                              max_budget_in_team=fields.get("max_budget_in_team"))
+        users = await store.users.get_many([m["user_id"] for m in added])
+    team, member_rows = await _team(ctx, team_id)
+    return {**team_view(team, member_rows), "updated_users": [user_view(u) for u in users],
+            "updated_team_memberships": [membership_view(m) for m in added]}
+
+
+def _member_ref(fields: dict[str, Any], route: str) -> dict[str, Any]:
+    if fields.get("user_id") is None and fields.get("user_email") is None:
+        raise bad_request(f"{route}: pass 'user_id' or 'user_email'", param="user_id")
+    return {"user_id": fields.get("user_id"), "user_email": fields.get("user_email")}
+
+
+async def team_member_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/team/member_update")
+    store = ctx.require_store()
+    route = "/team/member_update"
+    fields = validate(data, {"team_id": string, "user_id": optional(string), "user_email": optional(string),
+                             "role": one_of("admin", "user"), "max_budget_in_team": optional(money)},
+                      route, required=("team_id",))
+    changes = {k: fields[k] for k in ("role", "max_budget_in_team") if k in fields}
+    if not changes:
+        raise bad_request(f"{route}: nothing to change: pass 'role' and/or 'max_budget_in_team'", param="role")
+    await _team(ctx, fields["team_id"])
+    with store_errors():
+        after = await store.teams.update_member(fields["team_id"], _member_ref(fields, route), changes, caller.actor())
+        user = await store.users.get(after["user_id"])
+    view = membership_view(after)
+    return {"team_id": view["team_id"], "user_id": view["user_id"],
+            "user_email": user.get("user_email") if user else None, "role": view["role"],
+            "max_budget_in_team": view["max_budget_in_team"]}
+
+
+async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    require(caller, Access.ADMIN, "/team/member_delete")
+    store = ctx.require_store()
+    route = "/team/member_delete"
+    fields = validate(data, {"team_id": string, "user_id": optional(string), "user_email": optional(string)},
+                      route, required=("team_id",))
+    await _team(ctx, fields["team_id"])
+    with store_errors():
+        await store.teams.remove_member(fields["team_id"], _member_ref(fields, route), caller.actor())
+    team, member_rows = await _team(ctx, fields["team_id"])
+    return team_view(team, member_rows)
+
+
+async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> list[dict[str, Any]]:
+    """``GET /team/list?user_id=&organization_id=`` → a JSON array of teams (LiteLLM's shape);
+    ``page``/``page_size`` optional (all teams without them)."""
+    require(caller, Access.ADMIN_READ, "/team/list")
+    store = ctx.require_store()
+    where = "/team/list"
+    query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
+                            "page_size": lambda v: v}, where)
+    size = query_int(query.get("page_size"), "page_size", where, default=0, minimum=1, maximum=1000) \
+        if query.get("page_size") not in (None, "") else None
+    page = query_int(query.get("page"), "page", where, default=1)
+    with store_errors():
+        result = await store.teams.list(user_id=query.get("user_id"), organization_id=query.get("organization_id"),
+                                        page=page, size=size)
+        out = []
+        for team in result.rows:
+            out.append(team_view(team, await store.teams.members(team["team_id"])))
+    return out

@@ -1,0 +1,181 @@
+"""A loading cache for the request path: a hit is one dict lookup; a miss loads once.
+
+Rules (each has a test in ``tests/store/test_store_key_cache.py``):
+
+* **Hit**: ``lookup(key)`` is synchronous — a dict lookup and a monotonic-clock comparison — and
+  returns the cached record (immutable), ``None`` for a cached "does not exist", or :data:`MISS`.
+* **Miss**: ``get(key)`` loads it off the Trio thread (the loader calls ``Database.read``). Loads
+  are single-flight: concurrent misses of one key share one query.
+* **No stale fill**: every invalidation bumps a generation counter; a load that started before an
+  invalidation and finishes after it is *not* stored (it may have read the row before the
+  mutation committed) and is retried, so an invalidation can never be undone by a racing load.
+  This is LiteLLM #25553's trap (in-flight requests writing the old key object back).
+* **Negative entries** ("no such key") are kept for ``negative_ttl`` seconds in a bounded table
+  (oldest dropped first), so a client retrying a wrong key does not cost a query per retry; every
+  creation publishes an invalidation for its id, which drops the negative entry at once.
+* **TTL** on positive entries (``ttl``, default 60 s like LiteLLM's ``user_api_key_cache_ttl``)
+  bounds staleness when an invalidation cannot arrive (another process before issue #13's bus).
+  In this process invalidations are immediate; the TTL is only the backstop.
+* Entries are never written from the request path: only loads fill the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+import trio
+
+__all__ = ["MISS", "CacheStats", "LoadingCache"]
+
+R = TypeVar("R")
+
+
+class _Miss:
+    def __repr__(self) -> str:
+        return "MISS"
+
+
+MISS: Final = _Miss()
+
+_MAX_ATTEMPTS = 3
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    negative_hits: int = 0
+    loads: int = 0
+    stale_loads: int = 0        # loads discarded because an invalidation arrived meanwhile
+    invalidations: int = 0
+    evictions: int = 0
+
+
+class LoadingCache(Generic[R]):
+    def __init__(self, load: Callable[[str], Awaitable[R | None]], *, ttl: float = 60.0,
+                 negative_ttl: float = 10.0, max_entries: int = 100_000, max_negative: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self._load = load
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.max_entries = max_entries
+        self.max_negative = max_negative
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[R, float]] = {}
+        self._negative: dict[str, float] = {}
+        self._flights: dict[str, trio.Event] = {}
+        self.generation = 0
+        self.stats = CacheStats()
+
+    # --- the hit path ----------------------------------------------------------------------------
+
+    def lookup(self, key: str) -> R | None | _Miss:
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry[1] > self._monotonic():
+                self.stats.hits += 1
+                return entry[0]
+            self._drop(key)
+            return MISS
+        until = self._negative.get(key)
+        if until is not None:
+            if until > self._monotonic():
+                self.stats.negative_hits += 1
+                return None
+            del self._negative[key]
+        return MISS
+
+    # --- the miss path ---------------------------------------------------------------------------
+
+    async def get(self, key: str) -> R | None:
+        found = self.lookup(key)
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        record: R | None = None
+        for _ in range(_MAX_ATTEMPTS):
+            flight = self._flights.get(key)
+            if flight is not None:
+                await flight.wait()
+                found = self.lookup(key)
+                if found is not MISS:
+                    return found  # type: ignore[return-value]
+                continue
+            flight = self._flights[key] = trio.Event()
+            generation = self.generation
+            try:
+                self.stats.loads += 1
+                record = await self._load(key)
+            finally:
+                del self._flights[key]
+                flight.set()
+            if generation == self.generation:
+                self._store(key, record)
+                return record
+            self.stats.stale_loads += 1
+        # invalidated during every attempt: answer with a fresh load, cache nothing
+        self.stats.loads += 1
+        return await self._load(key)
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def _store(self, key: str, record: R | None) -> None:
+        now = self._monotonic()
+        if record is None:
+            if len(self._negative) >= self.max_negative:
+                del self._negative[next(iter(self._negative))]
+                self.stats.evictions += 1
+            self._negative[key] = now + self.negative_ttl
+            return
+        self._negative.pop(key, None)
+        if key not in self._entries and len(self._entries) >= self.max_entries:
+            self._drop(next(iter(self._entries)))
+            self.stats.evictions += 1
+        self._entries[key] = (record, now + self.ttl)
+        self._index(key, record)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._unindex(key, entry[0])
+        self._negative.pop(key, None)
+
+    def _index(self, key: str, record: R) -> None:
+        """Subclasses: remember which invalidations concern ``record``."""
+
+    def _unindex(self, key: str, record: R) -> None:
+        """Subclasses: forget what ``_index`` remembered."""
+
+    def invalidate(self, keys: Any = ()) -> None:
+        """Drop these cache keys; bump the generation so racing loads do not fill them back."""
+        self.generation += 1
+        self.stats.invalidations += 1
+        for key in list(keys):
+            self._drop(key)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._negative.clear()
+        self._clear_indexes()
+
+    def _clear_indexes(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _add(index: dict[str, set[str]], owner: Hashable | None, key: str) -> None:
+    if owner is not None:
+        index.setdefault(owner, set()).add(key)  # type: ignore[arg-type]
+
+
+def _remove(index: dict[str, set[str]], owner: Hashable | None, key: str) -> None:
+    if owner is not None:
+        keys = index.get(owner)  # type: ignore[call-overload]
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del index[owner]  # type: ignore[arg-type]
