@@ -139,7 +139,9 @@ def parse_key_management(general: Mapping[str, Any], source: str) -> tuple[KeyMa
             warnings.append(f"{sub}: accepted for compatibility, but trioproxy only reads secrets from a manager "
                             "(nothing is written to it; ignored)")
         else:
-            close = difflib.get_close_matches(str(key), _KNOWN_KEYS, n=1, cutoff=0.7)
+            # "prefix" (a shorthand seen in issues and blog posts) → LiteLLM's prefix_for_stored_virtual_keys
+            close = (difflib.get_close_matches(str(key), _KNOWN_KEYS, n=1, cutoff=0.7)
+                     or [k for k in _KNOWN_KEYS if k.startswith(str(key))][:1])
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(f"{sub}: unknown key {key!r}{hint} (known keys: {', '.join(sorted(_KNOWN_KEYS))})")
     if access_mode == "write_only":

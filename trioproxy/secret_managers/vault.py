@@ -155,7 +155,11 @@ class HashicorpVault:
 
     def _map_error(self, exc: Exception, what: str) -> SecretManagerError:
         exceptions = self._hvac.exceptions
-        status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+        status = next((code for cls, code in (
+            (exceptions.InvalidRequest, 400), (exceptions.Unauthorized, 401), (exceptions.Forbidden, 403),
+            (exceptions.InvalidPath, 404), (exceptions.RateLimitExceeded, 429),
+            (exceptions.InternalServerError, 500), (exceptions.BadGateway, 502), (exceptions.VaultDown, 503),
+        ) if isinstance(exc, cls)), None)
         suffix = f"HTTP {status}" if status else type(exc).__name__
         if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
             return SecretAccessDenied(NAME, f"{what}: {suffix}")
