@@ -165,6 +165,11 @@ class AWSSecretsManager:
             return _text(answer["SecretBinary"], self.name, "the secret's SecretBinary")
         return None
 
+    def where(self, name: str) -> str:
+        if self.primary_secret_name:
+            return f"key {name!r} of the secret {self.primary_secret_name!r}"
+        return f"secret {name!r}"
+
     def read(self, name: str) -> str | None:
         if not self.primary_secret_name:
             return self._get(name)

@@ -123,6 +123,9 @@ class HashicorpVault:
     def path_of(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
+    def where(self, name: str) -> str:
+        return f"{self.mount}/data/{self.path_of(name)}"
+
     def read(self, name: str) -> str | None:
         if self.approle:
             self._login()
