@@ -71,7 +71,7 @@ def aws_env(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return aws
 
 
-def boto(service: str, url: str):  # noqa: ANN201
+def boto(service: str, url: str):
     return boto3.client(service, endpoint_url=url, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 

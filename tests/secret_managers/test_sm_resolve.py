@@ -27,8 +27,17 @@ from trioproxy.secret_managers.base import (
     resolved_values,
 )
 from trioproxy.secret_managers.kms_env import KMSEnvironmentError, decrypt_kms_environment
-from trioproxy.secret_managers.resolve import SecretResolver, find_references, read_all, resolve_config_secrets
-from trioproxy.secret_managers.settings import KEY_MANAGEMENT_SYSTEMS, KeyManagementSettings, parse_key_management
+from trioproxy.secret_managers.resolve import (
+    SecretResolver,
+    find_references,
+    read_all,
+    resolve_config_secrets,
+)
+from trioproxy.secret_managers.settings import (
+    KEY_MANAGEMENT_SYSTEMS,
+    KeyManagementSettings,
+    parse_key_management,
+)
 
 VALUE = "sk-from-the-manager-9f8e7d6c5b4a"
 
