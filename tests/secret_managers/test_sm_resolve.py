@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from support.moto_aws import AWS_TEST_ENV, moto_endpoint
+from support.secret_registry import isolated_secret_registry  # noqa: F401 (autouse fixture)
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.secret_managers import resolve as resolve_module
 from trioproxy.secret_managers.base import (

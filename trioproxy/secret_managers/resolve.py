@@ -136,6 +136,26 @@ def read_all(resolver: SecretResolver, names: Iterable[str], deadline: float = S
     return results, errors
 
 
+def _call_within(fn: Callable[[], Any], deadline: float, manager: str) -> Any:
+    """``fn()`` in a daemon thread; SecretManagerUnreachable when it has not returned by ``deadline``."""
+    done: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue()
+
+    def run() -> None:
+        try:
+            done.put((fn(), None))
+        except BaseException as exc:
+            done.put((None, exc))
+
+    threading.Thread(target=run, name="secret-manager-setup", daemon=True).start()
+    try:
+        value, exc = done.get(timeout=deadline)
+    except queue.Empty:
+        raise SecretManagerUnreachable(manager, f"setting up the client took more than {deadline:g} s") from None
+    if exc is not None:
+        raise exc
+    return value
+
+
 def find_references(raw: Any) -> dict[str, str]:
     """``{NAME: first key path}`` for every ``os.environ/NAME`` string in the document."""
     found: dict[str, str] = {}
@@ -215,13 +235,17 @@ def resolve_config_secrets(raw: Any, source: str, problems: list[str], warnings:
     from .managers import build_manager
 
     references = find_references(raw)
+    started = time.monotonic()
     try:
-        manager = build_manager(settings, env)
+        # building may touch the network (Google's credential discovery probes the metadata server,
+        # an AWS role is assumed): under the same deadline as the reads
+        manager = _call_within(lambda: build_manager(settings, env), STARTUP_DEADLINE, settings.system)
     except SecretManagerError as exc:
         problems.append(f"{source}: general_settings.key_management_system: {exc}")
         return _substitute(raw, dict.fromkeys(references, ""))
     resolver = SecretResolver(settings, manager, env)
-    results, errors = read_all(resolver, references)
+    remaining = max(STARTUP_DEADLINE - (time.monotonic() - started), 0.5)
+    results, errors = read_all(resolver, references, deadline=remaining)
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
     for name, path in references.items():
