@@ -26,8 +26,10 @@ from .loader import HandlerLoadError
 from .policies import blocked_users, robots
 from .policies.banned_keywords import BannedKeywords
 from .policies.blocked_users import BlockedUsers
+from .policies.google_text_moderation import google_text_moderation_from_config
 from .policies.hide_secrets import HideSecrets
 from .policies.lists import load_list
+from .policies.llamaguard import llamaguard_from_config
 from .policies.llm_guard import DEFAULT_TIMEOUT, LLMGuard
 from .policies.request_policies import RequiredParams
 
@@ -87,6 +89,9 @@ BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {
     "banned_keywords": _banned_keywords,
     "blocked_user_check": _blocked_user_check,
     "llmguard_moderations": _llm_guard,
+    # hosted moderation (docs/guardrails.md): factories in their own modules
+    "llamaguard_moderations": llamaguard_from_config,
+    "google_text_moderation": google_text_moderation_from_config,
 }
 
 

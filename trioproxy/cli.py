@@ -21,6 +21,7 @@ import trio
 from . import __version__
 from .config import ConfigError, ProxyConfig, load_config, load_default_config
 from .masking import SecretScrubber, install_log_filter, mask_secret
+from .secret_managers.kms_env import decrypt_kms_environment
 
 __all__ = ["main"]
 
@@ -47,6 +48,8 @@ def _setup_logging(level: str, fmt: str) -> None:
 
 
 def _load(path: str | None) -> ProxyConfig:
+    # secret managers (docs/secrets.md): USE_AWS_KMS decrypts LITELLM_SECRET_AWS_KMS_<NAME> into <NAME> first
+    decrypt_kms_environment()
     return load_config(path) if path else load_default_config()
 
 

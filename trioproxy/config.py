@@ -30,6 +30,10 @@ from typing import Any
 
 import yaml
 
+from .policies.moderation_keys import GOOGLE_THRESHOLD_KEYS
+from .secret_managers.base import resolved_values
+from .secret_managers.resolve import resolve_config_secrets
+
 __all__ = [
     "ConfigError",
     "Deployment",
@@ -322,16 +326,21 @@ LITELLM_SETTINGS = Section(
         "llm_guard_mode": v_choice("all", "key-specific", "request-specific"),
         "llm_guard_fail_mode": v_choice("closed", "open"),
         "llm_guard_timeout": v_num(0.001),
+        # hosted moderation built-ins (docs/guardrails.md; policies/llamaguard.py, google_text_moderation.py)
+        "llamaguard_model_name": v_str,
+        "llamaguard_unsafe_content_categories": v_str,
+        "llamaguard_fail_open": v_bool,
+        "llamaguard_timeout": v_num(0.001),
+        "google_moderation_confidence_threshold": v_num(0.0, 1.0),
+        "google_moderation_fail_open": v_bool,
+        "google_moderation_timeout": v_num(0.001),
+        **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
         "drop_params": v_bool,
         "set_verbose": v_bool,
         "json_logs": v_bool,
     },
     unsupported=(
         "store_audit_logs",
-        "llamaguard_model_name",
-        "llamaguard_unsafe_content_categories",
-        "google_moderation_confidence_threshold",
-        "toxic_confidence_threshold",
         "service_callback",
         "max_budget",
         "budget_duration",
@@ -364,6 +373,9 @@ GENERAL_SETTINGS = Section(
         "http_pool": HTTP_POOL,
         # the transport of the openai provider: the built-in HTTP/1.1 client, or httpx (fallback)
         "http_client": v_choice("builtin", "httpx"),
+        # secret managers (docs/secrets.md): checked by secret_managers/settings.py before validation
+        "key_management_system": v_str,
+        "key_management_settings": v_any_dict,
     },
     unsupported=(
         "public_routes",
@@ -558,6 +570,7 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
+        out += resolved_values()   # read from a secret manager or decrypted with KMS, wherever they went
         return out
 
 
@@ -644,6 +657,8 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
                 os.environ[str(name)] = str(value)
             else:
                 ctx.error(f"environment_variables.{name}", f"expected a string or number, got {_describe(value)}")
+    # secret managers (docs/secrets.md): os.environ/NAME read through general_settings.key_management_system
+    raw = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
     resolved = _resolve_env(raw, "", ctx)
     clean = TOP_LEVEL(resolved, "", ctx)
     if clean is _INVALID or ctx.problems:
