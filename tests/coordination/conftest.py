@@ -4,12 +4,12 @@ a fake clock that both limiter implementations read."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
 
-from support.coordination_support import FakeClock
+from support.coordination_support import FakeClock, OwnRedisServer
 from trioproxy.coordination.redis import RedisClient
 
 
@@ -31,3 +31,12 @@ async def redis_client(redis_url: str, nursery: trio.Nursery) -> AsyncIterator[R
     await client.wait_connected()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedisServer]:
+    """A redis-server of this test's own (it may be killed, stopped, restarted)."""
+    server = OwnRedisServer()
+    server.start()
+    yield server
+    server.close()

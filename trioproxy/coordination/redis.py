@@ -428,20 +428,58 @@ class _Slot:
             trio.lowlevel.reschedule(task, outcome.Error(error))
 
 
+class _Batch:
+    """One caller waiting for several replies (:meth:`RedisClient.execute_many`)."""
+
+    __slots__ = ("left", "replies", "task")
+
+    def __init__(self, task: trio.lowlevel.Task, n: int) -> None:
+        self.task: trio.lowlevel.Task | None = task
+        self.replies: list[Any] = [None] * n
+        self.left = n
+
+    def abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class _BatchSlot:
+    __slots__ = ("batch", "index", "sent_at")
+
+    def __init__(self, batch: _Batch, index: int, sent_at: float) -> None:
+        self.batch = batch
+        self.index = index
+        self.sent_at = sent_at
+
+    def resolve(self, reply: Any) -> None:
+        batch = self.batch
+        batch.replies[self.index] = reply
+        batch.left -= 1
+        if batch.left == 0 and batch.task is not None:
+            task, batch.task = batch.task, None
+            trio.lowlevel.reschedule(task, outcome.Value(None))
+
+    def fail(self, error: BaseException) -> None:
+        batch = self.batch
+        if batch.task is not None:
+            task, batch.task = batch.task, None
+            trio.lowlevel.reschedule(task, outcome.Error(error))
+
+
 class _Multiplexed:
     """The live state of one connection while it is up: out buffer, reply slots, its tasks."""
 
     def __init__(self, conn: RedisConnection, stall_timeout: float) -> None:
         self.conn = conn
         self.stall_timeout = stall_timeout
-        self.pending: deque[_Slot] = deque()
+        self.pending: deque[_Slot | _BatchSlot] = deque()
         self.out = bytearray()
         self.wake_writer = trio.lowlevel.ParkingLot()
         self.idle = trio.lowlevel.ParkingLot()   # unparked whenever ``pending`` becomes empty
         self.scope: trio.CancelScope | None = None
         self.lost_reason: str | None = None
 
-    def send(self, data: bytes, slot: _Slot) -> None:
+    def send(self, data: bytes, slot: _Slot | _BatchSlot) -> None:
         self.out += data
         self.pending.append(slot)
         self.wake_writer.unpark()
@@ -657,21 +695,25 @@ class RedisClient(_StreamCommands):
 
     async def execute_many(self, commands: Iterable[Sequence[Any]], *,
                            timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
-        """Several commands sent back to back (one write); their replies, error replies included
-        as :class:`RedisReplyError` values. Not atomic: use a script for that."""
+        """Several commands written together, in order (a pipeline: one round trip); their replies,
+        error replies included as :class:`RedisReplyError` values. Not atomic: use a script."""
         deadline = trio.current_time() + (self.timeout if timeout is None else timeout)
-        packed = [(_PACK(tuple(c)), c) for c in commands]
-        async with trio.open_nursery() as nursery:
-            results: list[Any] = [None] * len(packed)
-
-            async def one(i: int, data: bytes, args: Sequence[Any]) -> None:
-                try:
-                    results[i] = await self._call(data, deadline, args)
-                except RedisReplyError as exc:
-                    results[i] = exc
-            for i, (data, args) in enumerate(packed):
-                nursery.start_soon(one, i, data, args)
-        return results
+        commands = [tuple(c) for c in commands]
+        if not commands:
+            return []
+        mux = self._mux
+        if mux is None or self._closing:
+            mux = await self._connection(deadline)
+        batch = _Batch(trio.lowlevel.current_task(), len(commands))
+        now = trio.current_time()
+        for i, command in enumerate(commands):
+            mux.send(_PACK(command), _BatchSlot(batch, i, now))
+        with trio.CancelScope(deadline=deadline) as scope:
+            await trio.lowlevel.wait_task_rescheduled(batch.abort)
+        if scope.cancelled_caught:
+            raise RedisTimeout(f"Redis at {self.url.address}: no reply to a pipeline of "
+                               f"{len(commands)} commands in time")
+        return [_reply_error(r) if type(r) is hiredis.ReplyError else r for r in batch.replies]
 
     async def evalsha(self, script: Script, keys: Sequence[Any] = (), args: Sequence[Any] = (), *,
                       timeout: float | None = None) -> Any:  # noqa: ASYNC109
