@@ -4,8 +4,9 @@ Hierarchy::
 
     CoordinationError
     ├── CoordinationUnavailable        the shared state cannot be reached or did not answer in time
-    │   └── RedisUnavailable           connection down, refused, dropped, or the handshake failed
-    │       └── RedisTimeout           no reply within the call's timeout (Redis slow or stalled)
+    │   ├── RedisUnavailable           connection down, refused, dropped, or the handshake failed
+    │   │   └── RedisTimeout           no reply within the call's timeout (Redis slow or stalled)
+    │   └── PostgresUnavailable        the LISTEN/NOTIFY bus's connection failed or did not answer
     └── RedisError                     (base of everything the Redis client raises)
         ├── RedisUnavailable           (as above: both a RedisError and a CoordinationUnavailable)
         └── RedisReplyError            Redis answered with an error reply (a bug or a bad argument)
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "CoordinationError",
     "CoordinationUnavailable",
+    "PostgresUnavailable",
     "RedisError",
     "RedisReplyError",
     "RedisTimeout",
@@ -59,3 +61,7 @@ class RedisReplyError(RedisError):
         """The first word of the error reply (``ERR``, ``NOSCRIPT``, ``WRONGTYPE``, ``BUSYGROUP`` …)."""
         text = str(self)
         return text.split(" ", 1)[0] if text else ""
+
+
+class PostgresUnavailable(CoordinationUnavailable):
+    """The invalidation bus's PostgreSQL connection failed, dropped, or did not answer in time."""
