@@ -58,7 +58,7 @@ from typing import Protocol, runtime_checkable
 import trio
 
 from ..errors import ServiceUnavailableError
-from .errors import CoordinationUnavailable
+from .errors import CoordinationError, CoordinationUnavailable
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -229,6 +229,11 @@ class LimiterService:
     async def sweep(self) -> int:
         raise NotImplementedError
 
+    async def renew(self) -> None:
+        """Extend the leases of this process's open reservations to now + ``lease``."""
+        if self._own:
+            await self._renew(sorted(self._own), self.lease)
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         renew_every = self.lease / 3
@@ -238,11 +243,12 @@ class LimiterService:
             try:
                 if trio.current_time() >= next_renew:
                     next_renew = trio.current_time() + renew_every
-                    if self._own:
-                        await self._renew(sorted(self._own), self.lease)
+                    await self.renew()
                 self.swept += await self.sweep()
             except CoordinationUnavailable as exc:
                 log.debug("limiter maintenance skipped: %s", exc)
+            except CoordinationError:
+                log.exception("limiter maintenance failed; retrying")
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - the services interface
         """Nothing is buffered: settle/release are awaited by their requests."""

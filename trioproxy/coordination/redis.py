@@ -586,6 +586,11 @@ class RedisClient(_StreamCommands):
         while self._mux is None:
             await self._state_changed.park()
 
+    async def wait_unavailable(self) -> None:
+        """Wait until a connection attempt has failed (calls now fail at once); for tests."""
+        while not self._down:
+            await self._state_changed.park()
+
     # -- the service --------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, serve, reconnect with backoff until :meth:`drain`/:meth:`aclose` or cancellation.
