@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -106,23 +106,31 @@ class Check:
     anchor: float = 0.0
     seed: int | None = None
     seed_window: int | None = None
+    #: derived once here, read on every reservation: what it reserves, its window and anchor in ms
+    cost: int = field(init=False, repr=False, compare=False)
+    window_ms: int = field(init=False, repr=False, compare=False)
+    anchor_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        kind = self.kind
+        if type(kind) is not Kind:
+            try:
+                kind = Kind(kind)
+            except ValueError:
+                raise ValueError(f"unknown limiter check kind {self.kind!r}") from None
+            object.__setattr__(self, "kind", kind)
         if not self.key:
             raise ValueError("a limiter check needs a counter key")
-        if self.kind not in Kind.__members__.values():
-            raise ValueError(f"unknown limiter check kind {self.kind!r}")
         if self.limit < 0 or self.amount < 0:
-            raise ValueError(f"limit and amount must be ≥ 0 (check {self.kind} {self.key!r})")
-        if self.kind in (Kind.RPM, Kind.TPM) and not (self.window and self.window > 0):
-            raise ValueError(f"{self.kind} check {self.key!r} needs a window > 0 seconds")
-        if self.kind is Kind.BUDGET and self.window is not None and self.window <= 0:
-            raise ValueError(f"budget {self.key!r}: duration must be > 0 seconds (or None)")
-
-    @property
-    def cost(self) -> int:
-        """What this check reserves."""
-        return self.amount if self.kind in (Kind.TPM, Kind.BUDGET) else 1
+            raise ValueError(f"limit and amount must be ≥ 0 (check {kind} {self.key!r})")
+        window = self.window
+        if window is not None and window <= 0 or (window is None and kind is not Kind.BUDGET
+                                                  and kind is not Kind.MAX_PARALLEL):
+            raise ValueError(f"{kind} check {self.key!r} needs a window > 0 seconds"
+                             + (" (or None: lifetime)" if kind is Kind.BUDGET else ""))
+        object.__setattr__(self, "cost", self.amount if kind is Kind.TPM or kind is Kind.BUDGET else 1)
+        object.__setattr__(self, "window_ms", math.floor(window * 1000) if window is not None else 0)
+        object.__setattr__(self, "anchor_ms", math.floor(self.anchor * 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,9 +287,9 @@ async def admit(limiter: Limiter, request_id: str, checks: Sequence[Check], *,
 
 def validate_checks(checks: Sequence[Check]) -> tuple[Check, ...]:
     """The checks as a tuple; one check per counter (the same counter twice is a caller's bug)."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[Kind, str]] = set()
     for check in checks:
-        ident = (check.kind.value, check.key)
+        ident = (check.kind, check.key)
         if ident in seen:
             raise ValueError(f"the {check.kind} counter {check.key!r} is checked twice in one reservation")
         seen.add(ident)

@@ -90,14 +90,14 @@ class InProcessLimiter(LimiterService):
         log = self._logs.get((check.kind, check.key))
         if log is None:
             log = self._logs[(check.kind, check.key)] = _Log()
-        log.expire(now - _ms(check.window or 0))
+        log.expire(now - check.window_ms)
         return log
 
     @staticmethod
     def _window_id(check: Check, now: int) -> int:
-        if check.window is None:
+        if not check.window_ms:
             return 0
-        return (now - _ms(check.anchor)) // _ms(check.window)
+        return (now - check.anchor_ms) // check.window_ms
 
     def _budget_value(self, check: Check, wid: int) -> int | None:
         windows = self._budgets.get(check.key)
@@ -131,11 +131,11 @@ class InProcessLimiter(LimiterService):
         if kind is Kind.BUDGET:
             if check.window is None:
                 return None
-            window_ms = _ms(check.window)
-            end = _ms(check.anchor) + (self._window_id(check, now) + 1) * window_ms
+            window_ms = check.window_ms
+            end = check.anchor_ms + (self._window_id(check, now) + 1) * window_ms
             return (end - now) / 1000
         log = self._log(check, now)
-        window_ms = _ms(check.window or 0)
+        window_ms = check.window_ms
         if kind is Kind.RPM:
             index = len(log.entries) - check.limit
             if check.limit == 0 or index >= len(log.entries):
@@ -182,8 +182,7 @@ class InProcessLimiter(LimiterService):
                         del windows[old]   # what the Redis hash field pruning does
                 windows[window_id] = used[i] + amount
             used[i] += amount
-            taken.append(_Taken(kind, check.key, amount, window_id, _ms(check.window or 0),
-                                _ms(check.anchor)))
+            taken.append(_Taken(kind, check.key, amount, window_id, check.window_ms, check.anchor_ms))
         self._records[request_id] = taken
         self._deadlines[request_id] = now + _ms(self.lease if lease is None else lease)
         self._own.add(request_id)

@@ -281,8 +281,7 @@ class RedisLimiter(LimiterService):
 
     @staticmethod
     def _check_args(check: Check) -> list[object]:
-        return [check.kind.value, check.limit, check.cost,
-                _ms(check.window) if check.window is not None else 0, _ms(check.anchor),
+        return [check.kind.value, check.limit, check.cost, check.window_ms, check.anchor_ms,
                 "" if check.seed is None else check.seed,
                 "" if check.seed_window is None else check.seed_window]
 
