@@ -207,6 +207,9 @@ class _BusBase:
                     reason = "connection closed"
                 except CoordinationUnavailable as exc:
                     reason = str(exc)
+                except Exception as exc:    # a bug must not take the proxy down: stay stale, retry
+                    log.exception("invalidation bus failed")
+                    reason = f"unexpected error: {exc!r}"
                 if self._live:
                     self._reset(False, reason)
                 if self.subscribed != was_live:      # it had been up: retry at once, then back off

@@ -2,21 +2,23 @@
 
 Why our own client (the project's rule is a maintained library unless numbers say otherwise):
 ``bench/redis_clients.py`` runs the hot-path call — EVALSHA of a small script — from Trio with each
-candidate, interleaved rounds, medians (shared 2-core machine; full table in ``docs/deploy.md``):
+candidate, 6 interleaved rounds, medians, two runs on the shared 2-core machine (load ~2 / ~5):
 
-===========================================  ==========  ==============  ===============
-client (under Trio)                          c=1 p50 µs  c=1 calls/s     c=32 calls/s
-===========================================  ==========  ==============  ===============
-this module (+ hiredis), 1 connection        see docs/deploy.md "Shared state: measured"
-coredis 6.9 (anyio)
-redis-py 8.1 sync + hiredis in trio.to_thread (CapacityLimiter 8, one connection per thread)
-===========================================  ==========  ==============  ===============
+===============================================  ===========  ===============  ===================
+client (under Trio)                              c=1 p50 µs   c=32 calls/s     CPU µs/call, c=32
+===============================================  ===========  ===============  ===================
+this module + hiredis, one connection            55 / 57      54,284 / 24,657  12 / 14
+coredis 6.9 (anyio)                              139 / 145    13,406 / 4,782   70 / 87
+redis-py 8.1 sync + hiredis, ``trio.to_thread``  125 / 106    7,324 / 6,522    148 / 93
+===============================================  ===========  ===============  ===================
 
-The per-request budget of issue #13 is ≤ 2 round trips and ≤ 100 µs of the proxy's own CPU; the
-call's CPU cost is ~1/throughput at c=32, so only this client leaves room for the rest of the
-request. coredis stays the documented fallback for Redis Cluster and Sentinel, which this client
-does not speak. (valkey-glide was measured in ``state-layer.md`` §5b at 2.2× this client's cost
-with Trio support still being fixed upstream; it is not installed here.)
+Issue #13 gives coordination ≤ 2 round trips and ≤ 100 µs of the proxy's own CPU per request.
+Two calls with coredis would take 140–175 µs, with redis-py in threads 190–300 µs plus a thread hop
+of latency each; with this client 25–30 µs, leaving room for the rest of the work (the whole
+reserve + settle of six counters measured ~60 µs per request, ``bench/coordination_hotpath.py``).
+coredis stays the documented route for Redis Cluster and Sentinel, which this client does not
+speak. valkey-glide was not re-measured (``state-layer.md`` §5b: 2.2× this client's cost per call,
+Trio support still being fixed upstream, 44 MB installed).
 
 How it works, and why:
 
