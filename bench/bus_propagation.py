@@ -27,8 +27,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trioproxy.coordination.bus import Invalidation, PostgresBus, RedisBus  # noqa: E402
-from trioproxy.coordination.redis import RedisClient  # noqa: E402
+from trioproxy.coordination.bus import Invalidation, PostgresBus, RedisBus
+from trioproxy.coordination.redis import RedisClient
 
 
 async def _bus(kind: str, url: str, channel: str, nursery: trio.Nursery) -> RedisBus | PostgresBus:
@@ -61,13 +61,16 @@ async def subscriber(kind: str, url: str, channel: str, events: int) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def publisher(kind: str, url: str, subscribers: int, events: int) -> list[float]:
+def spawn_subscribers(kind: str, url: str, subscribers: int, events: int) -> tuple[str, list[subprocess.Popen[str]]]:
     channel = ("bench_" if kind == "pg" else "bench:") + uuid.uuid4().hex[:8]
-    procs = []
-    for _ in range(subscribers):
-        procs.append(subprocess.Popen(
-            [sys.executable, __file__, "--role", "sub", "--kind", kind, "--url", url, "--channel", channel,
-             "--events", str(events)], stdout=subprocess.PIPE, text=True))
+    procs = [subprocess.Popen([sys.executable, __file__, "--role", "sub", "--kind", kind, "--url", url,
+                               "--channel", channel, "--events", str(events)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(subscribers)]
+    return channel, procs
+
+
+async def publisher(kind: str, url: str, channel: str, procs: list[subprocess.Popen[str]],
+                    events: int) -> list[float]:
     for proc in procs:
         line = await trio.to_thread.run_sync(proc.stdout.readline)   # type: ignore[union-attr]
         assert line.strip() == "ready", line
@@ -110,7 +113,8 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float, float]]] = {k: [] for k in kinds}
     for r in range(args.rounds):
         for kind in (list(kinds) if r % 2 == 0 else list(kinds)[::-1]):
-            worst = trio.run(publisher, kind, kinds[kind], args.subscribers, args.events)
+            channel, procs = spawn_subscribers(kind, kinds[kind], args.subscribers, args.events)
+            worst = trio.run(publisher, kind, kinds[kind], channel, procs, args.events)
             lost = sum(1 for w in worst if w == float("inf"))
             got = [w for w in worst if w != float("inf")]
             rows[kind].append((got[len(got) // 2], got[int(len(got) * 0.99)], got[-1]))

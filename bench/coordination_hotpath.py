@@ -30,10 +30,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trioproxy.coordination.limiter import Check, Kind, Limiter  # noqa: E402
-from trioproxy.coordination.limiter_memory import InProcessLimiter  # noqa: E402
-from trioproxy.coordination.limiter_redis import RedisLimiter  # noqa: E402
-from trioproxy.coordination.redis import RedisClient  # noqa: E402
+from trioproxy.coordination.limiter import Check, Kind, Limiter
+from trioproxy.coordination.limiter_memory import InProcessLimiter
+from trioproxy.coordination.limiter_redis import RedisLimiter
+from trioproxy.coordination.redis import RedisClient
 
 BIG = 10**15
 
