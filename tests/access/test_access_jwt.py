@@ -191,6 +191,13 @@ async def test_unknown_kid_refetches_once_then_fails(idp, http):
     assert idp.hits == 2
 
 
+async def test_header_text_is_never_echoed_raw(idp, http):
+    err = await refused(authenticator(idp, http), KEY.token(TEAM_CLAIMS, kid="evil\nline"))
+    assert "kid 'evil?line'" in err.message
+    err = await refused(authenticator(idp, http), _unsigned({"alg": "x\ny"}, {}))
+    assert "algorithm 'x?y'" in err.message
+
+
 async def test_a_rotated_key_is_picked_up_through_the_unknown_kid_refetch(idp, http):
     auth = authenticator(idp, http)
     await auth.authenticate(KEY.token(TEAM_CLAIMS))

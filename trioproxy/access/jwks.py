@@ -191,14 +191,15 @@ class JWKSCache:
     @staticmethod
     def _pick(keys: list[_Key], kid: str | None, alg: str) -> PyJWK:
         if kid is not None:
+            shown = "".join(c if c.isprintable() else "?" for c in kid[:64])  # the client wrote it
             named = [k for k in keys if k.kid == kid]
             if not named:
                 raise AccessUnauthenticated(
-                    f"Invalid JWT token: no public key with kid '{kid[:64]}' at JWT_PUBLIC_KEY_URL")
+                    f"Invalid JWT token: no public key with kid '{shown}' at JWT_PUBLIC_KEY_URL")
             fitting = [k for k in named if k.fits(alg)]
             if not fitting:
                 raise AccessUnauthenticated(
-                    f"Invalid JWT token: the key with kid '{kid[:64]}' is a {named[0].kty} key"
+                    f"Invalid JWT token: the key with kid '{shown}' is a {named[0].kty} key"
                     f"{' for ' + named[0].alg if named[0].alg else ''}; it cannot verify {alg}")
             return fitting[0].jwk
         fitting = [k for k in keys if k.fits(alg)]

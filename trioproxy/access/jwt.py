@@ -411,8 +411,9 @@ class JWTAuthenticator:
         header = self._header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
-            shown = alg if isinstance(alg, str) else type(alg).__name__
-            raise AccessUnauthenticated(f"Invalid JWT token: algorithm '{shown[:20]}' is not accepted "
+            shown = "".join(c if c.isprintable() else "?" for c in alg[:20]) if isinstance(alg, str) \
+                else type(alg).__name__
+            raise AccessUnauthenticated(f"Invalid JWT token: algorithm '{shown}' is not accepted "
                                         f"(only {', '.join(ALGORITHMS)})")
         kid = header.get("kid")
         if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
