@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import trio
 from quart import Response, request
+from quart.routing import QuartMap
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
@@ -59,8 +60,24 @@ class _ProxyHTTPConnection(TrioASGIHTTPConnection):
         await super().__call__(receive, send_last_shielded)
 
 
+class _NoRedirectMap(QuartMap):
+    """Werkzeug's routing without its redirects.
+
+    With its defaults, ``//v1//models`` answers ``308`` to ``http://<Host header>/v1/models``: an
+    open redirect, built from whatever ``Host`` the client sent. Repeated slashes are collapsed
+    before routing instead (``asgi.normalize_path``), and a path that still does not match is a 404
+    in the OpenAI envelope; no route of the proxy ever answers with a redirect.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        kwargs["strict_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
 class ProxyApp(QuartTrio):
     asgi_http_class = _ProxyHTTPConnection
+    url_map_class = _NoRedirectMap
     proxy: ProxyState
 
 
