@@ -137,8 +137,9 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     return Response(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-def _error_response(exc: BaseException) -> Response:
+def _error_response(exc: BaseException, scrubber: SecretScrubber) -> Response:
     err = to_proxy_error(exc)
+    scrubber.scrub_error(err)     # every envelope, on every route, passes the scrubber
     return _json(err.status_code, error_body(err), err.headers)
 
 
@@ -196,7 +197,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:
-        return _error_response(exc)
+        return _error_response(exc, state.scrubber)
 
     @app.errorhandler(404)
     async def _not_found(_: Any) -> Response:
@@ -220,7 +221,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
             return _json(exc.code, {"error": {"message": str(exc.description), "type": "invalid_request_error",  # type: ignore[attr-defined]
                                               "param": None, "code": str(exc.code)}})  # type: ignore[attr-defined]
         log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-        return _error_response(exc)
+        return _error_response(exc, state.scrubber)
 
     return app
 

@@ -28,6 +28,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 __all__ = ["SecretScrubber", "install_log_filter", "mask_secret", "mask_url", "url_secrets"]
 
 
@@ -94,6 +96,9 @@ def url_secrets(url: str | None) -> list[str]:
     return out
 
 
+#: characters JSON escapes (orjson leaves everything else, non-ASCII included, as is)
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
 #: attributes of exceptions (ours, FastAPI's, OSError's, the seeds') that hold text a client or a
 #: log could see; each is scrubbed when it is a string (or a dict/list of strings)
 _ERROR_TEXT_ATTRIBUTES = ("message", "param", "code", "detail", "body", "strerror", "filename", "filename2",
@@ -106,6 +111,7 @@ class SecretScrubber:
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._bytes_pattern: re.Pattern[bytes] | None = None
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
@@ -114,8 +120,12 @@ class SecretScrubber:
         if self._secrets:
             alternatives = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in alternatives))
+            self._bytes_pattern = re.compile(b"|".join(re.escape(s.encode()) for s in alternatives))
         else:
             self._pattern = None
+        # a secret JSON would escape (a quote, a backslash, a control character) cannot be looked for
+        # in a JSON dump: then scrub_value always walks the value
+        self._json_plain = not any(_JSON_ESCAPED.search(s) for s in self._secrets)
 
     def scrub(self, text: str) -> str:
         if not isinstance(text, str):  # a handler set an error's message to a number: still scrubbed text
@@ -132,6 +142,14 @@ class SecretScrubber:
         """
         if self._pattern is None:
             return value
+        if self._json_plain and isinstance(value, dict | list | tuple):
+            # one C-speed dump and one search instead of a Python walk (a log record: ~3 µs, not ~50)
+            try:
+                dumped = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+            except (TypeError, orjson.JSONEncodeError):
+                dumped = None
+            if dumped is not None and self._bytes_pattern.search(dumped) is None:
+                return value
         return self._scrub_value(value, 0)
 
     def _scrub_value(self, value: Any, depth: int) -> Any:
@@ -237,11 +255,6 @@ class _ScrubFilter(logging.Filter):
                 record.exc_text = self.scrubber.scrub(logging.Formatter().formatException(record.exc_info))
             elif record.exc_text:
                 record.exc_text = self.scrubber.scrub(record.exc_text)
-            # the structured record of ``--log-format json`` (built scrubbed; this is the backstop
-            # for anything else that logs with ``extra={"trioproxy": ...}``)
-            extra = getattr(record, "trioproxy", None)
-            if isinstance(extra, dict):
-                record.trioproxy = self.scrubber.scrub_value(extra)
         return True
 
 
