@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from trioproxy.config import ConfigError, parse_config
+from trioproxy.config import MODEL_PARAMS, ConfigError, parse_config
 from trioproxy.deployment_params import (
     IMPLEMENTED,
     LITELLM_NOT_IMPLEMENTED,
@@ -111,6 +111,8 @@ def test_the_lists_do_not_overlap_and_name_what_they_should() -> None:
     assert not set(IMPLEMENTED) & OPENAI_REQUEST_FIELDS
     assert not set(IMPLEMENTED) & LITELLM_NOT_IMPLEMENTED
     assert not OPENAI_REQUEST_FIELDS & LITELLM_NOT_IMPLEMENTED
+    assert set(IMPLEMENTED) | OPENAI_REQUEST_FIELDS == set(MODEL_PARAMS.fields)   # the validator knows them all
+    assert not [name for name in OPENAI_REQUEST_FIELDS if looks_like_credential(name)]
     assert {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
             "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "user", "n", "logprobs",
             "top_logprobs", "parallel_tool_calls", "reasoning_effort"} <= OPENAI_REQUEST_FIELDS

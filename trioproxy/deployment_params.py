@@ -43,11 +43,13 @@ IMPLEMENTED = (
 #: OpenAI request parameters of /chat/completions, /completions and /embeddings (OpenAI's API
 #: reference). ``model``, the prompt (``messages``/``prompt``/``input``), ``stream`` and
 #: ``stream_options`` are the request's own; ``metadata`` is the proxy's (never sent upstream).
+#: ``prompt_cache_key`` is left out on purpose: it is a per-request value, and no name that looks
+#: like a credential (:func:`looks_like_credential`) is ever a deployment default.
 OPENAI_REQUEST_FIELDS = frozenset({
     # chat completions
     "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
     "max_completion_tokens", "max_tokens", "modalities", "n", "parallel_tool_calls", "prediction",
-    "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
+    "presence_penalty", "reasoning_effort", "response_format",
     "safety_identifier", "seed", "service_tier", "stop", "store", "temperature", "tool_choice",
     "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
     # text completions

@@ -101,7 +101,7 @@ _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 #: attributes of exceptions (ours, FastAPI's, OSError's, the seeds') that hold text a client or a
 #: log could see; each is scrubbed when it is a string (or a dict/list of strings)
-_ERROR_TEXT_ATTRIBUTES = ("message", "param", "code", "detail", "body", "strerror", "filename", "filename2",
+_ERROR_TEXT_ATTRIBUTES = ("message", "param", "code", "error_type", "detail", "body", "strerror", "filename", "filename2",
                           "llm_provider", "model", "reason")
 #: how many exceptions of one chain are cleaned (chains are short; this bounds a cycle or a bug)
 _MAX_CHAIN = 32

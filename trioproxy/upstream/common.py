@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from ..config import Deployment
     from ..masking import SecretScrubber
 
-__all__ = ["MAX_ERROR_BODY", "MAX_ERROR_MESSAGE", "connection_error", "failure_error", "timeout_error",
-           "upstream_error"]
+__all__ = ["MAX_ERROR_BODY", "MAX_ERROR_MESSAGE", "connection_error", "failure_error", "relayable_message",
+           "timeout_error", "upstream_error"]
 
 #: an upstream error body larger than this is cut: it only feeds an error message
 MAX_ERROR_BODY = 64 * 1024
@@ -71,6 +71,15 @@ def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + " …"
 
 
+def relayable_message(message: object) -> str:
+    """An upstream's error message as a client may see it: at most :data:`MAX_ERROR_MESSAGE`
+    characters, and ``""`` when it is not a message at all (a traceback, a web page). Not scrubbed:
+    the caller scrubs the text it builds around it."""
+    if not isinstance(message, str) or _NOT_A_MESSAGE.search(message):
+        return ""
+    return _bounded(message, MAX_ERROR_MESSAGE)
+
+
 def _field(value: object, scrubber: SecretScrubber) -> str | None:
     """``param``/``code`` of the upstream's error: a short string, scrubbed, or nothing."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -105,9 +114,7 @@ def upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: S
         param = _field(err.get("param"), scrubber)
     elif isinstance(err, str):
         message = err
-    if message and _NOT_A_MESSAGE.search(message):
-        message = ""      # a traceback or a web page inside the JSON: not for the client either
-    message = _bounded(message, MAX_ERROR_MESSAGE)
+    message = relayable_message(message)
     if not message:
         message = f"the upstream answered {_status_text(status)} without an error message"
     message = scrubber.scrub(f"Upstream {deployment.public_label} error: {message}")
