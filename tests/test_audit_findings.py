@@ -91,9 +91,11 @@ async def test_connection_error_and_log_record_hide_api_base_credentials() -> No
     pipeline.observers.append(Observer())
     response = await call(pipeline, chat_body())
     assert response.status == 502
-    assert b"upstream.test" in response.body and URL_PASSWORD.encode() not in response.body
+    # the client never learns the api_base (not even its host); operators see it masked in the record
+    assert b"upstream.test" not in response.body and URL_PASSWORD.encode() not in response.body
     record = standard_logging_object(failed[0], pipeline.scrubber, (None, None))
     assert URL_PASSWORD not in orjson.dumps(record).decode()
+    assert record["api_base"] == "http://***@upstream.test/v1"
 
 
 async def test_failure_hooks_get_a_scrubbed_traceback() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import trio
 from quart import Response, request
+from quart.routing import QuartMap
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
@@ -59,8 +60,24 @@ class _ProxyHTTPConnection(TrioASGIHTTPConnection):
         await super().__call__(receive, send_last_shielded)
 
 
+class _NoRedirectMap(QuartMap):
+    """Werkzeug's routing without its redirects.
+
+    With its defaults, ``//v1//models`` answers ``308`` to ``http://<Host header>/v1/models``: an
+    open redirect, built from whatever ``Host`` the client sent. Repeated slashes are collapsed
+    before routing instead (``asgi.normalize_path``), and a path that still does not match is a 404
+    in the OpenAI envelope; no route of the proxy ever answers with a redirect.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        kwargs["strict_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
 class ProxyApp(QuartTrio):
     asgi_http_class = _ProxyHTTPConnection
+    url_map_class = _NoRedirectMap
     proxy: ProxyState
 
 
@@ -120,8 +137,9 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     return Response(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-def _error_response(exc: BaseException) -> Response:
+def _error_response(exc: BaseException, scrubber: SecretScrubber) -> Response:
     err = to_proxy_error(exc)
+    scrubber.scrub_error(err)     # every envelope, on every route, passes the scrubber
     return _json(err.status_code, error_body(err), err.headers)
 
 
@@ -179,7 +197,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:
-        return _error_response(exc)
+        return _error_response(exc, state.scrubber)
 
     @app.errorhandler(404)
     async def _not_found(_: Any) -> Response:
@@ -203,7 +221,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
             return _json(exc.code, {"error": {"message": str(exc.description), "type": "invalid_request_error",  # type: ignore[attr-defined]
                                               "param": None, "code": str(exc.code)}})  # type: ignore[attr-defined]
         log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-        return _error_response(exc)
+        return _error_response(exc, state.scrubber)
 
     return app
 

@@ -16,6 +16,7 @@ relayed inside the same nursery and always closed (``StreamRelay.aclose``) on th
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +28,7 @@ from .pipeline import CHAT, COMPLETIONS, EMBEDDINGS, StreamRelay
 if TYPE_CHECKING:
     from .app import ProxyApp
 
-__all__ = ["ProxyASGI"]
+__all__ = ["ProxyASGI", "normalize_path"]
 
 log = logging.getLogger("trioproxy.asgi")
 
@@ -53,6 +54,26 @@ def _route_for(path: str) -> Any:
     return route
 
 
+_SLASHES = re.compile(r"/{2,}")
+_RAW_SLASHES = re.compile(rb"/{2,}")
+
+
+def normalize_path(scope: dict[str, Any]) -> dict[str, Any]:
+    """``//v1//models`` → ``/v1/models``, for every route, before any routing.
+
+    A base URL with a stray slash (``http://proxy:4000//v1``) reaches the route the client meant.
+    Werkzeug would answer it with a 308 whose ``Location`` is built from the ``Host`` header (an
+    open redirect); its redirects are off (``app._NoRedirectMap``), so this is the only place a
+    path is tidied, and nothing is ever redirected.
+    """
+    scope = dict(scope)
+    scope["path"] = _SLASHES.sub("/", scope["path"])
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes):
+        scope["raw_path"] = _RAW_SLASHES.sub(b"/", raw)
+    return scope
+
+
 class _Disconnected(Exception):
     pass
 
@@ -65,6 +86,8 @@ class ProxyASGI:
         self.state = app.proxy
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            scope = normalize_path(scope)
         if scope["type"] == "http" and scope["method"] == "POST":
             route = _route_for(scope["path"])
             if route is not None:

@@ -15,7 +15,14 @@ from typing import Any
 
 from . import builtins
 from .config import ConfigError, ProxyConfig
-from .loader import CALL_HOOKS, HandlerLoadError, LoadedHandler, import_object, inspect_handler
+from .loader import (
+    CALL_HOOKS,
+    HandlerLoadError,
+    LoadedHandler,
+    import_handler,
+    inspect_handler,
+    require_some_hook,
+)
 from .scheduler import GUARDRAIL_MODE_PHASES, HookPlan
 
 __all__ = ["Handlers", "load_handlers"]
@@ -55,7 +62,7 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
             if spec.class_path in builtins.BUILTIN_GUARDRAILS:
                 obj = builtins.BUILTIN_GUARDRAILS[spec.class_path](config, shared, kwargs)
             else:
-                obj = import_object(spec.class_path, config.base_dir, kwargs=kwargs)
+                obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
             for mode in spec.modes:  # a mode whose hook the class lacks would be a silent no-op
@@ -79,8 +86,10 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
                         f"{path!r} is neither a built-in callback ({known}) nor a dotted path 'module.attribute'")
                 obj = factory(config, shared)
             else:
-                obj = import_object(path, config.base_dir)
-            loaded.append(inspect_handler(path, obj, key_path))
+                obj = import_handler(path, config.base_dir)
+            handler = inspect_handler(path, obj, key_path)
+            require_some_hook(handler)
+            loaded.append(handler)
         except HandlerLoadError as exc:
             fail(key_path, f"{path!r}: {exc}")
 

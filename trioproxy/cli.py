@@ -5,11 +5,17 @@ shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting,
 requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
 exits 0. With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
 each loads the same config (passed through the environment) and builds its own app.
+
+An open proxy spends its owner's money: on an address other machines can reach (``--host 0.0.0.0``,
+``::``, a LAN address), ``run`` refuses to start without a master key, or with one shorter than
+:data:`MIN_MASTER_KEY_LENGTH` characters, and exits 2 — unless ``--allow-insecure`` says the
+operator means it. On loopback both start with a loud warning, so the docs' ``sk-1234`` examples work.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -150,6 +156,34 @@ async def _serve_one(app: Any, hc: Any) -> None:
     log.info("stopped")
 
 
+#: a master key shorter than this (the docs' ``sk-1234``) is a demo key: fine on loopback only
+MIN_MASTER_KEY_LENGTH = 8
+
+
+def is_loopback(host: str) -> bool:
+    """``127.0.0.1``, ``::1``, ``localhost``: reachable from this machine only.
+
+    Anything else counts as exposed: ``0.0.0.0`` and ``::`` (every interface), a LAN address, and a
+    host *name* other than ``localhost`` (what it resolves to can change).
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _key_weakness(master_key: str | None) -> str | None:
+    """What is wrong with the master key for a proxy others can reach, or None."""
+    if not master_key:
+        return "no general_settings.master_key is set (the proxy would be open)"
+    if len(master_key) < MIN_MASTER_KEY_LENGTH:
+        return f"the master key is shorter than {MIN_MASTER_KEY_LENGTH} characters (easy to guess)"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level, args.log_format)
     try:
@@ -161,10 +195,24 @@ def _run(args: argparse.Namespace) -> int:
     install_log_filter(SecretScrubber(config.secrets()))
     for warning in config.warnings:
         log.warning("%s", warning)
-    if not config.master_key:
+    weakness = _key_weakness(config.master_key)
+    if weakness is not None and not is_loopback(args.host):
+        if not args.allow_insecure:
+            log.error("refusing to listen on %s: %s, and that address is reachable from other machines, so "
+                      "anyone on the network could use every model at your expense. Set "
+                      "general_settings.master_key to a key of at least %d characters (e.g. "
+                      "os.environ/TRIOPROXY_MASTER_KEY), listen on 127.0.0.1, or pass --allow-insecure to "
+                      "start anyway.", args.host, weakness, MIN_MASTER_KEY_LENGTH)
+            return 2
+        log.warning("--allow-insecure: listening on %s although %s", args.host, weakness)
+    if weakness is not None:
         log.warning("!" * 78)
-        log.warning("NO master_key IS SET: anyone who can reach %s:%s can use every model.", args.host, args.port)
-        log.warning("Set general_settings.master_key (e.g. os.environ/TRIOPROXY_MASTER_KEY) to require a key.")
+        if config.master_key:
+            log.warning("THE master_key IS SHORTER THAN %d CHARACTERS: it is easy to guess.", MIN_MASTER_KEY_LENGTH)
+        else:
+            log.warning("NO master_key IS SET: anyone who can reach %s:%s can use every model.", args.host, args.port)
+        log.warning("Set general_settings.master_key (e.g. os.environ/TRIOPROXY_MASTER_KEY) to a key of at least "
+                    "%d characters.", MIN_MASTER_KEY_LENGTH)
         log.warning("!" * 78)
     hc = _hypercorn_config(args, config)
     if args.workers > 1:
@@ -247,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", default="text", choices=["text", "json"])
+    run.add_argument("--allow-insecure", action="store_true",
+                     help="start on a non-loopback address without a master key (or with one shorter "
+                          f"than {MIN_MASTER_KEY_LENGTH} characters)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("check", help="validate a config and show what would run")

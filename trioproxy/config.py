@@ -8,9 +8,12 @@ Rules, decided here once:
 * Unknown keys are errors, with the closest known key suggested ("did you mean 'master_key'?").
   Keys the seeds document but trioproxy does not implement (``store_audit_logs``, ``public_routes``,
   …) load with a warning instead, so seed configs keep working and nobody is misled.
-* ``litellm_params`` of a model may carry extra parameters for the upstream (``temperature``,
-  ``max_tokens``…); they are passed into every request body as defaults the client can override. A
-  key that is a near-miss of a known one (``api_bse``) is still an error, not a silent pass-through.
+* ``litellm_params`` of a model is classified by explicit lists (``deployment_params.py``): the
+  settings trioproxy implements; OpenAI request parameters (``temperature``, ``max_tokens``…),
+  passed into every request body as defaults the client can override; LiteLLM settings not
+  implemented yet (``api_version``, ``aws_*``, ``tags``…), loaded with a warning and never sent
+  upstream (credential-like ones are given to the secret scrubber); anything else is an error with
+  the closest name suggested. Nothing from the config reaches a request body unless a list says so.
 * ``os.environ/NAME`` anywhere is replaced by the variable's value at startup; a missing variable
   is an error naming it and the key. ``environment_variables`` are set first.
 * Neutral aliases: ``params`` for ``litellm_params``, ``settings`` for ``litellm_settings``.
@@ -19,9 +22,9 @@ Rules, decided here once:
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +33,12 @@ from typing import Any
 
 import yaml
 
+from .deployment_params import (
+    LITELLM_NOT_IMPLEMENTED,
+    OPENAI_REQUEST_FIELDS,
+    looks_like_credential,
+)
+from .masking import mask_url, url_secrets
 from .policies.moderation_keys import GOOGLE_THRESHOLD_KEYS
 from .secret_managers.base import resolved_values
 from .secret_managers.resolve import resolve_config_secrets
@@ -199,8 +208,14 @@ class Section:
     fields: dict[str, Validator]
     required: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
-    unsupported: tuple[str, ...] = ()   # documented by the seeds, accepted with a warning
+    unsupported: tuple[str, ...] | frozenset[str] = ()   # documented by the seeds, accepted with a warning
     extra: str = "error"                # "error" | "passthrough"
+    #: the warning for an unsupported key (default: "accepted for compatibility…")
+    unsupported_note: str | None = None
+    #: keep unsupported keys' values under ``"__unsupported__"`` (e.g. to feed the secret scrubber)
+    keep_unsupported: bool = False
+    #: what an unknown key's error says instead of listing every known key (long sections)
+    known_hint: str | None = None
 
     def __call__(self, value: Any, path: str, ctx: _Ctx) -> Any:
         if value is None:
@@ -210,6 +225,7 @@ class Section:
             return _INVALID
         out: dict[str, Any] = {}
         extras: dict[str, Any] = {}
+        unsupported: dict[str, Any] = {}
         for raw_key, item in value.items():
             key = self.aliases.get(raw_key, raw_key)
             sub = f"{path}.{raw_key}" if path else str(raw_key)
@@ -218,21 +234,27 @@ class Section:
                 if checked is not _INVALID:
                     out[key] = checked
             elif key in self.unsupported:
-                ctx.warn(sub, "accepted for compatibility with the seeds' configs, but not implemented by trioproxy (ignored)")
+                ctx.warn(sub, self.unsupported_note or
+                         "accepted for compatibility with the seeds' configs, but not implemented by trioproxy (ignored)")
+                if self.keep_unsupported:
+                    unsupported[key] = item
             else:
-                close = difflib.get_close_matches(str(key), list(self.fields) + list(self.aliases), n=1, cutoff=0.75)
+                candidates = list(self.fields) + list(self.aliases) + list(self.unsupported)
+                close = difflib.get_close_matches(str(key), candidates, n=1, cutoff=0.75)
                 if self.extra == "passthrough" and not close:
                     extras[key] = item
                     continue
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(sorted(self.fields))
-                ctx.error(sub, f"unknown key {raw_key!r}{hint} (known keys: {known})")
+                known = self.known_hint or f"known keys: {', '.join(sorted(self.fields))}"
+                ctx.error(sub, f"unknown key {raw_key!r}{hint} ({known})")
         for key in self.required:
             if key not in out and not any(self.aliases.get(k) == key for k in value if k in self.aliases):
                 if key not in value:
                     ctx.error(f"{path}.{key}" if path else key, "is required")
         if self.extra == "passthrough":
             out["__extra__"] = extras
+        if self.keep_unsupported:
+            out["__unsupported__"] = unsupported
         return out
 
 
@@ -268,6 +290,28 @@ def v_provider_model(value: Any, path: str, ctx: _Ctx) -> Any:
     return value
 
 
+#: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
+_RESERVED_BODY_FIELDS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options", "metadata"})
+
+
+def v_extra_body(value: Any, path: str, ctx: _Ctx) -> Any:
+    """Body fields sent as they are (``top_k`` for vLLM…): never a credential, never the request's own."""
+    checked = v_any_dict(value, path, ctx)
+    if checked is _INVALID:
+        return _INVALID
+    ok = True
+    for key in checked:
+        name = str(key)
+        if looks_like_credential(name):
+            ctx.error(f"{path}.{name}", "looks like a credential; a credential is never sent in a request body "
+                                        "(use api_key, or extra_headers for a header the upstream expects)")
+            ok = False
+        elif name in _RESERVED_BODY_FIELDS:
+            ctx.error(f"{path}.{name}", f"{name!r} is the request's own field, not a deployment default")
+            ok = False
+    return checked if ok else _INVALID
+
+
 MODEL_PARAMS = Section(
     fields={
         "model": v_provider_model,
@@ -280,18 +324,23 @@ MODEL_PARAMS = Section(
         "input_cost_per_token": v_num(0.0),
         "output_cost_per_token": v_num(0.0),
         "weight": v_num(0.0),
-        "rpm": v_int(0),
-        "tpm": v_int(0),
         "extra_headers": v_any_dict,
+        "extra_body": v_extra_body,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
         "chunk_latency": v_num(0.0),
         "fail_rate": v_num(0.0, 1.0),
         "fail_status": v_int(400),
+        # OpenAI request parameters: defaults for every request body (the client's value wins)
+        **dict.fromkeys(sorted(OPENAI_REQUEST_FIELDS), v_any),
     },
     required=("model",),
-    extra="passthrough",
+    unsupported=LITELLM_NOT_IMPLEMENTED,
+    unsupported_note="a LiteLLM deployment setting trioproxy does not implement yet: ignored, and never sent upstream",
+    keep_unsupported=True,
+    known_hint="litellm_params takes the deployment settings and OpenAI request parameters listed in the "
+               "README's configuration reference; other body fields go under extra_body",
 )
 
 MODEL_ENTRY = Section(
@@ -367,6 +416,7 @@ GENERAL_SETTINGS = Section(
         "max_response_size_mb": v_num(0.0),
         "hook_timeout_seconds": v_num(0.001),
         "callback_timeout_seconds": v_num(0.001),
+        "callback_error_log_interval": v_num(0.0),
         "logging_queue_size": v_int(1),
         "graceful_shutdown_timeout": v_num(0.0),
         "metrics_public": v_bool,
@@ -448,13 +498,16 @@ class Deployment:
     stream_timeout: float
     max_retries: int | None
     weight: float
-    extra_params: dict[str, Any]    # passed into the body as defaults
+    extra_params: dict[str, Any]    # body defaults: OpenAI request parameters and extra_body (deployment_params.py)
     extra_headers: dict[str, str]   # may carry keys (api-key, Authorization): see secrets()
     input_cost_per_token: float | None
     output_cost_per_token: float | None
     fake: dict[str, Any]            # the fake provider's knobs
     model_info: dict[str, Any]
     index: int                      # position in model_list, for messages
+    #: values of credential-like settings trioproxy ignores (``aws_secret_access_key``…): never
+    #: sent anywhere, known to the scrubber all the same
+    secret_settings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
@@ -462,44 +515,27 @@ class Deployment:
 
     @property
     def safe_api_base(self) -> str | None:
-        """``api_base`` with any ``user:password@`` credentials replaced by ``***@``."""
-        return _without_credentials(self.api_base)
+        """``api_base`` as operators see it: ``user:password@`` → ``***@``, query values masked."""
+        return mask_url(self.api_base)
 
     @property
     def label(self) -> str:
-        """A name safe to log and to show (never contains the key or URL credentials)."""
+        """For operators (logs, ``trioproxy check``): provider, model and the masked ``api_base``."""
         base = f" at {self.safe_api_base}" if self.api_base else ""
         return f"{self.provider}/{self.upstream_model}{base}"
 
+    @property
+    def public_label(self) -> str:
+        """For clients (error messages): provider and model, never the ``api_base`` or its host."""
+        return f"{self.provider}/{self.upstream_model}"
 
-def _without_credentials(url: str | None) -> str | None:
-    if not url or "@" not in url:
-        return url
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<api_base hidden: it holds credentials>"
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
-
-
-def _url_credentials(url: str | None) -> list[str]:
-    """The ``user:password`` part of a URL and the password alone (for the scrubber)."""
-    if not url or "@" not in url:
-        return []
-    try:
-        netloc = urllib.parse.urlsplit(url).netloc
-    except ValueError:
-        return [url]
-    userinfo, at, _host = netloc.rpartition("@")
-    if not at or not userinfo:
-        return []
-    out = [userinfo]
-    _user, colon, password = userinfo.partition(":")
-    if colon and password:
-        out += [password, urllib.parse.unquote(password)]
-    return out
+    def url(self, endpoint: str) -> str:
+        """``api_base`` + ``/endpoint``, keeping a query (``…/v1?key=…`` → ``…/v1/chat/completions?key=…``)."""
+        base = self.api_base or ""
+        if "?" not in base:
+            return f"{base}/{endpoint}"
+        path, _, query = base.partition("?")
+        return f"{path.rstrip('/')}/{endpoint}?{query}"
 
 
 #: extra_headers (and guardrail params) whose values are credentials (``api-key``, ``Authorization``, ``x-goog-api-key``…)
@@ -559,7 +595,8 @@ class ProxyConfig:
         for d in self.deployments:
             if d.api_key:
                 out.append(d.api_key)
-            out += _url_credentials(d.api_base)
+            out += url_secrets(d.api_base)
+            out += d.secret_settings
             for name, value in d.extra_headers.items():
                 if value and _SECRET_HEADER.search(name):
                     out.append(value)
@@ -588,9 +625,33 @@ def _resolve_env(value: Any, path: str, ctx: _Ctx) -> Any:
     return value
 
 
+def _credential_values(name: str, value: Any, depth: int = 0) -> list[str]:
+    """The strings of a credential-like setting: the value itself, and (for JSON service-account
+    files such as ``vertex_credentials``) every credential-like leaf inside it."""
+    out: list[str] = []
+    if isinstance(value, str):
+        if looks_like_credential(name):
+            out.append(value)
+        if value.lstrip().startswith("{") and depth == 0:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return out
+    if isinstance(value, dict) and depth < 8:
+        for key, item in value.items():
+            if isinstance(item, str) and looks_like_credential(str(key)):
+                out.append(item)
+            elif isinstance(item, dict | list):
+                out += _credential_values(str(key), item, depth + 1)
+    elif isinstance(value, list) and depth < 8:
+        for item in value:
+            out += _credential_values(name, item, depth + 1)
+    return out
+
+
 def _build_deployment(index: int, entry: dict[str, Any], settings: dict, ctx: _Ctx) -> Deployment | None:
     params = dict(entry["litellm_params"])
-    extra = params.pop("__extra__", {})
+    ignored = params.pop("__unsupported__", {})
     model = params["model"]
     provider, sep, name = model.partition("/")
     if not sep:
@@ -603,6 +664,13 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: dict, ctx: _C
     fake = {k: params[k] for k in fake_keys if k in params}
     if fake and provider != "fake":
         ctx.error(path, f"{', '.join(fake)} only apply to the 'fake/…' provider, not {model!r}")
+    # body defaults: explicit extra_body first, then the OpenAI request parameters named directly
+    extra = dict(params.get("extra_body", {}))
+    extra.update({k: v for k, v in params.items() if k in OPENAI_REQUEST_FIELDS})
+    headers = {str(k): str(v) for k, v in params.get("extra_headers", {}).items()}
+    if params.get("organization") and not any(k.lower() == "openai-organization" for k in headers):
+        headers["OpenAI-Organization"] = params["organization"]
+    secret_settings = tuple(v for name, value in ignored.items() for v in _credential_values(str(name), value))
     return Deployment(
         model_name=entry["model_name"],
         provider=provider,
@@ -614,12 +682,13 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: dict, ctx: _C
         max_retries=params.get("max_retries"),
         weight=float(params.get("weight", 1.0)),
         extra_params=extra,
-        extra_headers={str(k): str(v) for k, v in params.get("extra_headers", {}).items()},
+        extra_headers=headers,
         input_cost_per_token=params.get("input_cost_per_token"),
         output_cost_per_token=params.get("output_cost_per_token"),
         fake=fake,
         model_info=entry.get("model_info", {}),
         index=index,
+        secret_settings=secret_settings,
     )
 
 

@@ -19,6 +19,7 @@ call. A callback that silently never fires is the failure this module exists to 
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,13 @@ def _check_function(path: str, obj: Any, event: str) -> Callback:
             and not inspect.isfunction(obj) and not inspect.ismethod(obj):
         raise HandlerLoadError(
             "is a CustomLogger object, not a function; list it under litellm_settings.callbacks instead")
+    if inspect.ismodule(obj):
+        raise HandlerLoadError(f"is a module ({obj.__name__}), not a function; name a function inside it, "
+                               "'module.function'")
+    if inspect.isbuiltin(obj) or isinstance(obj, types.BuiltinFunctionType | types.MethodWrapperType):
+        raise HandlerLoadError("is a built-in function of Python, not a logging callback; name a function "
+                               "you wrote ('def' or 'async def' taking kwargs, completion_response, "
+                               "start_time, end_time)")
     if not callable(obj):
         raise HandlerLoadError(f"is a {type(obj).__name__}, not a function")
     if inspect.isasyncgenfunction(obj) or inspect.isgeneratorfunction(obj):

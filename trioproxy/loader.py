@@ -5,7 +5,14 @@ the config names ``module.attribute``, where the attribute is an instance or a c
 with no arguments). Everything that can be wrong with a handler is found here, at startup, and
 reported with the config key, the path and the problem: a missing file or attribute, an error while
 importing the file, a hook that is not ``async def``, a misspelt hook name, a hook whose parameters
-cannot be supplied. A silent no-op at request time is the failure mode this module exists to prevent.
+cannot be supplied, an object with no hook at all. A silent no-op at request time is the failure
+mode this module exists to prevent.
+
+Only module paths are accepted (:func:`check_dotted_path`): a filesystem path (``/dir/evil.handler``)
+or a relative one (``./x.y``, ``..``) is refused, so a config can only name code next to it or on
+``sys.path``. Where a handler object is expected (:func:`import_handler`), a module, a plain
+function or a built-in (``os.system``, ``builtins.eval``) is refused with what is expected instead;
+plain functions are the logging callbacks' business (``function_callbacks.py``).
 
 Each hook's signature is inspected once, here, and turned into a :class:`HookCall` that knows which
 arguments to pass: handlers written against the seeds use both the long form
@@ -16,11 +23,13 @@ Parameters are matched by name first, then by position in the phase's documented
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
 import sys
 import traceback
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +42,12 @@ __all__ = [
     "HandlerLoadError",
     "HookCall",
     "LoadedHandler",
+    "check_dotted_path",
+    "describe_non_handler",
+    "import_handler",
     "import_object",
     "inspect_handler",
+    "require_some_hook",
 ]
 
 #: phase → hook method name
@@ -259,12 +272,73 @@ def _describe_import_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+_DOTTED_EXAMPLE = "(e.g. 'custom_callbacks.proxy_handler_instance')"
+
+
+def check_dotted_path(dotted: str) -> None:
+    """Only module paths: ``package.module.attribute``, every part a Python name.
+
+    A filesystem path would be executed as a file (``/dir/evil.handler`` ran ``/dir/evil.py``), and
+    ``..`` or a leading ``.`` would climb out of the config's directory: handler files are found
+    next to the config or on ``sys.path``, by module name, and nowhere else.
+    """
+    if "/" in dotted or "\\" in dotted:
+        raise HandlerLoadError(
+            f"{dotted!r} is a filesystem path; name a module instead, 'module.attribute' {_DOTTED_EXAMPLE}: "
+            "a module.py next to the config, or a module on sys.path")
+    if dotted.startswith(".") or ".." in dotted:
+        raise HandlerLoadError(
+            f"{dotted!r} is a relative path; name a module 'module.attribute' {_DOTTED_EXAMPLE}, looked up "
+            "next to the config, then on sys.path")
+    module_name, dot, attr = dotted.rpartition(".")
+    if not dot or not module_name or not attr:
+        raise HandlerLoadError(f"{dotted!r} is not a dotted path 'module.attribute' {_DOTTED_EXAMPLE}")
+    bad = [part for part in dotted.split(".") if not part.isidentifier()]
+    if bad:
+        raise HandlerLoadError(
+            f"{dotted!r} is not a module path: {bad[0]!r} is not a Python name (a path is "
+            f"'package.module.attribute', each part a name such as 'custom_callbacks')")
+
+
+def describe_non_handler(obj: Any) -> str | None:
+    """Why ``obj`` cannot be a handler (an object with hook methods), or None if it can be one."""
+    if inspect.ismodule(obj):
+        return (f"is a module ({obj.__name__}), not a handler object; name an object inside it, "
+                "'module.attribute'")
+    if inspect.isbuiltin(obj) or isinstance(obj, types.BuiltinFunctionType | types.BuiltinMethodType
+                                            | types.MethodWrapperType | types.WrapperDescriptorType):
+        return ("is a built-in function, not a handler object; name an instance (or a class) with hook "
+                "methods such as async_pre_call_hook, e.g. a CustomLogger subclass")
+    if inspect.isfunction(obj) or inspect.ismethod(obj) or isinstance(obj, functools.partial):
+        return ("is a function, not a handler object; name an instance (or a class) with hook methods "
+                "such as async_pre_call_hook, e.g. a CustomLogger subclass. A logging function belongs "
+                "under litellm_settings.success_callback / failure_callback / input_callback")
+    return None
+
+
+def require_some_hook(loaded: LoadedHandler) -> None:
+    """A configured handler that defines no hook and no logging method would never run: an error."""
+    if not loaded.hooks and not loaded.logging:
+        raise HandlerLoadError(
+            f"the {type(loaded.obj).__name__} object defines none of the hooks the proxy calls "
+            f"({', '.join(CALL_HOOKS.values())}) and no logging method ({', '.join(LOGGING_METHODS)}), "
+            "so it would never run")
+
+
+def import_handler(dotted: str, base_dir: Path, *, kwargs: dict[str, Any] | None = None) -> Any:
+    """Like :func:`import_object`, for a handler: refuses modules, functions and built-ins."""
+    obj = import_object(dotted, base_dir, kwargs=kwargs)
+    why = describe_non_handler(obj)
+    if why is not None:
+        raise HandlerLoadError(why)
+    return obj
+
+
 def import_object(dotted: str, base_dir: Path, *, instantiate: bool = True,
                   kwargs: dict[str, Any] | None = None) -> Any:
     """``module.attr`` → the object (a class is instantiated, with ``kwargs``). Raises HandlerLoadError."""
-    module_name, dot, attr = dotted.rpartition(".")
-    if not dot or not module_name or not attr:
-        raise HandlerLoadError(f"{dotted!r} is not a dotted path 'module.attribute' (e.g. 'custom_callbacks.proxy_handler_instance')")
+    check_dotted_path(dotted)
+    module_name, _, attr = dotted.rpartition(".")
     try:
         module = _load_module(module_name, base_dir)
     except ModuleNotFoundError as exc:

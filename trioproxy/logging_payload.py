@@ -5,8 +5,13 @@ Built by the logging sink's workers, after the answer left, from the finished
 is documented in ``docs/logging.md``; keep the two in step.
 
 Secrets: the upstream key appears only masked (``api_key``), the caller only as the masked
-``key_alias`` and the SHA-256 hash, and every string that may echo a secret (error messages,
-tracebacks, the upstream's text) goes through the app's :class:`~trioproxy.masking.SecretScrubber`.
+``key_alias`` and the SHA-256 hash, ``api_base`` masked (credentials, query values), and every field
+the proxy builds passes the app's :class:`~trioproxy.masking.SecretScrubber`: the whole structured
+record, the exception handed over (with its chain of causes), the traceback text, the upstream's
+raw answer, the request's parameters and metadata. The prompt and the answer themselves
+(``messages``, ``input``, ``complete_input_dict``, the response objects) are passed as they are:
+they are the user's content, and scanning them would cost every request its size in regex work
+(``hide_secrets`` keeps secrets out of prompts).
 
 The payload holds the proxy's own objects (messages, the response): callbacks get their own
 top-level dict, but nested values are shared between callbacks and must be treated as read-only.
@@ -23,7 +28,6 @@ import orjson
 
 from .config import Deployment
 from .context import RequestContext
-from .errors import ProxyError
 from .masking import SecretScrubber, mask_secret
 
 __all__ = ["LogEvent", "build_kwargs", "standard_logging_object"]
@@ -118,25 +122,16 @@ def _original_response(ctx: RequestContext, scrub: SecretScrubber) -> str | None
     return None
 
 
-def _scrub_exception(error: ProxyError, scrub: SecretScrubber) -> None:
-    """An upstream error (or a handler's exception) may echo a key in its text.
+#: fields of the kwargs built by the proxy (small) that may carry a secret: scrubbed. The prompt and
+#: the answer are not (see the module's docstring).
+_SCRUBBED_FIELDS = ("optional_params", "litellm_params", "user", "model")
 
-    Clean the objects callbacks will hold: the error and its chain of causes. The request is over,
-    so changing them in place affects nobody else.
-    """
-    if not scrub:
-        return
-    if isinstance(error.message, str):
-        error.message = scrub.scrub(error.message)
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen and len(seen) < 16:
-        seen.add(id(current))
-        try:
-            current.args = tuple(scrub.scrub(a) if isinstance(a, str) else a for a in current.args)
-        except (AttributeError, TypeError):  # an exception type with read-only args
-            pass
-        current = current.__cause__ or current.__context__
+
+def _scrub_fields(kwargs: dict[str, Any], scrub: SecretScrubber) -> dict[str, Any]:
+    if scrub:
+        for name in _SCRUBBED_FIELDS:
+            kwargs[name] = scrub.scrub_value(kwargs[name])
+    return kwargs
 
 
 def build_kwargs(event: LogEvent, event_type: str, scrub: SecretScrubber,
@@ -144,8 +139,8 @@ def build_kwargs(event: LogEvent, event_type: str, scrub: SecretScrubber,
     """The seeds' ``kwargs`` for one event type (see docs/logging.md for each field)."""
     ctx = event.ctx
     if event.kind == PRE_API_CALL:
-        return _base(ctx, event_type, event.deployment, event.upstream_body, event.attempt)
-    kwargs = _base(ctx, event_type, ctx.deployment, ctx.upstream_body, ctx.upstream_attempts)
+        return _scrub_fields(_base(ctx, event_type, event.deployment, event.upstream_body, event.attempt), scrub)
+    kwargs = _scrub_fields(_base(ctx, event_type, ctx.deployment, ctx.upstream_body, ctx.upstream_attempts), scrub)
     kwargs["end_time"] = _end_time(ctx)
     kwargs["response_cost"] = ctx.response_cost
     kwargs["standard_logging_object"] = record
@@ -157,7 +152,7 @@ def build_kwargs(event: LogEvent, event_type: str, scrub: SecretScrubber,
         error = ctx.error
         kwargs["original_response"] = None
         if error is not None:
-            _scrub_exception(error, scrub)
+            scrub.scrub_error(error)   # the error and its chain of causes: the request is over
             # the error the client got; a crashed handler's own exception is its __cause__ and is
             # part of the traceback text
             kwargs["exception"] = error
@@ -206,7 +201,9 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
     metadata = ctx.data.get("metadata")
     prompt_tokens, completion_tokens = tokens
     total = None if prompt_tokens is None and completion_tokens is None else (prompt_tokens or 0) + (completion_tokens or 0)
-    return {
+    # every string of it scrubbed (error_code and error_message echo upstreams; metadata and tags are
+    # the client's): the same object back when nothing changed
+    return scrub.scrub_value({
         "id": ctx.id,
         "call_type": ctx.route.call_type,
         "endpoint": ctx.route.endpoint,
@@ -220,8 +217,8 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
         "status": "success" if error is None else "failure",
         "status_code": ctx.status,
         "error_class": type(error).__name__ if error is not None else None,
-        "error_code": error.code if error is not None else None,
-        "error_message": scrub.scrub(str(error.message)) if error is not None else None,
+        "error_code": str(error.code) if error is not None and error.code is not None else None,
+        "error_message": str(error.message) if error is not None else None,
         "guardrail": getattr(error, "guardrail", None),
         "cache_hit": ctx.cache_hit,
         "prompt_tokens": prompt_tokens,
@@ -239,4 +236,4 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
         "key_hash": user.api_key if user else None,
         "tags": _tags(ctx.data),
         "metadata": dict(metadata) if isinstance(metadata, dict) else {},
-    }
+    })

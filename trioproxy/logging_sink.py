@@ -9,9 +9,14 @@ The rules, and why:
   the present), counts it (``dropped``, exported as a metric) and warns, at most once per
   :data:`DROP_WARNING_INTERVAL` seconds so that an overload does not also flood the log.
 * **Isolated callbacks.** Each callback runs under its own time limit
-  (``general_settings.callback_timeout_seconds``). One that raises or overruns is logged with its
-  name and the event, and counted; the other callbacks of the same event run concurrently and are
-  unaffected. Sync callbacks run in worker threads (``trio.to_thread.run_sync``) behind a
+  (``general_settings.callback_timeout_seconds``). One that raises or overruns is counted, every
+  time, and logged with its name and the event — rate-limited per callback
+  (:class:`~trioproxy.error_throttle.ErrorThrottle`): the first error with its traceback, then at
+  most one line per ``general_settings.callback_error_log_interval`` seconds (60) with the number of
+  errors not logged since. A callback that raises on every request would otherwise flood the log and
+  cost every request the formatting of its traceback; that formatting (and scrubbing) runs in a
+  worker thread, never on the Trio thread. The other callbacks of the same event run concurrently
+  and are unaffected. Sync callbacks run in worker threads (``trio.to_thread.run_sync``) behind a
   :class:`trio.CapacityLimiter`; a sync callback that hangs is abandoned at its time limit, but its
   thread keeps running and keeps one of the limiter's tokens until it returns (Python cannot kill a
   thread): ``threads`` hung callbacks leave every later sync callback to time out waiting for a
@@ -33,6 +38,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +47,7 @@ import trio
 
 from .context import RequestContext
 from .cost import CostCalculator, Tokens
+from .error_throttle import Admitted, ErrorThrottle
 from .function_callbacks import Callback
 from .logging_payload import (
     FAILURE,
@@ -64,6 +71,10 @@ DEFAULT_QUEUE_SIZE = 2_000
 DEFAULT_CALLBACK_TIMEOUT = 10.0
 DEFAULT_WORKERS = 16
 DEFAULT_THREADS = 8
+#: a failing callback is logged at most once per this many seconds (after its first error, in full)
+DEFAULT_CALLBACK_ERROR_LOG_INTERVAL = 60.0
+#: the most of a failing callback's exception text put into a one-line log entry
+_MAX_ERROR_TEXT = 500
 
 
 class LoggingSink:
@@ -80,6 +91,8 @@ class LoggingSink:
         request_log: logging.Logger | None = None,
         on_callback_error: Callable[[str, str], None] | None = None,
         on_estimate: Callable[[RequestContext, Tokens], None] | None = None,
+        error_log_interval: float = DEFAULT_CALLBACK_ERROR_LOG_INTERVAL,
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.callbacks: dict[str, list[Callback]] = {}
         for callback in callbacks:
@@ -92,6 +105,8 @@ class LoggingSink:
         self.request_log = request_log
         self.on_callback_error = on_callback_error
         self.on_estimate = on_estimate
+        #: which callback errors are logged (the rest are only counted)
+        self.error_throttle = ErrorThrottle(error_log_interval, clock)
         self._queue: deque[LogEvent] = deque()
         self._lot = trio.lowlevel.ParkingLot()
         self._limiter = trio.CapacityLimiter(threads)
@@ -203,6 +218,8 @@ class LoggingSink:
                     nursery.start_soon(self._drain_worker, deadline)
             while self._in_flight:
                 await self._in_flight_changed.park()
+        for name, count in self.error_throttle.pending():
+            log.error("logging callback %s: %d more errors since the last one logged", name, count)
         left = len(self._queue)
         cut = self.dropped - dropped_before
         if left or cut:
@@ -290,14 +307,57 @@ class LoggingSink:
             self.delivered += 1
         except trio.TooSlowError:
             self._callback_failed(callback, "timeout")
-            log.error("logging callback %s did not finish %s for %s within %g s; abandoned",
-                      callback.name, callback.event, request_id, self.callback_timeout)
+            admitted = self.error_throttle.admit(callback.name)
+            if admitted is not None:
+                log.error("logging callback %s did not finish %s for %s within %g s; abandoned%s",
+                          callback.name, callback.event, request_id, self.callback_timeout,
+                          self._suppressed_note(admitted))
         except Exception as exc:
             self._callback_failed(callback, "error")
-            log.error("logging callback %s raised on %s for %s (the request is not affected)",
-                      callback.name, callback.event, request_id, exc_info=exc)
+            await self._log_callback_error(callback, request_id, exc)
+
+    def _suppressed_note(self, admitted: Admitted) -> str:
+        if admitted.first:
+            interval = self.error_throttle.interval
+            return (f" (later errors of this callback: at most one line every {interval:g} s)"
+                    if interval > 0 else "")
+        return f" ({admitted.suppressed} more errors not logged in the last {self.error_throttle.interval:g} s)"
+
+    async def _log_callback_error(self, callback: Callback, request_id: str, exc: Exception) -> None:
+        """The first error of a callback with its traceback, later ones as rate-limited single lines.
+
+        Formatting a traceback costs about a millisecond of CPU: it runs in a worker thread (the
+        proxy's own limiter, not the callbacks'), with the scrubbing, so the Trio thread only
+        writes the finished line.
+        """
+        admitted = self.error_throttle.admit(callback.name)
+        if admitted is None:
+            return
+        if admitted.first:
+            text = await trio.to_thread.run_sync(_format_error, exc, self.scrubber, limiter=self._own_limiter)
+            log.error("logging callback %s raised on %s for %s (the request is not affected)%s\n%s",
+                      callback.name, callback.event, request_id, self._suppressed_note(admitted), text)
+            return
+        log.error("logging callback %s raised again on %s for %s: %s%s", callback.name, callback.event,
+                  request_id, self.scrubber.scrub(_one_line(exc)), self._suppressed_note(admitted))
 
     def _callback_failed(self, callback: Callback, reason: str) -> None:
         self.callback_errors += 1
         if self.on_callback_error is not None:
             self.on_callback_error(callback.name, reason)
+
+
+def _one_line(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a user's exception whose __str__ raises: its class still says something
+        text = "<unprintable>"
+    text = " ".join(text.split())
+    if len(text) > _MAX_ERROR_TEXT:
+        text = text[:_MAX_ERROR_TEXT] + " …"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _format_error(exc: BaseException, scrubber: SecretScrubber) -> str:
+    """The traceback text, scrubbed (runs in a worker thread)."""
+    return scrubber.scrub("".join(traceback.format_exception(exc)).rstrip())

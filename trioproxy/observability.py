@@ -27,7 +27,12 @@ from .context import RequestContext
 from .cost import CostCalculator
 from .function_callbacks import load_callbacks
 from .logging_payload import PRE_API_CALL, LogEvent
-from .logging_sink import DEFAULT_CALLBACK_TIMEOUT, DEFAULT_QUEUE_SIZE, LoggingSink
+from .logging_sink import (
+    DEFAULT_CALLBACK_ERROR_LOG_INTERVAL,
+    DEFAULT_CALLBACK_TIMEOUT,
+    DEFAULT_QUEUE_SIZE,
+    LoggingSink,
+)
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .response_cache import (
     DEFAULT_MAX_SIZE,
@@ -110,6 +115,7 @@ def install(state: Any) -> None:
         request_log=logging.getLogger(REQUEST_LOGGER),
         on_callback_error=metrics.callback_failed,
         on_estimate=metrics.record_usage,
+        error_log_interval=float(general.get("callback_error_log_interval", DEFAULT_CALLBACK_ERROR_LOG_INTERVAL)),
     )
     metrics.bind_sink(lambda: sink.depth, lambda: sink.dropped)
     cache = _response_cache(config, metrics)

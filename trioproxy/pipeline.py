@@ -449,7 +449,9 @@ class Pipeline:
         if not calls:
             ctx.error = error
             return error
-        error.message = self.scrubber.scrub(error.message)
+        # every text of the error and of its chain (an upstream echoing the key in ``param``, a
+        # transport error naming a URL, a handler's exception): the hooks get them scrubbed
+        self.scrubber.scrub_error(error)
         # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
         original: BaseException = error.original if isinstance(error, HookCrashedError) else error
         hook_values = {
@@ -475,7 +477,7 @@ class Pipeline:
     async def _fail(self, ctx: RequestContext, values: dict[str, Any], error: ProxyError) -> ProxyResponse:
         """A failure before the status line: failure hooks, headers hook, one JSON error."""
         error = await self._failure_hooks(ctx, values, error)
-        error.message = self.scrubber.scrub(error.message)
+        self.scrubber.scrub_error(error)   # a failure hook's replacement may echo a key too
         headers = await self._response_headers(ctx, values, None)
         headers.update(error.headers)
         self._report_failure(ctx, error)
@@ -662,7 +664,7 @@ class StreamRelay:
                 yield b"".join(ready)
                 ready.clear()
             error = await pipeline._failure_hooks(ctx, values, error)
-            error.message = pipeline.scrubber.scrub(error.message)
+            pipeline.scrubber.scrub_error(error)
             pipeline._report_failure(ctx, error)
             yield error_frame(error)
         finally:

@@ -91,6 +91,26 @@ class Behavior:
     close_without_response: bool = False  # after ``delay``, close the socket, send nothing
     usage: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    error_param: str | None = None
+    # an error answer that is not an OpenAI envelope (an HTML page, a plain-text traceback): sent
+    # as is, with ``status`` and ``raw_error_content_type``
+    raw_error_body: bytes | None = None
+    raw_error_content_type: str = "text/html; charset=utf-8"
+    # an upstream that echoes what it received: "{key}" (the bearer token) and "{target}" (path and
+    # query string) in error_message / error_param / error_code / raw_error_body are replaced
+    echo: bool = False
+
+
+def _echo(text: Any, rec: RecordedRequest) -> Any:
+    """``text`` with "{key}" and "{target}" replaced by what ``rec`` carried (str or bytes)."""
+    if text is None:
+        return None
+    auth = rec.headers.get("authorization", "")
+    key = auth[len("Bearer "):] if auth.startswith("Bearer ") else auth
+    target = f"{rec.path}?{rec.query}" if rec.query else rec.path
+    if isinstance(text, bytes):
+        return text.replace(b"{key}", key.encode()).replace(b"{target}", target.encode())
+    return str(text).replace("{key}", key).replace("{target}", target)
 
 
 class _Exchange:
@@ -538,11 +558,22 @@ class FakeUpstream:
             await stream.aclose()
             return
         if behavior.status != 200:
+            echo = (lambda text: _echo(text, rec)) if behavior.echo else (lambda text: text)
+            if behavior.raw_error_body is not None:
+                payload = echo(behavior.raw_error_body)
+                headers = {"content-type": behavior.raw_error_content_type,
+                           "content-length": str(len(payload)), **behavior.headers}
+                response = h11.Response(status_code=behavior.status, headers=list(headers.items()),
+                                        reason=_reason(behavior.status))
+                await self._send_final(stream, conn, rec, conn.send(response) + conn.send(h11.Data(data=payload))
+                                       + conn.send(h11.EndOfMessage()))
+                return
             raise _HTTPError(
                 behavior.status,
-                behavior.error_message,
+                echo(behavior.error_message),
                 behavior.error_type,
-                behavior.error_code,
+                echo(behavior.error_code),
+                param=echo(behavior.error_param),
                 headers=behavior.headers,
             )
         await handler(stream, conn, rec, body, behavior)

@@ -4,17 +4,25 @@ Both transports (``openai_compat`` over httpx, ``http11`` over bare Trio streams
 the same proxy errors with the same messages, so a client, a failure hook or the router cannot tell
 which transport ran:
 
-* an error status → :func:`upstream_error`: the upstream's status and message (secrets scrubbed),
-  with ``upstream_status`` set;
+* an error status → :func:`upstream_error`: the upstream's status and the ``message`` of its JSON
+  error (secrets scrubbed, at most :data:`MAX_ERROR_MESSAGE` characters), with ``upstream_status``
+  set. A body that is not a JSON error (an HTML page, a plain-text traceback) is never relayed: the
+  client gets a generic message with the status;
 * could not connect, connection reset, EOF or garbage before a complete response →
   :func:`connection_error` (``APIConnectionError``, 502);
 * a timeout → :func:`timeout_error` (``Timeout``, 504). Raise it ``from`` the transport's exception:
   the router retries a timeout only when the cause's class is named ``ConnectTimeout`` or
   ``PoolTimeout`` (see ``router.is_retryable``), i.e. when the request never reached the model.
+
+Messages name the deployment by :attr:`~trioproxy.config.Deployment.public_label` (provider and
+model), never by its ``api_base`` or host: clients have no business knowing where the proxy sends
+them. Operators find the (masked) ``api_base`` in the request's log record.
 """
 
 from __future__ import annotations
 
+import re
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import orjson
@@ -25,52 +33,91 @@ if TYPE_CHECKING:
     from ..config import Deployment
     from ..masking import SecretScrubber
 
-__all__ = ["MAX_ERROR_BODY", "connection_error", "failure_error", "timeout_error", "upstream_error"]
+__all__ = ["MAX_ERROR_BODY", "MAX_ERROR_MESSAGE", "connection_error", "failure_error", "relayable_message",
+           "timeout_error", "upstream_error"]
 
 #: an upstream error body larger than this is cut: it only feeds an error message
 MAX_ERROR_BODY = 64 * 1024
+#: the most of the upstream's error message a client (and a log) gets
+MAX_ERROR_MESSAGE = 1000
+#: the most of an upstream's ``param`` or ``code`` kept (they are short identifiers)
+_MAX_ERROR_FIELD = 200
+#: text that is a stack trace or a web page, not a message meant for a client
+_NOT_A_MESSAGE = re.compile(r"Traceback \(most recent call last\)|<!doctype|<html|<body|^\s*File \"", re.IGNORECASE | re.M)
 
 
 def timeout_error(deployment: Deployment, *, connecting: bool) -> Timeout:
     """A deadline passed: while connecting (or waiting for a pooled connection), or for an answer."""
     kind = "connecting to" if connecting else "waiting for"
-    return Timeout(f"Timed out {kind} the upstream {deployment.label} for model {deployment.model_name!r}")
+    return Timeout(f"Timed out {kind} the upstream {deployment.public_label} for model {deployment.model_name!r}")
 
 
 def connection_error(deployment: Deployment, exc: BaseException, detail: str | None = None) -> APIConnectionError:
     """The upstream could not be reached, or the connection broke before a complete answer."""
     suffix = f" ({detail})" if detail else ""
     return APIConnectionError(
-        f"Could not reach the upstream {deployment.label} for model {deployment.model_name!r}: "
+        f"Could not reach the upstream {deployment.public_label} for model {deployment.model_name!r}: "
         f"{type(exc).__name__}{suffix}"
     )
 
 
 def failure_error(deployment: Deployment, exc: BaseException) -> APIConnectionError:
     """Any other transport failure."""
-    return APIConnectionError(f"Upstream {deployment.label} failed: {type(exc).__name__}")
+    return APIConnectionError(f"Upstream {deployment.public_label} failed: {type(exc).__name__}")
+
+
+def _bounded(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def relayable_message(message: object) -> str:
+    """An upstream's error message as a client may see it: at most :data:`MAX_ERROR_MESSAGE`
+    characters, and ``""`` when it is not a message at all (a traceback, a web page). Not scrubbed:
+    the caller scrubs the text it builds around it."""
+    if not isinstance(message, str) or _NOT_A_MESSAGE.search(message):
+        return ""
+    return _bounded(message, MAX_ERROR_MESSAGE)
+
+
+def _field(value: object, scrubber: SecretScrubber) -> str | None:
+    """``param``/``code`` of the upstream's error: a short string, scrubbed, or nothing."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = _bounded(str(value), _MAX_ERROR_FIELD)
+    return scrubber.scrub(text) if text else None
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"HTTP {status} ({HTTPStatus(status).phrase})"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: SecretScrubber) -> ProxyError:
-    """The upstream's status with the upstream's message (secrets scrubbed)."""
+    """The upstream's status with the upstream's message: scrubbed, bounded, and only from JSON."""
     message = ""
     code = None
     param = None
     try:
         parsed = orjson.loads(body)
-        err = parsed.get("error", parsed) if isinstance(parsed, dict) else None
-        if isinstance(err, dict):
-            message = str(err.get("message") or "")
-            code = err.get("code")
-            param = err.get("param")
-        elif isinstance(err, str):
-            message = err
     except orjson.JSONDecodeError:
-        message = body[:1000].decode("utf-8", "replace").strip()
+        parsed = None     # an HTML page, a plain-text traceback, a proxy's banner: never relayed
+    err = parsed.get("error", parsed) if isinstance(parsed, dict) else None
+    if isinstance(err, dict):
+        raw = err.get("message")
+        if not isinstance(raw, str):
+            raw = err.get("detail") if isinstance(err.get("detail"), str) else ""
+        message = raw
+        code = _field(err.get("code"), scrubber)
+        param = _field(err.get("param"), scrubber)
+    elif isinstance(err, str):
+        message = err
+    message = relayable_message(message)
     if not message:
-        message = f"upstream answered HTTP {status}"
-    message = scrubber.scrub(f"Upstream {deployment.label} error: {message}")
-    error = for_status(status, message, param=param if isinstance(param, str) else None,
-                       code=str(code) if code is not None else None, model=deployment.model_name)
+        message = f"the upstream answered {_status_text(status)} without an error message"
+    message = scrubber.scrub(f"Upstream {deployment.public_label} error: {message}")
+    error = for_status(status, message, param=param, code=code, model=deployment.model_name)
     error.upstream_status = status  # type: ignore[attr-defined]
     return error

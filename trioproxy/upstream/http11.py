@@ -778,7 +778,7 @@ class Http11Provider:
                 headers[name.lower()] = str(value)
         timeout = deployment.stream_timeout if stream else deployment.timeout
         try:
-            response = await self._pool.request("POST", f"{deployment.api_base}/{endpoint}", headers,
+            response = await self._pool.request("POST", deployment.url(endpoint), headers,
                                                 orjson.dumps(body), read_timeout=timeout)
         except TransportError as exc:
             raise _map(exc, deployment) from exc

@@ -92,7 +92,7 @@ class OpenAICompatProvider:
         read = deployment.stream_timeout if stream else deployment.timeout
         return self._client.build_request(
             "POST",
-            f"{deployment.api_base}/{endpoint}",
+            deployment.url(endpoint),
             content=orjson.dumps(body),
             headers=headers,
             timeout=httpx.Timeout(read, connect=min(read, 10.0)),
