@@ -32,7 +32,7 @@ from support import corpus as C
 REPORT = C.CORPUS_DIR / "REPORT.md"
 CAUSES = {
     "a": "provider not supported",
-    "b": "logging integration by name",
+    "b": "logging integration (or other built-in callback) by name",
     "c": "LiteLLM built-in guardrail",
     "d": "database / enterprise feature (#10–#13)",
     "e": "routing keys (fallbacks, aliases, cooldowns, strategies, tags, rpm/tpm)",
@@ -62,6 +62,12 @@ NAME_INFO: dict[str, tuple[str, str]] = {
     "completion_cost": ("litellm/cost_calculator.py (exported as `litellm.completion_cost`)", "USD cost of a response object (`completion_response=`), from LiteLLM's price map"),
     "set_verbose": ("litellm/__init__.py", "module-level `bool`: verbose debug printing (deprecated for `LITELLM_LOG`)"),
     "GenericGuardrailAPIInputs": ("litellm/types/utils.py", "`TypedDict` (`texts`, `images`, `tools`, `tool_calls`, …): the `inputs` argument of `apply_guardrail`"),
+    "async_logging_hook": ("litellm/integrations/custom_logger.py (CustomLogger)", "called before the logging callbacks with `(kwargs, result, call_type)`; returns both, changed (redaction, extra metadata)"),
+    "log_stream_event": ("litellm/integrations/custom_logger.py (CustomLogger)", "sync logging method called for streamed chunks"),
+    "async_post_mcp_tool_call_hook": ("litellm/integrations/custom_logger.py (CustomLogger)", "called after each MCP tool call; may change its cost and result"),
+    "async_should_run_agentic_loop": ("litellm/integrations/custom_logger.py (CustomLogger)", "asks the callback whether a response's tool calls should be run by the proxy in an agentic loop"),
+    "async_build_agentic_loop_plan": ("litellm/integrations/custom_logger.py (CustomLogger)", "builds that loop's follow-up request (`AgenticLoopPlan`)"),
+    "apply_guardrail": ("litellm/integrations/custom_guardrail.py (CustomGuardrail)", "the guardrail API LiteLLM's custom-guardrail docs lead with: LiteLLM calls it for every mode with the request's or the answer's texts; this class defines no hook trioproxy calls, so it cannot load (issue #15 item 6)"),
     "fastapi.Request": ("fastapi (Starlette's `Request`)", "the HTTP request a `custom_auth` function receives"),
     "UserAPIKeyAuth.allowed_cache_controls": ("litellm/proxy/_types.py", "list of `cache` controls a key may send (`no-cache`, `no-store`, …); used by LiteLLM's cache-control check hook"),
 }
@@ -335,7 +341,9 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     add("| name | kind | imported from | files | defined in LiteLLM | what it is |\n|---|---|---|---:|---|---|")
     listed = set()
     for (kind, name), files in sorted(gap_files.items(), key=lambda kv: (-len(kv[1]), kv[0][1])):
-        short = name.split(".", 1)[-1] if kind == "module" else name
+        short = name.split(".", 1)[-1] if kind in ("module", "uncalled-hook") else name
+        if kind == "apply_guardrail-only":
+            short = "apply_guardrail"
         where, what = NAME_INFO.get(name, NAME_INFO.get(short, ("—", "—")))
         add(f"| `{name}` | {kind} | `{origins[(kind, name)]}` | {len(files)} | {where} | {what} |")
         listed.add(name)
@@ -373,6 +381,32 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         note = r.first.status + (" (meaning differs)" if r.meaning else "")
         add(f"| `{r.case.name}` | {_md(r.case.source, 120)} | {note} | {', '.join(letters_all) or '—'} |")
     add("")
+    # the findings in brief, placed right after the title
+    top = sorted(((len(files_by_cause[k]), k) for k in CAUSES), reverse=True)
+    needed = sorted(((len(f), name) for (kind, name), f in gap_files.items()
+                     if kind in ("export", "attribute", "auth-attribute")), reverse=True)
+    hints = [(d, len(f)) for (letter, d), f in detail_files.items() if letter == "f"]
+    findings = [
+        "## Findings in brief\n",
+        f"- **Configs**: {len(loads)} of {n} load ({status['clean']} cleanly, {status['warnings']} with warnings); "
+        f"{len(loads) - len(meaning)} of them with the meaning their author intended. Rejections by cause "
+        "(configs): " + ", ".join(f"({k}) {c}" for c, k in top if c) + ". "
+        f"{len(fragments)} docs blocks have no `model_list` ({len(alone)} rejected for that alone).",
+        f"- **Validator**: in {len(later)} configs more problems appear only after the first ones are fixed "
+        "(stages: keys, deployments, handlers, callbacks, app). Misleading hints: "
+        + "; ".join(f"{d} ({c} configs)" for d, c in hints) + ".",
+        f"- **Meaning**: {len(meaning)} configs that load mean something else than in LiteLLM (`cache: true` is "
+        "Redis in LiteLLM; `model_info` pricing ignored; `litellm_params` budgets and `tags` sent upstream).",
+        f"- **Handler files**: {len(working)} of {len(handlers)} serve a plain and a streaming request after "
+        f"rewriting imports; {len(would)} more would with only the missing names exported "
+        f"({len(working) + len(would)}; {len(uncalled)} of these only because trioproxy never calls the hook "
+        "that is their point); the rest: " + ", ".join(
+            f"{_md(c, 90)} ({k})" for c, k in causes.most_common() if c != "works"
+            and not c.startswith("imports a name trioproxy lacks; with")) + ".",
+        "- **Most-needed names**: " + ", ".join(f"`{name}` ({c})" for c, name in needed[:8]) + ".",
+        "",
+    ]
+    out[2:2] = findings
     add(CACHE_SECTION.format(files=", ".join(f"`{r.case.name}`" for r in reports
                                              if any("cache: true" in m for m in r.meaning)) or "none"))
     return "\n".join(out) + "\n"

@@ -387,7 +387,7 @@ ENTERPRISE_KEYS = {
     "enforce_user_param": "-", "key_management_system": "#12", "key_management_settings": "#12",
     "alerting": "#11", "alerting_threshold": "#11", "alerting_args": "#11", "alert_to_webhook_url": "#11",
     "alert_types": "#11", "ui_access_mode": "#12", "redis_host": "#13", "redis_port": "#13", "redis_password": "#13",
-    "background_health_checks": "#15", "health_check_interval": "#15", "disable_master_key_return": "#12",
+    "disable_master_key_return": "#12",
     "global_max_parallel_requests": "#11", "max_parallel_requests": "#11", "service_callback": "#13",
     "service_callbacks": "#13", "user_api_key_cache_ttl": "#13", "enable_redis_auth_cache": "#13",
     "maximum_spend_logs_retention_period": "#11", "maximum_spend_logs_retention_interval": "#11",
@@ -624,13 +624,35 @@ def explore_config(case: ConfigCase, *, max_rounds: int = 8, use_cli: bool = Fal
         original = yaml.safe_load(text)
     except yaml.YAMLError:
         original = None
-    meaning = meaning_differences(original) if first.status != "rejected" else []
+    meaning = meaning_differences(original, model_param_keys()) if first.status != "rejected" else []
     return ConfigReport(case, first, rounds, later, meaning)
 
 
-def meaning_differences(doc: Any) -> list[str]:
+#: request parameters of the OpenAI API: as ``litellm_params`` they are defaults sent upstream in
+#: LiteLLM as in trioproxy. Any other unknown ``litellm_params`` key trioproxy also sends upstream,
+#: where LiteLLM consumes it (credentials, budgets, routing, provider settings).
+OPENAI_BODY_PARAMS = {
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "presence_penalty",
+    "frequency_penalty", "logit_bias", "seed", "response_format", "tools", "tool_choice", "user", "logprobs",
+    "top_logprobs", "parallel_tool_calls", "reasoning_effort", "stream_options", "modalities", "audio",
+    "service_tier", "store", "metadata", "functions", "function_call", "extra_body",
+}
+
+
+def model_param_keys() -> set[str] | None:
+    """The ``litellm_params`` keys trioproxy's schema knows (None if the schema cannot be found)."""
+    for name in ("trioproxy.config",):
+        schema = getattr(importlib.import_module(name), "MODEL_PARAMS", None)
+        fields = getattr(schema, "fields", None)
+        if isinstance(fields, dict):
+            return set(fields)
+    return None
+
+
+def meaning_differences(doc: Any, known_params: set[str] | None = None) -> list[str]:
     """What a config that loads means in LiteLLM but not in trioproxy today (checked by hand
-    against LiteLLM's docs and source; see REPORT.md)."""
+    against LiteLLM's docs and source; see REPORT.md). ``known_params``: the ``litellm_params``
+    keys trioproxy handles itself (its schema); the others it passes upstream."""
     if not isinstance(doc, dict):
         return []
     out = []
@@ -639,6 +661,18 @@ def meaning_differences(doc: Any) -> list[str]:
             continue
         name = str(entry.get("model_name", ""))
         params = entry.get("litellm_params") or {}
+        info = entry.get("model_info") or {}
+        if isinstance(info, dict):
+            priced = sorted(k for k in info if k == "base_model" or "cost_per" in k)
+            if priced:
+                out.append(f"model_info.{', '.join(priced)}: LiteLLM prices the deployment by them; trioproxy "
+                           "ignores model_info for cost")
+        if isinstance(params, dict) and known_params is not None:
+            consumed = sorted(k for k in params if k not in known_params and k not in OPENAI_BODY_PARAMS
+                              and k not in ("tags", "rpm", "tpm"))
+            if consumed:
+                out.append(f"litellm_params.{', '.join(consumed)}: LiteLLM consumes them; trioproxy sends them "
+                           "upstream as request body fields")
         if "*" in name:
             out.append(f"wildcard model_name {name!r}: LiteLLM routes every matching model name; trioproxy "
                        "takes it as a literal name")
@@ -653,7 +687,7 @@ def meaning_differences(doc: Any) -> list[str]:
         if not isinstance(params, dict) or "type" not in params:
             out.append("cache: true without cache_params.type: LiteLLM means a Redis cache (REDIS_HOST/"
                        "REDIS_PORT/REDIS_PASSWORD); trioproxy an in-process memory cache")
-    return out
+    return list(dict.fromkeys(out))   # one line per difference, however many deployments share it
 
 
 # ---------------------------------------------------------------------------------------------
