@@ -152,11 +152,10 @@ def _unknown_keys(reports: list[C.ConfigReport]) -> collections.Counter[tuple[st
 
 def _passthrough_params(cases: list[C.ConfigCase]) -> collections.Counter[str]:
     """``litellm_params`` keys trioproxy does not know: sent upstream as request body fields."""
-    try:
-        from trioproxy.config import MODEL_PARAMS  # the schema; absent after a restructure is fine
-        known = set(MODEL_PARAMS.fields) | {"model"}
-    except Exception:
+    schema = C.model_param_keys()
+    if schema is None:   # the schema moved out of reach: leave the table out rather than guess
         return collections.Counter()
+    known = set(schema) | {"model"}
     found: collections.Counter[str] = collections.Counter()
     for case in cases:
         try:
@@ -290,7 +289,7 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         warned.update({re.sub(r"\[\d+\]", "[i]", C.split_problem(w)[0])
                        for outcome in [r.first, *r.rounds] for w in outcome.warnings})
     add("| key | configs |\n|---|---:|")
-    for key, count in warned.most_common():
+    for key, count in sorted(warned.items(), key=lambda kv: (-kv[1], kv[0])):
         add(f"| `{key}` | {count} |")
     add("")
 
@@ -307,7 +306,7 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         "chat request through a real `trioproxy run` both answered 200 with content.\n")
     causes = collections.Counter(_handler_cause(h) for h in handlers)
     add("| outcome | files |\n|---|---:|")
-    for cause, count in causes.most_common():
+    for cause, count in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])):
         add(f"| {_md(cause, 160)} | {count} |")
     would = [h for h in handlers if h.what_if.startswith("works")]
     add(f"\nWorking: **{len(working)}** of {len(handlers)}. Importing after the rewrite: "
@@ -371,7 +370,7 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         add("\n`litellm_params` keys trioproxy does not know are not errors: it sends them upstream as request "
             "body defaults. LiteLLM consumes most of these itself (provider credentials, routing):\n")
         add("| `litellm_params` key | configs |\n|---|---:|")
-        for key, count in passthrough.most_common():
+        for key, count in sorted(passthrough.items(), key=lambda kv: (-kv[1], kv[0])):
             add(f"| `{key}` | {count} |")
     add("")
     add("## Every config\n")

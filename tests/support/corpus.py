@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import functools
 import importlib
 import importlib.util
 import io
@@ -639,17 +640,23 @@ OPENAI_BODY_PARAMS = {
 }
 
 
-def model_param_keys() -> set[str] | None:
+@functools.cache
+def model_param_keys() -> frozenset[str] | None:
     """The ``litellm_params`` keys trioproxy's schema knows (None if the schema cannot be found)."""
-    for name in ("trioproxy.config",):
-        schema = getattr(importlib.import_module(name), "MODEL_PARAMS", None)
-        fields = getattr(schema, "fields", None)
+    package = proxy_api().package
+    names = ["trioproxy.config"] + [m.name for m in pkgutil.walk_packages(package.__path__, "trioproxy.")]
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except Exception:   # moved (#9) or not importable alone: keep looking
+            continue
+        fields = getattr(getattr(module, "MODEL_PARAMS", None), "fields", None)
         if isinstance(fields, dict):
-            return set(fields)
+            return frozenset(fields)
     return None
 
 
-def meaning_differences(doc: Any, known_params: set[str] | None = None) -> list[str]:
+def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) -> list[str]:
     """What a config that loads means in LiteLLM but not in trioproxy today (checked by hand
     against LiteLLM's docs and source; see REPORT.md). ``known_params``: the ``litellm_params``
     keys trioproxy handles itself (its schema); the others it passes upstream."""
@@ -945,8 +952,8 @@ def serve_requests(config_text: str, handler_files: dict[str, str], *,
             with client.stream("POST", "/chat/completions", json={**body, "stream": True}) as response:
                 stream = _check_stream(response)
             proxy.terminate()   # drains the logging queue: callback errors are in the log by now
-            errors = [line.split(": ", 1)[-1][:200] for line in proxy.logs().splitlines()
-                      if " ERROR " in line]
+            errors = [re.sub(r"req-[0-9a-f-]+", "req-…", line.split(": ", 1)[-1])[:200]
+                      for line in proxy.logs().splitlines() if " ERROR " in line]
     return plain, stream, errors
 
 
