@@ -406,8 +406,15 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         "",
     ]
     out[2:2] = findings
-    add(CACHE_SECTION.format(files=", ".join(f"`{r.case.name}`" for r in reports
-                                             if any("cache: true" in m for m in r.meaning)) or "none"))
+    cache_files = []
+    for r in reports:
+        try:
+            doc = yaml.safe_load(r.case.path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue
+        if any("cache: true" in m for m in C.meaning_differences(doc)):
+            cache_files.append(f"`{r.case.name}` ({'loads' if r.first.status != 'rejected' else 'rejected for other reasons'})")
+    add(CACHE_SECTION.format(files=", ".join(cache_files) or "none"))
     return "\n".join(out) + "\n"
 
 
