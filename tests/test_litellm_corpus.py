@@ -1,0 +1,63 @@
+"""The LiteLLM corpus (issue #15): what is true today, asserted so that it can only get better.
+
+``tests/data/litellm_corpus`` holds 220 real LiteLLM configs and 29 handler files (sources in
+``SOURCES.md``); ``tests/support/corpus.py`` loads them the way ``trioproxy check``/``run`` do and
+``bench/corpus_report.py`` writes ``REPORT.md`` with everything that is *not* true yet (misleading
+hints such as "did you mean 'callbacks'?" for ``fallbacks``, problems reported only after the first
+ones are fixed, missing exports). This test holds the floor: the counts below are today's, so a
+change that loads fewer configs or breaks a handler that works fails here; raise them as #15 lands.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from support import corpus
+
+#: today's numbers (bench/corpus_report.py); raise them when more of the corpus works
+CONFIGS_THAT_LOAD = 11
+HANDLERS_THAT_SERVE = 9
+
+
+def _without_imports(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if hasattr(node, "body") and isinstance(node.body, list):
+            node.body = [n for n in node.body if not isinstance(n, ast.Import | ast.ImportFrom)]
+    return ast.dump(tree)
+
+
+def test_litellm_corpus_loads_or_fails_clearly_and_handlers_keep_working() -> None:
+    configs = corpus.config_cases()
+    handlers = corpus.handler_cases()
+    assert len(configs) >= 100 and len(handlers) >= 29
+    assert all(case.source != "?" for case in configs), "every config names its source"
+
+    # every config loads, or is rejected with messages that each name a place and say something
+    loading = 0
+    for case in configs:
+        outcome = corpus.load_config_case(case)
+        if outcome.status == "rejected":
+            assert outcome.problems, case.name
+            for problem in outcome.problems:
+                where, message = corpus.split_problem(problem)
+                assert where and message.strip(), (case.name, problem)
+                assert "<crash>" not in where, (case.name, problem)   # the validator never crashes
+        else:
+            assert outcome.status in ("clean", "warnings") and not outcome.problems
+            loading += 1
+    assert loading >= CONFIGS_THAT_LOAD
+
+    # rewritten handler files differ from the published ones in their imports and nothing else
+    for case in handlers:
+        original = case.original.read_text(encoding="utf-8")
+        rewritten = case.rewritten.read_text(encoding="utf-8")
+        assert rewritten == corpus.rewrite_imports(original), case.name
+        assert _without_imports(rewritten) == _without_imports(original), case.name
+        assert "litellm." not in "".join(
+            line for line in rewritten.splitlines(keepends=True) if line.lstrip().startswith(("import ", "from "))
+        ), case.name
+
+    # handler files that serve a plain and a streaming request through a real `trioproxy run`
+    serving = [case.name for case in handlers if corpus.run_handler_case(case, what_if=False).works]
+    assert len(serving) >= HANDLERS_THAT_SERVE, serving
