@@ -84,8 +84,17 @@ def round_ratios(cells: list[Cell], rnd: int) -> dict[str, float | None]:
     def diff(a: float | None, b: float | None) -> float | None:
         return round(a - b, 3) if a is not None and b is not None else None
 
+    def per_cpu(target: str, clients: int) -> float | None:
+        """Requests per CPU-second of the server: robust to other work taking its CPU."""
+        cell = _cell(cells, target, clients, rnd)
+        cpu = cell.get(f"{target}_cpu_pct")
+        return cell["rps"] / (cpu / 100) if cell.get("rps") is not None and cpu else None
+
     return {
         "proxy_over_floor_16": ratio(rps("proxy", 16), rps("floor", 16)),
+        "proxy_over_floor_16_per_cpu": ratio(per_cpu("proxy", 16), per_cpu("floor", 16)),
+        "proxy_64_over_16_per_cpu": ratio(per_cpu("proxy", 64), per_cpu("proxy", 16)),
+        "floor_64_over_16_per_cpu": ratio(per_cpu("floor", 64), per_cpu("floor", 16)),
         "proxy_over_floor_64": ratio(rps("proxy", 64), rps("floor", 64)),
         "proxy_64_over_16": ratio(rps("proxy", 64), rps("proxy", 16)),
         "floor_64_over_16": ratio(rps("floor", 64), rps("floor", 16)),
@@ -133,6 +142,11 @@ def report(cells: list[Cell], args: argparse.Namespace) -> tuple[str, dict[str, 
         f"proxy 64-client/16-client: {harness._fmt(p64, 3)} (target >= "
         f"{TARGETS['proxy_64_over_16']}: {verdict(None if p64 is None else p64 >= 0.95)}); "
         f"floor's own: {harness._fmt(medians['floor_64_over_16'], 3)}",
+        "per server CPU-second (equal to the above when the server saturates its core; the "
+        "steadier figure when other work takes part of it): proxy/floor at 16 clients "
+        f"{harness._fmt(medians['proxy_over_floor_16_per_cpu'], 3)}, proxy 64/16 "
+        f"{harness._fmt(medians['proxy_64_over_16_per_cpu'], 3)} (floor's own "
+        f"{harness._fmt(medians['floor_64_over_16_per_cpu'], 3)})",
         f"added p50 at 1 client: proxy {harness._fmt(padd, 3)} ms vs floor "
         f"{harness._fmt(fadd, 3)} ms (target: proxy <= floor + "
         f"{TARGETS['added_p50_slack_ms']} ms: "
