@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/streams.py                      # proxy, K = 1 .. 1024 (~4 min)
+    .venv/bin/python bench/streams.py                      # proxy, K = 1 .. 1024 (~5 min)
     .venv/bin/python bench/streams.py --max-streams 256 --duration 3
     .venv/bin/python bench/streams.py --target floor       # Hypercorn alone streaming the same
     .venv/bin/python bench/streams.py --target both        # direct, floor and proxy per level
