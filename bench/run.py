@@ -194,13 +194,25 @@ def _proxy_command(config: Path, port: int) -> list[str]:
 
 
 def start_proxy(
-    workdir: Path, upstream_port: int, cpus: set[int] | None, timeout: float
+    workdir: Path,
+    upstream_port: int,
+    cpus: set[int] | None,
+    timeout: float,
+    prefix: list[str] | None = None,
+    log_name: str = "trioproxy.log",
 ) -> tuple[Child, int]:
+    """Start ``trioproxy run`` and wait until it is ready.
+
+    ``prefix``: a command that takes trioproxy's arguments (``run CONFIG ...``) in place of the
+    ``trioproxy`` command (``bench/streams.py`` passes ``python bench/cprofile_run.py OUT``).
+    """
     config = workdir / "trioproxy-bench.yaml"
     config.write_text(CONFIG_TEMPLATE.format(upstream_port=upstream_port))
     port = free_port()
-    log_path = workdir / "trioproxy.log"
+    log_path = workdir / log_name
     command = _proxy_command(config, port)
+    if prefix:
+        command = prefix + command[command.index("run") :]
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             command,
