@@ -97,18 +97,25 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
-    from hypercorn.config import Config
+    from .server_connection import ProxyHypercornConfig
 
-    hc = Config()
+    hc = ProxyHypercornConfig()
     hc.bind = [f"{args.host}:{args.port}"]
     hc.worker_class = "trio"
     hc.workers = args.workers
     hc.backlog = 2048               # Hypercorn's 100 is for web pages, not a proxy under load
-    hc.keep_alive_timeout = 75.0    # clients (SDKs) reuse connections; 5 s churns them
+    # clients (SDKs) and load balancers reuse idle connections: 5 s churns them, and a load
+    # balancer must find its backend's keep-alive longer than its own (AWS ALB: 60 s)
+    hc.keep_alive_timeout = 75.0
+    # a head must arrive within this (server_connection.py): the keep-alive wait no longer covers it
+    hc.request_header_timeout = config.request_header_timeout
     hc.graceful_timeout = config.graceful_shutdown_timeout
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
-    hc.h11_max_incomplete_size = 64 * 1024
+    # h11 buffers an incomplete head up to this, then answers 431 itself (empty body): the memory
+    # bound per connection. Twice the proxy's own header limit, so that heads over that limit but
+    # under this one reach asgi.py and get the 431 in the OpenAI envelope, however TCP split them.
+    hc.h11_max_incomplete_size = max(64 * 1024, 2 * config.max_request_header_bytes)
     return hc
 
 
@@ -120,11 +127,18 @@ def create_app_from_env() -> Any:
     _setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
     config = _load(path)
     install_log_filter(SecretScrubber(config.secrets()))
+    from .server_connection import install
+
+    install()   # this worker's connections get the request-head deadline
     return create_asgi(config)
 
 
 async def _serve_one(app: Any, hc: Any) -> None:
     from hypercorn.trio import serve
+
+    from .server_connection import install
+
+    install()   # connections get the request-head deadline (server_connection.py)
 
     shutdown = trio.Event()
 
