@@ -212,6 +212,15 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_head_deadline(proxy: P
         assert _parse(_read_one_response(sock))[0] == 200
 
 
+def test_a_connection_the_client_closes_is_closed_at_once_not_at_keep_alive_expiry(proxy: ProxyProcess) -> None:
+    """Hypercorn kept such sockets (CLOSE_WAIT) until its 75 s keep-alive timer: descriptors piled up."""
+    with _connect(proxy) as sock:
+        sock.sendall(_head("GET", "/health/liveliness"))
+        assert _parse(_read_one_response(sock))[0] == 200
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_until_closed(sock) == b""
+
+
 # -- 12. deadlines: request body ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/customer/block"])
