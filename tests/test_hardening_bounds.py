@@ -212,6 +212,16 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_head_deadline(proxy: P
         assert _parse(_read_one_response(sock))[0] == 200
 
 
+def test_a_pipelined_head_left_unfinished_gets_408_too(proxy: ProxyProcess) -> None:
+    """Part of the next head sent with the previous request: its deadline runs from the response."""
+    with _connect(proxy) as sock:
+        sock.sendall(_head("GET", "/health/liveliness") + b"GET /health/liveliness HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        raw = _read_until_closed(sock)
+    first, _, rest = raw.partition(b'"I\'m alive!"')
+    assert _parse(first)[0] == 200
+    _envelope(rest, 408, "request_timeout")
+
+
 def test_a_connection_the_client_closes_is_closed_at_once_not_at_keep_alive_expiry(proxy: ProxyProcess) -> None:
     """Hypercorn kept such sockets (CLOSE_WAIT) until its 75 s keep-alive timer: descriptors piled up."""
     with _connect(proxy) as sock:
@@ -570,3 +580,32 @@ def test_max_request_size_mb_0_refuses_every_body_and_custom_header_limits_apply
         assert client.get("/health/liveliness", headers=dict(_many_headers(8))).status_code == 431
         assert client.get("/health/liveliness", headers={"X-Big": "a" * 2100}).status_code == 431
         assert client.get("/health/liveliness").status_code == 200
+
+
+# -- where a body is parsed (in process) ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("messages", "content", "inline"), [
+    (10, "hi", True),                      # the usual body: parsed on the Trio thread, no thread hop
+    (30_000, "", False),                   # under 1 MiB but value-heavy: a worker thread
+    (1, "x" * (1024 * 1024 + 1), False),   # over 1 MiB: a worker thread
+])
+async def test_value_heavy_or_large_bodies_are_parsed_in_a_worker_thread(
+        monkeypatch: pytest.MonkeyPatch, messages: int, content: str, inline: bool) -> None:
+    from support.inprocess import call, make_pipeline
+    from trioproxy.pipeline import Pipeline
+
+    threads: list[threading.Thread] = []
+    real = Pipeline._parse_large
+
+    def recording(route: Any, raw_body: bytes) -> dict[str, Any]:
+        threads.append(threading.current_thread())
+        return real(route, raw_body)
+
+    monkeypatch.setattr(Pipeline, "_parse_large", staticmethod(recording))
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": content}] * messages}
+    response = await call(make_pipeline(), body)
+    assert response.status == 200, response.body
+    if inline:
+        assert threads == []
+    else:
+        assert len(threads) == 1 and threads[0] is not threading.main_thread()

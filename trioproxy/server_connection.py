@@ -89,9 +89,12 @@ class HeadDeadlineTCPServer(TCPServer):
 
     async def protocol_send(self, event: Any) -> None:
         if isinstance(event, Updated) and event.idle:
-            # a response is complete and the connection kept alive: the next head has not begun
-            self._head_started = None
-            self._head_bytes = False
+            # a response is complete and the connection kept alive: the next head has not begun,
+            # unless a pipelining client already sent part of it (h11 holds those bytes)
+            connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
+            pending = getattr(connection, "trailing_data", (b"", False))[0]
+            self._head_started = trio.current_time() if pending else None
+            self._head_bytes = bool(pending)
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
