@@ -85,7 +85,8 @@ class HeadDeadlineTCPServer(TCPServer):
         if self._head_started is None:   # idle between requests: this byte starts the next head
             self._head_started = trio.current_time()
             if self._idle_scope is not None:
-                self._idle_scope.cancel()
+                # the keep-alive wait becomes the head's deadline (a new deadline wakes nobody)
+                self._idle_scope.deadline = self._head_started + self._head_timeout
 
     async def protocol_send(self, event: Any) -> None:
         if isinstance(event, Updated) and event.idle:
@@ -106,19 +107,15 @@ class HeadDeadlineTCPServer(TCPServer):
             await self.idle_task.stop()
 
     async def _idle_timeout(self) -> None:
-        if self._head_started is None:
-            # between requests: Hypercorn's keep-alive wait, cut short by the next head's first byte
-            try:
-                with trio.move_on_after(self.config.keep_alive_timeout) as self._idle_scope:
-                    await self.context.terminated.wait()
-            finally:
-                self._idle_scope = None
-            if self._head_started is None or self.context.terminated.is_set():
-                with trio.CancelScope(shield=True):
-                    await self._initiate_server_close()
-                return
-        with trio.move_on_at(self._head_started + self._head_timeout):
-            await self.context.terminated.wait()
+        if self._head_started is None:   # between requests: Hypercorn's keep-alive wait
+            deadline = trio.current_time() + self.config.keep_alive_timeout
+        else:                            # a head is on its way (or, first request, may be)
+            deadline = self._head_started + self._head_timeout
+        try:
+            with trio.move_on_at(deadline) as self._idle_scope:
+                await self.context.terminated.wait()
+        finally:
+            self._idle_scope = None
         with trio.CancelScope(shield=True):
             if (self._head_bytes and not self.context.terminated.is_set()
                     and isinstance(getattr(self.protocol, "protocol", None), H11Protocol)):
