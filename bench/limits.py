@@ -434,8 +434,8 @@ async def phase_huge(port: int) -> None:
     cases = [
         (f"{len(over) / 1e6:.0f} MB body of 1,000,000 messages", over),
         (f"{len(under) / 1e6:.0f} MB body of 1,000,000 messages (under 32 MiB)", under),
-        ("20 MB body of 300,000 messages (worker thread, then 400)",
-         json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "x" * 50}] * 300_000}).encode()),
+        ("10 MB body of 150,000 messages (worker thread, then 400)",
+         json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "x" * 50}] * 150_000}).encode()),
         ("9 MB body of 99,000 messages (worker thread, forwarded)",
          json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "x" * 50}] * 99_000}).encode()),
         ("30 MB body of one message (worker thread, forwarded)",

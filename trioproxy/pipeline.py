@@ -91,9 +91,10 @@ PARSE_INLINE_UNITS = 20_000
 #: above that: a worker thread, with the cyclic GC paused during the C parse (nested containers
 #: made it ~5x slower: 0.6 s instead of 0.1 s for a million units, GIL held throughout)
 PARSE_LIMITER = trio.CapacityLimiter(2)
-#: the most units a body may hold (~0.1 s of parsing); commas inside strings count too, so this
-#: is generous: 1,000,000 is ~60 MB of prose, far beyond any model's context window
-MAX_JSON_UNITS = 1_000_000
+#: the most units a body may hold (~50 ms of parsing on the development machine, GIL held); commas
+#: inside strings count too, but 500,000 is ~30 MB of prose, far beyond any model's context window,
+#: and 100,000 messages (MAX_LIST_ITEMS) take about 300,000
+MAX_JSON_UNITS = 500_000
 #: the most items in ``messages`` / ``prompt`` / ``input`` (Anthropic's limit on messages; OpenAI
 #: caps embeddings inputs far lower): each item costs Python work in the hooks and on the way out
 MAX_LIST_ITEMS = 100_000
