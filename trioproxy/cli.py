@@ -10,6 +10,7 @@ each loads the same config (passed through the environment) and builds its own a
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -119,6 +120,18 @@ def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
     return hc
 
 
+def _freeze_startup_heap() -> None:
+    """Move everything built at startup out of the cyclic GC's reach (``gc.freeze``).
+
+    Why: modules, the price table and the handlers are ~56,000 objects that live as long as the
+    process, and each full collection walked them all (~25 ms on the development machine), on the
+    event loop, at moments set by allocation counts. Under 1,000 open streams those pauses were the
+    worst health-check latencies. Collect first, so that no startup garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app_from_env() -> Any:
     """Entry point for Hypercorn's worker processes (``--workers > 1``)."""
     from .app import create_asgi
@@ -130,7 +143,9 @@ def create_app_from_env() -> Any:
     from .server_connection import install
 
     install()   # this worker's connections get the request-head deadline
-    return create_asgi(config)
+    app = create_asgi(config)
+    _freeze_startup_heap()
+    return app
 
 
 async def _serve_one(app: Any, hc: Any) -> None:
@@ -217,6 +232,7 @@ def _run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             log.error("%s", problem)
         return 1
+    _freeze_startup_heap()
     trio.run(_serve_one, app, hc)
     return 0
 
