@@ -30,7 +30,7 @@ from . import builtins, observability
 from .assembly import Handlers, load_handlers
 from .cache import DualCache
 from .config import ProxyConfig
-from .errors import ProxyError, error_body, to_proxy_error
+from .errors import ProxyError, RequestTimeoutError, error_body, to_proxy_error
 from .masking import SecretScrubber
 from .pipeline import Pipeline
 from .upstream.fake import FakeProvider
@@ -101,8 +101,7 @@ class ProxyState:
         self.http_client: Any = None
         #: the built-in HTTP/1.1 pool behind the ``openai`` provider (None with ``http_client: httpx``)
         self.upstream_pool: Http11Pool | None = None
-        max_mb = config.general_settings.get("max_request_size_mb")
-        self.max_request_bytes = int(max_mb * 1024 * 1024) if max_mb is not None else None
+        self.max_request_bytes = config.max_request_bytes
         observability.install(self)
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -143,10 +142,13 @@ def _error_response(exc: BaseException, scrubber: SecretScrubber) -> Response:
     return _json(err.status_code, error_body(err), err.headers)
 
 
+#: the Quart routes (admin, customer block lists, health) take small JSON bodies
+_QUART_BODY_CAP = 1024 * 1024
+
+
 def _quart_body_limit(config: ProxyConfig) -> int:
-    """The body limit of the Quart routes: ``max_request_size_mb``, or 1 MiB."""
-    max_mb = config.general_settings.get("max_request_size_mb")
-    return int(max_mb * 1024 * 1024) if max_mb is not None else 1024 * 1024
+    """The body limit of the Quart routes: ``max_request_size_mb``, but never above 1 MiB."""
+    return min(config.max_request_bytes, _QUART_BODY_CAP)
 
 
 def create_app(config: ProxyConfig) -> ProxyApp:
@@ -157,7 +159,8 @@ def create_app(config: ProxyConfig) -> ProxyApp:
         # the routes served here (admin, health, metrics) take small bodies: cap them all the same
         MAX_CONTENT_LENGTH=_quart_body_limit(config),
         RESPONSE_TIMEOUT=None,
-        BODY_TIMEOUT=600,
+        # a whole body within request_body_timeout, as on the proxy routes (408, see _unexpected)
+        BODY_TIMEOUT=config.request_body_timeout,
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     state = app.proxy = ProxyState(config)
@@ -216,6 +219,11 @@ def create_app(config: ProxyConfig) -> ProxyApp:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
+        if getattr(exc, "code", None) == 408 and hasattr(exc, "description"):
+            # werkzeug's RequestTimeout: the body did not arrive within BODY_TIMEOUT; the rest is not read
+            return _error_response(RequestTimeoutError(
+                f"The request body was not received within {config.request_body_timeout:g} s "
+                "(general_settings.request_body_timeout).", headers={"connection": "close"}))
         if getattr(exc, "code", None) and hasattr(exc, "description") and not isinstance(exc, ProxyError):
             # a werkzeug HTTPException (e.g. 400 from a malformed request line)
             return _json(exc.code, {"error": {"message": str(exc.description), "type": "invalid_request_error",  # type: ignore[attr-defined]

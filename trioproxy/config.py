@@ -51,6 +51,7 @@ __all__ = [
     "load_config",
     "load_default_config",
     "parse_config",
+    "size_limit_bytes",
 ]
 
 PROVIDERS = ("openai", "fake")
@@ -414,6 +415,12 @@ GENERAL_SETTINGS = Section(
         "block_robots": v_bool,
         "max_request_size_mb": v_num(0.0),
         "max_response_size_mb": v_num(0.0),
+        # bounds on slow or huge input (README "Limits and guarantees"; defaults below)
+        "request_header_timeout": v_num(0.001),
+        "request_body_timeout": v_num(0.001),
+        "max_request_header_size_kb": v_num(1.0),
+        "max_request_headers": v_int(1),
+        "max_in_flight_requests": v_int(1),
         "hook_timeout_seconds": v_num(0.001),
         "callback_timeout_seconds": v_num(0.001),
         "callback_error_log_interval": v_num(0.0),
@@ -427,6 +434,8 @@ GENERAL_SETTINGS = Section(
         "key_management_system": v_str,
         "key_management_settings": v_any_dict,
     },
+    # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
+    aliases={"global_max_parallel_requests": "max_in_flight_requests"},
     unsupported=(
         "public_routes",
         "allowed_routes",
@@ -479,6 +488,26 @@ TOP_LEVEL = Section(
 )
 
 GUARDRAIL_MODES = ("pre_call", "during_call", "post_call", "logging_only")
+
+# The defaults of the request bounds, written once (README "Limits and guarantees" says why each).
+DEFAULT_MAX_REQUEST_SIZE_MB = 32.0          # the seeds recommend "around 32 MB"
+DEFAULT_REQUEST_HEADER_TIMEOUT = 10.0       # seconds for a whole request head
+DEFAULT_REQUEST_BODY_TIMEOUT = 30.0         # seconds for a whole request body
+DEFAULT_MAX_REQUEST_HEADER_SIZE_KB = 32.0   # request line + header fields, KiB
+DEFAULT_MAX_REQUEST_HEADERS = 100           # header fields (Apache's LimitRequestFields)
+DEFAULT_MAX_IN_FLIGHT_REQUESTS = 1000       # one worker; = http_pool.max_connections' default
+
+
+def size_limit_bytes(megabytes: float | None) -> int | None:
+    """``max_request_size_mb`` / ``max_response_size_mb`` in bytes: the one conversion.
+
+    MiB (1024 × 1024 bytes), as LiteLLM counts. ``None`` means no limit. A body is over the limit
+    when it is *larger* than this, so ``0`` (or the seeds' ``0.000000001``) refuses every non-empty
+    body, as in LiteLLM, rather than lifting the limit.
+    """
+    if megabytes is None:
+        return None
+    return int(megabytes * 1024 * 1024)
 
 # ---------------------------------------------------------------------------------------------
 # The validated result
@@ -588,6 +617,36 @@ class ProxyConfig:
     @property
     def graceful_shutdown_timeout(self) -> float:
         return float(self.general_settings.get("graceful_shutdown_timeout", 30.0))
+
+    @property
+    def max_request_bytes(self) -> int:
+        limit = size_limit_bytes(self.general_settings.get("max_request_size_mb", DEFAULT_MAX_REQUEST_SIZE_MB))
+        assert limit is not None
+        return limit
+
+    @property
+    def max_response_bytes(self) -> int | None:
+        return size_limit_bytes(self.general_settings.get("max_response_size_mb"))
+
+    @property
+    def request_header_timeout(self) -> float:
+        return float(self.general_settings.get("request_header_timeout", DEFAULT_REQUEST_HEADER_TIMEOUT))
+
+    @property
+    def request_body_timeout(self) -> float:
+        return float(self.general_settings.get("request_body_timeout", DEFAULT_REQUEST_BODY_TIMEOUT))
+
+    @property
+    def max_request_header_bytes(self) -> int:
+        return int(self.general_settings.get("max_request_header_size_kb", DEFAULT_MAX_REQUEST_HEADER_SIZE_KB) * 1024)
+
+    @property
+    def max_request_headers(self) -> int:
+        return int(self.general_settings.get("max_request_headers", DEFAULT_MAX_REQUEST_HEADERS))
+
+    @property
+    def max_in_flight_requests(self) -> int:
+        return int(self.general_settings.get("max_in_flight_requests", DEFAULT_MAX_IN_FLIGHT_REQUESTS))
 
     def secrets(self) -> list[str]:
         """Every secret this config holds, for the scrubber."""

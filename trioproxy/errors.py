@@ -16,7 +16,9 @@ Hierarchy (status in brackets)::
     ├── AuthenticationError [401]
     ├── PermissionDeniedError [403]
     ├── NotFoundError [404]
+    ├── RequestTimeoutError [408]             headers or body not received within their deadline
     ├── RequestTooLargeError [413]
+    ├── RequestHeadersTooLargeError [431]     header block over its size or count limit
     ├── UnprocessableEntityError [422]
     ├── RateLimitError [429]
     ├── ClientDisconnectedError [499]         never sent: the client is gone; for hooks and logs
@@ -26,6 +28,7 @@ Hierarchy (status in brackets)::
     ├── ResponseTooLargeError [502]           the upstream's answer exceeds max_response_size_mb
     ├── APIConnectionError [502]              upstream unreachable / connection reset
     ├── ServiceUnavailableError [503]
+    │   └── ProxyOverloadedError [503]        over max_in_flight_requests (with Retry-After)
     ├── Timeout [504]                         upstream (or hook) deadline passed
     └── APIError [any]                        an upstream error status relayed as is
 
@@ -61,6 +64,9 @@ __all__ = [
     "ProxyError",
     "RateLimitError",
     "RejectedByHookError",
+    "ProxyOverloadedError",
+    "RequestHeadersTooLargeError",
+    "RequestTimeoutError",
     "RequestTooLargeError",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
@@ -163,10 +169,27 @@ class NotFoundError(ProxyError):
     default_code = "model_not_found"
 
 
+class RequestTimeoutError(ProxyError):
+    """The client did not send its request head or body within ``request_header_timeout`` /
+    ``request_body_timeout``. Answered with ``Connection: close``: the rest of the request is not read."""
+
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class RequestTooLargeError(ProxyError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class RequestHeadersTooLargeError(ProxyError):
+    """The header block is over ``max_request_header_size_kb`` or has more than ``max_request_headers`` fields."""
+
+    status_code = 431
+    error_type = "invalid_request_error"
+    default_code = "request_headers_too_large"
 
 
 class UnprocessableEntityError(ProxyError):
@@ -240,6 +263,13 @@ class ServiceUnavailableError(ProxyError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "service_unavailable"
+
+
+class ProxyOverloadedError(ServiceUnavailableError):
+    """More than ``general_settings.max_in_flight_requests`` requests are in flight: refused at
+    once, before the body is read, with ``Retry-After`` (the OpenAI SDKs honour it when retrying)."""
+
+    default_code = "proxy_overloaded"
 
 
 class Timeout(ProxyError):

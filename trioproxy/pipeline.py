@@ -26,7 +26,9 @@ Which hooks run and how their results combine is ``scheduler.py``'s business, no
 from __future__ import annotations
 
 import copy
+import gc
 import logging
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -77,6 +79,47 @@ _PROXY_ONLY_FIELDS = frozenset({"guardrails", "metadata", "cache"})
 #: how long cleanup may take once the request is cancelled (client gone, server stopping)
 CLEANUP_DEADLINE = 5.0
 
+# -- bounds on what one request body may cost the event loop (README "Limits and guarantees") --------
+# Parsing cost follows the number of JSON values, not the size: orjson builds 32 MiB of base64 in
+# ~30 ms but a million small messages in 0.3-0.5 s, and holds the GIL all along, so a worker thread
+# alone does not keep the event loop free. ``_json_units`` (',' + '{' + '[' : an upper bound on the
+# values a body can hold, counted at C speed) decides where a body is parsed and refuses the
+# pathological ones before any object is built.
+#: bodies up to this size and unit count are parsed inline (worst case ~10 ms of the event loop)
+PARSE_INLINE_BYTES = 1024 * 1024
+PARSE_INLINE_UNITS = 20_000
+#: above that: a worker thread, with the cyclic GC paused during the C parse (nested containers
+#: made it ~5x slower: 0.6 s instead of 0.1 s for a million units, GIL held throughout)
+PARSE_LIMITER = trio.CapacityLimiter(2)
+#: the most units a body may hold (~50 ms of parsing on the development machine, GIL held); commas
+#: inside strings count too, but 500,000 is ~30 MB of prose, far beyond any model's context window,
+#: and 100,000 messages (MAX_LIST_ITEMS) take about 300,000
+MAX_JSON_UNITS = 500_000
+#: the most items in ``messages`` / ``prompt`` / ``input`` (Anthropic's limit on messages; OpenAI
+#: caps embeddings inputs far lower): each item costs Python work in the hooks and on the way out
+MAX_LIST_ITEMS = 100_000
+#: OpenAI's range for ``n``; every choice costs the proxy assembly and logging work
+MAX_CHOICES = 128
+
+_GC_PAUSE = threading.Lock()
+
+
+def _json_units(raw: bytes) -> int:
+    return raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+
+
+def _loads_gc_paused(raw: bytes) -> Any:
+    """``orjson.loads`` with the cyclic GC paused: it holds the GIL anyway, so nothing else runs
+    meanwhile; without the pause, every few hundred new containers trigger a collection."""
+    with _GC_PAUSE:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return orjson.loads(raw)
+        finally:
+            if was_enabled:
+                gc.enable()
+
 
 @dataclass
 class ProxyResponse:
@@ -107,6 +150,18 @@ def _single_cancelled() -> Iterator[None]:
         while isinstance(leaf, BaseExceptionGroup):
             leaf = leaf.exceptions[0]
         raise leaf from None
+
+
+def _check_n(n: Any) -> None:
+    """``n`` as OpenAI checks it (1 to 128): a 400 naming it, whatever the provider."""
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise BadRequestError(f"Invalid type for 'n': expected an integer, got {type(n).__name__}.",
+                              param="n", code="invalid_type")
+    if not 1 <= n <= MAX_CHOICES:
+        raise BadRequestError(f"Invalid value for 'n': expected an integer from 1 to {MAX_CHOICES}, got {n}.",
+                              param="n", code="integer_out_of_range")
 
 
 def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
@@ -144,8 +199,7 @@ class Pipeline:
         self.cost_of: Any = None
         self.hook_timeout = config.hook_timeout
         self.master_key = config.master_key
-        max_mb = config.general_settings.get("max_response_size_mb")
-        self.max_response_bytes = int(max_mb * 1024 * 1024) if max_mb else None
+        self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config.py)
 
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str]) -> ProxyResponse:
@@ -176,7 +230,7 @@ class Pipeline:
         values["user_api_key_dict"] = ctx.user
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body
-        data = self._parse(ctx.route, raw_body)
+        data = await self._parse_body(ctx.route, raw_body)
         values["data"] = values["request_data"] = ctx.data = data
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
@@ -193,12 +247,29 @@ class Pipeline:
         return await self._complete(ctx, values)
 
     # -- parsing and validation ------------------------------------------------------------------
+    async def _parse_body(self, route: Route, raw_body: bytes) -> dict[str, Any]:
+        """Small bodies inline; large or value-heavy ones in a worker thread (see PARSE_INLINE_*)."""
+        if len(raw_body) <= PARSE_INLINE_BYTES and _json_units(raw_body) <= PARSE_INLINE_UNITS:
+            return self._parse(route, raw_body)
+        return await trio.to_thread.run_sync(self._parse_large, route, raw_body, limiter=PARSE_LIMITER)
+
     @staticmethod
-    def _parse(route: Route, raw_body: bytes) -> dict[str, Any]:
+    def _parse_large(route: Route, raw_body: bytes) -> dict[str, Any]:
+        """In a worker thread: refuse a body with too many JSON values before building any, then parse."""
+        units = _json_units(raw_body)
+        if units > MAX_JSON_UNITS:
+            raise BadRequestError(
+                f"The request body has {units} JSON separators and containers (',', '{{', '['); the proxy "
+                f"accepts at most {MAX_JSON_UNITS} per request, so that parsing one request cannot stall "
+                "the others. Send fewer items.", code="request_too_complex")
+        return Pipeline._parse(route, raw_body, _loads_gc_paused)
+
+    @staticmethod
+    def _parse(route: Route, raw_body: bytes, loads: Any = orjson.loads) -> dict[str, Any]:
         if not raw_body.strip():
             raise BadRequestError("The request body is empty; expected a JSON object.")
         try:
-            data = orjson.loads(raw_body)
+            data = loads(raw_body)
         except orjson.JSONDecodeError as exc:
             raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
@@ -210,6 +281,13 @@ class Pipeline:
                 raise BadRequestError(
                     f"Invalid type for {name!r}: expected {description}, got {type(data[name]).__name__}.",
                     param=name, code="invalid_type")
+        for name, _types, _description in route.required:
+            value = data[name]
+            if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+                raise BadRequestError(
+                    f"Invalid {name!r}: array too long. Expected an array with maximum length {MAX_LIST_ITEMS}, "
+                    f"but got an array with length {len(value)} instead.", param=name, code="array_above_max_length")
+        _check_n(data.get("n"))
         if "stream" in data and not isinstance(data["stream"], bool | None):
             raise BadRequestError("Invalid type for 'stream': expected a boolean.", param="stream", code="invalid_type")
         # proxy-only fields: a wrong shape would be dropped silently (metadata lost from the logs, cache

@@ -91,6 +91,8 @@ class Behavior:
     close_without_response: bool = False  # after ``delay``, close the socket, send nothing
     usage: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    # set by the test to let held requests answer (after ``delay``); interrupted if the client leaves
+    hold: threading.Event | None = field(default=None, compare=False)
     error_param: str | None = None
     # an error answer that is not an OpenAI envelope (an HTML page, a plain-text traceback): sent
     # as is, with ``status`` and ``raw_error_content_type``
@@ -553,6 +555,8 @@ class FakeUpstream:
         behavior = self._behavior_for(body["model"])
         if behavior.delay > 0:
             await trio.sleep(behavior.delay)  # cancelled by the watcher if the client leaves
+        if behavior.hold is not None:
+            await trio.to_thread.run_sync(behavior.hold.wait, abandon_on_cancel=True)
         if behavior.close_without_response:
             state.we_closed = True
             await stream.aclose()
