@@ -223,7 +223,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
             # werkzeug's RequestTimeout: the body did not arrive within BODY_TIMEOUT; the rest is not read
             return _error_response(RequestTimeoutError(
                 f"The request body was not received within {config.request_body_timeout:g} s "
-                "(general_settings.request_body_timeout).", headers={"connection": "close"}))
+                "(general_settings.request_body_timeout).", headers={"connection": "close"}), state.scrubber)
         if getattr(exc, "code", None) and hasattr(exc, "description") and not isinstance(exc, ProxyError):
             # a werkzeug HTTPException (e.g. 400 from a malformed request line)
             return _json(exc.code, {"error": {"message": str(exc.description), "type": "invalid_request_error",  # type: ignore[attr-defined]
