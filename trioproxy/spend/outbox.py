@@ -185,7 +185,12 @@ class Outbox:
         # file unlocked (it would take the group for a dead one)
         lock_path = self.directory / f"{self.group}.lock"
         tmp_path = self.directory / f"{self.group}.lock.tmp"
-        fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        if lock_path.exists():
+            raise OutboxError(f"spend outbox group {self.group} already exists in {self.directory}")
+        try:
+            fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise OutboxError(f"cannot create the spend outbox lock {tmp_path}: {exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.rename(tmp_path, lock_path)
