@@ -341,3 +341,21 @@ class SpendRepository:
         if rolled.events:
             self.ctx.bus.publish(*rolled.events)
         return rolled
+
+    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None) -> int:
+        """Micro-USD of the ledger rows that ended at or after ``since`` (optionally one key, one
+        model group): the seed of counters without a stored anchor (proxy budget, model_max_budget)."""
+        sql = 'SELECT COALESCE(SUM("spend"), 0) AS s FROM "spend_logs" WHERE "end_time" >= :since'
+        params: dict[str, Any] = {}
+        if api_key is not None:
+            sql += ' AND "api_key" = :k'
+            params["k"] = api_key
+        if model is not None:
+            sql += ' AND ("model_group" = :m OR ("model_group" IS NULL AND "model" = :m))'
+            params["m"] = model
+
+        def run(conn: Conn) -> int:
+            params["since"] = encode_time(since, conn.dialect)  # type: ignore[arg-type]
+            return int(conn.scalar(sql, params) or 0)
+
+        return await self.ctx.db.read(run)
