@@ -73,6 +73,7 @@ __all__ = [
     "Reservation",
     "SeedSource",
     "plan_checks",
+    "proxy_window_start",
 ]
 
 #: a limit that never refuses (the master key's share of the proxy budget)
@@ -203,6 +204,12 @@ def _epoch_window(counter: str, limit: int, amount: int, duration: Duration | No
     window = _duration_seconds(duration)
     start = math.floor(now / window) * window
     return Check(counter, Kind.BUDGET, limit, amount, window=window, anchor=0.0), start
+
+
+def proxy_window_start(settings: AdmissionSettings, now: float) -> float:
+    """Unix time the proxy budget's current window started (0: no duration, all time)."""
+    _, since = _epoch_window("proxy", 0, 0, parse_budget_duration(settings.proxy_budget_duration), now)
+    return since
 
 
 def _key_descriptor(auth: Any) -> str:

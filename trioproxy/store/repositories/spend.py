@@ -359,3 +359,65 @@ class SpendRepository:
             return int(conn.scalar(sql, params) or 0)
 
         return await self.ctx.db.read(run)
+
+    # --- reads for the spend endpoints ----------------------------------------------------------------
+    async def logs(self, *, request_id: str | None = None, api_key: str | None = None, user_id: str | None = None,
+                   start: datetime | None = None, end: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Ledger rows, newest first: by request id, key hash, user, ``start ≤ start_time < end``."""
+        def run(conn: Conn) -> list[dict[str, Any]]:
+            where, params = [], {}
+            for name, column, value in (("rid", "request_id", request_id), ("k", "api_key", api_key),
+                                        ("u", "user_id", user_id)):
+                if value is not None:
+                    where.append(f'{quote(column)} = :{name}')
+                    params[name] = value
+            if start is not None:
+                where.append('"start_time" >= :start')
+                params["start"] = encode_time(start, conn.dialect)  # type: ignore[arg-type]
+            if end is not None:
+                where.append('"start_time" < :end')
+                params["end"] = encode_time(end, conn.dialect)  # type: ignore[arg-type]
+            sql = 'SELECT * FROM "spend_logs"' + (" WHERE " + " AND ".join(where) if where else "")
+            sql += f' ORDER BY "start_time" DESC, "id" DESC LIMIT {int(limit)}'
+            codec = codec_for(spend_logs, conn.dialect)  # type: ignore[arg-type]
+            return [codec.decode(r) for r in conn.all(sql, params)]
+
+        return await self.ctx.db.read(run)
+
+    async def daily(self, entity_type: str, *, entity_id: str | None = None, start_date: str | None = None,
+                    end_date: str | None = None, group_by: tuple[str, ...] = ("entity_id",)) -> list[dict[str, Any]]:
+        """``daily_spend`` summed per ``group_by`` (``entity_id``, ``date``, ``model``, ``api_key``), with
+        ``spend``, ``api_requests``, tokens; dates are ``YYYY-MM-DD`` (start inclusive, end inclusive)."""
+        allowed = {"entity_id", "date", "model", "api_key"}
+        if not set(group_by) <= allowed:
+            raise ValueError(f"group_by must be among {sorted(allowed)}")
+        cols = ", ".join(quote(c) for c in group_by)
+        sql = (f'SELECT {cols}, SUM("spend") AS spend, SUM("api_requests") AS api_requests, '
+               'SUM("prompt_tokens") AS prompt_tokens, SUM("completion_tokens") AS completion_tokens '
+               'FROM "daily_spend" WHERE "entity_type" = :et')
+        params: dict[str, Any] = {"et": entity_type}
+        if entity_id is not None:
+            sql += ' AND "entity_id" = :eid'
+            params["eid"] = entity_id
+        if start_date is not None:
+            sql += ' AND "date" >= :sd'
+            params["sd"] = start_date
+        if end_date is not None:
+            sql += ' AND "date" <= :ed'
+            params["ed"] = end_date
+        sql += f" GROUP BY {cols} ORDER BY {cols}"
+        return await self.ctx.db.read(lambda conn: [
+            {**r, "spend": int(r["spend"] or 0), "api_requests": int(r["api_requests"] or 0),
+             "prompt_tokens": int(r["prompt_tokens"] or 0), "completion_tokens": int(r["completion_tokens"] or 0)}
+            for r in conn.all(sql, params)])
+
+    async def names(self, table: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Display names: ``virtual_keys`` → key_alias/key_name by token, ``teams`` → team_alias by id."""
+        if table == "virtual_keys":
+            prefix, column = 'SELECT "token" AS id, "key_alias", "key_name" FROM "virtual_keys"', "token"
+        elif table == "teams":
+            prefix, column = 'SELECT "team_id" AS id, "team_alias" FROM "teams"', "team_id"
+        else:
+            raise ValueError(f"no display names for {table}")
+        unique = sorted(set(ids))
+        return await self.ctx.db.read(lambda conn: {r["id"]: r for r in _select_in(conn, prefix, column, unique)})
