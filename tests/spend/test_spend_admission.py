@@ -240,3 +240,16 @@ async def test_headers_of_an_admitted_request(store: Store) -> None:
     assert h["x-ratelimit-api_key-remaining-tokens"] == str(1000 - 100 - 100)
     assert h["x-ratelimit-api_key-limit-tokens"] == "1000"
     await r.release()
+
+
+async def test_soft_budget_warns_and_never_refuses(store: Store) -> None:
+    auth = await _key(store, soft_budget=1_000)
+    clock = Clock()
+    admitter = Admitter(InProcessLimiter(clock=clock), clock=clock)
+    first = await admitter.admit("s1", auth, facts(10))
+    assert first.soft_budget_alerts() == []
+    await first.settle(tokens=1, cost_micros=1_500)
+    second = await admitter.admit("s2", auth, facts(10))            # over the soft budget: still admitted
+    assert second.soft_budget_alerts() == [{"entity": "key", "id": "sk-...0001", "spend": 0.0015,
+                                            "soft_budget": 0.001}]
+    await second.release()

@@ -158,6 +158,8 @@ class Plan:
     estimate_micros: int = 0
     estimate_tokens: int = 0
     key_budget_index: int | None = None
+    #: (check index, entity, id, soft budget µUSD): soft_budget → a warning, never a refusal
+    soft: tuple[tuple[int, str, str, int], ...] = ()
 
 
 def _duration_seconds(duration: Duration) -> float:
@@ -264,13 +266,20 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
     token = auth.token
     key_ident = _key_descriptor(auth)
     # --- budgets -------------------------------------------------------------------------------------
-    if auth.max_budget is not None:
+    soft: list[tuple[int, str, str, int]] = []
+    if auth.max_budget is not None or auth.soft_budget is not None:
         key_budget_index = len(checks)
-        add(_windowed(f"key:{token}", auth.max_budget, cost, auth.budget_duration, auth.budget_reset_at,
+        if auth.soft_budget is not None:
+            soft.append((len(checks), "key", key_ident, auth.soft_budget))
+        limit = auth.max_budget if auth.max_budget is not None else UNLIMITED   # soft only: counted
+        add(_windowed(f"key:{token}", limit, cost, auth.budget_duration, auth.budget_reset_at,
                       auth.spend, now), _Meaning("key", key_ident, "api_key", token))
     team = auth.team
-    if team is not None and team.max_budget is not None:
-        add(_windowed(f"team:{team.team_id}", team.max_budget, cost, team.budget_duration, team.budget_reset_at,
+    if team is not None and (team.max_budget is not None or team.soft_budget is not None):
+        if team.soft_budget is not None:
+            soft.append((len(checks), "team", team.team_id, team.soft_budget))
+        limit = team.max_budget if team.max_budget is not None else UNLIMITED
+        add(_windowed(f"team:{team.team_id}", limit, cost, team.budget_duration, team.budget_reset_at,
                       team.spend, now), _Meaning("team", team.team_id, "team", team.team_id))
     membership = auth.membership
     if team is not None and membership is not None and membership.max_budget_in_team is not None:
@@ -333,7 +342,7 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
             add(Check(counter, Kind.RPM, rpm, window=window), _Meaning("rate", "", descriptor, value))
         if tpm is not None:
             add(Check(counter, Kind.TPM, tpm, tokens, window=window), _Meaning("rate", "", descriptor, value))
-    return Plan(tuple(checks), tuple(meanings), tuple(lazy), cost, tokens, key_budget_index)
+    return Plan(tuple(checks), tuple(meanings), tuple(lazy), cost, tokens, key_budget_index, tuple(soft))
 
 
 # --- refusals: LiteLLM's messages --------------------------------------------------------------------
@@ -425,6 +434,18 @@ class Reservation:
         self.settled = True
         return await self.limiter.release(self.request_id)
 
+    def soft_budget_alerts(self) -> list[dict[str, Any]]:
+        """Budgets whose ``soft_budget`` the spend before this request reached: the integration
+        emits a warning event for each (LiteLLM's soft-budget alert); the request is not refused."""
+        alerts = []
+        used = self.admission.used
+        for index, entity, ident, soft in self.plan.soft:
+            if used:
+                spent = used[index] - self.plan.checks[index].cost
+                if spent >= soft:
+                    alerts.append({"entity": entity, "id": ident, "spend": _usd(spent), "soft_budget": _usd(soft)})
+        return alerts
+
     def headers(self) -> dict[str, str]:
         """``x-litellm-key-spend`` / ``-max-budget`` / ``-tpm-limit`` / ``-rpm-limit`` and, per limited
         subject, ``x-ratelimit-<descriptor>-remaining-requests|tokens`` / ``-limit-requests|tokens``."""
@@ -495,7 +516,8 @@ class Admitter:
             checks[index] = Check(check.key, check.kind, check.limit, check.amount, window=check.window,
                                   anchor=check.anchor, seed=seed,
                                   seed_window=_window_of(check, since) if check.window else None)
-        return Plan(tuple(checks), plan.meanings, (), plan.estimate_micros, plan.estimate_tokens, plan.key_budget_index)
+        return Plan(tuple(checks), plan.meanings, (), plan.estimate_micros, plan.estimate_tokens,
+                    plan.key_budget_index, plan.soft)
 
     async def _load_seed(self, key: tuple[str, float], kind: str, counter: str, model: str | None, since: float) -> int:
         async with self._seed_lock:              # one load per counter and window (single flight)
