@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import trio
 
@@ -64,6 +64,7 @@ from ..pricing import Price
 from ..store.budget_windows import parse_budget_duration, roll_forward, window_start
 from ..store.durations import Duration
 from ..store.money import from_micros, to_micros
+from .estimate import estimate_cost_micros
 
 __all__ = [
     "AdmissionSettings",
@@ -136,14 +137,12 @@ class RequestFacts:
 
     @property
     def cost_micros(self) -> int:
-        from .estimate import estimate_cost_micros
         return estimate_cost_micros(self.price, self.prompt_tokens, self.output_tokens)
 
 
 # --- what a check means (for messages and headers) ---------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _Meaning:
+class _Meaning(NamedTuple):     # a tuple: built per check per request, so it must be cheap
     entity: str          # key | team | member | user | customer | proxy | key_model | team_model
     ident: str           # what the message names (alias/key name, team id, user id, …)
     descriptor: str      # rate-limit message and header: api_key, user, team, end_user, model_per_key…
@@ -315,29 +314,32 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
             add(check, _Meaning("key_model", key_ident, "model_per_key", f"{token}:{model}"))
     # --- rate limits (parallel slots first: a refusal for parallelism consumes no rpm) ---------------
     window = settings.rate_limit_window
-    subjects: list[tuple[str, str, str, Any, Any, Any]] = [
-        (f"key:{token}", "api_key", token, auth.max_parallel_requests, auth.rpm_limit, auth.tpm_limit)]
+    subjects: list[tuple[str, str, str, int | None, int | None, int | None]] = []
+
+    def subject(counter: str, descriptor: str, value: str, parallel: Any, rpm: Any, tpm: Any) -> None:
+        if parallel is not None or rpm is not None or tpm is not None:
+            subjects.append((counter, descriptor, value, _limit(parallel), _limit(rpm), _limit(tpm)))
+
+    subject(f"key:{token}", "api_key", token, auth.max_parallel_requests, auth.rpm_limit, auth.tpm_limit)
     if user is not None:
-        subjects.append((f"user:{user.user_id}", "user", user.user_id, user.max_parallel_requests,
-                         user.rpm_limit, user.tpm_limit))
+        subject(f"user:{user.user_id}", "user", user.user_id, user.max_parallel_requests, user.rpm_limit,
+                user.tpm_limit)
     if team is not None:
-        subjects.append((f"team:{team.team_id}", "team", team.team_id, team.max_parallel_requests,
-                         team.rpm_limit, team.tpm_limit))
+        subject(f"team:{team.team_id}", "team", team.team_id, team.max_parallel_requests, team.rpm_limit,
+                team.tpm_limit)
     if end_user and customer is not None:
-        subjects.append((f"customer:{end_user}", "end_user", end_user, customer.max_parallel_requests,
-                         customer.rpm_limit, customer.tpm_limit))
+        subject(f"customer:{end_user}", "end_user", end_user, customer.max_parallel_requests, customer.rpm_limit,
+                customer.tpm_limit)
     if auth.model_rpm_limit or auth.model_tpm_limit:
-        subjects.append((f"key:{token}:model:{model}", "model_per_key", f"{token}:{model}", None,
-                         auth.model_rpm_limit.get(model), auth.model_tpm_limit.get(model)))
+        subject(f"key:{token}:model:{model}", "model_per_key", f"{token}:{model}", None,
+                auth.model_rpm_limit.get(model), auth.model_tpm_limit.get(model))
     if team is not None and (team.model_rpm_limit or team.model_tpm_limit):
-        subjects.append((f"team:{team.team_id}:model:{model}", "model_per_team", f"{team.team_id}:{model}", None,
-                         team.model_rpm_limit.get(model), team.model_tpm_limit.get(model)))
-    for counter, descriptor, value, parallel, rpm, tpm in subjects:
-        parallel, rpm, tpm = _limit(parallel), _limit(rpm), _limit(tpm)
+        subject(f"team:{team.team_id}:model:{model}", "model_per_team", f"{team.team_id}:{model}", None,
+                team.model_rpm_limit.get(model), team.model_tpm_limit.get(model))
+    for counter, descriptor, value, parallel, _rpm, _tpm in subjects:
         if parallel is not None:
             add(Check(counter, Kind.MAX_PARALLEL, parallel, window=None), _Meaning("rate", "", descriptor, value))
     for counter, descriptor, value, _parallel, rpm, tpm in subjects:
-        rpm, tpm = _limit(rpm), _limit(tpm)
         if rpm is not None:
             add(Check(counter, Kind.RPM, rpm, window=window), _Meaning("rate", "", descriptor, value))
         if tpm is not None:
@@ -424,6 +426,9 @@ class Reservation:
         if not self.plan.checks or self.settled:
             return False
         self.settled = True
+        settle_now = getattr(self.limiter, "settle_now", None)
+        if settle_now is not None:
+            return settle_now(self.request_id, tokens, cost_micros)
         return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
 
     async def release(self) -> bool:
@@ -432,6 +437,9 @@ class Reservation:
         if not self.plan.checks or self.settled:
             return False
         self.settled = True
+        settle_now = getattr(self.limiter, "settle_now", None)
+        if settle_now is not None:
+            return settle_now(self.request_id, 0, 0)
         return await self.limiter.release(self.request_id)
 
     def soft_budget_alerts(self) -> list[dict[str, Any]]:
@@ -491,6 +499,9 @@ class Admitter:
         #: (counter, window start) already seeded from the ledger in this process
         self._seeded: dict[tuple[str, float], int] = {}
         self._seed_lock = trio.Lock()
+        # the in-process limiter's synchronous operations (``reserve_now``/``settle_now``): the same
+        # atomic step without its two scheduling checkpoints, ~10 µs less per request
+        self._reserve_now = getattr(limiter, "reserve_now", None)
 
     async def admit(self, request_id: str, auth: Any | None, facts: RequestFacts, *,
                     customer: Any | None = None, master: bool = False) -> Reservation:
@@ -500,7 +511,10 @@ class Admitter:
         plan = plan_checks(auth, facts, self.settings, now=now, customer=customer, master=master)
         if plan.lazy_seeds:
             plan = await self._with_seeds(plan)
-        admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
+        if self._reserve_now is not None and plan.checks:
+            admission = self._reserve_now(request_id, plan.checks)    # embedded: no I/O, no checkpoint
+        else:
+            admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
         if not admission.admitted:
             raise _refusal(plan, admission, self.settings, now)
         return Reservation(self.limiter, request_id, plan, admission, auth)

@@ -27,8 +27,8 @@ offset — every entry before it is resolved) then frames ``[u32 length][u32 crc
 (the CRC covers kind and payload). A frame whose length is 0, runs past the file, or whose CRC does
 not match ends the segment: that is where a process died mid-copy. Kinds:
 
-* ``ADMITTED`` — written at admission: the request's *provisional* record (a failure, cost 0,
-  ``proxy restarted``; see ``record.provisional_record``).
+* ``ADMITTED`` — written at admission: the request's record as known then; on replay it becomes a
+  failure, cost 0, ``proxy restarted`` (``SpendRecord.interrupted``, ``record.provisional_record``).
 * ``FINAL`` — written when the request ends, before the client gets its answer: the real record.
 
 On replay, a request with a ``FINAL`` entry is stored with it; one with only ``ADMITTED`` (the proxy
@@ -380,7 +380,7 @@ class Orphan:
                 if kind == FINAL:
                     finals[record.request_id] = record
                 else:
-                    provisional[record.request_id] = record.with_end_time(last_write)
+                    provisional[record.request_id] = record.interrupted(last_write)
         records = list(finals.values())
         records += [r for rid, r in provisional.items() if rid not in finals]
         self.records = records

@@ -217,6 +217,39 @@ class SpendRecord:
     def with_end_time(self, end: datetime) -> SpendRecord:
         return replace(self, end_time=max(end, self.start_time))
 
+    def interrupted(self, end_time: datetime | None = None) -> SpendRecord:
+        """This request as stored when the proxy died before it finished: a failure, cost 0, no
+        tokens, error ``proxy restarted`` (see :func:`provisional_record` for why cost 0)."""
+        meta = dict(self.metadata)
+        meta["error_information"] = _RESTARTED.as_dict()
+        end = max(end_time, self.start_time) if end_time is not None else self.start_time
+        return replace(self, status="failure", spend=0, prompt_tokens=0, completion_tokens=0, total_tokens=0,
+                       end_time=end, metadata=meta)
+
+    def complete(self, *, end_time: float, status: Status = "success", spend_micros: int = 0,
+                 prompt_tokens: int = 0, completion_tokens: int = 0, error: ErrorInfo | None = None,
+                 completion_start_time: float | None = None, cache_hit: bool | None = None,
+                 model: str | None = None, model_id: str | None = None, custom_llm_provider: str | None = None,
+                 api_base: str | None = None) -> SpendRecord:
+        """The final record from the one built at admission (``SpendWriter.admitted`` returns it):
+        the outcome replaces the provisional fields; identity, tags and metadata stay. Cheaper than
+        a second :func:`build_record` (measured in ``bench/spend_admission.py``)."""
+        metadata = self.metadata
+        if error is not None:
+            metadata = dict(metadata)
+            metadata["error_information"] = error.as_dict()
+        prompt = max(0, int(prompt_tokens))
+        completion = max(0, int(completion_tokens))
+        return SpendRecord(
+            self.request_id, self.call_type, self.api_key, max(0, int(spend_micros)), prompt, completion,
+            prompt + completion, self.start_time, _utc(max(end_time, self.start_time.timestamp())),
+            _utc(completion_start_time) if completion_start_time else self.completion_start_time,
+            model or self.model, self.model_group, model_id if model_id is not None else self.model_id,
+            custom_llm_provider if custom_llm_provider is not None else self.custom_llm_provider,
+            safe_api_base(api_base) if api_base is not None else self.api_base, self.user, self.team_id,
+            self.organization_id, self.end_user, self.requester_ip_address, metadata,
+            self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id)
+
 
 def _us(value: datetime) -> int:
     return round(value.timestamp() * 1_000_000)
@@ -256,14 +289,21 @@ def request_tags(*, request_metadata: Mapping[str, Any] | None, body_tags: Any, 
                  key_metadata: Mapping[str, Any] | None, team_metadata: Mapping[str, Any] | None) -> tuple[str, ...]:
     """The union of request, header, key and team tags, first occurrence first."""
     sources: list[str] = []
-    if isinstance(request_metadata, Mapping):
-        sources += _strings(request_metadata.get("tags"))
-    sources += _strings(body_tags)
+    if request_metadata:
+        found = request_metadata.get("tags")
+        if found:
+            sources += _strings(found)
+    if body_tags:
+        sources += _strings(body_tags)
     if header_tags:
         sources += [t.strip() for t in header_tags.split(",") if t.strip()]
     for meta in (key_metadata, team_metadata):
-        if isinstance(meta, Mapping):
-            sources += _strings(meta.get("tags"))
+        if meta:
+            found = meta.get("tags")
+            if found:
+                sources += _strings(found)
+    if not sources:
+        return ()
     return tuple(dict.fromkeys(t for t in sources if t))
 
 
@@ -294,9 +334,12 @@ def merge_spend_logs_metadata(*, request_metadata: Mapping[str, Any] | None, hea
     """team < key < request (request values win); the request's from its metadata, else the header."""
     merged: dict[str, Any] = {}
     for meta in (team_metadata, key_metadata):
-        if isinstance(meta, Mapping):
-            merged.update(_as_dict(meta.get("spend_logs_metadata")))
-    from_request = _as_dict(request_metadata.get("spend_logs_metadata")) if isinstance(request_metadata, Mapping) else {}
+        if meta:
+            found = meta.get("spend_logs_metadata")
+            if found:
+                merged.update(_as_dict(found))
+    found = request_metadata.get("spend_logs_metadata") if request_metadata else None
+    from_request = _as_dict(found) if found else {}
     if not from_request and header:
         from_request = _as_dict(header)
     merged.update(from_request)
@@ -365,13 +408,16 @@ def build_record(inputs: RecordInputs) -> SpendRecord:
     )
 
 
+_RESTARTED = ErrorInfo("ProxyRestarted", "500", PROXY_RESTARTED)
+
+
 def provisional_record(inputs: RecordInputs) -> SpendRecord:
     """What is stored if the proxy dies mid-request: a failure, cost 0, ``proxy restarted``.
 
-    Built at admission from what is known then (``end_time`` = ``start_time``; replay moves it to
-    the outbox file's last write). Cost 0, not the reservation estimate: the upstream's answer (and
-    bill) is unknown, failures cost 0 everywhere else, and a dead proxy must not charge a budget
-    for an answer nobody received. The estimate stays visible as ``metadata.reserved_spend``.
+    The outbox's ADMITTED entry holds the record built at admission; replay turns it into this
+    (``SpendRecord.interrupted``; ``end_time`` = the outbox file's last write). Cost 0, not the
+    reservation estimate: the upstream's answer (and bill) is unknown, failures cost 0 everywhere
+    else, and a dead proxy must not charge a budget for an answer nobody received. The estimate
+    stays visible as ``metadata.reserved_spend``.
     """
-    return build_record(replace(inputs, status="failure", spend_micros=0, prompt_tokens=0, completion_tokens=0,
-                                end_time=inputs.start_time, error=ErrorInfo("ProxyRestarted", "500", PROXY_RESTARTED)))
+    return build_record(inputs).interrupted()

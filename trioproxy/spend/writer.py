@@ -3,9 +3,10 @@
 Request path (synchronous, microseconds, no database, no thread — measured in
 ``bench/spend_admission.py``)::
 
-    writer.admitted(inputs)          # at admission: the provisional record goes to the outbox
+    record = writer.admitted(inputs)     # at admission: the record as known then goes to the outbox
     ...
-    writer.finished(build_record(inputs))   # before the client gets its answer
+    writer.finished(record.complete(end_time=..., spend_micros=..., prompt_tokens=..., ...))
+                                         # before the client gets its answer (or build_record(inputs))
 
 Background (a service like the store and the logging sink)::
 
@@ -39,7 +40,7 @@ import trio
 
 from ..store.errors import StoreClosed, StoreUnavailable
 from .outbox import ADMITTED, DEFAULT_SEGMENT_SIZE, FINAL, Entry, Outbox, find_orphans
-from .record import RecordInputs, SpendRecord, provisional_record
+from .record import RecordInputs, SpendRecord, build_record
 
 __all__ = ["SpendSink", "SpendWriter"]
 
@@ -100,10 +101,13 @@ class SpendWriter:
         self.parked: list[SpendRecord] = []   # records the store refused repeatedly
 
     # --- the request path (synchronous) --------------------------------------------------------------
-    def admitted(self, inputs: RecordInputs) -> None:
-        """Write the provisional record of an admitted request (see ``record.provisional_record``)."""
-        entry = self.outbox.append(ADMITTED, provisional_record(inputs).to_json())
-        self._admitted[inputs.request_id] = entry
+    def admitted(self, inputs: RecordInputs) -> SpendRecord:
+        """Write the record of an admitted request as known now; if the process dies before
+        :meth:`finished`, replay stores it as a failure (``proxy restarted``, cost 0). Returns it:
+        ``record.complete(...)`` at the end is the cheapest way to build the final record."""
+        record = build_record(inputs)
+        self._admitted[inputs.request_id] = self.outbox.append(ADMITTED, record.to_json())
+        return record
 
     def finished(self, record: SpendRecord) -> None:
         """Hand off the final record: durable when this returns; stored in the background."""
