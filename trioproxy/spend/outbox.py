@@ -8,19 +8,23 @@ the process (a SIGKILL, an OOM kill, a crash). A background ``fsync`` (every ``s
 what a power loss could take.
 
 Measured on the 2-core development machine (shared with other sessions; ``bench/spend_outbox.py``,
-medians of interleaved rounds, one ~800-byte record, encoding included):
+6 interleaved rounds × 20 000 calls, median of the round medians; one 709-byte record, its JSON
+encoding included in every row):
 
-=========================================  ==========  =========  ================================
+=========================================  ==========  =========  ==================================
 option                                      p50 µs      p99 µs     verdict
-=========================================  ==========  =========  ================================
-orjson + CRC only (the floor)               0.6         0.8
-**mmap'd segment, memcpy** (this module)    **1.0**     **5**      no syscall, survives kill -9
-``os.write`` on an ``O_APPEND`` fd          1.8         7.7        a syscall that may block (writeback
-                                                                    throttling, journal locks)
-LMDB (``lmdb`` 3.0, writemap, sync=False)   1.6         12         a dependency and a write txn per
-                                                                    record for the same guarantee
-SQLite outbox via ``trio.to_thread``        57          660        a thread hop per request: ruled out
-=========================================  ==========  =========  ================================
+=========================================  ==========  =========  ==================================
+encode only (``to_json`` + CRC: the floor)  2.1         4.0
+**mmap'd segment, memcpy** (this module)    **2.8**     **5.6**    no syscall; survives kill -9
+``os.write`` on an ``O_APPEND`` fd          3.3         18.5       a syscall per record, and one that
+                                                                    may block (writeback throttling,
+                                                                    journal locks): the worst tail
+LMDB 3.0 (``writemap``, ``sync=False``)     3.0         8.6        as fast, but a dependency and a
+                                                                    write transaction per record for
+                                                                    the same guarantee
+SQLite outbox via ``trio.to_thread``        58.7        556        a thread hop per request (and the
+                                                                    GIL hand-offs): ruled out
+=========================================  ==========  =========  ==================================
 
 File format. A segment is ``<group>.<seq>.seg``: a 4 KiB header (magic, version, the *committed*
 offset — every entry before it is resolved) then frames ``[u32 length][u32 crc32][u8 kind][payload]``
