@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 
 from trioproxy.pricing import Price, estimate_usage
@@ -99,3 +100,15 @@ def test_estimate_leans_high_and_is_cheap_to_compute() -> None:
     assert requested_output_tokens({"max_tokens": "x"}, 16) == 16
     assert estimate_cost_micros(Price(0.0000025, 0.00001), 1, 1) == 13          # 12.5 µUSD rounds up
     assert estimate_cost_micros(None, 1000, 1000) == 0
+
+
+def test_outbox_location_and_flush_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trioproxy.spend import default_outbox_dir, flush_interval_for
+
+    assert default_outbox_dir(f"sqlite:///{tmp_path}/proxy.db") == tmp_path / "proxy.db.spend-outbox"
+    assert default_outbox_dir("sqlite:///rel/p.db", cwd=tmp_path) == tmp_path / "rel" / "p.db.spend-outbox"
+    assert default_outbox_dir("postgresql://u@h/db", cwd=tmp_path) == tmp_path / ".trioproxy" / "spend-outbox"
+    assert default_outbox_dir("postgresql://u@h/db", {"spend_outbox_dir": "/var/lib/x"}) == Path("/var/lib/x")
+    assert flush_interval_for(None) == 0.2
+    assert flush_interval_for(10) == 0.2            # LiteLLM's default of 10 s: capped
+    assert flush_interval_for(0.05) == 0.05 and flush_interval_for("junk") == 0.2

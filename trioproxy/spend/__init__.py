@@ -16,7 +16,7 @@ from .record import (
     build_record,
     provisional_record,
 )
-from .writer import SpendSink, SpendWriter, flush_interval_for
+from .writer import SpendSink, SpendWriter, default_outbox_dir, flush_interval_for
 
 __all__ = [
     "ErrorInfo",
@@ -28,6 +28,7 @@ __all__ = [
     "SpendSink",
     "SpendWriter",
     "build_record",
+    "default_outbox_dir",
     "find_orphans",
     "flush_interval_for",
     "provisional_record",

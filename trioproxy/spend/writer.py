@@ -34,15 +34,17 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
 
 from ..store.errors import StoreClosed, StoreUnavailable
+from ..store.url import parse_database_url
 from .outbox import ADMITTED, DEFAULT_SEGMENT_SIZE, FINAL, Entry, Outbox, find_orphans
 from .record import RecordInputs, SpendRecord, build_record
 
-__all__ = ["SpendSink", "SpendWriter"]
+__all__ = ["SpendSink", "SpendWriter", "default_outbox_dir", "flush_interval_for"]
 
 log = logging.getLogger("trioproxy.spend.writer")
 
@@ -53,6 +55,27 @@ class SpendSink(Protocol):
     """Where batches go: ``store.spend`` (a :class:`~trioproxy.store.repositories.SpendRepository`)."""
 
     async def write(self, rows: Sequence[Mapping[str, Any]]) -> list[str]: ...
+
+
+def default_outbox_dir(database_url: Any, general_settings: Mapping[str, Any] | None = None, *,
+                       cwd: str | PathLike[str] = ".") -> Path:
+    """Where this proxy's outbox lives (one directory for all its worker processes; one group each).
+
+    ``general_settings.spend_outbox_dir`` if set (relative to the working directory); else, for
+    SQLite, ``<database file>.spend-outbox`` next to the database (the same disk and backups as the
+    ledger it feeds); else ``.trioproxy/spend-outbox`` under the working directory. It must be a
+    local filesystem (``flock`` and shared mappings on NFS are not to be trusted) that survives
+    restarts of the process (not a container's tmpfs when the container is replaced).
+    """
+    configured = (general_settings or {}).get("spend_outbox_dir")
+    if configured:
+        path = Path(str(configured)).expanduser()
+        return path if path.is_absolute() else Path(cwd) / path
+    url = parse_database_url(database_url) if database_url is not None else None
+    if url is not None and url.kind == "sqlite" and url.target not in ("", ":memory:"):
+        db = Path(url.target)
+        return (db if db.is_absolute() else Path(cwd) / db).with_name(db.name + ".spend-outbox")
+    return Path(cwd) / ".trioproxy" / "spend-outbox"
 
 
 def flush_interval_for(proxy_batch_write_at: float | None, default: float = 0.2) -> float:
