@@ -161,3 +161,19 @@ async def test_a_record_the_store_refuses_is_parked_and_the_rest_stored(store: S
     assert [r.request_id for r in writer.parked] == ["r5"]
     # kept in the outbox for the next start
     assert segments(outbox_dir)
+
+
+async def test_a_hand_off_the_outbox_cannot_take_is_still_stored(store: Store, outbox_dir: Path) -> None:
+    writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        active = writer.outbox._active
+        writer.outbox._active = None                     # the outbox refuses (as with a full disk)
+        writer.finished(record("no-outbox"))             # never raises on the request path
+        writer.outbox._active = active
+        assert writer.outbox_failures == 1
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert await scalar(store, 'SELECT COUNT(*) AS n FROM "spend_logs"') == 1
+    writer.finished(record("after-stop"))                # after shutdown: logged, not raised
+    assert writer.outbox_failures == 2

@@ -41,7 +41,7 @@ import trio
 
 from ..store.errors import StoreClosed, StoreUnavailable
 from ..store.url import parse_database_url
-from .outbox import ADMITTED, DEFAULT_SEGMENT_SIZE, FINAL, Entry, Outbox, find_orphans
+from .outbox import ADMITTED, DEFAULT_SEGMENT_SIZE, FINAL, Entry, Outbox, OutboxError, find_orphans
 from .record import RecordInputs, SpendRecord, build_record
 
 __all__ = ["SpendSink", "SpendWriter", "default_outbox_dir", "flush_interval_for"]
@@ -106,7 +106,7 @@ class SpendWriter:
         self.retry_max = retry_max
         self.sync_interval = sync_interval
         self.replay_interval = replay_interval
-        self._queue: deque[tuple[SpendRecord, Entry]] = deque()
+        self._queue: deque[tuple[SpendRecord, Entry | None]] = deque()
         self._admitted: dict[str, Entry] = {}
         self._has_items = trio.Event()
         self._flush_now = trio.Event()
@@ -116,12 +116,14 @@ class SpendWriter:
         self._draining = False
         self._io_lock = trio.Lock()           # file work in threads: one at a time
         self._running = False
+        self._closing = False
         #: counters (tests, metrics, the bench)
         self.written = 0                      # rows this process inserted
         self.duplicates = 0                   # rows the store already had
         self.failures = 0                     # failed write attempts
         self.replayed = 0                     # rows inserted from dead processes' outboxes
         self.parked: list[SpendRecord] = []   # records the store refused repeatedly
+        self.outbox_failures = 0              # hand-offs the outbox could not take (memory only)
 
     # --- the request path (synchronous) --------------------------------------------------------------
     def admitted(self, inputs: RecordInputs) -> SpendRecord:
@@ -129,13 +131,18 @@ class SpendWriter:
         :meth:`finished`, replay stores it as a failure (``proxy restarted``, cost 0). Returns it:
         ``record.complete(...)`` at the end is the cheapest way to build the final record."""
         record = build_record(inputs)
-        self._admitted[inputs.request_id] = self.outbox.append(ADMITTED, record.to_json())
+        entry = self._append(ADMITTED, record)
+        if entry is not None:
+            self._admitted[inputs.request_id] = entry
         return record
 
     def finished(self, record: SpendRecord) -> None:
-        """Hand off the final record: durable when this returns; stored in the background."""
-        entry = self.outbox.append(FINAL, record.to_json())
-        self._queue.append((record, entry))
+        """Hand off the final record: durable when this returns; stored in the background.
+
+        Never raises: if the outbox cannot take it (disk full with no spare segment, the outbox
+        closed at shutdown) the record is still queued for the store, only not crash-proof — an
+        error is logged (``outbox_failures`` counts them)."""
+        self._queue.append((record, self._append(FINAL, record)))
         if self._pending == 0:
             self._idle = trio.Event()
         self._pending += 1
@@ -143,6 +150,18 @@ class SpendWriter:
             self._has_items.set()
         if len(self._queue) >= self.batch_size and not self._flush_now.is_set():
             self._flush_now.set()
+
+    def _append(self, kind: int, record: SpendRecord) -> Entry | None:
+        if self._closing:
+            self.outbox_failures += 1
+            return None
+        try:
+            return self.outbox.append(kind, record.to_json())
+        except (OSError, OutboxError, ValueError) as exc:
+            self.outbox_failures += 1
+            log.error("spend record %s not written to the outbox (%s): kept in memory only until stored",
+                      record.request_id, exc)
+            return None
 
     @property
     def pending(self) -> int:
@@ -160,6 +179,7 @@ class SpendWriter:
                 await self._flush_loop()
         finally:
             self._running = False
+            self._closing = True                # from now on hand-offs stay in memory (logged)
             with trio.CancelScope(shield=True):
                 async with self._io_lock:
                     await trio.to_thread.run_sync(self._close_outbox)
@@ -199,12 +219,13 @@ class SpendWriter:
                 self._flush_now = trio.Event()
             await self._store(batch)
 
-    async def _store(self, batch: list[tuple[SpendRecord, Entry]]) -> None:
+    async def _store(self, batch: list[tuple[SpendRecord, Entry | None]]) -> None:
         """Write ``batch`` until it is stored (or its bad records are parked), then resolve it."""
         done = await self._write_with_retry(batch)
         resolved: list[Entry] = []
         for record, entry in done:
-            resolved.append(entry)
+            if entry is not None:
+                resolved.append(entry)
             admitted = self._admitted.pop(record.request_id, None)
             if admitted is not None:
                 resolved.append(admitted)
@@ -216,7 +237,7 @@ class SpendWriter:
             async with self._io_lock:
                 await trio.to_thread.run_sync(self.outbox.delete, deletable)
 
-    async def _write_with_retry(self, batch: list[tuple[SpendRecord, Entry]]) -> list[tuple[SpendRecord, Entry]]:
+    async def _write_with_retry(self, batch: list[tuple[SpendRecord, Entry | None]]) -> list[tuple[SpendRecord, Entry | None]]:
         """The part of ``batch`` that is now in the store (everything, unless records were parked)."""
         delay = self.retry_initial
         refused = 0
