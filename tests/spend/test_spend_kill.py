@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from trioproxy.spend import SpendWriter
+from trioproxy.spend import SpendWriter, find_orphans
 from trioproxy.spend.record import PROXY_RESTARTED
 from trioproxy.store import Actor, Store
 
@@ -37,6 +37,8 @@ async def _kill_child_at_barrier(db_url: str, outbox_dir: Path) -> None:
             assert chunk, f"the child exited before its barrier: {out!r}"
             out += chunk
         assert out.strip() == b"READY", out
+        # a live process's outbox is never replayed by another (its lock is held)
+        assert await trio.to_thread.run_sync(find_orphans, outbox_dir) == []
         proc.send_signal(signal.SIGKILL)                     # the barrier: records handed off, a write stuck
     finally:
         with trio.CancelScope(shield=True):

@@ -41,7 +41,6 @@ from .base import RepoContext
 
 __all__ = ["Rolled", "SpendRepository", "roll_due_tx", "write_spend_tx"]
 
-_INSERT_CHUNK = 100
 _COLUMNS = tuple(c.name for c in spend_logs.columns if c.name != "id")
 
 
@@ -128,22 +127,31 @@ def roll_due_tx(conn: Conn, now: datetime) -> Rolled:
 
 # --- the write ---------------------------------------------------------------------------------------
 
-def _insert_chunk(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+_INSERT_SQL = (f'INSERT INTO "spend_logs" ({", ".join(quote(c) for c in _COLUMNS)}) '
+               f'VALUES ({", ".join(":" + c for c in _COLUMNS)}) ON CONFLICT ("request_id") DO NOTHING')
+
+
+def _insert_rows(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Insert each row unless its request id is stored; the ids actually inserted.
+
+    Measured (5 000 rows, ``/tmp`` scratch runs on the dev machine): one multi-row
+    ``INSERT … VALUES (…), (…) RETURNING`` reached ~4 100 rows/s on both backends; per-row
+    statements with ``rowcount`` on SQLite 25 600 rows/s, psycopg's pipelined ``executemany(…,
+    returning=True)`` on PostgreSQL 17 300 rows/s — so those.
+    """
     codec = codec_for(spend_logs, conn.dialect)  # type: ignore[arg-type]
-    params: dict[str, Any] = {}
-    values = []
-    for i, row in enumerate(rows):
-        encoded = codec.encode({c: row.get(c) for c in _COLUMNS})
-        names = []
-        for c in _COLUMNS:
-            name = f"{c}_{i}"
-            params[name] = encoded[c]
-            names.append(":" + name)
-        values.append("(" + ", ".join(names) + ")")
-    cols = ", ".join(quote(c) for c in _COLUMNS)
-    sql = (f'INSERT INTO "spend_logs" ({cols}) VALUES {", ".join(values)} '
-           'ON CONFLICT ("request_id") DO NOTHING RETURNING "request_id"')
-    return [r["request_id"] for r in conn.all(sql, params)]
+    params = [codec.encode({c: row.get(c) for c in _COLUMNS}) for row in rows]
+    if conn.dialect == "sqlite":
+        raw = conn.raw
+        return [p["request_id"] for p in params if raw.execute(_INSERT_SQL, p).rowcount == 1]
+    inserted: list[str] = []
+    with conn.raw.cursor() as cur:
+        cur.executemany(conn._sql(_INSERT_SQL + ' RETURNING "request_id"'), params, returning=True)
+        while True:
+            inserted += [r["request_id"] for r in cur.fetchall()]
+            if not cur.nextset():
+                break
+    return inserted
 
 
 def _in_window(row: Mapping[str, Any], start: datetime | None) -> bool:
@@ -165,15 +173,18 @@ def _add_windowed(conn: Conn, table: str, pk: str, by_id: Mapping[str, list[Mapp
     found = _select_in(conn, f'SELECT {quote(pk)} AS pk, "budget_duration", "budget_reset_at" FROM {quote(table)}',
                        pk, ids)
     d = conn.dialect
+    updates = []
+    keys = table == "virtual_keys"
     for row in sorted(found, key=lambda r: r["pk"]):
         start, _ = _roll_row_tx(conn, table, pk, row["pk"], row["budget_duration"],
                                 _decode_time(conn, row["budget_reset_at"]), now, rolled)
         records = by_id[row["pk"]]
-        delta = sum(r["spend"] for r in records if _in_window(r, start))
-        last = max(r["end_time"] for r in records)
-        extra = ', "last_active" = :last' if table == "virtual_keys" else ""
-        conn.execute(f'UPDATE {quote(table)} SET "spend" = "spend" + :d{extra} WHERE {quote(pk)} = :id',
-                     {"d": delta, "id": row["pk"], **({"last": encode_time(last, d)} if extra else {})})
+        params = {"d": sum(r["spend"] for r in records if _in_window(r, start)), "id": row["pk"]}
+        if keys:
+            params["last"] = encode_time(max(r["end_time"] for r in records), d)
+        updates.append(params)
+    extra = ', "last_active" = :last' if keys else ""
+    conn.execute_many(f'UPDATE {quote(table)} SET "spend" = "spend" + :d{extra} WHERE {quote(pk)} = :id', updates)
 
 
 def _key_aliases(conn: Conn, tokens: Sequence[str]) -> dict[str, str]:
@@ -190,6 +201,8 @@ def _add_customers(conn: Conn, by_customer: Mapping[str, list[Mapping[str, Any]]
         'FROM "end_users" c LEFT JOIN "budgets" b ON b."budget_id" = c."budget_id"', 'c"."user_id', ids)}
     starts: dict[str, datetime | None] = {}
     d = conn.dialect
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for user_id in ids:
         records = by_customer[user_id]
         row = found.get(user_id)
@@ -202,14 +215,14 @@ def _add_customers(conn: Conn, by_customer: Mapping[str, list[Mapping[str, Any]]
             start = starts[budget_id]
         delta = sum(r["spend"] for r in records if _in_window(r, start))
         if row is not None:
-            conn.execute('UPDATE "end_users" SET "spend" = "spend" + :d WHERE "user_id" = :id',
-                         {"d": delta, "id": user_id})
+            updates.append({"d": delta, "id": user_id})
         else:   # first use: the customer exists from now on (spend tracked), like LiteLLM
-            conn.execute(
-                'INSERT INTO "end_users" ("user_id", "spend", "blocked", "created_at", "updated_at") '
-                'VALUES (:id, :d, :f, :now, :now) ON CONFLICT ("user_id") DO UPDATE '
-                'SET "spend" = "end_users"."spend" + excluded."spend"',
-                {"id": user_id, "d": delta, "f": False, "now": encode_time(now, d)})
+            inserts.append({"id": user_id, "d": delta, "f": False, "now": encode_time(now, d)})
+    conn.execute_many('UPDATE "end_users" SET "spend" = "spend" + :d WHERE "user_id" = :id', updates)
+    conn.execute_many(
+        'INSERT INTO "end_users" ("user_id", "spend", "blocked", "created_at", "updated_at") '
+        'VALUES (:id, :d, :f, :now, :now) ON CONFLICT ("user_id") DO UPDATE '
+        'SET "spend" = "end_users"."spend" + excluded."spend"', inserts)
 
 
 _DAILY_SQL = (
@@ -255,10 +268,10 @@ def _add_daily(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime) -> 
             b[5] += 1 if ok else 0
             b[6] += 0 if ok else 1
     now_param = encode_time(now, conn.dialect)  # type: ignore[arg-type]
-    for (kind, entity, date, key, model, provider), b in sorted(buckets.items()):
-        conn.execute(_DAILY_SQL, {"et": kind, "eid": entity, "date": date, "k": key, "m": model, "mg": b[0],
-                                  "p": provider, "pt": b[1], "outt": b[2], "s": b[3], "n": b[4], "ok": b[5],
-                                  "ko": b[6], "now": now_param})
+    conn.execute_many(_DAILY_SQL, [
+        {"et": kind, "eid": entity, "date": date, "k": key, "m": model, "mg": b[0], "p": provider, "pt": b[1],
+         "outt": b[2], "s": b[3], "n": b[4], "ok": b[5], "ko": b[6], "now": now_param}
+        for (kind, entity, date, key, model, provider), b in sorted(buckets.items())])
 
 
 def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime) -> tuple[list[str], Rolled]:
@@ -270,9 +283,7 @@ def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime)
     for row in rows:
         unique.setdefault(row["request_id"], row)
     batch = list(unique.values())
-    inserted: list[str] = []
-    for i in range(0, len(batch), _INSERT_CHUNK):
-        inserted += _insert_chunk(conn, batch[i:i + _INSERT_CHUNK])
+    inserted = _insert_rows(conn, batch)
     rolled = Rolled()
     if not inserted:
         return inserted, rolled
@@ -302,9 +313,8 @@ def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime)
     _add_windowed(conn, "virtual_keys", "token", by_key, now, rolled)
     _add_windowed(conn, "teams", "team_id", by_team, now, rolled)
     _add_windowed(conn, "internal_users", "user_id", by_user, now, rolled)
-    for (team_id, user_id), delta in sorted(by_member.items()):
-        conn.execute('UPDATE "team_memberships" SET "spend" = "spend" + :d WHERE "team_id" = :t AND "user_id" = :u',
-                     {"d": delta, "t": team_id, "u": user_id})
+    conn.execute_many('UPDATE "team_memberships" SET "spend" = "spend" + :d WHERE "team_id" = :t AND "user_id" = :u',
+                      [{"d": delta, "t": t, "u": u} for (t, u), delta in sorted(by_member.items())])
     _add_customers(conn, by_customer, now, rolled)
     _add_daily(conn, new, now)
     return inserted, rolled
