@@ -228,6 +228,16 @@ class Conn:
         cur = self._cursor(sql, params)
         return cur.rowcount
 
+    def execute_many(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
+        """One statement for many parameter sets (psycopg pipelines them: one round trip, not N)."""
+        if not params:
+            return
+        if self.dialect == "sqlite":
+            self.raw.executemany(sql, params)
+        else:
+            with self.raw.cursor() as cur:
+                cur.executemany(self._sql(sql), params)
+
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         cur = self._cursor(sql, params)
         if self.dialect == "postgresql":

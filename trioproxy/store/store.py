@@ -32,6 +32,7 @@ from .repositories import (
     CustomerRepository,
     KeyRepository,
     RepoContext,
+    SpendRepository,
     TeamRepository,
     UserRepository,
 )
@@ -57,6 +58,7 @@ class Store:
         self.customers = CustomerRepository(self.ctx)
         self.budgets = BudgetRepository(self.ctx)
         self.audit = AuditRepository(self.ctx)
+        self.spend = SpendRepository(self.ctx)
         self.key_cache = KeyCache(self.db, self.bus, ttl=key_cache_ttl, negative_ttl=negative_ttl,
                                   clock=lambda: clock().timestamp(), monotonic=monotonic)
         self.customer_cache = CustomerCache(self.db, self.bus, ttl=key_cache_ttl, monotonic=monotonic)

@@ -9,6 +9,7 @@ from .base import Actor, Page, RepoContext
 from .budgets import BudgetRepository
 from .customers import CustomerRepository
 from .keys import KeyRepository
+from .spend import SpendRepository
 from .teams import TeamRepository
 from .users import UserRepository
 
@@ -20,6 +21,7 @@ __all__ = [
     "KeyRepository",
     "Page",
     "RepoContext",
+    "SpendRepository",
     "TeamRepository",
     "UserRepository",
 ]
