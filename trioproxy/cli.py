@@ -3,7 +3,8 @@
 One worker (the default) is served in this process: ``trio.run`` → ``hypercorn.trio.serve`` with a
 shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting, lets in-flight
 requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
-exits 0. With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
+exits 0. Streams still open shortly before that deadline (:func:`streams_stop_after`) are ended with
+a ``shutdown`` SSE error event rather than cut by Hypercorn (``Pipeline.stop_streams``). With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
 each loads the same config (passed through the environment) and builds its own app.
 """
 
@@ -123,6 +124,17 @@ def create_app_from_env() -> Any:
     return create_asgi(config)
 
 
+def streams_stop_after(graceful_timeout: float) -> float:
+    """Seconds after SIGTERM at which open streams are ended with a ``shutdown`` error event.
+
+    Hypercorn cancels whatever still runs ``graceful_timeout`` seconds after the signal, which cuts a
+    stream at the TCP level (the client cannot tell a cut from a complete answer). So streams get
+    their error event a little earlier: ``min(5 s, graceful_timeout / 4)`` before the deadline,
+    time enough for the failure hooks (each bounded by ``hook_timeout_seconds``) and the last write.
+    """
+    return max(0.0, graceful_timeout - min(5.0, graceful_timeout / 4))
+
+
 async def _serve_one(app: Any, hc: Any) -> None:
     from hypercorn.trio import serve
 
@@ -136,14 +148,26 @@ async def _serve_one(app: Any, hc: Any) -> None:
                 shutdown.set()
                 return
 
+    async def run_server(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        await serve(app, hc, shutdown_trigger=shutdown.wait, task_status=task_status)
+        # serve() returns once in-flight requests are done (or the graceful deadline passed):
+        # nothing is left to stop
+        nursery.cancel_scope.cancel()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
-        binds = await nursery.start(lambda task_status: serve(app, hc, shutdown_trigger=shutdown.wait,
-                                                              task_status=task_status))
+        binds = await nursery.start(run_server)
         for bind in binds:
             print(f"trioproxy listening on {bind}", flush=True)
         await shutdown.wait()
-        # serve() returns once in-flight requests are done (or the graceful deadline passed)
+        await trio.sleep(streams_stop_after(hc.graceful_timeout))
+        stop_streams = getattr(getattr(app, "state", None), "stop_streams", None)
+        if stop_streams is not None:
+            count = stop_streams()
+            if count:
+                log.warning("graceful shutdown deadline near: ending %d open stream(s) with a 'shutdown' "
+                            "error event", count)
+        await trio.sleep_forever()   # until serve() returns
     log.info("stopped")
 
 

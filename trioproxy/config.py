@@ -272,6 +272,7 @@ MODEL_PARAMS = Section(
         "organization": v_str,
         "timeout": v_num(0.001),
         "stream_timeout": v_num(0.001),
+        "max_stream_duration": v_num(0.001),
         "max_retries": v_int(0),
         "input_cost_per_token": v_num(0.0),
         "output_cost_per_token": v_num(0.0),
@@ -443,6 +444,7 @@ class Deployment:
     fake: dict[str, Any]            # the fake provider's knobs
     model_info: dict[str, Any]
     index: int                      # position in model_list, for messages
+    max_stream_duration: float = 600.0  # seconds a stream may last (then: stream_duration_exceeded)
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
@@ -607,6 +609,7 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: dict, ctx: _C
         fake=fake,
         model_info=entry.get("model_info", {}),
         index=index,
+        max_stream_duration=float(params.get("max_stream_duration", 600.0)),
     )
 
 

@@ -82,6 +82,7 @@ class _ObservedStream(httpx.AsyncByteStream):
             for i, frame in enumerate(self.frames):
                 await trio.sleep(self.first_delay if i == 0 else self.chunk_delay)
                 self.upstream.sent_frames += 1
+                self.upstream.frame_times.append(trio.current_time())
                 yield frame
         except BaseException:
             self.upstream.cancelled_at = trio.current_time()
@@ -106,6 +107,7 @@ class Upstream:
         self.closed_at: float | None = None
         self.answered_at: float | None = None
         self.sent_frames = 0
+        self.frame_times: list[float] = []     # when each stream frame was handed to the proxy
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
