@@ -33,7 +33,7 @@ import copy
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -173,9 +173,10 @@ class Pipeline:
         self.max_response_bytes = int(max_mb * 1024 * 1024) if max_mb else None
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams: set[StreamRelay] = set()
-        self._stopping: Any = None      # set by stop_streams: streams opened later stop at once
+        #: set by stop_streams: streams opened later stop at once
+        self._stopping: Callable[[], ProxyError] | None = None
 
-    def stop_streams(self, make_error: Any = None) -> int:
+    def stop_streams(self, make_error: Callable[[], ProxyError] | None = None) -> int:
         """End every open stream (and every stream opened from now on) with an error event.
 
         For graceful shutdown (``cli.py`` calls it a little before Hypercorn's deadline): each stream
@@ -600,11 +601,15 @@ class StreamRelay:
       ``stream_event_too_large``; ``max_response_size_mb`` → ``response_too_large``;
     * :meth:`stop` (graceful shutdown, see ``Pipeline.stop_streams``) → ``shutdown``.
 
-    Each upstream read runs in its own cancel scope (never one held across a ``yield``: the
-    generator is consumed by the connection's task), whose deadline is the stream's and which
-    :meth:`stop` cancels; so a stream blocked on a silent upstream stops at once. Reads happen only
-    when the client's side pulls the next frame: a client that reads slowly throttles the upstream
-    (TCP backpressure) and the relay holds at most one incomplete event (≤ ``MAX_EVENT_BYTES``).
+    The HTTP layer relays the frames with :meth:`send_to`, which runs the whole relay (the frame
+    generator *and* the writes) in one cancel scope per stream: its deadline is the stream's, and
+    :meth:`stop` cancels it. One scope per stream, not per upstream read: a scope costs a few µs and
+    a stream has a read per token. (The scope cannot live inside the generator: a cancel scope must
+    not be held across a ``yield``.) Wherever the cancellation lands — a silent upstream, a hook, a
+    write — the generator is closed, its cleanup reports the failure once with the reason, and
+    :meth:`send_to` writes the terminal error event. Reads happen only when a frame was written: a
+    client that reads slowly throttles the upstream (TCP backpressure) and the relay holds at most
+    one incomplete event (≤ ``MAX_EVENT_BYTES``).
     """
 
     def __init__(self, pipeline: Pipeline, ctx: RequestContext, values: dict[str, Any], upstream: Any) -> None:
@@ -631,8 +636,12 @@ class StreamRelay:
         self.max_duration = float(duration)
         #: when the stream is stopped with ``stream_duration_exceeded`` (Trio clock)
         self.deadline = trio.current_time() + self.max_duration
-        self._read_scope: trio.CancelScope | None = None
+        #: the scope of start() or send_to(): what stop() cancels (kept after it exits: cleanup asks
+        #: whether it was cancelled, to report why the stream ended)
+        self._scope: trio.CancelScope | None = None
         self._stop_error: ProxyError | None = None
+        self._terminal: bytes | None = None     # the last frame (``[DONE]`` or error), once yielded
+        self._terminal_sent = False
         # the upstream's own answer, assembled before the hooks touch it: what the response cache
         # stores (a cached answer goes through the hooks again when it is replayed)
         self._upstream_answer = StreamAssembler(self.chat) if pipeline.response_cache is not None else None
@@ -659,12 +668,19 @@ class StreamRelay:
             self._stop_error = self.pipeline._stopping()
         self._pieces = self.upstream.aiter_bytes()
         payloads: list[bytes] = []
-        while not payloads:
-            piece = await self._read_piece()
-            if piece is None:
-                payloads = self._parser.flush()
-                break
-            payloads = self._parser.feed(piece)
+        with trio.CancelScope(deadline=self.deadline) as scope:
+            self._scope = scope
+            if self._stop_error is not None:
+                scope.cancel()
+            while not payloads:
+                piece = await self._next_piece()
+                if piece is None:
+                    payloads = self._parser.flush()
+                    break
+                payloads = self._parser.feed(piece)
+        if scope.cancelled_caught:
+            self._ended = True
+            raise self._stop_reason()
         self._pending = payloads
         if not payloads:
             if getattr(self.upstream, "sends_done_marker", True) or not self._body_bytes:
@@ -678,40 +694,36 @@ class StreamRelay:
         if b'"error"' in first:
             self._parse(first)      # raises the error an error envelope names
 
-    async def _read_piece(self) -> bytes | None:
-        """The next piece of the upstream body, or None at its end; raises when the stream must stop."""
+    async def _next_piece(self) -> bytes | None:
+        """The next piece of the upstream body, or None at its end."""
         if self._ended:
             return None
-        with trio.CancelScope(deadline=self.deadline) as scope:
-            self._read_scope = scope
-            if self._stop_error is not None:
-                scope.cancel()
-            try:
-                piece = await self._pieces.__anext__()
-            except StopAsyncIteration:
-                self._ended = True
-                return None
-            except APIConnectionError as exc:    # the connection broke (reset, EOF inside a chunk)
-                self._ended = True
-                raise UpstreamStreamInterruptedError(
-                    "The upstream connection broke in the middle of the stream; the answer is incomplete.") from exc
-            finally:
-                self._read_scope = None
-            self._body_bytes += len(piece)
-            return piece
-        self._ended = True
-        if self._stop_error is not None:
-            raise self._stop_error
-        raise StreamDurationExceededError(
-            f"The stream ran longer than the model's max_stream_duration ({self.max_duration:g} s) "
-            "and was stopped.")
+        try:
+            piece = await self._pieces.__anext__()
+        except StopAsyncIteration:
+            self._ended = True
+            return None
+        except APIConnectionError as exc:    # the connection broke (reset, EOF inside a chunk)
+            self._ended = True
+            raise UpstreamStreamInterruptedError(
+                "The upstream connection broke in the middle of the stream; the answer is incomplete.") from exc
+        self._body_bytes += len(piece)
+        return piece
 
     def stop(self, error: ProxyError) -> None:
-        """End this stream with ``error`` as its terminal event, at once if it is waiting for the upstream."""
+        """End this stream with ``error`` as its terminal event, at once (wherever it is waiting)."""
         if self._stop_error is None:
             self._stop_error = error
-        if self._read_scope is not None:
-            self._read_scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _stop_reason(self) -> ProxyError:
+        """Why our scope was cancelled: :meth:`stop`, or else the stream's deadline."""
+        if self._stop_error is not None:
+            return self._stop_error
+        return StreamDurationExceededError(
+            f"The stream ran longer than the model's max_stream_duration ({self.max_duration:g} s) "
+            "and was stopped.")
 
     def _parse(self, payload: bytes) -> Any:
         try:
@@ -761,7 +773,7 @@ class StreamRelay:
                 return
             if self._ended:
                 break
-            piece = await self._read_piece()
+            piece = await self._next_piece()
             payloads = self._parser.flush() if piece is None else self._parser.feed(piece)
         if getattr(self.upstream, "sends_done_marker", True):
             raise UpstreamStreamInterruptedError(
@@ -815,7 +827,7 @@ class StreamRelay:
                 if ctx.usage:
                     upstream_answer["usage"] = ctx.usage
                 ctx.upstream_response = upstream_answer
-            tail = b"".join(ready) + b"".join(held) + DONE_FRAME
+            tail = self._terminal = b"".join(ready) + b"".join(held) + DONE_FRAME
             ready.clear()
             held.clear()
             pipeline._succeed(ctx, 200)
@@ -832,9 +844,43 @@ class StreamRelay:
             error = await pipeline._failure_hooks(ctx, values, error)
             error.message = pipeline.scrubber.scrub(error.message)
             pipeline._report_failure(ctx, error)
-            yield error_frame(error)
+            self._terminal = error_frame(error)
+            yield self._terminal
         finally:
             await self._cleanup()
+
+    async def send_to(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Relay every frame through ``send`` (the HTTP layer's write); how the HTTP layer runs a stream.
+
+        The relay and the writes run in one cancel scope with the stream's deadline
+        (``max_stream_duration``), which :meth:`stop` cancels. When it fires, the frame generator is
+        closed wherever it was (its cleanup closes the upstream and reports the failure once, with
+        the reason), then the terminal frame goes out: the error event, or the frame whose write the
+        cancellation interrupted if that was already the last one.
+        """
+        with trio.CancelScope(deadline=self.deadline) as scope:
+            self._scope = scope
+            if self._stop_error is not None:
+                scope.cancel()
+            async for frame in self:
+                await send(frame)
+                if frame is self._terminal:
+                    self._terminal_sent = True
+        if not scope.cancelled_caught or self._terminal_sent:
+            return
+        pending = self._terminal
+        events, self._events = self._events, None
+        if events is not None:
+            with trio.CancelScope(shield=True):
+                await events.aclose()   # _run's finally: cleanup, the failure reported with its reason
+        await self._cleanup()
+        if pending is None:
+            error = self.ctx.error
+            if error is None:           # nothing was decided (cannot happen): end the body as is
+                return
+            error.message = self.pipeline.scrubber.scrub(error.message)
+            pending = error_frame(error)
+        await send(pending)
 
     # -- closing ---------------------------------------------------------------------------------
     async def aclose(self) -> None:
@@ -905,9 +951,10 @@ class StreamRelay:
                 # A finished one is released by aclose(), after the client's last byte.
                 await self._release_upstream()
             if not self.ctx.outcome_reported:
-                # the client left before the end (or never pulled the first chunk); a stream that was
-                # being stopped (shutdown) is reported with that reason
-                await self.pipeline._cancelled(self.ctx, self.values, self._stop_error)
+                # the client left before the end (or never pulled the first chunk), or send_to's scope
+                # stopped the stream (shutdown, max_stream_duration): reported with that reason
+                stopped = self._scope is not None and self._scope.cancel_called
+                await self.pipeline._cancelled(self.ctx, self.values, self._stop_reason() if stopped else None)
 
 
 def _shutdown_error() -> ProxyError:
