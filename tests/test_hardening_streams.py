@@ -110,10 +110,10 @@ class Proxy:
             time.sleep(0.02)
 
 
-def _start(directory: Path, config: dict[str, Any]) -> Proxy:
+def _start(directory: Path, config: dict[str, Any], args: list[str] | None = None) -> Proxy:
     events = directory / "events.jsonl"
     path = write_config(directory, config, files={"recorder.py": RECORDER})
-    process = ProxyProcess(path, env={"TRIOPROXY_TEST_EVENTS": str(events)})
+    process = ProxyProcess(path, env={"TRIOPROXY_TEST_EVENTS": str(events)}, args=args)
     return Proxy(process, events)
 
 
@@ -401,9 +401,10 @@ def test_a_client_that_stops_reading_throttles_the_upstream(proxy: Proxy, upstre
 
 # -- 11. graceful shutdown -----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_ends_an_open_stream_with_a_shutdown_event(fake: FakeUpstream, upstream: FakeUpstream,
-                                                            tmp_path: Path) -> None:
-    started = _start(tmp_path, _config(fake, graceful_shutdown_timeout=2))
+                                                            tmp_path: Path, workers: int) -> None:
+    started = _start(tmp_path, _config(fake, graceful_shutdown_timeout=2), args=["--workers", str(workers)])
     upstream.set_behavior("up-model", Behavior(content="still going", endless=True, chunk_delay=0.01))
     with started.process as process:
         payloads = []

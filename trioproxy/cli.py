@@ -4,7 +4,9 @@ One worker (the default) is served in this process: ``trio.run`` → ``hypercorn
 shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting, lets in-flight
 requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
 exits 0. Streams still open shortly before that deadline (:func:`streams_stop_after`) are ended with
-a ``shutdown`` SSE error event rather than cut by Hypercorn (``Pipeline.stop_streams``). With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
+a ``shutdown`` SSE error event rather than cut by Hypercorn (``Pipeline.stop_streams``); with
+``--workers N > 1`` each worker learns of the shutdown from Hypercorn's supervisor event
+(:class:`_StreamStopper`). With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
 each loads the same config (passed through the environment) and builds its own app.
 """
 
@@ -15,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 import trio
@@ -121,7 +124,69 @@ def create_app_from_env() -> Any:
     _setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
     config = _load(path)
     install_log_filter(SecretScrubber(config.secrets()))
-    return create_asgi(config)
+    app = create_asgi(config)
+    event = _supervisor_shutdown_event()
+    if event is not None:
+        app.state.services.append(_StreamStopper(event, config.graceful_shutdown_timeout, app.state))
+    else:
+        log.warning("Hypercorn's shutdown event was not found in this worker: at shutdown, its open "
+                    "streams are cut at the graceful deadline instead of ending with an error event")
+    return app
+
+
+def _supervisor_shutdown_event() -> Any:
+    """In a worker spawned by ``hypercorn.run`` (``--workers > 1``): the supervisor's shutdown event.
+
+    Hypercorn's supervisor turns SIGINT/SIGTERM into a ``multiprocessing`` event; each trio worker
+    polls it as its shutdown trigger, and the app is not told. Hypercorn hands it to the worker
+    function as the keyword argument ``shutdown_event`` of the spawned process, which is where this
+    finds it (``multiprocessing.current_process()._kwargs``: private, hence every check). None
+    when not found (another Hypercorn version, or not a worker).
+    """
+    import multiprocessing
+
+    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None)
+    event = kwargs.get("shutdown_event") if isinstance(kwargs, dict) else None
+    return event if callable(getattr(event, "is_set", None)) else None
+
+
+class _StreamStopper:
+    """A lifespan service of a ``--workers > 1`` worker: :func:`streams_stop_after` the supervisor's
+    shutdown event is set, end this worker's open streams with a ``shutdown`` error event.
+
+    Polls the event every 0.1 s, as Hypercorn's worker does itself (``is_set`` takes an uncontended
+    process-shared lock: microseconds). Runs in the app's nursery, which lives until serving ended.
+    """
+
+    def __init__(self, event: Any, graceful_timeout: float, state: Any) -> None:
+        self._event = event
+        self._graceful_timeout = graceful_timeout
+        self._state = state
+
+    async def run(self) -> None:
+        # a multiprocessing event: there is nothing to await on, so it is polled (as Hypercorn does)
+        while not self._event.is_set():  # noqa: ASYNC110
+            await trio.sleep(0.1)
+        # Hypercorn's supervisor sends SIGTERM to every worker as soon as the first one has exited (an
+        # idle worker exits at once), which would cut this worker's in-flight requests long before
+        # graceful_shutdown_timeout. Draining is bounded by Hypercorn's own deadline here, and the
+        # supervisor's process waits for its (non-daemon) workers before it exits.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        await trio.sleep(streams_stop_after(self._graceful_timeout))
+        _stop_streams(self._state)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - the services interface (app.py)
+        await trio.lowlevel.checkpoint()
+
+
+def _stop_streams(state: Any) -> None:
+    stop_streams = getattr(state, "stop_streams", None)
+    if stop_streams is not None:
+        count = stop_streams()
+        if count:
+            log.warning("graceful shutdown deadline near: ending %d open stream(s) with a 'shutdown' "
+                        "error event", count)
 
 
 def streams_stop_after(graceful_timeout: float) -> float:
@@ -161,12 +226,7 @@ async def _serve_one(app: Any, hc: Any) -> None:
             print(f"trioproxy listening on {bind}", flush=True)
         await shutdown.wait()
         await trio.sleep(streams_stop_after(hc.graceful_timeout))
-        stop_streams = getattr(getattr(app, "state", None), "stop_streams", None)
-        if stop_streams is not None:
-            count = stop_streams()
-            if count:
-                log.warning("graceful shutdown deadline near: ending %d open stream(s) with a 'shutdown' "
-                            "error event", count)
+        _stop_streams(getattr(app, "state", None))
         await trio.sleep_forever()   # until serve() returns
     log.info("stopped")
 

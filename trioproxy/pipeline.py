@@ -18,11 +18,13 @@ This module answers "what is cancelled when?":
 * **Streaming body** (:class:`StreamRelay`): its first upstream event is read in ``handle`` (before
   the status line, so an error there gets its own status); the rest runs after the status line is
   sent, in the same request task, with no nursery of its own (a generator must not hold one open
-  across ``yield``). Each upstream read has its own cancel scope (never held across a ``yield``)
-  carrying the stream's ``max_stream_duration`` deadline, which :meth:`StreamRelay.stop` cancels at
-  shutdown (:meth:`Pipeline.stop_streams`): either ends the stream with an error event, failure hooks
-  once. Its cleanup is idempotent and is also called by the connection adapter (``asgi.py``), so an
-  upstream stream is closed even when the client leaves before the first chunk is pulled.
+  across ``yield``). The HTTP layer relays it with :meth:`StreamRelay.send_to`: one cancel scope
+  around the frame generator and the writes, carrying the stream's ``max_stream_duration`` deadline,
+  which :meth:`StreamRelay.stop` cancels at shutdown (:meth:`Pipeline.stop_streams`); either way the
+  generator is closed, the failure hooks run once with the reason, and the error event is written.
+  (Reading the first event has its own scope with the same deadline.) The cleanup is idempotent
+  and is also called by the connection adapter (``asgi.py``), so an upstream stream is closed even
+  when the client leaves before the first chunk is pulled.
 
 Which hooks run and how their results combine is ``scheduler.py``'s business, not this module's.
 """
