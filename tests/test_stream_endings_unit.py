@@ -216,3 +216,37 @@ async def test_httpx_transport_maps_an_error_envelope_in_a_200(autojump_clock, s
     error = orjson.loads(response.body)["error"]
     assert error["code"] == "rate_limit_exceeded" and "slow down" in error["message"]
     assert len(failures.seen) == 1
+
+
+async def test_a_provider_without_done_marker_ends_cleanly(autojump_clock, monkeypatch):
+    """A stream object that declares ``sends_done_marker = False`` (a future provider adapter with its
+    own terminator) ends with the proxy's ``[DONE]`` when its body ends cleanly."""
+    from trioproxy.upstream import openai_compat
+
+    monkeypatch.setattr(openai_compat._HttpxStream, "sends_done_marker", False)
+    failures = FailureRecorder()
+    pipeline = make_pipeline([failures], upstream=NoDoneUpstream())
+
+    frames = await collect(await call(pipeline, chat_body(stream=True)))
+
+    assert frame_json(frames[-1]) == "[DONE]"
+    assert failures.seen == []
+
+
+class RedirectUpstream(Upstream):
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(orjson.loads(request.content))
+        return httpx.Response(307, headers={"location": "https://elsewhere.example/v1/chat/completions"})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_httpx_transport_refuses_a_redirect(autojump_clock, stream: bool):
+    upstream = RedirectUpstream()
+    pipeline = make_pipeline(upstream=upstream, settings={"num_retries": 2})
+
+    response = await call(pipeline, chat_body(stream=stream))
+
+    assert response.status == 502
+    error = orjson.loads(response.body)["error"]
+    assert error["code"] == "upstream_redirect" and "elsewhere" not in error["message"]
+    assert len(upstream.requests) == 1                           # not retried
