@@ -7,9 +7,8 @@ and the fake provider be swapped without the pipeline noticing.
 
 Contract for streams: :meth:`Provider.open_stream` returns an :class:`UpstreamStream` only for a 2xx
 answer (an error status raises, with the body read and the connection released; a 3xx raises too:
-redirects are not followed). The caller owns the
-returned stream and must ``aclose()`` it on every path; closing before the end abandons the
-connection, so the provider stops generating.
+redirects are not followed). The caller owns the returned stream and must ``aclose()`` it on every
+path; closing before the end abandons the connection, so the provider stops generating.
 """
 
 from __future__ import annotations
