@@ -108,7 +108,10 @@ async def test_streaming_no_chunk_before_the_verdict(autojump_clock):
 
     response = await call(pipeline, chat_body(stream=True))
     assert trio.current_time() == pytest.approx(1.0)
-    assert upstream.sent_frames == 0            # nothing read, let alone sent, before the verdict
+    # nothing read, let alone sent, before the verdict: the first event is read (before the status
+    # line, so that an error there gets its own status) only once the moderation hook passed
+    assert moderation.finished_at == pytest.approx(1.0)
+    assert upstream.frame_times and min(upstream.frame_times) >= moderation.finished_at
 
     frames = await collect(response)
     contents = [frame_json(f) for f in frames]

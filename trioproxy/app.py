@@ -117,6 +117,10 @@ class ProxyState:
         for service in self.services:
             nursery.start_soon(service.run)
 
+    def stop_streams(self) -> int:
+        """Graceful shutdown is about to cut open streams: end each with a ``shutdown`` error event."""
+        return self.pipeline.stop_streams()
+
     async def stop(self) -> None:
         with trio.CancelScope(shield=True):
             for service in self.services:

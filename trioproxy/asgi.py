@@ -230,8 +230,11 @@ class ProxyASGI:
                     relay = outcome.body
                     await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
                     started = True
-                    async for frame in relay:
+                    async def send_frame(frame: bytes) -> None:
                         await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+                    # within the stream's deadline and stop signal (see StreamRelay.send_to)
+                    await relay.send_to(send_frame)
                     last = b""
                 else:
                     response_headers.append((b"content-length", str(len(outcome.body)).encode()))

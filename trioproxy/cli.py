@@ -3,7 +3,10 @@
 One worker (the default) is served in this process: ``trio.run`` → ``hypercorn.trio.serve`` with a
 shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting, lets in-flight
 requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
-exits 0. With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
+exits 0. Streams still open shortly before that deadline (:func:`streams_stop_after`) are ended with
+a ``shutdown`` SSE error event rather than cut by Hypercorn (``Pipeline.stop_streams``); with
+``--workers N > 1`` each worker learns of the shutdown from Hypercorn's supervisor event
+(:class:`_StreamStopper`). With ``--workers N > 1`` Hypercorn's own supervisor spawns N processes sharing the socket;
 each loads the same config (passed through the environment) and builds its own app.
 
 An open proxy spends its owner's money: on an address other machines can reach (``--host 0.0.0.0``,
@@ -21,6 +24,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 import trio
@@ -153,8 +157,80 @@ def create_app_from_env() -> Any:
 
     install()   # this worker's connections get the request-head deadline
     app = create_asgi(config)
+    event = _supervisor_shutdown_event()
+    if event is not None:
+        app.state.services.append(_StreamStopper(event, config.graceful_shutdown_timeout, app.state))
+    else:
+        log.warning("Hypercorn's shutdown event was not found in this worker: at shutdown, its open "
+                    "streams are cut at the graceful deadline instead of ending with an error event")
     _freeze_startup_heap()
     return app
+
+
+def _supervisor_shutdown_event() -> Any:
+    """In a worker spawned by ``hypercorn.run`` (``--workers > 1``): the supervisor's shutdown event.
+
+    Hypercorn's supervisor turns SIGINT/SIGTERM into a ``multiprocessing`` event; each trio worker
+    polls it as its shutdown trigger, and the app is not told. Hypercorn hands it to the worker
+    function as the keyword argument ``shutdown_event`` of the spawned process, which is where this
+    finds it (``multiprocessing.current_process()._kwargs``: private, hence every check). None
+    when not found (another Hypercorn version, or not a worker).
+    """
+    import multiprocessing
+
+    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None)
+    event = kwargs.get("shutdown_event") if isinstance(kwargs, dict) else None
+    return event if callable(getattr(event, "is_set", None)) else None
+
+
+class _StreamStopper:
+    """A lifespan service of a ``--workers > 1`` worker: :func:`streams_stop_after` the supervisor's
+    shutdown event is set, end this worker's open streams with a ``shutdown`` error event.
+
+    Polls the event every 0.1 s, as Hypercorn's worker does itself (``is_set`` takes an uncontended
+    process-shared lock: microseconds). Runs in the app's nursery, which lives until serving ended.
+    """
+
+    def __init__(self, event: Any, graceful_timeout: float, state: Any) -> None:
+        self._event = event
+        self._graceful_timeout = graceful_timeout
+        self._state = state
+
+    async def run(self) -> None:
+        # a multiprocessing event: there is nothing to await on, so it is polled (as Hypercorn does)
+        while not self._event.is_set():  # noqa: ASYNC110
+            await trio.sleep(0.1)
+        # Hypercorn's supervisor sends SIGTERM to every worker as soon as the first one has exited (an
+        # idle worker exits at once), which would cut this worker's in-flight requests long before
+        # graceful_shutdown_timeout. Draining is bounded by Hypercorn's own deadline here, and the
+        # supervisor's process waits for its (non-daemon) workers before it exits.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        await trio.sleep(streams_stop_after(self._graceful_timeout))
+        _stop_streams(self._state)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - the services interface (app.py)
+        await trio.lowlevel.checkpoint()
+
+
+def _stop_streams(state: Any) -> None:
+    stop_streams = getattr(state, "stop_streams", None)
+    if stop_streams is not None:
+        count = stop_streams()
+        if count:
+            log.warning("graceful shutdown deadline near: ending %d open stream(s) with a 'shutdown' "
+                        "error event", count)
+
+
+def streams_stop_after(graceful_timeout: float) -> float:
+    """Seconds after SIGTERM at which open streams are ended with a ``shutdown`` error event.
+
+    Hypercorn cancels whatever still runs ``graceful_timeout`` seconds after the signal, which cuts a
+    stream at the TCP level (the client cannot tell a cut from a complete answer). So streams get
+    their error event a little earlier: ``min(5 s, graceful_timeout / 4)`` before the deadline,
+    time enough for the failure hooks (each bounded by ``hook_timeout_seconds``) and the last write.
+    """
+    return max(0.0, graceful_timeout - min(5.0, graceful_timeout / 4))
 
 
 async def _serve_one(app: Any, hc: Any) -> None:
@@ -174,14 +250,21 @@ async def _serve_one(app: Any, hc: Any) -> None:
                 shutdown.set()
                 return
 
+    async def run_server(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        await serve(app, hc, shutdown_trigger=shutdown.wait, task_status=task_status)
+        # serve() returns once in-flight requests are done (or the graceful deadline passed):
+        # nothing is left to stop
+        nursery.cancel_scope.cancel()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
-        binds = await nursery.start(lambda task_status: serve(app, hc, shutdown_trigger=shutdown.wait,
-                                                              task_status=task_status))
+        binds = await nursery.start(run_server)
         for bind in binds:
             print(f"trioproxy listening on {bind}", flush=True)
         await shutdown.wait()
-        # serve() returns once in-flight requests are done (or the graceful deadline passed)
+        await trio.sleep(streams_stop_after(hc.graceful_timeout))
+        _stop_streams(getattr(app, "state", None))
+        await trio.sleep_forever()   # until serve() returns
     log.info("stopped")
 
 

@@ -321,6 +321,7 @@ MODEL_PARAMS = Section(
         "organization": v_str,
         "timeout": v_num(0.001),
         "stream_timeout": v_num(0.001),
+        "max_stream_duration": v_num(0.001),
         "max_retries": v_int(0),
         "input_cost_per_token": v_num(0.0),
         "output_cost_per_token": v_num(0.0),
@@ -537,6 +538,7 @@ class Deployment:
     #: values of credential-like settings trioproxy ignores (``aws_secret_access_key``…): never
     #: sent anywhere, known to the scrubber all the same
     secret_settings: tuple[str, ...] = ()
+    max_stream_duration: float = 600.0  # seconds a stream may last (then: stream_duration_exceeded)
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
@@ -748,6 +750,7 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: dict, ctx: _C
         model_info=entry.get("model_info", {}),
         index=index,
         secret_settings=secret_settings,
+        max_stream_duration=float(params.get("max_stream_duration", 600.0)),
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
 IMPLEMENTED = (
     "model", "api_base", "api_key", "organization", "timeout", "stream_timeout", "max_retries",
     "weight", "input_cost_per_token", "output_cost_per_token", "extra_headers", "extra_body",
+    "max_stream_duration",
     # the built-in fake provider's knobs
     "mock_response", "latency", "chunk_latency", "fail_rate", "fail_status",
 )

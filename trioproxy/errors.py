@@ -27,9 +27,13 @@ Hierarchy (status in brackets)::
     │       └── HookTimeoutError [500]        a hook exceeded hook_timeout_seconds
     ├── ResponseTooLargeError [502]           the upstream's answer exceeds max_response_size_mb
     ├── APIConnectionError [502]              upstream unreachable / connection reset
+    ├── BadUpstreamResponseError [502]        type server_error: an empty 200, a redirect
+    │   └── UpstreamStreamInterruptedError    a stream that ended without its end marker
     ├── ServiceUnavailableError [503]
-    │   └── ProxyOverloadedError [503]        over max_in_flight_requests (with Retry-After)
+    │   ├── ProxyOverloadedError [503]        over max_in_flight_requests (with Retry-After)
+    │   └── ShuttingDownError [503]           type server_error, code shutdown: a stream cut at SIGTERM
     ├── Timeout [504]                         upstream (or hook) deadline passed
+    │   └── StreamDurationExceededError [504] a stream ran longer than max_stream_duration
     └── APIError [any]                        an upstream error status relayed as is
 
 The OpenAI-style class names are the ones the seeds' handler files use (``litellm.RateLimitError``
@@ -51,6 +55,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BadUpstreamResponseError",
     "ClientDisconnectedError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
@@ -70,8 +75,11 @@ __all__ = [
     "RequestTooLargeError",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "ShuttingDownError",
+    "StreamDurationExceededError",
     "Timeout",
     "UnprocessableEntityError",
+    "UpstreamStreamInterruptedError",
     "error_body",
     "to_envelope",
     "to_proxy_error",
@@ -282,6 +290,44 @@ class APIError(ProxyError):
     """An upstream error status relayed with the upstream's own message."""
 
     error_type = "api_error"
+
+
+class BadUpstreamResponseError(ProxyError):
+    """The upstream answered, but not with an answer: an empty 200, a redirect.
+
+    ``server_error`` is OpenAI's own type for its 5xx answers and mid-stream failures: clients and
+    SDKs treat it as transient, which it is here (another attempt, or another deployment, may work).
+    """
+
+    status_code = 502
+    error_type = "server_error"
+    default_code = "bad_upstream_response"
+
+
+class UpstreamStreamInterruptedError(BadUpstreamResponseError):
+    """An upstream stream ended (connection closed, or a clean end) without its end marker.
+
+    The answer the client holds is incomplete: the stream ends with this error event rather than
+    ``[DONE]``, and the request is logged as a failure. Retrying the request is the remedy.
+    """
+
+    default_code = "upstream_stream_interrupted"
+
+
+class ShuttingDownError(ServiceUnavailableError):
+    """The proxy is stopping and its graceful-shutdown deadline is near: open streams end with this.
+
+    Retryable (``server_error``): another instance, or this one after its restart, will answer.
+    """
+
+    error_type = "server_error"
+    default_code = "shutdown"
+
+
+class StreamDurationExceededError(Timeout):
+    """A stream ran longer than its deployment's ``max_stream_duration``."""
+
+    default_code = "stream_duration_exceeded"
 
 
 class HTTPException(Exception):

@@ -15,10 +15,16 @@ This module answers "what is cancelled when?":
   ``trio.Cancelled`` for good: on the way out, a shielded scope with a deadline runs the failure
   hooks once (``ClientDisconnectedError``), closes the upstream stream and the iterator hooks'
   generators, and tells the observers; then the cancellation continues.
-* **Streaming body** (:class:`StreamRelay`): runs after Quart has sent the status line, in the same
-  request task, with no nursery of its own (a generator must not hold one open across ``yield``).
-  Its cleanup is idempotent and is also called by the connection adapter in ``app.py``, so an
-  upstream stream is closed even when the client leaves before the first chunk is pulled.
+* **Streaming body** (:class:`StreamRelay`): its first upstream event is read in ``handle`` (before
+  the status line, so an error there gets its own status); the rest runs after the status line is
+  sent, in the same request task, with no nursery of its own (a generator must not hold one open
+  across ``yield``). The HTTP layer relays it with :meth:`StreamRelay.send_to`: one cancel scope
+  around the frame generator and the writes, carrying the stream's ``max_stream_duration`` deadline,
+  which :meth:`StreamRelay.stop` cancels at shutdown (:meth:`Pipeline.stop_streams`); either way the
+  generator is closed, the failure hooks run once with the reason, and the error event is written.
+  (Reading the first event has its own scope with the same deadline.) The cleanup is idempotent
+  and is also called by the connection adapter (``asgi.py``), so an upstream stream is closed even
+  when the client leaves before the first chunk is pulled.
 
 Which hooks run and how their results combine is ``scheduler.py``'s business, not this module's.
 """
@@ -31,7 +37,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +51,8 @@ from .cache import DualCache
 from .config import ProxyConfig
 from .context import Observer, RequestContext, Route
 from .errors import (
+    APIConnectionError,
+    APIError,
     BadRequestError,
     ClientDisconnectedError,
     HookCrashedError,
@@ -53,13 +61,26 @@ from .errors import (
     ProxyError,
     RejectedByHookError,
     ResponseTooLargeError,
+    ShuttingDownError,
+    StreamDurationExceededError,
+    UpstreamStreamInterruptedError,
     error_body,
     to_proxy_error,
 )
 from .loader import CALL_HOOKS, HookCall
 from .masking import SecretScrubber
-from .streaming import DONE, DONE_FRAME, SSEParser, StreamAssembler, error_frame, frame, parse_chunk
+from .streaming import (
+    DONE,
+    DONE_FRAME,
+    ErrorEvent,
+    SSEParser,
+    StreamAssembler,
+    error_frame,
+    frame,
+    parse_chunk,
+)
 from .types import wrap_response
+from .upstream.common import envelope_error
 from .upstream.router import Router
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
@@ -119,6 +140,12 @@ def _loads_gc_paused(raw: bytes) -> Any:
         finally:
             if was_enabled:
                 gc.enable()
+
+#: ``litellm_params.max_stream_duration`` when a deployment does not set it (seconds)
+DEFAULT_MAX_STREAM_DURATION = 600.0
+
+#: ``data: `` and the blank line around an event's payload (counted towards max_response_size_mb)
+_FRAMING = 8
 
 
 @dataclass
@@ -200,6 +227,24 @@ class Pipeline:
         self.hook_timeout = config.hook_timeout
         self.master_key = config.master_key
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config.py)
+        #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
+        self.open_streams: set[StreamRelay] = set()
+        #: set by stop_streams: streams opened later stop at once
+        self._stopping: Callable[[], ProxyError] | None = None
+
+    def stop_streams(self, make_error: Callable[[], ProxyError] | None = None) -> int:
+        """End every open stream (and every stream opened from now on) with an error event.
+
+        For graceful shutdown (``cli.py`` calls it a little before Hypercorn's deadline): each stream
+        stops at its next upstream read, sends ``make_error()`` (default: :class:`ShuttingDownError`,
+        code ``shutdown``) as its terminal SSE event, runs the failure hooks once and is logged as a
+        failure, then its response ends. Returns how many streams were open.
+        """
+        self._stopping = make_error or _shutdown_error
+        streams = list(self.open_streams)
+        for relay in streams:
+            relay.stop(self._stopping())
+        return len(streams)
 
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str]) -> ProxyResponse:
@@ -485,13 +530,16 @@ class Pipeline:
     # -- streaming -------------------------------------------------------------------------------
     async def _stream(self, ctx: RequestContext, values: dict[str, Any]) -> ProxyResponse:
         upstream = await self._race(ctx, values)
+        relay = StreamRelay(self, ctx, values, upstream)
         try:
+            # up to the first event before the status line: an error there gets its own status
+            await relay.start()
             headers = await self._response_headers(ctx, values, None)
         except BaseException:
-            await self._close_quietly(upstream)   # shielded, with a deadline
+            await relay.discard()   # closes the upstream: shielded, with a deadline
             raise
         headers.setdefault("cache-control", "no-cache")
-        return ProxyResponse(200, headers, StreamRelay(self, ctx, values, upstream), "text/event-stream")
+        return ProxyResponse(200, headers, relay, "text/event-stream")
 
     # -- outcomes --------------------------------------------------------------------------------
     async def _response_headers(self, ctx: RequestContext, values: dict[str, Any], response: Any) -> dict[str, str]:
@@ -580,12 +628,18 @@ class Pipeline:
         for observer in self.observers:
             _notify(observer.on_failure, ctx)
 
-    async def _cancelled(self, ctx: RequestContext, values: dict[str, Any]) -> None:
-        """The request was cancelled (client gone, server stopping): failure hooks once, shielded."""
+    async def _cancelled(self, ctx: RequestContext, values: dict[str, Any], reason: ProxyError | None = None) -> None:
+        """The request was cancelled (client gone, server stopping): failure hooks once, shielded.
+
+        ``reason``: why, when the proxy knows better than "the client left" (a stream that was being
+        stopped for shutdown or for its duration when the cancellation came).
+        """
         if ctx.outcome_reported:
             return
         if ctx.failure_hooks_ran and ctx.error is not None:
             error: ProxyError = ctx.error   # the failure path was under way: report what it decided
+        elif reason is not None:
+            error = reason
         else:
             error = ClientDisconnectedError("The client disconnected before the response was complete.")
         try:
@@ -613,9 +667,31 @@ def _notify(method: Any, ctx: RequestContext) -> None:
 class StreamRelay:
     """The body of a streaming response: relays the open upstream stream through the hooks.
 
-    Runs after the status line is sent. Errors become the terminal SSE error event (after the failure
-    hooks had their say); the upstream stream and every iterator-hook generator are closed on every
-    path by :meth:`aclose`, which is idempotent and also called by the connection adapter.
+    :meth:`start` reads the upstream up to its first event before the status line is sent, so an
+    error there (an error envelope, a body that ends at once, a broken connection) is answered with
+    its own HTTP status. After the status line, errors become the terminal SSE error event (after the
+    failure hooks had their say); the upstream stream and every iterator-hook generator are closed on
+    every path by :meth:`aclose`, which is idempotent and also called by the connection adapter.
+
+    How a stream ends, honestly:
+
+    * ``data: [DONE]`` from the upstream → the proxy's own ``[DONE]`` after the post-call hooks;
+    * the body ends without it (connection closed, or a clean end), for an upstream that declares
+      ``sends_done_marker`` (every OpenAI-compatible one) → ``upstream_stream_interrupted``;
+    * ``max_stream_duration`` (the deployment's, counted from the upstream's status line) →
+      ``stream_duration_exceeded``; a single event over ``MAX_EVENT_BYTES`` →
+      ``stream_event_too_large``; ``max_response_size_mb`` → ``response_too_large``;
+    * :meth:`stop` (graceful shutdown, see ``Pipeline.stop_streams``) → ``shutdown``.
+
+    The HTTP layer relays the frames with :meth:`send_to`, which runs the whole relay (the frame
+    generator *and* the writes) in one cancel scope per stream: its deadline is the stream's, and
+    :meth:`stop` cancels it. One scope per stream, not per upstream read: a scope costs a few µs and
+    a stream has a read per token. (The scope cannot live inside the generator: a cancel scope must
+    not be held across a ``yield``.) Wherever the cancellation lands — a silent upstream, a hook, a
+    write — the generator is closed, its cleanup reports the failure once with the reason, and
+    :meth:`send_to` writes the terminal error event. Reads happen only when a frame was written: a
+    client that reads slowly throttles the upstream (TCP backpressure) and the relay holds at most
+    one incomplete event (≤ ``MAX_EVENT_BYTES``).
     """
 
     def __init__(self, pipeline: Pipeline, ctx: RequestContext, values: dict[str, Any], upstream: Any) -> None:
@@ -627,9 +703,27 @@ class StreamRelay:
         self._generators: list[Any] = []
         self._source: Any = None
         self._pieces: Any = None        # the upstream's byte iterator
+        self._parser = SSEParser()
+        self._pending: list[bytes] = []  # event payloads read by start(), not yet relayed
+        self._body_bytes = 0            # upstream body bytes read so far
+        # the events' bytes so far, for max_response_size_mb: counted per event, not per network read,
+        # so where the limit is crossed does not depend on how TCP cut the body
+        self._event_bytes = 0
+        self._ended = False             # the upstream body ended
         self._saw_done = False
         self._released = False
         self._more_ready = False        # more parsed chunks are waiting: no need to flush yet
+        deployment = ctx.deployment
+        duration = getattr(deployment, "max_stream_duration", None) or DEFAULT_MAX_STREAM_DURATION
+        self.max_duration = float(duration)
+        #: when the stream is stopped with ``stream_duration_exceeded`` (Trio clock)
+        self.deadline = trio.current_time() + self.max_duration
+        #: the scope of start() or send_to(): what stop() cancels (kept after it exits: cleanup asks
+        #: whether it was cancelled, to report why the stream ended)
+        self._scope: trio.CancelScope | None = None
+        self._stop_error: ProxyError | None = None
+        self._terminal: bytes | None = None     # the last frame (``[DONE]`` or error), once yielded
+        self._terminal_sent = False
         # the upstream's own answer, assembled before the hooks touch it: what the response cache
         # stores (a cached answer goes through the hooks again when it is replayed)
         self._upstream_answer = StreamAssembler(self.chat) if pipeline.response_cache is not None else None
@@ -641,45 +735,133 @@ class StreamRelay:
             self._events = self._run()
         return self._events
 
+    # -- reading the upstream --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Read up to the first complete event (or the end of the body). Before the status line.
+
+        Raises the error an upstream that fails this early stands for: the error an error envelope
+        names (``upstream.common.envelope_error``: its status, e.g. 429), or
+        ``upstream_stream_interrupted`` (502) for a body that ends, or breaks, before any event.
+        """
+        if self._pieces is not None:
+            return
+        self.pipeline.open_streams.add(self)
+        if self.pipeline._stopping is not None and self._stop_error is None:
+            self._stop_error = self.pipeline._stopping()
+        self._pieces = self.upstream.aiter_bytes()
+        payloads: list[bytes] = []
+        with trio.CancelScope(deadline=self.deadline) as scope:
+            self._scope = scope
+            if self._stop_error is not None:
+                scope.cancel()
+            while not payloads:
+                piece = await self._next_piece()
+                if piece is None:
+                    payloads = self._parser.flush()
+                    break
+                payloads = self._parser.feed(piece)
+        if scope.cancelled_caught:
+            self._ended = True
+            raise self._stop_reason()
+        self._pending = payloads
+        if not payloads:
+            if getattr(self.upstream, "sends_done_marker", True) or not self._body_bytes:
+                raise UpstreamStreamInterruptedError(
+                    "The upstream's stream ended before its first event (an empty answer).")
+            return
+        first = payloads[0]
+        limit = self.pipeline.max_response_bytes
+        if limit is not None and len(first) + _FRAMING > limit:
+            raise self.pipeline._response_too_large(len(first) + _FRAMING)
+        if b'"error"' in first:
+            self._parse(first)      # raises the error an error envelope names
+
+    async def _next_piece(self) -> bytes | None:
+        """The next piece of the upstream body, or None at its end."""
+        if self._ended:
+            return None
+        try:
+            piece = await self._pieces.__anext__()
+        except StopAsyncIteration:
+            self._ended = True
+            return None
+        except APIConnectionError as exc:    # the connection broke (reset, EOF inside a chunk)
+            self._ended = True
+            raise UpstreamStreamInterruptedError(
+                "The upstream connection broke in the middle of the stream; the answer is incomplete.") from exc
+        self._body_bytes += len(piece)
+        return piece
+
+    def stop(self, error: ProxyError) -> None:
+        """End this stream with ``error`` as its terminal event, at once (wherever it is waiting)."""
+        if self._stop_error is None:
+            self._stop_error = error
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _stop_reason(self) -> ProxyError:
+        """Why our scope was cancelled: :meth:`stop`, or else the stream's deadline."""
+        if self._stop_error is not None:
+            return self._stop_error
+        return StreamDurationExceededError(
+            f"The stream ran longer than the model's max_stream_duration ({self.max_duration:g} s) "
+            "and was stopped.")
+
+    def _parse(self, payload: bytes) -> Any:
+        try:
+            chunk = parse_chunk(payload, self.chat)
+        except orjson.JSONDecodeError:
+            raise ProxyError("The upstream sent an invalid stream chunk.", status_code=502) from None
+        if isinstance(chunk, ErrorEvent):
+            deployment = self.ctx.deployment
+            if deployment is None:      # not from an upstream (a replayed answer): cannot happen
+                raise APIError("The stream carried an error event.", status_code=502)
+            raise envelope_error(chunk.body, deployment, self.pipeline.scrubber)
+        return chunk
+
     async def _chunks(self) -> AsyncIterator[Any]:
         """Upstream bytes → chunk objects (stops at ``[DONE]``; raises ProxyError on errors)."""
-        parser = SSEParser()
+        await self.start()
+        payloads, self._pending = self._pending, []
+        client_wants_usage = self.ctx.client_wants_usage
         limit = self.pipeline.max_response_bytes
-        received = 0
-        pieces = self._pieces = self.upstream.aiter_bytes()
-        async for piece in pieces:
-            received += len(piece)
-            if limit is not None and received > limit:
-                raise self.pipeline._response_too_large(received)
+        while True:
             chunks = []
-            for payload in parser.feed(piece):
-                chunk = _parse_or_fail(payload, self.chat)
+            for payload in payloads:
+                if limit is not None:
+                    self._event_bytes += len(payload) + _FRAMING
+                    if self._event_bytes > limit:
+                        raise self.pipeline._response_too_large(self._event_bytes)
+                chunk = self._parse(payload)
                 if chunk is DONE:
                     self._saw_done = True
                     break
                 if _is_usage_only(chunk):
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
-                    if not self.ctx.client_wants_usage:
+                    if not client_wants_usage:
                         continue
-                elif not self.ctx.client_wants_usage and "usage" in chunk and dict.get(chunk, "usage") is None:
+                elif not client_wants_usage and "usage" in chunk and dict.get(chunk, "usage") is None:
                     # servers add "usage": null to every chunk once asked for usage; this client did not ask
                     del chunk["usage"]
                 chunks.append(chunk)
+            last = len(chunks) - 1
             for index, chunk in enumerate(chunks):
                 if self._upstream_answer is not None:
                     self._upstream_answer.add(chunk)   # before any hook sees (and may change) it
                 # tells _run whether the next chunk is already here (then both go out in one write)
-                self._more_ready = index < len(chunks) - 1
+                self._more_ready = index < last
                 yield chunk
             if self._saw_done:
                 return
-        self._more_ready = False
-        for payload in parser.flush():
-            chunk = _parse_or_fail(payload, self.chat)
-            if chunk is DONE:
-                return
-            yield chunk
+            if self._ended:
+                break
+            piece = await self._next_piece()
+            payloads = self._parser.flush() if piece is None else self._parser.feed(piece)
+        if getattr(self.upstream, "sends_done_marker", True):
+            raise UpstreamStreamInterruptedError(
+                "The upstream ended the stream without data: [DONE]; the answer is incomplete.")
 
+    # -- relaying --------------------------------------------------------------------------------
     async def _run(self) -> AsyncIterator[bytes]:
         pipeline, ctx, values = self.pipeline, self.ctx, self.values
         data = values["data"]
@@ -727,7 +909,7 @@ class StreamRelay:
                 if ctx.usage:
                     upstream_answer["usage"] = ctx.usage
                 ctx.upstream_response = upstream_answer
-            tail = b"".join(ready) + b"".join(held) + DONE_FRAME
+            tail = self._terminal = b"".join(ready) + b"".join(held) + DONE_FRAME
             ready.clear()
             held.clear()
             pipeline._succeed(ctx, 200)
@@ -744,10 +926,45 @@ class StreamRelay:
             error = await pipeline._failure_hooks(ctx, values, error)
             pipeline.scrubber.scrub_error(error)
             pipeline._report_failure(ctx, error)
-            yield error_frame(error)
+            self._terminal = error_frame(error)
+            yield self._terminal
         finally:
             await self._cleanup()
 
+    async def send_to(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Relay every frame through ``send`` (the HTTP layer's write); how the HTTP layer runs a stream.
+
+        The relay and the writes run in one cancel scope with the stream's deadline
+        (``max_stream_duration``), which :meth:`stop` cancels. When it fires, the frame generator is
+        closed wherever it was (its cleanup closes the upstream and reports the failure once, with
+        the reason), then the terminal frame goes out: the error event, or the frame whose write the
+        cancellation interrupted if that was already the last one.
+        """
+        with trio.CancelScope(deadline=self.deadline) as scope:
+            self._scope = scope
+            if self._stop_error is not None:
+                scope.cancel()
+            async for frame in self:
+                await send(frame)
+                if frame is self._terminal:
+                    self._terminal_sent = True
+        if not scope.cancelled_caught or self._terminal_sent:
+            return
+        pending = self._terminal
+        events, self._events = self._events, None
+        if events is not None:
+            with trio.CancelScope(shield=True):
+                await events.aclose()   # _run's finally: cleanup, the failure reported with its reason
+        await self._cleanup()
+        if pending is None:
+            error = self.ctx.error
+            if error is None:           # nothing was decided (cannot happen): end the body as is
+                return
+            error.message = self.pipeline.scrubber.scrub(error.message)
+            pending = error_frame(error)
+        await send(pending)
+
+    # -- closing ---------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close everything this stream holds. Idempotent; safe before iteration started.
 
@@ -762,11 +979,20 @@ class StreamRelay:
         await self._cleanup()
         await self._release_upstream()
 
+    async def discard(self) -> None:
+        """Before the status line (the request failed or was cancelled): abandon the upstream.
+
+        The pipeline reports that failure itself; nothing here is reported.
+        """
+        self._closed = True
+        await self._release_upstream()
+
     async def _release_upstream(self) -> None:
         """Return the upstream connection (after [DONE]: read the tiny rest) or abandon it. Idempotent."""
         if self._released:
             return
         self._released = True
+        self.pipeline.open_streams.discard(self)
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
             if self._pieces is not None:
                 if self._saw_done:
@@ -807,15 +1033,11 @@ class StreamRelay:
                 # A finished one is released by aclose(), after the client's last byte.
                 await self._release_upstream()
             if not self.ctx.outcome_reported:
-                # the client left before the end (or never pulled the first chunk)
-                await self.pipeline._cancelled(self.ctx, self.values)
+                # the client left before the end (or never pulled the first chunk), or send_to's scope
+                # stopped the stream (shutdown, max_stream_duration): reported with that reason
+                stopped = self._scope is not None and self._scope.cancel_called
+                await self.pipeline._cancelled(self.ctx, self.values, self._stop_reason() if stopped else None)
 
 
-def _parse_or_fail(payload: bytes, chat: bool) -> Any:
-    try:
-        chunk = parse_chunk(payload, chat)
-    except orjson.JSONDecodeError:
-        raise ProxyError("The upstream sent an invalid stream chunk.", status_code=502) from None
-    if isinstance(chunk, ProxyError):
-        raise chunk
-    return chunk
+def _shutdown_error() -> ProxyError:
+    return ShuttingDownError("The proxy is shutting down; the stream was stopped before its end. Retry the request.")

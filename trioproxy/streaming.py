@@ -4,7 +4,9 @@ The upstream's bytes arrive in arbitrary pieces; :class:`SSEParser` cuts them in
 ``data:`` payload is parsed once into a chunk object (``ModelResponseStream`` for chat), which the
 hooks may change; a chunk nobody changed is framed again from its JSON. ``[DONE]`` is never relayed
 from upstream: the pipeline sends its own after the post-call phase, so a post-call rejection can
-replace it with an error event.
+replace it with an error event; and only when the upstream sent one (a stream that ends without it
+is incomplete: ``pipeline.StreamRelay``). An event that is an OpenAI error envelope is parsed into an
+:class:`ErrorEvent`, which the pipeline maps to the error it names.
 
 :class:`StreamAssembler` rebuilds the complete response from the chunks the client received (what
 ``async_post_call_success_hook`` and the logging callbacks see for a stream).
@@ -16,15 +18,18 @@ from typing import Any
 
 import orjson
 
-from .errors import ProxyError, error_body
+from .errors import ProxyError, ResponseTooLargeError, error_body
 from .types import ModelResponse, ModelResponseStream, OpenAIObject, TextCompletionResponse
 
 __all__ = [
     "DONE_FRAME",
+    "MAX_EVENT_BYTES",
+    "ErrorEvent",
     "SSEParser",
     "StreamAssembler",
     "error_frame",
     "frame",
+    "is_error_envelope",
     "parse_chunk",
 ]
 
@@ -41,51 +46,125 @@ def error_frame(err: ProxyError) -> bytes:
     return b"data: " + orjson.dumps(error_body(err)) + b"\n\n"
 
 
-class SSEParser:
-    """Incremental SSE parser: feed bytes, get the ``data`` payloads of complete events."""
+#: the largest single server-sent event accepted from an upstream (``SSEParser``'s default bound)
+MAX_EVENT_BYTES = 16 * 1024 * 1024
 
-    def __init__(self, max_event_bytes: int = 16 * 1024 * 1024) -> None:
-        self._buffer = b""
+
+class SSEParser:
+    """Incremental SSE parser: feed bytes, get the ``data`` payloads of complete events.
+
+    Memory is bounded: the bytes of an incomplete event are the only thing kept between calls,
+    and an event that would grow past ``max_event_bytes`` raises :class:`ResponseTooLargeError`
+    *before* the piece that would cross the bound is kept. An incomplete event is kept in a
+    ``bytearray`` and only the new bytes are searched for the end of the event, so an event
+    arriving in many pieces costs linear time, not quadratic. Line endings: ``\n`` and ``\r\n``
+    (also split across two pieces).
+    """
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._buffer: bytes | bytearray = b""
         self._max = max_event_bytes
+        self._carry_cr = False       # the last piece ended with "\r": the next may start with "\n"
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete event."""
+        return len(self._buffer) + self._carry_cr
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        if len(self._buffer) > self._max and b"\n\n" not in self._buffer and b"\r\n\r\n" not in self._buffer:
-            raise ValueError("upstream sent an oversized server-sent event")
-        if b"\r" in self._buffer:
-            self._buffer = self._buffer.replace(b"\r\n", b"\n")
+        if self._carry_cr:
+            data = b"\r" + data
+            self._carry_cr = False
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            self._carry_cr = True
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        buffer = self._buffer
+        if buffer:
+            # an event boundary may straddle the kept bytes and the new ones
+            joint = buffer[-1:] == b"\n" and data[:1] == b"\n"
+            if not joint and b"\n\n" not in data:
+                if len(buffer) + len(data) > self._max:
+                    self._too_large(len(buffer) + len(data))
+                if isinstance(buffer, bytes):
+                    buffer = self._buffer = bytearray(buffer)
+                buffer += data          # in place: amortised linear
+                return []
+            start = len(buffer) - 1
+            buffer = bytes(buffer) + data
+        else:
+            start = 0
+            buffer = data
+        end = buffer.find(b"\n\n", start)
+        if end < 0:
+            if len(buffer) > self._max:
+                self._too_large(len(buffer))
+            self._buffer = buffer
+            return []
         events = []
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                break
-            block, self._buffer = self._buffer[:end], self._buffer[end + 2:]
-            data_lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None
-                          for line in block.split(b"\n")]
-            payload = b"\n".join(d for d in data_lines if d is not None)
-            if payload or any(d is not None for d in data_lines):
-                events.append(payload)
+        pos = 0
+        while end >= 0:
+            if end - pos > self._max:
+                self._too_large(end - pos)
+            block = buffer[pos:end]
+            pos = end + 2
+            if block.startswith(b"data:") and b"\n" not in block:     # the common case: one data line
+                events.append(block[5:].lstrip(b" "))
+            else:
+                data_lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None
+                              for line in block.split(b"\n")]
+                if any(d is not None for d in data_lines):
+                    events.append(b"\n".join(d for d in data_lines if d is not None))
+            end = buffer.find(b"\n\n", pos)
+        rest = buffer[pos:]
+        if len(rest) > self._max:
+            self._too_large(len(rest))
+        self._buffer = rest
         return events
 
     def flush(self) -> list[bytes]:
         """Whatever a stream that ended without a final blank line left behind."""
-        rest, self._buffer = self._buffer, b""
+        rest, self._buffer = bytes(self._buffer), b""
+        self._carry_cr = False
         return self.feed(rest + b"\n\n") if rest.strip() else []
+
+    def _too_large(self, size: int) -> None:
+        self._buffer = b""
+        raise ResponseTooLargeError(
+            f"The upstream sent a single stream event larger than {self._max / 1024 / 1024:g} MiB "
+            f"(at least {size / 1024 / 1024:.3g} MiB); the stream was stopped.",
+            code="stream_event_too_large")
+
+
+class ErrorEvent:
+    """An upstream stream event that is an OpenAI error envelope (``{"error": …}`` without ``choices``).
+
+    The pipeline maps it to the error it names (``upstream.common.envelope_error``): before the
+    status line, to a real HTTP error status; later, to the stream's terminal error event.
+    """
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+
+def is_error_envelope(body: Any) -> bool:
+    """``{"error": {...}}`` (or ``{"error": "text"}``) with no answer beside it (``choices``, ``data``)."""
+    return (isinstance(body, dict) and isinstance(body.get("error"), dict | str)
+            and "choices" not in body and "data" not in body)
 
 
 def parse_chunk(payload: bytes, chat: bool) -> Any:
-    """One event's payload → a chunk object, ``DONE``, or an error ``ProxyError`` from the stream."""
+    """One event's payload → a chunk object, ``DONE``, or an :class:`ErrorEvent`."""
     if payload.strip() == b"[DONE]":
         return DONE
     body = orjson.loads(payload)
-    if isinstance(body, dict) and "error" in body and "choices" not in body:
-        from .errors import APIError
-
-        err = body["error"]
-        message = err.get("message") if isinstance(err, dict) else str(err)
-        return APIError(f"Upstream stream error: {message}", status_code=502)
     if not isinstance(body, dict):
         return OpenAIObject({"value": body})
+    if "error" in body and is_error_envelope(body):
+        return ErrorEvent(body)
     return ModelResponseStream(body) if chat else TextCompletionResponse(body)
 
 

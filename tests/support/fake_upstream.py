@@ -29,12 +29,14 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
+import socket
 import struct
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
@@ -74,6 +76,14 @@ class RecordedRequest:
     query: str = ""
     connection_id: int = 0  # same value => same TCP connection (keep-alive reuse)
     received_at: float = field(default_factory=time.monotonic, compare=False)
+    # Streams: what the fake wrote, for tests of relaying and backpressure.
+    events_sent: list[bytes] = field(default_factory=list, compare=False, repr=False)  # SSE events
+    stream_bytes: int = 0  # body bytes of a stream the kernel accepted so far
+    # a write would have blocked (the peer's backpressure), at least once
+    send_blocked: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    # a write stayed blocked for ``Behavior.stall_after`` seconds: the peer stopped reading (a peer
+    # that is merely slower than the fake blocks it only briefly); ``stream_bytes`` was then final
+    stalled: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 @dataclass
@@ -101,6 +111,16 @@ class Behavior:
     # an upstream that echoes what it received: "{key}" (the bearer token) and "{target}" (path and
     # query string) in error_message / error_param / error_code / raw_error_body are replaced
     echo: bool = False
+    # How a stream ends: "done" (data: [DONE], then the end of the chunked body), "clean" (the
+    # chunked body ends without [DONE]) or "close" (the connection is closed mid-body).
+    stream_end: str = "done"
+    endless: bool = False  # stream content chunks for ever (ended by the client leaving)
+    empty_body: bool = False  # answer 200 with an empty body (streaming or not)
+    # answer 200 with this JSON body (non-streaming) or as the stream's only event
+    error_in_200: dict[str, Any] | None = None
+    location: str = "https://elsewhere.example/v1"  # for a 3xx ``status``
+    send_buffer: int | None = None  # SO_SNDBUF for a stream's connection (backpressure tests)
+    stall_after: float = 1.0  # a write blocked this long marks the request ``stalled``
 
 
 def _echo(text: Any, rec: RecordedRequest) -> Any:
@@ -122,6 +142,10 @@ class _Exchange:
         self.peer_gone = False  # the watcher saw EOF / reset from the client
         self.send_failed = False  # a send raised because the peer was gone
         self.we_closed = False  # deliberate close (close_without_response)
+
+
+class _AbortConnection(Exception):
+    """Raised while answering to close the connection at once (``stream_end="close"``)."""
 
 
 class _HTTPError(Exception):
@@ -314,6 +338,12 @@ class FakeUpstream:
                     f"got {len(self.requests)}: {[(r.method, r.path) for r in self.requests]}"
                 )
 
+    def wait_until(self, condition: Any, timeout: float = 5.0, what: str = "a condition") -> None:
+        """Block until ``condition()`` is true (re-checked whenever the fake records something)."""
+        with self._cond:
+            if not self._cond.wait_for(condition, timeout):
+                raise TimeoutError(f"{what} did not happen at the fake upstream within {timeout} s")
+
     def wait_for_disconnect(self, timeout: float = 5.0) -> RecordedRequest:
         """Block until a client closed a connection before its response was fully sent.
 
@@ -500,6 +530,9 @@ class FakeUpstream:
             await self._route(stream, conn, rec, state)
         except _HTTPError as err:
             await self._send_final(stream, conn, rec, self._error_bytes(conn, err))
+        except _AbortConnection:
+            state.we_closed = True
+            await stream.aclose()
 
     async def _route(
         self,
@@ -560,6 +593,28 @@ class FakeUpstream:
         if behavior.close_without_response:
             state.we_closed = True
             await stream.aclose()
+            return
+        if 300 <= behavior.status < 400:
+            page = b"<html><body>Moved</body></html>"
+            await self._send_final(stream, conn, rec, conn.send(h11.Response(
+                status_code=behavior.status, reason=_reason(behavior.status),
+                headers=[("location", behavior.location), ("content-type", "text/html"),
+                         ("content-length", str(len(page)))]))
+                + conn.send(h11.Data(data=page)) + conn.send(h11.EndOfMessage()))
+            return
+        if behavior.empty_body:
+            kind = "text/event-stream" if body.get("stream") else "application/json"
+            await self._send_final(stream, conn, rec, conn.send(h11.Response(
+                status_code=200, reason=b"OK", headers=[("content-type", kind), ("content-length", "0")]))
+                + conn.send(h11.EndOfMessage()))
+            return
+        if behavior.error_in_200 is not None:
+            if body.get("stream"):
+                error_event = iter([_sse(behavior.error_in_200)])
+                await self._stream(stream, conn, rec, replace(behavior, stream_end="clean"), error_event)
+            else:
+                await self._send_final(stream, conn, rec,
+                                       self._json_bytes(conn, 200, behavior.error_in_200, behavior.headers))
             return
         if behavior.status != 200:
             echo = (lambda text: _echo(text, rec)) if behavior.echo else (lambda text: text)
@@ -645,8 +700,11 @@ class FakeUpstream:
 
         def events() -> Iterator[bytes]:
             yield chunk([choice(i, {"role": "assistant", "content": ""}) for i in range(n)])
-            for piece in _split_content(b.content, b.chunks):
-                yield chunk([choice(i, {"content": piece}) for i in range(n)])
+            pieces = [chunk([choice(i, {"content": piece}) for i in range(n)])
+                      for piece in _split_content(b.content, b.chunks)]
+            yield from pieces
+            while b.endless:
+                yield from pieces
             yield chunk([choice(i, {}, "stop") for i in range(n)])
             if include_usage and b.usage:
                 yield chunk([], usage=usage)
@@ -756,13 +814,17 @@ class FakeUpstream:
 
         ``[DONE]`` and the terminating zero-length chunk go out in one write: clients such
         as ``openai`` close the connection as soon as they read ``[DONE]``, and that must
-        not be mistaken for an early disconnect.
+        not be mistaken for an early disconnect. ``b.stream_end`` can leave ``[DONE]`` out,
+        or close the connection instead of ending the body. Every event is recorded in
+        ``rec.events_sent`` (except for endless streams) and counted in ``rec.stream_bytes``.
         """
         headers = {
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
             **b.headers,
         }
+        if b.send_buffer is not None:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, b.send_buffer)
         await stream.send_all(
             conn.send(h11.Response(status_code=200, headers=list(headers.items()), reason=b"OK"))
         )
@@ -771,12 +833,50 @@ class FakeUpstream:
             if not first and b.chunk_delay > 0:
                 await trio.sleep(b.chunk_delay)
             first = False
-            await stream.send_all(conn.send(h11.Data(data=event)))
+            if not b.endless:
+                rec.events_sent.append(event)
+            await self._send_counted(stream, rec, conn.send(h11.Data(data=event)), b.stall_after)
         if b.chunk_delay > 0:
             await trio.sleep(b.chunk_delay)
-        await self._send_final(
-            stream, conn, rec, conn.send(h11.Data(data=_SSE_DONE)) + conn.send(h11.EndOfMessage())
-        )
+        if b.stream_end == "close":
+            raise _AbortConnection
+        tail = b"" if b.stream_end == "clean" else conn.send(h11.Data(data=_SSE_DONE))
+        await self._send_final(stream, conn, rec, tail + conn.send(h11.EndOfMessage()))
+
+    async def _send_counted(
+        self, stream: trio.SocketStream, rec: RecordedRequest, data: bytes, stall_after: float
+    ) -> None:
+        """``send_all`` that counts what the kernel accepted and notes when a write would block.
+
+        Written with non-blocking ``os.write`` calls on the socket (Trio's sockets are
+        non-blocking), so "our send buffer is full" is an observed fact
+        (``rec.send_blocked``), and "it stayed full for ``stall_after`` seconds" too
+        (``rec.stalled``). The duration only tells a stopped reader from a slow one; a
+        test waits for the event, it never asserts how long anything took.
+        """
+        fd = stream.socket.fileno()
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                if not rec.send_blocked.is_set():
+                    with self._cond:
+                        rec.send_blocked.set()
+                        self._cond.notify_all()
+                with trio.move_on_after(stall_after) as waiting:
+                    await trio.lowlevel.wait_writable(stream.socket)
+                if waiting.cancelled_caught:
+                    with self._cond:
+                        rec.stalled.set()
+                        self._cond.notify_all()
+                    await trio.lowlevel.wait_writable(stream.socket)
+                continue
+            except OSError as exc:  # EPIPE, ECONNRESET: the peer is gone
+                raise trio.BrokenResourceError(str(exc)) from exc
+            view = view[written:]
+            rec.stream_bytes += written
+            await trio.lowlevel.checkpoint()
 
     @staticmethod
     async def _send_final(

@@ -82,6 +82,7 @@ class _ObservedStream(httpx.AsyncByteStream):
             for i, frame in enumerate(self.frames):
                 await trio.sleep(self.first_delay if i == 0 else self.chunk_delay)
                 self.upstream.sent_frames += 1
+                self.upstream.frame_times.append(trio.current_time())
                 yield frame
         except BaseException:
             self.upstream.cancelled_at = trio.current_time()
@@ -106,6 +107,7 @@ class Upstream:
         self.closed_at: float | None = None
         self.answered_at: float | None = None
         self.sent_frames = 0
+        self.frame_times: list[float] = []     # when each stream frame was handed to the proxy
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
@@ -171,18 +173,22 @@ async def call(pipeline: Pipeline, body: bytes | dict[str, Any], route: str = "c
 
 async def collect(response: ProxyResponse,
                   on_frame: Callable[[bytes], Awaitable[None] | None] | None = None) -> list[bytes]:
-    """All frames of a streaming response (or the body as one element), closing it like Quart does."""
+    """All frames of a streaming response (or the body as one element), relayed and closed the way
+    the HTTP layer does it (``asgi.py``: ``StreamRelay.send_to``, then ``aclose``)."""
     if not isinstance(response.body, StreamRelay):
         return [response.body]
     frames = []
     relay = response.body
+
+    async def send(frame: bytes) -> None:
+        frames.append(frame)
+        if on_frame is not None:
+            result = on_frame(frame)
+            if result is not None:
+                await result
+
     try:
-        async for frame in relay:
-            frames.append(frame)
-            if on_frame is not None:
-                result = on_frame(frame)
-                if result is not None:
-                    await result
+        await relay.send_to(send)
     finally:
         await relay.aclose()
     return frames

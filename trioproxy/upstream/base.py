@@ -6,9 +6,9 @@ the pipeline needs, and it lets the transport (httpx today, perhaps a leaner h11
 and the fake provider be swapped without the pipeline noticing.
 
 Contract for streams: :meth:`Provider.open_stream` returns an :class:`UpstreamStream` only for a 2xx
-answer (an error status raises, with the body read and the connection released). The caller owns the
-returned stream and must ``aclose()`` it on every path; closing before the end abandons the
-connection, so the provider stops generating.
+answer (an error status raises, with the body read and the connection released; a 3xx raises too:
+redirects are not followed). The caller owns the returned stream and must ``aclose()`` it on every
+path; closing before the end abandons the connection, so the provider stops generating.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ class UpstreamResponse:
 class UpstreamStream(Protocol):
     status: int
     headers: dict[str, str]
+    #: Whether this upstream ends a complete stream with ``data: [DONE]``. When True (OpenAI and every
+    #: OpenAI-compatible server, the built-in ``fake``), a body that ends without it (connection
+    #: closed, or a clean end) is an interrupted answer: the client gets an
+    #: ``upstream_stream_interrupted`` error event, not ``[DONE]``. An adapter for a provider with
+    #: its own terminator (Anthropic's ``message_stop``, Gemini's last chunk) sets False and
+    #: translates that terminator into ``data: [DONE]`` itself, or relies on the body's clean end.
+    #: A stream object without the attribute counts as True.
+    sends_done_marker: bool
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The raw body (SSE bytes), in whatever pieces the transport delivers."""

@@ -109,6 +109,9 @@ def _chunks(text: str) -> list[str]:
 
 
 class FakeStream:
+    #: the fake ends its streams with ``data: [DONE]``, as OpenAI does (see ``base.UpstreamStream``)
+    sends_done_marker = True
+
     def __init__(self, events: list[bytes], chunk_latency: float) -> None:
         self.status = 200
         self.headers = {"content-type": "text/event-stream"}

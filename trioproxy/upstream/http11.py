@@ -36,8 +36,8 @@ the error semantics of ``openai_compat.py`` (shared through ``common.py``).
 
 Limits, on purpose: HTTP/1.1 only (no HTTP/2, no pipelining, no ``Upgrade``); no proxy environment
 variables (``HTTP(S)_PROXY`` are ignored); no compression (``accept-encoding`` is not sent; a
-compressed answer would be passed on as is); no redirects (a 3xx is returned like any answer); no
-cookies; no authentication in URLs. ``max_connections`` bounds the connections *in use* (requests
+compressed answer would be passed on as is); no redirects (the provider answers a 3xx with a 502,
+``common.redirect_error``); no cookies; no authentication in URLs. ``max_connections`` bounds the connections *in use* (requests
 in flight); idle connections are bounded separately, per origin, by ``max_keepalive_connections``.
 """
 
@@ -53,7 +53,15 @@ import orjson
 import trio
 
 from .base import UpstreamResponse
-from .common import MAX_ERROR_BODY, connection_error, failure_error, timeout_error, upstream_error
+from .common import (
+    MAX_ERROR_BODY,
+    check_answer_body,
+    connection_error,
+    failure_error,
+    redirect_error,
+    timeout_error,
+    upstream_error,
+)
 
 if TYPE_CHECKING:
     from ..config import Deployment
@@ -735,6 +743,9 @@ class Http11Stream:
 
     __slots__ = ("_deployment", "_response", "headers", "status")
 
+    #: OpenAI-compatible servers end every stream with ``data: [DONE]`` (see ``base.UpstreamStream``)
+    sends_done_marker = True
+
     def __init__(self, response: Http11Response, deployment: Deployment) -> None:
         self._response = response
         self._deployment = deployment
@@ -790,6 +801,9 @@ class Http11Provider:
             finally:
                 response.close()
             raise upstream_error(response.status, content[:MAX_ERROR_BODY], deployment, self._scrubber)
+        if response.status >= 300:
+            response.close()
+            raise redirect_error(response.status, deployment)
         return response
 
     async def send(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> UpstreamResponse:
@@ -798,6 +812,7 @@ class Http11Provider:
             content = await response.aread()
         except TransportError as exc:
             raise _map(exc, deployment) from exc
+        check_answer_body(content, deployment, self._scrubber)
         return UpstreamResponse(response.status, response.headers, content)
 
     async def open_stream(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> Http11Stream:

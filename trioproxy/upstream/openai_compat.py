@@ -23,7 +23,13 @@ import orjson
 from ..masking import SecretScrubber
 from .base import UpstreamResponse
 from .common import MAX_ERROR_BODY as _MAX_ERROR_BODY
-from .common import connection_error, failure_error, timeout_error
+from .common import (
+    check_answer_body,
+    connection_error,
+    failure_error,
+    redirect_error,
+    timeout_error,
+)
 from .common import upstream_error as _upstream_error
 
 if TYPE_CHECKING:
@@ -60,6 +66,9 @@ def _map_transport_errors(deployment: Deployment) -> Iterator[None]:
 
 class _HttpxStream:
     """An open streamed response; closing it returns (or abandons) the pooled connection."""
+
+    #: OpenAI-compatible servers end every stream with ``data: [DONE]`` (see ``base.UpstreamStream``)
+    sends_done_marker = True
 
     def __init__(self, response: httpx.Response, deployment: Deployment) -> None:
         self._response = response
@@ -104,6 +113,9 @@ class OpenAICompatProvider:
             response = await self._client.send(request)
         if response.status_code >= 400:
             raise _upstream_error(response.status_code, response.content[:_MAX_ERROR_BODY], deployment, self._scrubber)
+        if response.status_code >= 300:
+            raise redirect_error(response.status_code, deployment)
+        check_answer_body(response.content, deployment, self._scrubber)
         return UpstreamResponse(response.status_code, dict(response.headers), response.content)
 
     async def open_stream(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> _HttpxStream:
@@ -121,4 +133,7 @@ class OpenAICompatProvider:
             finally:
                 await response.aclose()
             raise _upstream_error(response.status_code, content, deployment, self._scrubber)
+        if response.status_code >= 300:
+            await response.aclose()
+            raise redirect_error(response.status_code, deployment)
         return _HttpxStream(response, deployment)
