@@ -49,6 +49,7 @@ the ledger (``SpendRepository.spend_since``) the first time this process uses th
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,7 @@ from typing import Any, NamedTuple, Protocol
 
 import trio
 
+from ..coordination.errors import CoordinationError
 from ..coordination.limiter import Admission, Check, Kind, Limiter, admit
 from ..errors import ProxyError, RateLimitError
 from ..pricing import Price
@@ -77,8 +79,15 @@ __all__ = [
     "proxy_window_start",
 ]
 
+log = logging.getLogger("trioproxy.spend.admission")
+
 #: a limit that never refuses (the master key's share of the proxy budget)
 UNLIMITED = 2**62
+
+#: seconds a failed reserve waits for its release's reply. The release is queued on the limiter's
+#: connection before the wait begins (behind the reserve: Redis runs it after), so waiting longer
+#: only delays the caller's 503 or cancellation; if it never arrives the lease ends the reservation.
+RELEASE_WAIT = 0.1
 
 
 class BudgetExceededError(ProxyError):
@@ -416,6 +425,8 @@ class Reservation:
     admission: Admission
     auth: Any | None = None
     settled: bool = field(default=False, init=False)
+    #: (tokens, cost) of a settle that did not complete: the release applies them instead of zeros
+    _actuals: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def estimate_micros(self) -> int:
@@ -425,21 +436,31 @@ class Reservation:
         """Replace the estimates by the actual tokens and cost (once; later calls are no-ops)."""
         if not self.plan.checks or self.settled:
             return False
-        self.settled = True
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
+            self.settled = True
             return settle_now(self.request_id, tokens, cost_micros)
-        return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        # settled only once the limiter answered: a settle that raised (lost connection, timeout,
+        # cancellation) may not have been applied, and the release in the caller's ``finally`` then
+        # repeats it with these actuals (settles are idempotent per request id) instead of zeros
+        self._actuals = (tokens, cost_micros)
+        applied = await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        self.settled = True
+        return applied
 
     async def release(self) -> bool:
         """Give back the estimates and the parallel slot (a failed or cancelled request). Call it in a
-        shielded ``finally``; after :meth:`settle` it does nothing."""
+        shielded ``finally``; after :meth:`settle` it does nothing, after a settle that raised it
+        completes that settle."""
         if not self.plan.checks or self.settled:
             return False
         self.settled = True
+        tokens, cost = self._actuals or (0, 0)
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
-            return settle_now(self.request_id, 0, 0)
+            return settle_now(self.request_id, tokens, cost)
+        if self._actuals is not None:
+            return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost)
         return await self.limiter.release(self.request_id)
 
     def soft_budget_alerts(self) -> list[dict[str, Any]]:
@@ -514,10 +535,24 @@ class Admitter:
         if self._reserve_now is not None and plan.checks:
             admission = self._reserve_now(request_id, plan.checks)    # embedded: no I/O, no checkpoint
         else:
-            admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
+            try:
+                admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
+            except BaseException:
+                # cancelled (client gone) or no reply in time: the reserve may still run on the server;
+                # release by request id now, not after the lease, so its slot and estimates come back
+                await self._release_unknown(request_id)
+                raise
         if not admission.admitted:
             raise _refusal(plan, admission, self.settings, now)
         return Reservation(self.limiter, request_id, plan, admission, auth)
+
+    async def _release_unknown(self, request_id: str) -> None:
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + RELEASE_WAIT
+            try:
+                await self.limiter.release(request_id)
+            except CoordinationError as exc:
+                log.debug("release of %s after a failed reserve: %s (its lease ends it)", request_id, exc)
 
     async def _with_seeds(self, plan: Plan) -> Plan:
         checks = list(plan.checks)

@@ -1,0 +1,159 @@
+"""Admission when the shared state or the ledger misbehaves: a reserve whose caller leaves (client
+disconnect, timeout) is released, a settle whose reply is lost is retried by the release, seed loads
+from a slow or failing ledger are shared (never queued one behind another), and requests that no
+check can refuse (the master key, soft budgets only) are never refused because Redis is down.
+
+The Redis cases run against a redis-server of the test's own (paused with SIGSTOP); the others use
+in-memory stand-ins of the limiter and the ledger, in virtual time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from types import MappingProxyType, SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from support.coordination_support import OwnRedisServer
+from trioproxy.coordination import InProcessLimiter
+from trioproxy.coordination.errors import RedisUnavailable
+from trioproxy.coordination.limiter import Admission, Check, Kind
+from trioproxy.coordination.limiter_redis import RedisLimiter
+from trioproxy.coordination.redis import RedisClient
+from trioproxy.errors import ServiceUnavailableError
+from trioproxy.pricing import Price
+from trioproxy.spend.admission import Admitter, RequestFacts
+
+PRICE = Price(0.000001, 0.000002)
+NOW = 1_800_000_000.0
+_EMPTY = MappingProxyType({})
+
+
+def auth_record(token: str = "t" * 64, **fields: Any) -> SimpleNamespace:
+    """What ``plan_checks`` reads of a ``store.AuthRecord``: no team, user or membership."""
+    values: dict[str, Any] = dict(
+        token=token, key_name="sk-...tttt", key_alias=None, user_id=None, team_id=None, team=None, user=None,
+        membership=None, max_budget=None, soft_budget=None, spend=0, budget_duration=None, budget_reset_at=None,
+        tpm_limit=None, rpm_limit=None, max_parallel_requests=None, model_max_budget=_EMPTY,
+        model_rpm_limit=_EMPTY, model_tpm_limit=_EMPTY)
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+def facts(cost_micros: int = 1000, model: str = "gpt-4o") -> RequestFacts:
+    return RequestFacts(model=model, prompt_tokens=cost_micros, output_tokens=0, price=PRICE)
+
+
+# --- a reserve whose caller leaves is released ----------------------------------------------------
+
+@pytest.fixture
+async def paused_redis() -> AsyncIterator[OwnRedisServer]:
+    own = OwnRedisServer()
+    await trio.to_thread.run_sync(own.start)
+    yield own
+    own.close()
+
+
+async def test_a_client_disconnect_during_the_reserve_frees_the_parallel_slot(
+        paused_redis: OwnRedisServer, nursery: trio.Nursery) -> None:
+    """The reserve script is on the wire when the client disconnects: Redis will still run it.
+    ``Admitter.admit`` must release by request id (same connection: Redis runs it after the
+    reserve), or the key's only parallel slot stays taken until the lease ends (30 s)."""
+    client = RedisClient(paused_redis.url, timeout=30, stall_timeout=60)   # no timeouts in this test
+    await nursery.start(client.run)
+    limiter = RedisLimiter(client, prefix="lim:")
+    admitter = Admitter(limiter, clock=lambda: NOW)
+    auth = auth_record(max_parallel_requests=1)
+    slot = [Check(f"key:{auth.token}", Kind.MAX_PARALLEL, 1, window=None)]
+    await limiter.reserve("warm-up", [Check("other", Kind.RPM, limit=1)])  # scripts loaded: no NOSCRIPT below
+    assert await limiter.release("warm-up") is True
+    paused_redis.pause()
+    left = trio.Event()
+    disconnect = trio.CancelScope()
+
+    async def request() -> None:
+        with disconnect:
+            await admitter.admit("r1", auth, facts())
+        left.set()
+
+    try:
+        nursery.start_soon(request)
+        await trio.testing.wait_all_tasks_blocked()                      # the reserve is sent, Redis is stopped
+        disconnect.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+    finally:
+        paused_redis.resume()
+    with trio.fail_after(20):
+        await left.wait()
+        assert await limiter.usage(slot) == (0,)                         # the slot came back at once
+        assert await limiter.open_reservations() == 0
+        assert (await admitter.admit("r2", auth, facts())).admission.admitted
+
+
+class _ReserveThenFail:
+    """A limiter whose reserve is applied but whose reply is lost (a timeout): ``CoordinationUnavailable``."""
+
+    def __init__(self) -> None:
+        self.inner = InProcessLimiter(clock=lambda: NOW)
+        self.released: list[str] = []
+
+    async def reserve(self, request_id: str, checks: Sequence[Check], *, lease: float | None = None) -> Admission:
+        self.inner.reserve_now(request_id, checks, lease)
+        raise RedisUnavailable("no reply to EVALSHA in time")
+
+    async def settle(self, request_id: str, *, tokens: int, cost: int) -> bool:
+        return self.inner.settle_now(request_id, tokens, cost)
+
+    async def release(self, request_id: str) -> bool:
+        self.released.append(request_id)
+        return self.inner.settle_now(request_id, 0, 0)
+
+
+async def test_a_reserve_with_unknown_outcome_is_released_before_the_503() -> None:
+    limiter = _ReserveThenFail()
+    admitter = Admitter(limiter, clock=lambda: NOW)                       # type: ignore[arg-type]
+    with pytest.raises(ServiceUnavailableError):
+        await admitter.admit("r1", auth_record(max_parallel_requests=1), facts())
+    assert limiter.released == ["r1"]
+    assert limiter.inner.open_reservations == 0
+
+
+# --- a settle whose reply is lost is retried by the release ---------------------------------------
+
+class _SettleLost:
+    """The first settle never reaches the server (the connection dropped before it was written)."""
+
+    def __init__(self) -> None:
+        self.inner = InProcessLimiter(clock=lambda: NOW)
+        self.fail_next_settle = True
+
+    async def reserve(self, request_id: str, checks: Sequence[Check], *, lease: float | None = None) -> Admission:
+        return self.inner.reserve_now(request_id, checks, lease)
+
+    async def settle(self, request_id: str, *, tokens: int, cost: int) -> bool:
+        if self.fail_next_settle:
+            self.fail_next_settle = False
+            raise RedisUnavailable("connection to Redis lost")
+        return self.inner.settle_now(request_id, tokens, cost)
+
+    async def release(self, request_id: str) -> bool:
+        return self.inner.settle_now(request_id, 0, 0)
+
+
+async def test_a_failed_settle_is_completed_by_the_release_with_the_actual_cost() -> None:
+    limiter = _SettleLost()
+    admitter = Admitter(limiter, clock=lambda: NOW)                       # type: ignore[arg-type]
+    auth = auth_record(max_budget=100_000, max_parallel_requests=1)
+    reservation = await admitter.admit("r1", auth, facts(1000))
+    try:
+        with pytest.raises(RedisUnavailable):
+            await reservation.settle(tokens=40, cost_micros=7000)
+    finally:
+        with trio.CancelScope(shield=True):
+            await reservation.release()
+    budget = Check(f"key:{auth.token}", Kind.BUDGET, 100_000, window=None)
+    slot = Check(f"key:{auth.token}", Kind.MAX_PARALLEL, 1, window=None)
+    assert await limiter.inner.usage([budget, slot]) == (7000, 0)        # the real cost, the slot freed
+    assert limiter.inner.open_reservations == 0
