@@ -24,7 +24,7 @@ from trioproxy.coordination.limiter_redis import RedisLimiter
 from trioproxy.coordination.redis import RedisClient
 from trioproxy.errors import ServiceUnavailableError
 from trioproxy.pricing import Price
-from trioproxy.spend.admission import Admitter, RequestFacts
+from trioproxy.spend.admission import AdmissionSettings, Admitter, RequestFacts
 
 PRICE = Price(0.000001, 0.000002)
 NOW = 1_800_000_000.0
@@ -157,3 +157,31 @@ async def test_a_failed_settle_is_completed_by_the_release_with_the_actual_cost(
     slot = Check(f"key:{auth.token}", Kind.MAX_PARALLEL, 1, window=None)
     assert await limiter.inner.usage([budget, slot]) == (7000, 0)        # the real cost, the slot freed
     assert limiter.inner.open_reservations == 0
+
+
+# --- requests nothing can refuse are not refused when the shared state is down ---------------------
+
+class _Down:
+    async def reserve(self, request_id: str, checks: Sequence[Check], *, lease: float | None = None) -> Admission:
+        raise RedisUnavailable("Redis unavailable at redis://127.0.0.1:6379/0: connection refused")
+
+    async def settle(self, request_id: str, *, tokens: int, cost: int) -> bool:
+        raise RedisUnavailable("down")
+
+    async def release(self, request_id: str) -> bool:
+        raise RedisUnavailable("down")
+
+
+async def test_the_master_key_is_never_refused_because_redis_is_down() -> None:
+    admitter = Admitter(_Down(), AdmissionSettings(proxy_max_budget=10_000_000), clock=lambda: NOW)  # type: ignore[arg-type]
+    reservation = await admitter.admit("m1", None, facts(), master=True)
+    assert reservation.admission.admitted and reservation.admission.degraded
+    # a key is bound by the proxy budget: fail closed (the default policy)
+    with pytest.raises(ServiceUnavailableError):
+        await admitter.admit("k1", auth_record(), facts())
+    # a soft budget only counts (it never refuses): not refused either
+    counted_only = Admitter(_Down(), clock=lambda: NOW)                  # type: ignore[arg-type]
+    soft = await counted_only.admit("s1", auth_record(soft_budget=5), facts())
+    assert soft.admission.admitted and soft.admission.degraded
+    with pytest.raises(ServiceUnavailableError):
+        await counted_only.admit("k2", auth_record(soft_budget=5, rpm_limit=10), facts())

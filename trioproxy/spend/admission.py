@@ -535,8 +535,11 @@ class Admitter:
         if self._reserve_now is not None and plan.checks:
             admission = self._reserve_now(request_id, plan.checks)    # embedded: no I/O, no checkpoint
         else:
+            # checks that cannot refuse (the master key's share of the proxy budget, soft budgets) are
+            # only counted: shared state being down is no reason to refuse them (fail open for them)
+            fail_open = self.settings.fail_open or all(c.limit >= UNLIMITED for c in plan.checks)
             try:
-                admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
+                admission = await admit(self.limiter, request_id, plan.checks, fail_open=fail_open)
             except BaseException:
                 # cancelled (client gone) or no reply in time: the reserve may still run on the server;
                 # release by request id now, not after the lease, so its slot and estimates come back
