@@ -9,6 +9,7 @@ in-memory stand-ins of the limiter and the ledger, in virtual time."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,7 @@ from trioproxy.coordination.redis import RedisClient
 from trioproxy.errors import ServiceUnavailableError
 from trioproxy.pricing import Price
 from trioproxy.spend.admission import AdmissionSettings, Admitter, RequestFacts
+from trioproxy.store.errors import StoreUnavailable
 
 PRICE = Price(0.000001, 0.000002)
 NOW = 1_800_000_000.0
@@ -157,6 +159,68 @@ async def test_a_failed_settle_is_completed_by_the_release_with_the_actual_cost(
     slot = Check(f"key:{auth.token}", Kind.MAX_PARALLEL, 1, window=None)
     assert await limiter.inner.usage([budget, slot]) == (7000, 0)        # the real cost, the slot freed
     assert limiter.inner.open_reservations == 0
+
+
+# --- seeds from the ledger: shared, never queued behind each other --------------------------------
+
+class _Ledger:
+    """``SpendRepository.spend_since`` stand-in: each call waits, then answers or fails."""
+
+    def __init__(self, *, delay: float = 30.0, fail: bool = False) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.calls: list[str | None] = []
+        self.hang_for: set[str | None] = set()
+
+    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None) -> int:
+        self.calls.append(model)
+        if model in self.hang_for:
+            await trio.sleep_forever()
+        await trio.sleep(self.delay)
+        if self.fail:
+            raise StoreUnavailable("database unavailable")
+        return 0
+
+
+async def test_requests_waiting_for_one_seed_share_its_failure(autojump_clock: trio.testing.MockClock) -> None:
+    """The proxy budget needs a ledger seed at the start of each window. With the database down, the
+    waiting requests share the one failing load: 503 after one load's time, not one after another."""
+    ledger = _Ledger(delay=30, fail=True)
+    admitter = Admitter(InProcessLimiter(clock=lambda: NOW), AdmissionSettings(proxy_max_budget=10_000_000,
+                                                                              proxy_budget_duration="1d"),
+                        seeds=ledger, clock=lambda: NOW)
+    failures: list[BaseException] = []
+
+    async def request(i: int) -> None:
+        try:
+            await admitter.admit(f"r{i}", auth_record(), facts())
+        except StoreUnavailable as exc:
+            failures.append(exc)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for i in range(10):
+            nursery.start_soon(request, i)
+    assert len(failures) == 10
+    assert len(ledger.calls) == 1                                        # one load for all of them
+    assert trio.current_time() - start <= 30
+
+
+async def test_a_slow_seed_does_not_hold_up_other_counters(autojump_clock: trio.testing.MockClock) -> None:
+    """A key's per-model budget whose ledger query hangs must not stop another model's requests."""
+    ledger = _Ledger(delay=0)
+    ledger.hang_for.add("slow-model")
+    admitter = Admitter(InProcessLimiter(clock=lambda: NOW), seeds=ledger, clock=lambda: NOW)
+    auth = auth_record(model_max_budget=MappingProxyType({
+        "slow-model": {"budget_limit": 1.0, "time_period": "1d"},
+        "gpt-4o": {"budget_limit": 1.0, "time_period": "1d"}}))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(admitter.admit, "stuck", auth, facts(model="slow-model"))
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(60):
+            reservation = await admitter.admit("free", auth, facts(model="gpt-4o"))
+        assert reservation.admission.admitted
+        nursery.cancel_scope.cancel()
 
 
 # --- requests nothing can refuse are not refused when the shared state is down ---------------------

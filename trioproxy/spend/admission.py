@@ -519,7 +519,8 @@ class Admitter:
         self.clock = clock
         #: (counter, window start) already seeded from the ledger in this process
         self._seeded: dict[tuple[str, float], int] = {}
-        self._seed_lock = trio.Lock()
+        #: seed loads in progress, one per (counter, window start): concurrent requests share it
+        self._seed_flights: dict[tuple[str, float], _SeedFlight] = {}
         # the in-process limiter's synchronous operations (``reserve_now``/``settle_now``): the same
         # atomic step without its two scheduling checkpoints, ~10 µs less per request
         self._reserve_now = getattr(limiter, "reserve_now", None)
@@ -572,10 +573,21 @@ class Admitter:
                     plan.key_budget_index, plan.soft)
 
     async def _load_seed(self, key: tuple[str, float], kind: str, counter: str, model: str | None, since: float) -> int:
-        async with self._seed_lock:              # one load per counter and window (single flight)
+        """One load per counter and window (single flight): requests that arrive while it runs wait
+        for it and share its outcome — its failure too, so a slow or unavailable ledger costs them
+        one load's time, not one each in turn; loads of other counters never wait for it."""
+        while True:
             seed = self._seeded.get(key)
             if seed is not None:
                 return seed
+            flight = self._seed_flights.get(key)
+            if flight is None:
+                break
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+        flight = self._seed_flights[key] = _SeedFlight()
+        try:
             seed = 0
             if self.seeds is not None:
                 start = datetime.fromtimestamp(since, UTC)
@@ -584,10 +596,24 @@ class Admitter:
                 else:
                     token = counter.split(":", 2)[1]
                     seed = await self.seeds.spend_since(start, api_key=token, model=model)
-            if len(self._seeded) > 100_000:
-                self._seeded.clear()
-            self._seeded[key] = seed
-            return seed
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            del self._seed_flights[key]
+            flight.done.set()
+        if len(self._seeded) > 100_000:
+            self._seeded.clear()
+        self._seeded[key] = seed
+        return seed
+
+
+class _SeedFlight:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: Exception | None = None
 
 
 def _window_of(check: Check, since: float) -> int:
