@@ -10,7 +10,8 @@ from typing import Any
 
 import trio
 
-from trioproxy.spend import SpendWriter, build_record
+from trioproxy.spend import Outbox, SpendWriter, build_record, find_orphans
+from trioproxy.spend.outbox import FINAL
 from trioproxy.store import Actor, Store
 
 from .spend_helpers import (
@@ -161,6 +162,29 @@ async def test_a_record_the_store_refuses_is_parked_and_the_rest_stored(store: S
     assert [r.request_id for r in writer.parked] == ["r5"]
     # kept in the outbox for the next start
     assert segments(outbox_dir)
+
+
+async def test_a_record_the_store_refuses_does_not_stop_the_replay_of_dead_outboxes(
+        store: Store, outbox_dir: Path) -> None:
+    """Two dead processes' outboxes, one holding a record the store refuses: every other record of
+    both is stored once; the refused one is parked and kept in an outbox for the next start."""
+    for prefix, n in (("d", 10), ("e", 3)):
+        dead = Outbox(outbox_dir, segment_size=64 * 1024)
+        dead.open()
+        for i in range(n):
+            dead.append(FINAL, record(f"{prefix}{i}", spend=i).to_json())
+        dead.close()                                     # the lock is released, as at process death
+    writer = SpendWriter(_Refusing(store, "d5"), outbox_dir, flush_interval=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)                  # replays the dead outboxes before it starts
+        assert await scalar(store, 'SELECT COUNT(*) AS n FROM "spend_logs"') == 12
+        assert writer.replayed == 12
+        assert [r.request_id for r in writer.parked] == ["d5"]
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert await scalar(store, 'SELECT SUM("spend") AS s FROM "spend_logs"') == sum(range(10)) - 5 + sum(range(3))
+    # the refused record survives for the next start; nothing else is left to replay
+    assert [r.request_id for orphan in find_orphans(outbox_dir) for r in orphan.load()] == ["d5"]
 
 
 async def test_a_hand_off_the_outbox_cannot_take_is_still_stored(store: Store, outbox_dir: Path) -> None:
