@@ -67,7 +67,7 @@ import hiredis
 import outcome
 import trio
 
-from .errors import RedisReplyError, RedisTimeout, RedisUnavailable
+from .errors import RedisReplyError, RedisServerUnavailable, RedisTimeout, RedisUnavailable
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -168,8 +168,15 @@ class StreamEntry:
     fields: dict[bytes, bytes] | None
 
 
+#: error-reply codes that mean "the server cannot serve now" (see RedisServerUnavailable)
+_UNAVAILABLE_CODES = frozenset({"OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS"})
+
+
 def _reply_error(reply: Any) -> RedisReplyError:
-    return RedisReplyError(str(reply))
+    text = str(reply)
+    if text.split(" ", 1)[0] in _UNAVAILABLE_CODES:
+        return RedisServerUnavailable(text)
+    return RedisReplyError(text)
 
 
 _IO_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, hiredis.ProtocolError,
