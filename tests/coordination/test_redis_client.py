@@ -180,6 +180,21 @@ async def test_blocking_read_on_a_dedicated_connection(redis_client: RedisClient
         assert [e.id for e in got] == [entry_id]                 # type: ignore[attr-defined]
 
 
+async def test_a_dedicated_connection_cancelled_mid_call_never_hands_out_a_stale_reply(
+        redis_client: RedisClient, key_prefix: str) -> None:
+    """The caller's own scope (not the call's timeout) cancels a blocking read: its reply still
+    comes later, so the connection must not answer the next command with it."""
+    async with await redis_client.open_connection() as conn:
+        with trio.move_on_after(0.05) as scope:
+            await conn.execute("BLPOP", key_prefix + "empty", "0.3", timeout=None)
+        assert scope.cancelled_caught
+        try:
+            reply = await conn.execute("PING", timeout=5)
+        except RedisUnavailable:
+            return                                               # closed: the caller opens another
+        assert reply == b"PONG"                                  # never the BLPOP's late nil
+
+
 # -- servers of the test's own: auth, select, TLS --------------------------------------------------
 async def test_password_and_database_selection() -> None:
     server = OwnRedisServer("--requirepass", "pw-SECRET-1")

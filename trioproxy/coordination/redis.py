@@ -376,9 +376,15 @@ class RedisConnection(_StreamCommands):
     async def execute(self, *args: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109
         """Send one command and wait for its reply. ``timeout=None`` waits for ever (pub/sub)."""
         self.send(*args)
-        with trio.CancelScope(deadline=trio.current_time() + timeout if timeout is not None else float("inf")) as scope:
-            await self.flush()
-            reply = await self.read_reply()
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + timeout if timeout is not None else float("inf")) as scope:
+                await self.flush()
+                reply = await self.read_reply()
+        except BaseException:
+            # cancelled by the caller's own scope, or the connection failed: a reply may still come,
+            # and would answer the next command; this connection's FIFO is broken, close it
+            await self.aclose()
+            raise
         if scope.cancelled_caught:
             # the reply may still come: this connection's FIFO is broken, so it cannot be reused
             await self.aclose()
