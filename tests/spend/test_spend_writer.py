@@ -5,6 +5,7 @@ parked without stopping the others."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,31 @@ async def test_a_record_the_store_refuses_does_not_stop_the_replay_of_dead_outbo
     assert await scalar(store, 'SELECT SUM("spend") AS s FROM "spend_logs"') == sum(range(10)) - 5 + sum(range(3))
     # the refused record survives for the next start; nothing else is left to replay
     assert [r.request_id for orphan in find_orphans(outbox_dir) for r in orphan.load()] == ["d5"]
+
+
+async def test_client_supplied_nul_characters_never_make_a_record_unstorable(store: Store,
+                                                                             outbox_dir: Path) -> None:
+    """The request's ``user``, its tags and its spend_logs_metadata (body or header JSON) come from
+    the client, error messages from the upstream: a NUL character in them must not make PostgreSQL
+    refuse the record (that would park it: a request served and never charged)."""
+    from trioproxy.spend import ErrorInfo
+
+    nul = inputs("nul-1", spend=4321, end_user="cust\x00omer", tags=["t\x00ag"])
+    nul = replace(nul, request_metadata={"spend_logs_metadata": {"k\x00": "v\x00", "n": ["\x00"]},
+                                         "session_id": "s\x00"},
+                  error=ErrorInfo("APIError", "500", "upstream said \x00"), status="failure")
+    writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01, retry_initial=0.001, retry_max=0.001)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.admitted(nul)
+        writer.finished(build_record(nul))
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert writer.parked == []
+    [row] = await store.spend.logs(request_id="nul-1")
+    assert row["spend"] == 4321
+    assert "\x00" not in repr(row)
+    assert await scalar(store, 'SELECT "spend" FROM "end_users"') == 4321
 
 
 async def test_a_hand_off_the_outbox_cannot_take_is_still_stored(store: Store, outbox_dir: Path) -> None:

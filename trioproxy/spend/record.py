@@ -171,9 +171,13 @@ class SpendRecord:
 
     # --- the store's row ----------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:
-        """Columns of ``spend_logs`` (the store's codec turns datetimes/JSON into the dialect's form)."""
+        """Columns of ``spend_logs`` (the store's codec turns datetimes/JSON into the dialect's form).
+
+        NUL characters become U+FFFD: PostgreSQL's text and jsonb cannot hold them, and the request's
+        ``user``, tags and spend_logs_metadata come from the client (error messages from the
+        upstream) — a refused record would be parked, a request served and never charged."""
         duration = int((self.end_time - self.start_time).total_seconds() * 1000)
-        return {
+        row = {
             "request_id": self.request_id, "call_type": self.call_type, "api_key": self.api_key,
             "spend": self.spend, "total_tokens": self.total_tokens, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "start_time": self.start_time,
@@ -186,6 +190,9 @@ class SpendRecord:
             "cache_hit": "True" if self.cache_hit else "False", "request_tags": list(self.request_tags),
             "status": self.status, "session_id": self.session_id,
         }
+        if _has_nul(row):
+            row = _without_nul(row)
+        return row
 
     # --- the outbox's bytes ---------------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -249,6 +256,25 @@ class SpendRecord:
             safe_api_base(api_base) if api_base is not None else self.api_base, self.user, self.team_id,
             self.organization_id, self.end_user, self.requester_ip_address, metadata,
             self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id)
+
+
+def _has_nul(row: Mapping[str, Any]) -> bool:
+    """Cheap test first (C-speed substring searches; the metadata through its JSON encoding)."""
+    for value in row.values():
+        if isinstance(value, str) and "\x00" in value:
+            return True
+    return any("\x00" in tag for tag in row["request_tags"] if isinstance(tag, str)) \
+        or b"\\u0000" in orjson.dumps(row["metadata"], default=str)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_without_nul(str(k)): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _us(value: datetime) -> int:
