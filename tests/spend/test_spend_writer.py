@@ -213,6 +213,28 @@ async def test_client_supplied_nul_characters_never_make_a_record_unstorable(sto
     assert await scalar(store, 'SELECT "spend" FROM "end_users"') == 4321
 
 
+async def test_client_supplied_values_longer_than_their_column_never_make_a_record_unstorable(
+        store: Store, outbox_dir: Path) -> None:
+    """A request's ``user`` of 300 characters (or a tag, or a session id): PostgreSQL refuses a
+    value longer than its VARCHAR column, which would park the record — a request served and never
+    charged. The value is cut to the column's length instead."""
+    long_user, long_tag = "u" * 300, "t" * 300
+    item = replace(inputs("long-1", spend=987, end_user=long_user, tags=[long_tag, "short"]),
+                   request_metadata={"session_id": "s" * 300})
+    writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01, retry_initial=0.001, retry_max=0.001)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.finished(build_record(item))
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert writer.parked == []
+    [row] = await store.spend.logs(request_id="long-1")
+    assert (row["spend"], row["end_user"], row["session_id"]) == (987, long_user[:255], "s" * 255)
+    assert await scalar(store, 'SELECT "spend" FROM "end_users"') == 987
+    tags = await rows(store, 'SELECT "entity_id" FROM "daily_spend" WHERE "entity_type" = \'tag\' ORDER BY 1')
+    assert [t["entity_id"] for t in tags] == ["short", long_tag[:255]]
+
+
 async def test_a_hand_off_the_outbox_cannot_take_is_still_stored(store: Store, outbox_dir: Path) -> None:
     writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01)
     async with trio.open_nursery() as nursery:

@@ -38,6 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from ..store.schema import daily_spend, spend_logs
+
 __all__ = [
     "PROXY_RESTARTED",
     "ErrorInfo",
@@ -173,9 +175,10 @@ class SpendRecord:
     def to_row(self) -> dict[str, Any]:
         """Columns of ``spend_logs`` (the store's codec turns datetimes/JSON into the dialect's form).
 
-        NUL characters become U+FFFD: PostgreSQL's text and jsonb cannot hold them, and the request's
-        ``user``, tags and spend_logs_metadata come from the client (error messages from the
-        upstream) — a refused record would be parked, a request served and never charged."""
+        NUL characters become U+FFFD, and strings longer than their column (``end_user``,
+        ``session_id``, a tag …) are cut to it: PostgreSQL refuses both (SQLite does not), and the
+        request's ``user``, tags and spend_logs_metadata come from the client (error messages from
+        the upstream) — a refused record would be parked, a request served and never charged."""
         duration = int((self.end_time - self.start_time).total_seconds() * 1000)
         row = {
             "request_id": self.request_id, "call_type": self.call_type, "api_key": self.api_key,
@@ -192,6 +195,13 @@ class SpendRecord:
         }
         if _has_nul(row):
             row = _without_nul(row)
+        for name, width in _WIDTHS:
+            value = row.get(name)
+            if value is not None and len(value) > width:
+                row[name] = value[:width]
+        tags = row["request_tags"]
+        if any(len(tag) > _TAG_WIDTH for tag in tags):
+            row["request_tags"] = list(dict.fromkeys(tag[:_TAG_WIDTH] for tag in tags))
         return row
 
     # --- the outbox's bytes ---------------------------------------------------------------------------
@@ -256,6 +266,14 @@ class SpendRecord:
             safe_api_base(api_base) if api_base is not None else self.api_base, self.user, self.team_id,
             self.organization_id, self.end_user, self.requester_ip_address, metadata,
             self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id)
+
+
+#: VARCHAR columns of spend_logs and their widths (the request id is the proxy's own: never cut, a cut
+#: one could collide with another request's and be dropped as a duplicate)
+_WIDTHS = tuple((c.name, c.type.length) for c in spend_logs.columns
+                if getattr(c.type, "length", None) and c.name != "request_id")
+#: a tag is a daily_spend entity id
+_TAG_WIDTH: int = daily_spend.c.entity_id.type.length  # type: ignore[attr-defined]
 
 
 def _has_nul(row: Mapping[str, Any]) -> bool:
