@@ -385,7 +385,7 @@ def _refusal(plan: Plan, admission: Admission, settings: AdmissionSettings, now:
         elif entity == "customer":
             message = f"ExceededBudget: End User={ident} over budget. Spend={spent}, Budget={limit}"
         elif entity == "key_model":
-            model = meaning.value.rsplit(":", 1)[-1]
+            model = meaning.value.split(":", 1)[1]          # "<hash>:<model>"; a model name may hold ":"
             message = (f"LiteLLM Virtual Key: {ident}, exceeded budget for model={model}. "
                        f"Current cost: {spent}, Max budget: {limit}")
         else:
