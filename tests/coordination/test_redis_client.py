@@ -195,6 +195,36 @@ async def test_a_dedicated_connection_cancelled_mid_call_never_hands_out_a_stale
         assert reply == b"PONG"                                  # never the BLPOP's late nil
 
 
+async def test_a_server_that_accepts_then_hangs_up_is_retried_with_backoff(
+        monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock) -> None:
+    """``maxclients`` reached (or a TCP proxy in front of a dead Redis): the connection opens, the
+    handshake gets ``-ERR max number of clients reached``, then EOF. The client must back off like
+    after a refused connection, not reconnect in a loop that never yields (hundreds per second,
+    a warning each)."""
+    from trioproxy.coordination import redis as redis_module
+
+    opened = 0
+
+    async def hang_up(url: RedisURL) -> trio.abc.Stream:
+        nonlocal opened
+        opened += 1
+        if opened > 100:
+            pytest.fail("reconnected 100 times without backing off")
+        incoming = trio.testing.MemoryReceiveStream()
+        incoming.put_data(b"-ERR max number of clients reached\r\n")
+        incoming.put_eof()
+        await trio.lowlevel.checkpoint()
+        return trio.StapledStream(trio.testing.MemorySendStream(), incoming)
+
+    monkeypatch.setattr(redis_module, "_open_stream", hang_up)
+    client = RedisClient("redis://127.0.0.1:6379/0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert 3 <= opened <= 20                         # 50 ms doubling to 1 s: about a dozen in 10 s
+
+
 # -- servers of the test's own: auth, select, TLS --------------------------------------------------
 async def test_password_and_database_selection() -> None:
     server = OwnRedisServer("--requirepass", "pw-SECRET-1")

@@ -632,7 +632,7 @@ class RedisClient(_StreamCommands):
                         continue
                     if self._down and self.connections:
                         log.warning("Redis at %s is back", self.url.address)
-                    backoff = self.backoff_initial
+                    up_since = trio.current_time()
                     mux = _Multiplexed(conn, self.stall_timeout)
                     self.connections += 1
                     self._down = False
@@ -651,6 +651,12 @@ class RedisClient(_StreamCommands):
                         log.warning("connection to Redis at %s lost (%s); reconnecting",
                                     self.url.address, mux.lost_reason)
                         # the next attempt decides whether calls wait (it is running) or fail (down)
+                        if trio.current_time() - up_since >= self.backoff_max:
+                            backoff = self.backoff_initial     # it had served: reconnect at once
+                        else:   # dropped right after the handshake (maxclients, a proxy with no Redis
+                            # behind it): back off as after a refused connection, never spin
+                            await trio.sleep(backoff * random.uniform(0.8, 1.2))
+                            backoff = min(backoff * 2, self.backoff_max)
             finally:
                 self._closing = True
                 self._set_down("client closed")
