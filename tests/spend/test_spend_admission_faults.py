@@ -8,8 +8,9 @@ in-memory stand-ins of the limiter and the ledger, in virtual time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,7 @@ from trioproxy.coordination.limiter_redis import RedisLimiter
 from trioproxy.coordination.redis import RedisClient
 from trioproxy.errors import ServiceUnavailableError
 from trioproxy.pricing import Price
+from trioproxy.spend import RecordInputs, SpendWriter
 from trioproxy.spend.admission import AdmissionSettings, Admitter, RequestFacts
 from trioproxy.store.errors import StoreUnavailable
 
@@ -150,8 +152,7 @@ async def test_a_failed_settle_is_completed_by_the_release_with_the_actual_cost(
     auth = auth_record(max_budget=100_000, max_parallel_requests=1)
     reservation = await admitter.admit("r1", auth, facts(1000))
     try:
-        with pytest.raises(RedisUnavailable):
-            await reservation.settle(tokens=40, cost_micros=7000)
+        assert await reservation.settle(tokens=40, cost_micros=7000) is False   # logged, never raised
     finally:
         with trio.CancelScope(shield=True):
             await reservation.release()
@@ -159,6 +160,50 @@ async def test_a_failed_settle_is_completed_by_the_release_with_the_actual_cost(
     slot = Check(f"key:{auth.token}", Kind.MAX_PARALLEL, 1, window=None)
     assert await limiter.inner.usage([budget, slot]) == (7000, 0)        # the real cost, the slot freed
     assert limiter.inner.open_reservations == 0
+
+
+class _DownAfterAdmission(_SettleLost):
+    """Redis went away while the request ran: every settle and release fails."""
+
+    async def settle(self, request_id: str, *, tokens: int, cost: int) -> bool:
+        raise RedisUnavailable("Redis unavailable at redis://127.0.0.1:6379/0: connection refused")
+
+    async def release(self, request_id: str) -> bool:
+        raise RedisUnavailable("Redis unavailable at redis://127.0.0.1:6379/0: connection refused")
+
+
+async def test_redis_lost_mid_request_never_fails_the_answer_or_skips_its_spend_record(tmp_path: Path) -> None:
+    """The documented integration: settle in the ``try``, release then ``writer.finished`` in the
+    shielded ``finally``. A settle or release that raised would turn an answered request into an
+    error and skip ``finished`` — its record then stored only by the next start, as a failure costing
+    0. The lease ends the reservation instead."""
+    store = _MemorySink()
+    writer = SpendWriter(store, tmp_path / "outbox", flush_interval=0.01)
+    admitter = Admitter(_DownAfterAdmission(), clock=lambda: NOW)        # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        reservation = await admitter.admit("r1", auth_record(max_parallel_requests=1), facts())
+        base = writer.admitted(RecordInputs(request_id="r1", call_type="acompletion", start_time=NOW,
+                                            end_time=NOW))
+        try:
+            await reservation.settle(tokens=10, cost_micros=2500)       # the upstream answered
+        finally:
+            with trio.CancelScope(shield=True):
+                await reservation.release()
+                writer.finished(base.complete(end_time=NOW + 1, spend_micros=2500, prompt_tokens=10))
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert [(r["request_id"], r["spend"], r["status"]) for r in store.rows] == [("r1", 2500, "success")]
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self.rows: list[Mapping[str, Any]] = []
+
+    async def write(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        self.rows += rows
+        return [r["request_id"] for r in rows]
 
 
 # --- seeds from the ledger: shared, never queued behind each other --------------------------------

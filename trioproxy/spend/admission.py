@@ -433,25 +433,34 @@ class Reservation:
         return self.plan.estimate_micros
 
     async def settle(self, *, tokens: int, cost_micros: int) -> bool:
-        """Replace the estimates by the actual tokens and cost (once; later calls are no-ops)."""
+        """Replace the estimates by the actual tokens and cost (once; later calls are no-ops).
+
+        Never raises for the shared state being down or slow (the answer is already paid for, and the
+        integration calls ``writer.finished`` after it): the failure is logged, :meth:`release`
+        repeats the settle, and failing that the reservation's lease ends it (False)."""
         if not self.plan.checks or self.settled:
             return False
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
             self.settled = True
             return settle_now(self.request_id, tokens, cost_micros)
-        # settled only once the limiter answered: a settle that raised (lost connection, timeout,
+        # settled only once the limiter answered: a settle that failed (lost connection, timeout,
         # cancellation) may not have been applied, and the release in the caller's ``finally`` then
         # repeats it with these actuals (settles are idempotent per request id) instead of zeros
         self._actuals = (tokens, cost_micros)
-        applied = await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        try:
+            applied = await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        except CoordinationError as exc:
+            log.warning("settle of request %s failed (%s): retried by its release", self.request_id, exc)
+            return False
         self.settled = True
         return applied
 
     async def release(self) -> bool:
         """Give back the estimates and the parallel slot (a failed or cancelled request). Call it in a
-        shielded ``finally``; after :meth:`settle` it does nothing, after a settle that raised it
-        completes that settle."""
+        shielded ``finally``; after :meth:`settle` it does nothing, after a settle that failed it
+        completes that settle. Never raises for the shared state being down: logged, and the
+        reservation's lease ends it (False)."""
         if not self.plan.checks or self.settled:
             return False
         self.settled = True
@@ -459,9 +468,13 @@ class Reservation:
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
             return settle_now(self.request_id, tokens, cost)
-        if self._actuals is not None:
-            return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost)
-        return await self.limiter.release(self.request_id)
+        try:
+            if self._actuals is not None:
+                return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost)
+            return await self.limiter.release(self.request_id)
+        except CoordinationError as exc:
+            log.warning("release of request %s failed (%s): its lease ends it", self.request_id, exc)
+            return False
 
     def soft_budget_alerts(self) -> list[dict[str, Any]]:
         """Budgets whose ``soft_budget`` the spend before this request reached: the integration
