@@ -180,6 +180,51 @@ async def test_blocking_read_on_a_dedicated_connection(redis_client: RedisClient
         assert [e.id for e in got] == [entry_id]                 # type: ignore[attr-defined]
 
 
+async def test_a_dedicated_connection_cancelled_mid_call_never_hands_out_a_stale_reply(
+        redis_client: RedisClient, key_prefix: str) -> None:
+    """The caller's own scope (not the call's timeout) cancels a blocking read: its reply still
+    comes later, so the connection must not answer the next command with it."""
+    async with await redis_client.open_connection() as conn:
+        with trio.move_on_after(0.05) as scope:
+            await conn.execute("BLPOP", key_prefix + "empty", "0.3", timeout=None)
+        assert scope.cancelled_caught
+        try:
+            reply = await conn.execute("PING", timeout=5)
+        except RedisUnavailable:
+            return                                               # closed: the caller opens another
+        assert reply == b"PONG"                                  # never the BLPOP's late nil
+
+
+async def test_a_server_that_accepts_then_hangs_up_is_retried_with_backoff(
+        monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock) -> None:
+    """``maxclients`` reached (or a TCP proxy in front of a dead Redis): the connection opens, the
+    handshake gets ``-ERR max number of clients reached``, then EOF. The client must back off like
+    after a refused connection, not reconnect in a loop that never yields (hundreds per second,
+    a warning each)."""
+    from trioproxy.coordination import redis as redis_module
+
+    opened = 0
+
+    async def hang_up(url: RedisURL) -> trio.abc.Stream:
+        nonlocal opened
+        opened += 1
+        if opened > 100:
+            pytest.fail("reconnected 100 times without backing off")
+        incoming = trio.testing.MemoryReceiveStream()
+        incoming.put_data(b"-ERR max number of clients reached\r\n")
+        incoming.put_eof()
+        await trio.lowlevel.checkpoint()
+        return trio.StapledStream(trio.testing.MemorySendStream(), incoming)
+
+    monkeypatch.setattr(redis_module, "_open_stream", hang_up)
+    client = RedisClient("redis://127.0.0.1:6379/0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert 3 <= opened <= 20                         # 50 ms doubling to 1 s: about a dozen in 10 s
+
+
 # -- servers of the test's own: auth, select, TLS --------------------------------------------------
 async def test_password_and_database_selection() -> None:
     server = OwnRedisServer("--requirepass", "pw-SECRET-1")

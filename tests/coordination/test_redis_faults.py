@@ -128,3 +128,28 @@ async def test_a_cancelled_reserve_is_released_by_request_id(server: OwnRedisSer
     assert await limiter.release("gave-up") is True  # the reserve had run: its slot is freed
     assert await limiter.usage(slot) == (0,)
     assert (await limiter.reserve("next", slot)).admitted
+
+
+
+@pytest.mark.parametrize(("state", "undo", "code"), [
+    (("CONFIG", "SET", "maxmemory", "1"), ("CONFIG", "SET", "maxmemory", "0"), "OOM"),
+    (("REPLICAOF", "127.0.0.1", "1"), ("REPLICAOF", "NO", "ONE"), "READONLY"),
+])
+async def test_a_redis_that_cannot_take_writes_gets_the_failure_policy(
+        server: OwnRedisServer, client: RedisClient, state: tuple[str, ...], undo: tuple[str, ...],
+        code: str) -> None:
+    """Out of memory under ``noeviction``, a read-only replica after a failover, a server still
+    loading its data: every reserve gets an error reply. That is the shared state being unavailable,
+    so admit() applies the failure policy (503, or degraded when failing open), not a bare error."""
+    limiter = RedisLimiter(client, prefix="lim:")
+    checks = [Check("k", Kind.MAX_PARALLEL, limit=10, window=None)]
+    assert (await admit(limiter, "before", checks)).admitted
+    await client.execute(*state)
+    try:
+        with pytest.raises(ServiceUnavailableError) as info:
+            await admit(limiter, "refused-1", checks)
+        assert code in str(info.value.__cause__)
+        assert (await admit(limiter, "refused-2", checks, fail_open=True)).degraded
+    finally:
+        await client.execute(*undo)
+    assert (await admit(limiter, "after", checks)).admitted

@@ -253,3 +253,13 @@ async def test_soft_budget_warns_and_never_refuses(store: Store) -> None:
     assert second.soft_budget_alerts() == [{"entity": "key", "id": "sk-...0001", "spend": 0.0015,
                                             "soft_budget": 0.001}]
     await second.release()
+
+
+async def test_a_model_name_with_a_colon_is_named_whole_in_the_refusal(store: Store) -> None:
+    model = "bedrock/anthropic.claude-v2:1"
+    auth = await _key(store, key_alias="k", model_max_budget={model: {"budget_limit_micros": 0}})
+    clock = Clock()
+    admitter = Admitter(InProcessLimiter(clock=clock), clock=clock)
+    with pytest.raises(BudgetExceededError, match=r"exceeded budget for model=bedrock/anthropic\.claude-v2:1\. "):
+        await admitter.admit("m1", auth, facts(100, model=model))
+

@@ -104,3 +104,18 @@ def test_a_dead_outbox_replays_finals_over_provisionals(outbox_dir: Path) -> Non
     assert lost.end_time >= lost.start_time
     orphan.remove()
     assert list(outbox_dir.iterdir()) == []
+
+
+def test_a_segment_rotated_out_with_everything_resolved_is_deleted(outbox_dir: Path) -> None:
+    """Low traffic: each record is committed before the next arrives, so when the active segment fills
+    up every entry in it is already resolved. No later resolve touches it: it must still be deleted,
+    not kept open (a mapping, a descriptor and a segment file per rotation) for the process's life."""
+    box = Outbox(outbox_dir, segment_size=HEADER_SIZE + 4096)
+    box.open()
+    for i in range(60):
+        entry = box.append(FINAL, record(f"r{i}").to_json())
+        box.delete(box.resolve([entry]))
+    assert box.sync_rotations > 3                     # it did rotate, several times
+    assert box.segment_count <= 2                     # the active one (and at most one not yet deleted)
+    assert len(_segments(outbox_dir)) == box.segment_count
+    box.close()

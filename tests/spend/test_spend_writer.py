@@ -5,12 +5,14 @@ parked without stopping the others."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from trioproxy.spend import SpendWriter, build_record
+from trioproxy.spend import Outbox, SpendWriter, build_record, find_orphans
+from trioproxy.spend.outbox import FINAL
 from trioproxy.store import Actor, Store
 
 from .spend_helpers import (
@@ -161,6 +163,76 @@ async def test_a_record_the_store_refuses_is_parked_and_the_rest_stored(store: S
     assert [r.request_id for r in writer.parked] == ["r5"]
     # kept in the outbox for the next start
     assert segments(outbox_dir)
+
+
+async def test_a_record_the_store_refuses_does_not_stop_the_replay_of_dead_outboxes(
+        store: Store, outbox_dir: Path) -> None:
+    """Two dead processes' outboxes, one holding a record the store refuses: every other record of
+    both is stored once; the refused one is parked and kept in an outbox for the next start."""
+    for prefix, n in (("d", 10), ("e", 3)):
+        dead = Outbox(outbox_dir, segment_size=64 * 1024)
+        dead.open()
+        for i in range(n):
+            dead.append(FINAL, record(f"{prefix}{i}", spend=i).to_json())
+        dead.close()                                     # the lock is released, as at process death
+    writer = SpendWriter(_Refusing(store, "d5"), outbox_dir, flush_interval=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)                  # replays the dead outboxes before it starts
+        assert await scalar(store, 'SELECT COUNT(*) AS n FROM "spend_logs"') == 12
+        assert writer.replayed == 12
+        assert [r.request_id for r in writer.parked] == ["d5"]
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert await scalar(store, 'SELECT SUM("spend") AS s FROM "spend_logs"') == sum(range(10)) - 5 + sum(range(3))
+    # the refused record survives for the next start; nothing else is left to replay
+    assert [r.request_id for orphan in find_orphans(outbox_dir) for r in orphan.load()] == ["d5"]
+
+
+async def test_client_supplied_nul_characters_never_make_a_record_unstorable(store: Store,
+                                                                             outbox_dir: Path) -> None:
+    """The request's ``user``, its tags and its spend_logs_metadata (body or header JSON) come from
+    the client, error messages from the upstream: a NUL character in them must not make PostgreSQL
+    refuse the record (that would park it: a request served and never charged)."""
+    from trioproxy.spend import ErrorInfo
+
+    nul = inputs("nul-1", spend=4321, end_user="cust\x00omer", tags=["t\x00ag"])
+    nul = replace(nul, request_metadata={"spend_logs_metadata": {"k\x00": "v\x00", "n": ["\x00"]},
+                                         "session_id": "s\x00"},
+                  error=ErrorInfo("APIError", "500", "upstream said \x00"), status="failure")
+    writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01, retry_initial=0.001, retry_max=0.001)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.admitted(nul)
+        writer.finished(build_record(nul))
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert writer.parked == []
+    [row] = await store.spend.logs(request_id="nul-1")
+    assert row["spend"] == 4321
+    assert "\x00" not in repr(row)
+    assert await scalar(store, 'SELECT "spend" FROM "end_users"') == 4321
+
+
+async def test_client_supplied_values_longer_than_their_column_never_make_a_record_unstorable(
+        store: Store, outbox_dir: Path) -> None:
+    """A request's ``user`` of 300 characters (or a tag, or a session id): PostgreSQL refuses a
+    value longer than its VARCHAR column, which would park the record — a request served and never
+    charged. The value is cut to the column's length instead."""
+    long_user, long_tag = "u" * 300, "t" * 300
+    item = replace(inputs("long-1", spend=987, end_user=long_user, tags=[long_tag, "short"]),
+                   request_metadata={"session_id": "s" * 300})
+    writer = SpendWriter(store.spend, outbox_dir, flush_interval=0.01, retry_initial=0.001, retry_max=0.001)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.finished(build_record(item))
+        assert await writer.drain(30)
+        nursery.cancel_scope.cancel()
+    assert writer.parked == []
+    [row] = await store.spend.logs(request_id="long-1")
+    assert (row["spend"], row["end_user"], row["session_id"]) == (987, long_user[:255], "s" * 255)
+    assert await scalar(store, 'SELECT "spend" FROM "end_users"') == 987
+    tags = await rows(store, 'SELECT "entity_id" FROM "daily_spend" WHERE "entity_type" = \'tag\' ORDER BY 1')
+    assert [t["entity_id"] for t in tags] == ["short", long_tag[:255]]
 
 
 async def test_a_hand_off_the_outbox_cannot_take_is_still_stored(store: Store, outbox_dir: Path) -> None:

@@ -17,6 +17,7 @@ from .errors import (
     PostgresUnavailable,
     RedisError,
     RedisReplyError,
+    RedisServerUnavailable,
     RedisTimeout,
     RedisUnavailable,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "RedisError",
     "RedisLimiter",
     "RedisReplyError",
+    "RedisServerUnavailable",
     "RedisTimeout",
     "RedisURL",
     "RedisUnavailable",

@@ -5,7 +5,9 @@ Hierarchy::
     CoordinationError
     ├── CoordinationUnavailable        the shared state cannot be reached or did not answer in time
     │   ├── RedisUnavailable           connection down, refused, dropped, or the handshake failed
-    │   │   └── RedisTimeout           no reply within the call's timeout (Redis slow or stalled)
+    │   │   ├── RedisTimeout           no reply within the call's timeout (Redis slow or stalled)
+    │   │   └── RedisServerUnavailable the server answered that it cannot serve now (OOM, READONLY,
+    │   │                              LOADING, BUSY, MASTERDOWN …): also a RedisReplyError
     │   └── PostgresUnavailable        the LISTEN/NOTIFY bus's connection failed or did not answer
     └── RedisError                     (base of everything the Redis client raises)
         ├── RedisUnavailable           (as above: both a RedisError and a CoordinationUnavailable)
@@ -24,6 +26,7 @@ __all__ = [
     "PostgresUnavailable",
     "RedisError",
     "RedisReplyError",
+    "RedisServerUnavailable",
     "RedisTimeout",
     "RedisUnavailable",
 ]
@@ -65,3 +68,11 @@ class RedisReplyError(RedisError):
 
 class PostgresUnavailable(CoordinationUnavailable):
     """The invalidation bus's PostgreSQL connection failed, dropped, or did not answer in time."""
+
+
+class RedisServerUnavailable(RedisUnavailable, RedisReplyError):
+    """An error reply that says the server cannot serve this now rather than that the command is
+    wrong: out of memory under ``noeviction`` (``OOM``), a read-only replica after a failover
+    (``READONLY``), a server still loading its data (``LOADING``), a script running too long
+    (``BUSY``), a replica cut off from its primary (``MASTERDOWN``). For the limiter's failure
+    policy that is the shared state being unavailable (503 or fail open), not a bug."""

@@ -67,7 +67,7 @@ import hiredis
 import outcome
 import trio
 
-from .errors import RedisReplyError, RedisTimeout, RedisUnavailable
+from .errors import RedisReplyError, RedisServerUnavailable, RedisTimeout, RedisUnavailable
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -168,8 +168,15 @@ class StreamEntry:
     fields: dict[bytes, bytes] | None
 
 
+#: error-reply codes that mean "the server cannot serve now" (see RedisServerUnavailable)
+_UNAVAILABLE_CODES = frozenset({"OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS"})
+
+
 def _reply_error(reply: Any) -> RedisReplyError:
-    return RedisReplyError(str(reply))
+    text = str(reply)
+    if text.split(" ", 1)[0] in _UNAVAILABLE_CODES:
+        return RedisServerUnavailable(text)
+    return RedisReplyError(text)
 
 
 _IO_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, hiredis.ProtocolError,
@@ -369,9 +376,15 @@ class RedisConnection(_StreamCommands):
     async def execute(self, *args: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109
         """Send one command and wait for its reply. ``timeout=None`` waits for ever (pub/sub)."""
         self.send(*args)
-        with trio.CancelScope(deadline=trio.current_time() + timeout if timeout is not None else float("inf")) as scope:
-            await self.flush()
-            reply = await self.read_reply()
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + timeout if timeout is not None else float("inf")) as scope:
+                await self.flush()
+                reply = await self.read_reply()
+        except BaseException:
+            # cancelled by the caller's own scope, or the connection failed: a reply may still come,
+            # and would answer the next command; this connection's FIFO is broken, close it
+            await self.aclose()
+            raise
         if scope.cancelled_caught:
             # the reply may still come: this connection's FIFO is broken, so it cannot be reused
             await self.aclose()
@@ -619,7 +632,7 @@ class RedisClient(_StreamCommands):
                         continue
                     if self._down and self.connections:
                         log.warning("Redis at %s is back", self.url.address)
-                    backoff = self.backoff_initial
+                    up_since = trio.current_time()
                     mux = _Multiplexed(conn, self.stall_timeout)
                     self.connections += 1
                     self._down = False
@@ -638,6 +651,12 @@ class RedisClient(_StreamCommands):
                         log.warning("connection to Redis at %s lost (%s); reconnecting",
                                     self.url.address, mux.lost_reason)
                         # the next attempt decides whether calls wait (it is running) or fail (down)
+                        if trio.current_time() - up_since >= self.backoff_max:
+                            backoff = self.backoff_initial     # it had served: reconnect at once
+                        else:   # dropped right after the handshake (maxclients, a proxy with no Redis
+                            # behind it): back off as after a refused connection, never spin
+                            await trio.sleep(backoff * random.uniform(0.8, 1.2))
+                            backoff = min(backoff * 2, self.backoff_max)
             finally:
                 self._closing = True
                 self._set_down("client closed")

@@ -49,6 +49,7 @@ the ledger (``SpendRepository.spend_since``) the first time this process uses th
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,7 @@ from typing import Any, NamedTuple, Protocol
 
 import trio
 
+from ..coordination.errors import CoordinationError
 from ..coordination.limiter import Admission, Check, Kind, Limiter, admit
 from ..errors import ProxyError, RateLimitError
 from ..pricing import Price
@@ -77,8 +79,15 @@ __all__ = [
     "proxy_window_start",
 ]
 
+log = logging.getLogger("trioproxy.spend.admission")
+
 #: a limit that never refuses (the master key's share of the proxy budget)
 UNLIMITED = 2**62
+
+#: seconds a failed reserve waits for its release's reply. The release is queued on the limiter's
+#: connection before the wait begins (behind the reserve: Redis runs it after), so waiting longer
+#: only delays the caller's 503 or cancellation; if it never arrives the lease ends the reservation.
+RELEASE_WAIT = 0.1
 
 
 class BudgetExceededError(ProxyError):
@@ -376,7 +385,7 @@ def _refusal(plan: Plan, admission: Admission, settings: AdmissionSettings, now:
         elif entity == "customer":
             message = f"ExceededBudget: End User={ident} over budget. Spend={spent}, Budget={limit}"
         elif entity == "key_model":
-            model = meaning.value.rsplit(":", 1)[-1]
+            model = meaning.value.split(":", 1)[1]          # "<hash>:<model>"; a model name may hold ":"
             message = (f"LiteLLM Virtual Key: {ident}, exceeded budget for model={model}. "
                        f"Current cost: {spent}, Max budget: {limit}")
         else:
@@ -416,31 +425,56 @@ class Reservation:
     admission: Admission
     auth: Any | None = None
     settled: bool = field(default=False, init=False)
+    #: (tokens, cost) of a settle that did not complete: the release applies them instead of zeros
+    _actuals: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def estimate_micros(self) -> int:
         return self.plan.estimate_micros
 
     async def settle(self, *, tokens: int, cost_micros: int) -> bool:
-        """Replace the estimates by the actual tokens and cost (once; later calls are no-ops)."""
+        """Replace the estimates by the actual tokens and cost (once; later calls are no-ops).
+
+        Never raises for the shared state being down or slow (the answer is already paid for, and the
+        integration calls ``writer.finished`` after it): the failure is logged, :meth:`release`
+        repeats the settle, and failing that the reservation's lease ends it (False)."""
         if not self.plan.checks or self.settled:
             return False
-        self.settled = True
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
+            self.settled = True
             return settle_now(self.request_id, tokens, cost_micros)
-        return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        # settled only once the limiter answered: a settle that failed (lost connection, timeout,
+        # cancellation) may not have been applied, and the release in the caller's ``finally`` then
+        # repeats it with these actuals (settles are idempotent per request id) instead of zeros
+        self._actuals = (tokens, cost_micros)
+        try:
+            applied = await self.limiter.settle(self.request_id, tokens=tokens, cost=cost_micros)
+        except CoordinationError as exc:
+            log.warning("settle of request %s failed (%s): retried by its release", self.request_id, exc)
+            return False
+        self.settled = True
+        return applied
 
     async def release(self) -> bool:
         """Give back the estimates and the parallel slot (a failed or cancelled request). Call it in a
-        shielded ``finally``; after :meth:`settle` it does nothing."""
+        shielded ``finally``; after :meth:`settle` it does nothing, after a settle that failed it
+        completes that settle. Never raises for the shared state being down: logged, and the
+        reservation's lease ends it (False)."""
         if not self.plan.checks or self.settled:
             return False
         self.settled = True
+        tokens, cost = self._actuals or (0, 0)
         settle_now = getattr(self.limiter, "settle_now", None)
         if settle_now is not None:
-            return settle_now(self.request_id, 0, 0)
-        return await self.limiter.release(self.request_id)
+            return settle_now(self.request_id, tokens, cost)
+        try:
+            if self._actuals is not None:
+                return await self.limiter.settle(self.request_id, tokens=tokens, cost=cost)
+            return await self.limiter.release(self.request_id)
+        except CoordinationError as exc:
+            log.warning("release of request %s failed (%s): its lease ends it", self.request_id, exc)
+            return False
 
     def soft_budget_alerts(self) -> list[dict[str, Any]]:
         """Budgets whose ``soft_budget`` the spend before this request reached: the integration
@@ -498,7 +532,8 @@ class Admitter:
         self.clock = clock
         #: (counter, window start) already seeded from the ledger in this process
         self._seeded: dict[tuple[str, float], int] = {}
-        self._seed_lock = trio.Lock()
+        #: seed loads in progress, one per (counter, window start): concurrent requests share it
+        self._seed_flights: dict[tuple[str, float], _SeedFlight] = {}
         # the in-process limiter's synchronous operations (``reserve_now``/``settle_now``): the same
         # atomic step without its two scheduling checkpoints, ~10 µs less per request
         self._reserve_now = getattr(limiter, "reserve_now", None)
@@ -514,10 +549,27 @@ class Admitter:
         if self._reserve_now is not None and plan.checks:
             admission = self._reserve_now(request_id, plan.checks)    # embedded: no I/O, no checkpoint
         else:
-            admission = await admit(self.limiter, request_id, plan.checks, fail_open=self.settings.fail_open)
+            # checks that cannot refuse (the master key's share of the proxy budget, soft budgets) are
+            # only counted: shared state being down is no reason to refuse them (fail open for them)
+            fail_open = self.settings.fail_open or all(c.limit >= UNLIMITED for c in plan.checks)
+            try:
+                admission = await admit(self.limiter, request_id, plan.checks, fail_open=fail_open)
+            except BaseException:
+                # cancelled (client gone) or no reply in time: the reserve may still run on the server;
+                # release by request id now, not after the lease, so its slot and estimates come back
+                await self._release_unknown(request_id)
+                raise
         if not admission.admitted:
             raise _refusal(plan, admission, self.settings, now)
         return Reservation(self.limiter, request_id, plan, admission, auth)
+
+    async def _release_unknown(self, request_id: str) -> None:
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + RELEASE_WAIT
+            try:
+                await self.limiter.release(request_id)
+            except CoordinationError as exc:
+                log.debug("release of %s after a failed reserve: %s (its lease ends it)", request_id, exc)
 
     async def _with_seeds(self, plan: Plan) -> Plan:
         checks = list(plan.checks)
@@ -534,10 +586,21 @@ class Admitter:
                     plan.key_budget_index, plan.soft)
 
     async def _load_seed(self, key: tuple[str, float], kind: str, counter: str, model: str | None, since: float) -> int:
-        async with self._seed_lock:              # one load per counter and window (single flight)
+        """One load per counter and window (single flight): requests that arrive while it runs wait
+        for it and share its outcome — its failure too, so a slow or unavailable ledger costs them
+        one load's time, not one each in turn; loads of other counters never wait for it."""
+        while True:
             seed = self._seeded.get(key)
             if seed is not None:
                 return seed
+            flight = self._seed_flights.get(key)
+            if flight is None:
+                break
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+        flight = self._seed_flights[key] = _SeedFlight()
+        try:
             seed = 0
             if self.seeds is not None:
                 start = datetime.fromtimestamp(since, UTC)
@@ -546,10 +609,24 @@ class Admitter:
                 else:
                     token = counter.split(":", 2)[1]
                     seed = await self.seeds.spend_since(start, api_key=token, model=model)
-            if len(self._seeded) > 100_000:
-                self._seeded.clear()
-            self._seeded[key] = seed
-            return seed
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            del self._seed_flights[key]
+            flight.done.set()
+        if len(self._seeded) > 100_000:
+            self._seeded.clear()
+        self._seeded[key] = seed
+        return seed
+
+
+class _SeedFlight:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: Exception | None = None
 
 
 def _window_of(check: Check, since: float) -> int:

@@ -178,6 +178,9 @@ class Outbox:
         self._spare: _Segment | None = None
         self._seq = itertools.count()    # next() is atomic: the Trio thread and a worker may both create
         self._dirty = False
+        #: segments rotated out with every entry already resolved: no resolve will touch them again,
+        #: so the next :meth:`resolve` hands them out for deletion (Trio thread only)
+        self._retired: list[_Segment] = []
         #: appends that had to create a segment on the Trio thread (no spare was ready)
         self.sync_rotations = 0
         self.appended = 0
@@ -243,6 +246,7 @@ class Outbox:
                 segment.close()
         remaining = [s for s in self._segments if s.open]
         self._segments.clear()
+        self._retired = []
         self._active = self._spare = None
         if self._lock_fd is not None:
             if not remaining:
@@ -283,7 +287,10 @@ class Outbox:
         else:   # no spare ready (a burst outran the writer) or a record larger than a segment
             self.sync_rotations += 1
             spare = self._new_segment(max(self.segment_size, (HEADER_SIZE + frame + _PAGE) // _PAGE * _PAGE))
+        old = self._active
         self._active = spare
+        if old is not None and old.open == 0:
+            self._retired.append(old)
         return spare
 
     # --- resolution (Trio thread) ------------------------------------------------------------------
@@ -309,6 +316,9 @@ class Outbox:
                     struct.pack_into("<Q", segment.mm, _COMMITTED_AT, committed)
             if segment.open == 0 and segment is not self._active and segment is not self._spare:
                 deletable.append(segment)
+        if self._retired:
+            deletable += self._retired
+            self._retired = []
         return deletable
 
     def delete(self, segments: list[_Segment]) -> None:

@@ -38,6 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from ..store.schema import daily_spend, spend_logs
+
 __all__ = [
     "PROXY_RESTARTED",
     "ErrorInfo",
@@ -171,9 +173,14 @@ class SpendRecord:
 
     # --- the store's row ----------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:
-        """Columns of ``spend_logs`` (the store's codec turns datetimes/JSON into the dialect's form)."""
+        """Columns of ``spend_logs`` (the store's codec turns datetimes/JSON into the dialect's form).
+
+        NUL characters become U+FFFD, and strings longer than their column (``end_user``,
+        ``session_id``, a tag …) are cut to it: PostgreSQL refuses both (SQLite does not), and the
+        request's ``user``, tags and spend_logs_metadata come from the client (error messages from
+        the upstream) — a refused record would be parked, a request served and never charged."""
         duration = int((self.end_time - self.start_time).total_seconds() * 1000)
-        return {
+        row = {
             "request_id": self.request_id, "call_type": self.call_type, "api_key": self.api_key,
             "spend": self.spend, "total_tokens": self.total_tokens, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "start_time": self.start_time,
@@ -186,6 +193,16 @@ class SpendRecord:
             "cache_hit": "True" if self.cache_hit else "False", "request_tags": list(self.request_tags),
             "status": self.status, "session_id": self.session_id,
         }
+        if _has_nul(row):
+            row = _without_nul(row)
+        for name, width in _WIDTHS:
+            value = row.get(name)
+            if value is not None and len(value) > width:
+                row[name] = value[:width]
+        tags = row["request_tags"]
+        if any(len(tag) > _TAG_WIDTH for tag in tags):
+            row["request_tags"] = list(dict.fromkeys(tag[:_TAG_WIDTH] for tag in tags))
+        return row
 
     # --- the outbox's bytes ---------------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -249,6 +266,33 @@ class SpendRecord:
             safe_api_base(api_base) if api_base is not None else self.api_base, self.user, self.team_id,
             self.organization_id, self.end_user, self.requester_ip_address, metadata,
             self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id)
+
+
+#: VARCHAR columns of spend_logs and their widths (the request id is the proxy's own: never cut, a cut
+#: one could collide with another request's and be dropped as a duplicate)
+_WIDTHS = tuple((c.name, c.type.length) for c in spend_logs.columns
+                if getattr(c.type, "length", None) and c.name != "request_id")
+#: a tag is a daily_spend entity id
+_TAG_WIDTH: int = daily_spend.c.entity_id.type.length  # type: ignore[attr-defined]
+
+
+def _has_nul(row: Mapping[str, Any]) -> bool:
+    """Cheap test first (C-speed substring searches; the metadata through its JSON encoding)."""
+    for value in row.values():
+        if isinstance(value, str) and "\x00" in value:
+            return True
+    return any("\x00" in tag for tag in row["request_tags"] if isinstance(tag, str)) \
+        or b"\\u0000" in orjson.dumps(row["metadata"], default=str)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_without_nul(str(k)): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _us(value: datetime) -> int:

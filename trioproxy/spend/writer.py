@@ -294,11 +294,17 @@ class SpendWriter:
         for i, orphan in enumerate(orphans):
             try:
                 records = await trio.to_thread.run_sync(orphan.load)
+                refused: list[SpendRecord] = []
                 for start in range(0, len(records), self.batch_size):
-                    rows = [r.to_row() for r in records[start:start + self.batch_size]]
-                    inserted = await self.sink.write(rows)
-                    inserted_total += len(inserted)
-                    self.replayed += len(inserted)
+                    inserted, bad = await self._replay_write(records[start:start + self.batch_size])
+                    inserted_total += inserted
+                    self.replayed += inserted
+                    refused += bad
+                if refused and not self._carry(refused):
+                    log.error("spend outbox of dead process %s: %d refused records could not be kept in this "
+                              "process's outbox; left in place (replayed again later)", orphan.group, len(refused))
+                    await trio.to_thread.run_sync(orphan.release)
+                    continue
                 await trio.to_thread.run_sync(orphan.remove)
                 if records:
                     log.info("spend outbox of dead process %s replayed: %d records, %d new",
@@ -319,3 +325,32 @@ class SpendWriter:
                         await trio.to_thread.run_sync(rest.release)
                 raise
         return inserted_total
+
+    async def _replay_write(self, records: list[SpendRecord]) -> tuple[int, list[SpendRecord]]:
+        """Store replayed records: (rows inserted, records the store refused). Like a live batch, a
+        refused batch is halved until the bad records are alone, so they never hold back the others;
+        unavailability propagates (the replay is postponed)."""
+        try:
+            inserted = await self.sink.write([r.to_row() for r in records])
+        except (StoreUnavailable, StoreClosed):
+            raise
+        except Exception:
+            self.failures += 1
+            if len(records) == 1:
+                log.exception("spend record %s from a dead process's outbox refused by the store: parked",
+                              records[0].request_id)
+                return 0, list(records)
+            half = len(records) // 2
+            first, bad_first = await self._replay_write(records[:half])
+            second, bad_second = await self._replay_write(records[half:])
+            return first + second, bad_first + bad_second
+        return len(inserted), []
+
+    def _carry(self, records: list[SpendRecord]) -> bool:
+        """Park refused replayed records in this process's outbox (unresolved: kept for the next
+        start, like a live parked record) so their dead outbox can go; False if it cannot take them."""
+        for record in records:
+            if self._append(FINAL, record) is None:
+                return False
+            self.parked.append(record)
+        return True
