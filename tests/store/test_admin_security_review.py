@@ -40,3 +40,66 @@ async def test_a_huge_grace_period_is_a_400_not_a_crash(admin: AdminContext) -> 
 async def test_a_long_but_sane_duration_still_works(admin: AdminContext) -> None:
     made = await keys.key_generate(admin, MASTER, {"duration": "36500d", "budget_duration": "1200mo"})
     assert made["expires"] is not None and made["budget_duration"] == "1200mo"
+
+
+# ---- integers beyond BIGINT: a 500 from the driver -------------------------------------------------
+
+@pytest.mark.parametrize("value", [1e30, 2**63])
+async def test_a_limit_beyond_bigint_is_a_400(admin: AdminContext, value: float) -> None:
+    status, err = await error_of(keys.key_generate(admin, MASTER, {"tpm_limit": value}))
+    assert status == 400 and err["param"] == "tpm_limit"
+    status, err = await error_of(teams.team_new(admin, MASTER, {"rpm_limit": value}))
+    assert status == 400 and err["param"] == "rpm_limit"
+
+
+@pytest.mark.parametrize("value", [str(10**30), str(2**62)])
+async def test_a_huge_page_number_is_a_400(admin: AdminContext, value: str) -> None:
+    status, err = await error_of(keys.key_list(admin, VIEWER, {"page": value}))
+    assert status == 400 and err["param"] == "page"
+    status, err = await error_of(audit.audit_list(admin, VIEWER, {"page": value}))
+    assert status == 400 and err["param"] == "page"
+    status, err = await error_of(users.user_list(admin, VIEWER, {"page": value}))
+    assert status == 400 and err["param"] == "page"
+
+
+# ---- text PostgreSQL cannot store, JSON orjson cannot write -----------------------------------------
+
+@pytest.mark.parametrize("body, param", [
+    ({"key_alias": "a\x00b"}, "key_alias"),
+    ({"metadata": {"note": "a\x00b"}}, "metadata"),
+    ({"metadata": {"k\x00": 1}}, "metadata"),
+    ({"tags": ["ok", "bad\x00"]}, "tags"),
+    ({"metadata": orjson.loads('{"a":' * 300 + "1" + "}" * 300)}, "metadata"),   # too deep to store
+    ({"metadata": {"n": 10**30}}, "metadata"),                                    # not a 64-bit integer
+])
+async def test_values_the_database_cannot_hold_are_a_400(admin: AdminContext, body: dict, param: str) -> None:
+    status, err = await error_of(keys.key_generate(admin, MASTER, body))
+    assert status == 400 and err["param"] == param
+
+
+async def test_a_nul_in_an_id_is_a_400_everywhere(admin: AdminContext) -> None:
+    for op, body, param in [
+        (users.user_info, {"user_id": "a\x00"}, "user_id"),
+        (customers.customer_info, {"end_user_id": "a\x00"}, "end_user_id"),
+        (teams.team_info, {"team_id": "a\x00"}, "team_id"),
+        (teams.team_new, {"members_with_roles": [{"role": "user", "user_id": "x\x00"}]}, "members_with_roles"),
+        (users.user_list, {"user_ids": "a,b\x00"}, "user_ids"),
+        (audit.audit_list, {"object_id": "a\x00"}, "object_id"),
+    ]:
+        status, err = await error_of(op(admin, MASTER, body))
+        assert (status, err["param"]) == (400, param), op.__name__
+
+
+async def test_an_audit_date_at_the_end_of_time_is_a_400(admin: AdminContext) -> None:
+    status, err = await error_of(audit.audit_list(admin, VIEWER, {"end_date": "9999-12-31T23:00:00-05:00"}))
+    assert status == 400 and err["param"] == "end_date"
+
+
+async def test_lists_longer_than_a_statement_can_bind_are_a_400(admin: AdminContext) -> None:
+    """PostgreSQL binds at most 65,535 parameters: a longer IN list was answered as a 503 "database
+    unavailable" naming the database."""
+    many = [f"sk-{i:08d}" for i in range(70_000)]
+    status, err = await error_of(keys.key_delete(admin, MASTER, {"keys": many}))
+    assert status == 400 and err["param"] == "keys"
+    status, err = await error_of(users.user_list(admin, VIEWER, {"user_ids": ",".join(f"u{i}" for i in range(70_000))}))
+    assert status == 400 and err["param"] == "user_ids"

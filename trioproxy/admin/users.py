@@ -10,6 +10,7 @@ from .common import AdminContext, new_clear_key, reset_after, store_errors, toke
 from .errors import bad_request, forbidden, not_found
 from .keys import _check_custom_key
 from .validation import (
+    MAX_LIST,
     boolean,
     duration,
     integer,
@@ -168,6 +169,8 @@ async def user_list(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, A
         ids = [i for i in ids.split(",") if i]
     elif ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise bad_request(f"{where}: 'user_ids' must be a comma-separated string", param="user_ids")
+    if ids is not None and len(ids) > MAX_LIST:
+        raise bad_request(f"{where}: 'user_ids' may name at most {MAX_LIST} users", param="user_ids")
     with store_errors():
         result = await store.users.list(role=query.get("role"), user_ids=ids, team_id=query.get("team_id"),
                                         page=page, size=size)

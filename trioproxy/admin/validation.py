@@ -4,6 +4,13 @@ Each endpoint declares its fields as ``{name: validator}``. :func:`validate` ref
 (naming all of them), a value of the wrong type (naming the field, never echoing the value — it may
 be a key), and returns the converted values of the fields that were *sent* (so an update changes
 only those). Validators convert on the way: money → integer micro-USD, durations → ``Duration``.
+
+Every sent value is also checked against what the store can hold (:func:`storable`) before its own
+validator runs: no NUL character in any text (PostgreSQL's text and JSONB refuse it), JSON nested at
+most :data:`MAX_JSON_DEPTH` levels (orjson writes at most 254), integers within 64 bits, lists of at
+most :data:`MAX_LIST` entries (PostgreSQL binds at most 65,535 parameters per statement). Without
+these checks such values reached the driver and came back as an unhandled exception (a 500, or a
+503 "database unavailable") instead of a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -29,14 +36,44 @@ __all__ = [
     "money",
     "one_of",
     "optional",
+    "storable",
     "string",
     "string_list",
     "validate",
 ]
 
+#: how deep a JSON value (``metadata``, ``config``, …) may nest
+MAX_JSON_DEPTH = 32
+#: the most entries a list may have (ids to delete, models, tags, …)
+MAX_LIST = 10_000
+#: the largest integer a ``BIGINT`` column holds
+MAX_INT = 2**63 - 1
+#: the largest page number (a page × size offset stays far inside ``BIGINT``)
+MAX_PAGE = 2**31 - 1
+
 
 class Invalid(ValueError):
     """A field's value is wrong; the message says what was expected."""
+
+
+def storable(value: Any, depth: int = 0) -> None:
+    """Raise :class:`Invalid` for a value the store cannot hold (see the module docstring)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid("text must not contain NUL characters (\\u0000)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            raise Invalid("integers must fit in 64 bits")
+    elif isinstance(value, dict | list | tuple):
+        if depth >= MAX_JSON_DEPTH:
+            raise Invalid(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if len(value) > MAX_LIST:
+            raise Invalid(f"at most {MAX_LIST} entries")
+        items = (item for pair in value.items() for item in pair) if isinstance(value, dict) else value
+        for item in items:
+            storable(item, depth + 1)
 
 
 Validator = Callable[[Any], Any]
@@ -80,6 +117,8 @@ def integer(minimum: int = 0) -> Validator:
             raise Invalid(f"expected an integer, got {_type_name(value)}")
         if value < minimum:
             raise Invalid(f"must be at least {minimum}")
+        if value > MAX_INT:
+            raise Invalid(f"must be at most {MAX_INT}")
         return int(value)
 
     return check
@@ -174,9 +213,10 @@ def date_or_time(value: Any) -> datetime:
         raise Invalid(f"expected a date (YYYY-MM-DD) or an ISO 8601 time, got {_type_name(value)}")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # in UTC here: 9999-12-31T23:00-05:00 has no UTC time, and the store compares in UTC
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise Invalid("expected a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def validate(data: Any, fields: Mapping[str, Validator], where: str, *,
@@ -195,6 +235,7 @@ def validate(data: Any, fields: Mapping[str, Validator], where: str, *,
     out: dict[str, Any] = {}
     for name, value in data.items():
         try:
+            storable(value)
             out[name] = fields[name](value)
         except Invalid as exc:
             raise bad_request(f"{where}: invalid '{name}': {exc}", param=name) from None
@@ -210,9 +251,10 @@ def query_int(value: Any, name: str, where: str, *, default: int, minimum: int =
         number = int(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
         number = None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise bad_request(f"{where}: '{name}' must be an integer of at least {minimum}{bound}", param=name)
+    upper = maximum if maximum is not None else MAX_PAGE
+    if number is None or number < minimum or number > upper:
+        raise bad_request(f"{where}: '{name}' must be an integer of at least {minimum} and at most {upper}",
+                          param=name)
     return number
 
 
