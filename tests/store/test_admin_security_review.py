@@ -103,3 +103,24 @@ async def test_lists_longer_than_a_statement_can_bind_are_a_400(admin: AdminCont
     assert status == 400 and err["param"] == "keys"
     status, err = await error_of(users.user_list(admin, VIEWER, {"user_ids": ",".join(f"u{i}" for i in range(70_000))}))
     assert status == 400 and err["param"] == "user_ids"
+
+
+# ---- a key's allowed_routes are checked when they are set ------------------------------------------
+
+@pytest.mark.parametrize("routes", [["key/info"], ["/chat/*/x"], ["not_a_group"], [""]])
+async def test_bad_allowed_routes_are_refused_when_the_key_is_made(admin: AdminContext, routes: list) -> None:
+    """They used to be stored as sent; the route check at request time then raised on every request
+    (or, had the integration skipped the bad list, left the key unrestricted)."""
+    status, err = await error_of(keys.key_generate(admin, MASTER, {"allowed_routes": routes}))
+    assert status == 400 and err["param"] == "allowed_routes"
+    made = await keys.key_generate(admin, MASTER, {})
+    status, err = await error_of(keys.key_update(admin, MASTER, {"key": made["key"], "allowed_routes": routes}))
+    assert status == 400 and err["param"] == "allowed_routes"
+    status, err = await error_of(users.user_new(admin, MASTER, {"allowed_routes": routes}))
+    assert status == 400 and err["param"] == "allowed_routes"
+
+
+async def test_good_allowed_routes_are_stored_as_sent(admin: AdminContext) -> None:
+    routes = ["llm_api_routes", "LiteLLMRoutes.info_routes", "/bria", "/audit/{id}", "/api/*", "anthropic_routes"]
+    made = await keys.key_generate(admin, MASTER, {"allowed_routes": routes})
+    assert made["allowed_routes"] == routes

@@ -24,6 +24,7 @@ from .validation import (
     optional,
     query_bool,
     query_int,
+    route_list,
     string,
     string_list,
     validate,
@@ -67,7 +68,7 @@ KEY_FIELDS = {
     "enforced_params": string_list,
     "guardrails": string_list,
     "blocked": boolean,
-    "allowed_routes": string_list,
+    "allowed_routes": route_list,
 }
 GENERATE_FIELDS = {"key": string, **KEY_FIELDS}
 UPDATE_FIELDS = {"key": string, **KEY_FIELDS}

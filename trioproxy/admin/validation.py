@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..access.catalog import RouteCatalog, expand_route_list
 from ..store.durations import Duration, InvalidDuration, parse_duration
 from ..store.money import to_micros
 from ..store.views import model_budget_from_request
@@ -36,6 +37,7 @@ __all__ = [
     "money",
     "one_of",
     "optional",
+    "route_list",
     "storable",
     "string",
     "string_list",
@@ -154,6 +156,21 @@ def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"expected an object, got {_type_name(value)}")
     return dict(value)
+
+
+_ROUTE_CATALOG = RouteCatalog()
+
+
+def route_list(value: Any) -> list[str]:
+    """A key's ``allowed_routes``: each entry a route (``/chat/completions``, ``/audit/{id}``,
+    ``/api/*``) or a route group (``llm_api_routes``, ``LiteLLMRoutes.info_routes``), checked with
+    the access layer's own parser so that what is stored is what it will enforce."""
+    routes = string_list(value)
+    problems: list[str] = []
+    expand_route_list(routes, "allowed_routes", _ROUTE_CATALOG, problems, prefix_match=True)
+    if problems:
+        raise Invalid("; ".join(problems))
+    return routes
 
 
 def duration(value: Any) -> Duration:
