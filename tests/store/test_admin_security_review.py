@@ -124,3 +124,16 @@ async def test_good_allowed_routes_are_stored_as_sent(admin: AdminContext) -> No
     routes = ["llm_api_routes", "LiteLLMRoutes.info_routes", "/bria", "/audit/{id}", "/api/*", "anthropic_routes"]
     made = await keys.key_generate(admin, MASTER, {"allowed_routes": routes})
     assert made["allowed_routes"] == routes
+
+
+# ---- secrets ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "postgresql://app@db.internal:5432/proxy?password=s3cr3t-pw&sslmode=require",
+    "postgresql://app:s3cr3t-pw@db.internal/proxy?sslpassword=s3cr3t-pw",
+    "postgresql://db.internal/proxy?user=app&PASSWORD=s3cr3t-pw",
+])
+def test_redacted_database_urls_hide_passwords_in_the_query_too(url: str) -> None:
+    """``redacted()`` feeds every StoreUnavailable message (logs, and 503 answers to API callers)."""
+    shown = parse_database_url(url).redacted()
+    assert "s3cr3t-pw" not in shown and "db.internal" in shown
