@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from trioproxy.access import (
     AccessDenied,
     Caller,
     CallerKind,
+    IPPolicy,
     Role,
     RouteRules,
     authorize,
 )
+from trioproxy.access.ip import parse_address
 
 DEFAULT = RouteRules.from_settings({})
 
@@ -35,3 +39,27 @@ def test_a_key_list_naming_only_routes_we_do_not_serve_allows_nothing(entries: l
 def test_an_empty_key_list_still_restricts_nothing() -> None:
     caller = Caller(CallerKind.VIRTUAL_KEY, key_routes=DEFAULT.route_list([]))
     assert authorize(caller, "/chat/completions", "POST", DEFAULT) is None
+
+
+# ---- the caller's address: a zone id is the client's text, not part of the address ---------------
+
+@pytest.mark.parametrize("hop", ["2001:db8::1%Bearer sk-1234 (see logs)", "[2001:db8::1%25x]:443",
+                                 "::ffff:203.0.113.7%eth0"])
+def test_a_zone_id_is_dropped_never_echoed_or_recorded(hop: str) -> None:
+    """``ipaddress`` keeps an IPv6 zone id (``%anything``) and prints it back: the 403 message and
+    ``requester_ip_address`` carried whatever text the client put in X-Forwarded-For."""
+    address = parse_address(hop)
+    assert address is not None and "%" not in str(address)
+    policy = IPPolicy.from_settings({"use_x_forwarded_for": True, "allowed_ips": ["10.0.0.0/8"]})
+    client = policy.client_address("127.0.0.1", [hop])
+    assert client is not None and "%" not in client
+    with pytest.raises(AccessDenied) as info:
+        policy.check(client)
+    assert "Bearer" not in info.value.message and "%" not in info.value.message
+
+
+def test_a_scoped_peer_still_matches_its_range() -> None:
+    policy = IPPolicy.from_settings({"allowed_ips": ["fe80::/10"]})
+    assert policy.client_address("fe80::1%eth0") == "fe80::1"
+    policy.check(policy.client_address("fe80::1%eth0"))
+    assert parse_address("fe80::1%eth0") == ipaddress.ip_address("fe80::1")
