@@ -13,9 +13,11 @@ from trioproxy.access import (
     IPPolicy,
     Role,
     RouteRules,
+    Rule,
     authorize,
 )
 from trioproxy.access.ip import parse_address
+from trioproxy.admin import ROUTES as ADMIN_ROUTES
 
 DEFAULT = RouteRules.from_settings({})
 
@@ -63,3 +65,16 @@ def test_a_scoped_peer_still_matches_its_range() -> None:
     assert policy.client_address("fe80::1%eth0") == "fe80::1"
     policy.check(policy.client_address("fe80::1%eth0"))
     assert parse_address("fe80::1%eth0") == ipaddress.ip_address("fe80::1")
+
+
+# ---- every management route has its row in the access catalog ------------------------------------
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_every_admin_route_is_classified(route) -> None:
+    """/end_user/block, /end_user/unblock and /user/unblock had no row: admin-only by the fail-closed
+    default (no hole), but outside ``management_routes`` (a JWT admin's default routes), and listed
+    as "unclassified" by GET /routes."""
+    spec = DEFAULT.catalog.lookup(route.path.replace("{key}", "sk-x").replace("{id}", "1"))
+    assert spec is not None and route.method in spec.methods
+    if route.access.value in ("admin", "admin_read"):
+        assert spec.rule in (Rule.ADMIN, Rule.SELF_SERVICE, Rule.TEAM_ADMIN, Rule.INFO)
