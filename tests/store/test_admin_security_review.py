@@ -105,6 +105,33 @@ async def test_lists_longer_than_a_statement_can_bind_are_a_400(admin: AdminCont
     assert status == 400 and err["param"] == "user_ids"
 
 
+# ---- per-model budgets and limits: negative numbers and bad windows were stored silently -----------
+
+@pytest.mark.parametrize("body, param", [
+    ({"model_max_budget": {"gpt-4o": {"budget_limit": -1}}}, "model_max_budget"),
+    ({"model_max_budget": {"gpt-4o": -0.5}}, "model_max_budget"),
+    ({"model_max_budget": {"gpt-4o": {"budget_limit": 1, "time_period": "3x"}}}, "model_max_budget"),
+    ({"model_rpm_limit": {"gpt-4o": -1}}, "model_rpm_limit"),
+    ({"model_tpm_limit": {"gpt-4o": "many"}}, "model_tpm_limit"),
+    ({"model_tpm_limit": {"gpt-4o": True}}, "model_tpm_limit"),
+])
+async def test_per_model_budgets_and_limits_are_checked(admin: AdminContext, body: dict, param: str) -> None:
+    """A negative per-model budget refused every request for that model, a ``time_period`` of
+    ``"3x"`` was read back as a lifetime budget, a negative per-model limit refused everything."""
+    status, err = await error_of(keys.key_generate(admin, MASTER, body))
+    assert status == 400 and err["param"] == param
+    status, err = await error_of(teams.team_new(admin, MASTER, body))
+    assert status == 400 and err["param"] == param
+
+
+async def test_good_per_model_budgets_and_limits_are_kept(admin: AdminContext) -> None:
+    made = await keys.key_generate(admin, MASTER, {
+        "model_max_budget": {"gpt-4o": {"budget_limit": 0.5, "time_period": "1d"}, "o1": 2},
+        "model_rpm_limit": {"gpt-4o": 10}, "model_tpm_limit": {"gpt-4o": 1000, "o1": 0}})
+    assert made["model_max_budget"] == {"gpt-4o": {"budget_limit": 0.5, "time_period": "1d"}, "o1": {"budget_limit": 2.0}}
+    assert made["model_rpm_limit"] == {"gpt-4o": 10} and made["model_tpm_limit"] == {"gpt-4o": 1000, "o1": 0}
+
+
 # ---- a key's allowed_routes are checked when they are set ------------------------------------------
 
 @pytest.mark.parametrize("routes", [["key/info"], ["/chat/*/x"], ["not_a_group"], [""]])

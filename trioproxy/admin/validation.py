@@ -34,6 +34,7 @@ __all__ = [
     "json_object",
     "members",
     "model_budget",
+    "model_limits",
     "money",
     "one_of",
     "optional",
@@ -187,6 +188,19 @@ def one_of(*choices: str) -> Validator:
         return value
 
     return check
+
+
+def model_limits(value: Any) -> dict[str, int]:
+    """``model_rpm_limit`` / ``model_tpm_limit``: ``{model: a non-negative integer}``"""
+    obj = json_object(value)
+    check = integer(0)
+    out: dict[str, int] = {}
+    for model, limit in obj.items():
+        try:
+            out[model] = check(limit)
+        except Invalid as exc:
+            raise Invalid(f"limit of {model!r}: {exc}") from None
+    return out
 
 
 def model_budget(value: Any) -> dict[str, Any]:
