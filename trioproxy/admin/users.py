@@ -172,6 +172,8 @@ async def user_list(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, A
         raise bad_request(f"{where}: 'user_ids' must be a comma-separated string", param="user_ids")
     if ids is not None and len(ids) > MAX_LIST:
         raise bad_request(f"{where}: 'user_ids' may name at most {MAX_LIST} users", param="user_ids")
+    if ids is not None and any("\x00" in i for i in ids):
+        raise bad_request(f"{where}: 'user_ids' must not contain NUL characters", param="user_ids")
     with store_errors():
         result = await store.users.list(role=query.get("role"), user_ids=ids, team_id=query.get("team_id"),
                                         page=page, size=size)

@@ -5,12 +5,13 @@ Each endpoint declares its fields as ``{name: validator}``. :func:`validate` ref
 be a key), and returns the converted values of the fields that were *sent* (so an update changes
 only those). Validators convert on the way: money → integer micro-USD, durations → ``Duration``.
 
-Every sent value is also checked against what the store can hold (:func:`storable`) before its own
-validator runs: no NUL character in any text (PostgreSQL's text and JSONB refuse it), JSON nested at
-most :data:`MAX_JSON_DEPTH` levels (orjson writes at most 254), integers within 64 bits, lists of at
-most :data:`MAX_LIST` entries (PostgreSQL binds at most 65,535 parameters per statement). Without
-these checks such values reached the driver and came back as an unhandled exception (a 500, or a
-503 "database unavailable") instead of a 400 naming the field.
+The validators of text, lists and JSON objects also check what the store can hold
+(:func:`storable`): no NUL character in any text (PostgreSQL's text and JSONB refuse it), JSON nested
+at most :data:`MAX_JSON_DEPTH` levels (orjson writes at most 254), integers within 64 bits, lists
+and objects of at most :data:`MAX_LIST` entries (PostgreSQL binds at most 65,535 parameters per
+statement). Without these checks such values reached the driver and came back as an unhandled
+exception (a 500, or a 503 "database unavailable") instead of a 400 naming the field. Fields
+validated as-is (``lambda v: v``) are not checked: they are parsed by the operation itself.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def string(value: Any) -> str:
     """a string"""
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {_type_name(value)}")
+    storable(value)
     return value
 
 
@@ -150,12 +152,14 @@ def boolean(value: Any) -> bool:
 def string_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise Invalid(f"expected a list of strings, got {_type_name(value)}")
+    storable(value)
     return list(value)
 
 
 def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"expected an object, got {_type_name(value)}")
+    storable(value)
     return dict(value)
 
 
@@ -232,9 +236,10 @@ def _member(value: Any) -> dict[str, Any]:
 def members(value: Any) -> list[dict[str, Any]]:
     """a member object or a list of them"""
     if isinstance(value, dict):
-        return [_member(value)]
+        value = [value]
     if not isinstance(value, list):
         raise Invalid(f"expected a member object or a list of them, got {_type_name(value)}")
+    storable(value)
     return [_member(v) for v in value]
 
 
@@ -266,7 +271,6 @@ def validate(data: Any, fields: Mapping[str, Validator], where: str, *,
     out: dict[str, Any] = {}
     for name, value in data.items():
         try:
-            storable(value)
             out[name] = fields[name](value)
         except Invalid as exc:
             raise bad_request(f"{where}: invalid '{name}': {exc}", param=name) from None
