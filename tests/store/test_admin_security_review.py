@@ -16,7 +16,6 @@ from trioproxy.store.url import parse_database_url
 
 from .admin_helpers import MASTER, VIEWER, error_of
 
-
 # ---- durations: an overflow was a 500 ------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value", [
