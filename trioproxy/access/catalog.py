@@ -167,7 +167,7 @@ ROUTES: tuple[RouteSpec, ...] = tuple(
     # ---- customers and budgets
     + _routes("POST", ["/customer/new", "/end_user/new", "/customer/update", "/end_user/update",
                        "/customer/delete", "/end_user/delete", "/customer/block", "/customer/unblock",
-                       "/budget/new"],
+                       "/end_user/block", "/end_user/unblock", "/user/unblock", "/budget/new"],
               Rule.ADMIN, [MANAGEMENT], "customers and budgets")
     + _routes("GET", ["/customer/info", "/end_user/info", "/customer/list", "/end_user/list"], Rule.ADMIN,
               [MANAGEMENT, ADMIN_VIEWER], "customers")

@@ -62,7 +62,7 @@ def parse_address(text: str | None) -> IPAddress | None:
     """One hop as written by a proxy or the ASGI server → an address, or ``None`` if it is not one.
 
     Accepts ``1.2.3.4``, ``1.2.3.4:80``, ``2001:db8::1``, ``[2001:db8::1]``, ``[2001:db8::1]:443``;
-    IPv4-mapped IPv6 becomes the IPv4 address.
+    IPv4-mapped IPv6 becomes the IPv4 address; an IPv6 zone id (``%eth0``) is dropped.
     """
     if not text:
         return None
@@ -81,8 +81,14 @@ def parse_address(text: str | None) -> IPAddress | None:
         address = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.scope_id is not None:
+            # a zone id (``fe80::1%eth0``) names an interface of the *sender's* host and is free
+            # text (``%Bearer sk-…`` parses): dropped, so it is never echoed in a 403 or recorded
+            # as requester_ip_address; range checks never depended on it
+            return ipaddress.IPv6Address(int(address))
     return address
 
 

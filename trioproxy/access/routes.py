@@ -240,9 +240,16 @@ def _row_admin_only_routes(r: _Request) -> bool:
     return False
 
 
+def _restricts(routes: RouteSet | None) -> bool:
+    """A key's or team's list restricts when it names anything, even if what it names expands to
+    no route we serve (``["anthropic_routes"]``): such a list allows nothing. Only no list, or an
+    empty one, restricts nothing."""
+    return routes is not None and bool(routes.patterns or routes.source)
+
+
 def _row_key_allowed_routes(r: _Request) -> bool:
     routes = r.caller.key_routes
-    if routes is not None and routes.patterns and not routes.matches(r.route):
+    if _restricts(routes) and not routes.matches(r.route):  # type: ignore[union-attr]
         raise AccessDenied(f"Virtual key is not allowed to call this route. Only allowed to call routes: "
                            f"{list(routes.source)}. Tried to call route: {r.route}")
     return False
@@ -250,7 +257,7 @@ def _row_key_allowed_routes(r: _Request) -> bool:
 
 def _row_team_allowed_routes(r: _Request) -> bool:
     routes = r.caller.team_routes
-    if routes is not None and routes.patterns and not routes.matches(r.route):
+    if _restricts(routes) and not routes.matches(r.route):  # type: ignore[union-attr]
         raise AccessDenied(f"Team {r.caller.team_id} is not allowed to call this route. Only allowed to call "
                            f"routes: {list(routes.source)}. Tried to call route: {r.route}")
     return False

@@ -20,10 +20,12 @@ from .validation import (
     integer,
     json_object,
     model_budget,
+    model_limits,
     money,
     optional,
     query_bool,
     query_int,
+    route_list,
     string,
     string_list,
     validate,
@@ -55,8 +57,8 @@ KEY_FIELDS = {
     "rpm_limit": optional(integer(0)),
     "max_parallel_requests": optional(integer(0)),
     "model_max_budget": model_budget,
-    "model_rpm_limit": json_object,
-    "model_tpm_limit": json_object,
+    "model_rpm_limit": model_limits,
+    "model_tpm_limit": model_limits,
     "user_id": optional(string),
     "team_id": optional(string),
     "organization_id": optional(string),
@@ -67,7 +69,7 @@ KEY_FIELDS = {
     "enforced_params": string_list,
     "guardrails": string_list,
     "blocked": boolean,
-    "allowed_routes": string_list,
+    "allowed_routes": route_list,
 }
 GENERATE_FIELDS = {"key": string, **KEY_FIELDS}
 UPDATE_FIELDS = {"key": string, **KEY_FIELDS}

@@ -15,6 +15,7 @@ from .validation import (
     json_object,
     members,
     model_budget,
+    model_limits,
     money,
     one_of,
     optional,
@@ -51,8 +52,8 @@ TEAM_FIELDS = {
     "rpm_limit": optional(integer(0)),
     "max_parallel_requests": optional(integer(0)),
     "model_max_budget": model_budget,
-    "model_rpm_limit": json_object,
-    "model_tpm_limit": json_object,
+    "model_rpm_limit": model_limits,
+    "model_tpm_limit": model_limits,
     "guardrails": string_list,
     "blocked": boolean,
 }

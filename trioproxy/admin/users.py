@@ -10,6 +10,7 @@ from .common import AdminContext, new_clear_key, reset_after, store_errors, toke
 from .errors import bad_request, forbidden, not_found
 from .keys import _check_custom_key
 from .validation import (
+    MAX_LIST,
     boolean,
     duration,
     integer,
@@ -19,6 +20,7 @@ from .validation import (
     one_of,
     optional,
     query_int,
+    route_list,
     string,
     string_list,
     validate,
@@ -52,7 +54,7 @@ NEW_FIELDS = {
     "permissions": json_object,
     "guardrails": string_list,
     "enforced_params": string_list,
-    "allowed_routes": string_list,
+    "allowed_routes": route_list,
     "aliases": json_object,
     "config": json_object,
     **USER_FIELDS,
@@ -168,6 +170,10 @@ async def user_list(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, A
         ids = [i for i in ids.split(",") if i]
     elif ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise bad_request(f"{where}: 'user_ids' must be a comma-separated string", param="user_ids")
+    if ids is not None and len(ids) > MAX_LIST:
+        raise bad_request(f"{where}: 'user_ids' may name at most {MAX_LIST} users", param="user_ids")
+    if ids is not None and any("\x00" in i for i in ids):
+        raise bad_request(f"{where}: 'user_ids' must not contain NUL characters", param="user_ids")
     with store_errors():
         result = await store.users.list(role=query.get("role"), user_ids=ids, team_id=query.get("team_id"),
                                         page=page, size=size)

@@ -4,6 +4,14 @@ Each endpoint declares its fields as ``{name: validator}``. :func:`validate` ref
 (naming all of them), a value of the wrong type (naming the field, never echoing the value — it may
 be a key), and returns the converted values of the fields that were *sent* (so an update changes
 only those). Validators convert on the way: money → integer micro-USD, durations → ``Duration``.
+
+The validators of text, lists and JSON objects also check what the store can hold
+(:func:`storable`): no NUL character in any text (PostgreSQL's text and JSONB refuse it), JSON nested
+at most :data:`MAX_JSON_DEPTH` levels (orjson writes at most 254), integers within 64 bits, lists
+and objects of at most :data:`MAX_LIST` entries (PostgreSQL binds at most 65,535 parameters per
+statement). Without these checks such values reached the driver and came back as an unhandled
+exception (a 500, or a 503 "database unavailable") instead of a 400 naming the field. Fields
+validated as-is (``lambda v: v``) are not checked: they are parsed by the operation itself.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..access.catalog import RouteCatalog, expand_route_list
 from ..store.durations import Duration, InvalidDuration, parse_duration
 from ..store.money import to_micros
 from ..store.views import model_budget_from_request
@@ -26,17 +35,49 @@ __all__ = [
     "json_object",
     "members",
     "model_budget",
+    "model_limits",
     "money",
     "one_of",
     "optional",
+    "route_list",
+    "storable",
     "string",
     "string_list",
     "validate",
 ]
 
+#: how deep a JSON value (``metadata``, ``config``, …) may nest
+MAX_JSON_DEPTH = 32
+#: the most entries a list may have (ids to delete, models, tags, …)
+MAX_LIST = 10_000
+#: the largest integer a ``BIGINT`` column holds
+MAX_INT = 2**63 - 1
+#: the largest page number (a page × size offset stays far inside ``BIGINT``)
+MAX_PAGE = 2**31 - 1
+
 
 class Invalid(ValueError):
     """A field's value is wrong; the message says what was expected."""
+
+
+def storable(value: Any, depth: int = 0) -> None:
+    """Raise :class:`Invalid` for a value the store cannot hold (see the module docstring)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid("text must not contain NUL characters (\\u0000)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            raise Invalid("integers must fit in 64 bits")
+    elif isinstance(value, dict | list | tuple):
+        if depth >= MAX_JSON_DEPTH:
+            raise Invalid(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if len(value) > MAX_LIST:
+            raise Invalid(f"at most {MAX_LIST} entries")
+        items = (item for pair in value.items() for item in pair) if isinstance(value, dict) else value
+        for item in items:
+            storable(item, depth + 1)
 
 
 Validator = Callable[[Any], Any]
@@ -70,6 +111,7 @@ def string(value: Any) -> str:
     """a string"""
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {_type_name(value)}")
+    storable(value)
     return value
 
 
@@ -80,6 +122,8 @@ def integer(minimum: int = 0) -> Validator:
             raise Invalid(f"expected an integer, got {_type_name(value)}")
         if value < minimum:
             raise Invalid(f"must be at least {minimum}")
+        if value > MAX_INT:
+            raise Invalid(f"must be at most {MAX_INT}")
         return int(value)
 
     return check
@@ -108,13 +152,30 @@ def boolean(value: Any) -> bool:
 def string_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise Invalid(f"expected a list of strings, got {_type_name(value)}")
+    storable(value)
     return list(value)
 
 
 def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"expected an object, got {_type_name(value)}")
+    storable(value)
     return dict(value)
+
+
+_ROUTE_CATALOG = RouteCatalog()
+
+
+def route_list(value: Any) -> list[str]:
+    """A key's ``allowed_routes``: each entry a route (``/chat/completions``, ``/audit/{id}``,
+    ``/api/*``) or a route group (``llm_api_routes``, ``LiteLLMRoutes.info_routes``), checked with
+    the access layer's own parser so that what is stored is what it will enforce."""
+    routes = string_list(value)
+    problems: list[str] = []
+    expand_route_list(routes, "allowed_routes", _ROUTE_CATALOG, problems, prefix_match=True)
+    if problems:
+        raise Invalid("; ".join(problems))
+    return routes
 
 
 def duration(value: Any) -> Duration:
@@ -131,6 +192,19 @@ def one_of(*choices: str) -> Validator:
         return value
 
     return check
+
+
+def model_limits(value: Any) -> dict[str, int]:
+    """``model_rpm_limit`` / ``model_tpm_limit``: ``{model: a non-negative integer}``"""
+    obj = json_object(value)
+    check = integer(0)
+    out: dict[str, int] = {}
+    for model, limit in obj.items():
+        try:
+            out[model] = check(limit)
+        except Invalid as exc:
+            raise Invalid(f"limit of {model!r}: {exc}") from None
+    return out
 
 
 def model_budget(value: Any) -> dict[str, Any]:
@@ -162,9 +236,10 @@ def _member(value: Any) -> dict[str, Any]:
 def members(value: Any) -> list[dict[str, Any]]:
     """a member object or a list of them"""
     if isinstance(value, dict):
-        return [_member(value)]
+        value = [value]
     if not isinstance(value, list):
         raise Invalid(f"expected a member object or a list of them, got {_type_name(value)}")
+    storable(value)
     return [_member(v) for v in value]
 
 
@@ -174,9 +249,10 @@ def date_or_time(value: Any) -> datetime:
         raise Invalid(f"expected a date (YYYY-MM-DD) or an ISO 8601 time, got {_type_name(value)}")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # in UTC here: 9999-12-31T23:00-05:00 has no UTC time, and the store compares in UTC
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise Invalid("expected a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def validate(data: Any, fields: Mapping[str, Validator], where: str, *,
@@ -210,9 +286,10 @@ def query_int(value: Any, name: str, where: str, *, default: int, minimum: int =
         number = int(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
         number = None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise bad_request(f"{where}: '{name}' must be an integer of at least {minimum}{bound}", param=name)
+    upper = maximum if maximum is not None else MAX_PAGE
+    if number is None or number < minimum or number > upper:
+        raise bad_request(f"{where}: '{name}' must be an integer of at least {minimum} and at most {upper}",
+                          param=name)
     return number
 
 

@@ -10,6 +10,7 @@ with the process would lose every key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +20,9 @@ __all__ = ["DatabaseURL", "InvalidDatabaseURL", "database_url_from_config_file",
 class InvalidDatabaseURL(ValueError):
     """The URL is not one the store can open; the message says why and what is accepted."""
 
+
+#: libpq takes passwords in the query string too (``?password=``, ``?sslpassword=``)
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*", re.IGNORECASE)
 
 _ACCEPTED = "use sqlite:///path/to/proxy.db or postgresql://user:password@host:port/dbname"
 
@@ -38,15 +42,15 @@ class DatabaseURL:
         return "postgresql+psycopg://" + self.target.split("://", 1)[1]
 
     def redacted(self) -> str:
-        """For logs and errors: the password (if any) replaced by ``***``."""
+        """For logs and errors: the password (if any, in the user info or the query) replaced by ``***``."""
         if self.kind == "sqlite":
             return f"sqlite:///{self.target}"
         scheme, rest = self.target.split("://", 1)
         creds, at, host = rest.rpartition("@")
         if at and ":" in creds:
             user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}"
-        return self.target
+            rest = f"{user}:***@{host}"
+        return scheme + "://" + _QUERY_PASSWORD.sub(r"\1***", rest)
 
     def __repr__(self) -> str:
         return f"DatabaseURL({self.redacted()!r})"

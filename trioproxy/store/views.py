@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from .durations import InvalidDuration, parse_duration
 from .money import from_micros, to_micros
 
 __all__ = [
@@ -46,7 +47,9 @@ def jsonable(value: Any) -> Any:
 
 def model_budget_from_request(value: Mapping[str, Any]) -> dict[str, Any]:
     """``{"gpt-4o": {"budget_limit": 0.5, "time_period": "1d"}}`` (or ``{"gpt-4o": 0.5}``) → stored
-    form with ``budget_limit_micros`` (money is never a float in the store). Raises ValueError."""
+    form with ``budget_limit_micros`` (money is never a float in the store). Raises ValueError for a
+    negative ``budget_limit`` or a ``time_period`` that is not a duration (``"3x"`` would be read
+    back as a lifetime budget)."""
     out: dict[str, Any] = {}
     for model, spec in value.items():
         if isinstance(spec, int | float) and not isinstance(spec, bool):
@@ -54,7 +57,16 @@ def model_budget_from_request(value: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(spec, Mapping) or "budget_limit" not in spec:
             raise ValueError(f"model_max_budget[{model!r}] must be a number or an object with 'budget_limit'")
         stored = {k: v for k, v in spec.items() if k != "budget_limit"}
-        stored["budget_limit_micros"] = to_micros(spec["budget_limit"])
+        micros = to_micros(spec["budget_limit"])
+        if micros is not None and micros < 0:
+            raise ValueError(f"model_max_budget[{model!r}]: budget_limit must not be negative")
+        period = spec.get("time_period")
+        if period is not None:
+            try:
+                parse_duration(period)
+            except InvalidDuration as exc:
+                raise ValueError(f"model_max_budget[{model!r}]: time_period: {exc}") from None
+        stored["budget_limit_micros"] = micros
         out[str(model)] = stored
     return out
 
