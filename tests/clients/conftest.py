@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from conftest import MASTER_KEY, UPSTREAM_KEY
-from support.fake_upstream import FakeUpstream
+from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -37,6 +37,10 @@ KNOWN_CHAT = "gpt-4o-mini"      # fake/… under a name LlamaIndex knows (it che
 EMBED = "text-embedding-3-small"  # fake/…
 RELAY_CHAT = "relay-chat"       # openai/… → tests/support/fake_upstream.py
 RELAY_EMBED = "relay-embed"
+OVERLOADED = "fake-overloaded"  # fake/… failing every request with a 429 (the fake's error injection)
+BROKEN_STREAM = "relay-broken"  # openai/… whose upstream closes the connection mid-stream
+KNOWN_OVERLOADED = "gpt-4-turbo"   # the same two under names LlamaIndex accepts
+KNOWN_BROKEN_STREAM = "gpt-4.1"
 UPSTREAM_TEXT = "Hello from the fake upstream."
 
 
@@ -71,6 +75,8 @@ class ClientProxy:
 @pytest.fixture(scope="session")
 def client_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientProxy]:
     with FakeUpstream(api_key=UPSTREAM_KEY) as upstream:
+        upstream.set_behavior("up-broken", Behavior(content="a long answer cut short by the upstream", chunks=8,
+                                                    stream_end="close"))
         relay = {"api_base": upstream.base_url, "api_key": UPSTREAM_KEY}
         config = {
             "model_list": [
@@ -79,6 +85,12 @@ def client_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientPro
                 {"model_name": EMBED, "litellm_params": {"model": f"fake/{EMBED}"}},
                 {"model_name": RELAY_CHAT, "litellm_params": {"model": "openai/up-model", **relay}},
                 {"model_name": RELAY_EMBED, "litellm_params": {"model": "openai/up-embed", **relay}},
+                {"model_name": OVERLOADED, "litellm_params": {"model": f"fake/{OVERLOADED}", "fail_rate": 1.0,
+                                                              "fail_status": 429}},
+                {"model_name": BROKEN_STREAM, "litellm_params": {"model": "openai/up-broken", **relay}},
+                {"model_name": KNOWN_OVERLOADED, "litellm_params": {"model": f"fake/{KNOWN_OVERLOADED}",
+                                                                    "fail_rate": 1.0, "fail_status": 429}},
+                {"model_name": KNOWN_BROKEN_STREAM, "litellm_params": {"model": "openai/up-broken", **relay}},
             ],
             "general_settings": {"master_key": MASTER_KEY},
         }

@@ -68,7 +68,7 @@ def test_vercel_ai_default_model_is_responses(client_proxy: ClientProxy, case: s
     assert result["text"] == ECHO and result["finishReason"] == "stop"
 
 
-@pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning")
+@pytest.mark.filterwarnings("ignore:Items? .* (is|are) using the .ReadOnly. qualifier:UserWarning")
 def test_litellm_sdk_responses(client_proxy: ClientProxy) -> None:
     response = litellm.responses(model=f"litellm_proxy/{CHAT}", input=QUESTION, api_base=client_proxy.url,
                                  api_key=client_proxy.key)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .conftest import CHAT, EMBED, ClientProxy
+from .conftest import BROKEN_STREAM, CHAT, EMBED, OVERLOADED, ClientProxy
 
 BODY = {"model": CHAT, "messages": [{"role": "user", "content": "What is the capital of France?"}]}
 ECHO = f"This is a fake answer from {CHAT} to: What is the capital of France?"
@@ -48,6 +48,18 @@ def test_stream_with_no_buffer(client_proxy: ClientProxy) -> None:
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == ECHO
+
+
+def test_interrupted_stream_ends_with_an_error_event_not_done(client_proxy: ClientProxy) -> None:
+    status, body = post(client_proxy, "chat/completions", {**BODY, "model": BROKEN_STREAM, "stream": True}, "-N")
+    events = [line[len("data: "):] for line in body.splitlines() if line.startswith("data: ")]
+    assert status == 200 and "[DONE]" not in events
+    assert json.loads(events[-1])["error"]["code"] == "upstream_stream_interrupted"
+
+
+def test_upstream_429(client_proxy: ClientProxy) -> None:
+    status, body = post(client_proxy, "chat/completions", {**BODY, "model": OVERLOADED})
+    assert status == 429 and json.loads(body)["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_embeddings_base64(client_proxy: ClientProxy) -> None:

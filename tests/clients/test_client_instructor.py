@@ -16,7 +16,7 @@ import pydantic
 import pytest
 from instructor.core import InstructorRetryException
 
-from .conftest import CHAT, ClientProxy
+from .conftest import CHAT, OVERLOADED, ClientProxy
 
 MESSAGES = [{"role": "user", "content": "John Doe is 30 years old and lives in Paris."}]
 
@@ -91,3 +91,7 @@ def test_errors_surface_as_openai_exceptions(client_proxy: ClientProxy) -> None:
         client(client_proxy).chat.completions.create(model="no-such-model", response_model=User, messages=MESSAGES,
                                                      max_retries=1)
     assert isinstance(missing.value.__cause__, openai.NotFoundError)
+    with pytest.raises(InstructorRetryException) as limited:
+        client(client_proxy).chat.completions.create(model=OVERLOADED, response_model=User, messages=MESSAGES,
+                                                     max_retries=1)
+    assert isinstance(limited.value.__cause__, openai.RateLimitError)

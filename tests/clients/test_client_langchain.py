@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-from .conftest import CHAT, EMBED, RELAY_CHAT, UPSTREAM_TEXT, ClientProxy
+from .conftest import BROKEN_STREAM, CHAT, EMBED, OVERLOADED, RELAY_CHAT, UPSTREAM_TEXT, ClientProxy
 
 QUESTION = "What is the capital of France?"
 ECHO = f"This is a fake answer from {CHAT} to: {QUESTION}"
@@ -104,3 +104,9 @@ def test_errors_are_openai_exceptions(chat: ChatOpenAI, client_proxy: ClientProx
     unknown = ChatOpenAI(model="no-such-model", base_url=client_proxy.url, api_key=client_proxy.key, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         list(unknown.stream(QUESTION))
+    overloaded = ChatOpenAI(model=OVERLOADED, base_url=client_proxy.url, api_key=client_proxy.key, max_retries=0)
+    with pytest.raises(openai.RateLimitError):
+        overloaded.invoke(QUESTION)
+    broken = ChatOpenAI(model=BROKEN_STREAM, base_url=client_proxy.url, api_key=client_proxy.key, max_retries=0)
+    with pytest.raises(openai.APIError, match="incomplete"):
+        list(broken.stream(QUESTION))

@@ -13,7 +13,7 @@ import litellm
 import pydantic
 import pytest
 
-from .conftest import CHAT, EMBED, ClientProxy
+from .conftest import BROKEN_STREAM, CHAT, EMBED, OVERLOADED, ClientProxy
 
 QUESTION = "What is the capital of France?"
 MESSAGES = [{"role": "user", "content": QUESTION}]
@@ -24,7 +24,7 @@ TOOLS = [{"type": "function", "function": {
                    "required": ["city", "days"]}}}]
 
 
-pytestmark = pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Items? .* (is|are) using the .ReadOnly. qualifier:UserWarning")
 
 
 class City(pydantic.BaseModel):
@@ -85,3 +85,12 @@ def test_errors_are_litellm_exceptions(target: dict[str, str]) -> None:
     with pytest.raises(litellm.NotFoundError) as missing:
         litellm.completion(model="litellm_proxy/no-such-model", messages=MESSAGES, **target)
     assert missing.value.status_code == 404
+    with pytest.raises(litellm.RateLimitError) as limited:
+        litellm.completion(model=f"litellm_proxy/{OVERLOADED}", messages=MESSAGES, **target)
+    assert limited.value.status_code == 429
+
+
+def test_interrupted_stream(target: dict[str, str]) -> None:
+    """LiteLLM turns the proxy's error event into its mid-stream error (a ServiceUnavailableError)."""
+    with pytest.raises(litellm.ServiceUnavailableError, match="incomplete"):
+        list(litellm.completion(model=f"litellm_proxy/{BROKEN_STREAM}", messages=MESSAGES, stream=True, **target))

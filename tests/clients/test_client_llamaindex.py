@@ -16,7 +16,7 @@ from llama_index.core.tools import FunctionTool
 from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
-from .conftest import EMBED, KNOWN_CHAT, ClientProxy
+from .conftest import EMBED, KNOWN_BROKEN_STREAM, KNOWN_CHAT, KNOWN_OVERLOADED, ClientProxy
 
 QUESTION = "What is the capital of France?"
 ECHO = f"This is a fake answer from {KNOWN_CHAT} to: {QUESTION}"
@@ -90,3 +90,15 @@ def test_errors_are_openai_exceptions(client_proxy: ClientProxy) -> None:
     unknown = OpenAI(model="gpt-4o", api_base=client_proxy.url, api_key=client_proxy.key, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         unknown.complete(QUESTION)
+
+
+@pytest.mark.parametrize("name", [KNOWN_OVERLOADED, KNOWN_BROKEN_STREAM])
+def test_upstream_failures_are_openai_exceptions(client_proxy: ClientProxy, name: str) -> None:
+    """A 429 from the fake provider, and a stream its upstream breaks."""
+    llm = OpenAI(model=name, api_base=client_proxy.url, api_key=client_proxy.key, max_retries=0)
+    if name == KNOWN_OVERLOADED:
+        with pytest.raises(openai.RateLimitError):
+            llm.complete(QUESTION)
+    else:
+        with pytest.raises(openai.APIError, match="incomplete"):
+            list(llm.stream_chat([ChatMessage(role="user", content=QUESTION)]))

@@ -66,6 +66,13 @@ def test_errors_are_the_sdks_own_types(client_proxy: ClientProxy) -> None:
     unknown = run_node("openai_sdk.mjs", "unknown_model", client_proxy)
     assert unknown["isNotFoundError"] and unknown["error"]["status"] == 404
     assert unknown["error"]["code"] == "model_not_found"
+    limited = run_node("openai_sdk.mjs", "rate_limited", client_proxy)
+    assert limited["isRateLimitError"] and limited["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_interrupted_stream_throws(client_proxy: ClientProxy) -> None:
+    result = run_node("openai_sdk.mjs", "broken_stream", client_proxy)
+    assert result["isAPIError"] and "incomplete" in result["error"]["message"] and result["content"]
 
 
 def test_models_list(client_proxy: ClientProxy) -> None:

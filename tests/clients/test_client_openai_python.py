@@ -16,7 +16,16 @@ import pytest
 
 from support.fake_upstream import fake_embedding
 
-from .conftest import CHAT, EMBED, RELAY_CHAT, RELAY_EMBED, UPSTREAM_TEXT, ClientProxy
+from .conftest import (
+    BROKEN_STREAM,
+    CHAT,
+    EMBED,
+    OVERLOADED,
+    RELAY_CHAT,
+    RELAY_EMBED,
+    UPSTREAM_TEXT,
+    ClientProxy,
+)
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 ECHO = f"This is a fake answer from {CHAT} to: What is the capital of France?"
@@ -176,6 +185,21 @@ def test_unknown_model_is_a_not_found_error(client: openai.OpenAI) -> None:
     assert info.value.code == "model_not_found"
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="no-such-model", input="x")
+
+
+def test_upstream_429_is_a_rate_limit_error(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model=OVERLOADED, messages=MESSAGES)
+    assert info.value.code == "rate_limit_exceeded"
+
+
+def test_interrupted_stream_raises_an_api_error(client: openai.OpenAI) -> None:
+    """The proxy ends a broken stream with an error event, never ``[DONE]``: the SDK raises."""
+    received = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model=BROKEN_STREAM, messages=MESSAGES, stream=True):
+            received.append(chunk)
+    assert "incomplete" in info.value.message and received
 
 
 def test_bad_parameter_is_a_bad_request_error(client: openai.OpenAI) -> None:

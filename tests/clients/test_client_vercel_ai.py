@@ -52,7 +52,14 @@ def test_generate_object(client_proxy: ClientProxy) -> None:
 
 
 def test_errors_are_api_call_errors(client_proxy: ClientProxy) -> None:
-    for case, status, code in (("unauthorized", 401, "invalid_api_key"), ("unknown_model", 404, "model_not_found")):
+    for case, status, code in (("unauthorized", 401, "invalid_api_key"), ("unknown_model", 404, "model_not_found"),
+                               ("rate_limited", 429, "rate_limit_exceeded")):
         result = run_node("vercel_ai.mjs", case, client_proxy)
         assert result["isAPICallError"] and result["error"]["status"] == status
         assert json.loads(result["error"]["responseBody"])["error"]["code"] == code
+
+
+def test_interrupted_stream_is_an_error_part(client_proxy: ClientProxy) -> None:
+    result = run_node("vercel_ai.mjs", "broken_stream", client_proxy)
+    assert result["text"] and result["errors"]
+    assert "incomplete" in json.dumps(result["errors"])

@@ -1,6 +1,8 @@
 // The official OpenAI Node SDK against a real trioproxy: `node openai_sdk.mjs <case>`.
 import OpenAI from "openai";
-import { apiKey, baseURL, CHAT, describeError, EMBED, main, QUESTION, RELAY_EMBED, WEATHER_PARAMETERS } from "./common.mjs";
+import {
+  apiKey, baseURL, BROKEN_STREAM, CHAT, describeError, EMBED, main, OVERLOADED, QUESTION, RELAY_EMBED, WEATHER_PARAMETERS,
+} from "./common.mjs";
 
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
 const messages = [{ role: "user", content: QUESTION }];
@@ -15,6 +17,7 @@ async function caught(promise) {
       error: describeError(error),
       isAuthenticationError: error instanceof OpenAI.AuthenticationError,
       isNotFoundError: error instanceof OpenAI.NotFoundError,
+      isRateLimitError: error instanceof OpenAI.RateLimitError,
       isAPIError: error instanceof OpenAI.APIError,
     };
   }
@@ -72,6 +75,16 @@ await main({
   },
   unauthorized: async () => caught(new OpenAI({ baseURL, apiKey: "sk-wrong-key", maxRetries: 0 }).chat.completions.create({ model: CHAT, messages })),
   unknown_model: async () => caught(client.chat.completions.create({ model: "no-such-model", messages })),
+  rate_limited: async () => caught(client.chat.completions.create({ model: OVERLOADED, messages })),
+  // the proxy ends an interrupted stream with an error event: the SDK throws while iterating
+  broken_stream: async () => {
+    let content = "";
+    const outcome = await caught((async () => {
+      const stream = await client.chat.completions.create({ model: BROKEN_STREAM, messages, stream: true });
+      for await (const chunk of stream) content += chunk.choices[0]?.delta?.content ?? "";
+    })());
+    return { ...outcome, content };
+  },
   models: async () => {
     const models = [];
     for await (const model of client.models.list()) models.push(model.id);

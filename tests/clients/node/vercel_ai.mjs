@@ -4,7 +4,7 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, embed, embedMany, generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
-import { apiKey, baseURL, CHAT, describeError, EMBED, main, QUESTION } from "./common.mjs";
+import { apiKey, baseURL, BROKEN_STREAM, CHAT, describeError, EMBED, main, OVERLOADED, QUESTION } from "./common.mjs";
 
 const openai = createOpenAI({ baseURL, apiKey });
 const weather = tool({
@@ -70,6 +70,18 @@ await main({
   },
   unauthorized: async () => caught(generateText({ model: createOpenAI({ baseURL, apiKey: "sk-wrong-key" }).chat(CHAT), prompt: QUESTION, maxRetries: 0 })),
   unknown_model: async () => caught(generateText({ model: openai.chat("no-such-model"), prompt: QUESTION, maxRetries: 0 })),
+  rate_limited: async () => caught(generateText({ model: openai.chat(OVERLOADED), prompt: QUESTION, maxRetries: 0 })),
+  // an interrupted stream: the proxy's error event reaches streamText as an error part
+  broken_stream: async () => {
+    const errors = [];
+    let text = "";
+    const result = streamText({ model: openai.chat(BROKEN_STREAM), prompt: QUESTION, onError: ({ error }) => errors.push(error) });
+    for await (const part of result.fullStream) {
+      if (part.type === "text-delta") text += part.text;
+      if (part.type === "error") errors.push(part.error);
+    }
+    return { text, errors: errors.map((e) => (e instanceof Error ? describeError(e) : e)) };
+  },
   // the SDK's default model factory: the Responses API (issue #15 item 9)
   responses: async () => {
     const result = await generateText({ model: openai(CHAT), prompt: QUESTION, maxRetries: 0 });
