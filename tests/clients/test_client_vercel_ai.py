@@ -2,7 +2,7 @@
 
 ``openai.chat(model)`` is the chat-completions model of the SDK; its default ``openai(model)`` calls
 the Responses API, which trioproxy does not serve yet: those cases are in
-pending_client_responses_api.py. Each case is ``node tests/clients/node/vercel_ai.mjs <case>``.
+pending_client_compat.py. Each case is ``node tests/clients/node/vercel_ai.mjs <case>``.
 """
 
 from __future__ import annotations

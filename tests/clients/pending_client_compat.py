@@ -2,7 +2,7 @@
 
 Not collected by default (the name does not match ``test_*.py``); run them with
 
-    .venv/bin/python -m pytest tests/clients/pending_client_responses_api.py
+    .venv/bin/python -m pytest tests/clients/pending_client_compat.py
 
 The compatibility work moves each test into its client's ``test_client_*.py`` once it passes:
 
@@ -11,6 +11,8 @@ The compatibility work moves each test into its client's ``test_client_*.py`` on
   of new OpenAI examples; LiteLLM's ``litellm.responses`` and LangChain's
   ``ChatOpenAI(use_responses_api=True)`` use it too (item 9).
 * ``GET /v1/models/{model}`` (``client.models.retrieve``) is not served: 404 (item 8).
+* A per-request ``mock_response`` (sent with the OpenAI SDK's ``extra_body``) is forwarded to an
+  OpenAI-compatible upstream instead of being answered by the proxy, as LiteLLM does (item 11).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from .conftest import CHAT, ClientProxy, run_node
+from .conftest import CHAT, RELAY_CHAT, ClientProxy, run_node
 from .test_client_curl import curl
 
 QUESTION = "What is the capital of France?"
@@ -95,3 +97,12 @@ def test_openai_python_models_retrieve(client: openai.OpenAI) -> None:
 
 def test_openai_node_models_retrieve(client_proxy: ClientProxy) -> None:
     assert run_node("openai_sdk.mjs", "model_retrieve", client_proxy) == {"id": CHAT, "object": "model"}
+
+
+# --- per-request mock_response (item 11) -------------------------------------------------------
+
+def test_openai_python_mock_response_is_answered_by_the_proxy(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": QUESTION}]
+    completion = client.chat.completions.create(model=RELAY_CHAT, messages=messages,
+                                                extra_body={"mock_response": "mocked"})
+    assert completion.choices[0].message.content == "mocked"
