@@ -1,7 +1,9 @@
 // The OpenAI Node SDK and the Vercel AI SDK against trioproxy's Responses API translation
 // (tests/responses_api/translating_server.py: to_chat_request → a scripted chat model → the
-// translated answer or event stream). `node responses_translation.mjs <case>`; RESPONSES_URL is the
-// server's OpenAI base URL (…/v1). Prints one JSON document on stdout.
+// translated answer or event stream). `node responses_translation.mjs <case>…`; RESPONSES_URL is the
+// server's OpenAI base URL (…/v1). Prints one JSON document on stdout, {case: result}; a case that
+// threw gives {thrown: "<stack>"}. One Node process runs every case: starting Node and importing the
+// AI SDK is most of a case's time.
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import OpenAI from "openai";
@@ -55,6 +57,18 @@ async function collect(stream) {
     }
   }
   return { types, sequence, text, arguments: arguments_, final, error, itemIds: [...itemIds] };
+}
+
+async function multiTurn(providerOptions) {
+  const first = await generateText({ model: provider("m"), prompt: QUESTION, maxRetries: 0, providerOptions });
+  const messages = [{ role: "user", content: QUESTION }, ...first.response.messages,
+                    { role: "user", content: "And of Germany?" }];
+  try {
+    const second = await generateText({ model: provider("m"), messages, maxRetries: 0, providerOptions });
+    return { text: second.text, error: null };
+  } catch (error) {
+    return { text: null, error: { statusCode: error.statusCode ?? null, message: String(error.message) } };
+  }
 }
 
 const cases = {
@@ -159,19 +173,8 @@ const cases = {
   },
   // a second turn built from the first one's messages: with the SDK's default (store: true) the
   // assistant's earlier text travels as an item_reference to an item nobody stored
-  ai_multi_turn: async () => {
-    const store = process.env.AI_STORE === "false" ? false : undefined;
-    const providerOptions = store === undefined ? undefined : { openai: { store } };
-    const first = await generateText({ model: provider("m"), prompt: QUESTION, maxRetries: 0, providerOptions });
-    const messages = [{ role: "user", content: QUESTION }, ...first.response.messages,
-                      { role: "user", content: "And of Germany?" }];
-    try {
-      const second = await generateText({ model: provider("m"), messages, maxRetries: 0, providerOptions });
-      return { text: second.text, error: null };
-    } catch (error) {
-      return { text: null, error: { statusCode: error.statusCode ?? null, message: String(error.message) } };
-    }
-  },
+  ai_multi_turn: async () => multiTurn(undefined),
+  ai_multi_turn_no_store: async () => multiTurn({ openai: { store: false } }),
   ai_stream_error: async () => {
     const errors = [];
     let text = "";
@@ -183,9 +186,16 @@ const cases = {
   },
 };
 
-const name = process.argv[2];
-if (!cases[name]) {
-  console.error(`unknown case ${name}; known: ${Object.keys(cases).join(", ")}`);
-  process.exit(2);
+const results = {};
+for (const name of process.argv.slice(2)) {
+  if (!cases[name]) {
+    console.error(`unknown case ${name}; known: ${Object.keys(cases).join(", ")}`);
+    process.exit(2);
+  }
+  try {
+    results[name] = await cases[name]();
+  } catch (error) {
+    results[name] = { thrown: String(error?.stack ?? error) };
+  }
 }
-process.stdout.write(JSON.stringify(await cases[name]()) + "\n");
+process.stdout.write(JSON.stringify(results) + "\n");
