@@ -26,7 +26,7 @@ CASES = [
     "node_create", "node_stream", "node_stream_helper", "node_tool_round_trip", "node_tool_stream",
     "node_stream_error", "node_refused_field", "ai_generate", "ai_stream", "ai_tools", "ai_tools_stream",
     "ai_object", "ai_reasoning", "ai_incomplete", "ai_refusal", "ai_multi_turn", "ai_multi_turn_no_store",
-    "ai_stream_error",
+    "ai_stream_error", "ai_stream_error_early",
 ]
 QUESTION = "What is the capital of France?"
 ECHO = f"You said: {QUESTION}"
@@ -163,6 +163,12 @@ def test_ai_stream_error_part(node: dict[str, Any]) -> None:
     result = case(node, "ai_stream_error")
     assert result["text"] == "Half an answer" and result["finishReason"] == "error"
     assert [e["message"] for e in result["errors"]] == ["The upstream closed the stream before its end (no [DONE])."]
+
+
+def test_ai_stream_failing_before_any_output_is_an_api_call_error(node: dict[str, Any]) -> None:
+    errors = case(node, "ai_stream_error_early")["errors"]
+    assert errors == [{"name": "AI_APICallError", "isAPICallError": True, "statusCode": 500,
+                       "message": "The upstream closed the stream before its end (no [DONE])."}]
 
 
 def test_ai_multi_turn_needs_store_false(node: dict[str, Any]) -> None:

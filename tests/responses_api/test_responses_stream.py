@@ -311,3 +311,22 @@ def test_event_objects_are_snapshots() -> None:
     t.feed(chunk({"content": "b"}))
     t.finish()
     assert added["item"]["content"] == [] and added["item"]["status"] == "in_progress"
+
+
+def test_chunks_as_the_proxys_stream_relay_parses_them() -> None:
+    """Upstream SSE bytes → ``SSEParser`` → ``parse_chunk`` (``ModelResponseStream`` objects) → the translator."""
+    from trioproxy.streaming import DONE, frame, parse_chunk
+
+    from .translating_server import scripted_chunks
+
+    chat = {"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": True,
+            "stream_options": {"include_usage": True},
+            "tools": [{"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}}]}
+    plain = list(scripted_chunks(chat))
+    wire = b"".join(frame(c) for c in plain) + b"data: [DONE]\n\n"
+    parsed = [parse_chunk(p, chat=True) for p in SSEParser().feed(wire)]
+    assert parsed[-1] is DONE
+    assert type(parsed[0]).__name__ == "ModelResponseStream"
+    assert run(parsed[:-1]) == run(plain)
+    with pytest.raises(TypeError, match="fail"):
+        translator().feed(["not", "a", "chunk"])  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ translation asked.
 The scripted model, by the request's ``model``:
 
 * ``broken``: streams two pieces of text, then the upstream "breaks" (the translator's ``fail``);
+  ``broken-early``: breaks before any text;
 * ``length``: stops at the token limit (``finish_reason: length``);
 * ``thinker``: reasoning text (``reasoning_content`` deltas) before its answer;
 * ``refuser``: a refusal;
@@ -138,6 +139,8 @@ def scripted_chunks(chat: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if message.get("reasoning_content"):
         for piece in _words(message["reasoning_content"]):
             yield chunk({"reasoning_content": piece})
+    if chat["model"] == "broken-early":
+        raise UpstreamStreamInterruptedError("The upstream closed the stream before its end (no [DONE]).")
     if chat["model"] == "broken":
         yield chunk({"content": "Half an"})
         yield chunk({"content": " answer"})

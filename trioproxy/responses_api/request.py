@@ -278,7 +278,7 @@ def to_chat_request(
             # response.completed carries usage: ask the upstream for its usage chunk
             chat["stream_options"] = {"include_usage": True}
 
-    for field in PASSED:
+    for field in sorted(PASSED):
         if _is_set(body.get(field)):
             chat[field] = body[field]
     for field, value in body.items():

@@ -142,6 +142,9 @@ class ResponsesStreamTranslator:
     def feed(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One chat completion chunk (the final usage chunk with ``choices: []`` included)."""
         self._check_open()
+        if not isinstance(chunk, Mapping):
+            raise TypeError(f"feed() takes a chat completion chunk (a mapping), not {type(chunk).__name__}; "
+                            "an upstream error event goes to fail()")
         events: list[dict[str, Any]] = []
         if not self._started:
             model = chunk.get("model")

@@ -5,7 +5,7 @@
 // threw gives {thrown: "<stack>"}. One Node process runs every case: starting Node and importing the
 // AI SDK is most of a case's time.
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateObject, generateText, stepCountIs, streamText, tool } from "ai";
+import { APICallError, generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import OpenAI from "openai";
 import { z } from "zod";
 
@@ -183,6 +183,14 @@ const cases = {
       if (part.type === "text-delta") text += part.text;
     }
     return { text, finishReason: await result.finishReason, errors: errors.map(describeError) };
+  },
+  // a stream that fails before any output: the SDK turns the error event into an APICallError
+  ai_stream_error_early: async () => {
+    const errors = [];
+    const result = streamText({ model: provider("broken-early"), prompt: QUESTION, maxRetries: 0,
+                                onError: ({ error }) => errors.push(error) });
+    for await (const part of result.fullStream) void part;
+    return { errors: errors.map((e) => ({ ...describeError(e), isAPICallError: APICallError.isInstance(e) })) };
   },
 };
 
