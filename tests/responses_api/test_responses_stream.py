@@ -330,3 +330,9 @@ def test_chunks_as_the_proxys_stream_relay_parses_them() -> None:
     assert run(parsed[:-1]) == run(plain)
     with pytest.raises(TypeError, match="fail"):
         translator().feed(["not", "a", "chunk"])  # type: ignore[arg-type]
+
+
+def test_a_name_repeated_in_later_deltas_is_kept_once() -> None:
+    events = run([chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "clock", "arguments": ""}}]}),
+                  chunk({"tool_calls": [{"index": 0, "function": {"name": "clock", "arguments": "{}"}}]})])
+    assert events[-1]["response"]["output"][0]["name"] == "clock"

@@ -328,8 +328,8 @@ class ResponsesStreamTranslator:
         if isinstance(delta.get("id"), str) and delta["id"] and not item["call_id"]:
             item["call_id"] = delta["id"]
         name = function.get("name")
-        if isinstance(name, str) and name:
-            item["name"] += name
+        if isinstance(name, str) and name and not item["name"]:
+            item["name"] = name          # once: some servers repeat the whole name in later deltas
         arguments = function.get("arguments")
         if isinstance(arguments, Mapping):              # a few servers send the arguments as an object
             arguments = orjson.dumps(arguments).decode()
