@@ -140,6 +140,11 @@ def test_fields_outside_the_responses_api_pass_through() -> None:
     assert body["guardrails"] == ["mask"]
     assert body["mock_response"] == "canned"
     assert body["cache"] == {"no-cache": True}
+    # an extra field never replaces what the translation wrote
+    body = chat(input="Hi", messages=[{"role": "user", "content": "smuggled"}], stream=True,
+                stream_options={"include_usage": False})
+    assert body["messages"] == [{"role": "user", "content": "Hi"}]
+    assert body["stream_options"] == {"include_usage": True}
 
 
 def test_stream_asks_for_the_usage_chunk() -> None:

@@ -282,8 +282,9 @@ def to_chat_request(
         if _is_set(body.get(field)):
             chat[field] = body[field]
     for field, value in body.items():
+        # not a Responses field: a vendor's or the proxy's own; never over what the translation set
         if field not in TRANSLATED and field not in PASSED and field not in IGNORED and field not in REFUSED:
-            chat[field] = value          # not a Responses field: a vendor's or the proxy's own
+            chat.setdefault(field, value)
     return chat
 
 
