@@ -129,8 +129,15 @@ def test_each_wildcard_model_has_its_own_health_key():
     assert r.resolve("openai/gpt-4o").identity != r.resolve("openai/o1").identity
 
 
-def test_fallback_keys_are_requested_name_alias_group_and_name_without_provider():
-    r = resolver(dep("a", "gpt-4o"), dep("w", "openai/*", "openai/*"), aliases={"fast": Alias("gpt-4o")})
+def test_fallback_keys_are_requested_name_alias_target_and_names_without_provider():
+    r = resolver(dep("a", "gpt-4o"), dep("w", "openai/*", "openai/*"),
+                 aliases={"fast": Alias("gpt-4o"), "best": Alias("openai/o3")})
     assert r.resolve("gpt-4o").fallback_keys == ("gpt-4o",)
     assert r.resolve("fast").fallback_keys == ("fast", "gpt-4o")
     assert r.resolve("openai/o1").fallback_keys == ("openai/o1", "o1")
+    assert r.resolve("best").fallback_keys == ("best", "openai/o3", "o3")
+
+
+def test_an_alias_to_a_wildcard_model_is_the_same_group_as_that_model_not_the_pattern():
+    r = resolver(dep("w", "openai/*", "openai/*"), aliases={"best": Alias("openai/o3")})
+    assert r.resolve("best").identity == r.resolve("openai/o3").identity != r.resolve("openai/o1").identity

@@ -53,24 +53,22 @@ class Route(Generic[T]):
     group: str
     candidates: tuple[Candidate[T], ...]
     via: Literal["exact", "alias", "wildcard"]
+    #: the name the group was found by: the alias's target for an alias, else the requested name
+    name: str = ""
 
     @property
     def identity(self) -> str:
         """What makes two routes the same group for "never try a group twice": the group name, or for
         a wildcard the model asked for (two models through ``openai/*`` are different upstreams)."""
-        return f"{self.group}\x00{self.candidates[0].model}" if self.via == "wildcard" else self.group
+        return f"{self.group}\x00{self.candidates[0].model}" if "*" in self.group else self.group
 
     @property
     def fallback_keys(self) -> tuple[str, ...]:
         """The names a ``{"name": [...]}`` fallback entry may use for this route, most specific
-        first: the requested name, the group it resolved to (alias target), and the requested name
-        without its ``provider/`` prefix (LiteLLM's rule for wildcard groups)."""
-        keys = [self.requested]
-        if self.via == "alias":
-            keys.append(self.group)
-        _, sep, bare = self.requested.partition("/")
-        if sep and bare:
-            keys.append(bare)
+        first: the requested name, the name it resolved through (an alias's target), and those names
+        without their ``provider/`` prefix (LiteLLM's rule for wildcard groups)."""
+        names = [self.requested, self.name or self.requested]
+        keys = names + [bare for n in names if (bare := n.partition("/")[2])]
         return tuple(dict.fromkeys(keys))
 
 
@@ -153,12 +151,12 @@ class ModelResolver(Generic[T]):
     def resolve(self, name: str) -> Route[T] | None:
         exact = self._groups.get(name)
         if exact:
-            return Route(name, name, tuple(exact), "exact")
+            return Route(name, name, tuple(exact), "exact", name)
         alias = self._aliases.get(name)
         if alias is not None:
             target = self._groups.get(alias.target)
             if target:
-                return Route(name, alias.target, tuple(target), "alias")
+                return Route(name, alias.target, tuple(target), "alias", alias.target)
             matched = self._match(alias.target)
             return replace(matched, requested=name, via="alias") if matched else None
         return self._match(name)
@@ -176,7 +174,7 @@ class ModelResolver(Generic[T]):
                     replace(c, model=(model := substitute(c.model, groups)),
                             key=f"{c.routing.id}:{model}")
                     for c in pattern.candidates)
-                return Route(name, pattern.pattern, candidates, "wildcard")
+                return Route(name, pattern.pattern, candidates, "wildcard", name)
         return None
 
     # -- listings --------------------------------------------------------------------------------
