@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from .classify import ErrorKind
 from .strategy import BaseStrategy
@@ -47,7 +48,7 @@ class LatencyArgs:
 class LatencyBased(BaseStrategy):
     name = "latency-based-routing"
 
-    def __init__(self, *, args: LatencyArgs | None = None, limits: UsageLimits | None = None, **kw) -> None:
+    def __init__(self, *, args: LatencyArgs | None = None, limits: UsageLimits | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.args = args or LatencyArgs()
         self.limits = limits or UsageLimits(clock=self._clock)

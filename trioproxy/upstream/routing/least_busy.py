@@ -7,6 +7,8 @@ load. Counts are this process's (each worker routes its own requests; they are n
 
 from __future__ import annotations
 
+from typing import Any
+
 from .classify import ErrorKind
 from .strategy import BaseStrategy
 from .types import Candidate, RequestFacts
@@ -17,7 +19,7 @@ __all__ = ["LeastBusy"]
 class LeastBusy(BaseStrategy):
     name = "least-busy"
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._in_flight: dict[str, int] = {}
 

@@ -21,7 +21,7 @@ DualCache does. Limits are then approximate by at most one sync interval, which 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from .classify import ErrorKind
 from .strategy import BaseStrategy
@@ -97,7 +97,7 @@ class UsageLimits:
 class UsageBasedV2(BaseStrategy):
     name = "usage-based-routing-v2"
 
-    def __init__(self, *, limits: UsageLimits | None = None, **kw) -> None:
+    def __init__(self, *, limits: UsageLimits | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.limits = limits or UsageLimits(clock=self._clock)
 
