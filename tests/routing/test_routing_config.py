@@ -223,7 +223,7 @@ def test_deployment_problems():
     text = "\n".join(problems(models=models))
     for expected in ("model_list[0].litellm_params.rpm: expected a whole number >= 1, got 0",
                      "model_list[0].litellm_params.weight: expected a number >= 0, got -1",
-                     "model_list[0].litellm_params.tags[0]: expected a model name, got 1",
+                     "model_list[0].litellm_params.tags[0]: expected a tag, got 1",
                      "model_list[1].model_info.id: 'x' is already the id of model_list[0]",
                      "model_list[1].litellm_params.order: expected a whole number, got 'first'",
                      "model_list[1].litellm_params.tpm: expected a whole number, got 'many'",

@@ -152,18 +152,18 @@ class _Ctx:
             return value.lower() == "true"
         return self.error(path, f"expected true or false, got {_describe(value)}")
 
-    def names(self, value: Any, path: str) -> Any:
-        """A model name or a list of them → a tuple."""
+    def names(self, value: Any, path: str, noun: str = "model name") -> Any:
+        """A name or a list of them → a tuple."""
         if isinstance(value, str):
-            return (value,) if value else self.error(path, "expected a model name, got an empty string")
+            return (value,) if value else self.error(path, f"expected a {noun}, got an empty string")
         if not isinstance(value, list | tuple):
-            return self.error(path, f"expected a list of model names, got {_describe(value)}")
+            return self.error(path, f"expected a list of {noun}s, got {_describe(value)}")
         out = []
         for i, item in enumerate(value):
             if isinstance(item, str) and item:
                 out.append(item)
             else:
-                self.error(f"{path}[{i}]", f"expected a model name, got {_describe(item)}")
+                self.error(f"{path}[{i}]", f"expected a {noun}, got {_describe(item)}")
         return tuple(out)
 
 
@@ -210,7 +210,7 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
     retries = optional("max_retries", lambda v, p: ctx.integer(v, p, 0))
     tags: tuple[str, ...] = ()
     if params.get("tags") is not None:
-        checked = ctx.names(params["tags"], f"{ppath}.tags")
+        checked = ctx.names(params["tags"], f"{ppath}.tags", "tag")
         tags = () if checked is _INVALID else checked
 
     model_name = entry.get("model_name")
