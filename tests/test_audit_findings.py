@@ -18,8 +18,8 @@ from support.inprocess import Upstream, call, chat_body, collect, make_pipeline
 from trioproxy.cli import main as cli_main
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.errors import BadRequestError
-from trioproxy.logging_payload import standard_logging_object
 from trioproxy.masking import SecretScrubber
+from trioproxy.observability.payload import standard_logging_object
 from trioproxy.policies import hide_secrets
 
 URL_PASSWORD = "urlpass-SECRET-4242"
@@ -221,7 +221,7 @@ async def test_a_header_the_http_layer_cannot_send_is_skipped(stream: bool) -> N
 
 async def test_quart_routes_cap_request_bodies() -> None:
     """``/customer/block`` and the other Quart routes read bodies too: they are capped (413)."""
-    from trioproxy.app import create_app
+    from trioproxy.http.app import create_app
 
     raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
            "litellm_settings": {"callbacks": ["blocked_user_check"], "blocked_user_list": []},

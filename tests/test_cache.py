@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from support.app_harness import assembled_text, build_app, collect, request, running
+from trioproxy.caching.response_cache import LocalCache, cache_key, sse_from_response
 from trioproxy.config import ConfigError
-from trioproxy.response_cache import LocalCache, cache_key, sse_from_response
 from trioproxy.streaming import SSEParser, StreamAssembler, parse_chunk
 
 CACHE = {"cache": True, "cache_params": {"type": "local", "ttl": 600, "max_size": 100}}
@@ -208,7 +208,7 @@ async def test_a_stream_is_cached_as_the_upstream_sent_it_not_as_the_hooks_chang
     """A replay runs the hooks again: storing their output would apply them twice (and could carry
     what a hook added for one user to another)."""
     from support.inprocess import Upstream, call, chat_body, collect, frame_json, make_pipeline
-    from trioproxy.response_cache import LocalCache, ResponseCache
+    from trioproxy.caching.response_cache import LocalCache, ResponseCache
 
     class Tagger:
         async def async_post_call_streaming_hook(self, user_api_key_dict, response):

@@ -18,7 +18,7 @@ from trioproxy.upstream.fake import FakeProvider
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """A hand-driven monotonic clock for the cache's TTLs."""
     now = [1000.0]
-    monkeypatch.setattr("trioproxy.cache.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("trioproxy.caching.dual_cache.time.monotonic", lambda: now[0])
     return now
 
 

@@ -33,9 +33,9 @@ from support.fake_upstream import Behavior, FakeUpstream, RecordedRequest
 from support.proxy_process import ProxyProcess, write_config
 from trioproxy.config import parse_config
 from trioproxy.errors import BadRequestError
-from trioproxy.handler import CustomGuardrail, requested_guardrails
-from trioproxy.loader import inspect_handler
-from trioproxy.scheduler import GUARDRAIL_MODE_PHASES, HookPlan
+from trioproxy.hooks.base import CustomGuardrail, requested_guardrails
+from trioproxy.hooks.loader import inspect_handler
+from trioproxy.hooks.scheduler import GUARDRAIL_MODE_PHASES, HookPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "guardrails"

@@ -402,7 +402,7 @@ import time
 from pathlib import Path
 
 from trioproxy import CustomLogger
-from trioproxy.pipeline import Pipeline
+from trioproxy.core.pipeline import Pipeline
 
 HERE = Path(__file__).parent
 _real = Pipeline._parse_large
@@ -592,7 +592,7 @@ def test_max_request_size_mb_0_refuses_every_body_and_custom_header_limits_apply
 async def test_value_heavy_or_large_bodies_are_parsed_in_a_worker_thread(
         monkeypatch: pytest.MonkeyPatch, messages: int, content: str, inline: bool) -> None:
     from support.inprocess import call, make_pipeline
-    from trioproxy.pipeline import Pipeline
+    from trioproxy.core.pipeline import Pipeline
 
     threads: list[threading.Thread] = []
     real = Pipeline._parse_large

@@ -11,20 +11,20 @@ import pytest
 import trio
 
 from trioproxy.config import MODEL_PARAMS, ConfigError, parse_config
-from trioproxy.deployment_params import (
+from trioproxy.config.deployment_params import (
     IMPLEMENTED,
     LITELLM_NOT_IMPLEMENTED,
     OPENAI_REQUEST_FIELDS,
     looks_like_credential,
 )
-from trioproxy.error_throttle import Admitted, ErrorThrottle
 from trioproxy.errors import APIError, HookCrashedError, HTTPException, from_http_exception
-from trioproxy.function_callbacks import Callback
-from trioproxy.loader import HandlerLoadError, check_dotted_path
-from trioproxy.logging_payload import LogEvent
-from trioproxy.logging_sink import LoggingSink
+from trioproxy.hooks.loader import HandlerLoadError, check_dotted_path
 from trioproxy.masking import SecretScrubber, mask_secret, mask_url, url_secrets
-from trioproxy.upstream.common import MAX_ERROR_MESSAGE, upstream_error
+from trioproxy.observability.callbacks import Callback
+from trioproxy.observability.error_throttle import Admitted, ErrorThrottle
+from trioproxy.observability.payload import LogEvent
+from trioproxy.observability.sink import LoggingSink
+from trioproxy.upstream.errors import MAX_ERROR_MESSAGE, upstream_error
 
 KEY = "sk-unit-SECRET-0123456789abcdef"
 scrubber = SecretScrubber([KEY])

@@ -41,8 +41,8 @@ from trioproxy.errors import (
     Timeout,
 )
 from trioproxy.masking import SecretScrubber
-from trioproxy.upstream import http11
-from trioproxy.upstream.http11 import (
+from trioproxy.upstream.http11 import pool as http11
+from trioproxy.upstream.http11.pool import (
     Http11Pool,
     Http11Provider,
     Http11Response,
@@ -50,7 +50,7 @@ from trioproxy.upstream.http11 import (
     ReadError,
     RemoteProtocolError,
 )
-from trioproxy.upstream.openai_compat import OpenAICompatProvider, make_http_client
+from trioproxy.upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from trioproxy.upstream.router import is_retryable
 
 KEY = "sk-upstream-SECRET-0123456789abcdef"
@@ -997,7 +997,7 @@ def _config(http_client: str | None) -> Any:
 @pytest.mark.parametrize(("choice", "expected"), [(None, Http11Provider), ("builtin", Http11Provider),
                                                   ("httpx", OpenAICompatProvider)])
 async def test_app_picks_the_transport(choice: str | None, expected: type) -> None:
-    from trioproxy.app import ProxyState
+    from trioproxy.http.app import ProxyState
 
     state = ProxyState(_config(choice))
     async with trio.open_nursery() as nursery:

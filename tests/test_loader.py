@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trioproxy import CustomLogger
-from trioproxy.loader import HandlerLoadError, import_object, inspect_handler
+from trioproxy.hooks.loader import HandlerLoadError, import_object, inspect_handler
 
 
 class Short:

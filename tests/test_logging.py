@@ -24,7 +24,7 @@ from support.app_harness import (
     request,
     running,
 )
-from trioproxy.logfmt import JsonFormatter
+from trioproxy.observability.logfmt import JsonFormatter
 from trioproxy.upstream.fake import FakeProvider
 
 RECORDER = '''

@@ -15,10 +15,10 @@ import trio
 
 from trioproxy.config import parse_config
 from trioproxy.context import RequestContext
-from trioproxy.function_callbacks import Callback
-from trioproxy.logging_payload import PRE_API_CALL, LogEvent
-from trioproxy.logging_sink import LoggingSink
-from trioproxy.pipeline import CHAT
+from trioproxy.core.pipeline import CHAT
+from trioproxy.observability.callbacks import Callback
+from trioproxy.observability.payload import PRE_API_CALL, LogEvent
+from trioproxy.observability.sink import LoggingSink
 
 CONFIG = parse_config({"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/gpt-4o"}}]},
                       "<test>", Path.cwd())

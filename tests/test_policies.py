@@ -36,12 +36,12 @@ import pytest
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from trioproxy import auth
-from trioproxy.app import create_app
-from trioproxy.assembly import load_handlers
-from trioproxy.auth import UserAPIKeyAuth
+from trioproxy.auth import identity as auth
+from trioproxy.auth.identity import UserAPIKeyAuth
 from trioproxy.config import ConfigError, parse_config
-from trioproxy.loader import HandlerLoadError
+from trioproxy.hooks.assembly import load_handlers
+from trioproxy.hooks.loader import HandlerLoadError
+from trioproxy.http.app import create_app
 from trioproxy.policies.banned_keywords import compile_keywords
 from trioproxy.policies.lists import load_list
 from trioproxy.policies.request_policies import RequiredParams, missing_param

@@ -27,10 +27,10 @@ import trio
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from trioproxy.assembly import load_handlers
-from trioproxy.auth import UserAPIKeyAuth
+from trioproxy.auth.identity import UserAPIKeyAuth
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.errors import ServiceUnavailableError
+from trioproxy.hooks.assembly import load_handlers
 from trioproxy.policies.llm_guard import LLMGuard
 
 DATA = Path(__file__).parent / "data" / "guardrails"

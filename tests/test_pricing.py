@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 
-from trioproxy.pricing import (
+from trioproxy.observability.prices import (
     Price,
     PriceTable,
     compute_cost,

@@ -36,8 +36,8 @@ from support.inprocess import (
 )
 from trioproxy import HTTPException
 from trioproxy.config import GuardrailSpec
+from trioproxy.core.pipeline import StreamRelay
 from trioproxy.errors import ClientDisconnectedError
-from trioproxy.pipeline import StreamRelay
 
 # -- recording handlers ------------------------------------------------------------------------------
 

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from test_cache import _reassemble
 
+from trioproxy.caching.response_cache import LocalCache, ResponseCache, cache_key, sse_from_response
 from trioproxy.context import RequestContext
-from trioproxy.pipeline import CHAT
-from trioproxy.response_cache import LocalCache, ResponseCache, cache_key, sse_from_response
+from trioproxy.core.pipeline import CHAT
 
 DEPLOYMENT: Any = object()   # store() only checks that an upstream answered
 

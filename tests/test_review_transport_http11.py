@@ -29,8 +29,8 @@ from test_http11 import (
 
 from trioproxy.errors import APIConnectionError, ProxyError, Timeout
 from trioproxy.masking import SecretScrubber
-from trioproxy.upstream import http11
-from trioproxy.upstream.http11 import (
+from trioproxy.upstream.http11 import pool as http11
+from trioproxy.upstream.http11.pool import (
     Http11Pool,
     Http11Provider,
     Http11Response,

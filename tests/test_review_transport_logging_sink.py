@@ -9,9 +9,9 @@ import trio
 import trio.testing
 from test_logging_sink import DEPLOYMENT, finished, success
 
-from trioproxy.function_callbacks import Callback
-from trioproxy.logging_payload import PRE_API_CALL, LogEvent
-from trioproxy.logging_sink import LoggingSink
+from trioproxy.observability.callbacks import Callback
+from trioproxy.observability.payload import PRE_API_CALL, LogEvent
+from trioproxy.observability.sink import LoggingSink
 
 
 async def test_a_dropped_event_does_not_let_its_successor_overtake_its_predecessor(autojump_clock):

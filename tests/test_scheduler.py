@@ -7,8 +7,8 @@ import pytest
 
 from trioproxy import HTTPException
 from trioproxy.errors import BadRequestError, GuardrailViolationError, HookCrashedError, ProxyError
-from trioproxy.loader import inspect_handler
-from trioproxy.scheduler import (
+from trioproxy.hooks.loader import inspect_handler
+from trioproxy.hooks.scheduler import (
     Answer,
     HookPlan,
     chain_iterators,

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from trioproxy import secret_detection
-from trioproxy.secret_detection import (
+from trioproxy.policies import secret_detection
+from trioproxy.policies.secret_detection import (
     KINDS,
     Finding,
     find_secrets,

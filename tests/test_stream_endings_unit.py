@@ -25,7 +25,7 @@ from support.inprocess import (
 )
 from trioproxy.errors import ResponseTooLargeError, ShuttingDownError, StreamDurationExceededError
 from trioproxy.streaming import SSEParser
-from trioproxy.upstream.common import envelope_status
+from trioproxy.upstream.errors import envelope_status
 
 # -- SSEParser ----------------------------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ async def test_httpx_transport_maps_an_error_envelope_in_a_200(autojump_clock, s
 async def test_a_provider_without_done_marker_ends_cleanly(autojump_clock, monkeypatch):
     """A stream object that declares ``sends_done_marker = False`` (a future provider adapter with its
     own terminator) ends with the proxy's ``[DONE]`` when its body ends cleanly."""
-    from trioproxy.upstream import openai_compat
+    from trioproxy.upstream import httpx_provider as openai_compat
 
     monkeypatch.setattr(openai_compat._HttpxStream, "sends_done_marker", False)
     failures = FailureRecorder()

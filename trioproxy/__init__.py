@@ -4,8 +4,8 @@ This module is the handler author's API and nothing else: what a handler file im
 files written for the seeds (the LiteLLM proxy docs) port by changing their imports to these names.
 """
 
-from .auth import UserAPIKeyAuth
-from .cache import DualCache
+from .auth.identity import UserAPIKeyAuth
+from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,
     APIError,
@@ -24,7 +24,7 @@ from .errors import (
     Timeout,
     UnprocessableEntityError,
 )
-from .handler import CustomGuardrail, CustomLogger, GuardrailEventHooks
+from .hooks.base import CustomGuardrail, CustomLogger, GuardrailEventHooks
 from .prompt import get_formatted_prompt
 from .types import (
     Choices,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .auth import UserAPIKeyAuth
+    from .auth.identity import UserAPIKeyAuth
     from .config import Deployment
     from .errors import ProxyError
 

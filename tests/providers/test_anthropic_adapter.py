@@ -17,7 +17,7 @@ from trioproxy.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from trioproxy.pricing import PriceTable, compute_cost, usage_from_response
+from trioproxy.observability.prices import PriceTable, compute_cost, usage_from_response
 from trioproxy.upstream.providers.adapter import StreamInterruptedError
 from trioproxy.upstream.router import is_retryable
 

@@ -9,7 +9,7 @@ import trio
 from support.native_fakes.azure_fake import AzureFake
 from support.native_fakes.harness import collect_stream, deployment, provider_for
 from trioproxy.errors import AuthenticationError, BadRequestError, ContentPolicyViolationError
-from trioproxy.pricing import PriceTable
+from trioproxy.observability.prices import PriceTable
 from trioproxy.upstream.providers.adapter import ProviderConfigError, StreamInterruptedError
 from trioproxy.upstream.providers.azure import AzureAdapter
 from trioproxy.upstream.providers.openai_like import PRESETS

@@ -18,7 +18,7 @@ from trioproxy.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from trioproxy.pricing import PriceTable
+from trioproxy.observability.prices import PriceTable
 from trioproxy.upstream.providers.adapter import ProviderConfigError, StreamInterruptedError
 
 # the example credentials of AWS's SigV4 documentation

@@ -11,7 +11,7 @@ import trio
 from support.native_fakes.google_fake import GoogleFake, make_service_account
 from support.native_fakes.harness import collect_stream, deployment, provider_for
 from trioproxy.errors import AuthenticationError, RateLimitError, ServiceUnavailableError
-from trioproxy.pricing import PriceTable, compute_cost, usage_from_response
+from trioproxy.observability.prices import PriceTable, compute_cost, usage_from_response
 from trioproxy.upstream.providers.adapter import ProviderConfigError, StreamInterruptedError
 
 KEY = "AIzaSyFAKE-gemini-key-0123456789abcdef"

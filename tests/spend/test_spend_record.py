@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
-from trioproxy.pricing import Price, estimate_usage
+from trioproxy.observability.prices import Price, estimate_usage
 from trioproxy.spend import (
     ErrorInfo,
     KeyIdentity,

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import trio
 
-from trioproxy.app import ProxyApp, ProxyState, create_app
 from trioproxy.config import parse_config
-from trioproxy.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, ProxyResponse, StreamRelay
+from trioproxy.core.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, ProxyResponse, StreamRelay
+from trioproxy.http.app import ProxyApp, ProxyState, create_app
 
 __all__ = ["AUTH", "MASTER", "UPSTREAM_SECRET", "assembled_text", "build_app", "collect", "request", "running"]
 

@@ -16,14 +16,21 @@ import httpx
 import orjson
 import trio
 
-from trioproxy.cache import DualCache
+from trioproxy.caching.dual_cache import DualCache
 from trioproxy.config import parse_config
-from trioproxy.loader import inspect_handler
+from trioproxy.core.pipeline import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    Pipeline,
+    ProxyResponse,
+    StreamRelay,
+)
+from trioproxy.hooks.loader import inspect_handler
+from trioproxy.hooks.scheduler import HookPlan
 from trioproxy.masking import SecretScrubber
-from trioproxy.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, Pipeline, ProxyResponse, StreamRelay
-from trioproxy.scheduler import HookPlan
 from trioproxy.upstream.fake import FakeProvider
-from trioproxy.upstream.openai_compat import OpenAICompatProvider
+from trioproxy.upstream.httpx_provider import OpenAICompatProvider
 from trioproxy.upstream.router import Router
 
 __all__ = ["TimedModeration", "Upstream", "chat_body", "collect", "make_pipeline", "sse_chunks"]
@@ -145,7 +152,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     loaded = [inspect_handler(f"handler{i}", h, f"litellm_settings.callbacks[{i}]")
               for i, h in enumerate(handlers or [])]
     for spec, obj in guardrails or []:
-        from trioproxy.scheduler import GUARDRAIL_MODE_PHASES
+        from trioproxy.hooks.scheduler import GUARDRAIL_MODE_PHASES
 
         phases = tuple(p for m in spec.modes for p in GUARDRAIL_MODE_PHASES[m])
         loaded.insert(0, inspect_handler(spec.name, obj, "guardrails", phases=phases, guardrail=spec))

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from ..errors import GuardrailViolationError
-from ..handler import CustomLogger
+from ..hooks.base import CustomLogger
 from .texts import run_scan, text_slots
 
 __all__ = ["BannedKeywords", "compile_keywords"]

@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from .. import auth
+from ..auth import identity as auth
 from ..errors import BadRequestError, PermissionDeniedError, ProxyError, error_body
-from ..handler import CustomLogger
+from ..hooks.base import CustomLogger
 
 __all__ = ["BlockedUsers", "register_routes"]
 

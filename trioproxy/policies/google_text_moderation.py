@@ -39,8 +39,8 @@ import trio
 
 from ..config import ProxyConfig
 from ..errors import GuardrailViolationError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
 from .moderation_keys import GOOGLE_CATEGORIES, threshold_keys
 from .texts import text_slots

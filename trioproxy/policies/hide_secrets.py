@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..handler import CustomGuardrail
-from ..secret_detection import redact_messages, redact_prompt
+from ..hooks.base import CustomGuardrail
+from .secret_detection import redact_messages, redact_prompt
 from .texts import INLINE_LIMIT, run_scan
 
 __all__ = ["INLINE_LIMIT", "PERMISSION", "HideSecrets"]

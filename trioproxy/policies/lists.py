@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..loader import HandlerLoadError
+from ..hooks.loader import HandlerLoadError
 
 __all__ = ["load_list"]
 

@@ -52,11 +52,11 @@ import orjson
 import trio
 
 from ..config import ProxyConfig
-from ..cost import CostCalculator
 from ..errors import GuardrailViolationError, ProxyError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
-from ..pricing import compute_cost, usage_from_response
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
+from ..observability.cost import CostCalculator
+from ..observability.prices import compute_cost, usage_from_response
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
 
 __all__ = ["LlamaGuard", "build_prompt", "llamaguard_from_config", "parse_verdict"]

@@ -41,8 +41,8 @@ import orjson
 import trio
 
 from ..errors import GuardrailViolationError, ServiceUnavailableError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
 from .texts import text_slots
 
 __all__ = ["DEFAULT_TIMEOUT", "LLMGuard", "LLMGuardUnavailable", "Verdict"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import ProxyConfig
 from ..errors import ServiceUnavailableError
-from ..loader import HandlerLoadError
+from ..hooks.loader import HandlerLoadError
 
 __all__ = ["DEFAULT_TIMEOUT", "ModerationUnavailable", "fail_or_pass", "moderation_timeout"]
 

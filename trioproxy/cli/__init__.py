@@ -29,10 +29,10 @@ from typing import Any
 
 import trio
 
-from . import __version__
-from .config import ConfigError, ProxyConfig, load_config, load_default_config
-from .masking import SecretScrubber, install_log_filter, mask_secret
-from .secret_managers.kms_env import decrypt_kms_environment
+from .. import __version__
+from ..config import ConfigError, ProxyConfig, load_config, load_default_config
+from ..masking import SecretScrubber, install_log_filter, mask_secret
+from ..secret_managers.kms_env import decrypt_kms_environment
 
 __all__ = ["main"]
 
@@ -44,7 +44,7 @@ _CONFIG_ENV = "TRIOPROXY_CONFIG"
 def _setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        from .logfmt import JsonFormatter
+        from ..observability.logfmt import JsonFormatter
 
         handler.setFormatter(JsonFormatter())
     else:
@@ -83,12 +83,12 @@ def _describe(config: ProxyConfig) -> list[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .assembly import load_handlers
+    from ..hooks.assembly import load_handlers
 
     try:
         config = _load(args.config)
         handlers = load_handlers(config)
-        from .function_callbacks import load_callbacks
+        from ..observability.callbacks import load_callbacks
 
         logging_callbacks = load_callbacks(config, handlers.loggers)
     except ConfigError as exc:
@@ -147,7 +147,7 @@ def _freeze_startup_heap() -> None:
 
 def create_app_from_env() -> Any:
     """Entry point for Hypercorn's worker processes (``--workers > 1``)."""
-    from .app import create_asgi
+    from ..http.app import create_asgi
 
     path = os.environ.get(_CONFIG_ENV) or None
     _setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
@@ -331,8 +331,8 @@ def _run(args: argparse.Namespace) -> int:
         from hypercorn.run import run as hypercorn_run
 
         # the workers rebuild the app from the config: check it here first, so errors show once
-        from .assembly import load_handlers
-        from .function_callbacks import load_callbacks
+        from ..hooks.assembly import load_handlers
+        from ..observability.callbacks import load_callbacks
 
         try:
             load_callbacks(config, load_handlers(config).loggers)
@@ -358,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
         return hypercorn_run(hc)
 
-    from .app import create_asgi
+    from ..http.app import create_asgi
 
     try:
         app = create_asgi(config)
@@ -373,8 +373,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     """``trioproxy db upgrade|status [CONFIG] [--url URL]``: the store's schema migrations."""
-    from .store import migrate
-    from .store.url import InvalidDatabaseURL, database_url_from_config_file, parse_database_url
+    from ..store import migrate
+    from ..store.url import InvalidDatabaseURL, database_url_from_config_file, parse_database_url
 
     try:
         url = args.url or database_url_from_config_file(args.config)

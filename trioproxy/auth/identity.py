@@ -12,8 +12,8 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AuthenticationError
-from .masking import mask_secret
+from ..errors import AuthenticationError
+from ..masking import mask_secret
 
 __all__ = ["UserAPIKeyAuth", "authenticate", "extract_key", "hash_key"]
 

@@ -35,8 +35,8 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import TCPServer
 
-from .config import DEFAULT_REQUEST_HEADER_TIMEOUT
-from .errors import RequestTimeoutError, error_body
+from ..config import DEFAULT_REQUEST_HEADER_TIMEOUT
+from ..errors import RequestTimeoutError, error_body
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
 

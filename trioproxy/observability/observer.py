@@ -21,25 +21,25 @@ from typing import Any
 import trio
 from quart import Response, request
 
-from .auth import authenticate
-from .config import ConfigError, ProxyConfig
-from .context import RequestContext
-from .cost import CostCalculator
-from .function_callbacks import load_callbacks
-from .logging_payload import PRE_API_CALL, LogEvent
-from .logging_sink import (
-    DEFAULT_CALLBACK_ERROR_LOG_INTERVAL,
-    DEFAULT_CALLBACK_TIMEOUT,
-    DEFAULT_QUEUE_SIZE,
-    LoggingSink,
-)
-from .metrics import CONTENT_TYPE_LATEST, Metrics
-from .response_cache import (
+from ..auth.identity import authenticate
+from ..caching.response_cache import (
     DEFAULT_MAX_SIZE,
     DEFAULT_TTL,
     LocalCache,
     ResponseCache,
     normalize_call_types,
+)
+from ..config import ConfigError, ProxyConfig
+from ..context import RequestContext
+from .callbacks import load_callbacks
+from .cost import CostCalculator
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .payload import PRE_API_CALL, LogEvent
+from .sink import (
+    DEFAULT_CALLBACK_ERROR_LOG_INTERVAL,
+    DEFAULT_CALLBACK_TIMEOUT,
+    DEFAULT_QUEUE_SIZE,
+    LoggingSink,
 )
 
 __all__ = ["REQUEST_LOGGER", "RequestObserver", "install", "register_routes"]

@@ -42,10 +42,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from .context import RequestContext
-from .errors import BadRequestError
-from .streaming import DONE_FRAME, frame
-from .upstream.base import UpstreamResponse
+from ..context import RequestContext
+from ..errors import BadRequestError
+from ..streaming import DONE_FRAME, frame
+from ..upstream.base import UpstreamResponse
 
 __all__ = [
     "IGNORED_FIELDS",

@@ -21,17 +21,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .config import ProxyConfig
-from .loader import HandlerLoadError
-from .policies import blocked_users, robots
-from .policies.banned_keywords import BannedKeywords
-from .policies.blocked_users import BlockedUsers
-from .policies.google_text_moderation import google_text_moderation_from_config
-from .policies.hide_secrets import HideSecrets
-from .policies.lists import load_list
-from .policies.llamaguard import llamaguard_from_config
-from .policies.llm_guard import DEFAULT_TIMEOUT, LLMGuard
-from .policies.request_policies import RequiredParams
+from ..config import ProxyConfig
+from ..hooks.loader import HandlerLoadError
+from . import blocked_users, robots
+from .banned_keywords import BannedKeywords
+from .blocked_users import BlockedUsers
+from .google_text_moderation import google_text_moderation_from_config
+from .hide_secrets import HideSecrets
+from .lists import load_list
+from .llamaguard import llamaguard_from_config
+from .llm_guard import DEFAULT_TIMEOUT, LLMGuard
+from .request_policies import RequiredParams
 
 __all__ = ["BUILTIN_CALLBACKS", "BUILTIN_GUARDRAILS", "policy_handlers", "register_routes"]
 

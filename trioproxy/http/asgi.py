@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import trio
 
-from .config import DEFAULT_MAX_REQUEST_SIZE_MB
-from .errors import (
+from ..config import DEFAULT_MAX_REQUEST_SIZE_MB
+from ..core.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, StreamRelay
+from ..errors import (
     ClientDisconnectedError,
     InternalServerError,
     ProxyError,
@@ -47,7 +48,6 @@ from .errors import (
     RequestTooLargeError,
     error_body,
 )
-from .pipeline import CHAT, COMPLETIONS, EMBEDDINGS, StreamRelay
 
 if TYPE_CHECKING:
     from .app import ProxyApp

@@ -33,15 +33,15 @@ from typing import Any
 
 import yaml
 
+from ..masking import mask_url, url_secrets
+from ..policies.moderation_keys import GOOGLE_THRESHOLD_KEYS
+from ..secret_managers.base import resolved_values
+from ..secret_managers.resolve import resolve_config_secrets
 from .deployment_params import (
     LITELLM_NOT_IMPLEMENTED,
     OPENAI_REQUEST_FIELDS,
     looks_like_credential,
 )
-from .masking import mask_url, url_secrets
-from .policies.moderation_keys import GOOGLE_THRESHOLD_KEYS
-from .secret_managers.base import resolved_values
-from .secret_managers.resolve import resolve_config_secrets
 
 __all__ = [
     "ConfigError",
@@ -853,5 +853,5 @@ def load_config(path: str | os.PathLike[str]) -> ProxyConfig:
 
 def load_default_config() -> ProxyConfig:
     """The embedded defaults: fake models, no key, no network. What `trioproxy run` uses alone."""
-    text = resources.files("trioproxy").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    text = resources.files("trioproxy.config").joinpath("defaults.yaml").read_text(encoding="utf-8")
     return parse_config(yaml.safe_load(text), "<embedded defaults>", Path.cwd())

@@ -26,17 +26,18 @@ from quart.routing import QuartMap
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
-from . import builtins, observability
-from .assembly import Handlers, load_handlers
-from .cache import DualCache
-from .config import ProxyConfig
-from .errors import ProxyError, RequestTimeoutError, error_body, to_proxy_error
-from .masking import SecretScrubber
-from .pipeline import Pipeline
-from .upstream.fake import FakeProvider
-from .upstream.http11 import Http11Pool, Http11Provider
-from .upstream.openai_compat import OpenAICompatProvider, make_http_client
-from .upstream.router import Router
+from ..caching.dual_cache import DualCache
+from ..config import ProxyConfig
+from ..core.pipeline import Pipeline
+from ..errors import ProxyError, RequestTimeoutError, error_body, to_proxy_error
+from ..hooks.assembly import Handlers, load_handlers
+from ..masking import SecretScrubber
+from ..observability import observer as observability
+from ..policies import builtins
+from ..upstream.fake import FakeProvider
+from ..upstream.http11.pool import Http11Pool, Http11Provider
+from ..upstream.httpx_provider import OpenAICompatProvider, make_http_client
+from ..upstream.router import Router
 
 __all__ = ["ProxyApp", "create_app", "create_asgi"]
 
@@ -180,7 +181,7 @@ def create_app(config: ProxyConfig) -> ProxyApp:
     @app.get("/models")
     @app.get("/v1/models")
     async def models() -> Response:
-        from .auth import authenticate
+        from ..auth.identity import authenticate
 
         authenticate(config.master_key, request.headers)
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "trioproxy"}

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, ProxyConfig
-from .loader import HandlerLoadError, LoadedHandler, import_object
+from ..config import ConfigError, ProxyConfig
+from ..hooks.loader import HandlerLoadError, LoadedHandler, import_object
 
 __all__ = ["EVENT_TYPES", "Callback", "load_callbacks", "load_function_callbacks"]
 

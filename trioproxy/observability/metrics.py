@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from .context import RequestContext
+from ..context import RequestContext
 from .cost import Tokens
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import (
+from ..errors import (
     BadRequestError,
     GuardrailViolationError,
     HookCrashedError,
@@ -42,7 +42,7 @@ from .errors import (
     from_http_exception,
     is_http_exception,
 )
-from .handler import requested_guardrails
+from .base import requested_guardrails
 from .loader import CALL_HOOKS, HookCall, LoadedHandler
 
 __all__ = [

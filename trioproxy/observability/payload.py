@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from .config import Deployment
-from .context import RequestContext
-from .masking import SecretScrubber, mask_secret
+from ..config import Deployment
+from ..context import RequestContext
+from ..masking import SecretScrubber, mask_secret
 
 __all__ = ["LogEvent", "build_kwargs", "standard_logging_object"]
 

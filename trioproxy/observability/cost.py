@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .config import Deployment
-from .context import RequestContext
-from .pricing import Price, PriceTable, compute_cost, estimate_usage, price_for, usage_from_response
+from ..config import Deployment
+from ..context import RequestContext
+from .prices import Price, PriceTable, compute_cost, estimate_usage, price_for, usage_from_response
 
 __all__ = ["CostCalculator", "Tokens"]
 

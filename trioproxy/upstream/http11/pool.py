@@ -52,8 +52,8 @@ from urllib.parse import urlsplit
 import orjson
 import trio
 
-from .base import UpstreamResponse
-from .common import (
+from ..base import UpstreamResponse
+from ..errors import (
     MAX_ERROR_BODY,
     check_answer_body,
     connection_error,
@@ -64,9 +64,9 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..config import Deployment
-    from ..errors import ProxyError
-    from ..masking import SecretScrubber
+    from ...config import Deployment
+    from ...errors import ProxyError
+    from ...masking import SecretScrubber
 
 __all__ = [
     "ConnectError",

@@ -45,12 +45,11 @@ from typing import Any
 import orjson
 import trio
 
-from . import scheduler
-from .auth import UserAPIKeyAuth, authenticate
-from .cache import DualCache
-from .config import ProxyConfig
-from .context import Observer, RequestContext, Route
-from .errors import (
+from ..auth.identity import UserAPIKeyAuth, authenticate
+from ..caching.dual_cache import DualCache
+from ..config import ProxyConfig
+from ..context import Observer, RequestContext, Route
+from ..errors import (
     APIConnectionError,
     APIError,
     BadRequestError,
@@ -67,9 +66,10 @@ from .errors import (
     error_body,
     to_proxy_error,
 )
-from .loader import CALL_HOOKS, HookCall
-from .masking import SecretScrubber
-from .streaming import (
+from ..hooks import scheduler
+from ..hooks.loader import CALL_HOOKS, HookCall
+from ..masking import SecretScrubber
+from ..streaming import (
     DONE,
     DONE_FRAME,
     ErrorEvent,
@@ -79,9 +79,9 @@ from .streaming import (
     frame,
     parse_chunk,
 )
-from .types import wrap_response
-from .upstream.common import envelope_error
-from .upstream.router import Router
+from ..types import wrap_response
+from ..upstream.errors import envelope_error
+from ..upstream.router import Router
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
 

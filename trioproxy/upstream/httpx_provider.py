@@ -22,15 +22,15 @@ import orjson
 
 from ..masking import SecretScrubber
 from .base import UpstreamResponse
-from .common import MAX_ERROR_BODY as _MAX_ERROR_BODY
-from .common import (
+from .errors import MAX_ERROR_BODY as _MAX_ERROR_BODY
+from .errors import (
     check_answer_body,
     connection_error,
     failure_error,
     redirect_error,
     timeout_error,
 )
-from .common import upstream_error as _upstream_error
+from .errors import upstream_error as _upstream_error
 
 if TYPE_CHECKING:
     from ..config import Deployment

@@ -45,11 +45,12 @@ from typing import Any
 
 import trio
 
-from .context import RequestContext
+from ..context import RequestContext
+from ..masking import SecretScrubber
+from .callbacks import Callback
 from .cost import CostCalculator, Tokens
 from .error_throttle import Admitted, ErrorThrottle
-from .function_callbacks import Callback
-from .logging_payload import (
+from .payload import (
     FAILURE,
     POST_API_CALL,
     PRE_API_CALL,
@@ -58,7 +59,6 @@ from .logging_payload import (
     build_kwargs,
     standard_logging_object,
 )
-from .masking import SecretScrubber
 
 __all__ = ["DROP_WARNING_INTERVAL", "LoggingSink"]
 

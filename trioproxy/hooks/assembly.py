@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import builtins
-from .config import ConfigError, ProxyConfig
+from ..config import ConfigError, ProxyConfig
+from ..policies import builtins
 from .loader import (
     CALL_HOOKS,
     HandlerLoadError,
