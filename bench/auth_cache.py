@@ -25,7 +25,7 @@ import time
 
 import trio
 
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.store import Actor, open_store
 
 

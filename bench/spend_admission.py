@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.coordination import InProcessLimiter
 from trioproxy.observability.prices import Price
 from trioproxy.spend import KeyIdentity, RecordInputs, SpendWriter

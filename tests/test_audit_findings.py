@@ -78,8 +78,6 @@ async def test_connection_error_and_log_record_hide_api_base_credentials() -> No
     async def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    pipeline = make_pipeline(model_params={"api_base": CRED_BASE}, settings={"num_retries": 0})
-    pipeline.router._providers["openai"]._client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
     failed: list[Any] = []
 
     class Observer:
@@ -88,7 +86,9 @@ async def test_connection_error_and_log_record_hide_api_base_credentials() -> No
         def on_failure(self, ctx: Any) -> None:
             failed.append(ctx)
 
-    pipeline.observers.append(Observer())
+    pipeline = make_pipeline(model_params={"api_base": CRED_BASE}, settings={"num_retries": 0},
+                             observers=[Observer()])
+    pipeline.router._providers["openai"]._client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
     response = await call(pipeline, chat_body())
     assert response.status == 502
     # the client never learns the api_base (not even its host); operators see it masked in the record
@@ -134,8 +134,7 @@ async def test_an_error_with_a_non_string_message_is_answered_and_reported() -> 
         def on_failure(self, ctx: Any) -> None:
             failed.append(ctx)
 
-    pipeline = make_pipeline([Rejects()])
-    pipeline.observers.append(Observer())
+    pipeline = make_pipeline([Rejects()], observers=[Observer()])
     response = await call(pipeline, chat_body())
     assert response.status == 400
     assert orjson.loads(response.body)["error"]["message"] == "12345"
@@ -221,7 +220,7 @@ async def test_a_header_the_http_layer_cannot_send_is_skipped(stream: bool) -> N
 
 async def test_quart_routes_cap_request_bodies() -> None:
     """``/customer/block`` and the other Quart routes read bodies too: they are capped (413)."""
-    from trioproxy.http.app import create_app
+    from trioproxy.proxy import create_app
 
     raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
            "litellm_settings": {"callbacks": ["blocked_user_check"], "blocked_user_list": []},

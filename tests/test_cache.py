@@ -219,9 +219,8 @@ async def test_a_stream_is_cached_as_the_upstream_sent_it_not_as_the_hooks_chang
             return response
 
     upstream = Upstream(words=["Hello", " there"])
-    pipeline = make_pipeline([Tagger()], upstream=upstream)
-    pipeline.response_cache = ResponseCache(LocalCache())
-    observer_store = pipeline.response_cache.store
+    cache = ResponseCache(LocalCache())
+    observer_store = cache.store
 
     class StoreOnSuccess:
         def on_upstream_request(self, ctx): ...
@@ -229,7 +228,7 @@ async def test_a_stream_is_cached_as_the_upstream_sent_it_not_as_the_hooks_chang
         def on_success(self, ctx):
             observer_store(ctx)
 
-    pipeline.observers.append(StoreOnSuccess())
+    pipeline = make_pipeline([Tagger()], upstream=upstream, observers=[StoreOnSuccess()], response_cache=cache)
 
     def text(frames):
         return "".join((c["choices"][0].get("delta") or {}).get("content") or ""

@@ -99,7 +99,7 @@ async def test_parallel_request_limiter(autojump_clock):
         nursery.start_soon(one)            # while the first is in flight: refused
     assert sorted(results) == [200, 429]
     assert (await call(pipeline, chat_body())).status == 200   # the count went back down
-    from trioproxy.auth.identity import UserAPIKeyAuth, hash_key
+    from trioproxy.auth import UserAPIKeyAuth, hash_key
 
     key = limiter._key(UserAPIKeyAuth(api_key=hash_key("sk-master-000000000")))
     assert pipeline.cache.get_cache(key=key) == 0

@@ -402,10 +402,10 @@ import time
 from pathlib import Path
 
 from trioproxy import CustomLogger
-from trioproxy.core.pipeline import Pipeline
+from trioproxy.core import endpoints
 
 HERE = Path(__file__).parent
-_real = Pipeline._parse_large
+_real = endpoints.parse_large
 
 
 def _held_parse(route, raw_body):
@@ -416,7 +416,7 @@ def _held_parse(route, raw_body):
     return _real(route, raw_body)
 
 
-Pipeline._parse_large = staticmethod(_held_parse)
+endpoints.parse_large = _held_parse
 
 
 class Handler(CustomLogger):
@@ -592,16 +592,16 @@ def test_max_request_size_mb_0_refuses_every_body_and_custom_header_limits_apply
 async def test_value_heavy_or_large_bodies_are_parsed_in_a_worker_thread(
         monkeypatch: pytest.MonkeyPatch, messages: int, content: str, inline: bool) -> None:
     from support.inprocess import call, make_pipeline
-    from trioproxy.core.pipeline import Pipeline
+    from trioproxy.core import endpoints
 
     threads: list[threading.Thread] = []
-    real = Pipeline._parse_large
+    real = endpoints.parse_large
 
     def recording(route: Any, raw_body: bytes) -> dict[str, Any]:
         threads.append(threading.current_thread())
         return real(route, raw_body)
 
-    monkeypatch.setattr(Pipeline, "_parse_large", staticmethod(recording))
+    monkeypatch.setattr(endpoints, "parse_large", recording)
     body = {"model": "fake-model", "messages": [{"role": "user", "content": content}] * messages}
     response = await call(make_pipeline(), body)
     assert response.status == 200, response.body

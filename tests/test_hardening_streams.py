@@ -435,7 +435,7 @@ def test_sigterm_ends_an_open_stream_with_a_shutdown_event(fake: FakeUpstream, u
 
 
 def test_streams_stop_a_little_before_the_graceful_deadline() -> None:
-    from trioproxy.cli import streams_stop_after
+    from trioproxy.core.shutdown import streams_stop_after
 
     assert streams_stop_after(30) == 25         # the default: 5 s for failure hooks and the last write
     assert streams_stop_after(2) == 1.5

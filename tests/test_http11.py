@@ -41,8 +41,7 @@ from trioproxy.errors import (
     Timeout,
 )
 from trioproxy.masking import SecretScrubber
-from trioproxy.upstream.http11 import pool as http11
-from trioproxy.upstream.http11.pool import (
+from trioproxy.upstream.http11 import (
     Http11Pool,
     Http11Provider,
     Http11Response,
@@ -50,6 +49,7 @@ from trioproxy.upstream.http11.pool import (
     ReadError,
     RemoteProtocolError,
 )
+from trioproxy.upstream.http11 import pool as http11
 from trioproxy.upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from trioproxy.upstream.router import is_retryable
 
@@ -997,20 +997,21 @@ def _config(http_client: str | None) -> Any:
 @pytest.mark.parametrize(("choice", "expected"), [(None, Http11Provider), ("builtin", Http11Provider),
                                                   ("httpx", OpenAICompatProvider)])
 async def test_app_picks_the_transport(choice: str | None, expected: type) -> None:
-    from trioproxy.http.app import ProxyState
+    from trioproxy.proxy import build_proxy
 
-    state = ProxyState(_config(choice))
+    proxy = build_proxy(_config(choice))
+    state = proxy.services
     async with trio.open_nursery() as nursery:
-        await state.start(nursery)
+        await proxy.start(nursery)
         assert isinstance(state.providers["openai"], expected)
-        assert isinstance(state.shared["http_client"], httpx.AsyncClient)   # for handlers, either way
+        assert isinstance(state.http_client, httpx.AsyncClient)   # for handlers, either way
         if expected is Http11Provider:
             assert state.upstream_pool is not None
             assert (state.upstream_pool.max_connections, state.upstream_pool.max_keepalive_connections,
                     state.upstream_pool.keepalive_expiry, state.upstream_pool.connect_timeout) == (7, 3, 5.0, 2.0)
-        await state.stop()
+        await proxy.stop()
         nursery.cancel_scope.cancel()
-    assert state.upstream_pool is None
+    assert state.upstream_pool is None or state.upstream_pool.closed
 
 
 def test_http_client_setting_is_validated() -> None:

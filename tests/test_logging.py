@@ -158,7 +158,7 @@ async def test_a_raising_callback_does_not_change_the_answer(tmp_path, caplog):
     assert orjson.loads(got.body)["choices"] == orjson.loads(expected.body)["choices"]
     assert any("broken.explode raised" in r.getMessage() for r in caplog.records)
     assert 'trioproxy_logging_callback_errors_total{callback="broken.explode",reason="error"} 1.0' \
-        in broken.proxy.metrics.render().decode()
+        in broken.proxy.services.metrics.render().decode()
 
 
 # -- what callbacks receive -----------------------------------------------------------------------
@@ -285,7 +285,7 @@ class NoUsageProvider(FakeProvider):
 async def test_cost_is_estimated_off_the_trio_thread_when_usage_is_missing(tmp_path):
     app = build_app(tmp_path, files={"rec.py": RECORDER}, settings={"callbacks": ["rec.handler"]},
                     models=[{"model_name": "gpt-4o", "litellm_params": {"model": "fake/gpt-4o"}}])
-    app.proxy.providers["fake"] = NoUsageProvider()
+    app.proxy.services.providers["fake"] = NoUsageProvider()
     async with running(app) as state:
         response = await request(state, chat("count my tokens please"))
     assert "x-trioproxy-response-cost" not in response.headers

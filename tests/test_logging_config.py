@@ -60,7 +60,7 @@ def test_valid_callbacks_load(tmp_path):
         "success_callback": "cbs.async_four",       # a single path, as the seeds allow
         "failure_callback": ["cbs.four"],
     })
-    callbacks = app.proxy.logging_sink.callbacks
+    callbacks = app.proxy.services.logging_sink.callbacks
     assert [(c.name, c.shape, c.is_async) for c in callbacks["pre_api_call"]] == [
         ("cbs.only_kwargs", "kwargs", False), ("cbs.four", "event", False)]
     assert [c.name for c in callbacks["successful_api_call"]] == ["cbs.logger.async_log_success_event",

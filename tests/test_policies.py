@@ -36,15 +36,13 @@ import pytest
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from trioproxy.auth import identity as auth
-from trioproxy.auth.identity import UserAPIKeyAuth
+from trioproxy.auth import Authenticator, UserAPIKeyAuth
 from trioproxy.config import ConfigError, parse_config
-from trioproxy.hooks.assembly import load_handlers
 from trioproxy.hooks.loader import HandlerLoadError
-from trioproxy.http.app import create_app
 from trioproxy.policies.banned_keywords import compile_keywords
 from trioproxy.policies.lists import load_list
 from trioproxy.policies.request_policies import RequiredParams, missing_param
+from trioproxy.proxy import create_app, load_handlers
 
 DATA = Path(__file__).parent / "data" / "guardrails"
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -393,8 +391,8 @@ async def test_block_routes_refuse_non_admin_callers(monkeypatch: pytest.MonkeyP
                            "general_settings": {"master_key": MASTER_KEY},
                            "litellm_settings": {"callbacks": ["blocked_user_check"]}}, "t.yaml", DATA)
     app = create_app(config)
-    monkeypatch.setattr(auth, "authenticate",
-                        lambda key, headers: UserAPIKeyAuth(api_key="h", user_role="internal_user"))
+    monkeypatch.setattr(Authenticator, "authenticate",
+                        lambda self, headers, peer=None: UserAPIKeyAuth(api_key="h", user_role="internal_user"))
     response = await app.test_client().post("/customer/block", json={"user_ids": ["x"]}, headers=HEADERS)
     assert response.status_code == 403
     assert (await response.get_json())["error"]["code"] == "admin_only"

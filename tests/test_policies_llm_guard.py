@@ -27,11 +27,11 @@ import trio
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from trioproxy.auth.identity import UserAPIKeyAuth
+from trioproxy.auth import UserAPIKeyAuth
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.errors import ServiceUnavailableError
-from trioproxy.hooks.assembly import load_handlers
 from trioproxy.policies.llm_guard import LLMGuard
+from trioproxy.proxy import load_handlers
 
 DATA = Path(__file__).parent / "data" / "guardrails"
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -268,7 +268,7 @@ def _dead_url() -> str:
 
 async def test_connection_refused_fails_closed() -> None:
     async with httpx.AsyncClient(trust_env=False) as http:
-        handler = LLMGuard(_dead_url(), {"http_client": http})
+        handler = LLMGuard(_dead_url(), http)
         data = {"messages": [{"role": "user", "content": "hi"}]}
         with pytest.raises(ServiceUnavailableError, match="request failed: ConnectError"):
             await handler.async_pre_call_hook(UserAPIKeyAuth(), None, data, "completion")
@@ -276,13 +276,13 @@ async def test_connection_refused_fails_closed() -> None:
 
 async def test_connection_refused_fails_open() -> None:
     async with httpx.AsyncClient(trust_env=False) as http:
-        handler = LLMGuard(_dead_url(), {"http_client": http}, fail_mode="open")
+        handler = LLMGuard(_dead_url(), http, fail_mode="open")
         data = {"messages": [{"role": "user", "content": "hi"}]}
         assert await handler.async_pre_call_hook(UserAPIKeyAuth(), None, data, "completion") is None
 
 
 async def test_no_http_client_yet_is_an_outage() -> None:
-    handler = LLMGuard("http://127.0.0.1:1", {})
+    handler = LLMGuard("http://127.0.0.1:1", None)
     with pytest.raises(ServiceUnavailableError, match="HTTP client is not running"):
         await handler.async_pre_call_hook(UserAPIKeyAuth(), None, {"prompt": "hi"}, "text_completion")
 
@@ -292,7 +292,7 @@ def test_mode_rules() -> None:
     asking = {"metadata": {"permissions": {"enable_llm_guard_check": True}}}
     for mode, expected in (("all", [True, True, True]), ("key-specific", [False, True, False]),
                            ("request-specific", [False, False, True])):
-        handler = LLMGuard("http://x", {}, mode=mode)
+        handler = LLMGuard("http://x", None, mode=mode)
         assert [handler.should_check(UserAPIKeyAuth(), {}), handler.should_check(key, {}),
                 handler.should_check(UserAPIKeyAuth(), asking)] == expected
 
@@ -307,13 +307,14 @@ def test_startup_needs_the_api_base(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_startup_refuses_a_timeout_the_hook_timeout_would_preempt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLM_GUARD_API_BASE", "http://127.0.0.1:1")
-    config = parse_config({"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
-                           "general_settings": {"hook_timeout_seconds": 5},
-                           "litellm_settings": {"callbacks": ["llmguard_moderations"], "llm_guard_timeout": 5}},
-                          "conf.yaml", DATA)
+    raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
+           "general_settings": {"hook_timeout_seconds": 5},
+           "litellm_settings": {"callbacks": ["llmguard_moderations"], "llm_guard_timeout": 5}}
+    config = parse_config(raw, "conf.yaml", DATA)
     with pytest.raises(ConfigError, match="llm_guard_timeout .* must be below general_settings.hook_timeout_seconds"):
         load_handlers(config)
-    del config.litellm_settings["llm_guard_timeout"]
+    del raw["litellm_settings"]["llm_guard_timeout"]
+    config = parse_config(raw, "conf.yaml", DATA)      # the config is frozen: the same one without the key
     guard = load_handlers(config).plan.handlers[0].obj
     assert guard.timeout == 2.5           # default: 10 s, or half the hook timeout if that is shorter
 
@@ -327,7 +328,7 @@ async def test_outside_cancellation_leaves_the_check_as_one_cancelled(autojump_c
 
     caught: list[BaseException] = []
     async with httpx.AsyncClient(transport=httpx.MockTransport(never_answers)) as http:
-        handler = LLMGuard("http://guard", {"http_client": http}, timeout=100)
+        handler = LLMGuard("http://guard", http, timeout=100)
         data = {"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}]}
         with trio.move_on_after(1):
             try:

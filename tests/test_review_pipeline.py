@@ -139,9 +139,8 @@ class SlowSuccess:
 
 
 def observed(handlers: list[Any], **kwargs: Any) -> tuple[Any, Outcomes]:
-    pipeline = make_pipeline(handlers, **kwargs)
     outcomes = Outcomes()
-    pipeline.observers.append(outcomes)
+    pipeline = make_pipeline(handlers, observers=[outcomes], **kwargs)
     return pipeline, outcomes
 
 

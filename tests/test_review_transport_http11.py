@@ -29,8 +29,7 @@ from test_http11 import (
 
 from trioproxy.errors import APIConnectionError, ProxyError, Timeout
 from trioproxy.masking import SecretScrubber
-from trioproxy.upstream.http11 import pool as http11
-from trioproxy.upstream.http11.pool import (
+from trioproxy.upstream.http11 import (
     Http11Pool,
     Http11Provider,
     Http11Response,
@@ -40,6 +39,8 @@ from trioproxy.upstream.http11.pool import (
     RemoteProtocolError,
     UnsupportedProtocol,
 )
+from trioproxy.upstream.http11 import parser as http11_parser
+from trioproxy.upstream.http11 import pool as http11
 
 
 @pytest.fixture
@@ -138,9 +139,9 @@ async def test_transfer_encoding_wins_and_faulty_framing_is_not_reused(provider:
 def test_non_ascii_digits_are_protocol_errors_not_value_errors() -> None:
     # "²" (0xB2 in latin-1) passes str.isdigit() but not int()
     with pytest.raises(RemoteProtocolError):
-        http11._parse_head(b"HTTP/1.1 2\xb20 OK\r\nContent-Length: 0")
+        http11_parser.parse_head(b"HTTP/1.1 2\xb20 OK\r\nContent-Length: 0")
     with pytest.raises(RemoteProtocolError):
-        http11._content_length("1\u00b2")
+        http11_parser._content_length("1\u00b2")
 
 
 async def test_non_ascii_content_length_from_a_server_is_a_connection_error(provider: Http11Provider,

@@ -4,7 +4,7 @@ This module is the handler author's API and nothing else: what a handler file im
 files written for the seeds (the LiteLLM proxy docs) port by changing their imports to these names.
 """
 
-from .auth.identity import UserAPIKeyAuth
+from .auth import UserAPIKeyAuth
 from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,

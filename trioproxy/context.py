@@ -72,6 +72,11 @@ class RequestContext:
     headers_hook_ran: bool = False
     outcome_reported: bool = False
 
+    def settle_cost(self, cost: float | None, source: str | None) -> None:
+        """Record the request's final cost (``observability/cost.py``: settled once, read by all)."""
+        self.response_cost = cost
+        self.cost_source = source
+
     @property
     def elapsed(self) -> float:
         return (self.end or time.perf_counter()) - self.start

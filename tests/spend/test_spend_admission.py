@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.coordination import InProcessLimiter
 from trioproxy.errors import RateLimitError
 from trioproxy.observability.prices import Price

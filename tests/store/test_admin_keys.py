@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from trioproxy.admin import AdminContext, Caller, keys
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.store import Store
 from trioproxy.store.key_cache import InvalidKeyError
 

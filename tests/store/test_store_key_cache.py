@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.store import Actor, Store
 from trioproxy.store.key_cache import BlockedKeyError, ExpiredKeyError, InvalidKeyError, KeyCache
 from trioproxy.store.loading_cache import MISS

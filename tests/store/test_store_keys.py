@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from trioproxy.auth.identity import hash_key
+from trioproxy.auth import hash_key
 from trioproxy.store import Actor, Conflict, Invalidation, MissingReference, NotFound, Store
 from trioproxy.store.schema import LITELLM_TABLE_NAMES
 

@@ -89,7 +89,7 @@ def proxy_api() -> ProxyAPI:
         return _api
     package = importlib.import_module("trioproxy")
     found: dict[str, Any] = {}
-    known = ("trioproxy.config", "trioproxy.hooks.assembly", "trioproxy.observability.callbacks", "trioproxy.http.app")
+    known = ("trioproxy.config", "trioproxy.proxy", "trioproxy.observability.callbacks")
     names = list(known) + [m.name for m in pkgutil.walk_packages(package.__path__, "trioproxy.")
                            if m.name not in known]
     for name in names:

@@ -137,7 +137,8 @@ class Upstream:
 def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | None = None,
                   settings: dict[str, Any] | None = None, general: dict[str, Any] | None = None,
                   guardrails: list[tuple[Any, Any]] | None = None,
-                  model_params: dict[str, Any] | None = None) -> Pipeline:
+                  model_params: dict[str, Any] | None = None, observers: list[Any] | None = None,
+                  response_cache: Any = None) -> Pipeline:
     """A Pipeline over the given handler objects (in order) and a scripted upstream."""
     upstream = upstream or Upstream()
     raw = {
@@ -160,7 +161,8 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     client = httpx.AsyncClient(transport=httpx.MockTransport(upstream.handle))
     providers = {"openai": OpenAICompatProvider(client, scrubber), "fake": FakeProvider()}
     router = Router(config, providers)
-    pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber)
+    pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber, observers or (),
+                        response_cache=response_cache)
     pipeline.test_upstream = upstream  # type: ignore[attr-defined]
     return pipeline
 

@@ -1,21 +1,16 @@
-"""Who is calling: the master key check and the ``UserAPIKeyAuth`` handed to hooks.
+"""``UserAPIKeyAuth``: the caller as hooks see it (the seeds' type), and the one key hash.
 
-The key is compared in constant time (``hmac.compare_digest``). Hooks never see the raw key:
-``UserAPIKeyAuth.api_key`` is its SHA-256 hash (as the seeds store keys), and ``key_alias`` a
-masked form safe to log.
+Hooks never see the raw key: ``UserAPIKeyAuth.api_key`` is its SHA-256 hash (as the seeds store
+keys, and as the store keeps virtual keys), and ``key_alias`` a masked form safe to log.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AuthenticationError
-from ..masking import mask_secret
-
-__all__ = ["UserAPIKeyAuth", "authenticate", "extract_key", "hash_key"]
+__all__ = ["UserAPIKeyAuth", "hash_key"]
 
 
 def hash_key(key: str) -> str:
@@ -52,40 +47,3 @@ class UserAPIKeyAuth:
     @property
     def is_admin(self) -> bool:
         return self.user_role == "proxy_admin"
-
-
-def extract_key(headers: Any) -> str | None:
-    """``Authorization: Bearer <key>`` or Azure-style ``api-key: <key>``."""
-    auth = headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return None
-    api_key = headers.get("api-key")
-    return api_key.strip() if api_key else None
-
-
-def authenticate(master_key: str | None, headers: Any) -> UserAPIKeyAuth:
-    """The caller for this request, or ``AuthenticationError`` (401).
-
-    Without a master key the proxy is open and every caller is an anonymous admin; the CLI warns
-    about that loudly at startup.
-    """
-    presented = extract_key(headers)
-    if master_key is None:
-        if presented is None:
-            return UserAPIKeyAuth(user_role="proxy_admin")
-        return UserAPIKeyAuth(api_key=hash_key(presented), key_alias=mask_secret(presented), user_role="proxy_admin")
-    if presented is None:
-        raise AuthenticationError(
-            "No API key provided. Send 'Authorization: Bearer <key>' (or an 'api-key' header)."
-        )
-    if not hmac.compare_digest(presented.encode(), master_key.encode()):
-        raise AuthenticationError(f"Invalid API key: {mask_secret(presented)}")
-    return UserAPIKeyAuth(
-        api_key=hash_key(presented),
-        key_alias=mask_secret(presented),
-        user_id="admin",
-        user_role="proxy_admin",
-    )

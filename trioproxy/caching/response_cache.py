@@ -29,6 +29,9 @@
   backend (Redis) can do I/O; ``set`` is sync and must not block, because it is called by the
   observer on the Trio thread (a remote backend queues the write to a service of its own).
   :class:`LocalCache` is an in-memory LRU with TTL, bounded in entries and in bytes.
+* **Wiring** (``proxy.py``): :func:`build_response_cache` makes it from the config; the pipeline
+  looks answers up before the upstream (:meth:`ResponseCache.lookup`), and the cache is one of the
+  pipeline's observers (:meth:`ResponseCache.on_success` stores the answer).
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..config import CacheSettings
 from ..context import RequestContext
-from ..errors import BadRequestError
+from ..errors import BadRequestError, ConfigError
 from ..streaming import DONE_FRAME, frame
 from ..upstream.base import UpstreamResponse
 
@@ -53,6 +57,7 @@ __all__ = [
     "CachedStream",
     "LocalCache",
     "ResponseCache",
+    "build_response_cache",
     "cache_key",
     "normalize_call_types",
     "sse_from_response",
@@ -68,8 +73,9 @@ CALL_TYPE_NAMES = {
     "text_completion": "text_completion", "atext_completion": "text_completion",
     "embedding": "embeddings", "aembedding": "embeddings", "embeddings": "embeddings",
 }
-DEFAULT_TTL = 600.0
-DEFAULT_MAX_SIZE = 1000
+#: the defaults of ``cache_params.ttl`` / ``max_size`` (written once, in ``config/model.py``)
+DEFAULT_TTL = CacheSettings().ttl
+DEFAULT_MAX_SIZE = CacheSettings().max_size
 #: the local cache's bound in bytes of stored answers (``max_size`` alone would allow
 #: ``max_size * MAX_ENTRY_BYTES``, 4 GB with the defaults, e.g. from large embedding answers)
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -222,6 +228,10 @@ class ResponseCache:
             return None
         return CachedStream(sse_from_response(answer, include_usage), headers)
 
+    def on_success(self, ctx: RequestContext) -> None:
+        """The pipeline's observer event: a request succeeded (``store`` it)."""
+        self.store(ctx)
+
     def store(self, ctx: RequestContext) -> None:
         """After a successful upstream answer (observer, Trio thread): remember it unless told not to."""
         if ctx.cache_key is None or ctx.cache_hit or ctx.error is not None or ctx.deployment is None:
@@ -310,3 +320,16 @@ def sse_from_response(response: dict[str, Any], include_usage: bool) -> list[byt
     if include_usage and isinstance(response.get("usage"), dict):
         chunks.append({**base, "choices": [], "usage": response["usage"]})
     return [frame(c) for c in chunks] + [DONE_FRAME]
+
+
+def build_response_cache(settings: CacheSettings, source: str,
+                         on_lookup: Callable[[RequestContext, bool], None] | None = None) -> ResponseCache | None:
+    """The response cache ``litellm_settings.cache`` asks for (None when it is off). Raises ConfigError."""
+    if not settings.enabled:
+        return None
+    try:
+        call_types = normalize_call_types(settings.supported_call_types)
+    except ValueError as exc:
+        raise ConfigError([f"{source}: litellm_settings.cache_params.supported_call_types: {exc}"]) from None
+    return ResponseCache(LocalCache(max_size=settings.max_size), ttl=settings.ttl, namespace=settings.namespace,
+                         call_types=call_types, on_lookup=on_lookup)

@@ -35,7 +35,7 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import TCPServer
 
-from ..config import DEFAULT_REQUEST_HEADER_TIMEOUT
+from ..config import GeneralSettings
 from ..errors import RequestTimeoutError, error_body
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
@@ -44,7 +44,7 @@ __all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_
 class ProxyHypercornConfig(Config):
     """Hypercorn's config plus the one setting it lacks."""
 
-    request_header_timeout: float = DEFAULT_REQUEST_HEADER_TIMEOUT
+    request_header_timeout: float = GeneralSettings().request_header_timeout
 
 
 def timeout_response(message: str) -> bytes:
@@ -74,7 +74,7 @@ class _WatchHeadBytes:
 class HeadDeadlineTCPServer(TCPServer):
     def __init__(self, app: Any, config: Config, context: Any, state: Any, stream: Any) -> None:
         super().__init__(app, config, context, state, stream)
-        self._head_timeout = float(getattr(config, "request_header_timeout", DEFAULT_REQUEST_HEADER_TIMEOUT))
+        self._head_timeout = float(getattr(config, "request_header_timeout", ProxyHypercornConfig.request_header_timeout))
         #: when the head being waited for began (accept time for the first request); None while idle
         self._head_started: float | None = trio.current_time()
         self._head_bytes = False

@@ -1,20 +1,28 @@
-"""Building the proxy's parts from a validated config: handlers, the hook plan, the providers.
+"""From a validated config to the hook plan: import, instantiate and check every handler.
 
 Everything here runs once, at startup, before the first request: a broken handler stops startup
-with a :class:`~trioproxy.config.ConfigError` naming the config key, the path and the problem.
+with a :class:`~trioproxy.errors.ConfigError` naming the config key, the path and the problem.
 
 Scheduling order (the README states it): built-in request policies from ``general_settings``, then
 guardrails in config order, then ``litellm_settings.callbacks`` in config order (built-in callbacks
 such as ``hide_secrets`` take their place in that list).
+
+The built-ins themselves are not known here: the caller passes a :class:`BuiltinSource`
+(``policies/builtins.py``, filled by the composition root ``proxy.py``), so the hook machinery
+never imports the policies built on it.
+
+A handler object that defines ``run`` or ``drain`` is a *service* (``proxy.Service``): it is started
+in the app's nursery and drained at shutdown. It must define both, as ``async def``; one without
+the other is a startup error rather than a handler whose ``run`` silently never runs.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import ConfigError, ProxyConfig
-from ..policies import builtins
 from .loader import (
     CALL_HOOKS,
     HandlerLoadError,
@@ -25,7 +33,19 @@ from .loader import (
 )
 from .scheduler import GUARDRAIL_MODE_PHASES, HookPlan
 
-__all__ = ["Handlers", "load_handlers"]
+__all__ = ["BuiltinSource", "Handlers", "assemble", "service_problem"]
+
+
+class BuiltinSource(Protocol):
+    """Where the built-in handlers come from (``policies.builtins.Builtins``)."""
+
+    def policies(self) -> list[tuple[str, Any]]: ...
+
+    def callback_names(self) -> list[str]: ...
+
+    def callback(self, name: str) -> Any | None: ...
+
+    def guardrail(self, class_path: str, kwargs: dict[str, Any]) -> Any | None: ...
 
 
 @dataclass
@@ -33,21 +53,34 @@ class Handlers:
     plan: HookPlan
     #: every handler object with logging methods (for the logging sink), in order
     loggers: list[LoadedHandler] = field(default_factory=list)
-    #: objects the app must start/stop with its lifetime (built-ins that own resources)
-    lifecycle: list[Any] = field(default_factory=list)
+    #: handler objects that are services (``run`` + ``drain``): started and drained with the app
+    services: list[Any] = field(default_factory=list)
 
 
-def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> Handlers:
+def service_problem(obj: Any) -> str | None:
+    """Why ``obj`` is not a complete service (``async def run`` and ``async def drain``), or None."""
+    missing = [name for name in ("run", "drain") if not inspect.iscoroutinefunction(getattr(obj, name, None))]
+    if not missing:
+        return None
+    return (f"defines {' and '.join(n for n in ('run', 'drain') if n not in missing) or 'neither'} but not "
+            f"{' and '.join(f'async def {n}' for n in missing)}: a service (started with the app, drained at "
+            "shutdown) needs both")
+
+
+def _is_service(obj: Any) -> bool:
+    return callable(getattr(obj, "run", None)) or callable(getattr(obj, "drain", None))
+
+
+def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
     """Import, instantiate and check every handler the config names. Raises ConfigError."""
     problems: list[str] = []
     loaded: list[LoadedHandler] = []
-    shared = shared if shared is not None else {}
 
     def fail(key_path: str, message: str) -> None:
         problems.append(f"{config.source}: {key_path}: {message}")
 
     # 1. built-in request policies (general_settings)
-    for name, obj in builtins.policy_handlers(config, shared):
+    for name, obj in builtins.policies():
         try:
             loaded.append(inspect_handler(name, obj, f"general_settings ({name})"))
         except HandlerLoadError as exc:  # a bug in a built-in; still reported, never silent
@@ -59,9 +92,8 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
         kwargs = {"guardrail_name": spec.name, "event_hook": spec.modes[0] if len(spec.modes) == 1 else spec.modes,
                   "default_on": spec.default_on, **spec.params}
         try:
-            if spec.class_path in builtins.BUILTIN_GUARDRAILS:
-                obj = builtins.BUILTIN_GUARDRAILS[spec.class_path](config, shared, kwargs)
-            else:
+            obj = builtins.guardrail(spec.class_path, kwargs)
+            if obj is None:
                 obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
@@ -75,16 +107,15 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
             fail(key_path, f"{spec.class_path!r}: {exc}")
 
     # 3. callbacks, in config order
-    for index, path in enumerate(config.litellm_settings.get("callbacks", [])):
+    for index, path in enumerate(config.litellm.callbacks):
         key_path = f"litellm_settings.callbacks[{index}]"
         try:
             if "." not in path:
-                factory = builtins.BUILTIN_CALLBACKS.get(path)
-                if factory is None:
-                    known = ", ".join(sorted(builtins.BUILTIN_CALLBACKS)) or "none"
+                obj = builtins.callback(path)
+                if obj is None:
+                    known = ", ".join(builtins.callback_names()) or "none"
                     raise HandlerLoadError(
                         f"{path!r} is neither a built-in callback ({known}) nor a dotted path 'module.attribute'")
-                obj = factory(config, shared)
             else:
                 obj = import_handler(path, config.base_dir)
             handler = inspect_handler(path, obj, key_path)
@@ -93,8 +124,14 @@ def load_handlers(config: ProxyConfig, shared: dict[str, Any] | None = None) -> 
         except HandlerLoadError as exc:
             fail(key_path, f"{path!r}: {exc}")
 
+    services = []
+    for handler in loaded:
+        if _is_service(handler.obj):
+            problem = service_problem(handler.obj)
+            if problem is None:
+                services.append(handler.obj)
+            else:
+                fail(handler.key_path, f"{handler.name!r} {problem}")
     if problems:
         raise ConfigError(problems)
-    plan = HookPlan(loaded)
-    lifecycle = [h.obj for h in loaded if hasattr(h.obj, "serve")]
-    return Handlers(plan=plan, loggers=[h for h in loaded if h.logging], lifecycle=lifecycle)
+    return Handlers(plan=HookPlan(loaded), loggers=[h for h in loaded if h.logging], services=services)

@@ -30,73 +30,29 @@ Refusals that leave a body unread carry ``Connection: close``.
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import trio
 
-from ..config import DEFAULT_MAX_REQUEST_SIZE_MB
-from ..core.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, StreamRelay
+from ..core.relay import StreamRelay
 from ..errors import (
     ClientDisconnectedError,
-    InternalServerError,
     ProxyError,
     ProxyOverloadedError,
     RequestHeadersTooLargeError,
     RequestTimeoutError,
     RequestTooLargeError,
-    error_body,
 )
+from .errors import send_internal_error, send_refusal
+from .paths import normalize_path, route_for
 
 if TYPE_CHECKING:
+    from ..core.pipeline import Pipeline
     from .app import ProxyApp
 
 __all__ = ["ProxyASGI", "normalize_path"]
 
 log = logging.getLogger("trioproxy.asgi")
-
-ROUTES = {}
-for _route, _paths in (
-    (CHAT, ("/chat/completions", "/v1/chat/completions")),
-    (COMPLETIONS, ("/completions", "/v1/completions")),
-    (EMBEDDINGS, ("/embeddings", "/v1/embeddings")),
-):
-    for _path in _paths:
-        ROUTES[_path] = _route
-
-
-#: Azure OpenAI clients call /openai/deployments/<deployment>/<endpoint>; the body names the model
-_AZURE_PREFIX = "/openai/deployments/"
-
-
-def _route_for(path: str) -> Any:
-    route = ROUTES.get(path)
-    if route is None and path.startswith(_AZURE_PREFIX):
-        _, _, endpoint = path[len(_AZURE_PREFIX):].partition("/")
-        route = ROUTES.get(f"/{endpoint}")
-    return route
-
-
-_SLASHES = re.compile(r"/{2,}")
-_RAW_SLASHES = re.compile(rb"/{2,}")
-
-
-def normalize_path(scope: dict[str, Any]) -> dict[str, Any]:
-    """``//v1//models`` → ``/v1/models``, for every route, before any routing.
-
-    A base URL with a stray slash (``http://proxy:4000//v1``) reaches the route the client meant.
-    Werkzeug would answer it with a 308 whose ``Location`` is built from the ``Host`` header (an
-    open redirect); its redirects are off (``app._NoRedirectMap``), so this is the only place a
-    path is tidied, and nothing is ever redirected.
-    """
-    scope = dict(scope)
-    scope["path"] = _SLASHES.sub("/", scope["path"])
-    raw = scope.get("raw_path")
-    if isinstance(raw, bytes):
-        scope["raw_path"] = _RAW_SLASHES.sub(b"/", raw)
-    return scope
-
 
 class _Disconnected(Exception):
     pass
@@ -113,14 +69,16 @@ class ProxyASGI:
 
     def __init__(self, app: ProxyApp) -> None:
         self.app = app
-        self.state = app.proxy
-        config = self.state.config
+        #: the composition root's result (``proxy.Proxy``): the CLI stops its streams at shutdown
+        self.proxy = app.proxy
+        self.pipeline: Pipeline = app.proxy.services.pipeline
+        config = app.proxy.services.config
         self.max_header_bytes = config.max_request_header_bytes
         self.max_headers = config.max_request_headers
         self.max_in_flight = config.max_in_flight_requests
         self.body_timeout = config.request_body_timeout
         self.max_body_bytes = config.max_request_bytes
-        self.max_body_mb = config.general_settings.get("max_request_size_mb", DEFAULT_MAX_REQUEST_SIZE_MB)
+        self.max_body_mb = config.general.max_request_size_mb
         #: proxy-route requests between their head and the last byte of their answer
         self.in_flight = 0
         self._refused_since_log = 0
@@ -132,10 +90,10 @@ class ProxyASGI:
         if scope["type"] == "http":
             problem = self._header_problem(scope)
             if problem is not None:
-                await _send_refusal(send, problem)
+                await send_refusal(send, problem)
                 return
             if scope["method"] == "POST":
-                route = _route_for(scope["path"])
+                route = route_for(scope["path"])
                 if route is not None:
                     if self.in_flight >= self.max_in_flight:
                         await self._refuse_overload(send)
@@ -174,7 +132,7 @@ class ProxyASGI:
                         self._refused_since_log)
             self._refused_since_log = 0
             self._next_overload_log = now + _OVERLOAD_LOG_INTERVAL
-        await _send_refusal(send, ProxyOverloadedError(
+        await send_refusal(send, ProxyOverloadedError(
             f"The proxy is handling its maximum of {self.max_in_flight} requests at once "
             f"(general_settings.max_in_flight_requests); retry after {RETRY_AFTER_SECONDS} s.",
             headers={"retry-after": str(RETRY_AFTER_SECONDS)}))
@@ -223,7 +181,8 @@ class ProxyASGI:
                             return
 
                 nursery.start_soon(watch_disconnect)
-                outcome = await self.state.pipeline.handle(route, body, headers)
+                client = scope.get("client")
+                outcome = await self.pipeline.handle(route, body, headers, client[0] if client else None)
                 response_headers = [(b"content-type", outcome.media_type.encode())]
                 response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
                 if isinstance(outcome.body, StreamRelay):
@@ -254,12 +213,7 @@ class ProxyASGI:
                 return
             log.error("unexpected error serving %s", scope.get("path"), exc_info=exc)
             if not started:
-                err = InternalServerError("Internal error in the proxy; see the server log.")
-                payload = orjson.dumps(error_body(err))
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(payload)).encode())]})
-                await send({"type": "http.response.body", "body": payload, "more_body": False})
+                await send_internal_error(send)
         finally:
             if relay is not None:
                 await relay.aclose()
@@ -270,14 +224,3 @@ def _too_large(size: int, limit_mb: float) -> RequestTooLargeError:
     return RequestTooLargeError(
         f"Request size is too large. Request size is {size / 1024 / 1024:.6g} MB. Max size is {limit_mb:g} MB",
         headers={"connection": "close"})
-
-
-async def _send_refusal(send: Any, err: ProxyError) -> None:
-    """Answer before the body is read: the OpenAI envelope, and ``Connection: close``."""
-    payload = orjson.dumps(error_body(err))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-               (b"connection", b"close")]
-    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-    await send({"type": "http.response.start", "status": err.status_code, "headers": headers})
-    with trio.CancelScope(shield=True):   # the last body message: see the comment in _serve
-        await send({"type": "http.response.body", "body": payload, "more_body": False})

@@ -133,7 +133,7 @@ def load_function_callbacks(config: ProxyConfig) -> list[Callback]:
     problems: list[str] = []
     callbacks: list[Callback] = []
     for key, event in _FUNCTION_KEYS.items():
-        for index, path in enumerate(config.litellm_settings.get(key) or []):
+        for index, path in enumerate(getattr(config.litellm, key)):
             where = f"{config.source}: litellm_settings.{key}[{index}]: {path!r}"
             try:
                 if "." not in path:

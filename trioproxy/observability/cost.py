@@ -1,8 +1,14 @@
 """What one request cost, computed the same way for the response header, the logs and the metrics.
 
-Why a separate object rather than calls to ``pricing`` at each use: the price of a deployment is
+Why a separate object rather than calls to ``prices`` at each use: the price of a deployment is
 resolved once (table lookup plus its ``input_cost_per_token`` / ``output_cost_per_token``
-overrides) and then reused for every request, and the three consumers must agree to the cent.
+overrides) and then reused for every request.
+
+**Settled once.** The request's final cost is computed at one moment, when its answer is complete
+(before the headers of a plain answer; at the end of a stream): :meth:`CostCalculator.settle`,
+called by the request's run (``core/run.py``), which records it on the request's context. The
+response header, the metrics, the logging payload and (next) spend tracking all read that record;
+none computes its own. This object never writes to the context.
 
 Rules (``docs/logging.md`` states them for users):
 
@@ -12,22 +18,24 @@ Rules (``docs/logging.md`` states them for users):
   a pre-call hook) cost nothing: ``0.0``.
 * An unpriced model costs ``None``, never ``0``: a dashboard must be able to tell "free" from
   "unknown".
-* When an upstream reports no usage, :meth:`CostCalculator.estimate` counts tokens with
-  ``pricing.estimate_usage``. That is CPU work on possibly large bodies, so it is only ever called
-  from a worker thread by the logging sink, never on the request path; the header then carries no
-  cost (it was not known when the headers were sent).
+* When an upstream reports no usage, the settled cost is unknown (``cost_source`` ``None``) and
+  :meth:`CostCalculator.estimate` counts tokens with ``tokens.estimate_usage``. That is CPU work on
+  possibly large bodies, so it is only ever called from a worker thread by the logging sink, never
+  on the request path; it completes the settlement (``cost_source`` ``estimate``), and the header
+  carries no cost (it was not known when the headers were sent).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import Deployment
 from ..context import RequestContext
 from .prices import Price, PriceTable, compute_cost, estimate_usage, price_for, usage_from_response
 
-__all__ = ["CostCalculator", "Tokens"]
+__all__ = ["CostCalculator", "FinalCost", "Tokens"]
 
 log = logging.getLogger("trioproxy.cost")
 
@@ -35,6 +43,20 @@ log = logging.getLogger("trioproxy.cost")
 Tokens = tuple[int | None, int | None]
 
 _UNSET = object()
+
+
+@dataclass(frozen=True, slots=True)
+class FinalCost:
+    """A request's cost: USD (``None``: unknown) and where it came from (``docs/logging.md``):
+    ``usage``, ``free``, ``unpriced``, ``estimate``, or ``None`` (nothing known: a failure, or an
+    answer without usage whose estimate is still to come)."""
+
+    cost: float | None
+    source: str | None
+
+
+UNKNOWN = FinalCost(None, None)
+FREE = FinalCost(0.0, "free")
 
 
 class CostCalculator:
@@ -64,19 +86,17 @@ class CostCalculator:
             return None, None
         return usage_from_response({"usage": ctx.usage})
 
-    def __call__(self, ctx: RequestContext) -> float | None:
-        """The cost from what is known now (cheap: safe on the Trio thread). Sets ``ctx.cost_source``."""
+    def settle(self, ctx: RequestContext) -> FinalCost:
+        """The cost from what is known when the answer is complete (cheap: safe on the Trio thread)."""
         if ctx.cache_hit or (ctx.deployment is None and ctx.error is None):
-            ctx.cost_source = "free"
-            return 0.0
+            return FREE
         if ctx.deployment is None:
-            return None
+            return UNKNOWN
         prompt, completion = self.reported_tokens(ctx)
         if prompt is None and completion is None:
-            return None
+            return UNKNOWN
         price = self.price(ctx.deployment)
-        ctx.cost_source = "usage" if price is not None else "unpriced"
-        return compute_cost(price, prompt, completion)
+        return FinalCost(compute_cost(price, prompt, completion), "usage" if price is not None else "unpriced")
 
     def needs_estimate(self, ctx: RequestContext) -> bool:
         """True when the request succeeded upstream, is priced, but the upstream reported no usage."""
@@ -84,12 +104,12 @@ class CostCalculator:
             return False
         return self.price(ctx.deployment) is not None and self.reported_tokens(ctx) == (None, None)
 
-    def estimate(self, ctx: RequestContext) -> tuple[Tokens, float | None]:
+    def estimate(self, ctx: RequestContext) -> tuple[Tokens, FinalCost]:
         """Count tokens ourselves (worker thread only). Returns the tokens and the cost."""
         body: dict[str, Any] = ctx.upstream_body or ctx.data
         prompt, completion = estimate_usage(body, _response_text(ctx.response))
         assert ctx.deployment is not None
-        return (prompt, completion), compute_cost(self.price(ctx.deployment), prompt, completion)
+        return (prompt, completion), FinalCost(compute_cost(self.price(ctx.deployment), prompt, completion), "estimate")
 
 
 def _response_text(response: Any) -> str:

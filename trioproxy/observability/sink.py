@@ -45,6 +45,7 @@ from typing import Any
 
 import trio
 
+from ..config import GeneralSettings
 from ..context import RequestContext
 from ..masking import SecretScrubber
 from .callbacks import Callback
@@ -65,14 +66,16 @@ __all__ = ["DROP_WARNING_INTERVAL", "LoggingSink"]
 log = logging.getLogger("trioproxy.logging")
 
 DROP_WARNING_INTERVAL = 10.0
-#: each queued event holds its request's context (prompt, answer) until delivered: the queue's
-#: size bounds memory as much as it bounds latency
-DEFAULT_QUEUE_SIZE = 2_000
-DEFAULT_CALLBACK_TIMEOUT = 10.0
+# The defaults of general_settings.logging_queue_size, callback_timeout_seconds and
+# callback_error_log_interval are written once, in config/model.py. Each queued event holds its
+# request's context (prompt, answer) until delivered: the queue's size bounds memory as much as it
+# bounds latency. A failing callback is logged at most once per interval (after its first error).
+_GENERAL = GeneralSettings()
+DEFAULT_QUEUE_SIZE = _GENERAL.logging_queue_size
+DEFAULT_CALLBACK_TIMEOUT = _GENERAL.callback_timeout_seconds
+DEFAULT_CALLBACK_ERROR_LOG_INTERVAL = _GENERAL.callback_error_log_interval
 DEFAULT_WORKERS = 16
 DEFAULT_THREADS = 8
-#: a failing callback is logged at most once per this many seconds (after its first error, in full)
-DEFAULT_CALLBACK_ERROR_LOG_INTERVAL = 60.0
 #: the most of a failing callback's exception text put into a one-line log entry
 _MAX_ERROR_TEXT = 500
 
@@ -178,10 +181,12 @@ class LoggingSink:
                         "general_settings.logging_queue_size", self.queue_size, self.dropped)
 
     # -- the service (started in the app nursery) --------------------------------------------------
-    async def run(self) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The delivery workers, for the app's lifetime (a ``proxy.Service``)."""
         async with trio.open_nursery() as nursery:
             for _ in range(self.workers):
                 nursery.start_soon(self._worker)
+            task_status.started()
 
     async def _worker(self) -> None:
         while True:
@@ -264,8 +269,8 @@ class LoggingSink:
 
     async def _resolve_usage(self, ctx: RequestContext) -> Tokens:
         if self.cost.needs_estimate(ctx):
-            tokens, cost = await trio.to_thread.run_sync(self.cost.estimate, ctx, limiter=self._own_limiter)
-            ctx.response_cost, ctx.cost_source = cost, "estimate"
+            tokens, final = await trio.to_thread.run_sync(self.cost.estimate, ctx, limiter=self._own_limiter)
+            ctx.settle_cost(final.cost, final.source)   # completes the settlement (cost.py)
             if self.on_estimate is not None:
                 self.on_estimate(ctx, tokens)
             return tokens

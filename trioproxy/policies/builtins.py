@@ -1,53 +1,62 @@
 """The built-in handlers, by the names configs use for them.
 
 Built-ins are ordinary handler objects: they go through the same loader checks and the same
-scheduler as user handlers, so their order and behaviour follow the README's hook table.
+scheduler as user handlers, so their order and behaviour follow the README's hook table. One
+:class:`Builtins` per proxy makes them (``hooks/assembly.py`` asks it by name):
 
-* ``BUILTIN_CALLBACKS``: names usable in ``litellm_settings.callbacks`` (``hide_secrets``, …).
-* ``BUILTIN_GUARDRAILS``: names usable as ``guardrails[].litellm_params.guardrail``.
-* :func:`policy_handlers`: the request policies switched on in ``general_settings``
-  (``enforce_user_param``, ``enforced_params``, …), which run before every other handler.
+* callbacks usable in ``litellm_settings.callbacks`` (``hide_secrets``, ``banned_keywords``, …);
+* guardrails usable as ``guardrails[].litellm_params.guardrail`` (``hide-secrets``);
+* :meth:`Builtins.policies`: the request policies switched on in ``general_settings``
+  (``enforce_user_param``, ``enforced_params``), which run before every other handler.
 
-Factories take the config and a ``shared`` dict (app-wide objects such as the HTTP client holder)
-and return the handler object. Configuration mistakes (a missing list file, ``LLM_GUARD_API_BASE``
-unset) raise :class:`~trioproxy.loader.HandlerLoadError`, which startup reports with the config key.
+What a built-in needs beyond the config (the app's pooled HTTP client, the proxy's router, the
+cost calculator) it receives through its constructor, from :class:`BuiltinResources` that the
+composition root (``proxy.py``) fills; under ``trioproxy check`` they are ``None`` (nothing is
+called there). Configuration mistakes (a missing list file, ``LLM_GUARD_API_BASE`` unset) raise
+:class:`~trioproxy.hooks.loader.HandlerLoadError`, which startup reports with the config key.
 Each module in :mod:`trioproxy.policies` documents its policy; ``docs/guardrails.md`` is the
-reference.
+reference. The routes some built-ins serve (``/customer/block``, ``/robots.txt``) are in
+``http/routes/``; they find the handler here (:attr:`Builtins.blocked_users`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..config import ProxyConfig
 from ..hooks.loader import HandlerLoadError
-from . import blocked_users, robots
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
 from .hide_secrets import HideSecrets
 from .lists import load_list
 from .llamaguard import llamaguard_from_config
-from .llm_guard import DEFAULT_TIMEOUT, LLMGuard
+from .llm_guard import LLMGuard
 from .request_policies import RequiredParams
 
-__all__ = ["BUILTIN_CALLBACKS", "BUILTIN_GUARDRAILS", "policy_handlers", "register_routes"]
+if TYPE_CHECKING:
+    import httpx
 
-CallbackFactory = Callable[[ProxyConfig, dict[str, Any]], Any]
-GuardrailFactory = Callable[[ProxyConfig, dict[str, Any], dict[str, Any]], Any]
+    from ..observability.cost import CostCalculator
+    from ..upstream.router import Router
 
-#: where ``register_routes`` finds the block-list handler (one per app)
-_BLOCKED_USERS_KEY = "blocked_user_check"
-
-
-def _hide_secrets(config: ProxyConfig, shared: dict[str, Any]) -> HideSecrets:
-    return HideSecrets()
+__all__ = ["BUILTIN_CALLBACKS", "BUILTIN_GUARDRAILS", "BuiltinResources", "Builtins"]
 
 
-def _banned_keywords(config: ProxyConfig, shared: dict[str, Any]) -> BannedKeywords:
-    value = config.litellm_settings.get("banned_keywords_list")
+@dataclass(frozen=True, slots=True)
+class BuiltinResources:
+    """What built-ins receive through their constructors (``None``: not serving, e.g. ``check``)."""
+
+    http_client: httpx.AsyncClient | None = None
+    router: Router | None = None
+    cost: CostCalculator | None = None
+
+
+def _banned_keywords(config: ProxyConfig) -> BannedKeywords:
+    value = config.litellm.banned_keywords_list
     keywords = load_list(value, config.base_dir, "litellm_settings.banned_keywords_list")
     if not keywords:
         raise HandlerLoadError("banned_keywords needs litellm_settings.banned_keywords_list "
@@ -55,21 +64,12 @@ def _banned_keywords(config: ProxyConfig, shared: dict[str, Any]) -> BannedKeywo
     return BannedKeywords(keywords)
 
 
-def _blocked_user_check(config: ProxyConfig, shared: dict[str, Any]) -> BlockedUsers:
-    if _BLOCKED_USERS_KEY in shared:
-        raise HandlerLoadError("blocked_user_check is listed twice")
-    value = config.litellm_settings.get("blocked_user_list")
-    handler = BlockedUsers(load_list(value, config.base_dir, "litellm_settings.blocked_user_list"))
-    shared[_BLOCKED_USERS_KEY] = handler
-    return handler
-
-
-def _llm_guard(config: ProxyConfig, shared: dict[str, Any]) -> LLMGuard:
-    settings = config.litellm_settings
+def _llm_guard(config: ProxyConfig, resources: BuiltinResources) -> LLMGuard:
+    settings = config.litellm
     # the fail mode must decide an outage, not the generic hook timeout (a 500 naming the handler)
-    timeout = settings.get("llm_guard_timeout")
+    timeout = settings.llm_guard_timeout
     if timeout is None:
-        timeout = min(DEFAULT_TIMEOUT, config.hook_timeout / 2)
+        timeout = config.moderation_timeout(None)
     elif timeout >= config.hook_timeout:
         raise HandlerLoadError(
             f"litellm_settings.llm_guard_timeout ({timeout:g} s) must be below "
@@ -77,53 +77,69 @@ def _llm_guard(config: ProxyConfig, shared: dict[str, Any]) -> LLMGuard:
             "ends in a hook timeout instead of llm_guard_fail_mode")
     return LLMGuard(
         os.environ.get("LLM_GUARD_API_BASE"),
-        shared,
-        mode=settings.get("llm_guard_mode", "all"),
-        fail_mode=settings.get("llm_guard_fail_mode", "closed"),
+        resources.http_client,
+        mode=settings.llm_guard_mode,
+        fail_mode=settings.llm_guard_fail_mode,
         timeout=float(timeout),
     )
 
 
+CallbackFactory = Callable[["Builtins"], Any]
+
+#: ``litellm_settings.callbacks`` names → factories
 BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {
-    "hide_secrets": _hide_secrets,
-    "banned_keywords": _banned_keywords,
-    "blocked_user_check": _blocked_user_check,
-    "llmguard_moderations": _llm_guard,
+    "hide_secrets": lambda b: HideSecrets(),
+    "banned_keywords": lambda b: _banned_keywords(b.config),
+    "blocked_user_check": lambda b: b._blocked_user_check(),
+    "llmguard_moderations": lambda b: _llm_guard(b.config, b.resources),
     # hosted moderation (docs/guardrails.md): factories in their own modules
-    "llamaguard_moderations": llamaguard_from_config,
-    "google_text_moderation": google_text_moderation_from_config,
+    "llamaguard_moderations": lambda b: llamaguard_from_config(b.config, b.resources.router, b.resources.cost),
+    "google_text_moderation": lambda b: google_text_moderation_from_config(b.config, b.resources.http_client),
 }
 
-
-def _hide_secrets_guardrail(config: ProxyConfig, shared: dict[str, Any], kwargs: dict[str, Any]) -> HideSecrets:
-    return HideSecrets(**kwargs)
-
-
-BUILTIN_GUARDRAILS: dict[str, GuardrailFactory] = {
+#: ``guardrails[].litellm_params.guardrail`` names → classes (called with the guardrail's kwargs)
+BUILTIN_GUARDRAILS: dict[str, Callable[..., Any]] = {
     # the seeds' guardrail name, and the callback's spelling so either works
-    "hide-secrets": _hide_secrets_guardrail,
-    "hide_secrets": _hide_secrets_guardrail,
+    "hide-secrets": HideSecrets,
+    "hide_secrets": HideSecrets,
 }
 
 
-def register_routes(app: Any, state: Any) -> None:
-    """HTTP routes the built-ins serve (``/robots.txt``, ``/customer/block``, …).
+class Builtins:
+    """The built-in handlers of one config, made on request and remembered where routes need them."""
 
-    Each route exists only when its feature is configured; otherwise the path is a plain 404.
-    """
-    if state.config.general_settings.get("block_robots"):
-        robots.register_routes(app)
-    handler = state.shared.get(_BLOCKED_USERS_KEY)
-    if handler is not None:
-        blocked_users.register_routes(app, state, handler)
+    def __init__(self, config: ProxyConfig, resources: BuiltinResources | None = None) -> None:
+        self.config = config
+        self.resources = resources or BuiltinResources()
+        #: the ``blocked_user_check`` handler, when configured (its routes change its list)
+        self.blocked_users: BlockedUsers | None = None
 
+    def callback_names(self) -> list[str]:
+        return sorted(BUILTIN_CALLBACKS)
 
-def policy_handlers(config: ProxyConfig, shared: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The ``general_settings`` request policies that are switched on, in their fixed order."""
-    settings = config.general_settings
-    handlers: list[tuple[str, Any]] = []
-    if settings.get("enforce_user_param"):
-        handlers.append(("enforce_user_param", RequiredParams(["user"], "enforce_user_param")))
-    if settings.get("enforced_params"):
-        handlers.append(("enforced_params", RequiredParams(settings["enforced_params"], "enforced_params")))
-    return handlers
+    def callback(self, name: str) -> Any | None:
+        """The built-in callback ``name`` (a new object), or None when there is none by that name."""
+        factory = BUILTIN_CALLBACKS.get(name)
+        return None if factory is None else factory(self)
+
+    def guardrail(self, class_path: str, kwargs: dict[str, Any]) -> Any | None:
+        """The built-in guardrail ``class_path`` made with ``kwargs``, or None when it is not a built-in."""
+        cls = BUILTIN_GUARDRAILS.get(class_path)
+        return None if cls is None else cls(**kwargs)
+
+    def policies(self) -> list[tuple[str, Any]]:
+        """The ``general_settings`` request policies that are switched on, in their fixed order."""
+        settings = self.config.general
+        handlers: list[tuple[str, Any]] = []
+        if settings.enforce_user_param:
+            handlers.append(("enforce_user_param", RequiredParams(["user"], "enforce_user_param")))
+        if settings.enforced_params:
+            handlers.append(("enforced_params", RequiredParams(list(settings.enforced_params), "enforced_params")))
+        return handlers
+
+    def _blocked_user_check(self) -> BlockedUsers:
+        if self.blocked_users is not None:
+            raise HandlerLoadError("blocked_user_check is listed twice")
+        value = self.config.litellm.blocked_user_list
+        self.blocked_users = BlockedUsers(load_list(value, self.config.base_dir, "litellm_settings.blocked_user_list"))
+        return self.blocked_users

@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import MutableMapping
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import SecretManagerError, remember_value
 from .settings import KeyManagementSettings
 

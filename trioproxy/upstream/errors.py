@@ -10,9 +10,9 @@ which transport ran:
   client gets a generic message with the status;
 * could not connect, connection reset, EOF or garbage before a complete response →
   :func:`connection_error` (``APIConnectionError``, 502);
-* a timeout → :func:`timeout_error` (``Timeout``, 504). Raise it ``from`` the transport's exception:
-  the router retries a timeout only when the cause's class is named ``ConnectTimeout`` or
-  ``PoolTimeout`` (see ``router.is_retryable``), i.e. when the request never reached the model;
+* a timeout → :func:`timeout_error` (``Timeout``, 504), raised ``from`` the transport's exception.
+  It is retryable only while connecting (or waiting for a pooled connection): the request never
+  reached the model; a read timeout may have cost tokens;
 * a status that is neither an answer nor an error (a 3xx: redirects are not followed) →
   :func:`redirect_error` (502, not retried);
 * a 2xx whose body is not an answer → :func:`check_answer_body`: an empty body is a 502
@@ -21,6 +21,10 @@ which transport ran:
   :func:`envelope_status` reads from its ``code``/``type`` (default 502). The same mapping serves an
   error envelope sent as a stream event (:func:`envelope_error`).
 
+
+Each error records whether the router may retry it (``ProxyError.retryable``), here, where it is
+made: a connection error and a 5xx (but 501 and 504) are; a read timeout, a 4xx and a redirect
+are not.
 
 Messages name the deployment by :attr:`~trioproxy.config.Deployment.public_label` (provider and
 model), never by its ``api_base`` or host: clients have no business knowing where the proxy sends
@@ -52,6 +56,7 @@ __all__ = [
     "failure_error",
     "redirect_error",
     "relayable_message",
+    "status_is_retryable",
     "timeout_error",
     "upstream_error",
 ]
@@ -66,24 +71,37 @@ _MAX_ERROR_FIELD = 200
 _NOT_A_MESSAGE = re.compile(r"Traceback \(most recent call last\)|<!doctype|<html|<body|^\s*File \"", re.IGNORECASE | re.M)
 
 
+def status_is_retryable(status: int) -> bool:
+    """An upstream status worth another deployment: a 5xx, but not 501 (not implemented: the same
+    everywhere) nor 504 (the upstream's own timeout: the model may have run)."""
+    return status >= 500 and status not in (501, 504)
+
+
 def timeout_error(deployment: Deployment, *, connecting: bool) -> Timeout:
     """A deadline passed: while connecting (or waiting for a pooled connection), or for an answer."""
     kind = "connecting to" if connecting else "waiting for"
-    return Timeout(f"Timed out {kind} the upstream {deployment.public_label} for model {deployment.model_name!r}")
+    error = Timeout(f"Timed out {kind} the upstream {deployment.public_label} for model {deployment.model_name!r}")
+    # a connect timeout never reached the model; a read timeout may have (and cost tokens)
+    error.retryable = connecting
+    return error
 
 
 def connection_error(deployment: Deployment, exc: BaseException, detail: str | None = None) -> APIConnectionError:
     """The upstream could not be reached, or the connection broke before a complete answer."""
     suffix = f" ({detail})" if detail else ""
-    return APIConnectionError(
+    error = APIConnectionError(
         f"Could not reach the upstream {deployment.public_label} for model {deployment.model_name!r}: "
         f"{type(exc).__name__}{suffix}"
     )
+    error.retryable = True
+    return error
 
 
 def failure_error(deployment: Deployment, exc: BaseException) -> APIConnectionError:
     """Any other transport failure."""
-    return APIConnectionError(f"Upstream {deployment.public_label} failed: {type(exc).__name__}")
+    error = APIConnectionError(f"Upstream {deployment.public_label} failed: {type(exc).__name__}")
+    error.retryable = True
+    return error
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -140,6 +158,7 @@ def upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: S
     message = scrubber.scrub(f"Upstream {deployment.public_label} error: {message}")
     error = for_status(status, message, param=param, code=code, model=deployment.model_name)
     error.upstream_status = status  # type: ignore[attr-defined]
+    error.retryable = status_is_retryable(status)
     return error
 
 
@@ -202,9 +221,11 @@ def check_answer_body(body: bytes, deployment: Deployment, scrubber: SecretScrub
     Cheap for real answers: an envelope is only parsed when the bytes contain ``"error"``.
     """
     if not body or body.isspace():
-        raise BadUpstreamResponseError(
+        error = BadUpstreamResponseError(
             f"The upstream for model {deployment.model_name!r} answered with an empty body.",
             code="empty_upstream_response")
+        error.retryable = True    # like a 5xx: another deployment may answer
+        raise error
     if b'"error"' not in body:
         return
     try:
@@ -220,5 +241,6 @@ def redirect_error(status: int, deployment: Deployment) -> ProxyError:
     error = BadUpstreamResponseError(
         f"The upstream for model {deployment.model_name!r} answered HTTP {status} (a redirect); the proxy "
         "does not follow redirects: check the deployment's api_base.", code="upstream_redirect")
-    error.upstream_status = status  # type: ignore[attr-defined]  # 3xx: not retried (router.is_retryable)
+    error.upstream_status = status  # type: ignore[attr-defined]
+    error.retryable = False   # the same api_base would redirect again
     return error

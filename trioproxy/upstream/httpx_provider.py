@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from ..config import HttpPoolSettings
 from ..masking import SecretScrubber
 from .base import UpstreamResponse
 from .errors import MAX_ERROR_BODY as _MAX_ERROR_BODY
@@ -38,15 +39,16 @@ if TYPE_CHECKING:
 __all__ = ["OpenAICompatProvider", "make_http_client"]
 
 
-def make_http_client(pool: dict[str, Any] | None = None) -> httpx.AsyncClient:
-    pool = pool or {}
+def make_http_client(pool: HttpPoolSettings | None = None) -> httpx.AsyncClient:
+    """The process's pooled httpx client (``general_settings.http_pool``; defaults: the config's)."""
+    pool = pool or HttpPoolSettings()
     limits = httpx.Limits(
-        max_connections=pool.get("max_connections", 1000),
-        max_keepalive_connections=pool.get("max_keepalive_connections", 200),
-        keepalive_expiry=pool.get("keepalive_expiry", 60.0),
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=pool.keepalive_expiry,
     )
     # per-request timeouts are set on each request from the deployment; this is the fallback
-    timeout = httpx.Timeout(600.0, connect=pool.get("connect_timeout", 10.0))
+    timeout = httpx.Timeout(600.0, connect=pool.connect_timeout)
     return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False, trust_env=False)
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from trioproxy.config import Deployment
 from trioproxy.masking import SecretScrubber
-from trioproxy.upstream.http11.pool import Http11Pool
+from trioproxy.upstream.http11 import Http11Pool
 from trioproxy.upstream.providers.provider import AdapterProvider
 
 __all__ = ["collect_stream", "deployment", "provider_for", "sse_events"]

@@ -1,17 +1,18 @@
-"""A lean HTTP/1.1 client on Trio streams, and the default provider for OpenAI-compatible upstreams.
+"""A lean HTTP/1.1 connection pool on Trio streams: the default transport to OpenAI-compatible upstreams.
 
 Why this exists: under load, httpx + httpcore took about 60 % of the proxy's CPU per request
 (building the request, and pool bookkeeping that scans every connection on every request), capping
 the proxy near 300 requests/s on one core. A proxy talks to a handful of upstreams with one request
-shape (``POST`` a JSON body, read JSON or SSE back), so this module does only that, and does it with
-O(1) work per request outside of parsing:
+shape (``POST`` a JSON body, read JSON or SSE back), so this package does only that, and does it
+with O(1) work per request outside of parsing. The package: ``parser.py`` (the response, no I/O),
+this module (connections, the pool, reading a response), ``provider.py`` (the provider interface
+on top), ``errors.py`` (the transport errors).
 
 * :class:`Http11Pool` keeps, per origin (scheme, host, port), a LIFO list of idle keep-alive
   connections: acquire is a ``pop()``, release an ``append()``; no scanning. Limits come from
   ``general_settings.http_pool`` (see :meth:`Http11Pool.from_settings`).
-* The request head and body go out in one ``send_all``; the response head and body are parsed by
-  hand (status line, lower-cased headers, ``Content-Length``, ``chunked`` with trailers, or
-  read-until-close), typically without copying the body more than once.
+* The request head and body go out in one ``send_all``; the response is parsed by ``parser.py``,
+  whose ``on_done(reusable)`` tells :class:`Http11Response` whether the connection goes back.
 * A connection goes back to the pool only when its response was read to the end and the server did
   not ask to close it. Anything else (an error, a timeout, ``trio.Cancelled``, a stream closed
   before its end) closes the socket at once, synchronously: nothing half-read is ever reused, and
@@ -23,22 +24,18 @@ O(1) work per request outside of parsing:
   processed. Once the request was sent, a connection that dies before the answer is a
   :class:`ReadError` and is *not* retried here (the server may have processed it; the router's
   retry policy decides).
-* A response that has both ``Transfer-Encoding`` and ``Content-Length``, or ``Transfer-Encoding`` in
-  HTTP/1.0, is decoded by ``Transfer-Encoding`` and its connection is not reused (RFC 9112 6.1, 6.3).
 * Timeouts are Trio cancel scopes, no threads: connect (``min(timeout, connect_timeout)``, TLS
   handshake included), waiting for a free connection slot (``timeout``), and ``timeout`` between
   two received pieces (sending the request counts with the first), where ``timeout`` is the
   deployment's ``timeout``, or its ``stream_timeout`` for streams. (Resolving a host *name* is
   Trio's ``getaddrinfo``, which runs in a worker thread; IP literals skip it.)
 
-:class:`Http11Provider` implements the provider interface of ``base.py`` on top of the pool, with
-the error semantics of ``openai_compat.py`` (shared through ``common.py``).
-
 Limits, on purpose: HTTP/1.1 only (no HTTP/2, no pipelining, no ``Upgrade``); no proxy environment
 variables (``HTTP(S)_PROXY`` are ignored); no compression (``accept-encoding`` is not sent; a
 compressed answer would be passed on as is); no redirects (the provider answers a 3xx with a 502,
-``common.redirect_error``); no cookies; no authentication in URLs. ``max_connections`` bounds the connections *in use* (requests
-in flight); idle connections are bounded separately, per origin, by ``max_keepalive_connections``.
+``upstream.errors.redirect_error``); no cookies; no authentication in URLs. ``max_connections``
+bounds the connections *in use* (requests in flight); idle connections are bounded separately, per
+origin, by ``max_keepalive_connections``.
 """
 
 from __future__ import annotations
@@ -46,99 +43,29 @@ from __future__ import annotations
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import trio
 
-from ..base import UpstreamResponse
-from ..errors import (
-    MAX_ERROR_BODY,
-    check_answer_body,
-    connection_error,
-    failure_error,
-    redirect_error,
-    timeout_error,
-    upstream_error,
+from ...config import HttpPoolSettings
+from .errors import (
+    ConnectError,
+    ConnectTimeout,
+    LocalProtocolError,
+    PoolTimeout,
+    ReadError,
+    ReadTimeout,
+    UnsupportedProtocol,
+    WriteError,
 )
+from .parser import BodyParser, HeadParser
 
-if TYPE_CHECKING:
-    from ...config import Deployment
-    from ...errors import ProxyError
-    from ...masking import SecretScrubber
+__all__ = ["Http11Pool", "Http11Response"]
 
-__all__ = [
-    "ConnectError",
-    "ConnectTimeout",
-    "Http11Pool",
-    "Http11Provider",
-    "Http11Response",
-    "Http11Stream",
-    "LocalProtocolError",
-    "PoolTimeout",
-    "ReadError",
-    "ReadTimeout",
-    "RemoteProtocolError",
-    "TransportError",
-    "UnsupportedProtocol",
-    "WriteError",
-]
-
-#: the most a response head (status line, headers) may take; more is a protocol error
-MAX_HEAD_BYTES = 64 * 1024
-#: the most a chunk-size line may take
-_MAX_CHUNK_LINE = 4096
 _RECEIVE_SIZE = 65536
-_DEFAULTS = {"max_connections": 1000, "max_keepalive_connections": 200, "keepalive_expiry": 60.0,
-             "connect_timeout": 10.0}
 #: header names the client sets itself (``host`` may be overridden, the others not)
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
-# ---------------------------------------------------------------------------------------------
-# Transport errors (the names are httpx's, so logs and ``router.is_retryable`` read the same)
-# ---------------------------------------------------------------------------------------------
-
-
-class TransportError(Exception):
-    """Base of this client's errors; the provider maps each to a ProxyError."""
-
-
-class ConnectError(TransportError):
-    """Could not open the connection (refused, unreachable, DNS, TLS handshake)."""
-
-
-class ConnectTimeout(TransportError):
-    """Connecting (TLS handshake included) took longer than the connect timeout."""
-
-
-class PoolTimeout(TransportError):
-    """No connection slot became free in time (``max_connections`` in use)."""
-
-
-class ReadTimeout(TransportError):
-    """Nothing arrived for ``timeout`` seconds (or sending the request took that long)."""
-
-
-class ReadError(TransportError):
-    """The connection broke (reset, EOF) before the response was complete."""
-
-
-class WriteError(TransportError):
-    """The connection broke while the request was sent."""
-
-
-class RemoteProtocolError(TransportError):
-    """The upstream's bytes are not valid HTTP/1.1 (or exceed a limit, e.g. the head size)."""
-
-
-class UnsupportedProtocol(TransportError):
-    """The URL is not ``http://`` or ``https://`` with a host."""
-
-
-class LocalProtocolError(TransportError):
-    """The request cannot be sent as given (e.g. a line break in a header value)."""
 
 
 class _Stale(Exception):
@@ -221,13 +148,18 @@ class Http11Pool:
         self.connections_opened = 0
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None, **kwargs: Any) -> Http11Pool:
-        """From ``general_settings.http_pool`` (missing keys take the same defaults as the httpx client)."""
-        values = {**_DEFAULTS, **(settings or {})}
-        return cls(max_connections=int(values["max_connections"]),
-                   max_keepalive_connections=int(values["max_keepalive_connections"]),
-                   keepalive_expiry=float(values["keepalive_expiry"]),
-                   connect_timeout=float(values["connect_timeout"]), **kwargs)
+    def from_settings(cls, settings: HttpPoolSettings | None = None, **kwargs: Any) -> Http11Pool:
+        """From ``general_settings.http_pool`` (the defaults are the config's, as for the httpx client)."""
+        settings = settings or HttpPoolSettings()
+        return cls(max_connections=settings.max_connections,
+                   max_keepalive_connections=settings.max_keepalive_connections,
+                   keepalive_expiry=settings.keepalive_expiry,
+                   connect_timeout=settings.connect_timeout, **kwargs)
+
+    @property
+    def closed(self) -> bool:
+        """:meth:`aclose` was called (idle connections closed, no new request accepted)."""
+        return self._closed
 
     # -- public ------------------------------------------------------------------------------
 
@@ -423,92 +355,31 @@ class Http11Pool:
         if not received:
             raise ReadError("the upstream closed the connection without sending a response")
 
-        buf = received
-        scanned = 0
-        while True:
-            end = buf.find(b"\r\n\r\n", scanned)
-            if end < 0:
-                if len(buf) > MAX_HEAD_BYTES:
-                    raise RemoteProtocolError(f"the response head exceeds {MAX_HEAD_BYTES} bytes")
-                received = await conn.receive(read_timeout)
-                if not received:
-                    raise ReadError("the upstream closed the connection in the response head")
-                scanned = max(0, len(buf) - 3)
-                buf += received
-                continue
-            if end > MAX_HEAD_BYTES:
-                raise RemoteProtocolError(f"the response head exceeds {MAX_HEAD_BYTES} bytes")
-            status, headers, keep_alive = _parse_head(buf[:end])
-            buf = buf[end + 4:]
-            if 100 <= status < 200 and status != 101:
-                scanned = 0                 # an interim answer (100 Continue, 103 Early Hints): skip
-                continue
-            return Http11Response(self, conn, method, status, headers, keep_alive, buf, read_timeout)
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
-    """Status, lower-cased headers (repeats joined with ", "), and whether keep-alive is allowed."""
-    lines = head.decode("latin-1").split("\r\n")
-    status_line = lines[0]
-    version, _, rest = status_line.partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit() or rest[3:4] not in ("", " "):
-        raise RemoteProtocolError("the upstream's status line is not HTTP/1.x")
-    if not code.isascii():          # str.isdigit() also accepts "²" and other non-ASCII digits
-        raise RemoteProtocolError("the upstream's status line is not HTTP/1.x")
-    status = int(code)
-    headers: dict[str, str] = {}
-    last = None
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if last is None:
-                raise RemoteProtocolError("a header continuation line without a header")
-            headers[last] = f"{headers[last]} {line.strip()}"
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise RemoteProtocolError("a malformed header line in the response")
-        name = name.lower()
-        value = value.strip()
-        if name in headers:
-            headers[name] = f"{headers[name]}, {value}"
-        else:
-            headers[name] = value
-        last = name
-    connection = headers.get("connection")
-    if version == "HTTP/1.1":
-        keep_alive = connection is None or "close" not in _tokens(connection)
-    else:
-        keep_alive = connection is not None and "keep-alive" in _tokens(connection)
-    if "transfer-encoding" in headers and ("content-length" in headers or version != "HTTP/1.1"):
-        keep_alive = False          # faulty framing (RFC 9112 6.1, 6.3): decode, then close
-    return status, headers, keep_alive
-
-
-def _tokens(value: str) -> list[str]:
-    return [token.strip().lower() for token in value.split(",")]
+        head = HeadParser()
+        parsed = head.feed(received)
+        while parsed is None:
+            received = await conn.receive(read_timeout)
+            if not received:
+                raise ReadError("the upstream closed the connection in the response head")
+            parsed = head.feed(received)
+        status, headers, keep_alive, rest = parsed
+        return Http11Response(self, conn, method, status, headers, keep_alive, rest, read_timeout)
 
 
 # ---------------------------------------------------------------------------------------------
 # The response
 # ---------------------------------------------------------------------------------------------
 
-_NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
-# chunked decoder states
-_SIZE, _DATA, _DATA_END, _TRAILER = range(4)
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
-
 
 class Http11Response:
     """A response whose head is in; the body is read with :meth:`read_some` / :meth:`aiter_bytes`.
 
-    The connection goes back to the pool as soon as the body was read to its end (if the server
-    allows keep-alive). :meth:`close` before that closes the socket. Any error or cancellation
+    The connection goes back to the pool as soon as the body was read to its end (if the parser
+    says it is reusable). :meth:`close` before that closes the socket. Any error or cancellation
     while reading closes it too.
     """
 
-    __slots__ = ("_aborted", "_buf", "_chunk_left", "_chunk_state", "_conn", "_done", "_keep_alive",
-                 "_mode", "_pool", "_remaining", "_timeout", "headers", "status")
+    __slots__ = ("_body", "_conn", "_pool", "_timeout", "headers", "status")
 
     def __init__(self, pool: Http11Pool, conn: _Connection, method: str, status: int,
                  headers: dict[str, str], keep_alive: bool, buf: bytes, timeout: float) -> None:
@@ -516,47 +387,26 @@ class Http11Response:
         self._conn: _Connection | None = conn
         self.status = status
         self.headers = headers
-        self._keep_alive = keep_alive
-        self._buf = buf
         self._timeout = timeout
-        self._done = False
-        self._aborted = False
-        self._remaining = 0
-        self._chunk_state = _SIZE
-        self._chunk_left = 0
-        transfer_encoding = headers.get("transfer-encoding")
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            self._mode = _NONE
-        elif transfer_encoding is not None:
-            if _tokens(transfer_encoding)[-1] == "chunked":
-                self._mode = _CHUNKED
-            else:
-                self._mode = _CLOSE
-        elif "content-length" in headers:
-            self._mode = _LENGTH
-            self._remaining = _content_length(headers["content-length"])
-        else:
-            self._mode = _CLOSE
-        if self._mode == _CLOSE or status == 101:
-            self._keep_alive = False
-        if self._mode == _NONE or (self._mode == _LENGTH and self._remaining == 0):
-            self._finish()
+        # may complete at once (no body): _finished runs from here
+        self._body = BodyParser(method, status, headers, keep_alive, buf, self._finished)
 
     @property
     def done(self) -> bool:
         """The body was read to its end, or the response was closed."""
-        return self._done
+        return self._body.done
 
     async def read_some(self) -> bytes | None:
         """The next piece of the decoded body (never empty), or None at its end."""
-        if self._done:
-            if self._aborted:
+        body = self._body
+        if body.done:
+            if body.aborted:
                 raise ReadError("the response was closed before its end")
             return None
         try:
             while True:
-                piece = self._decode()
-                if self._done:
+                piece = body.decode()
+                if body.done:
                     return piece or None
                 if piece:
                     return piece
@@ -564,11 +414,10 @@ class Http11Response:
                 assert conn is not None
                 received = await conn.receive(self._timeout)
                 if not received:
-                    if self._mode != _CLOSE:
+                    if not body.end_of_input():
                         raise ReadError("the upstream closed the connection before the end of the body")
-                    self._finish()
                     return None
-                self._buf = self._buf + received if self._buf else received
+                body.feed(received)
         except BaseException:
             self._abort()
             raise
@@ -593,227 +442,34 @@ class Http11Response:
             while (piece := await self.read_some()) is not None:
                 yield piece
         finally:
-            if not self._done:
+            if not self._body.done:
                 self._abort()
 
     def close(self) -> None:
         """Abandon the rest of the body (closes the socket); no-op once the body was read."""
-        if not self._done:
+        if not self._body.done:
             self._abort()
 
     async def aclose(self) -> None:
         self.close()
         await trio.lowlevel.checkpoint()
 
-    # -- internals ---------------------------------------------------------------------------
-
-    def _finish(self) -> None:
-        """The body is complete: the connection goes back to the pool, or is closed."""
-        self._done = True
+    def _finished(self, reusable: bool) -> None:
+        """The parser's ``on_done``: the connection goes back to the pool, or is closed."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
         pool = self._pool
         pool._slots.release()
-        if self._keep_alive and not self._buf:
+        if reusable:
             pool._release(conn)
         else:
             conn.close()
 
     def _abort(self) -> None:
-        self._done = True
-        self._aborted = True
+        self._body.abort()
         conn, self._conn = self._conn, None
         if conn is None:
             return
         conn.close()
         self._pool._slots.release()
-
-    def _decode(self) -> bytes:
-        """Consume what the buffer holds; return the body bytes in it. Sets the end when seen."""
-        mode = self._mode
-        if mode == _LENGTH:
-            buf = self._buf
-            if not buf:
-                return b""
-            remaining = self._remaining
-            if len(buf) <= remaining:
-                self._buf = b""
-                self._remaining = remaining - len(buf)
-                piece = buf
-            else:
-                piece = buf[:remaining]
-                self._buf = buf[remaining:]   # bytes past the body: the connection is not reused
-                self._remaining = 0
-            if self._remaining == 0:
-                self._finish()
-            return piece
-        if mode == _CHUNKED:
-            return self._decode_chunked()
-        if mode == _CLOSE:
-            piece, self._buf = self._buf, b""
-            return piece
-        return b""
-
-    def _decode_chunked(self) -> bytes:
-        buf = self._buf
-        size = len(buf)
-        pos = 0
-        out: list[bytes] = []
-        state = self._chunk_state
-        left = self._chunk_left
-        while pos < size:
-            if state == _DATA:
-                take = min(left, size - pos)
-                out.append(buf[pos:pos + take] if (pos or take != size) else buf)
-                pos += take
-                left -= take
-                if not left:
-                    state = _DATA_END
-            elif state == _DATA_END:
-                if size - pos < 2:
-                    break
-                if buf[pos:pos + 2] != b"\r\n":
-                    raise RemoteProtocolError("chunk data not followed by CRLF")
-                pos += 2
-                state = _SIZE
-            elif state == _SIZE:
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    if size - pos > _MAX_CHUNK_LINE:
-                        raise RemoteProtocolError("a chunk-size line is too long")
-                    break
-                line = buf[pos:eol].split(b";", 1)[0].strip()
-                pos = eol + 2
-                if not line or line.strip(_HEX_DIGITS):
-                    raise RemoteProtocolError("an invalid chunk size")
-                left = int(line, 16)
-                state = _DATA if left else _TRAILER
-            else:  # _TRAILER: header lines until an empty one
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    if size - pos > MAX_HEAD_BYTES:
-                        raise RemoteProtocolError(f"the chunked trailer exceeds {MAX_HEAD_BYTES} bytes")
-                    break
-                empty = eol == pos
-                pos = eol + 2
-                if empty:
-                    self._buf = buf[pos:]
-                    self._chunk_state = state
-                    self._finish()
-                    return b"".join(out)
-        self._buf = buf[pos:] if pos < size else b""
-        self._chunk_state = state
-        self._chunk_left = left
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
-
-
-def _content_length(value: str) -> int:
-    values = {v.strip() for v in value.split(",")}
-    if len(values) != 1:
-        raise RemoteProtocolError("conflicting Content-Length headers")
-    (only,) = values
-    if not (only.isascii() and only.isdigit()):
-        raise RemoteProtocolError("an invalid Content-Length")
-    return int(only)
-
-
-# ---------------------------------------------------------------------------------------------
-# The provider
-# ---------------------------------------------------------------------------------------------
-
-
-def _map(exc: TransportError, deployment: Deployment) -> ProxyError:
-    """This client's errors → the same proxy errors (and messages) as the httpx provider's."""
-    if isinstance(exc, ConnectTimeout | PoolTimeout):
-        return timeout_error(deployment, connecting=True)
-    if isinstance(exc, ReadTimeout):
-        return timeout_error(deployment, connecting=False)
-    if isinstance(exc, RemoteProtocolError):
-        return connection_error(deployment, exc, str(exc))
-    if isinstance(exc, ConnectError | ReadError | WriteError):
-        return connection_error(deployment, exc)
-    return failure_error(deployment, exc)
-
-
-class Http11Stream:
-    """An open streamed answer (2xx). The caller must ``aclose()`` it on every path."""
-
-    __slots__ = ("_deployment", "_response", "headers", "status")
-
-    #: OpenAI-compatible servers end every stream with ``data: [DONE]`` (see ``base.UpstreamStream``)
-    sends_done_marker = True
-
-    def __init__(self, response: Http11Response, deployment: Deployment) -> None:
-        self._response = response
-        self._deployment = deployment
-        self.status = response.status
-        self.headers = response.headers
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        response = self._response
-        try:
-            while True:
-                try:
-                    piece = await response.read_some()
-                except TransportError as exc:
-                    raise _map(exc, self._deployment) from exc
-                if piece is None:
-                    return
-                yield piece
-        finally:
-            # abandoned halfway (the generator closed early): the connection cannot be reused
-            response.close()
-
-    async def aclose(self) -> None:
-        """Release the connection; idempotent. Before the end of the body: close it."""
-        self._response.close()
-
-
-class Http11Provider:
-    """OpenAI-compatible upstreams over :class:`Http11Pool` (the same interface as OpenAICompatProvider)."""
-
-    def __init__(self, pool: Http11Pool, scrubber: SecretScrubber) -> None:
-        self._pool = pool
-        self._scrubber = scrubber
-
-    async def _open(self, deployment: Deployment, endpoint: str, body: dict[str, Any],
-                    stream: bool) -> Http11Response:
-        headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
-        if deployment.api_key:
-            headers["authorization"] = f"Bearer {deployment.api_key}"
-        if deployment.extra_headers:
-            for name, value in deployment.extra_headers.items():
-                headers[name.lower()] = str(value)
-        timeout = deployment.stream_timeout if stream else deployment.timeout
-        try:
-            response = await self._pool.request("POST", deployment.url(endpoint), headers,
-                                                orjson.dumps(body), read_timeout=timeout)
-        except TransportError as exc:
-            raise _map(exc, deployment) from exc
-        if response.status >= 400:
-            try:
-                content = await response.aread(MAX_ERROR_BODY)
-            except TransportError as exc:
-                raise _map(exc, deployment) from exc
-            finally:
-                response.close()
-            raise upstream_error(response.status, content[:MAX_ERROR_BODY], deployment, self._scrubber)
-        if response.status >= 300:
-            response.close()
-            raise redirect_error(response.status, deployment)
-        return response
-
-    async def send(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> UpstreamResponse:
-        response = await self._open(deployment, endpoint, body, stream=False)
-        try:
-            content = await response.aread()
-        except TransportError as exc:
-            raise _map(exc, deployment) from exc
-        check_answer_body(content, deployment, self._scrubber)
-        return UpstreamResponse(response.status, response.headers, content)
-
-    async def open_stream(self, deployment: Deployment, endpoint: str, body: dict[str, Any]) -> Http11Stream:
-        return Http11Stream(await self._open(deployment, endpoint, body, stream=True), deployment)

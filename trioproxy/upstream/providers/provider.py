@@ -36,7 +36,7 @@ import trio
 from ...errors import BadRequestError, ProxyError
 from ..base import UpstreamResponse
 from ..errors import MAX_ERROR_BODY, connection_error, failure_error, timeout_error
-from ..http11.pool import (
+from ..http11 import (
     ConnectError,
     ConnectTimeout,
     Http11Pool,

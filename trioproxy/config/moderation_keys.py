@@ -1,5 +1,5 @@
-"""The ``litellm_settings`` keys of the hosted moderation built-ins (names only: ``config.py`` imports
-this leaf module to accept them; :mod:`.llamaguard` and :mod:`.google_text_moderation` use them).
+"""The ``litellm_settings`` keys of the hosted moderation built-ins (names only: ``schema.py`` validates
+them; ``policies/llamaguard.py`` and ``policies/google_text_moderation.py`` read them).
 """
 
 from __future__ import annotations
