@@ -13,11 +13,10 @@ from trioproxy.observability.prices import (
     Price,
     PriceTable,
     compute_cost,
-    estimate_tokens,
-    estimate_usage,
     price_for,
     usage_from_response,
 )
+from trioproxy.observability.tokens import estimate_tokens, estimate_usage
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ from typing import Any
 
 from ..config import Deployment
 from ..context import RequestContext
-from .prices import Price, PriceTable, compute_cost, estimate_usage, price_for, usage_from_response
+from .prices import Price, PriceTable, compute_cost, price_for, usage_from_response
+from .tokens import estimate_usage
 
 __all__ = ["CostCalculator", "FinalCost", "Tokens"]
 

@@ -1,4 +1,4 @@
-"""Model prices and the cost of one request.
+"""Model prices (the table) and the cost of one request's tokens.
 
 Why this module exists: a proxy that fronts many providers is the one place that
 sees every request, so it is where spend can be attributed to keys, teams and
@@ -18,10 +18,7 @@ JSON file:
   by rule: drop routing prefixes, then drop one trailing snapshot/date suffix.
   Names no rule can derive go in the JSON's small ``aliases`` map.
 * When an upstream reports no usage (some streaming backends), the caller can
-  fall back to :func:`estimate_usage`, a dependency-free approximation of the
-  cl100k tokenizer. It is pure CPU work: callers run it off the Trio thread for
-  large inputs (``trio.to_thread.run_sync``), which is why it is sync and has no
-  shared mutable state.
+  fall back to ``tokens.estimate_usage`` (the token estimator has its own module).
 """
 
 from __future__ import annotations
@@ -39,8 +36,6 @@ __all__ = [
     "Price",
     "PriceTable",
     "compute_cost",
-    "estimate_tokens",
-    "estimate_usage",
     "price_for",
     "usage_from_response",
 ]
@@ -275,148 +270,3 @@ def usage_from_response(body: Mapping[str, Any]) -> tuple[int | None, int | None
         if total is not None and total >= prompt:
             completion = total - prompt
     return prompt, completion
-
-
-# --- token estimation --------------------------------------------------------
-#
-# Method: split text the way cl100k_base pre-tokenizes it (its published regex,
-# rewritten for the stdlib ``re`` module, which lacks ``\p{L}``: letters are
-# ``[^\W\d_]``), then estimate how many BPE tokens each piece becomes:
-#
-# * an ASCII letter run (with its leading space/punctuation): 1 token per 6
-#   letters, rounded up -- common English words are single tokens, rare long
-#   words split into several;
-# * CJK ideographs, kana and Hangul: 1 token per character;
-# * other non-ASCII letters (accented Latin, Cyrillic, Greek, ...): 1 per 3;
-# * digits: cl100k groups at most 3 digits per token, so each group is 1;
-# * punctuation runs: 1 token per 2 characters; contractions ('s, 'll): 1;
-# * newline runs: 1; other whitespace runs: 1 per 8 characters.
-#
-# It matches the published cl100k counts of the reference strings in
-# tests/test_pricing.py exactly for common English words, digits and kana/kanji,
-# and undercounts rare long words by ~1 token in 6 (within 20% there). It has
-# not been compared with the real tokenizer on large corpora (tiktoken is not a
-# dependency): treat it as an estimate for billing when an upstream reports no
-# usage, not as a tokenizer.
-
-_PRETOKEN = re.compile(
-    r"""'(?i:[sdmt]|ll|ve|re)"""  # contractions
-    r"""|(?:_|[^\r\n\w])?[^\W\d_]+"""  # letters, with one leading non-letter
-    r"""|\d{1,3}"""  # digits in groups of three
-    r"""| ?(?:_|[^\s\w])+[\r\n]*"""  # punctuation run
-    r"""|\s*[\r\n]+"""  # newlines (with preceding spaces)
-    r"""|\s+(?!\S)|\s+"""  # other whitespace
-)
-
-# CJK Unified Ideographs (+ Ext. A, compatibility), kana, Hangul syllables.
-_WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
-
-
-def _piece_tokens(piece: str) -> int:
-    first = piece[0]
-    if first == "'" and len(piece) <= 3 and piece[1:].isalpha():
-        return 1  # contraction
-    if piece[-1].isalpha():  # letter run (may start with one non-letter)
-        ascii_letters = len(_ASCII_LETTER.findall(piece))
-        wide = len(_WIDE.findall(piece))
-        letters = sum(1 for ch in piece if ch.isalpha())
-        other = letters - ascii_letters - wide
-        return max(1, math.ceil(ascii_letters / 6) + wide + math.ceil(other / 3))
-    if piece.isdigit():
-        return 1
-    if piece.isspace():
-        if "\n" in piece or "\r" in piece:
-            return 1
-        return math.ceil(len(piece) / 8)
-    # punctuation run, possibly with one leading space and trailing newlines
-    core = piece.strip()
-    return max(1, math.ceil(len(core) / 2))
-
-
-def estimate_tokens(text: str) -> int:
-    """Approximate cl100k token count of ``text`` (0 for empty); see method above.
-
-    Deterministic, dependency-free, and linear in ``len(text)``.
-    """
-    if not text:
-        return 0
-    return sum(_piece_tokens(m.group()) for m in _PRETOKEN.finditer(text))
-
-
-# OpenAI's documented chat accounting: every message costs a few tokens of
-# framing (role, separators) and the reply is primed with a few more.
-_TOKENS_PER_MESSAGE = 4
-_TOKENS_PER_NAME = 1
-_REPLY_PRIMING = 3
-
-
-def _content_tokens(content: object) -> int:
-    if isinstance(content, str):
-        return estimate_tokens(content)
-    if isinstance(content, list):
-        total = 0
-        for part in content:
-            if isinstance(part, str):
-                total += estimate_tokens(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                total += estimate_tokens(part["text"])
-            # image/audio parts are not estimated: their cost depends on
-            # detail/size settings this module cannot see.
-        return total
-    return 0
-
-
-def _prompt_tokens(prompt: object) -> int:
-    """Tokens of a completions ``prompt`` or embeddings ``input``.
-
-    Both may be a string, a list of strings, a list of token ids, or a list of
-    token-id lists; token ids are counted exactly.
-    """
-    if isinstance(prompt, str):
-        return estimate_tokens(prompt)
-    if isinstance(prompt, list):
-        if all(isinstance(x, int) and not isinstance(x, bool) for x in prompt):
-            return len(prompt)
-        return sum(_prompt_tokens(x) for x in prompt)
-    return 0
-
-
-def estimate_usage(request_body: Mapping[str, Any], response_text: str) -> tuple[int, int]:
-    """Estimated ``(prompt_tokens, completion_tokens)`` for a request.
-
-    Prompt tokens come from ``messages`` (string content, the text of
-    list-of-parts content, ``name`` and assistant ``tool_calls``, plus
-    ~4 tokens of framing per message and 3 for reply priming), else from
-    ``prompt`` (completions) or ``input`` (embeddings). ``tools`` /
-    ``functions`` definitions are counted from their JSON text, since upstreams
-    bill them as prompt. Completion tokens are ``estimate_tokens(response_text)``.
-    """
-    prompt_tokens = 0
-    messages = request_body.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if not isinstance(message, Mapping):
-                continue
-            prompt_tokens += _TOKENS_PER_MESSAGE + _content_tokens(message.get("content"))
-            if isinstance(message.get("name"), str):
-                prompt_tokens += _TOKENS_PER_NAME + estimate_tokens(message["name"])
-            tool_calls = message.get("tool_calls")
-            if isinstance(tool_calls, list):
-                for call in tool_calls:
-                    fn = call.get("function") if isinstance(call, Mapping) else None
-                    if isinstance(fn, Mapping):
-                        for key in ("name", "arguments"):
-                            if isinstance(fn.get(key), str):
-                                prompt_tokens += estimate_tokens(fn[key])
-        if messages:
-            prompt_tokens += _REPLY_PRIMING
-    elif "prompt" in request_body:
-        prompt_tokens = _prompt_tokens(request_body["prompt"])
-    elif "input" in request_body:
-        prompt_tokens = _prompt_tokens(request_body["input"])
-    for key in ("tools", "functions"):
-        definitions = request_body.get(key)
-        if isinstance(definitions, list) and definitions:
-            prompt_tokens += estimate_tokens(json.dumps(definitions, separators=(",", ":")))
-    return prompt_tokens, estimate_tokens(response_text)

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import GuardrailViolationError
 from ..hooks.base import CustomLogger
-from .texts import run_scan, text_slots
+from ..prompt import text_slots
+from .scan import run_scan
 
 __all__ = ["BannedKeywords", "compile_keywords"]
 

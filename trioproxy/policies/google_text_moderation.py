@@ -43,8 +43,8 @@ from ..config.moderation_keys import GOOGLE_CATEGORIES, threshold_keys
 from ..errors import GuardrailViolationError
 from ..hooks.base import CustomLogger
 from ..hooks.loader import HandlerLoadError
+from ..prompt import text_slots
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
-from .texts import text_slots
 
 __all__ = ["GoogleTextModeration", "category_key", "google_text_moderation_from_config"]
 

@@ -57,6 +57,7 @@ from ..hooks.base import CustomLogger
 from ..hooks.loader import HandlerLoadError
 from ..observability.cost import CostCalculator
 from ..observability.prices import compute_cost, usage_from_response
+from ..prompt import text_slots
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
 
 if TYPE_CHECKING:
@@ -98,13 +99,9 @@ def parse_verdict(text: str) -> tuple[bool, tuple[str, ...]]:
     raise ModerationUnavailable("the guard model's answer is neither 'safe' nor 'unsafe'")
 
 
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
+def _message_text(message: dict[str, Any]) -> str:
+    """The message's text (its string content, or its text parts one per line)."""
+    return "\n".join(slot.text for slot in text_slots({"messages": [message]}))
 
 
 class _Record(dict):  # type: ignore[type-arg]
@@ -151,7 +148,7 @@ class LlamaGuard(CustomLogger):
         messages = data.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
             last = messages[-1]
-            role, text = str(last.get("role") or "user"), _message_text(last.get("content"))
+            role, text = str(last.get("role") or "user"), _message_text(last)
         elif isinstance(data.get("prompt"), str):
             role, text = "user", data["prompt"]
         else:

@@ -1,6 +1,6 @@
 """``llmguard_moderations``: check prompts with an LLM Guard API and forward its sanitized prompt.
 
-For each piece of user text (see :mod:`.texts`) the handler calls ``POST {LLM_GUARD_API_BASE}/
+For each piece of user text (``trioproxy.prompt.text_slots``) the handler calls ``POST {LLM_GUARD_API_BASE}/
 analyze/prompt`` with ``{"prompt": text}``. LLM Guard answers ``{"is_valid", "sanitized_prompt",
 "scanners": {name: score}}``: an invalid prompt rejects the request (400 ``guardrail_violation``
 naming the guardrail and the scanners that fired); otherwise the sanitized text (e.g. with personal
@@ -44,7 +44,7 @@ from ..config.model import DEFAULT_MODERATION_TIMEOUT as DEFAULT_TIMEOUT
 from ..errors import GuardrailViolationError, ServiceUnavailableError
 from ..hooks.base import CustomLogger
 from ..hooks.loader import HandlerLoadError
-from .texts import text_slots
+from ..prompt import text_slots
 
 __all__ = ["DEFAULT_TIMEOUT", "LLMGuard", "LLMGuardUnavailable", "Verdict"]
 
