@@ -54,8 +54,9 @@ from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
-from .relay import OpenStreams, StreamRelay, response_too_large
+from .relay import StreamRelay, response_too_large
 from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
+from .shutdown import OpenStreams
 
 if TYPE_CHECKING:
     from ..caching.response_cache import ResponseCache

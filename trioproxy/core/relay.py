@@ -6,7 +6,7 @@ moderation verdict is in: its first upstream event is read before the status lin
 line is sent, in the same request task, with no nursery of its own (a generator must not hold one
 open across ``yield``). The HTTP layer relays it with :meth:`StreamRelay.send_to`: one cancel scope
 around the frame generator and the writes, carrying the stream's ``max_stream_duration`` deadline,
-which :meth:`StreamRelay.stop` cancels at shutdown (:meth:`OpenStreams.stop_all`); either way the
+which :meth:`StreamRelay.stop` cancels at shutdown (``shutdown.OpenStreams.stop_all``); either way the
 generator is closed, the failure hooks run once with the reason, and the error event is written.
 (Reading the first event has its own scope with the same deadline.) The cleanup is idempotent and
 is also called by the connection adapter (``http/asgi.py``), so an upstream stream is closed even
@@ -34,7 +34,6 @@ from ..errors import (
     InternalServerError,
     ProxyError,
     ResponseTooLargeError,
-    ShuttingDownError,
     StreamDurationExceededError,
     UpstreamStreamInterruptedError,
     to_proxy_error,
@@ -52,8 +51,9 @@ from ..streaming import (
 )
 from ..upstream.errors import envelope_error
 from .run import CLEANUP_DEADLINE, RequestRun
+from .shutdown import OpenStreams
 
-__all__ = ["OpenStreams", "StreamRelay", "response_too_large"]
+__all__ = ["StreamRelay", "response_too_large"]
 
 log = logging.getLogger("trioproxy.pipeline")
 
@@ -71,38 +71,6 @@ def response_too_large(size: int, limit: int | None) -> ResponseTooLargeError:
 
 def _is_usage_only(chunk: Any) -> bool:
     return isinstance(chunk, dict) and not dict.get(chunk, "choices") and bool(dict.get(chunk, "usage"))
-
-
-def shutdown_error() -> ProxyError:
-    return ShuttingDownError("The proxy is shutting down; the stream was stopped before its end. Retry the request.")
-
-
-class OpenStreams:
-    """Streams between their upstream's status line and their end: what graceful shutdown stops."""
-
-    def __init__(self) -> None:
-        self.streams: set[StreamRelay] = set()
-        #: set by :meth:`stop_all`: streams opened later stop at once
-        self._stopping: Callable[[], ProxyError] | None = None
-
-    def __len__(self) -> int:
-        return len(self.streams)
-
-    def add(self, relay: StreamRelay) -> ProxyError | None:
-        """Track ``relay``; the error it must stop with at once if shutdown already began."""
-        self.streams.add(relay)
-        return self._stopping() if self._stopping is not None else None
-
-    def discard(self, relay: StreamRelay) -> None:
-        self.streams.discard(relay)
-
-    def stop_all(self, make_error: Callable[[], ProxyError] | None = None) -> int:
-        """End every open stream, and every stream opened from now on, with ``make_error()``."""
-        self._stopping = make_error or shutdown_error
-        streams = list(self.streams)
-        for relay in streams:
-            relay.stop(self._stopping())
-        return len(streams)
 
 
 class StreamRelay:

@@ -3,7 +3,8 @@
 Hypercorn cancels whatever still runs ``graceful_shutdown_timeout`` seconds after SIGTERM, which
 cuts a stream at the TCP level (the client cannot tell a cut from a complete answer). So open
 streams are ended with a ``shutdown`` error event a little earlier (:func:`streams_stop_after`),
-through ``Pipeline.stop_streams``. In the single-process server the CLI does that itself
+through ``Pipeline.stop_streams`` (:class:`OpenStreams`: the streams open now, and every stream
+opened after the stop, which stops at once). In the single-process server the CLI does that itself
 (``cli/run.py``); in a worker spawned by Hypercorn's supervisor (``--workers N > 1``), the app is
 not told of the shutdown, and :class:`StreamStopper` (a service of the container, ``proxy.py``)
 watches the supervisor's event instead.
@@ -15,13 +16,50 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-__all__ = ["StreamStopper", "stop_streams", "streams_stop_after"]
+from ..errors import ProxyError, ShuttingDownError
+
+if TYPE_CHECKING:
+    from .relay import StreamRelay
+
+__all__ = ["OpenStreams", "StreamStopper", "shutdown_error", "stop_streams", "streams_stop_after"]
 
 log = logging.getLogger("trioproxy")
+
+
+def shutdown_error() -> ProxyError:
+    return ShuttingDownError("The proxy is shutting down; the stream was stopped before its end. Retry the request.")
+
+
+class OpenStreams:
+    """Streams between their upstream's status line and their end: what graceful shutdown stops."""
+
+    def __init__(self) -> None:
+        self.streams: set[StreamRelay] = set()
+        #: set by :meth:`stop_all`: streams opened later stop at once
+        self._stopping: Callable[[], ProxyError] | None = None
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def add(self, relay: StreamRelay) -> ProxyError | None:
+        """Track ``relay``; the error it must stop with at once if shutdown already began."""
+        self.streams.add(relay)
+        return self._stopping() if self._stopping is not None else None
+
+    def discard(self, relay: StreamRelay) -> None:
+        self.streams.discard(relay)
+
+    def stop_all(self, make_error: Callable[[], ProxyError] | None = None) -> int:
+        """End every open stream, and every stream opened from now on, with ``make_error()``."""
+        self._stopping = make_error or shutdown_error
+        streams = list(self.streams)
+        for relay in streams:
+            relay.stop(self._stopping())
+        return len(streams)
 
 
 def streams_stop_after(graceful_timeout: float) -> float:

@@ -19,7 +19,7 @@ rewritten for the stdlib ``re`` module, which lacks ``\p{L}``: letters are
 * newline runs: 1; other whitespace runs: 1 per 8 characters.
 
 It matches the published cl100k counts of the reference strings in
-tests/test_pricing.py exactly for common English words, digits and kana/kanji,
+tests/observability/test_prices_and_tokens.py exactly for common English words, digits and kana/kanji,
 and undercounts rare long words by ~1 token in 6 (within 20% there). It has
 not been compared with the real tokenizer on large corpora (tiktoken is not a
 dependency): treat it as an estimate for billing when an upstream reports no

@@ -1,4 +1,4 @@
-# Measured on the test corpus (tests/test_secret_detection.py::test_corpus_rates, tests/data/secrets):
+# Measured on the test corpus (tests/policies/test_secret_detection.py::test_corpus_rates, tests/data/secrets):
 #   detection rate       100.0%  (79/79 fake secrets in 76 texts redacted, with the right kind)
 #   false-positive rate    0.0%  (0/118 ordinary texts touched)
 # Also run by hand over ~560 MB of local man pages, docs and library sources: ~170 spans flagged,

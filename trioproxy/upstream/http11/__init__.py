@@ -19,8 +19,9 @@ from .errors import (
     UnsupportedProtocol,
     WriteError,
 )
-from .pool import Http11Pool, Http11Response
+from .pool import Http11Pool
 from .provider import Http11Provider, Http11Stream
+from .response import Http11Response
 
 __all__ = [
     "ConnectError",

@@ -32,7 +32,8 @@ from .errors import (
     TransportError,
     WriteError,
 )
-from .pool import Http11Pool, Http11Response
+from .pool import Http11Pool
+from .response import Http11Response
 
 if TYPE_CHECKING:
     from ...config import Deployment

@@ -1,4 +1,4 @@
-"""Tests for the ``hide_secrets`` detector (:mod:`trioproxy.secret_detection`).
+"""Tests for the ``hide_secrets`` detector (``policies/secret_detection.py``).
 
 Corpus results (``test_corpus_rates`` prints them; ``pytest -s`` shows the line):
 
@@ -34,7 +34,7 @@ from trioproxy.policies.secret_detection import (
     redact_text,
 )
 
-DATA = Path(__file__).parent / "data" / "secrets"
+DATA = Path(__file__).resolve().parents[1] / "data" / "secrets"
 R = "[REDACTED]"
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Review of ``trioproxy/logging_sink.py``: ordering across drops, hung sync callbacks, drain counts."""
+"""The logging sink's order and isolation (``observability/sink.py``): ordering across drops, hung sync callbacks, drain counts."""
 
 from __future__ import annotations
 

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from trioproxy import CustomLogger
-from trioproxy.hooks.loader import HandlerLoadError, import_object, inspect_handler
+from trioproxy.hooks.loader import (
+    HandlerLoadError,
+    check_dotted_path,
+    import_object,
+    inspect_handler,
+)
 
 
 class Short:
@@ -98,15 +103,18 @@ def test_import_object_errors(tmp_path: Path):
 
 
 def test_module_next_to_config_wins_over_sys_path(tmp_path: Path):
+    import sys
+
     (tmp_path / "json.py").write_text("marker = 'next to the config'\n")
+    real_json = sys.modules["json"]
     try:
         assert import_object("json.marker", tmp_path) == "next to the config"
     finally:
-        import importlib
-        import sys
-
-        sys.modules.pop("json", None)
-        importlib.import_module("json")
+        # the loader keeps the config's directory on sys.path (siblings import from there): take it
+        # off, and put the real json back, or every later `import json` finds this file
+        while str(tmp_path) in sys.path:
+            sys.path.remove(str(tmp_path))
+        sys.modules["json"] = real_json
 
 
 def test_a_file_named_twice_is_one_module(tmp_path: Path):
@@ -115,3 +123,17 @@ def test_a_file_named_twice_is_one_module(tmp_path: Path):
     second = import_object("twice.second", tmp_path)
     assert type(first) is type(second)          # one module: the same class, the same globals
     assert import_object("twice.count", tmp_path) is import_object("twice.count", tmp_path)
+
+
+# -- only module paths -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/etc/evil.handler", "C:\\evil.handler", "./a.b", "../a.b", "a..b",
+                                  ".a.b", "a-b.c", "a.b c", "nodots"])
+def test_only_module_paths(path: str) -> None:
+    with pytest.raises(HandlerLoadError):
+        check_dotted_path(path)
+
+
+@pytest.mark.parametrize("path", ["custom_callbacks.proxy_handler_instance", "pkg.sub.module.Handler", "é.x"])
+def test_module_paths_pass(path: str) -> None:
+    check_dotted_path(path)

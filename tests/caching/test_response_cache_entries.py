@@ -1,11 +1,11 @@
-"""Review of ``trioproxy/response_cache.py``: key framing, the byte bound, what is stored, replay."""
+"""The response cache's entries (``caching/response_cache.py``): key framing, the byte bound, what is stored, replay."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from test_cache import _reassemble
+from test_response_cache import _reassemble
 
 from trioproxy.caching.response_cache import LocalCache, ResponseCache, cache_key, sse_from_response
 from trioproxy.context import RequestContext

@@ -1,4 +1,4 @@
-"""Issue #8, "bounded under slow or huge input": regression tests through a real ``trioproxy run``.
+"""The HTTP layer's bounds under slow or huge input (issue #8): through a real ``trioproxy run``.
 
 Slow, huge and malformed input is written byte by byte on raw sockets; the upstream is the fake
 on 127.0.0.1. Deadlines are made short through the config so that the tests are quick, and the
@@ -24,6 +24,7 @@ import pytest
 
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import Behavior, FakeUpstream
+from support.inprocess import call, make_pipeline
 from support.proxy_process import ProxyProcess, write_config
 from trioproxy.config import ConfigError, parse_config, size_limit_bytes
 
@@ -591,7 +592,6 @@ def test_max_request_size_mb_0_refuses_every_body_and_custom_header_limits_apply
 ])
 async def test_value_heavy_or_large_bodies_are_parsed_in_a_worker_thread(
         monkeypatch: pytest.MonkeyPatch, messages: int, content: str, inline: bool) -> None:
-    from support.inprocess import call, make_pipeline
     from trioproxy.core import endpoints
 
     threads: list[threading.Thread] = []
@@ -609,3 +609,25 @@ async def test_value_heavy_or_large_bodies_are_parsed_in_a_worker_thread(
         assert threads == []
     else:
         assert len(threads) == 1 and threads[0] is not threading.main_thread()
+
+
+# -- the Quart routes' bodies -------------------------------------------------------------------------
+
+async def test_quart_routes_cap_request_bodies() -> None:
+    """``/customer/block`` and the other Quart routes read bodies too: they are capped (413)."""
+    from trioproxy.proxy import create_app
+
+    raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
+           "litellm_settings": {"callbacks": ["blocked_user_check"], "blocked_user_list": []},
+           "general_settings": {"master_key": "sk-master-0000000000"}}
+    app = create_app(parse_config(raw, "<test>", Path.cwd()))
+    async with app.test_app():
+        client = app.test_client()
+        big = await client.post("/customer/block", data=b"x" * (1024 * 1024 + 1),
+                                headers={"Authorization": "Bearer sk-master-0000000000",
+                                         "Content-Type": "application/json"})
+        assert big.status_code == 413
+        assert (await big.get_json())["error"]["code"] == "413"
+        small = await client.post("/customer/block", json={"user_ids": ["u1"]},
+                                  headers={"Authorization": "Bearer sk-master-0000000000"})
+        assert small.status_code == 200

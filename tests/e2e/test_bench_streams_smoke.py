@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "streams.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "streams.py"
 
 
 def test_streams_benchmark_smoke_run_completes_and_prints_its_summary(tmp_path: Path) -> None:

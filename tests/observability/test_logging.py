@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from pathlib import Path
 
 import orjson
 import pytest
@@ -26,6 +27,9 @@ from support.app_harness import (
 )
 from trioproxy.observability.logfmt import JsonFormatter
 from trioproxy.upstream.fake import FakeProvider
+
+#: the repository (handlers/ is imported from there)
+REPO = Path(__file__).resolve().parents[2]
 
 RECORDER = '''
 import trio
@@ -321,9 +325,8 @@ async def test_one_json_line_per_request_with_secrets_masked(tmp_path, autojump_
 # -- the seeds' examples (handlers/) -----------------------------------------------------------------
 
 async def test_example_handlers_run_as_the_seeds_print(tmp_path, capsys):
-    from pathlib import Path
 
-    root = Path(__file__).parent.parent
+    root = REPO
     app = build_app(root, settings={
         "callbacks": ["handlers.custom_logger.proxy_handler_instance"],
         "input_callback": ["handlers.function_callbacks.get_transformed_inputs"],

@@ -13,9 +13,12 @@ import pytest
 
 import trioproxy
 from support.proxy_process import ProxyProcess
+from trioproxy.cli import main as cli_main
 
 TRIOPROXY = str(Path(sys.executable).parent / "trioproxy")
 SECRET = "sk-cli-test-SECRET-9876543210wxyz"
+URL_PASSWORD = "urlpass-SECRET-4242"
+CRED_BASE = f"http://alice:{URL_PASSWORD}@upstream.test/v1"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -185,3 +188,18 @@ def test_run_without_a_config_serves_the_embedded_defaults_and_warns(
         assert "!!!!!!!!" in logs
     finally:
         proxy.kill()
+
+
+# -- check never prints a secret -------------------------------------------------------------------
+
+def test_check_does_not_print_api_base_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(f"""
+        model_list:
+          - model_name: m
+            litellm_params: {{model: openai/x, api_base: "{CRED_BASE}"}}
+    """))
+    assert cli_main(["check", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "upstream.test" in out.out
+    assert URL_PASSWORD not in out.out + out.err

@@ -37,8 +37,8 @@ from trioproxy.hooks.base import CustomGuardrail, requested_guardrails
 from trioproxy.hooks.loader import inspect_handler
 from trioproxy.hooks.scheduler import GUARDRAIL_MODE_PHASES, HookPlan
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data" / "guardrails"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data" / "guardrails"
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 COFFEE = "I love coffee in the morning."

@@ -24,6 +24,7 @@ import json
 import random
 import re
 import string
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,13 @@ from support.proxy_process import ProxyProcess, write_config
 from trioproxy.auth import Authenticator, UserAPIKeyAuth
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.hooks.loader import HandlerLoadError
+from trioproxy.policies import hide_secrets
 from trioproxy.policies.banned_keywords import compile_keywords
 from trioproxy.policies.lists import load_list
 from trioproxy.policies.request_policies import RequiredParams, missing_param
 from trioproxy.proxy import create_app, load_handlers
 
-DATA = Path(__file__).parent / "data" / "guardrails"
+DATA = Path(__file__).resolve().parents[1] / "data" / "guardrails"
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 REQUIRED = {"user": "gm", "metadata": {"generation_name": "prod-app"}}
 MAX_REQUEST_MB = 0.0625            # 64 KiB: exact in binary, so the message shows it as configured
@@ -448,3 +450,25 @@ def test_guardrail_mode_without_its_hook_is_a_startup_error() -> None:
     with pytest.raises(ConfigError, match=r"guardrails\[0\].*mode 'during_call' runs async_moderation_hook, "
                                           r"which the class does not define"):
         load_handlers(config)
+
+
+# -- hide_secrets off the Trio thread ----------------------------------------------------------------
+
+async def test_hide_secrets_scans_a_large_request_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secret detection on a multi-megabyte prompt ran on the Trio thread (~25 ms per MB)."""
+    threads: list[threading.Thread] = []
+    real = hide_secrets.redact_messages
+
+    def recording(messages: list[Any]) -> list[str]:
+        threads.append(threading.current_thread())
+        return real(messages)
+
+    monkeypatch.setattr(hide_secrets, "redact_messages", recording)
+    policy = hide_secrets.HideSecrets()
+    small = {"messages": [{"role": "user", "content": "password=hunter2!abc"}]}
+    large = {"messages": [{"role": "user", "content": "x " * hide_secrets.INLINE_LIMIT + "password=hunter2!abc"}]}
+    assert await policy.async_pre_call_hook(None, None, small, "completion") is small
+    assert await policy.async_pre_call_hook(None, None, large, "completion") is large
+    assert threads[0] is threading.main_thread()       # small: inline, no thread hop
+    assert threads[1] is not threading.main_thread()
+    assert large["messages"][0]["content"].endswith("password=[REDACTED]")

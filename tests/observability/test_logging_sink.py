@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -16,9 +17,14 @@ import trio
 from trioproxy.config import parse_config
 from trioproxy.context import RequestContext
 from trioproxy.core.pipeline import CHAT
+from trioproxy.masking import SecretScrubber, mask_secret
 from trioproxy.observability.callbacks import Callback
+from trioproxy.observability.error_throttle import Admitted, ErrorThrottle
 from trioproxy.observability.payload import PRE_API_CALL, LogEvent
 from trioproxy.observability.sink import LoggingSink
+
+KEY = "sk-unit-SECRET-0123456789abcdef"
+scrubber = SecretScrubber([KEY])
 
 CONFIG = parse_config({"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/gpt-4o"}}]},
                       "<test>", Path.cwd())
@@ -196,3 +202,59 @@ async def test_a_dropped_event_does_not_hold_up_the_next_event_of_its_request(au
     await sink.drain(5)
     assert [(kind, n) for kind, n, _ in recorder.seen] == [("successful_api_call", 3)]
     assert sink.dropped == 1
+
+
+# -- the callback error rate limit, with an injected clock ------------------------------------------
+
+def test_error_throttle_first_in_full_then_one_line_per_interval() -> None:
+    now = [0.0]
+    throttle = ErrorThrottle(60.0, clock=lambda: now[0])
+    assert throttle.admit("cb") == Admitted(first=True, suppressed=0)
+    assert throttle.admit("other") == Admitted(first=True, suppressed=0)     # per callback
+    now[0] = 59.9
+    assert [throttle.admit("cb") for _ in range(3)] == [None, None, None]
+    now[0] = 60.0
+    assert throttle.admit("cb") == Admitted(first=False, suppressed=3)
+    now[0] = 100.0
+    assert throttle.admit("cb") is None
+    assert list(throttle.pending()) == [("cb", 1)] and list(throttle.pending()) == []
+    assert ErrorThrottle(0.0, clock=lambda: 0.0).admit("cb") == Admitted(first=True, suppressed=0)
+
+
+async def test_logging_sink_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
+    """A callback raising on each of 6 events at chosen clock readings: the first logged with its
+    traceback, then one line per 60 s carrying the count; every error counted."""
+    from test_logging_sink import success
+
+    now = [0.0]
+
+    def broken(kwargs: Any, response: Any, start: Any, end: Any) -> None:
+        raise ValueError(f"callback bug {KEY}")
+
+    errors: list[tuple[str, str]] = []
+    sink = LoggingSink([Callback("bad.fn", "successful_api_call", broken, False, "event")],
+                       scrubber=scrubber, clock=lambda: now[0],
+                       on_callback_error=lambda name, reason: errors.append((name, reason)))
+    caplog.set_level(logging.ERROR, logger="trioproxy.logging")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sink.run)
+        for at in (0.0, 1.0, 30.0, 59.0, 61.0, 62.0):
+            now[0] = at
+            event: LogEvent = success()
+            sink.submit(event)
+            await event.done.wait()
+        await sink.drain(5)
+        nursery.cancel_scope.cancel()
+    lines = [r.getMessage() for r in caplog.records if r.name == "trioproxy.logging"]
+    assert len(errors) == 6 and sink.callback_errors == 6
+    assert len(lines) == 3
+    assert lines[0].startswith("logging callback bad.fn raised on successful_api_call")
+    assert "Traceback (most recent call last)" in lines[0]
+    assert f"ValueError: callback bug {mask_secret(KEY)}" in lines[0]
+    assert lines[1].startswith("logging callback bad.fn raised again on successful_api_call")
+    assert lines[1].endswith(f"ValueError: callback bug {mask_secret(KEY)} "
+                             "(3 more errors not logged in the last 60 s)")
+    assert "Traceback" not in lines[1]
+    assert lines[2] == "logging callback bad.fn: 1 more errors since the last one logged"   # at shutdown
+    assert not [line for line in lines if KEY in line]
+    assert all(r.exc_info is None for r in caplog.records)     # nothing left to format on the Trio thread

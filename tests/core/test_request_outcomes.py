@@ -1,4 +1,4 @@
-"""Review of the per-request concurrency core (pipeline.py), in virtual time.
+"""Every request ends exactly once, whatever happens when (``core/pipeline.py``, ``core/run.py``), in virtual time.
 
 Every test drives the real pipeline through the in-process harness (``support/inprocess.py``) under
 pytest-trio's ``autojump_clock``. A client disconnect is modelled the way the ASGI adapter produces
@@ -37,7 +37,7 @@ from support.inprocess import (
 from trioproxy import HTTPException
 from trioproxy.config import GuardrailSpec
 from trioproxy.core.pipeline import StreamRelay
-from trioproxy.errors import ClientDisconnectedError
+from trioproxy.errors import BadRequestError, ClientDisconnectedError
 
 # -- recording handlers ------------------------------------------------------------------------------
 
@@ -548,3 +548,66 @@ async def test_response_ends_when_done_is_sent(autojump_clock):
 
     assert done_at == pytest.approx(0.0)
     assert ended_at == pytest.approx(done_at)
+
+
+# -- failure hooks and bad hook results -------------------------------------------------------------
+
+async def test_failure_hooks_get_a_scrubbed_traceback() -> None:
+    """``traceback_str`` handed to failure hooks was the raw traceback: a key in it reached the hook."""
+    seen: dict[str, Any] = {}
+
+    class Leaky:
+        async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> None:
+            raise RuntimeError("upstream refused key sk-upstream-secret-000000")
+
+    class Recorder:
+        async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
+                                               user_api_key_dict: Any, traceback_str: str) -> None:
+            seen["traceback"] = traceback_str
+
+    response = await call(make_pipeline([Leaky(), Recorder()]), chat_body())
+    assert response.status == 500
+    assert "RuntimeError" in seen["traceback"]
+    assert "sk-upstream-secret-000000" not in seen["traceback"]
+
+
+async def test_an_error_with_a_non_string_message_is_answered_and_reported() -> None:
+    """``BadRequestError(12345)`` from a hook crashed the pipeline (TypeError in the scrubber): the
+    client got a generic 500 and no failure was reported to the observers (logging, metrics)."""
+    failed: list[Any] = []
+
+    class Rejects:
+        async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> None:
+            raise BadRequestError(12345)
+
+    class Observer:
+        def on_upstream_request(self, ctx: Any) -> None: ...
+        def on_success(self, ctx: Any) -> None: ...
+        def on_failure(self, ctx: Any) -> None:
+            failed.append(ctx)
+
+    pipeline = make_pipeline([Rejects()], observers=[Observer()])
+    response = await call(pipeline, chat_body())
+    assert response.status == 400
+    assert orjson.loads(response.body)["error"]["message"] == "12345"
+    assert len(failed) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_header_the_http_layer_cannot_send_is_skipped(stream: bool) -> None:
+    """A headers hook returning ``{"x-price": "5 €"}`` reached ``asgi.py``'s latin-1 encoding (or
+    h11's validation) and turned a successful request into a 500; the hook table says a
+    misbehaving headers hook is logged and the other headers are kept."""
+
+    class Headers:
+        async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any,
+                                                        response: Any, request_headers: dict) -> dict:
+            return {"x-price": "5 €", "bad name": "x", "x-nul": "a\x00b", "x-good": "yes", "x-latin": "café"}
+
+    response = await call(make_pipeline([Headers()]), chat_body(stream=stream))
+    assert response.status == 200
+    assert response.headers["x-good"] == "yes" and response.headers["x-latin"] == "café"
+    assert not {"x-price", "bad name", "x-nul"} & set(response.headers)
+    for name, value in response.headers.items():     # what asgi.py does with them
+        name.encode("latin-1"), value.encode("latin-1")
+    await collect(response)

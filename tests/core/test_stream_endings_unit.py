@@ -1,7 +1,7 @@
 """Stream endings in-process: the SSE parser's bounds, the envelope mapping, and the relay's stop rules
 (``max_stream_duration``, ``Pipeline.stop_streams``, a body without ``[DONE]``) in virtual time.
 
-The end-to-end versions, through a real ``trioproxy run``, are in ``test_hardening_streams.py``;
+The end-to-end versions, through a real ``trioproxy run``, are in ``e2e/test_stream_endings.py``;
 these pin the exact moments (virtual time) and the httpx transport's path.
 """
 

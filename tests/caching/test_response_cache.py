@@ -14,6 +14,9 @@ from trioproxy.caching.response_cache import LocalCache, cache_key, sse_from_res
 from trioproxy.config import ConfigError
 from trioproxy.streaming import SSEParser, StreamAssembler, parse_chunk
 
+#: the repository (handlers/ is imported from there)
+REPO = Path(__file__).resolve().parents[2]
+
 CACHE = {"cache": True, "cache_params": {"type": "local", "ttl": 600, "max_size": 100}}
 
 
@@ -192,7 +195,7 @@ def test_unknown_call_type_is_a_startup_error(tmp_path):
 
 async def test_cache_hit_events_are_pre_post_success_success(tmp_path):
     """The seeds' example: two identical calls, the CustomLogger counts 4 events."""
-    root = Path(__file__).parent.parent
+    root = REPO
     app = build_app(root, settings={**CACHE, "callbacks": ["handlers.custom_logger.proxy_handler_instance"]})
     async with running(app) as state:
         await request(state, chat("Hi 👋 - i'm openai", model="unpriced"))

@@ -1,4 +1,4 @@
-"""The built-in HTTP/1.1 client (``trioproxy/upstream/http11.py``) against real loopback servers.
+"""The built-in HTTP/1.1 client (``trioproxy/upstream/http11/``) against real loopback servers.
 
 Every server here is a few lines of Trio raw sockets written in this file, serving scripted bytes,
 so each test controls framing, timing and connection lifetime exactly, and can observe what the

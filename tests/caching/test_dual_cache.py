@@ -1,17 +1,10 @@
-"""``DualCache`` (the cache handed to pre-call hooks) and the fake provider's knobs."""
+"""``DualCache`` (``caching/dual_cache.py``): the cache handed to pre-call hooks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import orjson
 import pytest
-import trio
 
 from trioproxy import DualCache
-from trioproxy.config import parse_config
-from trioproxy.errors import RateLimitError
-from trioproxy.upstream.fake import FakeProvider
 
 
 @pytest.fixture
@@ -66,32 +59,7 @@ def test_max_size_evicts_expired_then_oldest(clock):
     assert cache.get_cache("keep") is None and len(cache) == 2
 
 
-def _deployment(**params):
-    raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/fm", **params}}]}
-    return parse_config(raw, "<test>", Path.cwd()).deployments[0]
 
 
-async def test_fake_error_injection_is_deterministic():
-    provider = FakeProvider()
-    deployment = _deployment(fail_rate=0.25, fail_status=429)
-    outcomes = []
-    for _ in range(8):
-        try:
-            await provider.send(deployment, "chat/completions", {"messages": [{"role": "user", "content": "hi"}]})
-            outcomes.append("ok")
-        except RateLimitError:
-            outcomes.append("429")
-    assert outcomes == ["ok", "ok", "ok", "429"] * 2              # every 4th request fails
 
 
-async def test_fake_latency_and_mock_response(autojump_clock):
-    provider = FakeProvider()
-    deployment = _deployment(latency=2.5, mock_response="fixed answer", chunk_latency=0.5)
-    response = await provider.send(deployment, "chat/completions", {"messages": []})
-    assert trio.current_time() == pytest.approx(2.5)
-    assert orjson.loads(response.body)["choices"][0]["message"]["content"] == "fixed answer"
-    stream = await provider.open_stream(deployment, "chat/completions", {"messages": []})
-    assert trio.current_time() == pytest.approx(5.0)
-    pieces = [piece async for piece in stream.aiter_bytes()]
-    assert pieces[-1] == b"data: [DONE]\n\n"
-    assert trio.current_time() == pytest.approx(5.0 + 0.5 * (len(pieces) - 1))

@@ -1,4 +1,4 @@
-"""Issue #8, secrets and loading (items 1–7 and 16), each through a real ``trioproxy run`` process.
+"""Secrets never leak, and loading is safe (issue #8, items 1–7 and 16): each through a real ``trioproxy run``.
 
 The fake upstream (``tests/support/fake_upstream.py``) plays the unlucky or hostile upstream: it
 echoes the key it received in every field of its error, answers with HTML tracebacks, and echoes
@@ -496,7 +496,7 @@ def test_a_callback_raising_on_every_request_is_logged_once_in_full_then_counted
     """Five failing deliveries: one traceback (scrubbed), the rest counted and reported at
     shutdown. The interval is set far beyond the test's duration, so the outcome does not depend
     on how fast the machine is (the timing rule itself is tested with an injected clock:
-    test_hardening_secrets_units.test_logging_sink_rate_limit)."""
+    observability/test_logging_sink.py::test_logging_sink_rate_limit)."""
     config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}],
               "litellm_settings": {"success_callback": ["raising.broken"]},
               "general_settings": {"master_key": MASTER_KEY, "callback_error_log_interval": 1e9}}

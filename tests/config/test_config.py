@@ -468,3 +468,16 @@ def test_seed_enterprise_config_loads_with_warnings(tmp_path: Path) -> None:
     assert len(config.warnings) == 4
     # a setting of the google_text_moderation built-in (docs/guardrails.md): validated, not warned about
     assert config.litellm_settings["google_moderation_confidence_threshold"] == 0.4
+
+
+# -- a mistyped secret is never echoed -------------------------------------------------------------
+
+def test_config_error_does_not_echo_a_mistyped_secret() -> None:
+    """A key of the wrong type (``master_key: 123456789012``) was shown in the error message."""
+    raw = {"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/x", "api_key": 987654321098}}],
+           "general_settings": {"master_key": 123456789012}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, "cfg.yaml", Path.cwd())
+    text = "\n".join(info.value.problems)
+    assert "general_settings.master_key" in text and "model_list[0].litellm_params.api_key" in text
+    assert "123456789012" not in text and "987654321098" not in text

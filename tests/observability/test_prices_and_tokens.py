@@ -1,4 +1,4 @@
-"""Tests for trioproxy.pricing: price lookup, cost arithmetic, usage parsing, estimation."""
+"""Prices and tokens (``observability/prices.py``, ``observability/tokens.py``): price lookup, cost arithmetic, usage parsing, estimation."""
 
 from __future__ import annotations
 

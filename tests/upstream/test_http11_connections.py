@@ -1,4 +1,4 @@
-"""Review of ``trioproxy/upstream/http11.py``: connection state, slot accounting, framing edge cases.
+"""The HTTP/1.1 pool's connections (``upstream/http11/``): connection state, slot accounting, framing edge cases.
 
 Real loopback servers (the scriptable server of ``test_http11.py``); no duration is asserted.
 """
