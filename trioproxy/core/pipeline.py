@@ -185,7 +185,8 @@ class Pipeline:
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
         self.plan.check_requested_guardrails(data)
 
-        answer = await scheduler.run_pre_call(run.calls("pre_call"), run.invoke, run.args())
+        calls = run.calls("pre_call")
+        answer = await scheduler.run_pre_call(calls, run.invoke, run.args()) if calls else None
         if answer is not None:
             return await self._answer_with_text(run, answer)
         endpoints.validate_after_hooks(ctx.route, ctx.data)

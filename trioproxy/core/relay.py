@@ -286,11 +286,14 @@ class StreamRelay:
         try:
             source = self._chunks()
             run.resources.push("the chunk source", source.aclose)
-            stream, generators = scheduler.chain_iterators(run.calls("streaming_iterator"), source, run.args())
-            for generator in generators:    # innermost first: closed outermost first
-                aclose = getattr(generator, "aclose", None)
-                if aclose is not None:
-                    run.resources.push("a streaming iterator hook", aclose, log_level=logging.ERROR)
+            iterator_calls = run.calls("streaming_iterator")
+            stream: AsyncIterator[Any] = source
+            if iterator_calls:
+                stream, generators = scheduler.chain_iterators(iterator_calls, source, run.args())
+                for generator in generators:    # innermost first: closed outermost first
+                    aclose = getattr(generator, "aclose", None)
+                    if aclose is not None:
+                        run.resources.push("a streaming iterator hook", aclose, log_level=logging.ERROR)
             async for chunk in stream:
                 if chunk_calls:
                     chunk = await scheduler.run_chunk_hooks(chunk_calls, run.invoke, run.args(response=chunk))
@@ -436,7 +439,7 @@ class StreamRelay:
             return
         self._closed = True
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
-            await self.run.resources.aclose()   # hook generators, the chunk source, the upstream
+            await self.run.resources.close_all()   # hook generators, the chunk source, the upstream
             if not self.ctx.outcome_reported:
                 # the client left before the end (or never pulled the first chunk), or send_to's scope
                 # stopped the stream (shutdown, max_stream_duration): reported with that reason

@@ -175,18 +175,22 @@ class Resources:
         self._open.append((what, aclose, log_level))
 
     async def aclose(self) -> None:
+        """Close everything registered (shielded, within :data:`CLEANUP_DEADLINE`)."""
+        if self._open:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+                await self.close_all()
+
+    async def close_all(self) -> None:
+        """Close everything registered, in the caller's (shielded) cancel scope."""
         entries, self._open = self._open, []
-        if not entries:
-            return
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
-            for what, aclose, level in reversed(entries):
-                try:
-                    await aclose()
-                except Exception as exc:
-                    if level >= logging.ERROR:
-                        log.log(level, "closing %s raised", what, exc_info=exc)
-                    else:
-                        log.log(level, "closing %s raised %r", what, exc)
+        for what, aclose, level in reversed(entries):
+            try:
+                await aclose()
+            except Exception as exc:
+                if level >= logging.ERROR:
+                    log.log(level, "closing %s raised", what, exc_info=exc)
+                else:
+                    log.log(level, "closing %s raised %r", what, exc)
 
 
 # ---------------------------------------------------------------------------------------------
