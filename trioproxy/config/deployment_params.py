@@ -5,7 +5,7 @@ LiteLLM's ``litellm_params`` mixes three things in one mapping: settings of the 
 (``temperature``, ``max_tokens``…) and, because LiteLLM passes unknown keys on, anything else. A
 proxy that forwarded "anything else" would send a credential from the config in a request body
 (``aws_secret_access_key`` to an OpenAI-compatible server, say). So every key is classified here,
-by explicit lists, once, when the config loads (``config.py`` applies them):
+by explicit lists, once, when the config loads (``schema.py`` validates with them, ``build.py`` applies them):
 
 * :data:`IMPLEMENTED` — settings trioproxy uses (validated in ``config.MODEL_PARAMS``);
 * :data:`OPENAI_REQUEST_FIELDS` — real OpenAI request parameters: the only keys that become body

@@ -12,7 +12,7 @@ Only module paths are accepted (:func:`check_dotted_path`): a filesystem path (`
 or a relative one (``./x.y``, ``..``) is refused, so a config can only name code next to it or on
 ``sys.path``. Where a handler object is expected (:func:`import_handler`), a module, a plain
 function or a built-in (``os.system``, ``builtins.eval``) is refused with what is expected instead;
-plain functions are the logging callbacks' business (``function_callbacks.py``).
+plain functions are the logging callbacks' business (``observability/callbacks.py``).
 
 Each hook's signature is inspected once, here, and turned into a :class:`HookCall` that knows which
 arguments to pass: handlers written against the seeds use both the long form

@@ -16,7 +16,7 @@ The request bounds that need the ASGI scope are enforced here, before anything e
 
 * **Every route**: the header block's size (request line and fields, ``max_request_header_size_kb``)
   and field count (``max_request_headers``) → ``431``. Hypercorn's h11 caps what it buffers of an
-  incomplete head (``cli.py``), so memory is bounded before a head reaches this check; this check
+  incomplete head (``cli/run.py``), so memory is bounded before a head reaches this check; this check
   makes the limit independent of how TCP split the bytes.
 * **Proxy routes**: at most ``max_in_flight_requests`` at once (from the head to the last byte of
   the answer, streams included); over it, a ``503`` with ``Retry-After`` at once, before the body is

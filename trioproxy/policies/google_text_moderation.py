@@ -39,6 +39,7 @@ import orjson
 import trio
 
 from ..config import ProxyConfig
+from ..config.model import DEFAULT_MODERATION_TIMEOUT
 from ..config.moderation_keys import GOOGLE_CATEGORIES, threshold_keys
 from ..errors import GuardrailViolationError
 from ..hooks.base import CustomLogger
@@ -87,7 +88,7 @@ class GoogleTextModeration(CustomLogger):
 
     def __init__(self, http_client: httpx.AsyncClient | None, tokens: _TokenSource, *, api_base: str = DEFAULT_API_BASE,
                  thresholds: dict[str, float] | None = None, default_threshold: float = DEFAULT_THRESHOLD,
-                 fail_open: bool = False, timeout: float = 10.0) -> None:
+                 fail_open: bool = False, timeout: float = DEFAULT_MODERATION_TIMEOUT) -> None:
         super().__init__()
         #: the app's pooled client (None while the proxy is not serving, e.g. ``trioproxy check``)
         self.http_client = http_client

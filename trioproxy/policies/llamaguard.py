@@ -52,6 +52,7 @@ import orjson
 import trio
 
 from ..config import ProxyConfig
+from ..config.model import DEFAULT_MODERATION_TIMEOUT
 from ..errors import GuardrailViolationError, ProxyError
 from ..hooks.base import CustomLogger
 from ..hooks.loader import HandlerLoadError
@@ -112,7 +113,7 @@ class LlamaGuard(CustomLogger):
     name = NAME
 
     def __init__(self, model_name: str, router: Router | None, *, categories: str | None = None,
-                 fail_open: bool = False, timeout: float = 10.0, cost: CostCalculator | None = None) -> None:
+                 fail_open: bool = False, timeout: float = DEFAULT_MODERATION_TIMEOUT, cost: CostCalculator | None = None) -> None:
         super().__init__()
         self.model_name = model_name
         #: the proxy's own router (None while it is not serving, e.g. ``trioproxy check``)

@@ -65,6 +65,8 @@ from .response import Http11Response
 __all__ = ["Http11Pool"]
 
 _RECEIVE_SIZE = 65536
+#: ``general_settings.http_pool``'s defaults (written once, in ``config/model.py``)
+_POOL = HttpPoolSettings()
 #: header names the client sets itself (``host`` may be overridden, the others not)
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -133,8 +135,9 @@ class Http11Pool:
     origin, each for at most ``keepalive_expiry`` seconds.
     """
 
-    def __init__(self, *, max_connections: int = 1000, max_keepalive_connections: int = 200,
-                 keepalive_expiry: float = 60.0, connect_timeout: float = 10.0,
+    def __init__(self, *, max_connections: int = _POOL.max_connections,
+                 max_keepalive_connections: int = _POOL.max_keepalive_connections,
+                 keepalive_expiry: float = _POOL.keepalive_expiry, connect_timeout: float = _POOL.connect_timeout,
                  ssl_context: ssl.SSLContext | None = None) -> None:
         self.max_connections = max_connections
         self.max_keepalive_connections = max_keepalive_connections
