@@ -108,7 +108,6 @@ class Proxy:
 
     async def stop(self) -> None:
         """Drain every service (each within ``graceful_shutdown_timeout``), then close the pools."""
-        self.started = False
         services = self.services
         with trio.CancelScope(shield=True):
             for service in services.lifetime:
@@ -119,6 +118,7 @@ class Proxy:
             if services.upstream_pool is not None:
                 await services.upstream_pool.aclose()
             await services.http_client.aclose()
+        self.started = False
 
 
 def load_handlers(config: ProxyConfig, resources: BuiltinResources | None = None) -> Handlers:
