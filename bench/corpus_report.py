@@ -429,7 +429,7 @@ without `type` is Redis too. So the cache is shared by every worker and instance
 per-request controls (`cache: {{no-cache, no-store, ttl, s-maxage, namespace}}`) apply to it; with no Redis
 reachable LiteLLM logs connection errors and answers uncached.
 
-**trioproxy today** (`trioproxy/observability.py` `_response_cache`, `docs/logging.md` "Response cache"):
+**trioproxy today** (`trioproxy/caching/response_cache.py` `build_response_cache`, `docs/logging.md` "Response cache"):
 `cache: true` alone is an in-process LRU memory cache (`LocalCache`, `max_size` 1000, `ttl` 600 s, all three
 call types); `cache_params.type` accepts only `local` (`redis`, `redis-semantic`, `s3`, `disk`, `qdrant-semantic`
 are rejected: cause (g) above). Each `--workers` process has its own cache and it is empty after a restart.

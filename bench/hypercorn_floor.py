@@ -46,7 +46,7 @@ async def lifespan(receive: Any, send: Any) -> None:
 
 
 def server_config(host: str, port: int) -> Config:
-    """Hypercorn's settings as ``trioproxy run`` sets them (trioproxy/cli.py), one worker."""
+    """Hypercorn's settings as ``trioproxy run`` sets them (trioproxy/cli/run.py), one worker."""
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_secret_detection import _PATHOLOGICAL, NEGATIVES
 
-from trioproxy.secret_detection import find_secrets
+from trioproxy.policies.secret_detection import find_secrets
 
 
 def timed(text: str, repeat: int = 5) -> float:

@@ -32,7 +32,7 @@ import trio
 
 from trioproxy.auth import hash_key
 from trioproxy.coordination import InProcessLimiter
-from trioproxy.pricing import Price
+from trioproxy.observability.prices import Price
 from trioproxy.spend import KeyIdentity, RecordInputs, SpendWriter
 from trioproxy.spend.admission import AdmissionSettings, Admitter, RequestFacts, plan_checks
 from trioproxy.spend.estimate import estimate_prompt_tokens, requested_output_tokens

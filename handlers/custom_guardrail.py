@@ -8,7 +8,7 @@ and ``ModelResponseStream`` (its streaming hook's annotations) are added. The un
 
 Register it under ``guardrails:`` as ``guardrail: handlers.custom_guardrail.myCustomGuardrail`` (from
 the repository root; or copy the file next to your config and write ``custom_guardrail.…``), once
-per name and mode, as ``docs/guardrails.md`` shows; ``tests/test_guardrails.py`` runs the seed's
+per name and mode, as ``docs/guardrails.md`` shows; ``tests/hooks/test_guardrails.py`` runs the seed's
 scenarios against it.
 """
 

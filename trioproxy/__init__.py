@@ -5,7 +5,7 @@ files written for the seeds (the LiteLLM proxy docs) port by changing their impo
 """
 
 from .auth import UserAPIKeyAuth
-from .cache import DualCache
+from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,
     APIError,
@@ -24,7 +24,7 @@ from .errors import (
     Timeout,
     UnprocessableEntityError,
 )
-from .handler import CustomGuardrail, CustomLogger, GuardrailEventHooks
+from .hooks.base import CustomGuardrail, CustomLogger, GuardrailEventHooks
 from .prompt import get_formatted_prompt
 from .types import (
     Choices,

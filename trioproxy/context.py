@@ -1,8 +1,13 @@
-"""What the proxy knows about one request as it moves through the pipeline, and who is told.
+"""What the proxy knows about one request, and the interface of those who are told about it.
 
-:class:`RequestContext` is created when a request arrives and filled in as it goes (deployment,
-upstream body, timings, outcome). Observers (the logging sink, metrics) receive it at three moments
-and must not block or raise: they copy what they need and hand it off (see ``logging_sink.py``).
+:class:`RequestContext` is the request's record: created when a request arrives, filled in as it
+goes (deployment, upstream body, timings, the final cost, the outcome). Its one owner is the
+request's run (``core/run.py``), which makes every change to it; it lives here, in a leaf module,
+because the observers that read it (``observability``, ``caching``) sit below the request core.
+
+Observers (:class:`Observer`: the logging sink, metrics, the response cache) are given to the
+pipeline as an explicit list when it is built; they receive the record at fixed moments and must
+not block or raise: they copy what they need and hand it off (see ``observability/sink.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .auth import UserAPIKeyAuth
+    from .auth.identity import UserAPIKeyAuth
     from .config import Deployment
     from .errors import ProxyError
 
@@ -63,6 +68,7 @@ class RequestContext:
     upstream_raw: bytes | None = None    # the upstream's (or the cache's) body, non-streaming
     upstream_response: Any = None        # streams: the upstream's answer assembled before any hook
     upstream_attempts: int = 0           # counted by the observability observer
+    # the final cost, settled once (observability/cost.py): set by settle_cost only
     response_cost: float | None = None   # USD; None = unknown (unpriced model or no usage)
     cost_source: str | None = None       # "usage" | "estimate" | "free" | "unpriced" (docs/logging.md)
     log_chain: Any = None                # the logging sink's per-request ordering token
@@ -72,15 +78,25 @@ class RequestContext:
     headers_hook_ran: bool = False
     outcome_reported: bool = False
 
+    def settle_cost(self, cost: float | None, source: str | None) -> None:
+        """Record the request's final cost (``observability/cost.py``: settled once, read by all)."""
+        self.response_cost = cost
+        self.cost_source = source
+
     @property
     def elapsed(self) -> float:
         return (self.end or time.perf_counter()) - self.start
 
 
 class Observer(Protocol):
-    """Told about every request. Methods are called on the Trio thread and must return at once."""
+    """Told about every request. Methods are called on the Trio thread and must return at once.
 
-    # optional: ``on_request_start(ctx)``, once per request as it enters the pipeline (in-flight gauges)
+    Every method is optional (an observer defines the moments it cares about); what one raises is
+    logged and never reaches the request (``core/run.py``, ``Observers``).
+    """
+
+    def on_request_start(self, ctx: RequestContext) -> None:
+        """Once per request as it enters the pipeline (in-flight gauges)."""
 
     def on_upstream_request(self, ctx: RequestContext) -> None:
         """The request is about to go upstream (``ctx.deployment``, ``ctx.upstream_body`` are set)."""

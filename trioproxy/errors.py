@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "ConfigError",
     "APIConnectionError",
     "APIError",
     "AuthenticationError",
@@ -86,15 +87,31 @@ __all__ = [
 ]
 
 
+class ConfigError(Exception):
+    """All problems found in one config (or a handler it names), each ``file: key.path: message``.
+
+    Not a :class:`ProxyError`: it stops startup, it is never an answer. Here, in the leaf module,
+    so that what the config loads (secret managers) can raise it without importing the config.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class ProxyError(Exception):
     """Base of every error the proxy answers with.
 
     ``message`` is what the client reads; ``type``/``code``/``param`` fill the envelope.
+    ``retryable`` is recorded where an upstream error is made (``upstream/errors.py``): whether
+    the request may not have reached the model, so the router may try another deployment
+    (``None``: not said; the router decides by class and status, ``upstream/router.py``).
     """
 
     status_code: int = 500
     error_type: str = "internal_server_error"
     default_code: str | None = None
+    retryable: bool | None = None
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ import trio
 from trioproxy.auth import hash_key
 from trioproxy.coordination import InProcessLimiter
 from trioproxy.errors import RateLimitError
-from trioproxy.pricing import Price
+from trioproxy.observability.prices import Price
 from trioproxy.spend import build_record
 from trioproxy.spend.admission import AdmissionSettings, Admitter, BudgetExceededError, RequestFacts
 from trioproxy.store import Actor, Store

@@ -9,7 +9,7 @@ import pytest
 
 from trioproxy.admin import Caller
 from trioproxy.errors import BadRequestError, PermissionDeniedError
-from trioproxy.pricing import Price
+from trioproxy.observability.prices import Price
 from trioproxy.spend import build_record
 from trioproxy.spend.admission import AdmissionSettings
 from trioproxy.spend.endpoints import SPEND_ROUTES, SpendContext

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
-from trioproxy.pricing import Price, estimate_usage
+from trioproxy.observability.prices import Price
+from trioproxy.observability.tokens import estimate_usage
 from trioproxy.spend import (
     ErrorInfo,
     KeyIdentity,

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import trio
 
-from trioproxy.app import ProxyApp, ProxyState, create_app
 from trioproxy.config import parse_config
-from trioproxy.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, ProxyResponse, StreamRelay
+from trioproxy.core.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, ProxyResponse, StreamRelay
+from trioproxy.http.app import ProxyApp
+from trioproxy.proxy import Services, create_app
 
 __all__ = ["AUTH", "MASTER", "UPSTREAM_SECRET", "assembled_text", "build_app", "collect", "request", "running"]
 
@@ -54,19 +55,17 @@ def build_app(directory: Path, *, files: dict[str, str] | None = None, settings:
 
 
 @asynccontextmanager
-async def running(app: ProxyApp) -> AsyncIterator[ProxyState]:
+async def running(app: ProxyApp) -> AsyncIterator[Services]:
     """The app's services (the logging sink) running; drained on exit, as at shutdown."""
-    state = app.proxy
+    proxy = app.proxy
     async with trio.open_nursery() as nursery:
-        for service in state.services:
-            nursery.start_soon(service.run)
-        yield state
-        for service in state.services:
-            await service.drain(state.config.graceful_shutdown_timeout)
+        await proxy.start(nursery)
+        yield proxy.services
+        await proxy.stop()
         nursery.cancel_scope.cancel()
 
 
-async def request(state: ProxyState, body: dict[str, Any], route: str = "chat",
+async def request(state: Services, body: dict[str, Any], route: str = "chat",
                   headers: dict[str, str] | None = None) -> ProxyResponse:
     return await state.pipeline.handle(ROUTES[route], orjson.dumps(body), {**AUTH, **(headers or {})})
 

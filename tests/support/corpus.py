@@ -7,7 +7,7 @@ the evidence machine behind issue #15: for each config it does what ``trioproxy 
 records the outcome; for each handler file it rewrites the imports only, loads it the way LiteLLM's
 docs wire it, and serves a plain and a streaming chat request through a real ``trioproxy run``.
 ``bench/corpus_report.py`` prints the numbers and writes ``REPORT.md``;
-``tests/test_litellm_corpus.py`` asserts what is true today.
+``tests/e2e/test_litellm_corpus.py`` asserts what is true today.
 
 Why in-process for configs: 220 configs, several rounds each, in seconds rather than minutes of
 subprocess start-up; each load runs with its own environment (``os.environ/NAME`` references get
@@ -89,7 +89,7 @@ def proxy_api() -> ProxyAPI:
         return _api
     package = importlib.import_module("trioproxy")
     found: dict[str, Any] = {}
-    known = ("trioproxy.config", "trioproxy.assembly", "trioproxy.function_callbacks", "trioproxy.app")
+    known = ("trioproxy.config", "trioproxy.proxy", "trioproxy.observability.callbacks")
     names = list(known) + [m.name for m in pkgutil.walk_packages(package.__path__, "trioproxy.")
                            if m.name not in known]
     for name in names:

@@ -16,14 +16,21 @@ import httpx
 import orjson
 import trio
 
-from trioproxy.cache import DualCache
+from trioproxy.caching.dual_cache import DualCache
 from trioproxy.config import parse_config
-from trioproxy.loader import inspect_handler
+from trioproxy.core.pipeline import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    Pipeline,
+    ProxyResponse,
+    StreamRelay,
+)
+from trioproxy.hooks.loader import inspect_handler
+from trioproxy.hooks.scheduler import HookPlan
 from trioproxy.masking import SecretScrubber
-from trioproxy.pipeline import CHAT, COMPLETIONS, EMBEDDINGS, Pipeline, ProxyResponse, StreamRelay
-from trioproxy.scheduler import HookPlan
 from trioproxy.upstream.fake import FakeProvider
-from trioproxy.upstream.openai_compat import OpenAICompatProvider
+from trioproxy.upstream.httpx_provider import OpenAICompatProvider
 from trioproxy.upstream.router import Router
 
 __all__ = ["TimedModeration", "Upstream", "chat_body", "collect", "make_pipeline", "sse_chunks"]
@@ -130,7 +137,8 @@ class Upstream:
 def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | None = None,
                   settings: dict[str, Any] | None = None, general: dict[str, Any] | None = None,
                   guardrails: list[tuple[Any, Any]] | None = None,
-                  model_params: dict[str, Any] | None = None) -> Pipeline:
+                  model_params: dict[str, Any] | None = None, observers: list[Any] | None = None,
+                  response_cache: Any = None) -> Pipeline:
     """A Pipeline over the given handler objects (in order) and a scripted upstream."""
     upstream = upstream or Upstream()
     raw = {
@@ -145,7 +153,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     loaded = [inspect_handler(f"handler{i}", h, f"litellm_settings.callbacks[{i}]")
               for i, h in enumerate(handlers or [])]
     for spec, obj in guardrails or []:
-        from trioproxy.scheduler import GUARDRAIL_MODE_PHASES
+        from trioproxy.hooks.scheduler import GUARDRAIL_MODE_PHASES
 
         phases = tuple(p for m in spec.modes for p in GUARDRAIL_MODE_PHASES[m])
         loaded.insert(0, inspect_handler(spec.name, obj, "guardrails", phases=phases, guardrail=spec))
@@ -153,7 +161,8 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     client = httpx.AsyncClient(transport=httpx.MockTransport(upstream.handle))
     providers = {"openai": OpenAICompatProvider(client, scrubber), "fake": FakeProvider()}
     router = Router(config, providers)
-    pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber)
+    pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber, observers or (),
+                        response_cache=response_cache)
     pipeline.test_upstream = upstream  # type: ignore[attr-defined]
     return pipeline
 

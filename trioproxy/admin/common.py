@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..auth import hash_key
+from ..auth.identity import hash_key
 from ..errors import ServiceUnavailableError
 from ..store import Store
 from ..store.durations import Duration

@@ -16,8 +16,9 @@ import re
 from typing import Any
 
 from ..errors import GuardrailViolationError
-from ..handler import CustomLogger
-from .texts import run_scan, text_slots
+from ..hooks.base import CustomLogger
+from ..prompt import text_slots
+from .scan import run_scan
 
 __all__ = ["BannedKeywords", "compile_keywords"]
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -38,12 +39,13 @@ import orjson
 import trio
 
 from ..config import ProxyConfig
+from ..config.model import DEFAULT_MODERATION_TIMEOUT
+from ..config.moderation_keys import GOOGLE_CATEGORIES, threshold_keys
 from ..errors import GuardrailViolationError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
+from ..prompt import text_slots
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
-from .moderation_keys import GOOGLE_CATEGORIES, threshold_keys
-from .texts import text_slots
 
 __all__ = ["GoogleTextModeration", "category_key", "google_text_moderation_from_config"]
 
@@ -84,11 +86,12 @@ class _TokenSource:
 class GoogleTextModeration(CustomLogger):
     name = NAME
 
-    def __init__(self, shared: dict[str, Any], tokens: _TokenSource, *, api_base: str = DEFAULT_API_BASE,
+    def __init__(self, http_client: httpx.AsyncClient | None, tokens: _TokenSource, *, api_base: str = DEFAULT_API_BASE,
                  thresholds: dict[str, float] | None = None, default_threshold: float = DEFAULT_THRESHOLD,
-                 fail_open: bool = False, timeout: float = 10.0) -> None:
+                 fail_open: bool = False, timeout: float = DEFAULT_MODERATION_TIMEOUT) -> None:
         super().__init__()
-        self.shared = shared
+        #: the app's pooled client (None while the proxy is not serving, e.g. ``trioproxy check``)
+        self.http_client = http_client
         self.tokens = tokens
         self.url = api_base.rstrip("/") + "/v1/documents:moderateText"
         self.thresholds = dict(thresholds or {})
@@ -117,7 +120,7 @@ class GoogleTextModeration(CustomLogger):
         raise GuardrailViolationError(f"{MESSAGE}: {names}", guardrail=self.name)
 
     async def _moderate(self, text: str) -> list[tuple[str, float]]:
-        client: httpx.AsyncClient | None = self.shared.get("http_client")
+        client = self.http_client
         if client is None:
             raise ModerationUnavailable("the proxy's HTTP client is not running")
         response = None
@@ -143,7 +146,7 @@ class GoogleTextModeration(CustomLogger):
             raise ModerationUnavailable("its answer is not a moderateText response") from None
 
 
-def _thresholds(settings: dict[str, Any]) -> dict[str, float]:
+def _thresholds(settings: Mapping[str, float]) -> dict[str, float]:
     thresholds: dict[str, float] = {}
     for category in GOOGLE_CATEGORIES:
         values = {key: settings[key] for key in threshold_keys(category) if settings.get(key) is not None}
@@ -156,9 +159,10 @@ def _thresholds(settings: dict[str, Any]) -> dict[str, float]:
     return thresholds
 
 
-def google_text_moderation_from_config(config: ProxyConfig, shared: dict[str, Any]) -> GoogleTextModeration:
+def google_text_moderation_from_config(config: ProxyConfig,
+                                       http_client: httpx.AsyncClient | None) -> GoogleTextModeration:
     """The ``google_text_moderation`` factory for ``builtins.py``."""
-    settings = config.litellm_settings
+    settings = config.litellm
     path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not path:
         raise HandlerLoadError("google_text_moderation needs the environment variable GOOGLE_APPLICATION_CREDENTIALS "
@@ -184,10 +188,10 @@ def google_text_moderation_from_config(config: ProxyConfig, shared: dict[str, An
     api_base = (os.environ.get("GOOGLE_TEXT_MODERATION_API_BASE") or DEFAULT_API_BASE).strip()
     if not api_base.startswith(("http://", "https://")):
         raise HandlerLoadError(f"GOOGLE_TEXT_MODERATION_API_BASE must be an http(s) URL, got {api_base!r}")
-    default = settings.get("google_moderation_confidence_threshold")
+    default = settings.google_moderation_confidence_threshold
     return GoogleTextModeration(
-        shared, _TokenSource(credentials, _BoundedRequest()), api_base=api_base,
-        thresholds=_thresholds(settings),
+        http_client, _TokenSource(credentials, _BoundedRequest()), api_base=api_base,
+        thresholds=_thresholds(settings.google_thresholds),
         default_threshold=float(default) if default is not None else DEFAULT_THRESHOLD,
-        fail_open=bool(settings.get("google_moderation_fail_open", False)), timeout=timeout,
+        fail_open=settings.google_moderation_fail_open, timeout=timeout,
     )

@@ -1,6 +1,7 @@
 """``hide_secrets``: redact API keys, tokens, private keys and passwords before the upstream sees them.
 
-Detection is :mod:`trioproxy.secret_detection` (its docstring has the rules and the corpus rates).
+Detection is :mod:`.secret_detection` (its docstring has the rules and the corpus rates); the
+places it scans are the one walker's (``trioproxy.prompt.text_slots``, tool arguments included).
 This handler only applies it to the request and reports what it did: a warning naming the *kinds*
 found (``openai_api_key, password``), never a value, because the log is where a secret is most
 easily leaked a second time.
@@ -17,9 +18,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..handler import CustomGuardrail
-from ..secret_detection import redact_messages, redact_prompt
-from .texts import INLINE_LIMIT, run_scan
+from ..hooks.base import CustomGuardrail
+from ..prompt import text_slots
+from .scan import INLINE_LIMIT, run_scan
+from .secret_detection import redact_messages, redact_prompt
 
 __all__ = ["INLINE_LIMIT", "PERMISSION", "HideSecrets"]
 
@@ -27,38 +29,6 @@ log = logging.getLogger("trioproxy.policies.hide_secrets")
 
 #: the key permission that switches this policy off when it is ``False``
 PERMISSION = "hide_secrets"
-
-
-def _text_size(data: dict[str, Any]) -> int:
-    """Roughly how much text :func:`_redact` will scan (cheap: lengths only, no copying)."""
-    size = 0
-    messages = data.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if not isinstance(message, dict):
-                continue
-            content = message.get("content")
-            if isinstance(content, str):
-                size += len(content)
-            elif isinstance(content, list):
-                for part in content:
-                    if isinstance(part, dict) and isinstance(part.get("text"), str):
-                        size += len(part["text"])
-            tool_calls = message.get("tool_calls")
-            for call in tool_calls if isinstance(tool_calls, list) else ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    size += len(function["arguments"])
-            function = message.get("function_call")
-            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                size += len(function["arguments"])
-    for field in ("prompt", "input"):
-        value = data.get(field)
-        if isinstance(value, str):
-            size += len(value)
-        elif isinstance(value, list):
-            size += sum(len(v) for v in value if isinstance(v, str))
-    return size
 
 
 def _redact(data: dict[str, Any]) -> set[str]:
@@ -82,7 +52,8 @@ class HideSecrets(CustomGuardrail):
         permissions = getattr(user_api_key_dict, "permissions", None) or {}
         if permissions.get(PERMISSION) is False:
             return None
-        kinds = await run_scan(_text_size(data), _redact, data)   # large texts: in a worker thread
+        size = sum(len(slot.text) for slot in text_slots(data, arguments=True))
+        kinds = await run_scan(size, _redact, data)   # large texts: in a worker thread
         if not kinds:
             return None
         log.warning("%s: detected and redacted secrets in the request: %s",

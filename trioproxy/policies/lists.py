@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..loader import HandlerLoadError
+from ..hooks.loader import HandlerLoadError
 
 __all__ = ["load_list"]
 
@@ -23,7 +23,7 @@ def load_list(value: object, base_dir: Path, key: str) -> list[str]:
     """
     if value is None:
         return []
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [item.strip() for item in value if isinstance(item, str) and item.strip()]
     if not isinstance(value, str):
         raise HandlerLoadError(f"{key} must be a list of strings or the path of a .txt file")

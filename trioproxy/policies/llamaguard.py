@@ -46,18 +46,23 @@ import os
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
 
 from ..config import ProxyConfig
-from ..cost import CostCalculator
+from ..config.model import DEFAULT_MODERATION_TIMEOUT
 from ..errors import GuardrailViolationError, ProxyError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
-from ..pricing import compute_cost, usage_from_response
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
+from ..observability.cost import CostCalculator
+from ..observability.prices import compute_cost, usage_from_response
+from ..prompt import text_slots
 from .moderation_common import ModerationUnavailable, fail_or_pass, moderation_timeout
+
+if TYPE_CHECKING:
+    from ..upstream.router import Router
 
 __all__ = ["LlamaGuard", "build_prompt", "llamaguard_from_config", "parse_verdict"]
 
@@ -95,13 +100,9 @@ def parse_verdict(text: str) -> tuple[bool, tuple[str, ...]]:
     raise ModerationUnavailable("the guard model's answer is neither 'safe' nor 'unsafe'")
 
 
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
+def _message_text(message: dict[str, Any]) -> str:
+    """The message's text (its string content, or its text parts one per line)."""
+    return "\n".join(slot.text for slot in text_slots({"messages": [message]}))
 
 
 class _Record(dict):  # type: ignore[type-arg]
@@ -111,15 +112,16 @@ class _Record(dict):  # type: ignore[type-arg]
 class LlamaGuard(CustomLogger):
     name = NAME
 
-    def __init__(self, model_name: str, shared: dict[str, Any], *, categories: str | None = None,
-                 fail_open: bool = False, timeout: float = 10.0) -> None:
+    def __init__(self, model_name: str, router: Router | None, *, categories: str | None = None,
+                 fail_open: bool = False, timeout: float = DEFAULT_MODERATION_TIMEOUT, cost: CostCalculator | None = None) -> None:
         super().__init__()
         self.model_name = model_name
-        self.shared = shared
+        #: the proxy's own router (None while it is not serving, e.g. ``trioproxy check``)
+        self.router = router
         self.categories = categories
         self.fail_open = fail_open
         self.timeout = timeout
-        self.cost = CostCalculator()
+        self.cost = cost or CostCalculator()
         self._records: weakref.WeakValueDictionary[str, _Record] = weakref.WeakValueDictionary()
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
@@ -147,7 +149,7 @@ class LlamaGuard(CustomLogger):
         messages = data.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
             last = messages[-1]
-            role, text = str(last.get("role") or "user"), _message_text(last.get("content"))
+            role, text = str(last.get("role") or "user"), _message_text(last)
         elif isinstance(data.get("prompt"), str):
             role, text = "user", data["prompt"]
         else:
@@ -183,7 +185,7 @@ class LlamaGuard(CustomLogger):
         )
 
     async def _ask(self, endpoint: str, body: dict[str, Any], record: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
-        router = self.shared.get("router")
+        router = self.router
         if router is None:
             raise ModerationUnavailable("the proxy's router is not running")
         answer = None
@@ -211,10 +213,10 @@ class LlamaGuard(CustomLogger):
         return parse_verdict(text)
 
 
-def llamaguard_from_config(config: ProxyConfig, shared: dict[str, Any]) -> LlamaGuard:
+def llamaguard_from_config(config: ProxyConfig, router: Router | None, cost: CostCalculator | None = None) -> LlamaGuard:
     """The ``llamaguard_moderations`` factory for ``builtins.py``."""
-    settings = config.litellm_settings
-    model = settings.get("llamaguard_model_name")
+    settings = config.litellm
+    model = settings.llamaguard_model_name
     if not model:
         raise HandlerLoadError("llamaguard_moderations needs litellm_settings.llamaguard_model_name "
                                "(a model_name of this proxy's model_list serving Llama Guard)")
@@ -223,7 +225,7 @@ def llamaguard_from_config(config: ProxyConfig, shared: dict[str, Any]) -> Llama
         raise HandlerLoadError(f"litellm_settings.llamaguard_model_name {model!r} is not a model_name of "
                                f"model_list (models: {known})")
     categories = None
-    path = settings.get("llamaguard_unsafe_content_categories")
+    path = settings.llamaguard_unsafe_content_categories
     if path:
         file = (config.base_dir / path) if not Path(path).is_absolute() else Path(path)
         try:
@@ -233,6 +235,6 @@ def llamaguard_from_config(config: ProxyConfig, shared: dict[str, Any]) -> Llama
                                    f"{file.resolve()}: {exc.strerror or exc}") from None
         if not categories.strip():
             raise HandlerLoadError(f"litellm_settings.llamaguard_unsafe_content_categories: {file.resolve()} is empty")
-    return LlamaGuard(model, shared, categories=categories,
-                      fail_open=bool(settings.get("llamaguard_fail_open", False)),
+    return LlamaGuard(model, router, cost=cost, categories=categories,
+                      fail_open=settings.llamaguard_fail_open,
                       timeout=moderation_timeout(config, "llamaguard_timeout"))

@@ -1,6 +1,6 @@
 """``llmguard_moderations``: check prompts with an LLM Guard API and forward its sanitized prompt.
 
-For each piece of user text (see :mod:`.texts`) the handler calls ``POST {LLM_GUARD_API_BASE}/
+For each piece of user text (``trioproxy.prompt.text_slots``) the handler calls ``POST {LLM_GUARD_API_BASE}/
 analyze/prompt`` with ``{"prompt": text}``. LLM Guard answers ``{"is_valid", "sanitized_prompt",
 "scanners": {name: score}}``: an invalid prompt rejects the request (400 ``guardrail_violation``
 naming the guardrail and the scanners that fired); otherwise the sanitized text (e.g. with personal
@@ -15,8 +15,8 @@ Which requests are checked (``litellm_settings.llm_guard_mode``, as in the seed)
 * ``key-specific``: requests whose key has ``permissions: {"enable_llm_guard_check": true}``;
 * ``request-specific``: requests with ``metadata: {"permissions": {"enable_llm_guard_check": true}}``.
 
-Outages. Calls go through the app's pooled httpx client (``shared["http_client"]``, which exists
-only while the app is serving, so it is read at call time) under ``llm_guard_timeout`` seconds for
+Outages. Calls go through the app's pooled httpx client (given to the constructor by the composition
+root, ``proxy.py``; None under ``trioproxy check``, which never calls) under ``llm_guard_timeout`` seconds for
 the whole check (default 10, below the hook timeout, so the fail mode decides, not a generic hook
 timeout). If LLM Guard cannot be reached, times out, answers an error status or something that is
 not its JSON, ``llm_guard_fail_mode`` decides: ``closed`` (default) rejects with **503** naming the
@@ -40,16 +40,16 @@ import httpx
 import orjson
 import trio
 
+from ..config.model import DEFAULT_MODERATION_TIMEOUT as DEFAULT_TIMEOUT
 from ..errors import GuardrailViolationError, ServiceUnavailableError
-from ..handler import CustomLogger
-from ..loader import HandlerLoadError
-from .texts import text_slots
+from ..hooks.base import CustomLogger
+from ..hooks.loader import HandlerLoadError
+from ..prompt import text_slots
 
 __all__ = ["DEFAULT_TIMEOUT", "LLMGuard", "LLMGuardUnavailable", "Verdict"]
 
 log = logging.getLogger("trioproxy.policies.llm_guard")
 
-DEFAULT_TIMEOUT = 10.0
 MAX_CONCURRENT = 8
 PERMISSION = "enable_llm_guard_check"
 
@@ -104,7 +104,7 @@ def _one_cancelled() -> Iterator[None]:
 class LLMGuard(CustomLogger):
     name = "llmguard_moderations"
 
-    def __init__(self, api_base: str | None, shared: dict[str, Any], *, mode: str = "all",
+    def __init__(self, api_base: str | None, http_client: httpx.AsyncClient | None, *, mode: str = "all",
                  fail_mode: str = "closed", timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__()
         if not api_base:
@@ -113,7 +113,8 @@ class LLMGuard(CustomLogger):
         if not api_base.startswith(("http://", "https://")):
             raise HandlerLoadError(f"LLM_GUARD_API_BASE must be an http(s) URL, got {api_base!r}")
         self.url = api_base.rstrip("/") + "/analyze/prompt"
-        self.shared = shared
+        #: the app's pooled client (None while the proxy is not serving, e.g. ``trioproxy check``)
+        self.http_client = http_client
         self.mode = mode
         self.fail_mode = fail_mode
         self.timeout = timeout
@@ -173,7 +174,7 @@ class LLMGuard(CustomLogger):
 
     # -- talking to LLM Guard ----------------------------------------------------------------------
     async def _analyze_all(self, texts: list[str]) -> dict[str, Verdict]:
-        client = self.shared.get("http_client")
+        client = self.http_client
         if client is None:
             raise LLMGuardUnavailable("the proxy's HTTP client is not running")
         verdicts: dict[str, Verdict] = {}

@@ -19,12 +19,9 @@ from typing import Any
 
 from ..config import ProxyConfig
 from ..errors import ServiceUnavailableError
-from ..loader import HandlerLoadError
+from ..hooks.loader import HandlerLoadError
 
-__all__ = ["DEFAULT_TIMEOUT", "ModerationUnavailable", "fail_or_pass", "moderation_timeout"]
-
-DEFAULT_TIMEOUT = 10.0
-
+__all__ = ["ModerationUnavailable", "fail_or_pass", "moderation_timeout"]
 
 class ModerationUnavailable(Exception):
     """The service gave no verdict; the message says why (never the user's text)."""
@@ -32,9 +29,9 @@ class ModerationUnavailable(Exception):
 
 def moderation_timeout(config: ProxyConfig, key: str) -> float:
     """``litellm_settings.<key>``, or the default; a value not below the hook timeout is an error."""
-    timeout = config.litellm_settings.get(key)
+    timeout = getattr(config.litellm, key)
     if timeout is None:
-        return min(DEFAULT_TIMEOUT, config.hook_timeout / 2)
+        return config.moderation_timeout(None)
     if timeout >= config.hook_timeout:
         raise HandlerLoadError(
             f"litellm_settings.{key} ({timeout:g} s) must be below general_settings.hook_timeout_seconds "

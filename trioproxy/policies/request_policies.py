@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequestError
-from ..handler import CustomLogger
+from ..hooks.base import CustomLogger
 
 __all__ = ["RequiredParams", "missing_param"]
 

@@ -9,8 +9,8 @@ Google Secret Manager (``docs/secrets.md``).
 * :mod:`.kms_env`: ``USE_AWS_KMS`` + ``LITELLM_SECRET_AWS_KMS_<NAME>`` decrypted before the config loads;
 * :mod:`.refresh`: a Trio service reading the referenced secrets again on an interval.
 
-This ``__init__`` imports nothing else on purpose: ``config.py`` imports from :mod:`.base`, and the
-provider clients are optional.
+This ``__init__`` imports nothing else on purpose: ``config/model.py`` imports from :mod:`.base`, and
+the provider clients are optional.
 """
 
 from .base import (

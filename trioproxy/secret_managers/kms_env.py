@@ -9,7 +9,7 @@ refers to them as usual (``os.environ/DATABASE_URL``).
 The KMS client is the one of :mod:`.aws` (region, credentials and ``AWS_ENDPOINT_URL_KMS`` as there).
 Unlike LiteLLM, a variable that cannot be decrypted stops startup with its name and the reason
 (the ciphertext and the plaintext are never shown); all are decrypted concurrently under the startup
-deadline. ``cli.py`` calls :func:`decrypt_kms_environment` before it loads the config.
+deadline. ``cli/common.py`` calls :func:`decrypt_kms_environment` before it loads the config.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import MutableMapping
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import SecretManagerError, remember_value
 from .settings import KeyManagementSettings
 

@@ -2,7 +2,7 @@
 
 Called by ``config.parse_config`` on the raw YAML document (after ``environment_variables`` are set,
 before validation), so every later step sees plain values. Without ``key_management_system`` it
-returns the document unchanged and ``config.py`` reads the environment as before.
+returns the document unchanged and ``config/env.py`` reads the environment as before.
 
 Rules (LiteLLM's, except the last):
 
@@ -216,7 +216,7 @@ def resolve_config_secrets(raw: Any, source: str, problems: list[str], warnings:
                            environ: Mapping[str, str] | None = None) -> Any:
     """The raw document with ``os.environ/NAME`` replaced through the manager (see module docstring).
 
-    Problems and warnings are appended to the caller's lists (``config.py``'s, so that every problem
+    Problems and warnings are appended to the caller's lists (``config/build.py``'s, so that every problem
     of a config is reported at once); a reference that could not be resolved is replaced by ``""``
     so validation does not report it a second time.
     """

@@ -67,7 +67,7 @@ class KeyManagementSettings:
 
 
 def _from_env(value: Any, path: str, problems: list[str]) -> Any:
-    """``os.environ/NAME`` → the variable (an unset one is reported by config.py's own check)."""
+    """``os.environ/NAME`` → the variable (an unset one is reported by config/env.py's own check)."""
     if isinstance(value, str) and value.startswith("os.environ/"):
         return os.environ.get(value[len("os.environ/"):])
     return value

@@ -62,7 +62,7 @@ import trio
 from ..coordination.errors import CoordinationError
 from ..coordination.limiter import Admission, Check, Kind, Limiter, admit
 from ..errors import ProxyError, RateLimitError
-from ..pricing import Price
+from ..observability.prices import Price
 from ..store.budget_windows import parse_budget_duration, roll_forward, window_start
 from ..store.durations import Duration
 from ..store.money import from_micros, to_micros

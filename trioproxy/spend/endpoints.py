@@ -44,7 +44,8 @@ from ..admin.common import AdminContext, store_errors, token_of
 from ..admin.errors import bad_request
 from ..admin.routes import Route
 from ..admin.validation import date_or_time, json_object, query_int, string, validate
-from ..pricing import Price, compute_cost, estimate_usage, usage_from_response
+from ..observability.prices import Price, compute_cost, usage_from_response
+from ..observability.tokens import estimate_usage
 from ..store.money import from_micros
 from .admission import AdmissionSettings, proxy_window_start
 

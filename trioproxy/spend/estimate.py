@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from ..pricing import Price
+from ..observability.prices import Price
 
 __all__ = ["estimate_cost_micros", "estimate_prompt_tokens", "requested_output_tokens"]
 

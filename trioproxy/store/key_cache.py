@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from ..auth import UserAPIKeyAuth, hash_key
+from ..auth.identity import UserAPIKeyAuth, hash_key
 from ..errors import AuthenticationError
 from .database import Database
 from .invalidation import Invalidation, InvalidationBus

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import APIConnectionError, NotFoundError, ProxyError, ServiceUnavailableError, Timeout
 from .base import Provider, UpstreamResponse, UpstreamStream
+from .errors import status_is_retryable
 
 if TYPE_CHECKING:
     from ..config import Deployment, ProxyConfig
@@ -27,14 +28,20 @@ log = logging.getLogger("trioproxy.router")
 
 
 def is_retryable(error: ProxyError) -> bool:
+    """Whether another deployment may answer where this attempt failed.
+
+    An error made by an upstream transport says so itself (``error.retryable``, recorded where it
+    was made: ``upstream/errors.py``). Otherwise (a provider adapter's own error): connection errors
+    and 503s are retryable, a timeout is not (it may have reached the model), and a status decides
+    the rest (``status_is_retryable``).
+    """
+    if error.retryable is not None:
+        return error.retryable
     if isinstance(error, APIConnectionError | ServiceUnavailableError):
         return True
     if isinstance(error, Timeout):
-        cause = error.__cause__
-        # a connect timeout never reached the model; a read timeout may have (and cost tokens)
-        return cause is not None and type(cause).__name__ in ("ConnectTimeout", "PoolTimeout")
-    status = getattr(error, "upstream_status", None) or error.status_code
-    return status >= 500 and status not in (501, 504)
+        return False
+    return status_is_retryable(getattr(error, "upstream_status", None) or error.status_code)
 
 
 class Router:

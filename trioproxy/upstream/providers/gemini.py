@@ -41,7 +41,7 @@ from urllib.parse import quote
 import orjson
 
 from ...errors import APIConnectionError, BadRequestError, ProxyError
-from ...pricing import estimate_tokens
+from ...observability.tokens import estimate_tokens
 from ...streaming import SSEParser
 from .adapter import (
     Adapter,

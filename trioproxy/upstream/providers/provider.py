@@ -35,7 +35,7 @@ import trio
 
 from ...errors import BadRequestError, ProxyError
 from ..base import UpstreamResponse
-from ..common import MAX_ERROR_BODY, connection_error, failure_error, timeout_error
+from ..errors import MAX_ERROR_BODY, connection_error, failure_error, timeout_error
 from ..http11 import (
     ConnectError,
     ConnectTimeout,

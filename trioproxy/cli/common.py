@@ -1,0 +1,36 @@
+"""What every command shares: logging setup, and reading the config as ``run`` and ``check`` do."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ..config import ProxyConfig, load_config, load_default_config
+from ..secret_managers.kms_env import decrypt_kms_environment
+
+__all__ = ["load", "setup_logging"]
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from ..observability.logfmt import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # one line per request (the structured record, see docs/logging.md): for log shippers, so on
+    # with --log-format json; in text logs only at --log-level debug
+    requests_level = logging.INFO if fmt == "json" or level == "debug" else logging.WARNING
+    logging.getLogger("trioproxy.requests").setLevel(requests_level)
+
+
+def load(path: str | None) -> ProxyConfig:
+    # secret managers (docs/secrets.md): USE_AWS_KMS decrypts LITELLM_SECRET_AWS_KMS_<NAME> into <NAME> first
+    decrypt_kms_environment()
+    return load_config(path) if path else load_default_config()
+
+

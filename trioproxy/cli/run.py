@@ -1,0 +1,247 @@
+"""``trioproxy run``: checks before listening, and starting Hypercorn's trio worker.
+
+One worker (the default) is served in this process: ``trio.run`` → ``hypercorn.trio.serve`` with a
+shutdown trigger fed by SIGINT/SIGTERM. On the signal Hypercorn stops accepting, lets in-flight
+requests finish for up to ``general_settings.graceful_shutdown_timeout`` seconds, and the process
+exits 0. Streams still open shortly before that deadline (:func:`streams_stop_after`) are ended with
+a ``shutdown`` SSE error event rather than cut by Hypercorn (``core/shutdown.py``); with
+``--workers N > 1`` each worker learns of the shutdown from Hypercorn's supervisor event (the
+container's ``StreamStopper`` service). With ``--workers N > 1`` Hypercorn's own supervisor spawns
+N processes sharing the socket; each loads the same config (passed through the environment) and
+builds its own proxy (``proxy.build_proxy``).
+
+An open proxy spends its owner's money: on an address other machines can reach (``--host 0.0.0.0``,
+``::``, a LAN address), ``run`` refuses to start without a master key, or with one shorter than
+:data:`MIN_MASTER_KEY_LENGTH` characters, and exits 2 — unless ``--allow-insecure`` says the
+operator means it. On loopback both start with a loud warning, so the docs' ``sk-1234`` examples work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import ipaddress
+import logging
+import os
+import signal
+from typing import Any
+
+import trio
+
+from ..config import ConfigError, ProxyConfig
+from ..core.shutdown import stop_streams, streams_stop_after
+from ..masking import SecretScrubber, install_log_filter
+from ..observability.callbacks import load_callbacks
+from ..proxy import create_asgi, load_handlers
+from .common import load, setup_logging
+
+__all__ = ["MIN_MASTER_KEY_LENGTH", "create_app_from_env", "is_loopback", "run", "streams_stop_after"]
+
+log = logging.getLogger("trioproxy")
+
+_CONFIG_ENV = "TRIOPROXY_CONFIG"
+
+
+def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
+    from .server_connection import ProxyHypercornConfig
+
+    hc = ProxyHypercornConfig()
+    hc.bind = [f"{args.host}:{args.port}"]
+    hc.worker_class = "trio"
+    hc.workers = args.workers
+    hc.backlog = 2048               # Hypercorn's 100 is for web pages, not a proxy under load
+    # clients (SDKs) and load balancers reuse idle connections: 5 s churns them, and a load
+    # balancer must find its backend's keep-alive longer than its own (AWS ALB: 60 s)
+    hc.keep_alive_timeout = 75.0
+    # a head must arrive within this (server_connection.py): the keep-alive wait no longer covers it
+    hc.request_header_timeout = config.request_header_timeout
+    hc.graceful_timeout = config.graceful_shutdown_timeout
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    # h11 buffers an incomplete head up to this, then answers 431 itself (empty body): the memory
+    # bound per connection. Twice the proxy's own header limit, so that heads over that limit but
+    # under this one reach asgi.py and get the 431 in the OpenAI envelope, however TCP split them.
+    hc.h11_max_incomplete_size = max(64 * 1024, 2 * config.max_request_header_bytes)
+    return hc
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything built at startup out of the cyclic GC's reach (``gc.freeze``).
+
+    Why: modules, the price table and the handlers are ~56,000 objects that live as long as the
+    process, and each full collection walked them all (~25 ms on the development machine), on the
+    event loop, at moments set by allocation counts. Under 1,000 open streams those pauses were the
+    worst health-check latencies. Collect first, so that no startup garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def create_app_from_env() -> Any:
+    """Entry point for Hypercorn's worker processes (``--workers > 1``)."""
+    path = os.environ.get(_CONFIG_ENV) or None
+    setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
+    config = load(path)
+    install_log_filter(SecretScrubber(config.secrets()))
+    from .server_connection import install
+
+    install()   # this worker's connections get the request-head deadline
+    event = _supervisor_shutdown_event()
+    app = create_asgi(config, shutdown_event=event)
+    if event is None:
+        log.warning("Hypercorn's shutdown event was not found in this worker: at shutdown, its open "
+                    "streams are cut at the graceful deadline instead of ending with an error event")
+    _freeze_startup_heap()
+    return app
+
+
+def _supervisor_shutdown_event() -> Any:
+    """In a worker spawned by ``hypercorn.run`` (``--workers > 1``): the supervisor's shutdown event.
+
+    Hypercorn's supervisor turns SIGINT/SIGTERM into a ``multiprocessing`` event; each trio worker
+    polls it as its shutdown trigger, and the app is not told. Hypercorn hands it to the worker
+    function as the keyword argument ``shutdown_event`` of the spawned process, which is where this
+    finds it (``multiprocessing.current_process()._kwargs``: private, hence every check). None
+    when not found (another Hypercorn version, or not a worker).
+    """
+    import multiprocessing
+
+    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None)
+    event = kwargs.get("shutdown_event") if isinstance(kwargs, dict) else None
+    return event if callable(getattr(event, "is_set", None)) else None
+
+
+async def _serve_one(app: Any, hc: Any) -> None:
+    from hypercorn.trio import serve
+
+    from .server_connection import install
+
+    install()   # connections get the request-head deadline (server_connection.py)
+
+    shutdown = trio.Event()
+
+    async def watch_signals() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s: finishing in-flight requests (up to %.0f s), then exiting",
+                         signal.Signals(signum).name, hc.graceful_timeout)
+                shutdown.set()
+                return
+
+    async def run_server(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        await serve(app, hc, shutdown_trigger=shutdown.wait, task_status=task_status)
+        # serve() returns once in-flight requests are done (or the graceful deadline passed):
+        # nothing is left to stop
+        nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_signals)
+        binds = await nursery.start(run_server)
+        for bind in binds:
+            print(f"trioproxy listening on {bind}", flush=True)
+        await shutdown.wait()
+        await trio.sleep(streams_stop_after(hc.graceful_timeout))
+        stop_streams(app.proxy.stop_streams)
+        await trio.sleep_forever()   # until serve() returns
+    log.info("stopped")
+
+
+#: a master key shorter than this (the docs' ``sk-1234``) is a demo key: fine on loopback only
+MIN_MASTER_KEY_LENGTH = 8
+
+
+def is_loopback(host: str) -> bool:
+    """``127.0.0.1``, ``::1``, ``localhost``: reachable from this machine only.
+
+    Anything else counts as exposed: ``0.0.0.0`` and ``::`` (every interface), a LAN address, and a
+    host *name* other than ``localhost`` (what it resolves to can change).
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _key_weakness(master_key: str | None) -> str | None:
+    """What is wrong with the master key for a proxy others can reach, or None."""
+    if not master_key:
+        return "no general_settings.master_key is set (the proxy would be open)"
+    if len(master_key) < MIN_MASTER_KEY_LENGTH:
+        return f"the master key is shorter than {MIN_MASTER_KEY_LENGTH} characters (easy to guess)"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """``trioproxy run``: exit code 0 after a graceful shutdown, 1 for a bad config, 2 if refused."""
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    install_log_filter(SecretScrubber(config.secrets()))
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    weakness = _key_weakness(config.master_key)
+    if weakness is not None and not is_loopback(args.host):
+        if not args.allow_insecure:
+            log.error("refusing to listen on %s: %s, and that address is reachable from other machines, so "
+                      "anyone on the network could use every model at your expense. Set "
+                      "general_settings.master_key to a key of at least %d characters (e.g. "
+                      "os.environ/TRIOPROXY_MASTER_KEY), listen on 127.0.0.1, or pass --allow-insecure to "
+                      "start anyway.", args.host, weakness, MIN_MASTER_KEY_LENGTH)
+            return 2
+        log.warning("--allow-insecure: listening on %s although %s", args.host, weakness)
+    if weakness is not None:
+        log.warning("!" * 78)
+        if config.master_key:
+            log.warning("THE master_key IS SHORTER THAN %d CHARACTERS: it is easy to guess.", MIN_MASTER_KEY_LENGTH)
+        else:
+            log.warning("NO master_key IS SET: anyone who can reach %s:%s can use every model.", args.host, args.port)
+        log.warning("Set general_settings.master_key (e.g. os.environ/TRIOPROXY_MASTER_KEY) to a key of at least "
+                    "%d characters.", MIN_MASTER_KEY_LENGTH)
+        log.warning("!" * 78)
+    hc = _hypercorn_config(args, config)
+    if args.workers > 1:
+        from hypercorn.run import run as hypercorn_run
+
+        # the workers rebuild the app from the config: check it here first, so errors show once
+        try:
+            load_callbacks(config, load_handlers(config).loggers)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("%s", problem)
+            return 1
+        os.environ[_CONFIG_ENV] = os.path.abspath(args.config) if args.config else ""
+        os.environ["TRIOPROXY_LOG_LEVEL"] = args.log_level
+        os.environ["TRIOPROXY_LOG_FORMAT"] = args.log_format
+        hc.application_path = "trioproxy.cli.run:create_app_from_env()"
+        port = args.port
+        if port == 0:
+            # --port 0: bind and listen here, so the port printed is the one the workers share
+            import socket
+
+            sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((args.host, 0))
+            sock.listen(hc.backlog)
+            port = sock.getsockname()[1]
+            hc.bind = [f"fd://{sock.detach()}"]
+        print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
+        return hypercorn_run(hc)
+
+    try:
+        app = create_asgi(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    _freeze_startup_heap()
+    trio.run(_serve_one, app, hc)
+    return 0
+
+

@@ -1,0 +1,48 @@
+"""Configuration: the YAML file (the LiteLLM proxy's layout) → typed, frozen values.
+
+Public API of the package (everything else in it is private by convention):
+:func:`load_config`, :func:`load_default_config`, :func:`parse_config`, :class:`ConfigError`,
+:class:`ProxyConfig` with its sections (:class:`GeneralSettings`, :class:`LitellmSettings`,
+:class:`RouterSettings`, :class:`HttpPoolSettings`, :class:`CacheSettings`), :class:`Deployment`,
+:class:`GuardrailSpec`, :func:`size_limit_bytes` (MiB → bytes, the one conversion) and
+``MODEL_PARAMS`` (the ``litellm_params`` section of the schema, read by the corpus report).
+
+Modules: ``validators.py`` (a tiny schema language), ``schema.py`` (the sections: the reference in
+code), ``deployment_params.py`` / ``moderation_keys.py`` (the key lists the schema accepts),
+``model.py`` (the typed result, each default written once), ``env.py`` (``os.environ/NAME``),
+``build.py`` (the order: environment, secret managers, validation, typed values).
+
+May import: ``errors``, ``masking``, ``secret_managers`` (resolving references while loading).
+"""
+
+from ..errors import ConfigError
+from .build import load_config, load_default_config, parse_config
+from .model import (
+    CacheSettings,
+    Deployment,
+    GeneralSettings,
+    GuardrailSpec,
+    HttpPoolSettings,
+    LitellmSettings,
+    ProxyConfig,
+    RouterSettings,
+    size_limit_bytes,
+)
+from .schema import MODEL_PARAMS
+
+__all__ = [
+    "MODEL_PARAMS",
+    "CacheSettings",
+    "ConfigError",
+    "Deployment",
+    "GeneralSettings",
+    "GuardrailSpec",
+    "HttpPoolSettings",
+    "LitellmSettings",
+    "ProxyConfig",
+    "RouterSettings",
+    "load_config",
+    "load_default_config",
+    "parse_config",
+    "size_limit_bytes",
+]

@@ -1,0 +1,252 @@
+"""From a YAML document to a :class:`~.model.ProxyConfig`: environment, secret managers, validation,
+then the typed values.
+
+Order: ``environment_variables`` are set; references to a secret manager are read
+(``general_settings.key_management_system``); ``os.environ/NAME`` references are replaced; the
+schema validates everything and reports every problem at once; the typed model is built from the
+clean values (absent keys take the model's defaults).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from ..secret_managers.resolve import resolve_config_secrets
+from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
+from .env import apply_environment_variables, resolve_env
+from .model import (
+    DEFAULT_MAX_STREAM_DURATION,
+    CacheSettings,
+    Deployment,
+    GeneralSettings,
+    GuardrailSpec,
+    HttpPoolSettings,
+    LitellmSettings,
+    ProxyConfig,
+    RouterSettings,
+)
+from .moderation_keys import GOOGLE_THRESHOLD_KEYS
+from .schema import GUARDRAIL_MODES, TOP_LEVEL
+from .validators import INVALID, Ctx, describe
+
+__all__ = ["load_config", "load_default_config", "parse_config"]
+
+
+def _credential_values(name: str, value: Any, depth: int = 0) -> list[str]:
+    """The strings of a credential-like setting: the value itself, and (for JSON service-account
+    files such as ``vertex_credentials``) every credential-like leaf inside it."""
+    out: list[str] = []
+    if isinstance(value, str):
+        if looks_like_credential(name):
+            out.append(value)
+        if value.lstrip().startswith("{") and depth == 0:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return out
+    if isinstance(value, dict) and depth < 8:
+        for key, item in value.items():
+            if isinstance(item, str) and looks_like_credential(str(key)):
+                out.append(item)
+            elif isinstance(item, dict | list):
+                out += _credential_values(str(key), item, depth + 1)
+    elif isinstance(value, list) and depth < 8:
+        for item in value:
+            out += _credential_values(name, item, depth + 1)
+    return out
+
+
+def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettings, ctx: Ctx) -> Deployment | None:
+    params = dict(entry["litellm_params"])
+    ignored = params.pop("__unsupported__", {})
+    model = params["model"]
+    provider, sep, name = model.partition("/")
+    if not sep:
+        provider, name = "openai", model
+    path = f"model_list[{index}].litellm_params"
+    if provider == "openai" and not params.get("api_base"):
+        params["api_base"] = "https://api.openai.com/v1"
+    timeout = params.get("timeout", settings.request_timeout)
+    fake_keys = ("mock_response", "latency", "chunk_latency", "fail_rate", "fail_status")
+    fake = {k: params[k] for k in fake_keys if k in params}
+    if fake and provider != "fake":
+        ctx.error(path, f"{', '.join(fake)} only apply to the 'fake/…' provider, not {model!r}")
+    # body defaults: explicit extra_body first, then the OpenAI request parameters named directly
+    extra = dict(params.get("extra_body", {}))
+    extra.update({k: v for k, v in params.items() if k in OPENAI_REQUEST_FIELDS})
+    headers = {str(k): str(v) for k, v in params.get("extra_headers", {}).items()}
+    if params.get("organization") and not any(k.lower() == "openai-organization" for k in headers):
+        headers["OpenAI-Organization"] = params["organization"]
+    secret_settings = tuple(v for name, value in ignored.items() for v in _credential_values(str(name), value))
+    return Deployment(
+        model_name=entry["model_name"],
+        provider=provider,
+        upstream_model=name,
+        api_base=params.get("api_base", "").rstrip("/") or None,
+        api_key=params.get("api_key"),
+        timeout=float(timeout),
+        stream_timeout=float(params.get("stream_timeout", timeout)),
+        max_retries=params.get("max_retries"),
+        weight=float(params.get("weight", 1.0)),
+        extra_params=extra,
+        extra_headers=headers,
+        input_cost_per_token=params.get("input_cost_per_token"),
+        output_cost_per_token=params.get("output_cost_per_token"),
+        fake=fake,
+        model_info=entry.get("model_info", {}),
+        index=index,
+        secret_settings=secret_settings,
+        max_stream_duration=float(params.get("max_stream_duration", DEFAULT_MAX_STREAM_DURATION)),
+    )
+
+
+def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSpec | None:
+    params = dict(entry["litellm_params"])
+    extra = params.pop("__extra__", {})
+    path = f"guardrails[{index}].litellm_params.mode"
+    modes = params["mode"]
+    for mode in modes:
+        if mode not in GUARDRAIL_MODES:
+            close = difflib.get_close_matches(mode, GUARDRAIL_MODES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            ctx.error(path, f"unknown mode {mode!r}{hint} (modes: {', '.join(GUARDRAIL_MODES)})")
+    return GuardrailSpec(
+        name=entry["guardrail_name"],
+        class_path=params["guardrail"],
+        modes=list(modes),
+        default_on=bool(params.get("default_on", False)),
+        stream_mode=params.get("stream_mode", "pass_through"),
+        params=extra,
+    )
+
+
+def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
+    """Validate an already-loaded YAML document. Raises ConfigError with every problem found."""
+    ctx = Ctx(source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: <top level>: expected a mapping with 'model_list', got {describe(raw)}"])
+    apply_environment_variables(raw, ctx)
+    # secret managers (docs/secrets.md): os.environ/NAME read through general_settings.key_management_system
+    raw = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
+    resolved = resolve_env(raw, "", ctx)
+    clean = TOP_LEVEL(resolved, "", ctx)
+    if clean is INVALID or ctx.problems:
+        raise ConfigError(ctx.problems)
+
+    settings = _litellm_settings(clean.get("litellm_settings", {}))
+    deployments = []
+    groups: dict[str, list[Deployment]] = {}
+    for i, entry in enumerate(clean.get("model_list", [])):
+        dep = _build_deployment(i, entry, settings, ctx)
+        if dep is not None:
+            deployments.append(dep)
+            groups.setdefault(dep.model_name, []).append(dep)
+    if not deployments and not ctx.problems:
+        ctx.error("model_list", "needs at least one model (see config.example.yaml)")
+
+    guardrails = []
+    seen: set[str] = set()
+    for i, entry in enumerate(clean.get("guardrails", [])):
+        spec = _build_guardrail(i, entry, ctx)
+        if spec is None:
+            continue
+        if spec.name in seen:
+            ctx.error(f"guardrails[{i}].guardrail_name", f"duplicate guardrail name {spec.name!r}")
+        seen.add(spec.name)
+        guardrails.append(spec)
+
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    general = clean.get("general_settings", {})
+    litellm = clean.get("litellm_settings", {})
+    routing = clean.get("router_settings", {})
+    return ProxyConfig(
+        source=source,
+        base_dir=base_dir,
+        deployments=deployments,
+        model_groups=groups,
+        guardrails=guardrails,
+        general=_general_settings(general),
+        litellm=settings,
+        routing=_section(RouterSettings, routing),
+        warnings=ctx.warnings,
+        general_settings=MappingProxyType(general),
+        litellm_settings=MappingProxyType(litellm),
+        router_settings=MappingProxyType(routing),
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> ProxyConfig:
+    """Read and validate a config file. Raises ConfigError (with every problem) on any fault."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{p}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{p}: {where}invalid YAML: {problem}"]) from None
+    return parse_config(raw, str(p), p.resolve().parent)
+
+
+def load_default_config() -> ProxyConfig:
+    """The embedded defaults: fake models, no key, no network. What `trioproxy run` uses alone."""
+    text = resources.files("trioproxy.config").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    return parse_config(yaml.safe_load(text), "<embedded defaults>", Path.cwd())
+
+
+# -- the typed sections from the clean values -----------------------------------------------------
+
+def _section(cls: type, values: dict[str, Any], **converted: Any) -> Any:
+    """``cls`` from the keys of ``values`` it has a field for (others: converted or not typed)."""
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in values.items() if k in names}
+    kwargs.update(converted)
+    return cls(**kwargs)
+
+
+def _listed(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _general_settings(values: dict[str, Any]) -> GeneralSettings:
+    converted: dict[str, Any] = {}
+    if "http_pool" in values:
+        converted["http_pool"] = _section(HttpPoolSettings, values["http_pool"])
+    if "enforced_params" in values:
+        converted["enforced_params"] = tuple(values["enforced_params"])
+    return _section(GeneralSettings, values, **converted)
+
+
+def _litellm_settings(values: dict[str, Any]) -> LitellmSettings:
+    converted: dict[str, Any] = {
+        name: _listed(values[name])
+        for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
+                     "banned_keywords_list", "blocked_user_list") if name in values}
+    params = dict(values.get("cache_params") or {})
+    if params.get("supported_call_types"):
+        params["supported_call_types"] = tuple(params["supported_call_types"])
+    else:   # absent or empty: the default set
+        params.pop("supported_call_types", None)
+    converted["cache"] = _section(CacheSettings, params, enabled=bool(values.get("cache", False)))
+    converted["google_thresholds"] = MappingProxyType(
+        {key: values[key] for key in GOOGLE_THRESHOLD_KEYS if key in values})
+    return _section(LitellmSettings, values, **converted)

@@ -1,0 +1,100 @@
+"""What a deployment's ``litellm_params`` may hold, and what of it may travel upstream.
+
+LiteLLM's ``litellm_params`` mixes three things in one mapping: settings of the deployment
+(``api_base``, ``aws_secret_access_key``, ``tags``…), defaults for the request body
+(``temperature``, ``max_tokens``…) and, because LiteLLM passes unknown keys on, anything else. A
+proxy that forwarded "anything else" would send a credential from the config in a request body
+(``aws_secret_access_key`` to an OpenAI-compatible server, say). So every key is classified here,
+by explicit lists, once, when the config loads (``schema.py`` validates with them, ``build.py`` applies them):
+
+* :data:`IMPLEMENTED` — settings trioproxy uses (validated in ``config.MODEL_PARAMS``);
+* :data:`OPENAI_REQUEST_FIELDS` — real OpenAI request parameters: the only keys that become body
+  defaults (the client's own value wins);
+* :data:`LITELLM_NOT_IMPLEMENTED` — LiteLLM deployment settings that provider adapters of the
+  future will take (Azure, Bedrock, Vertex, credentials by name, routing tags, rate limits): they
+  load with a warning and are never sent anywhere; those that look like credentials
+  (:func:`looks_like_credential`) are also handed to the secret scrubber;
+* anything else is a config error with the closest known name suggested. Body fields the lists do
+  not know (``top_k`` for vLLM, say) go under ``extra_body`` explicitly — and even there a
+  credential-looking name is refused.
+
+The README's configuration reference prints these lists; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "IMPLEMENTED",
+    "LITELLM_NOT_IMPLEMENTED",
+    "OPENAI_REQUEST_FIELDS",
+    "looks_like_credential",
+]
+
+#: settings trioproxy implements (the validators are in ``config.MODEL_PARAMS``)
+IMPLEMENTED = (
+    "model", "api_base", "api_key", "organization", "timeout", "stream_timeout", "max_retries",
+    "weight", "input_cost_per_token", "output_cost_per_token", "extra_headers", "extra_body",
+    "max_stream_duration",
+    # the built-in fake provider's knobs
+    "mock_response", "latency", "chunk_latency", "fail_rate", "fail_status",
+)
+
+#: OpenAI request parameters of /chat/completions, /completions and /embeddings (OpenAI's API
+#: reference). ``model``, the prompt (``messages``/``prompt``/``input``), ``stream`` and
+#: ``stream_options`` are the request's own; ``metadata`` is the proxy's (never sent upstream).
+#: ``prompt_cache_key`` is left out on purpose: it is a per-request value, and no name that looks
+#: like a credential (:func:`looks_like_credential`) is ever a deployment default.
+OPENAI_REQUEST_FIELDS = frozenset({
+    # chat completions
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "modalities", "n", "parallel_tool_calls", "prediction",
+    "presence_penalty", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "temperature", "tool_choice",
+    "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    # text completions
+    "best_of", "echo", "suffix",
+    # embeddings
+    "dimensions", "encoding_format",
+})
+
+#: LiteLLM's deployment settings (``GenericLiteLLMParams``/``CredentialLiteLLMParams`` and the
+#: proxy docs) that trioproxy does not implement yet: accepted with a warning, never sent upstream
+LITELLM_NOT_IMPLEMENTED = frozenset({
+    # Azure
+    "api_version", "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password",
+    "azure_scope", "tenant_id", "client_id", "client_secret",
+    # AWS (Bedrock, SageMaker)
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "aws_session_name", "aws_profile_name", "aws_role_name", "aws_web_identity_token",
+    "aws_sts_endpoint", "aws_external_id", "aws_bedrock_runtime_endpoint",
+    # Google Vertex AI, IBM watsonx, regions
+    "vertex_project", "vertex_location", "vertex_credentials", "watsonx_region_name", "region_name",
+    # credentials by name, provider override
+    "litellm_credential_name", "custom_llm_provider", "configurable_clientside_auth_params",
+    # routing, limits, budgets
+    "tags", "tag_regex", "rpm", "tpm", "order", "max_parallel_requests", "max_budget",
+    "budget_duration", "cooldown_time", "num_retries",
+    # pricing and model facts
+    "input_cost_per_second", "output_cost_per_second", "base_model", "model_info",
+    "supports_system_message",
+    # request shaping done by LiteLLM's SDK
+    "drop_params", "additional_drop_params", "allowed_openai_params",
+    "merge_reasoning_content_in_choices", "use_chat_completions_api", "use_in_pass_through",
+    "use_litellm_proxy", "max_file_size_mb", "mock_timeout", "litellm_trace_id", "keepalive_seconds",
+})
+
+_CREDENTIAL = re.compile(
+    r"secret|password|passwd|credential|private_key|"
+    r"(?:^|[_-])(?:api[_-]?key|key|keys|token|auth|authorization|cookie|pwd)$",
+    re.IGNORECASE,
+)
+
+
+def looks_like_credential(name: str) -> bool:
+    """``aws_secret_access_key``, ``azure_ad_token``, ``vertex_credentials``, ``my_api_key``…
+
+    (``max_tokens`` does not: "tokens" is a count, not a token.)
+    """
+    return bool(_CREDENTIAL.search(name))

@@ -1,0 +1,337 @@
+"""The validated configuration as typed, frozen values; every default is written here, once.
+
+``build.py`` fills these from what the schema (``schema.py``) let through; nothing else in the
+proxy reads the YAML's dicts. A setting absent from the config takes the field's default below, so
+"what is the default of X" has one answer, and the README's configuration reference prints these.
+
+Frozen: no attribute can be rebound once the config is built (the proxy's parts are built from it
+and never see it change). The lists and dicts inside are kept as the tests and handlers know them
+(``config.guardrails == []``): treat them as read-only.
+
+``general_settings`` / ``litellm_settings`` / ``router_settings`` stay available as read-only
+mappings of the validated YAML for code that takes a mapping by design (the access rules of
+``trioproxy/access/``); the proxy's own code reads the typed sections.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..masking import mask_url, url_secrets
+from ..secret_managers.base import resolved_values
+
+__all__ = [
+    "CacheSettings",
+    "Deployment",
+    "GeneralSettings",
+    "GuardrailSpec",
+    "HttpPoolSettings",
+    "LitellmSettings",
+    "ProxyConfig",
+    "RouterSettings",
+    "size_limit_bytes",
+]
+
+# The defaults of the request bounds (README "Limits and guarantees" says why each).
+DEFAULT_MAX_REQUEST_SIZE_MB = 32.0          # the seeds recommend "around 32 MB"
+DEFAULT_REQUEST_HEADER_TIMEOUT = 10.0       # seconds for a whole request head
+DEFAULT_REQUEST_BODY_TIMEOUT = 30.0         # seconds for a whole request body
+DEFAULT_MAX_REQUEST_HEADER_SIZE_KB = 32.0   # request line + header fields, KiB
+DEFAULT_MAX_REQUEST_HEADERS = 100           # header fields (Apache's LimitRequestFields)
+DEFAULT_MAX_IN_FLIGHT_REQUESTS = 1000       # one worker; = http_pool.max_connections' default
+#: seconds a stream may last, per deployment (``litellm_params.max_stream_duration``)
+DEFAULT_MAX_STREAM_DURATION = 600.0
+#: seconds: a deployment's ``timeout`` when neither it nor ``litellm_settings.request_timeout`` says
+DEFAULT_REQUEST_TIMEOUT = 600.0
+#: seconds a built-in moderation service (LLM Guard, Llama Guard, Google) may take when its own
+#: ``*_timeout`` is not set (never more than half of ``hook_timeout_seconds``)
+DEFAULT_MODERATION_TIMEOUT = 10.0
+
+
+def size_limit_bytes(megabytes: float | None) -> int | None:
+    """``max_request_size_mb`` / ``max_response_size_mb`` in bytes: the one conversion.
+
+    MiB (1024 × 1024 bytes), as LiteLLM counts. ``None`` means no limit. A body is over the limit
+    when it is *larger* than this, so ``0`` (or the seeds' ``0.000000001``) refuses every non-empty
+    body, as in LiteLLM, rather than lifting the limit.
+    """
+    if megabytes is None:
+        return None
+    return int(megabytes * 1024 * 1024)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections (field names are the YAML's keys)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPoolSettings:
+    """``general_settings.http_pool``: the upstream connection pool, whichever transport."""
+
+    max_connections: int = 1000
+    max_keepalive_connections: int = 200
+    keepalive_expiry: float = 60.0
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralSettings:
+    """``general_settings``."""
+
+    master_key: str | None = None
+    hook_timeout_seconds: float = 30.0
+    graceful_shutdown_timeout: float = 30.0
+    max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
+    max_response_size_mb: float | None = None
+    request_header_timeout: float = DEFAULT_REQUEST_HEADER_TIMEOUT
+    request_body_timeout: float = DEFAULT_REQUEST_BODY_TIMEOUT
+    max_request_header_size_kb: float = DEFAULT_MAX_REQUEST_HEADER_SIZE_KB
+    max_request_headers: int = DEFAULT_MAX_REQUEST_HEADERS
+    max_in_flight_requests: int = DEFAULT_MAX_IN_FLIGHT_REQUESTS
+    enforce_user_param: bool = False
+    enforced_params: tuple[str, ...] = ()
+    block_robots: bool = False
+    callback_timeout_seconds: float = 10.0
+    callback_error_log_interval: float = 60.0
+    logging_queue_size: int = 2_000
+    metrics_public: bool = False
+    http_pool: HttpPoolSettings = HttpPoolSettings()
+    http_client: str = "builtin"            # "builtin" (the lean HTTP/1.1 pool) or "httpx"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """``litellm_settings.cache`` (on/off) and ``cache_params``."""
+
+    enabled: bool = False
+    ttl: float = 600.0
+    max_size: int = 1000
+    namespace: str = ""
+    #: as written in the config; ``caching/response_cache.py`` maps them to call types
+    supported_call_types: tuple[str, ...] = ("completion", "text_completion", "embeddings")
+
+
+@dataclass(frozen=True, slots=True)
+class LitellmSettings:
+    """``litellm_settings``."""
+
+    callbacks: tuple[str, ...] = ()
+    input_callback: tuple[str, ...] = ()
+    success_callback: tuple[str, ...] = ()
+    failure_callback: tuple[str, ...] = ()
+    num_retries: int = 2
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    cache: CacheSettings = CacheSettings()
+    # built-in policies: a list, or the path of a .txt file (policies/lists.py)
+    banned_keywords_list: str | tuple[str, ...] | None = None
+    blocked_user_list: str | tuple[str, ...] | None = None
+    llm_guard_mode: str = "all"
+    llm_guard_fail_mode: str = "closed"
+    llm_guard_timeout: float | None = None
+    llamaguard_model_name: str | None = None
+    llamaguard_unsafe_content_categories: str | None = None
+    llamaguard_fail_open: bool = False
+    llamaguard_timeout: float | None = None
+    google_moderation_confidence_threshold: float | None = None
+    google_moderation_fail_open: bool = False
+    google_moderation_timeout: float | None = None
+    #: ``<category>_confidence_threshold`` / ``<category>_threshold`` keys as written (moderation_keys.py)
+    google_thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # accepted for compatibility, not used
+    drop_params: bool = False
+    set_verbose: bool = False
+    json_logs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """``router_settings``: its ``num_retries`` and ``timeout`` override ``litellm_settings``'."""
+
+    num_retries: int | None = None
+    timeout: float | None = None
+    routing_strategy: str = "simple-shuffle"
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and guardrails
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Deployment:
+    """One upstream behind a public model name."""
+
+    model_name: str                 # what clients ask for
+    provider: str                   # "openai" | "fake"
+    upstream_model: str             # the name sent upstream
+    api_base: str | None            # may hold credentials (user:pass@): show safe_api_base instead
+    api_key: str | None
+    timeout: float
+    stream_timeout: float
+    max_retries: int | None
+    weight: float
+    extra_params: dict[str, Any]    # body defaults: OpenAI request parameters and extra_body (deployment_params.py)
+    extra_headers: dict[str, str]   # may carry keys (api-key, Authorization): see secrets()
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    fake: dict[str, Any]            # the fake provider's knobs
+    model_info: dict[str, Any]
+    index: int                      # position in model_list, for messages
+    #: values of credential-like settings trioproxy ignores (``aws_secret_access_key``…): never
+    #: sent anywhere, known to the scrubber all the same
+    secret_settings: tuple[str, ...] = ()
+    max_stream_duration: float = DEFAULT_MAX_STREAM_DURATION  # seconds (then: stream_duration_exceeded)
+
+    def __repr__(self) -> str:
+        # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
+        return f"Deployment(model_name={self.model_name!r}, {self.label}, index={self.index})"
+
+    @property
+    def safe_api_base(self) -> str | None:
+        """``api_base`` as operators see it: ``user:password@`` → ``***@``, query values masked."""
+        return mask_url(self.api_base)
+
+    @property
+    def label(self) -> str:
+        """For operators (logs, ``trioproxy check``): provider, model and the masked ``api_base``."""
+        base = f" at {self.safe_api_base}" if self.api_base else ""
+        return f"{self.provider}/{self.upstream_model}{base}"
+
+    @property
+    def public_label(self) -> str:
+        """For clients (error messages): provider and model, never the ``api_base`` or its host."""
+        return f"{self.provider}/{self.upstream_model}"
+
+    def url(self, endpoint: str) -> str:
+        """``api_base`` + ``/endpoint``, keeping a query (``…/v1?key=…`` → ``…/v1/chat/completions?key=…``)."""
+        base = self.api_base or ""
+        if "?" not in base:
+            return f"{base}/{endpoint}"
+        path, _, query = base.partition("?")
+        return f"{path.rstrip('/')}/{endpoint}?{query}"
+
+
+#: extra_headers (and guardrail params) whose values are credentials (``api-key``, ``Authorization``, ``x-goog-api-key``…)
+_SECRET_HEADER = re.compile(r"(auth|authorization|key|token|secret|password|passwd|cookie)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailSpec:
+    name: str
+    class_path: str
+    modes: list[str]
+    default_on: bool
+    stream_mode: str
+    params: dict[str, Any] = field(repr=False)   # a guardrail's own settings may hold its api_key
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, repr=False)
+class ProxyConfig:
+    source: str                          # file path or "<embedded defaults>"
+    base_dir: Path                       # handler modules are looked up here first
+    deployments: list[Deployment]
+    model_groups: dict[str, list[Deployment]]
+    guardrails: list[GuardrailSpec]
+    general: GeneralSettings = GeneralSettings()
+    litellm: LitellmSettings = LitellmSettings()
+    routing: RouterSettings = RouterSettings()
+    warnings: list[str] = field(default_factory=list)
+    #: the validated YAML sections, read-only (see the module docstring)
+    general_settings: Mapping[str, Any] = field(default_factory=_empty)
+    litellm_settings: Mapping[str, Any] = field(default_factory=_empty)
+    router_settings: Mapping[str, Any] = field(default_factory=_empty)
+
+    def __repr__(self) -> str:
+        # the settings hold the master key (and guardrails their own keys): never in a repr
+        return f"ProxyConfig(source={self.source!r}, models={list(self.model_groups)!r})"
+
+    # -- values derived from more than one key, or converted (one place each) ----------------------
+    @property
+    def master_key(self) -> str | None:
+        return self.general.master_key
+
+    @property
+    def num_retries(self) -> int:
+        override = self.routing.num_retries
+        return override if override is not None else self.litellm.num_retries
+
+    @property
+    def request_timeout(self) -> float:
+        return self.routing.timeout or self.litellm.request_timeout
+
+    @property
+    def hook_timeout(self) -> float:
+        return self.general.hook_timeout_seconds
+
+    @property
+    def graceful_shutdown_timeout(self) -> float:
+        return self.general.graceful_shutdown_timeout
+
+    @property
+    def max_request_bytes(self) -> int:
+        limit = size_limit_bytes(self.general.max_request_size_mb)
+        assert limit is not None
+        return limit
+
+    @property
+    def max_response_bytes(self) -> int | None:
+        return size_limit_bytes(self.general.max_response_size_mb)
+
+    @property
+    def request_header_timeout(self) -> float:
+        return self.general.request_header_timeout
+
+    @property
+    def request_body_timeout(self) -> float:
+        return self.general.request_body_timeout
+
+    @property
+    def max_request_header_bytes(self) -> int:
+        return int(self.general.max_request_header_size_kb * 1024)
+
+    @property
+    def max_request_headers(self) -> int:
+        return self.general.max_request_headers
+
+    @property
+    def max_in_flight_requests(self) -> int:
+        return self.general.max_in_flight_requests
+
+    def moderation_timeout(self, value: float | None) -> float:
+        """A built-in moderation service's time limit: its ``*_timeout``, else
+        ``min(DEFAULT_MODERATION_TIMEOUT, hook_timeout / 2)`` (the caller checks it is below the hook timeout)."""
+        if value is None:
+            return min(DEFAULT_MODERATION_TIMEOUT, self.hook_timeout / 2)
+        return float(value)
+
+    def secrets(self) -> list[str]:
+        """Every secret this config holds, for the scrubber."""
+        out = [self.master_key] if self.master_key else []
+        for d in self.deployments:
+            if d.api_key:
+                out.append(d.api_key)
+            out += url_secrets(d.api_base)
+            out += d.secret_settings
+            for name, value in d.extra_headers.items():
+                if value and _SECRET_HEADER.search(name):
+                    out.append(value)
+                    scheme, space, token = value.partition(" ")
+                    if space and scheme.lower() in ("bearer", "basic", "token"):
+                        out.append(token.strip())
+        for g in self.guardrails:
+            for name, value in g.params.items():
+                if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
+                    out.append(value)
+        out += resolved_values()   # read from a secret manager or decrypted with KMS, wherever they went
+        return out
+

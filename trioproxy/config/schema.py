@@ -1,0 +1,268 @@
+"""The config schema: validators and sections, which are the configuration reference in code form.
+
+Every problem is reported with the file, the key path and what was expected, all problems at once
+(``ConfigError.problems``), so a user fixes a config in one go instead of one error per restart.
+The validators only check and clean values; defaults are not written here but once, on the typed
+model (``model.py``), which ``build.py`` fills from what these sections let through.
+
+Rules, decided here once:
+
+* Unknown keys are errors, with the closest known key suggested ("did you mean 'master_key'?").
+  Keys the seeds document but trioproxy does not implement (``store_audit_logs``, ``public_routes``,
+  …) load with a warning instead, so seed configs keep working and nobody is misled.
+* ``litellm_params`` of a model is classified by explicit lists (``deployment_params.py``): the
+  settings trioproxy implements; OpenAI request parameters (``temperature``, ``max_tokens``…),
+  passed into every request body as defaults the client can override; LiteLLM settings not
+  implemented yet (``api_version``, ``aws_*``, ``tags``…), loaded with a warning and never sent
+  upstream (credential-like ones are given to the secret scrubber); anything else is an error with
+  the closest name suggested. Nothing from the config reaches a request body unless a list says so.
+* Neutral aliases: ``params`` for ``litellm_params``, ``settings`` for ``litellm_settings``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .deployment_params import (
+    LITELLM_NOT_IMPLEMENTED,
+    OPENAI_REQUEST_FIELDS,
+    looks_like_credential,
+)
+from .moderation_keys import GOOGLE_THRESHOLD_KEYS
+from .validators import (
+    INVALID,
+    Ctx,
+    Section,
+    describe,
+    v_any,
+    v_any_dict,
+    v_bool,
+    v_choice,
+    v_int,
+    v_list_of,
+    v_list_or_file,
+    v_num,
+    v_secret,
+    v_str,
+    v_str_or_list,
+)
+
+__all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "TOP_LEVEL", "Section"]
+
+PROVIDERS = ("openai", "fake")
+
+
+def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
+    if not isinstance(value, str) or not value:
+        ctx.error(path, f"expected 'provider/model' (e.g. 'openai/gpt-4o' or 'fake/demo'), got {describe(value)}")
+        return INVALID
+    provider, sep, _name = value.partition("/")
+    if not sep:
+        # the seeds write bare OpenAI model names ("gpt-3.5-turbo"): they mean the openai provider
+        return value
+    if provider not in PROVIDERS:
+        ctx.error(path, f"unknown provider {provider!r} in {value!r}; supported: {', '.join(PROVIDERS)} "
+                        "(any OpenAI-compatible server works as 'openai/<name>' with api_base)")
+        return INVALID
+    return value
+
+
+#: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
+_RESERVED_BODY_FIELDS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options", "metadata"})
+
+
+def v_extra_body(value: Any, path: str, ctx: Ctx) -> Any:
+    """Body fields sent as they are (``top_k`` for vLLM…): never a credential, never the request's own."""
+    checked = v_any_dict(value, path, ctx)
+    if checked is INVALID:
+        return INVALID
+    ok = True
+    for key in checked:
+        name = str(key)
+        if looks_like_credential(name):
+            ctx.error(f"{path}.{name}", "looks like a credential; a credential is never sent in a request body "
+                                        "(use api_key, or extra_headers for a header the upstream expects)")
+            ok = False
+        elif name in _RESERVED_BODY_FIELDS:
+            ctx.error(f"{path}.{name}", f"{name!r} is the request's own field, not a deployment default")
+            ok = False
+    return checked if ok else INVALID
+
+
+MODEL_PARAMS = Section(
+    fields={
+        "model": v_provider_model,
+        "api_base": v_str,
+        "api_key": v_secret,
+        "organization": v_str,
+        "timeout": v_num(0.001),
+        "stream_timeout": v_num(0.001),
+        "max_stream_duration": v_num(0.001),
+        "max_retries": v_int(0),
+        "input_cost_per_token": v_num(0.0),
+        "output_cost_per_token": v_num(0.0),
+        "weight": v_num(0.0),
+        "extra_headers": v_any_dict,
+        "extra_body": v_extra_body,
+        # the fake provider's knobs (demos, tests, benchmarks)
+        "mock_response": v_str,
+        "latency": v_num(0.0),
+        "chunk_latency": v_num(0.0),
+        "fail_rate": v_num(0.0, 1.0),
+        "fail_status": v_int(400),
+        # OpenAI request parameters: defaults for every request body (the client's value wins)
+        **dict.fromkeys(sorted(OPENAI_REQUEST_FIELDS), v_any),
+    },
+    required=("model",),
+    unsupported=LITELLM_NOT_IMPLEMENTED,
+    unsupported_note="a LiteLLM deployment setting trioproxy does not implement yet: ignored, and never sent upstream",
+    keep_unsupported=True,
+    known_hint="litellm_params takes the deployment settings and OpenAI request parameters listed in the "
+               "README's configuration reference; other body fields go under extra_body",
+)
+
+MODEL_ENTRY = Section(
+    fields={"model_name": v_str, "litellm_params": MODEL_PARAMS, "model_info": v_any_dict},
+    aliases={"params": "litellm_params"},
+    required=("model_name", "litellm_params"),
+)
+
+CACHE_PARAMS = Section(
+    fields={
+        "type": v_choice("local"),
+        "ttl": v_num(0.0),
+        "max_size": v_int(1),
+        "supported_call_types": v_str_or_list,
+        "namespace": v_str,
+    },
+    unsupported=("host", "port", "password"),
+)
+
+LITELLM_SETTINGS = Section(
+    fields={
+        "callbacks": v_str_or_list,
+        "input_callback": v_str_or_list,
+        "success_callback": v_str_or_list,
+        "failure_callback": v_str_or_list,
+        "num_retries": v_int(0),
+        "request_timeout": v_num(0.001),
+        "cache": v_bool,
+        "cache_params": CACHE_PARAMS,
+        "banned_keywords_list": v_list_or_file,
+        "blocked_user_list": v_list_or_file,
+        "llm_guard_mode": v_choice("all", "key-specific", "request-specific"),
+        "llm_guard_fail_mode": v_choice("closed", "open"),
+        "llm_guard_timeout": v_num(0.001),
+        # hosted moderation built-ins (docs/guardrails.md; policies/llamaguard.py, google_text_moderation.py)
+        "llamaguard_model_name": v_str,
+        "llamaguard_unsafe_content_categories": v_str,
+        "llamaguard_fail_open": v_bool,
+        "llamaguard_timeout": v_num(0.001),
+        "google_moderation_confidence_threshold": v_num(0.0, 1.0),
+        "google_moderation_fail_open": v_bool,
+        "google_moderation_timeout": v_num(0.001),
+        **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
+        "drop_params": v_bool,
+        "set_verbose": v_bool,
+        "json_logs": v_bool,
+    },
+    unsupported=(
+        "store_audit_logs",
+        "service_callback",
+        "max_budget",
+        "budget_duration",
+        "default_team_settings",
+    ),
+)
+
+HTTP_POOL = Section(
+    fields={
+        "max_connections": v_int(1),
+        "max_keepalive_connections": v_int(0),
+        "keepalive_expiry": v_num(0.0),
+        "connect_timeout": v_num(0.001),
+    }
+)
+
+GENERAL_SETTINGS = Section(
+    fields={
+        "master_key": v_secret,
+        "enforce_user_param": v_bool,
+        "enforced_params": v_str_or_list,
+        "block_robots": v_bool,
+        "max_request_size_mb": v_num(0.0),
+        "max_response_size_mb": v_num(0.0),
+        # bounds on slow or huge input (README "Limits and guarantees"; defaults below)
+        "request_header_timeout": v_num(0.001),
+        "request_body_timeout": v_num(0.001),
+        "max_request_header_size_kb": v_num(1.0),
+        "max_request_headers": v_int(1),
+        "max_in_flight_requests": v_int(1),
+        "hook_timeout_seconds": v_num(0.001),
+        "callback_timeout_seconds": v_num(0.001),
+        "callback_error_log_interval": v_num(0.0),
+        "logging_queue_size": v_int(1),
+        "graceful_shutdown_timeout": v_num(0.0),
+        "metrics_public": v_bool,
+        "http_pool": HTTP_POOL,
+        # the transport of the openai provider: the built-in HTTP/1.1 client, or httpx (fallback)
+        "http_client": v_choice("builtin", "httpx"),
+        # secret managers (docs/secrets.md): checked by secret_managers/settings.py before validation
+        "key_management_system": v_str,
+        "key_management_settings": v_any_dict,
+    },
+    # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
+    aliases={"global_max_parallel_requests": "max_in_flight_requests"},
+    unsupported=(
+        "public_routes",
+        "allowed_routes",
+        "admin_only_routes",
+        "database_url",
+        "alerting",
+        "spend_logs_metadata",
+        "store_model_in_db",
+        "proxy_batch_write_at",
+    ),
+)
+
+ROUTER_SETTINGS = Section(
+    fields={
+        "num_retries": v_int(0),
+        "timeout": v_num(0.001),
+        "routing_strategy": v_choice("simple-shuffle"),
+    },
+    unsupported=("redis_host", "redis_port", "redis_password", "allowed_fails", "cooldown_time"),
+)
+
+GUARDRAIL_PARAMS = Section(
+    fields={
+        "guardrail": v_str,
+        "mode": v_str_or_list,
+        "default_on": v_bool,
+        "stream_mode": v_choice("pass_through", "buffer"),
+    },
+    required=("guardrail", "mode"),
+    extra="passthrough",
+)
+
+GUARDRAIL_ENTRY = Section(
+    fields={"guardrail_name": v_str, "litellm_params": GUARDRAIL_PARAMS, "guardrail_info": v_any_dict},
+    aliases={"params": "litellm_params"},
+    required=("guardrail_name", "litellm_params"),
+)
+
+TOP_LEVEL = Section(
+    fields={
+        "model_list": v_list_of(MODEL_ENTRY),
+        "litellm_settings": LITELLM_SETTINGS,
+        "general_settings": GENERAL_SETTINGS,
+        "router_settings": ROUTER_SETTINGS,
+        "environment_variables": v_any_dict,
+        "guardrails": v_list_of(GUARDRAIL_ENTRY),
+    },
+    aliases={"settings": "litellm_settings"},
+    required=("model_list",),
+)
+
+GUARDRAIL_MODES = ("pre_call", "during_call", "post_call", "logging_only")
+

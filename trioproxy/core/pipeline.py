@@ -1,0 +1,323 @@
+"""The per-request flow, and every nursery and cancel scope a request has.
+
+This module answers "what is cancelled when?":
+
+* **Pre-call** hooks run one after another, each under ``hook_timeout`` (``trio.fail_after``, in
+  ``RequestRun.invoke``).
+* **Moderation ‖ upstream** (:meth:`Pipeline._race`): one nursery runs every moderation hook and
+  the upstream call. Each child records its own outcome and never raises into the nursery, so no
+  exception group can escape. The first moderation hook that raises cancels the nursery with reason
+  ``"moderation rejected"``: the upstream request is abandoned mid-flight and its connection
+  closed, so the provider stops generating. An upstream failure cancels the moderation hooks. If the
+  upstream answers first, the nursery waits for every verdict. Exactly one outcome leaves. For
+  streams, "the upstream answered" means status and headers: no byte of the body is read, let alone
+  sent, before every verdict is in; a rejection closes the already-open stream.
+* **Client disconnect**: the HTTP layer cancels the request's task. Nothing here catches
+  ``trio.Cancelled`` for good: on the way out, a shielded scope with a deadline runs the failure
+  hooks once (``ClientDisconnectedError``), closes the upstream stream and the iterator hooks'
+  generators, and tells the observers; then the cancellation continues.
+* **Streaming body**: ``relay.py`` (its first event is read here, before the status line; the rest
+  after it, within the stream's own cancel scope). :meth:`Pipeline.stop_streams` stops every open
+  stream at shutdown.
+
+Which hooks run and how their results combine is ``hooks/scheduler.py``'s business; what a request
+holds and how each outcome is applied exactly once is ``run.py``'s; the endpoints and the checks of
+a body are ``endpoints.py``'s.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import trio
+
+from ..auth import Authenticator
+from ..caching.dual_cache import DualCache
+from ..config import ProxyConfig
+from ..context import RequestContext, Route
+from ..errors import (
+    InternalServerError,
+    ProxyError,
+    RejectedByHookError,
+    to_proxy_error,
+)
+from ..hooks import scheduler
+from ..hooks.loader import HookCall
+from ..masking import SecretScrubber
+from ..types import wrap_response
+from ..upstream.router import Router
+from . import endpoints
+from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
+from .relay import StreamRelay, response_too_large
+from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
+from .shutdown import OpenStreams
+
+if TYPE_CHECKING:
+    from ..caching.response_cache import ResponseCache
+    from ..observability.cost import CostCalculator
+
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
+
+log = logging.getLogger("trioproxy.pipeline")
+
+
+@contextmanager
+def _single_cancelled() -> Iterator[None]:
+    """Let a nursery cancelled from outside raise one ``Cancelled``, never a group of them.
+
+    Children of our nurseries catch their own errors, so a group can only hold ``Cancelled``s
+    (or a bug, which becomes one 500 rather than a group reaching the HTTP layer).
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        cancelled, rest = group.split(trio.Cancelled)
+        if rest is not None:
+            if rest.split(Exception)[1] is not None:
+                raise  # KeyboardInterrupt/SystemExit: not ours to turn into a response
+            raise InternalServerError("Internal error in the proxy; see the server log.") from group
+        leaf: BaseException = cancelled  # type: ignore[assignment]
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        raise leaf from None
+
+
+def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON request; through orjson (C) when it is plain JSON, which it nearly always is."""
+    try:
+        return orjson.loads(orjson.dumps(data))
+    except TypeError:
+        return copy.deepcopy(data)
+
+
+async def _close_quietly(stream: Any) -> None:
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+        try:
+            await stream.aclose()
+        except Exception as exc:
+            log.debug("closing an upstream stream raised %r", exc)
+
+
+class Pipeline:
+    """Every request of the proxy endpoints, start to finish (one instance per proxy).
+
+    Built by the composition root (``proxy.py``) with everything it uses: the hook plan, the router,
+    the authenticator, the hooks' ``DualCache``, the scrubber, the observers (an explicit list,
+    fixed here), the cost calculator and the response cache (each ``None`` when not in use).
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        plan: scheduler.HookPlan,
+        router: Router,
+        cache: DualCache,
+        scrubber: SecretScrubber,
+        observers: Sequence[Any] = (),
+        *,
+        authenticator: Authenticator | None = None,
+        cost: CostCalculator | None = None,
+        response_cache: ResponseCache | None = None,
+    ) -> None:
+        self.config = config
+        self.plan = plan
+        self.router = router
+        self.scrubber = scrubber
+        #: the ``cache`` every pre-call hook receives (``DualCache``)
+        self.cache = cache
+        self.authenticator = authenticator or Authenticator(config.master_key)
+        self.response_cache = response_cache
+        self.observers = Observers(observers)
+        self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
+                              observers=self.observers, cost=cost)
+        self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
+        #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
+        self.open_streams = OpenStreams()
+
+    def stop_streams(self, make_error: Callable[[], ProxyError] | None = None) -> int:
+        """End every open stream (and every stream opened from now on) with an error event.
+
+        For graceful shutdown (``core/shutdown.py``, a little before Hypercorn's deadline): each
+        stream stops at its next upstream read, sends ``make_error()`` (default:
+        ``ShuttingDownError``, code ``shutdown``) as its terminal SSE event, runs the failure hooks
+        once and is logged as a failure, then its response ends. Returns how many streams were open.
+        """
+        return self.open_streams.stop_all(make_error)
+
+    # -- entry point -----------------------------------------------------------------------------
+    async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str],
+                     peer: str | None = None) -> ProxyResponse:
+        """One request, start to finish. Always returns a response; only ``Cancelled`` escapes.
+
+        ``raw_body`` is a :class:`ProxyError` when the HTTP layer refused the body (413, 408);
+        ``headers`` have lower-case names; ``peer`` is the client's address.
+        """
+        ctx = RequestContext(route=route, request_headers=dict(headers))
+        run = RequestRun(ctx, self.rules)
+        self.observers.notify("on_request_start", ctx)
+        try:
+            try:
+                return await self._run(run, raw_body, headers, peer)
+            except Exception as exc:
+                error = to_proxy_error(exc)
+                if not isinstance(exc, ProxyError):
+                    log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
+                return await run.fail(error)
+        except trio.Cancelled:
+            # the client left (or the server is stopping) at any point above, the failure path included
+            await run.cancelled()
+            raise
+
+    async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
+                   peer: str | None) -> ProxyResponse:
+        ctx = run.ctx
+        ctx.user = self.authenticator.authenticate(headers, peer)
+        if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
+            raise raw_body
+        data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
+        ctx.requested_model = data.get("model")
+        ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
+        self.plan.check_requested_guardrails(data)
+
+        calls = run.calls("pre_call")
+        answer = await scheduler.run_pre_call(calls, run.invoke, run.args()) if calls else None
+        if answer is not None:
+            return await self._answer_with_text(run, answer)
+        endpoints.validate_after_hooks(ctx.route, ctx.data)
+        self.router.deployments(ctx.data["model"])  # unknown model → 404 before anything is sent
+        if ctx.stream:
+            return await self._stream(run)
+        return await self._complete(run)
+
+    # -- the upstream call and the moderation race -----------------------------------------------
+    async def _call_upstream(self, run: RequestRun, body: dict[str, Any]) -> Any:
+        """The upstream answer (a response, or an open stream), or a cache hit standing in for it."""
+        ctx = run.ctx
+        model = body["model"]
+        if self.response_cache is not None:
+            hit = await self.response_cache.lookup(ctx, body)   # async: a shared backend does I/O
+            if hit is not None:
+                ctx.cache_hit = True
+                return hit
+        try:
+            if ctx.stream:
+                _, result = await self.router.open_stream(model, ctx.route.endpoint, body, run.upstream_attempt)
+            else:
+                _, result = await self.router.send(model, ctx.route.endpoint, body, run.upstream_attempt)
+        finally:
+            ctx.upstream_end = time.perf_counter()
+        return result
+
+    async def _race(self, run: RequestRun) -> Any:
+        """Moderation hooks ‖ upstream call. Returns the upstream result or raises one ProxyError."""
+        ctx = run.ctx
+        data = ctx.data
+        body = endpoints.upstream_body(ctx, data)
+        calls = run.calls("moderation")
+        if not calls:
+            return await self._call_upstream(run, body)
+
+        outcome: dict[str, Any] = {}
+        # (rank, error). Errors that happen at the same moment are ordered by rank — moderation hooks
+        # in config order, then the upstream — not by Trio's deliberately random task order. A child
+        # that fails yields one scheduling tick before cancelling, so that every task woken in the
+        # same batch records its own outcome first (after a cancel, Trio would turn their pending
+        # results into Cancelled: only the outermost cancelled scope catches it).
+        errors: list[tuple[int, ProxyError]] = []
+
+        async def fail(rank: int, error: ProxyError, reason: str) -> None:
+            errors.append((rank, error))
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            nursery.cancel_scope.cancel(reason=reason)
+
+        try:
+            with _single_cancelled():
+                async with trio.open_nursery() as nursery:
+
+                    async def upstream() -> None:
+                        try:
+                            outcome["upstream"] = await self._call_upstream(run, body)
+                        except Exception as exc:
+                            await fail(len(calls), to_proxy_error(exc), "upstream failed")
+
+                    async def moderate(rank: int, call: HookCall) -> None:
+                        # each hook gets its own copy: moderation cannot change what is sent, and
+                        # concurrent hooks cannot see each other's changes (no order is promised)
+                        own = _copy_request(data)
+                        try:
+                            await run.invoke(call, run.args(data=own, request_data=own))
+                        except Exception as exc:
+                            await fail(rank, scheduler.classify(call, exc), "moderation rejected")
+
+                    nursery.start_soon(upstream)
+                    for rank, call in enumerate(calls):
+                        nursery.start_soon(moderate, rank, call)
+        except BaseException:
+            # cancelled from outside (client gone) after the stream opened: close it on the way out
+            if ctx.stream and outcome.get("upstream") is not None:
+                await _close_quietly(outcome["upstream"])
+            raise
+
+        if errors:
+            if ctx.stream and outcome.get("upstream") is not None:
+                await _close_quietly(outcome["upstream"])
+            raise min(errors, key=lambda pair: pair[0])[1]
+        return outcome["upstream"]
+
+    # -- non-streaming ---------------------------------------------------------------------------
+    async def _complete(self, run: RequestRun) -> ProxyResponse:
+        ctx = run.ctx
+        upstream = await self._race(run)
+        if self.max_response_bytes is not None and len(upstream.body) > self.max_response_bytes:
+            raise response_too_large(len(upstream.body), self.max_response_bytes)
+        try:
+            parsed = orjson.loads(upstream.body)
+        except orjson.JSONDecodeError:
+            raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
+        response = wrap_response(parsed)
+        body = ctx.upstream_raw = upstream.body
+        calls = run.calls("post_call_success")
+        if calls:
+            response = await scheduler.run_post_call_success(calls, run.invoke, run.args(response=response))
+            body = orjson.dumps(response)
+        ctx.response = response
+        ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
+        run.settle_cost()
+        headers = await run.response_headers(response)
+        run.succeed(200)
+        return ProxyResponse(200, headers, body)
+
+    # -- a pre-call hook's string as the answer ---------------------------------------------------
+    async def _answer_with_text(self, run: RequestRun, answer: scheduler.Answer) -> ProxyResponse:
+        ctx = run.ctx
+        if not ctx.route.answers_with_text:
+            raise RejectedByHookError(answer.text)
+        body, stream = endpoints.text_answer(ctx, answer.text)
+        response = ctx.response = wrap_response(body)
+        run.settle_cost()
+        headers = await run.response_headers(response)
+        run.succeed(200)
+        if stream is None:
+            return ProxyResponse(200, headers, orjson.dumps(body))
+        return ProxyResponse(200, headers, stream, "text/event-stream")
+
+    # -- streaming -------------------------------------------------------------------------------
+    async def _stream(self, run: RequestRun) -> ProxyResponse:
+        upstream = await self._race(run)
+        relay = StreamRelay(run, upstream, self.open_streams, max_response_bytes=self.max_response_bytes,
+                            keep_upstream_answer=self.response_cache is not None)
+        try:
+            # up to the first event before the status line: an error there gets its own status
+            await relay.start()
+            headers = await run.response_headers(None)
+        except BaseException:
+            await relay.discard()   # closes the upstream: shielded, with a deadline
+            raise
+        headers.setdefault("cache-control", "no-cache")
+        return ProxyResponse(200, headers, relay, "text/event-stream")

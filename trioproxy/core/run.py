@@ -1,0 +1,361 @@
+"""One request's run: its state, held once, and the rules for how it ends, applied once.
+
+A :class:`RequestRun` is made for every request the pipeline handles. It owns:
+
+* **the state**: one :class:`~trioproxy.context.RequestContext` (what observers and the logs read).
+  Hook arguments are not a second copy of it: :class:`HookArgs` reads them from the context when a
+  hook is called, and a pre-call hook that replaces ``data`` replaces it there;
+* **the outcome rules**, each applied exactly once whatever path the request takes: invoke one
+  hook (time limit, timing), the failure hooks, the headers hook, and the outcome itself (succeed,
+  fail, or cancelled), each told to the observers (every call guarded: an observer never breaks a
+  request), and the final cost, settled when the answer is complete (``observability/cost.py``);
+* **the resources** the request opened (:class:`Resources`): the stream relay registers the
+  upstream stream, the chunk source and every iterator-hook generator there, and they are closed in
+  one place, last opened first.
+
+The pipeline (``pipeline.py``) decides the flow and owns every nursery and cancel scope; the stream
+relay (``relay.py``) depends on this module, not on the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import trio
+
+from ..auth import UserAPIKeyAuth
+from ..caching.dual_cache import DualCache
+from ..context import RequestContext
+from ..errors import (
+    ClientDisconnectedError,
+    HookCrashedError,
+    HookTimeoutError,
+    ProxyError,
+    error_body,
+)
+from ..hooks import scheduler
+from ..hooks.loader import CALL_HOOKS, HookCall
+from ..masking import SecretScrubber
+
+if TYPE_CHECKING:
+    from ..config import Deployment
+    from ..observability.cost import CostCalculator
+
+__all__ = ["CLEANUP_DEADLINE", "HookArgs", "Observers", "ProxyResponse", "RequestRun", "Resources", "RunRules"]
+
+log = logging.getLogger("trioproxy.pipeline")
+
+#: how long cleanup may take once the request is cancelled (client gone, server stopping)
+CLEANUP_DEADLINE = 5.0
+
+
+@dataclass
+class ProxyResponse:
+    """What the HTTP layer sends: a status, headers and bytes or a stream relay (``relay.StreamRelay``)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any       # bytes | StreamRelay
+    media_type: str = "application/json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Observers
+# ---------------------------------------------------------------------------------------------
+
+_EVENTS = ("on_request_start", "on_upstream_request", "on_success", "on_failure")
+
+
+class Observers:
+    """The pipeline's observers, fixed at construction, with every call guarded the same way.
+
+    An observer is any object with some of ``on_request_start(ctx)``, ``on_upstream_request(ctx)``,
+    ``on_success(ctx)``, ``on_failure(ctx)`` (``context.Observer``); they are called in list order,
+    on the Trio thread, and must return at once. One that raises is logged, and the request and the
+    other observers go on.
+    """
+
+    def __init__(self, observers: Sequence[Any] = ()) -> None:
+        self.observers = tuple(observers)
+        self._methods: dict[str, tuple[Callable[[RequestContext], None], ...]] = {
+            event: tuple(m for m in (getattr(o, event, None) for o in self.observers) if m is not None)
+            for event in _EVENTS}
+
+    def notify(self, event: str, ctx: RequestContext) -> None:
+        for method in self._methods[event]:
+            try:
+                method(ctx)
+            except Exception as exc:  # an observer must never break a request
+                log.error("observer %r raised", method, exc_info=exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hook arguments
+# ---------------------------------------------------------------------------------------------
+
+_FROM_CONTEXT = ("data", "request_data", "user_api_key_dict", "cache", "call_type", "request_headers")
+
+
+class HookArgs:
+    """The arguments a hook may take (``loader.PHASE_ARGS``), read from the run's context when called.
+
+    ``data`` / ``request_data`` are the context's ``data`` (a pre-call hook's replacement is stored
+    there), unless this call has its own (a moderation hook's private copy). Per-call values
+    (``response``, ``original_exception``…) are this object's own. It is the mapping the scheduler's
+    rules and ``HookCall.call`` read; nothing keeps a second copy of the request's state.
+    """
+
+    __slots__ = ("_cache", "_ctx", "_own")
+
+    def __init__(self, ctx: RequestContext, cache: DualCache, own: dict[str, Any]) -> None:
+        self._ctx = ctx
+        self._cache = cache
+        self._own = own
+
+    def __getitem__(self, name: str) -> Any:
+        own = self._own
+        if name in own:
+            return own[name]
+        ctx = self._ctx
+        if name == "data" or name == "request_data":
+            return ctx.data
+        if name == "user_api_key_dict":
+            return ctx.user
+        if name == "cache":
+            return self._cache
+        if name == "call_type":
+            return ctx.route.call_type
+        if name == "request_headers":
+            return ctx.request_headers
+        raise KeyError(name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if (name == "data" or name == "request_data") and "data" not in self._own:
+            self._ctx.data = value
+        else:
+            self._own[name] = value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def keys(self) -> Iterator[str]:
+        yield from _FROM_CONTEXT
+        yield from (k for k in self._own if k not in _FROM_CONTEXT)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources
+# ---------------------------------------------------------------------------------------------
+
+
+class Resources:
+    """What a request opened and must close, closed in one place: last opened first, each guarded.
+
+    Closing runs shielded with :data:`CLEANUP_DEADLINE` (it also runs when the request is cancelled)
+    and happens once; what one ``aclose`` raises is logged and the others are still closed.
+    """
+
+    def __init__(self) -> None:
+        self._open: list[tuple[str, Callable[[], Awaitable[Any]], int]] = []
+
+    def push(self, what: str, aclose: Callable[[], Awaitable[Any]], *, log_level: int = logging.DEBUG) -> None:
+        """Register ``aclose`` (``what`` names it in the log if it raises, at ``log_level``)."""
+        self._open.append((what, aclose, log_level))
+
+    async def aclose(self) -> None:
+        """Close everything registered (shielded, within :data:`CLEANUP_DEADLINE`)."""
+        if self._open:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
+                await self.close_all()
+
+    async def close_all(self) -> None:
+        """Close everything registered, in the caller's (shielded) cancel scope."""
+        entries, self._open = self._open, []
+        for what, aclose, level in reversed(entries):
+            try:
+                await aclose()
+            except Exception as exc:
+                if level >= logging.ERROR:
+                    log.log(level, "closing %s raised", what, exc_info=exc)
+                else:
+                    log.log(level, "closing %s raised %r", what, exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRules:
+    """What every run of one pipeline shares (built once, by the pipeline)."""
+
+    plan: scheduler.HookPlan
+    cache: DualCache
+    scrubber: SecretScrubber
+    hook_timeout: float
+    observers: Observers = field(default_factory=Observers)
+    cost: CostCalculator | None = None
+
+
+class RequestRun:
+    """One request: its context, and the rules for its outcome (see the module docstring)."""
+
+    __slots__ = ("ctx", "resources", "rules")
+
+    def __init__(self, ctx: RequestContext, rules: RunRules) -> None:
+        self.ctx = ctx
+        self.rules = rules
+        self.resources = Resources()
+
+    # -- hooks -------------------------------------------------------------------------------------
+    def args(self, **own: Any) -> HookArgs:
+        """Hook arguments for one call (or one phase): the context's, plus ``own``."""
+        return HookArgs(self.ctx, self.rules.cache, own)
+
+    async def invoke(self, call: HookCall, args: Mapping[str, Any]) -> Any:
+        """One hook under its time limit; its duration goes into the request's timings."""
+        started = time.perf_counter()
+        timeout = self.rules.hook_timeout
+        try:
+            with trio.fail_after(timeout):
+                return await call.call(args)
+        except trio.TooSlowError:
+            raise HookTimeoutError(call.handler, CALL_HOOKS[call.phase], timeout) from None
+        finally:
+            self.ctx.hook_timings.append((call.handler, call.phase, time.perf_counter() - started))
+
+    def calls(self, phase: str) -> list[HookCall]:
+        """The hooks that run in ``phase`` for this request (guardrails selected by its ``data``)."""
+        return self.rules.plan.calls(phase, self.ctx.data)
+
+    # -- the upstream ------------------------------------------------------------------------------
+    def upstream_attempt(self, deployment: Deployment, outgoing: dict[str, Any]) -> None:
+        """The router is about to send ``outgoing`` to ``deployment`` (every attempt, retries too)."""
+        ctx = self.ctx
+        ctx.deployment = deployment
+        ctx.upstream_body = outgoing
+        ctx.upstream_start = time.perf_counter()
+        self.rules.observers.notify("on_upstream_request", ctx)
+
+    # -- outcome rules -----------------------------------------------------------------------------
+    def settle_cost(self) -> None:
+        """The answer is complete: its final cost, computed now, once (``observability/cost.py``)."""
+        cost = self.rules.cost
+        if cost is not None:
+            final = cost.settle(self.ctx)
+            self.ctx.settle_cost(final.cost, final.source)
+
+    async def response_headers(self, response: Any) -> dict[str, str]:
+        """The proxy's headers, and the headers hook: exactly once per request, before the status line."""
+        ctx = self.ctx
+        headers = {"x-trioproxy-request-id": ctx.id}
+        if ctx.deployment is not None:
+            headers["x-trioproxy-model"] = ctx.deployment.model_name
+        if ctx.cache_hit:
+            headers["x-trioproxy-cache-hit"] = "true"
+        if response is not None and ctx.response_cost is not None:
+            # non-streaming only: a stream's cost is known after its headers are sent (docs/logging.md)
+            headers["x-trioproxy-response-cost"] = format(ctx.response_cost, ".10g")
+        if ctx.headers_hook_ran:
+            return headers
+        ctx.headers_hook_ran = True
+        calls = self.rules.plan.calls("response_headers", ctx.data)
+        if calls:
+            args = self.args(response=response, user_api_key_dict=ctx.user or UserAPIKeyAuth())
+            headers.update(await scheduler.run_response_headers(calls, self.invoke, args))
+        return headers
+
+    async def failure_hooks(self, error: ProxyError) -> ProxyError:
+        """Failure hooks, exactly once per failed request; returns the error the client gets."""
+        ctx = self.ctx
+        if ctx.failure_hooks_ran:
+            return error
+        ctx.failure_hooks_ran = True
+        calls = self.calls("failure")
+        if not calls:
+            ctx.error = error
+            return error
+        scrubber = self.rules.scrubber
+        # every text of the error and of its chain (an upstream echoing the key in ``param``, a
+        # transport error naming a URL, a handler's exception): the hooks get them scrubbed
+        scrubber.scrub_error(error)
+        # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
+        original: BaseException = error.original if isinstance(error, HookCrashedError) else error
+        args = self.args(
+            original_exception=original,
+            user_api_key_dict=ctx.user or UserAPIKeyAuth(),
+            # the traceback text (with its chain of causes) may echo a key: the hooks get it scrubbed
+            traceback_str=scrubber.scrub("".join(traceback.format_exception(original))),
+        )
+        # shielded: a client that leaves while these run must not cut the later handlers short.
+        # Each hook keeps its own time limit; the scope's deadline only bounds the whole phase.
+        replacement = None
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.rules.hook_timeout * len(calls) + 1):
+            replacement = await scheduler.run_failure(calls, self.invoke, args)
+        if replacement is not None:
+            replacement.__context__ = error
+            error = replacement
+        ctx.error = error
+        return error
+
+    async def fail(self, error: ProxyError) -> ProxyResponse:
+        """A failure before the status line: failure hooks, headers hook, one JSON error."""
+        error = await self.failure_hooks(error)
+        self.rules.scrubber.scrub_error(error)   # a failure hook's replacement may echo a key too
+        headers = await self.response_headers(None)
+        headers.update(error.headers)
+        self.report_failure(error)
+        return ProxyResponse(error.status_code, headers, orjson.dumps(error_body(error)))
+
+    def succeed(self, status: int = 200) -> None:
+        ctx = self.ctx
+        if ctx.outcome_reported:
+            return
+        ctx.outcome_reported = True
+        ctx.status = status
+        ctx.end = time.perf_counter()
+        self.rules.observers.notify("on_success", ctx)
+
+    def report_failure(self, error: ProxyError) -> None:
+        ctx = self.ctx
+        if ctx.outcome_reported:
+            return
+        ctx.outcome_reported = True
+        ctx.error = error
+        ctx.status = error.status_code
+        ctx.end = time.perf_counter()
+        self.rules.observers.notify("on_failure", ctx)
+
+    async def cancelled(self, reason: ProxyError | None = None) -> None:
+        """The request was cancelled (client gone, server stopping): failure hooks once, shielded.
+
+        ``reason``: why, when the proxy knows better than "the client left" (a stream that was being
+        stopped for shutdown or for its duration when the cancellation came).
+        """
+        ctx = self.ctx
+        if ctx.outcome_reported:
+            return
+        if ctx.failure_hooks_ran and ctx.error is not None:
+            error: ProxyError = ctx.error   # the failure path was under way: report what it decided
+        elif reason is not None:
+            error = reason
+        else:
+            error = ClientDisconnectedError("The client disconnected before the response was complete.")
+        try:
+            error = await self.failure_hooks(error)   # shielded inside; no-op if they ran
+        except Exception as exc:  # a broken failure hook must not mask the cancellation
+            log.error("failure hooks raised during cleanup of %s", ctx.id, exc_info=exc)
+        self.report_failure(error)

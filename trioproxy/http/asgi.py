@@ -1,0 +1,226 @@
+"""The hot path: the three proxy endpoints served as plain ASGI, in front of the Quart app.
+
+Why not a Quart view: measured on the development machine with the built-in fake provider, Quart's
+per-request machinery (request context, werkzeug ``Headers``, ``Response`` objects, signals,
+before/after hooks) costs about a third of the proxy's CPU per request. These three endpoints need
+none of it: they read a body, hand it to the pipeline, and send what it returns. Everything else
+(``/v1/models``, health, ``/metrics``, the built-ins' routes, errors for unknown routes, the app's
+lifespan) stays in Quart.
+
+Structure, the same as quart-trio's own connection class: one nursery per request, holding the
+request's work and a task that watches for ``http.disconnect``; a disconnect cancels the work (the
+pipeline then runs the failure hooks, shielded, and closes the upstream). A streaming body is
+relayed inside the same nursery and always closed (``StreamRelay.aclose``) on the way out.
+
+The request bounds that need the ASGI scope are enforced here, before anything else runs:
+
+* **Every route**: the header block's size (request line and fields, ``max_request_header_size_kb``)
+  and field count (``max_request_headers``) → ``431``. Hypercorn's h11 caps what it buffers of an
+  incomplete head (``cli/run.py``), so memory is bounded before a head reaches this check; this check
+  makes the limit independent of how TCP split the bytes.
+* **Proxy routes**: at most ``max_in_flight_requests`` at once (from the head to the last byte of
+  the answer, streams included); over it, a ``503`` with ``Retry-After`` at once, before the body is
+  read, no hook run. Health, metrics and the other Quart routes are not counted and keep answering.
+* **Proxy routes' bodies**: ``max_request_size_mb`` (``413``) and ``request_body_timeout`` for the
+  whole body (``408``); both answers close the connection, since the rest of the body is not read.
+
+Refusals that leave a body unread carry ``Connection: close``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..core.relay import StreamRelay
+from ..errors import (
+    ClientDisconnectedError,
+    ProxyError,
+    ProxyOverloadedError,
+    RequestHeadersTooLargeError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+)
+from .errors import send_internal_error, send_refusal
+from .paths import normalize_path, route_for
+
+if TYPE_CHECKING:
+    from ..core.pipeline import Pipeline
+    from .app import ProxyApp
+
+__all__ = ["ProxyASGI", "normalize_path"]
+
+log = logging.getLogger("trioproxy.asgi")
+
+class _Disconnected(Exception):
+    pass
+
+
+#: seconds a client over ``max_in_flight_requests`` is asked to wait before retrying
+RETRY_AFTER_SECONDS = 1
+#: at most one "refusing requests" warning per this many seconds (an overload must not flood the log)
+_OVERLOAD_LOG_INTERVAL = 10.0
+
+
+class ProxyASGI:
+    """ASGI callable: proxy endpoints here, everything else to the Quart app."""
+
+    def __init__(self, app: ProxyApp) -> None:
+        self.app = app
+        #: the composition root's result (``proxy.Proxy``): the CLI stops its streams at shutdown
+        self.proxy = app.proxy
+        self.pipeline: Pipeline = app.proxy.services.pipeline
+        config = app.proxy.services.config
+        self.max_header_bytes = config.max_request_header_bytes
+        self.max_headers = config.max_request_headers
+        self.max_in_flight = config.max_in_flight_requests
+        self.body_timeout = config.request_body_timeout
+        self.max_body_bytes = config.max_request_bytes
+        self.max_body_mb = config.general.max_request_size_mb
+        #: proxy-route requests between their head and the last byte of their answer
+        self.in_flight = 0
+        self._refused_since_log = 0
+        self._next_overload_log = 0.0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            scope = normalize_path(scope)
+        if scope["type"] == "http":
+            problem = self._header_problem(scope)
+            if problem is not None:
+                await send_refusal(send, problem)
+                return
+            if scope["method"] == "POST":
+                route = route_for(scope["path"])
+                if route is not None:
+                    if self.in_flight >= self.max_in_flight:
+                        await self._refuse_overload(send)
+                        return
+                    self.in_flight += 1
+                    try:
+                        await self._serve(route, scope, receive, send)
+                    finally:
+                        self.in_flight -= 1
+                    return
+        await self.app(scope, receive, send)
+
+    def _header_problem(self, scope: dict[str, Any]) -> RequestHeadersTooLargeError | None:
+        """431 when the head is over its size or field-count limit, whatever route it is for."""
+        headers = scope["headers"]
+        if len(headers) > self.max_headers:
+            return RequestHeadersTooLargeError(
+                f"The request has {len(headers)} header fields; the limit is {self.max_headers} "
+                "(general_settings.max_request_headers).")
+        # the request line and the fields as sent: "METHOD target HTTP/1.1", "name: value", CRLFs
+        size = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 14
+        for name, value in headers:
+            size += len(name) + len(value) + 4
+        if size > self.max_header_bytes:
+            return RequestHeadersTooLargeError(
+                f"The request line and headers are {size} bytes; the limit is {self.max_header_bytes} bytes "
+                f"(general_settings.max_request_header_size_kb: {self.max_header_bytes / 1024:g}).")
+        return None
+
+    async def _refuse_overload(self, send: Any) -> None:
+        self._refused_since_log += 1
+        now = trio.current_time()
+        if now >= self._next_overload_log:
+            log.warning("refusing requests with 503: %d in flight (general_settings.max_in_flight_requests: %d);"
+                        " %d refused since the last such warning", self.in_flight, self.max_in_flight,
+                        self._refused_since_log)
+            self._refused_since_log = 0
+            self._next_overload_log = now + _OVERLOAD_LOG_INTERVAL
+        await send_refusal(send, ProxyOverloadedError(
+            f"The proxy is handling its maximum of {self.max_in_flight} requests at once "
+            f"(general_settings.max_in_flight_requests); retry after {RETRY_AFTER_SECONDS} s.",
+            headers={"retry-after": str(RETRY_AFTER_SECONDS)}))
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any, headers: dict[str, str]) -> bytes | ProxyError:
+        limit = self.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _too_large(int(declared), self.max_body_mb)
+        parts: list[bytes] = []
+        size = 0
+        with trio.move_on_after(self.body_timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                body = message.get("body", b"")
+                if body:
+                    size += len(body)
+                    if size > limit:
+                        return _too_large(size, self.max_body_mb)
+                    parts.append(body)
+                if not message.get("more_body", False):
+                    return parts[0] if len(parts) == 1 else b"".join(parts)
+        return RequestTimeoutError(
+            f"The request body was not received within {self.body_timeout:g} s "
+            f"(general_settings.request_body_timeout); {size} bytes arrived.",
+            headers={"connection": "close"})
+
+    async def _serve(self, route: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        relay: StreamRelay | None = None
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    body = await self._read_body(scope, receive, headers)
+                except _Disconnected:
+                    return
+
+                async def watch_disconnect() -> None:
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            nursery.cancel_scope.cancel(reason="client disconnected")
+                            return
+
+                nursery.start_soon(watch_disconnect)
+                client = scope.get("client")
+                outcome = await self.pipeline.handle(route, body, headers, client[0] if client else None)
+                response_headers = [(b"content-type", outcome.media_type.encode())]
+                response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
+                if isinstance(outcome.body, StreamRelay):
+                    relay = outcome.body
+                    await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
+                    started = True
+                    async def send_frame(frame: bytes) -> None:
+                        await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+                    # within the stream's deadline and stop signal (see StreamRelay.send_to)
+                    await relay.send_to(send_frame)
+                    last = b""
+                else:
+                    response_headers.append((b"content-length", str(len(outcome.body)).encode()))
+                    await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
+                    started = True
+                    last = outcome.body
+                # The last body message makes Hypercorn recycle the keep-alive connection (restarting
+                # the idle task that closes it at shutdown) and tell us "http.disconnect" at once; if the
+                # watcher cancelled this send midway, that idle task would die and the connection would
+                # hold up a graceful shutdown for its whole deadline. The send is short: shield it.
+                with trio.CancelScope(shield=True):
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
+                nursery.cancel_scope.cancel(reason="response sent")
+        except Exception as exc:
+            # the pipeline answers every error itself; reaching here is a bug (or a broken socket)
+            if isinstance(exc, ClientDisconnectedError):
+                return
+            log.error("unexpected error serving %s", scope.get("path"), exc_info=exc)
+            if not started:
+                await send_internal_error(send)
+        finally:
+            if relay is not None:
+                await relay.aclose()
+
+
+def _too_large(size: int, limit_mb: float) -> RequestTooLargeError:
+    """The seeds' message, with the limit as configured (sizes in MiB, as the limit counts them)."""
+    return RequestTooLargeError(
+        f"Request size is too large. Request size is {size / 1024 / 1024:.6g} MB. Max size is {limit_mb:g} MB",
+        headers={"connection": "close"})

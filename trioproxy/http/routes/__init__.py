@@ -1,0 +1,18 @@
+"""The Quart routes, one module per group; each has ``register(app, proxy)``.
+
+=============  ===========================================================  =====================
+module         routes                                                       who may call
+=============  ===========================================================  =====================
+models.py      ``GET /models``, ``/v1/models``                              any valid key
+health.py      ``GET /health/liveliness`` (``/health/liveness``), ``/readiness``   anyone
+metrics.py     ``GET /metrics``                                             any valid key, or anyone
+                                                                            (``metrics_public``)
+customers.py   ``POST /customer/block``, ``/customer/unblock``              the proxy admin
+               (only with ``blocked_user_check``)
+robots.py      ``GET /robots.txt`` (only with ``block_robots``)             anyone
+=============  ===========================================================  =====================
+
+The proxy endpoints themselves (chat completions, completions, embeddings) are not Quart routes:
+``http/asgi.py`` serves them in front of the app. A new route group is a module here, registered
+in ``http/app.py``; it authenticates through ``http/auth.py``.
+"""

@@ -1,0 +1,209 @@
+"""The composition root: one config in, every part of the proxy built and wired, in one place.
+
+:func:`build_proxy` constructs each process-lifetime service and passes what it needs through its
+constructor, in dependency order (read the function top to bottom: that *is* the wiring). The
+result is a :class:`Proxy`: the typed container :class:`Services` plus the lifetime of the services
+that run (:meth:`Proxy.start` in the app's nursery, :meth:`Proxy.stop` at shutdown). Nothing is
+patched onto an object after it was built, nobody looks services up in a dict, and the HTTP layer
+(``http/app.py``) only starts and stops what it is handed.
+
+A **service** is anything with ``async run(*, task_status)`` (started with ``nursery.start``, for the
+app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
+is checked here when the proxy is built: one that lacks either is a startup error, never a silent
+skip. Today: the logging sink, handlers that are services (``hooks/assembly.py``), and the stream
+stopper of a ``--workers`` worker. Next issues add theirs here (store, key cache, spend writer,
+coordination, secret refresh): a field in :class:`Services`, a line in :func:`build_proxy`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import trio
+
+from .auth import Authenticator
+from .caching.dual_cache import DualCache
+from .caching.response_cache import ResponseCache, build_response_cache
+from .config import ConfigError, ProxyConfig
+from .core.pipeline import Pipeline
+from .core.shutdown import StreamStopper
+from .hooks.assembly import Handlers, assemble, service_problem
+from .http.app import ProxyApp, make_app
+from .http.asgi import ProxyASGI
+from .masking import SecretScrubber
+from .observability.callbacks import load_callbacks
+from .observability.cost import CostCalculator
+from .observability.metrics import Metrics
+from .observability.observer import REQUEST_LOGGER, RequestObserver
+from .observability.sink import LoggingSink
+from .policies.builtins import BuiltinResources, Builtins
+from .upstream.base import Provider
+from .upstream.fake import FakeProvider
+from .upstream.http11 import Http11Pool, Http11Provider
+from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
+from .upstream.router import Router
+
+__all__ = ["Proxy", "Service", "Services", "build_proxy", "create_app", "create_asgi", "load_handlers"]
+
+log = logging.getLogger("trioproxy.app")
+
+
+class Service(Protocol):
+    """Runs for the app's lifetime; drained at shutdown (see the module docstring)."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def drain(self, timeout: float) -> None: ...  # noqa: ASYNC109 - a budget, not a scope
+
+
+@dataclass(frozen=True, eq=False)
+class Services:
+    """Everything one proxy process holds for its lifetime, built once by :func:`build_proxy`."""
+
+    config: ProxyConfig
+    scrubber: SecretScrubber
+    authenticator: Authenticator
+    #: the ``cache`` every pre-call hook receives
+    dual_cache: DualCache
+    #: the pooled httpx client (built-ins' calls to LLM Guard and Google; the ``httpx`` transport)
+    http_client: httpx.AsyncClient
+    #: the built-in HTTP/1.1 pool behind the ``openai`` provider (None with ``http_client: httpx``)
+    upstream_pool: Http11Pool | None
+    #: provider name → provider (the router's; a dict so tests can stand one in)
+    providers: dict[str, Provider]
+    router: Router
+    builtins: Builtins
+    handlers: Handlers
+    cost: CostCalculator
+    metrics: Metrics
+    logging_sink: LoggingSink
+    response_cache: ResponseCache | None
+    pipeline: Pipeline
+    #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
+    stream_stopper: StreamStopper | None = None
+    #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
+    lifetime: tuple[Service, ...] = field(default=())
+
+
+class Proxy:
+    """The built proxy: its :class:`Services`, and their lifetime."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        #: the services run (between :meth:`start` and :meth:`stop`): what readiness reports
+        self.started = False
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Start every service in ``nursery`` (the app's), in order, each until it says it started."""
+        for service in self.services.lifetime:
+            await nursery.start(service.run)
+        self.started = True
+
+    def stop_streams(self) -> int:
+        """Graceful shutdown is about to cut open streams: end each with a ``shutdown`` error event."""
+        return self.services.pipeline.stop_streams()
+
+    async def stop(self) -> None:
+        """Drain every service (each within ``graceful_shutdown_timeout``), then close the pools."""
+        services = self.services
+        with trio.CancelScope(shield=True):
+            for service in services.lifetime:
+                try:
+                    await service.drain(services.config.graceful_shutdown_timeout)
+                except Exception as exc:
+                    log.error("stopping %r failed", service, exc_info=exc)
+            if services.upstream_pool is not None:
+                await services.upstream_pool.aclose()
+            await services.http_client.aclose()
+        self.started = False
+
+
+def load_handlers(config: ProxyConfig, resources: BuiltinResources | None = None) -> Handlers:
+    """Import, instantiate and check every handler the config names (``trioproxy check`` does only
+    this, without resources). Raises ConfigError."""
+    return assemble(config, Builtins(config, resources))
+
+
+def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]:
+    problems = []
+    for service in services:
+        problem = service_problem(service)
+        if problem is not None:
+            problems.append(f"{config.source}: service {type(service).__name__} {problem}")
+    if problems:
+        raise ConfigError(problems)
+    return tuple(services)
+
+
+def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
+    """Every part of the proxy for ``config``. Raises ConfigError (a handler, a callback, a setting).
+
+    ``shutdown_event``: the supervisor's event in a ``--workers N > 1`` worker (``cli/run.py``).
+    """
+    general = config.general
+    scrubber = SecretScrubber(config.secrets())
+    authenticator = Authenticator(config.master_key)
+    dual_cache = DualCache()
+
+    # upstreams: the transport, the providers, the router
+    http_client = make_http_client(general.http_pool)
+    upstream_pool = None
+    providers: dict[str, Provider] = {"fake": FakeProvider()}
+    if general.http_client == "httpx":
+        providers["openai"] = OpenAICompatProvider(http_client, scrubber)
+    else:
+        upstream_pool = Http11Pool.from_settings(general.http_pool)
+        providers["openai"] = Http11Provider(upstream_pool, scrubber)
+    router = Router(config, providers)
+
+    # handlers: user handlers and built-ins (which get what they need through their constructors)
+    cost = CostCalculator()
+    builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
+    handlers = assemble(config, builtins)
+
+    # observability: metrics, the logging sink, the observer; the response cache
+    metrics = Metrics(router.model_names)
+    sink = LoggingSink(
+        load_callbacks(config, handlers.loggers),
+        scrubber=scrubber,
+        cost=cost,
+        queue_size=general.logging_queue_size,
+        callback_timeout=general.callback_timeout_seconds,
+        request_log=logging.getLogger(REQUEST_LOGGER),
+        on_callback_error=metrics.callback_failed,
+        on_estimate=metrics.record_usage,
+        error_log_interval=general.callback_error_log_interval,
+    )
+    metrics.bind_sink(lambda: sink.depth, lambda: sink.dropped)
+    response_cache = build_response_cache(config.litellm.cache, config.source, metrics.cache_lookup)
+    # observers, in order: the logging event first ("exactly one outcome event" must not depend on
+    # the metrics or the cache store working), then the response cache's store
+    observers: list[Any] = [RequestObserver(sink, metrics, cost)]
+    if response_cache is not None:
+        observers.append(response_cache)
+
+    pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
+                        authenticator=authenticator, cost=cost, response_cache=response_cache)
+    stopper = None
+    if shutdown_event is not None:
+        stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
+    lifetime = _check_services(config, [sink, *handlers.services, *([stopper] if stopper else [])])
+    return Proxy(Services(
+        config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
+        http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
+        builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
+        response_cache=response_cache, pipeline=pipeline, stream_stopper=stopper, lifetime=lifetime,
+    ))
+
+
+def create_app(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyApp:
+    """The Quart app for one config (``app.proxy`` is the :class:`Proxy`). Raises ConfigError."""
+    return make_app(build_proxy(config, shutdown_event=shutdown_event))
+
+
+def create_asgi(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyASGI:
+    """What Hypercorn serves: the fast path in front of the Quart app (``http/asgi.py``)."""
+    return ProxyASGI(create_app(config, shutdown_event=shutdown_event))
