@@ -25,7 +25,7 @@ from trioproxy.coordination.limiter import Admission, Check, Kind
 from trioproxy.coordination.limiter_redis import RedisLimiter
 from trioproxy.coordination.redis import RedisClient
 from trioproxy.errors import ServiceUnavailableError
-from trioproxy.pricing import Price
+from trioproxy.observability.prices import Price
 from trioproxy.spend import RecordInputs, SpendWriter
 from trioproxy.spend.admission import AdmissionSettings, Admitter, RequestFacts
 from trioproxy.store.errors import StoreUnavailable

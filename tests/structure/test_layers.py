@@ -23,6 +23,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "context": set(),
     "prompt": set(),
     "streaming": {"errors", "types"},
+    # translation of OpenAI's Responses API to chat completions (issue #15): pure, wired by http/core
+    "responses_api": {"errors"},
     # configuration, and what it reads while loading
     "secret_managers": {"errors"},
     "config": {"secret_managers", "errors", "masking"},
@@ -36,7 +38,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "store": {"auth", "errors"},
     "coordination": {"errors"},
     "access": {"errors"},
-    "admin": {"store", "auth", "errors", "masking"},
+    "admin": {"store", "auth", "access", "errors", "masking"},   # access: route lists are checked with its parser
     "spend": {"admin", "store", "coordination", "observability", "errors"},
     # built-in handlers
     "policies": {"hooks", "observability", "upstream", "config", "prompt", "masking", "errors"},
@@ -55,6 +57,13 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 #: modules allowed over ~450 lines, and why each is not split (yet)
 LONG_MODULES: dict[str, str] = {
+    "responses_api/request.py": "Responses API → chat request translation: one table per field group (translated, "
+                                "copied, ignored, refused), checked against the OpenAI SDK's field list as a whole",
+    "spend/record.py": "the spend record's fields and their builder: one value object, just over the line",
+    "upstream/fake.py": "the built-in fake provider grew OpenAI's shapes for clients (tools, response_format, n, "
+                        "logprobs, base64 embeddings); to be split (schema and logprob helpers) with issue #15",
+    "upstream/routing/validate.py": "router_settings validation: every key's rule and message in one place, "
+                                    "like config/schema.py; reports every problem at once",
     "errors": "the one error hierarchy and its one mapping to the envelope; the tree is drawn in its "
               "docstring, and each class is a few lines: splitting it would put the one map in two files",
     "coordination/redis.py": "the Redis client (RESP over Trio, reconnects, pipelining): another branch is "

@@ -88,7 +88,9 @@ def create_app_from_env() -> Any:
     install()   # this worker's connections get the request-head deadline
     event = _supervisor_shutdown_event()
     app = create_asgi(config, shutdown_event=event)
-    if event is None:
+    if event is not None:
+        _ignore_terminate_while_draining(event)
+    else:
         log.warning("Hypercorn's shutdown event was not found in this worker: at shutdown, its open "
                     "streams are cut at the graceful deadline instead of ending with an error event")
     _freeze_startup_heap()
@@ -109,6 +111,26 @@ def _supervisor_shutdown_event() -> Any:
     kwargs = getattr(multiprocessing.current_process(), "_kwargs", None)
     event = kwargs.get("shutdown_event") if isinstance(kwargs, dict) else None
     return event if callable(getattr(event, "is_set", None)) else None
+
+
+def _ignore_terminate_while_draining(event: Any) -> None:
+    """In a worker: ignore SIGTERM once the supervisor's shutdown event is set; otherwise die of it.
+
+    Why: Hypercorn's supervisor ``terminate()``s every worker as soon as the first one has exited,
+    and an idle worker exits at once after the shutdown event, which cut the busy workers' in-flight
+    requests (and their streams' ``shutdown`` events) long before ``graceful_shutdown_timeout``.
+    Draining stays bounded by Hypercorn's own graceful deadline, and the supervisor waits for its
+    (non-daemon) workers before it exits. Installed here, before ``trio.run``, and decided when the
+    signal arrives, so no polling interval can race it; a SIGTERM sent to a worker outside a
+    shutdown (an operator's ``kill``) still ends it as the default action would.
+    """
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if event.is_set():
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 async def _serve_one(app: Any, hc: Any) -> None:

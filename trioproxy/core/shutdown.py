@@ -13,8 +13,6 @@ watches the supervisor's event instead.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -97,12 +95,8 @@ class StreamStopper:
         # a multiprocessing event: there is nothing to await on, so it is polled (as Hypercorn does)
         while not self._event.is_set():  # noqa: ASYNC110
             await trio.sleep(0.1)
-        # Hypercorn's supervisor sends SIGTERM to every worker as soon as the first one has exited (an
-        # idle worker exits at once), which would cut this worker's in-flight requests long before
-        # graceful_shutdown_timeout. Draining is bounded by Hypercorn's own deadline here, and the
-        # supervisor's process waits for its (non-daemon) workers before it exits.
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # (the supervisor's early SIGTERM to a draining worker is ignored from the worker's start:
+        # cli/run.py ``_ignore_terminate_while_draining``, so no poll interval can race it)
         await trio.sleep(streams_stop_after(self._graceful_timeout))
         stop_streams(self._stop)
 
