@@ -10,9 +10,10 @@ patched onto an object after it was built, nobody looks services up in a dict, a
 A **service** is anything with ``async run(*, task_status)`` (started with ``nursery.start``, for the
 app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
-skip. Today: the logging sink, handlers that are services (``hooks/assembly.py``), and the stream
-stopper of a ``--workers`` worker. Next issues add theirs here (store, key cache, spend writer,
-coordination, secret refresh): a field in :class:`Services`, a line in :func:`build_proxy`.
+skip. Today: the logging sink, handlers that are services (``hooks/assembly.py``), the secret refresh
+(with ``general_settings.key_management_system``), and the stream stopper of a ``--workers`` worker.
+Next issues add theirs here (store, key cache, spend writer, coordination): a field in
+:class:`Services`, a line in :func:`build_proxy`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
+from .config.live import LiveSecrets
 from .core.pipeline import Pipeline
 from .core.shutdown import StreamStopper
 from .hooks.assembly import Handlers, assemble, service_problem
@@ -40,13 +42,17 @@ from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .secret_managers.refresh import SecretRefresher
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider
 from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
+from .upstream.providers.adapter import ProviderConfigError
+from .upstream.providers.provider import AdapterProvider
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_proxy", "create_app", "create_asgi", "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_proxy", "check_providers", "create_app", "create_asgi",
+           "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -70,11 +76,15 @@ class Services:
     dual_cache: DualCache
     #: the pooled httpx client (built-ins' calls to LLM Guard and Google; the ``httpx`` transport)
     http_client: httpx.AsyncClient
-    #: the built-in HTTP/1.1 pool behind the ``openai`` provider (None with ``http_client: httpx``)
+    #: the built-in HTTP/1.1 pool: behind the ``openai`` provider (unless ``http_client: httpx``) and
+    #: every native provider adapter
     upstream_pool: Http11Pool | None
-    #: provider name → provider (the router's; a dict so tests can stand one in)
+    #: provider name → provider (the router's; a dict so tests can stand one in): ``openai``, ``fake``,
+    #: and every prefix of ``upstream/providers/registry.py`` mapped to the one :class:`AdapterProvider`
     providers: dict[str, Provider]
     router: Router
+    #: the current values of ``os.environ/`` references (refreshed secrets reach deployments here)
+    live_secrets: LiveSecrets
     builtins: Builtins
     handlers: Handlers
     cost: CostCalculator
@@ -84,6 +94,8 @@ class Services:
     pipeline: Pipeline
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
+    #: reads the secret manager again every ``refresh_interval`` (None without a secret manager)
+    secret_refresher: SecretRefresher | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
     lifetime: tuple[Service, ...] = field(default=())
 
@@ -138,29 +150,73 @@ def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]
     return tuple(services)
 
 
-def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
+def check_providers(config: ProxyConfig, adapters: AdapterProvider | None = None) -> None:
+    """Every native provider's deployment settings checked now (``AdapterProvider.prepare``: pure,
+    no I/O), so that a bad one stops startup (and ``trioproxy check``) naming its key path, with every
+    problem at once. Raises ConfigError."""
+    if adapters is None:    # trioproxy check: nothing is served, nothing is sent
+        adapters = AdapterProvider(Http11Pool(), SecretScrubber(config.secrets()))
+    problems = []
+    prefixes = set(adapters.prefixes)
+    for deployment in config.deployments:
+        if deployment.provider not in prefixes:
+            continue
+        try:
+            adapters.prepare(deployment)
+        except ProviderConfigError as exc:
+            path = f"model_list[{deployment.index}].litellm_params"
+            problems += [f"{config.source}: {path}: {problem}" for problem in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _secret_refresher(config: ProxyConfig, scrubber: SecretScrubber, live: LiveSecrets) -> SecretRefresher | None:
+    """The refresh service when a secret manager is read (docs/secrets.md): each changed value is
+    known to the scrubber first (the old one stays known), then to the deployments that refer to it."""
+    resolution = config.secret_resolution
+    if resolution is None or not resolution.values:
+        return None
+
+    def changed(name: str, value: str) -> None:
+        if resolution.sources.get(name) != "environment":
+            scrubber.add(value)
+        live.update(name, value)
+
+    return SecretRefresher(resolution.resolver, resolution.values, resolution.values,
+                           interval=resolution.refresh_interval, on_change=changed)
+
+
+def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> Proxy:
     """Every part of the proxy for ``config``. Raises ConfigError (a handler, a callback, a setting).
 
     ``shutdown_event``: the supervisor's event in a ``--workers N > 1`` worker (``cli/run.py``).
+    ``scrubber``: the one the log filter uses (``cli/run.py``), so that both learn the secrets that
+    become known later (a provider's credentials, a refreshed secret); default: a new one.
     """
     general = config.general
-    scrubber = SecretScrubber(config.secrets())
+    if scrubber is None:
+        scrubber = SecretScrubber()
+    scrubber.add(*config.secrets())
     authenticator = Authenticator(config.master_key)
     dual_cache = DualCache()
 
-    # upstreams: the transport, the providers, the router
+    # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router
     http_client = make_http_client(general.http_pool)
-    upstream_pool = None
+    upstream_pool = Http11Pool.from_settings(general.http_pool)
     providers: dict[str, Provider] = {"fake": FakeProvider()}
     if general.http_client == "httpx":
         providers["openai"] = OpenAICompatProvider(http_client, scrubber)
     else:
-        upstream_pool = Http11Pool.from_settings(general.http_pool)
         providers["openai"] = Http11Provider(upstream_pool, scrubber)
-    router = Router(config, providers)
+    adapters = AdapterProvider(upstream_pool, scrubber, drop_params=config.litellm.drop_params)
+    providers.update(dict.fromkeys(adapters.prefixes, adapters))
+    check_providers(config, adapters)
+    live = LiveSecrets(config.secret_resolution.values if config.secret_resolution else None)
+    router = Router.from_config(config, providers, current=live.current)
+    refresher = _secret_refresher(config, scrubber, live)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)
-    cost = CostCalculator()
+    cost = CostCalculator(pricing_model=adapters.pricing_model)
     builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
     handlers = assemble(config, builtins)
 
@@ -190,20 +246,22 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
-    lifetime = _check_services(config, [sink, *handlers.services, *([stopper] if stopper else [])])
+    lifetime = _check_services(config, [sink, *handlers.services, *([refresher] if refresher else []),
+                                        *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
-        builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, stream_stopper=stopper, lifetime=lifetime,
+        live_secrets=live, builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
+        response_cache=response_cache, pipeline=pipeline, stream_stopper=stopper, secret_refresher=refresher,
+        lifetime=lifetime,
     ))
 
 
-def create_app(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyApp:
+def create_app(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> ProxyApp:
     """The Quart app for one config (``app.proxy`` is the :class:`Proxy`). Raises ConfigError."""
-    return make_app(build_proxy(config, shutdown_event=shutdown_event))
+    return make_app(build_proxy(config, shutdown_event=shutdown_event, scrubber=scrubber))
 
 
-def create_asgi(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyASGI:
+def create_asgi(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> ProxyASGI:
     """What Hypercorn serves: the fast path in front of the Quart app (``http/asgi.py``)."""
-    return ProxyASGI(create_app(config, shutdown_event=shutdown_event))
+    return ProxyASGI(create_app(config, shutdown_event=shutdown_event, scrubber=scrubber))

@@ -160,7 +160,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     scrubber = SecretScrubber(config.secrets())
     client = httpx.AsyncClient(transport=httpx.MockTransport(upstream.handle))
     providers = {"openai": OpenAICompatProvider(client, scrubber), "fake": FakeProvider()}
-    router = Router(config, providers)
+    router = Router.from_config(config, providers)
     pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber, observers or (),
                         response_cache=response_cache)
     pipeline.test_upstream = upstream  # type: ignore[attr-defined]

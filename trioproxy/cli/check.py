@@ -8,7 +8,7 @@ import sys
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
 from ..observability.callbacks import load_callbacks
-from ..proxy import load_handlers
+from ..proxy import check_providers, load_handlers
 from .common import load
 
 __all__ = ["check"]
@@ -35,6 +35,7 @@ def _describe(config: ProxyConfig) -> list[str]:
 def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
+        check_providers(config)
         handlers = load_handlers(config)
         logging_callbacks = load_callbacks(config, handlers.loggers)
     except ConfigError as exc:

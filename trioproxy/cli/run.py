@@ -32,7 +32,7 @@ from ..config import ConfigError, ProxyConfig
 from ..core.shutdown import stop_streams, streams_stop_after
 from ..masking import SecretScrubber, install_log_filter
 from ..observability.callbacks import load_callbacks
-from ..proxy import create_asgi, load_handlers
+from ..proxy import check_providers, create_asgi, load_handlers
 from .common import load, setup_logging
 
 __all__ = ["MIN_MASTER_KEY_LENGTH", "create_app_from_env", "is_loopback", "run", "streams_stop_after"]
@@ -82,12 +82,13 @@ def create_app_from_env() -> Any:
     path = os.environ.get(_CONFIG_ENV) or None
     setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
     config = load(path)
-    install_log_filter(SecretScrubber(config.secrets()))
+    scrubber = SecretScrubber(config.secrets())
+    install_log_filter(scrubber)
     from .server_connection import install
 
     install()   # this worker's connections get the request-head deadline
     event = _supervisor_shutdown_event()
-    app = create_asgi(config, shutdown_event=event)
+    app = create_asgi(config, shutdown_event=event, scrubber=scrubber)
     if event is not None:
         _ignore_terminate_while_draining(event)
     else:
@@ -205,7 +206,10 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             log.error("%s", problem)
         return 1
-    install_log_filter(SecretScrubber(config.secrets()))
+    # one scrubber for the log filter and the proxy: secrets known later (a provider's credentials, a
+    # refreshed secret) are masked in the log too
+    scrubber = SecretScrubber(config.secrets())
+    install_log_filter(scrubber)
     for warning in config.warnings:
         log.warning("%s", warning)
     weakness = _key_weakness(config.master_key)
@@ -233,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
 
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
+            check_providers(config)
             load_callbacks(config, load_handlers(config).loggers)
         except ConfigError as exc:
             for problem in exc.problems:
@@ -257,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         return hypercorn_run(hc)
 
     try:
-        app = create_asgi(config)
+        app = create_asgi(config, scrubber=scrubber)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)

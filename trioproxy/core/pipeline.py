@@ -55,6 +55,7 @@ from ..upstream.router import Router
 from . import endpoints
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
 from .relay import StreamRelay, response_too_large
+from .routing_facts import request_facts
 from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams
 
@@ -163,16 +164,22 @@ class Pipeline:
         self.observers.notify("on_request_start", ctx)
         try:
             try:
-                return await self._run(run, raw_body, headers, peer)
+                response = await self._run(run, raw_body, headers, peer)
             except Exception as exc:
                 error = to_proxy_error(exc)
                 if not isinstance(exc, ProxyError):
                     log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-                return await run.fail(error)
+                response = await run.fail(error)
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
+            run.settle_attempt()
             raise
+        if not isinstance(response.body, StreamRelay):
+            # a stream's relay settles its attempt at its end; anything else is over now (an answer
+            # that succeeded was settled when it arrived: what is left was abandoned)
+            run.settle_attempt()
+        return response
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None) -> ProxyResponse:
@@ -190,7 +197,7 @@ class Pipeline:
         if answer is not None:
             return await self._answer_with_text(run, answer)
         endpoints.validate_after_hooks(ctx.route, ctx.data)
-        self.router.deployments(ctx.data["model"])  # unknown model → 404 before anything is sent
+        self.router.resolve(ctx.data["model"])  # unknown model → 404 before anything is sent
         if ctx.stream:
             return await self._stream(run)
         return await self._complete(run)
@@ -205,11 +212,14 @@ class Pipeline:
             if hit is not None:
                 ctx.cache_hit = True
                 return hit
+        facts = request_facts(ctx, count_tokens=self.router.counts_tokens)
         try:
             if ctx.stream:
-                _, result = await self.router.open_stream(model, ctx.route.endpoint, body, run.upstream_attempt)
+                run.attempt, result = await self.router.open_stream(
+                    model, ctx.route.endpoint, body, facts=facts, on_attempt=run.upstream_attempt)
             else:
-                _, result = await self.router.send(model, ctx.route.endpoint, body, run.upstream_attempt)
+                run.attempt, result = await self.router.send(
+                    model, ctx.route.endpoint, body, facts=facts, on_attempt=run.upstream_attempt)
         finally:
             ctx.upstream_end = time.perf_counter()
         return result
@@ -280,6 +290,9 @@ class Pipeline:
             parsed = orjson.loads(upstream.body)
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("usage"), dict):
+            ctx.usage = parsed["usage"]
+        run.settle_attempt(succeeded=True)
         response = wrap_response(parsed)
         body = ctx.upstream_raw = upstream.body
         calls = run.calls("post_call_success")

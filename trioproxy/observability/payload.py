@@ -79,7 +79,7 @@ def _litellm_params(ctx: RequestContext, deployment: Deployment | None) -> dict[
     metadata = ctx.data.get("metadata")
     return {
         "metadata": dict(metadata) if isinstance(metadata, dict) else {},
-        "model_group": ctx.requested_model,
+        "model_group": ctx.model_group or ctx.requested_model,
         "custom_llm_provider": deployment.provider if deployment else None,
         "api_base": deployment.safe_api_base if deployment else None,
         "stream": ctx.stream,
@@ -209,6 +209,8 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
         "endpoint": ctx.route.endpoint,
         "stream": ctx.stream,
         "model": ctx.requested_model,
+        # the group that served the request: the requested one, or a fallback's (docs/routing.md)
+        "model_group": ctx.model_group or ctx.requested_model,
         "deployment": deployment.label if deployment else None,
         "upstream_model": deployment.upstream_model if deployment else None,
         "provider": deployment.provider if deployment else None,
