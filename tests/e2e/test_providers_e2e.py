@@ -310,3 +310,31 @@ def test_provider_end_to_end(served: tuple[Case, Any, Any, openai.OpenAI]) -> No
         assert records[name]["provider"] == case.name
     assert records["truncated"]["error_code"] == "upstream_stream_interrupted"
     assert records["error"]["status_code"] == case.error_status
+
+
+def test_bad_provider_settings_stop_startup_naming_the_key(tmp_path: Any) -> None:
+    """``prepare()`` runs for every deployment at startup: each problem names its key path, all at once,
+    and no credential is printed (``trioproxy run`` and ``trioproxy check`` alike)."""
+    import os
+    import subprocess
+    import sys
+
+    from support.proxy_process import write_config
+
+    config = {"model_list": [
+        {"model_name": "a", "litellm_params": {"model": "azure/prod", "api_key": AZURE_KEY}},
+        {"model_name": "b", "litellm_params": {"model": "vertex_ai/gemini-2.5-flash",
+                                               "vertex_credentials": "{not json " + AWS_SECRET}},
+        {"model_name": "c", "litellm_params": {"model": "hosted_vllm/llama", "api_key": TOGETHER_KEY}}]}
+    path = write_config(tmp_path, config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "VERTEX", "GOOGLE_", "HOSTED_VLLM"))}
+    for command in (["run", str(path), "--port", "0"], ["check", str(path)]):
+        done = subprocess.run([sys.executable, "-m", "trioproxy", *command], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        output = done.stdout + done.stderr
+        assert "model_list[0].litellm_params: azure/prod needs 'api_base'" in output
+        assert "model_list[1].litellm_params: vertex_credentials looks like JSON but does not parse" in output
+        assert "model_list[2].litellm_params: hosted_vllm/llama needs 'api_base'" in output
+        for secret in (AZURE_KEY, AWS_SECRET, TOGETHER_KEY):
+            assert secret not in output

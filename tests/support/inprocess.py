@@ -138,7 +138,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
                   settings: dict[str, Any] | None = None, general: dict[str, Any] | None = None,
                   guardrails: list[tuple[Any, Any]] | None = None,
                   model_params: dict[str, Any] | None = None, observers: list[Any] | None = None,
-                  response_cache: Any = None) -> Pipeline:
+                  response_cache: Any = None, router: dict[str, Any] | None = None) -> Pipeline:
     """A Pipeline over the given handler objects (in order) and a scripted upstream."""
     upstream = upstream or Upstream()
     raw = {
@@ -148,6 +148,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
                        {"model_name": "fake-model", "litellm_params": {"model": "fake/fake-model"}}],
         "litellm_settings": settings or {},
         "general_settings": {"master_key": "sk-master-000000000", **(general or {})},
+        "router_settings": router or {},
     }
     config = parse_config(raw, "<test>", Path.cwd())
     loaded = [inspect_handler(f"handler{i}", h, f"litellm_settings.callbacks[{i}]")
