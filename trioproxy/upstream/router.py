@@ -36,6 +36,7 @@ from ..config.model import DEFAULT_OPENAI_API_BASE
 from ..errors import (
     APIConnectionError,
     BadRequestError,
+    NotFoundError,
     ProxyError,
     ServiceUnavailableError,
     Timeout,
@@ -135,8 +136,12 @@ class Router:
         return self.routing.model_names()
 
     def resolve(self, model: str) -> Route[Deployment]:
-        """Where ``model`` leads; the 404 for a model nobody serves comes from here."""
-        return self.routing.plan(model).route
+        """Where ``model`` leads; the 404 for a model nobody serves comes from here (as from a plan)."""
+        route = self.routing.resolver.resolve(model) if isinstance(model, str) else None
+        if route is None:
+            raise NotFoundError(f"Model {model!r} is not served by this proxy. GET /v1/models lists the available "
+                                "models.", param="model")
+        return route
 
     def deployments(self, model: str) -> list[Deployment]:
         """The configured deployments ``model`` leads to (raises the 404 for an unknown model)."""

@@ -1,8 +1,8 @@
 """How ``upstream/router.py`` drives a plan: the attempt loop, and a router built on it.
 
-:func:`call_with_plan` is the loop, once, for ``send`` and ``open_stream``. :class:`RoutedRouter` is
-what ``Router`` becomes when routing is wired in — a thin, working sketch (tested with fake providers
-in ``tests/routing/test_routing_adapter.py``) that keeps ``Router``'s surface: ``model_names``,
+:func:`call_with_plan` is the loop, once, for ``send`` and ``open_stream``; ``upstream/router.py``'s
+``Router`` runs it (the wired router). :class:`RoutedRouter` is the sketch it grew from — thin and
+working (tested with fake providers in ``tests/routing/test_routing_adapter.py``), keeping: ``model_names``,
 ``deployments(model)``, ``send`` and ``open_stream``, the ``on_attempt(deployment, outgoing)`` hook.
 Differences the wiring must carry into the pipeline:
 
