@@ -212,7 +212,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     providers.update(dict.fromkeys(adapters.prefixes, adapters))
     check_providers(config, adapters)
     live = LiveSecrets(config.secret_resolution.values if config.secret_resolution else None)
-    router = Router.from_config(config, providers, current=live.current)
+    router = Router.from_config(config, providers, current=live.current, scrubber=scrubber)
     refresher = _secret_refresher(config, scrubber, live)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)

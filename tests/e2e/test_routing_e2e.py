@@ -160,6 +160,21 @@ def test_fallbacks_by_kind_of_failure(start_proxy: Any, fake_upstream: FakeUpstr
     assert records["disabled"]["status_code"] == 500
 
 
+def test_a_stream_that_fails_at_its_first_event_falls_back(start_proxy: Any, fake_upstream: FakeUpstream) -> None:
+    """A 200 whose first event is an error envelope, or a body without any event: nothing reached the
+    client, so the request goes on to the fallback like after an error status."""
+    fake_upstream.set_behavior("up-primary", Behavior(error_in_200={"error": {
+        "message": "the model is overloaded", "type": "server_error", "code": "overloaded"}}))
+    fake_upstream.set_behavior("up-second", Behavior(empty_body=True))
+    proxy, client = start(start_proxy, [deployment(fake_upstream, "primary", "up-primary"),
+                                        deployment(fake_upstream, "second", "up-second"),
+                                        deployment(fake_upstream, "backup", "up-backup")],
+                          router={"fallbacks": [{"primary": ["second", "backup"]}]})
+    chunks = list(client.chat.completions.create(model="primary", messages=USER, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the fake upstream."
+    assert sent_models(fake_upstream) == ["up-primary", "up-second", "up-backup"]
+
+
 def test_no_fallback_once_the_first_byte_reached_the_client(start_proxy: Any, fake_upstream: FakeUpstream) -> None:
     fake_upstream.set_behavior("up-primary", Behavior(content="one two three four", stream_end="close"))
     proxy, client = start(start_proxy, [deployment(fake_upstream, "primary", "up-primary"),

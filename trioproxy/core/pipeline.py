@@ -10,8 +10,10 @@ This module answers "what is cancelled when?":
   ``"moderation rejected"``: the upstream request is abandoned mid-flight and its connection
   closed, so the provider stops generating. An upstream failure cancels the moderation hooks. If the
   upstream answers first, the nursery waits for every verdict. Exactly one outcome leaves. For
-  streams, "the upstream answered" means status and headers: no byte of the body is read, let alone
-  sent, before every verdict is in; a rejection closes the already-open stream.
+  streams, "the upstream answered" means its status, headers and first event (read within the routing
+  attempt, so that a stream failing at once is retried: ``upstream/primed.py``): no byte is sent
+  before every verdict is in, and nothing past the first event is read; a rejection closes the
+  already-open stream.
 * **Client disconnect**: the HTTP layer cancels the request's task. Nothing here catches
   ``trio.Cancelled`` for good: on the way out, a shielded scope with a deadline runs the failure
   hooks once (``ClientDisconnectedError``), closes the upstream stream and the iterator hooks'

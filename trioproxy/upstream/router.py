@@ -15,12 +15,15 @@ What the router adds to the plan:
   (and prepares it once) while clients naming ever new models through ``*`` cannot grow it;
 * **the outgoing body**: the deployment's defaults, the client's body over them, ``model`` set to
   the upstream's name;
+* for a stream, **its first event** read within the attempt (``primed.py``): a stream that opens with
+  an error event, or ends before any, fails the attempt, so it is retried or falls back like an error
+  status (nothing of it reached the client yet);
 * the **attempt** it returns with the answer: the caller settles it exactly once (``succeeded`` at
   the end of the answer, ``failed(…, first_byte_sent=True)`` when a stream breaks, ``abandoned`` when
   the client leaves), which feeds cooldowns, latency and usage.
 
 The router only ever tries another deployment before the first byte of an answer is sent: for a
-stream, "answered" is the upstream's status line, so a stream is never retried halfway.
+stream, "answered" is its first event, so a stream is never retried halfway.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from ..errors import (
     ServiceUnavailableError,
     Timeout,
 )
+from ..masking import SecretScrubber
 from .base import Provider, UpstreamResponse, UpstreamStream
 from .errors import status_is_retryable
+from .primed import prime
 from .routing import (
     Attempt,
     Candidate,
@@ -113,17 +118,19 @@ class Router:
     """Every upstream call of the proxy (the pipeline's, the Llama Guard built-in's) goes through here."""
 
     def __init__(self, routing: Routing[Deployment], providers: Mapping[str, Provider], *,
-                 current: Callable[[Deployment], Deployment] | None = None) -> None:
+                 current: Callable[[Deployment], Deployment] | None = None,
+                 scrubber: SecretScrubber | None = None) -> None:
         self.routing = routing
         self._providers = providers
         self._current = current
+        self._scrubber = scrubber or SecretScrubber()
         self._derived: OrderedDict[tuple[int, str, str], tuple[Deployment, Deployment]] = OrderedDict()
 
     @classmethod
     def from_config(cls, config: ProxyConfig, providers: Mapping[str, Provider], *,
-                    current: Callable[[Deployment], Deployment] | None = None,
+                    current: Callable[[Deployment], Deployment] | None = None, scrubber: SecretScrubber | None = None,
                     rng: random.Random | None = None, clock: Clock | None = None) -> Router:
-        return cls(build_routing(config, clock=clock, rng=rng), providers, current=current)
+        return cls(build_routing(config, clock=clock, rng=rng), providers, current=current, scrubber=scrubber)
 
     @property
     def counts_tokens(self) -> bool:
@@ -194,7 +201,9 @@ class Router:
             if on_attempt is not None:
                 on_attempt(deployment, outgoing, attempt)
             if stream:
-                return await provider.open_stream(deployment, endpoint, outgoing)
+                # up to the first event within the attempt: a stream that fails at once is retried
+                return await prime(await provider.open_stream(deployment, endpoint, outgoing), deployment,
+                                   self._scrubber)
             return await provider.send(deployment, endpoint, outgoing)
 
         return await call_with_plan(plan, one)
