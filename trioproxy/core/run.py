@@ -273,9 +273,9 @@ class RequestRun:
         """How the upstream attempt that answered ended, told to routing exactly once (docs/routing.md).
 
         ``succeeded``: the whole answer arrived (its usage feeds latency and ``tpm``); an ``error`` the
-        upstream made after answering (a stream without its end, an error event, an answer that is not
-        JSON): its health, nothing else is tried; otherwise abandoned (the client left, a hook refused
-        the answer, the proxy stopped the stream) — nobody's fault. A no-op without an answered
+        upstream made after answering (a stream without its end marker, an error event: it carries the
+        upstream's status): its health, nothing else is tried; otherwise abandoned (the client left, a
+        hook refused the answer, the proxy stopped the stream) — nobody's fault. A no-op without an answered
         attempt, and once settled. The outcome rules below call it (:meth:`succeed`,
         :meth:`failure_hooks`, :meth:`report_failure`), so every way a request ends settles it.
         """
