@@ -15,7 +15,7 @@ Rules the schema applies with it (``schema.py``, ``build.py``; docs/providers.md
   not read it (``api_version`` on an ``anthropic/`` model) it is ignored with a warning naming the
   providers that do — LiteLLM ignores it too, so such configs keep loading;
 * ``drop_params`` / ``additional_drop_params`` (LiteLLM's parameter policy) are read by every native
-  provider (:data:`POLICY_SETTINGS`).
+  provider, and ``additional_drop_params`` by the built-in ones too (:data:`POLICY_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ NATIVE: dict[str, frozenset[str]] = {
 #: every prefix a ``model`` may start with
 PROVIDERS: tuple[str, ...] = (*BUILTIN, *sorted(NATIVE))
 
-#: LiteLLM's parameter policy, honoured by every native provider (docs/providers.md)
+#: LiteLLM's parameter policy: every native provider applies it; for ``openai/`` and ``fake/`` the
+#: router drops what ``additional_drop_params`` lists (docs/providers.md)
 POLICY_SETTINGS = frozenset({"drop_params", "additional_drop_params"})
 
 #: provider settings beyond the common ones (``api_base``, ``api_key``): kept as ``provider_params``

@@ -14,7 +14,9 @@ What the router adds to the plan:
   deployments are kept in a bounded cache, so a provider sees the same object for the same model
   (and prepares it once) while clients naming ever new models through ``*`` cannot grow it;
 * **the outgoing body**: the deployment's defaults, the client's body over them, ``model`` set to
-  the upstream's name;
+  the upstream's name; for a provider that does not apply LiteLLM's parameter policy itself (the
+  built-in ``openai/`` and ``fake/``), without the policy's fields and what the deployment's or the
+  request's ``additional_drop_params`` list (``providers/params.py``);
 * for a stream, **its first event** read within the attempt (``primed.py``): a stream that opens with
   an error event, or ends before any, fails the attempt, so it is retried or falls back like an error
   status (nothing of it reached the client yet);
@@ -48,6 +50,7 @@ from ..masking import SecretScrubber
 from .base import Provider, UpstreamResponse, UpstreamStream
 from .errors import status_is_retryable
 from .primed import prime
+from .providers.params import apply_drop_list
 from .routing import (
     Attempt,
     Candidate,
@@ -190,6 +193,9 @@ class Router:
         outgoing = dict(deployment.extra_params)
         outgoing.update(body)
         outgoing["model"] = name
+        if not getattr(provider, "applies_param_policy", False):
+            listed = deployment.provider_params.get("additional_drop_params") or ()
+            outgoing = apply_drop_list(outgoing, (listed,) if isinstance(listed, str) else listed)
         return deployment, provider, outgoing
 
     async def _call(self, model: str, endpoint: str, body: dict[str, Any], stream: bool,

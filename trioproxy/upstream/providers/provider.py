@@ -123,6 +123,10 @@ class AdapterProvider:
     (``ANTHROPIC_API_KEY``, ``AWS_REGION_NAME``…), read when a deployment is configured.
     """
 
+    #: this provider applies LiteLLM's parameter policy itself (``params.apply_param_policy``); the
+    #: router applies only the drop lists for providers without it (``params.apply_drop_list``)
+    applies_param_policy = True
+
     def __init__(self, pool: Http11Pool, scrubber: SecretScrubber, *,
                  adapters: Mapping[str, Adapter] | None = None,
                  params_of: Callable[[Deployment], Mapping[str, Any]] = deployment_params,
