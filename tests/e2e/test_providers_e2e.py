@@ -338,3 +338,23 @@ def test_bad_provider_settings_stop_startup_naming_the_key(tmp_path: Any) -> Non
         assert "model_list[2].litellm_params: hosted_vllm/llama needs 'api_base'" in output
         for secret in (AZURE_KEY, AWS_SECRET, TOGETHER_KEY):
             assert secret not in output
+
+
+def test_a_preset_configured_as_on_litellm(start_proxy: Any) -> None:
+    """``model: groq/…`` with ``api_key: os.environ/GROQ_API_KEY`` works as on LiteLLM: the preset's
+    base comes from its environment variable (``GROQ_API_BASE``, here the local fake in Groq's path)."""
+    key = "gsk_SECRET_groq_0123456789abcdef"
+    with AzureFake(key, mode="openai", prefix="/openai/v1") as groq:
+        config = {"model_list": [{"model_name": "llama", "litellm_params": {
+                      "model": "groq/llama3-8b-8192", "api_key": "os.environ/GROQ_API_KEY"}}],
+                  "general_settings": {"master_key": MASTER_KEY}}
+        proxy = start_proxy(config, env={"GROQ_API_KEY": key, "GROQ_API_BASE": f"{groq.base_url}/openai/v1"})
+        client = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=30)
+        answer = client.chat.completions.create(model="llama", messages=[USER], extra_body={"metadata": {"a": 1}})
+        assert answer.choices[0].message.content == groq.script.text
+        assert groq.last.json["model"] == "llama3-8b-8192" and "metadata" not in groq.last.json
+        streamed = list(client.chat.completions.create(model="llama", messages=[USER], stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == groq.script.text
+        assert groq.violations == []
+        assert proxy.terminate(signal.SIGTERM) == 0
+        assert key not in proxy.logs()

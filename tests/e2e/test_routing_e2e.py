@@ -202,6 +202,17 @@ def test_a_rate_limited_deployment_cools_down(start_proxy: Any, fake_upstream: F
     assert sent_models(fake_upstream) == ["up-a", "up-b", "up-b", "up-b"]
 
 
+def test_server_errors_cool_a_deployment_down_after_allowed_fails(start_proxy: Any,
+                                                                  fake_upstream: FakeUpstream) -> None:
+    fake_upstream.set_behavior("up-a", Behavior(status=500, error_message="boom"))
+    proxy, client = start(start_proxy, [deployment(fake_upstream, "g", "up-a", order=1),
+                                        deployment(fake_upstream, "g", "up-b", order=2)],
+                          router={"num_retries": 1, "allowed_fails": 1, "cooldown_time": 600})
+    for _ in range(4):
+        chat(client, "g")       # a 500 is retried on b; a's second failure is one more than allowed_fails
+    assert sent_models(fake_upstream) == ["up-a", "up-b", "up-a", "up-b", "up-b", "up-b"]
+
+
 # -- strategies ---------------------------------------------------------------------------------------
 
 
