@@ -6,6 +6,8 @@ them: each adapter's mapped errors are what the routing rules classify — Anthr
 ``overloaded_error`` (529) is retried on the group's next deployment, its ``rate_limit_error`` (429)
 cools the deployment down, Azure's content filter (400 ``content_filter``) goes to the
 ``content_policy_fallbacks`` — and a fallback may cross providers, for plain and streamed requests.
+A stream that opens (``200``, ``message_start``) and then reports the overload is retried as well:
+nothing of it reached the client (``upstream/primed.py`` reads past such announcing events).
 """
 
 from __future__ import annotations
@@ -66,16 +68,25 @@ def test_native_errors_drive_retries_cooldowns_and_fallbacks(start_proxy: Any) -
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == second.script.text
         assert (len(first.exchanges), len(second.exchanges)) == (2, 2)
 
+        # a 200 whose stream reports the overload right after message_start (as Anthropic does):
+        # nothing reached the client, so it is retried too
+        first.script.fail = None
+        first.script.stream_error, first.script.error_at_start = ("overloaded_error", "Overloaded"), True
+        chunks = list(client.chat.completions.create(model="claude", messages=USER, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == second.script.text
+        assert (len(first.exchanges), len(second.exchanges)) == (3, 3)
+        first.script.stream_error, first.script.error_at_start = None, False
+
         # rate limited (429): retried, and `first` cools down at once: the next requests skip it
         first.script.fail = (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute limit")
         assert ask("rate-limited") == second.script.text
         assert ask("cooling") == second.script.text
-        assert (len(first.exchanges), len(second.exchanges)) == (3, 4)
+        assert (len(first.exchanges), len(second.exchanges)) == (4, 5)
 
         # Azure's content filter: the content-policy fallback, served by another provider
         azure.script.content_filter = True
         assert ask("filtered", "azure-gpt") == second.script.text
-        assert len(azure.exchanges) == 1 and len(second.exchanges) == 5
+        assert len(azure.exchanges) == 1 and len(second.exchanges) == 6
         streamed = list(client.chat.completions.create(model="azure-gpt", messages=USER, stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == second.script.text
 

@@ -121,7 +121,7 @@ def test_fallbacks_by_kind_of_failure(start_proxy: Any, fake_upstream: FakeUpstr
     models = [deployment(fake_upstream, "primary", "up-primary"), deployment(fake_upstream, "backup", "up-backup"),
               deployment(fake_upstream, "small", "up-small"), deployment(fake_upstream, "large", "up-large"),
               deployment(fake_upstream, "strict", "up-strict"), deployment(fake_upstream, "lenient", "up-lenient"),
-              deployment(fake_upstream, "spare", "up-spare")]
+              deployment(fake_upstream, "spare", "up-spare"), deployment(fake_upstream, "lonely", "up-lonely")]
     proxy, client = start(start_proxy, models, litellm={"fallbacks": [{"primary": ["backup"]}]}, router={
         "context_window_fallbacks": [{"small": ["large"]}],
         "content_policy_fallbacks": [{"strict": ["lenient"]}],
@@ -134,12 +134,14 @@ def test_fallbacks_by_kind_of_failure(start_proxy: Any, fake_upstream: FakeUpstr
                                                         error_message="maximum context length is 8192 tokens"))
         fake_upstream.set_behavior("up-strict", Behavior(status=400, error_code="content_filter",
                                                          error_message="The response was filtered"))
+        fake_upstream.set_behavior("up-lonely", Behavior(status=503, error_message="unavailable"))
         call()
         return sent_models(fake_upstream)
 
     assert tried(lambda: chat(client, "primary", "general")) == ["up-primary", "up-backup"]   # litellm_settings'
     assert tried(lambda: chat(client, "small", "context")) == ["up-small", "up-large"]
     assert tried(lambda: chat(client, "strict", "policy")) == ["up-strict", "up-lenient"]
+    assert tried(lambda: chat(client, "lonely", "default")) == ["up-lonely", "up-spare"]   # no entry of its own
     # the request's own list replaces the configured one
     assert tried(lambda: chat(client, "primary", "client-side", fallbacks=["lenient"])) == ["up-primary", "up-lenient"]
 
@@ -157,6 +159,7 @@ def test_fallbacks_by_kind_of_failure(start_proxy: Any, fake_upstream: FakeUpstr
     assert records["general"]["model_group"] == "backup" and records["general"]["model"] == "primary"
     assert records["general"]["attempts"] == 2 and records["general"]["status"] == "success"
     assert records["context"]["model_group"] == "large" and records["policy"]["model_group"] == "lenient"
+    assert records["default"]["model_group"] == "spare"
     assert records["disabled"]["status_code"] == 500
 
 

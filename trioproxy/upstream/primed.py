@@ -8,6 +8,13 @@ call too. :func:`prime` reads the body up to its first complete event and raises
 attempt fails; ``envelope_error`` records whether another deployment may be tried); otherwise it
 returns a :class:`PrimedStream` that hands the relay the bytes already read, then the rest.
 
+"First event" means the first one with something in it: events that only announce the answer — a
+chunk whose deltas carry nothing but the ``role`` (what native adapters emit for Anthropic's
+``message_start`` or Bedrock's ``messageStart``), Azure's opening chunk with empty ``choices`` — are
+read past (at most :data:`PREAMBLE_LIMIT`), because providers report overload right after them:
+Anthropic answers ``200``, ``message_start``, then an ``overloaded_error`` event. An error raised
+while reading them (an adapter's mapped error) fails the attempt like an error status.
+
 Cost: the first event is parsed twice (here and in the relay); after it, each piece costs one extra
 method call (no generator in between).
 """
@@ -31,6 +38,9 @@ if TYPE_CHECKING:
     from .base import UpstreamStream
 
 __all__ = ["PrimedStream", "prime"]
+
+#: announcing events (role-only deltas, empty ``choices``) read past before the first real one
+PREAMBLE_LIMIT = 8
 
 #: seconds closing a stream that failed its first event may take (a socket close, in practice)
 _CLOSE_DEADLINE = 5.0
@@ -89,31 +99,62 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
     parser = SSEParser()
     buffered: list[bytes] = []
     events: list[bytes] = []
+    seen = 0        # events read past (announcements)
+    ended = False
     try:
-        while not events:
-            try:
-                piece = await pieces.__anext__()
-            except StopAsyncIteration:
-                events = parser.flush()
+        while True:
+            while len(events) <= seen and not ended:
+                try:
+                    piece = await pieces.__anext__()
+                except StopAsyncIteration:
+                    events += parser.flush()
+                    ended = True
+                    break
+                buffered.append(piece)
+                events += parser.feed(piece)
+            if len(events) <= seen:
                 break
-            buffered.append(piece)
-            events = parser.feed(piece)
-        if not events:
+            event = events[seen]
+            if b'"error"' in event:
+                body: Any = _json(event)
+                if isinstance(body, dict) and "error" in body and is_error_envelope(body):
+                    raise envelope_error(body, deployment, scrubber)
+            if seen < PREAMBLE_LIMIT and _announces_only(event):
+                seen += 1
+                continue
+            break
+        if len(events) <= seen:     # the body ended before any event with content
             if not getattr(stream, "sends_done_marker", True) and buffered:
                 return PrimedStream(stream, _Pieces(buffered, pieces))     # the relay's rule decides
             error = UpstreamStreamInterruptedError("The upstream's stream ended before its first event (an empty "
                                                    "answer).")
             error.retryable = True      # like an empty 200: another deployment may answer
             raise error
-        first = events[0]
-        if b'"error"' in first:
-            body: Any = _json(first)
-            if isinstance(body, dict) and "error" in body and is_error_envelope(body):
-                raise envelope_error(body, deployment, scrubber)
     except BaseException:
         await _close(pieces, stream)
         raise
     return PrimedStream(stream, _Pieces(buffered, pieces))
+
+
+def _announces_only(event: bytes) -> bool:
+    """An OpenAI chunk with nothing in it yet: no usage, no finish reason, deltas with only a role
+    (or empty content) — or no choices at all (Azure's opening ``prompt_filter_results`` chunk)."""
+    if len(event) > 4096:
+        return False
+    body = _json(event)
+    if not isinstance(body, dict) or body.get("usage") or "error" in body:
+        return False
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason") is not None:
+            return False
+        delta = choice.get("delta")
+        if not isinstance(delta, dict) or any(value not in (None, "", []) for key, value in delta.items()
+                                              if key != "role"):
+            return False
+    return True
 
 
 def _json(payload: bytes) -> Any:
