@@ -180,7 +180,7 @@ async def test_regenerate_by_path_with_grace_and_custom_new_key(admin: AdminCont
 
 async def test_without_a_database(store: Store) -> None:
     status, err = await error_of(keys.key_generate(AdminContext(None), MASTER, {}))
-    assert status == 400 and "Connect Proxy to database to generate keys" in err["message"]
+    assert status == 501 and "Connect Proxy to database to generate keys" in err["message"]
 
 
 async def test_the_clear_key_is_not_in_the_database(admin: AdminContext, store: Store, db_url: str,

@@ -1,4 +1,5 @@
-"""``GET /v1/models`` (and ``/models``): the model names this proxy serves."""
+"""``GET /v1/models`` (and ``/models``): the model names this proxy serves (to a virtual key: those
+its ``models`` allow-list, and its team's, let it call)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from quart import Response
 
-from ..auth import caller
+from ...auth import may_use_model
+from ..auth import identity
 from ..errors import json_response
 
 if TYPE_CHECKING:
@@ -22,7 +24,9 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/models")
     @app.get("/v1/models")
     async def models() -> Response:
-        caller(services.authenticator)
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "trioproxy"}
-                for name in services.router.model_names]
+        who = await identity(services.authenticator)
+        names = services.router.model_names
+        if who.record is not None:
+            names = [name for name in names if may_use_model(who.record, name)]
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "trioproxy"} for name in names]
         return json_response(200, {"object": "list", "data": data})
