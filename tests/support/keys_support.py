@@ -48,11 +48,12 @@ FIELDS = ("api_key", "key_alias", "key_name", "user_id", "team_id", "team_alias"
 
 class Reflect(CustomLogger):
     async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers):
-        shown = {name: getattr(user_api_key_dict, name) for name in FIELDS}
+        shown = json.dumps({name: getattr(user_api_key_dict, name) for name in FIELDS}, sort_keys=True,
+                           ensure_ascii=True)
         # a hook changing what it got must not change the cached key
         user_api_key_dict.models.append("changed-by-a-hook")
         user_api_key_dict.metadata["changed"] = True
-        return {"x-auth": json.dumps(shown, sort_keys=True, ensure_ascii=True)}
+        return {"x-auth": shown}
 
 
 reflect = Reflect()

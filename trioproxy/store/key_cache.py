@@ -91,12 +91,24 @@ def freeze(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def thaw(value: Any) -> Any:
-    """The inverse of :func:`freeze`: fresh dicts and lists a hook may change freely."""
+    """The inverse of :func:`freeze`: fresh dicts and lists a hook may change freely.
+
+    On every request of a virtual key (``to_user_api_key_auth``): exact type checks first, because
+    ``isinstance`` against the ``Mapping`` ABC costs more than the copy of a small metadata dict.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is MappingProxyType or kind is dict:
+        return {k: thaw(v) for k, v in value.items()} if value else {}
+    if kind is tuple or kind is list:
+        return [thaw(v) for v in value]
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
     return value
 
 
