@@ -176,6 +176,9 @@ async def test_regenerate_by_path_with_grace_and_custom_new_key(admin: AdminCont
     assert status == 400 and err["param"] == "grace_period"
     status, err = await error_of(keys.key_regenerate(admin, MASTER, {"key": "2" * 64}))
     assert status == 404
+    status, err = await error_of(keys.key_regenerate(admin, MASTER, {"key": custom, "grace_period": "31d"}))
+    assert status == 400 and err["param"] == "grace_period" and "at most 30 days" in err["message"]
+    assert (await keys.key_regenerate(admin, MASTER, {"key": custom, "grace_period": "30d"}))["rotation_count"] == 2
 
 
 async def test_without_a_database(store: Store) -> None:

@@ -237,6 +237,12 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from hypercorn.run import run as hypercorn_run
 
+        if config.database_url is not None:
+            log.warning("--workers %d with a database: each worker caches keys and customers for itself. A key "
+                        "deleted, blocked or rotated (a customer blocked) through one worker is refused by the "
+                        "others after at most "
+                        "general_settings.user_api_key_cache_ttl (%g s) (docs/keys.md)",
+                        args.workers, config.general.user_api_key_cache_ttl)
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
             load_callbacks(config, load_handlers(config).loggers)

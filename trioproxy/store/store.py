@@ -64,7 +64,10 @@ class Store:
         self.spend = SpendRepository(self.ctx)
         self.key_cache = KeyCache(self.db, self.bus, ttl=key_cache_ttl, negative_ttl=negative_ttl,
                                   clock=lambda: clock().timestamp(), monotonic=monotonic)
-        self.customer_cache = CustomerCache(self.db, self.bus, ttl=key_cache_ttl, monotonic=monotonic)
+        # customers: "no such row" is the common case, kept as long as a row (the TTL bounds how long a
+        # block made by another process goes unseen)
+        self.customer_cache = CustomerCache(self.db, self.bus, ttl=key_cache_ttl, negative_ttl=key_cache_ttl,
+                                            monotonic=monotonic)
 
     @property
     def audit_enabled(self) -> bool:
