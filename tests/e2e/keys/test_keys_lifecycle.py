@@ -7,9 +7,11 @@ keys keep working), and a proxy without a database.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,16 +19,17 @@ import sqlalchemy as sa
 
 from support.fake_upstream import FakeUpstream
 from support.keys_support import (
+    GUARDRAILS_FILE,
     MASTER,
+    REFLECT_FILE,
     Api,
     Database,
     FakeGuard,
     error,
     keys_config,
     make_database,
-    start_keys_proxy,
 )
-from support.proxy_process import ProxyProcess
+from support.proxy_process import ProxyProcess, write_config
 from trioproxy.auth import hash_key
 from trioproxy.store import migrate, parse_database_url
 
@@ -47,11 +50,8 @@ def started() -> Iterator[list[ProxyProcess]]:
         process.kill()
 
 
-def run_proxy(started: list[ProxyProcess], directory: Path, config: dict, guard: FakeGuard,
+def run_proxy(started: list[ProxyProcess], directory: Path, config: dict[str, Any], guard: FakeGuard,
               log_level: str = "info") -> tuple[ProxyProcess, Api]:
-    from support.keys_support import GUARDRAILS_FILE, REFLECT_FILE
-    from support.proxy_process import write_config
-
     path = write_config(directory, config, files={"reflect.py": REFLECT_FILE, "guards.py": GUARDRAILS_FILE})
     process = ProxyProcess(path, env={"LLM_GUARD_API_BASE": guard.url + "/"}, log_level=log_level)
     started.append(process)
@@ -142,9 +142,6 @@ def test_a_database_that_cannot_be_reached_stops_startup_with_one_clear_line(
         upstream: FakeUpstream, guard: FakeGuard, tmp_path: Path, backend: str) -> None:
     url = ("postgresql://proxy:db-PASSWORD-9@127.0.0.1:9/proxy" if backend == "postgresql"
            else f"sqlite:///{tmp_path / 'no-such-dir' / 'x' / 'proxy.db'}")
-    from support.keys_support import GUARDRAILS_FILE, REFLECT_FILE
-    from support.proxy_process import write_config
-
     path = write_config(tmp_path / "p", keys_config(upstream, url),
                         files={"reflect.py": REFLECT_FILE, "guards.py": GUARDRAILS_FILE})
     with pytest.raises(RuntimeError, match="exited with 1 before listening") as failed:
@@ -192,8 +189,6 @@ def test_a_store_outage_is_a_503_for_what_is_not_cached(fresh: Database, upstrea
         assert api.chat(uncached).status_code == 200
         assert "the store is unavailable" in proxy.logs()
     else:
-        import sqlite3
-
         assert fresh.path is not None
         locker = sqlite3.connect(fresh.path, isolation_level=None)
         locker.execute("BEGIN IMMEDIATE")                                   # another process's write lock
