@@ -326,3 +326,8 @@ def test_an_admin_keys_changes_are_audited_by_its_hash_and_user(api: Api) -> Non
     [row] = api.ok(api.get("/audit", {"object_id": created["token"]}))["audit_logs"]
     assert row["changed_by"] == boss and row["changed_by_api_key"] == made["token"]
     assert created["key"] not in str(row)
+
+
+def test_a_management_body_over_the_cap_is_a_413(api: Api) -> None:
+    too_big = api.post("/key/generate", b'{"metadata": {"x": "' + b"y" * (1024 * 1024) + b'"}}')
+    assert too_big.status_code == 413

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from quart import Response, request
+from werkzeug.exceptions import HTTPException
 
 from ...admin import ROUTES, Caller, Route, require
 from ...errors import BadRequestError, InternalServerError, ProxyError
@@ -83,6 +84,8 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
                 answer = await route.handler(ctx, caller, await _data(route, params))
             except ProxyError as err:
                 return error_response(err, scrubber)
+            except HTTPException:
+                raise   # 413 over the body cap, 408 body timeout: the app's handlers answer them
             except Exception as exc:
                 log.error("management route %s %s failed", route.method, route.path, exc_info=exc)
                 return error_response(InternalServerError("Internal error in the proxy; see the server log."),
