@@ -49,6 +49,8 @@ class RequestContext:
     start_time: _dt.datetime = field(default_factory=_dt.datetime.now)
     start: float = field(default_factory=time.perf_counter)
     user: UserAPIKeyAuth | None = None
+    #: the caller's address as the HTTP entry resolved it (``use_x_forwarded_for``); None if unknown
+    requester_ip_address: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     requested_model: str | None = None
     stream: bool = False

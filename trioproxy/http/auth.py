@@ -10,13 +10,14 @@ from __future__ import annotations
 from quart import request
 
 from ..auth import Authenticator, UserAPIKeyAuth
+from .gate import client_ip
 
 __all__ = ["admin", "caller"]
 
 
 def caller(auth: Authenticator) -> UserAPIKeyAuth:
     """The caller of the current request, or ``AuthenticationError`` (401)."""
-    return auth.authenticate(request.headers, request.remote_addr)
+    return auth.authenticate(request.headers, client_ip(request.scope))
 
 
 def admin(auth: Authenticator, what: str) -> UserAPIKeyAuth:
