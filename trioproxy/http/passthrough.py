@@ -95,6 +95,8 @@ class _Progress:
     """How far one exchange got: once the status line is out, an error can only cut the connection."""
 
     started = False
+    #: the last body message went out: a disconnect after it is the connection's normal end
+    finished = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,15 @@ class PassThroughRouter:
         except trio.Cancelled:
             self._finish(ctx, ClientDisconnectedError("The client disconnected."))
             raise
+        except BaseExceptionGroup as group:
+            if group.split(trio.Cancelled)[1] is None:   # cancelled from outside (shutdown)
+                self._finish(ctx, ClientDisconnectedError("The request was cancelled."))
+                raise
+            log.error("pass-through %s failed unexpectedly", chosen.endpoint.path, exc_info=group)
+            err = InternalServerError("Internal error in the proxy; see the server log.")
+            self._finish(ctx, err)
+            if not progress.started:
+                await self._send_error(send, err)
         except _ClientGone:
             self._finish(ctx, ClientDisconnectedError("The client disconnected."))
         except ProxyError as err:
@@ -195,6 +206,7 @@ class PassThroughRouter:
             content=content,
             timeout=httpx.Timeout(endpoint.timeout, connect=min(endpoint.timeout, self.connect_timeout)))
         disconnected = False
+        failure: ProxyError | _ClientGone | None = None
         async with trio.open_nursery() as nursery:
 
             async def watch_disconnect() -> None:
@@ -202,33 +214,46 @@ class PassThroughRouter:
                 await body_done.wait()   # the body's reader owns receive() until then
                 while (await receive())["type"] != "http.disconnect":
                     pass
-                disconnected = True
+                disconnected = not progress.finished
                 nursery.cancel_scope.cancel(reason="client disconnected")
 
             nursery.start_soon(watch_disconnect)
-            ctx.upstream_start = time.perf_counter()
-            response = await self._send(endpoint, request)
+            # what the client must be told leaves the nursery as itself, not inside an exception group
             try:
-                size = int(response.headers.get("content-length") or 0)
-                if self.max_response_bytes is not None and size > self.max_response_bytes:
-                    raise ResponseTooLargeError(f"The pass-through target of {endpoint.path} answered "
-                                                f"{size} bytes; the limit is general_settings.max_response_size_mb.")
-                ctx.status = response.status_code
-                await send({"type": "http.response.start", "status": response.status_code,
-                            "headers": self._downstream_headers(response, ctx)})
-                progress.started = True
-                await self._relay(endpoint, response, send)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await response.aclose()
-            ctx.upstream_end = time.perf_counter()
-            with trio.CancelScope(shield=True):   # the last body message: see asgi.ProxyASGI._serve
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._exchange(endpoint, request, ctx, send, progress)
+            except (ProxyError, _ClientGone) as exc:
+                failure = exc
             nursery.cancel_scope.cancel(reason="response sent")
         if disconnected:
             raise _ClientGone
+        if failure is not None:
+            raise failure
         ctx.settle_cost(endpoint.cost_per_request, "cost_per_request" if endpoint.cost_per_request else "free")
         self._finish(ctx, None)
+
+    async def _exchange(self, endpoint: PassThroughEndpoint, request: httpx.Request, ctx: RequestContext,
+                        send: Any, progress: _Progress) -> None:
+        ctx.upstream_start = time.perf_counter()
+        response = await self._send(endpoint, request)
+        try:
+            size = int(response.headers.get("content-length") or 0)
+            if self.max_response_bytes is not None and size > self.max_response_bytes:
+                raise ResponseTooLargeError(f"The pass-through target of {endpoint.path} answered "
+                                            f"{size} bytes; the limit is general_settings.max_response_size_mb.")
+            ctx.status = response.status_code
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": self._downstream_headers(response, ctx)})
+            progress.started = True
+            await self._relay(endpoint, response, send)
+        finally:
+            with trio.CancelScope(shield=True):
+                await response.aclose()
+        ctx.upstream_end = time.perf_counter()
+        # the whole answer is out: a disconnect from here on (Hypercorn reports one as soon as it has
+        # the last message) is the connection's normal end, not a client leaving early
+        progress.finished = True
+        with trio.CancelScope(shield=True):   # the last body message: see asgi.ProxyASGI._serve
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send(self, endpoint: PassThroughEndpoint, request: httpx.Request) -> httpx.Response:
         """The target's response head, or the error the client gets (never naming the target's host)."""
