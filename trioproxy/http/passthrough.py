@@ -33,8 +33,9 @@ Served at the ASGI entry (``asgi.py``), beside the fast path: after the path was
 Why httpx rather than the built-in HTTP/1.1 pool (``upstream/http11``): the pool sends a request as
 one ``bytes`` (head and body in one write), and a pass-through body must stream; it also speaks
 only ``POST``-shaped exchanges. httpx streams request bodies from an async iterator and responses
-with ``aiter_raw``; pass-through calls are not the hot path the pool was written for (its ~0.5 ms
-per request over the pool does not matter beside a call to another service).
+with ``aiter_raw``; pass-through calls are not the hot path the pool was written for (httpx's
+extra ~0.5 ms of CPU per request, README "Benchmark", does not matter beside a call to another
+service; ``bench/pass_through.py`` measures what an endpoint adds).
 """
 
 from __future__ import annotations
@@ -190,8 +191,8 @@ class PassThroughRouter:
         """Forward one request and relay the answer; raises what the client must be told."""
         endpoint = match.endpoint
         headers = ctx.request_headers
-        if endpoint.auth:
-            ctx.user = self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address)
+        # auth: false makes the route public in the route rules; allowed_routes still applies to it
+        ctx.user = self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address)
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
             raise _too_large(int(declared), self.max_body_mb)
