@@ -168,7 +168,10 @@ class ProxyOpenAPIProvider(OpenAPIProvider):
             if info["rule"] == "disabled" or (self.filtered and _OPENAI_GROUP not in info["groups"]):
                 continue
             rule = info["rule"]
+            # a Quart route without tags: grouped as the OpenAI API, or by its first segment (health, key…)
+            tag = "OpenAI API" if _OPENAI_GROUP in info["groups"] else path.strip("/").split("/")[0] or "proxy"
             for operation in paths[path].values():
+                operation.setdefault("tags", [tag])
                 operation["security"] = [] if rule == "public" else list(_KEY_SECURITY)
                 operation["x-trioproxy-rule"] = rule
                 who = RULE_TEXT.get(rule, RULE_TEXT["admin"])
