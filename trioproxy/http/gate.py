@@ -27,6 +27,7 @@ and logged at most once per 10 s.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +59,25 @@ CLIENT_IP = "trioproxy.client_ip"
 _REFUSAL_LOG_INTERVAL = 10.0
 
 
+@functools.lru_cache(maxsize=4096)
+def _normalized(raw: bytes) -> str:
+    """``normalize_path``, remembered for the paths a proxy sees over and over (a few µs each
+    otherwise; bounded, and errors are not remembered)."""
+    return normalize_path(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _caller_address(policy: IPPolicy, peer: str | None, forwarded: tuple[str, ...]) -> tuple[str | None, bool]:
+    """The caller's address and whether ``allowed_ips`` lets it in, for one (peer, header) pair:
+    the same few peers (load balancers, clients) come back on every request."""
+    address = policy.client_address(peer, forwarded)
+    try:
+        policy.check(address)
+    except AccessDenied:
+        return address, False
+    return address, True
+
+
 def client_ip(scope: Mapping[str, Any]) -> str | None:
     """The caller's address the entry resolved (``use_x_forwarded_for`` applied), or ``None``."""
     return scope.get(CLIENT_IP)
@@ -80,23 +100,25 @@ class AccessGate:
         if not isinstance(raw, bytes):  # ASGI servers may omit it; re-encode the decoded path
             raw = quote(scope["path"], safe="/").encode("ascii")
         try:
-            path = normalize_path(raw)
+            path = _normalized(raw)
         except BadPathError as err:
             return scope, err
         scope = dict(scope)
         scope["path"] = path
         policy = self.ip_policy
-        forwarded: list[str] = []
+        forwarded: tuple[str, ...] = ()
         if policy.use_x_forwarded_for:
-            forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+            forwarded = tuple(value.decode("latin-1") for name, value in scope["headers"]
+                              if name == b"x-forwarded-for")
         peer = scope.get("client")
-        address = policy.client_address(peer[0] if peer else None, forwarded)
+        address, allowed = _caller_address(policy, peer[0] if peer else None, forwarded)
         scope[CLIENT_IP] = address
-        try:
-            policy.check(address)
-        except AccessDenied as err:
+        if not allowed:
             self._log_refusal(address)
-            return scope, err
+            try:
+                policy.check(address)   # the refusal itself, with its message
+            except AccessDenied as err:
+                return scope, err
         return scope, None
 
     def _log_refusal(self, address: str | None) -> None:
