@@ -144,28 +144,28 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
     problems: list[str] = []
     endpoints = config.general.pass_through_endpoints
     built_in = RouteCatalog()
+    routes: list[PassThroughRoute] = []
     for index, endpoint in enumerate(endpoints):
         where = f"general_settings.pass_through_endpoints[{index}].path"
+        shadowed = [spec.path for spec in built_in.specs if spec.path.startswith(endpoint.path + "/")]
         if built_in.lookup(endpoint.path) is not None:
             problems.append(f"{where}: {endpoint.path} is a route of the proxy itself; choose another path")
-        elif endpoint.include_subpath:
-            prefix = endpoint.path + "/"
-            shadowed = [spec.path for spec in built_in.specs if spec.path.startswith(prefix)]
-            if shadowed:
-                problems.append(f"{where}: with include_subpath, {endpoint.path} would cover routes of the proxy "
-                                f"itself ({', '.join(shadowed[:3])}); choose another path")
+        elif endpoint.include_subpath and shadowed:
+            problems.append(f"{where}: with include_subpath, {endpoint.path} would cover routes of the proxy "
+                            f"itself ({', '.join(shadowed[:3])}); choose another path")
+        else:
+            routes.append(PassThroughRoute(endpoint.path, endpoint.auth, endpoint.include_subpath,
+                                           frozenset(endpoint.methods)))
     ip_policy: IPPolicy | None = None
     rules: RouteRules | None = None
     try:
         ip_policy = IPPolicy.from_settings(general)
     except AccessConfigError as exc:
         problems += exc.problems
-    if not problems:
-        try:
-            rules = RouteRules.from_settings(general, [
-                PassThroughRoute(e.path, e.auth, e.include_subpath, frozenset(e.methods)) for e in endpoints])
-        except AccessConfigError as exc:
-            problems += exc.problems
+    try:
+        rules = RouteRules.from_settings(general, routes)
+    except AccessConfigError as exc:
+        problems += exc.problems
     if problems or ip_policy is None or rules is None:
         raise ConfigError([f"{config.source}: {problem}" for problem in problems])
     for warning in rules.warnings:
