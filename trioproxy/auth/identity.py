@@ -39,6 +39,12 @@ class UserAPIKeyAuth:
     rpm_limit: int | None = None
     max_budget: float | None = None
     spend: float = 0.0
+    # more of LiteLLM's fields that handler files read (issue #15): empty unless a key says otherwise
+    allowed_cache_controls: list[str] = field(default_factory=list)   # e.g. ["no-cache", "no-store"]
+    team_models: list[str] = field(default_factory=list)
+    user_email: str | None = None
+    request_route: str | None = None
+    parent_otel_span: Any = None
 
     @property
     def token(self) -> str | None:  # the seeds' name for the hashed key

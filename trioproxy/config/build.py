@@ -156,16 +156,12 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     if not deployments and not ctx.problems:
         ctx.error("model_list", "needs at least one model (see config.example.yaml)")
 
+    # several guardrails under one name are load-balanced, as in LiteLLM (hooks/scheduler.py HookPlan.pick)
     guardrails = []
-    seen: set[str] = set()
     for i, entry in enumerate(clean.get("guardrails", [])):
         spec = _build_guardrail(i, entry, ctx)
-        if spec is None:
-            continue
-        if spec.name in seen:
-            ctx.error(f"guardrails[{i}].guardrail_name", f"duplicate guardrail name {spec.name!r}")
-        seen.add(spec.name)
-        guardrails.append(spec)
+        if spec is not None:
+            guardrails.append(spec)
 
     if ctx.problems:
         raise ConfigError(ctx.problems)

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import ConfigError, ProxyConfig
+from .apply_guardrail import ApplyGuardrailHooks, defines_apply_guardrail
 from .loader import (
     CALL_HOOKS,
     HandlerLoadError,
     LoadedHandler,
+    bind_hook,
     import_handler,
     inspect_handler,
     require_some_hook,
@@ -71,6 +73,24 @@ def _is_service(obj: Any) -> bool:
     return callable(getattr(obj, "run", None)) or callable(getattr(obj, "drain", None))
 
 
+#: the phases a hook can be made for from ``apply_guardrail`` (``apply_guardrail.py``)
+_APPLY_GUARDRAIL_PHASES = ("pre_call", "moderation", "post_call_success")
+
+
+def _add_apply_guardrail_hooks(handler: LoadedHandler, phases: tuple[str, ...]) -> None:
+    """A guardrail with ``apply_guardrail`` gets the hooks of its modes it does not write itself."""
+    if not defines_apply_guardrail(handler.obj):
+        return
+    try:
+        made = ApplyGuardrailHooks(handler.obj, handler.name)
+    except TypeError as exc:
+        raise HandlerLoadError(str(exc)) from None
+    for phase in phases:
+        if phase in _APPLY_GUARDRAIL_PHASES and phase not in handler.hooks:
+            fn = getattr(made, CALL_HOOKS[phase])
+            handler.hooks[phase] = bind_hook(handler.name, phase, fn, handler.obj, handler.name)
+
+
 def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
     """Import, instantiate and check every handler the config names. Raises ConfigError."""
     problems: list[str] = []
@@ -97,6 +117,7 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
                 obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
+            _add_apply_guardrail_hooks(handler, phases)
             for mode in spec.modes:  # a mode whose hook the class lacks would be a silent no-op
                 mode_phases = GUARDRAIL_MODE_PHASES.get(mode, ())
                 if mode_phases and not any(p in handler.hooks for p in mode_phases):

@@ -42,6 +42,7 @@ __all__ = [
     "HandlerLoadError",
     "HookCall",
     "LoadedHandler",
+    "bind_hook",
     "check_dotted_path",
     "describe_non_handler",
     "import_handler",
@@ -169,6 +170,11 @@ def _bind(handler: str, phase: str, fn: Callable[..., Any], obj: Any, guardrail:
                     keyword_params.append(name)
                     used.add(name)
     return HookCall(handler, phase, fn, tuple(positional), tuple(keywords), tuple(keyword_params), obj, guardrail)
+
+
+def bind_hook(handler: str, phase: str, fn: Callable[..., Any], obj: Any, guardrail: str | None) -> HookCall:
+    """``fn`` as ``obj``'s hook for ``phase`` (a hook made for the object, e.g. from ``apply_guardrail``)."""
+    return _bind(handler, phase, fn, obj, guardrail)
 
 
 def _is_default(obj: Any, method: str) -> bool:
