@@ -4,7 +4,7 @@ Imports as a LiteLLM file has them after the README's rewrite (``litellm.integra
 → ``trioproxy``). Used by ``tests/hooks/test_apply_guardrail.py``.
 """
 
-from typing import Literal, Optional
+from typing import Literal
 
 from trioproxy import CustomGuardrail, GenericGuardrailAPIInputs, PiiEntityType
 
@@ -32,9 +32,9 @@ class MaskAndBlock(CustomGuardrail):
 class OldStyle(CustomGuardrail):
     """The pre-v1 signature: one text at a time, returns the text."""
 
-    async def apply_guardrail(self, text: str, language: Optional[str] = None,
-                              entities: Optional[list[PiiEntityType]] = None,
-                              request_data: Optional[dict] = None) -> str:
+    async def apply_guardrail(self, text: str, language: str | None = None,
+                              entities: list[PiiEntityType] | None = None,
+                              request_data: dict | None = None) -> str:
         if "forbidden" in text:
             raise ValueError("forbidden text")
         return text.replace("old-word", "[OLD]")
