@@ -96,8 +96,11 @@ class ConfigError(Exception):
     so that what the config loads (secret managers) can raise it without importing the config.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], partial: Any = None) -> None:
         self.problems = problems
+        #: what could be built from the valid parts (the config, or the handlers), so that a later
+        #: stage can still report its own problems in the same run; None when nothing could
+        self.partial = partial
         super().__init__("\n".join(problems))
 
 

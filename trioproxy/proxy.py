@@ -34,7 +34,7 @@ from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
 from .masking import SecretScrubber
-from .observability.callbacks import load_callbacks
+from .observability.callbacks import Callback, load_callbacks
 from .observability.cost import CostCalculator
 from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
@@ -46,7 +46,8 @@ from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_proxy", "create_app", "create_asgi", "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_proxy", "check_handlers", "config_problems", "create_app",
+           "create_asgi", "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -127,6 +128,44 @@ def load_handlers(config: ProxyConfig, resources: BuiltinResources | None = None
     return assemble(config, Builtins(config, resources))
 
 
+def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
+    """The handlers and the logging callbacks, with every problem of both in one ConfigError.
+
+    The callbacks of the handlers that did load are checked even when others did not (issue #15:
+    every problem of a config in one run). ``builtins``: the proxy's (with their resources); by
+    default, made without resources (``trioproxy check``).
+    """
+    problems: list[str] = []
+    try:
+        handlers = assemble(config, builtins or Builtins(config))
+    except ConfigError as exc:
+        if exc.partial is None:
+            raise
+        problems += exc.problems
+        handlers = exc.partial
+    try:
+        callbacks = load_callbacks(config, handlers.loggers)
+    except ConfigError as exc:
+        problems += exc.problems
+        callbacks = []
+    if problems:
+        raise ConfigError(problems)
+    return handlers, callbacks
+
+
+def config_problems(error: ConfigError) -> list[str]:
+    """A config's problems and, when the valid part of it could be built (``error.partial``), the
+    problems of its handlers and logging callbacks too: what ``trioproxy check`` and ``run`` print."""
+    partial = error.partial
+    if not isinstance(partial, ProxyConfig):
+        return list(error.problems)
+    try:
+        check_handlers(partial)
+    except ConfigError as more:
+        return list(error.problems) + [p for p in more.problems if p not in error.problems]
+    return list(error.problems)
+
+
 def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]:
     problems = []
     for service in services:
@@ -162,12 +201,12 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     # handlers: user handlers and built-ins (which get what they need through their constructors)
     cost = CostCalculator()
     builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
-    handlers = assemble(config, builtins)
+    handlers, callbacks = check_handlers(config, builtins)
 
     # observability: metrics, the logging sink, the observer; the response cache
     metrics = Metrics(router.model_names)
     sink = LoggingSink(
-        load_callbacks(config, handlers.loggers),
+        callbacks,
         scrubber=scrubber,
         cost=cost,
         queue_size=general.logging_queue_size,

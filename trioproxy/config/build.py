@@ -67,6 +67,9 @@ def _credential_values(name: str, value: Any, depth: int = 0) -> list[str]:
 
 
 def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettings, ctx: Ctx) -> Deployment | None:
+    """One deployment, or None when its entry had problems already reported (no name, no model)."""
+    if "model_name" not in entry or "model" not in entry.get("litellm_params", {}):
+        return None
     params = dict(entry["litellm_params"])
     ignored = params.pop("__unsupported__", {})
     model = params["model"]
@@ -110,13 +113,23 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     )
 
 
+#: LiteLLM's guardrail modes for its MCP gateway, which trioproxy does not have
+_MCP_MODES = ("pre_mcp_call", "during_mcp_call", "post_mcp_call")
+
+
 def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSpec | None:
-    params = dict(entry["litellm_params"])
+    """One guardrail, or None when its entry had problems already reported (no name, class or mode)."""
+    params = dict(entry.get("litellm_params", {}))
+    if "guardrail_name" not in entry or "guardrail" not in params or "mode" not in params:
+        return None
     extra = params.pop("__extra__", {})
     path = f"guardrails[{index}].litellm_params.mode"
     modes = params["mode"]
     for mode in modes:
-        if mode not in GUARDRAIL_MODES:
+        if mode in _MCP_MODES:
+            ctx.error(path, f"{mode!r} is a mode of LiteLLM's MCP gateway (it guards MCP tool calls), which "
+                            f"trioproxy does not have (modes: {', '.join(GUARDRAIL_MODES)})")
+        elif mode not in GUARDRAIL_MODES:
             close = difflib.get_close_matches(mode, GUARDRAIL_MODES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             ctx.error(path, f"unknown mode {mode!r}{hint} (modes: {', '.join(GUARDRAIL_MODES)})")
@@ -130,8 +143,56 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
     )
 
 
+def _check_cache(litellm: dict[str, Any], written: Any, ctx: Ctx) -> None:
+    """``cache: true`` without ``cache_params.type`` is a Redis cache in LiteLLM (its proxy reads
+    ``cache_params.get("type", "redis")`` and REDIS_HOST/REDIS_PORT/REDIS_PASSWORD): refused with
+    what to write, rather than silently meaning an in-process cache (issue #13 adds Redis)."""
+    if litellm.get("cache") is not True:
+        return
+    params = written.get("cache_params") if isinstance(written, dict) else None
+    if isinstance(params, dict) and "type" in params:
+        return   # a type was written (a wrong one is reported by the schema)
+    if params is not None and not isinstance(params, dict):
+        return   # an invalid cache_params was reported already
+    ctx.error("litellm_settings.cache", "cache: true without cache_params.type means a Redis cache in LiteLLM "
+              "(REDIS_HOST, REDIS_PORT, REDIS_PASSWORD); trioproxy has no Redis response cache yet (issue #13). "
+              "For an in-process cache (one per worker process, empty after a restart) write "
+              "cache_params: {type: local}")
+
+
+#: callback names that turn on what trioproxy always does: LiteLLM's ``prometheus`` serves metrics at
+#: ``/metrics``, which trioproxy serves whatever the config (observability/metrics.py)
+_ALWAYS_ON_CALLBACKS = {"prometheus": "trioproxy always serves Prometheus metrics at /metrics (its own metric "
+                                      "names, docs/logging.md; a key is needed unless metrics_public)"}
+
+
+def _without_builtin_metrics(litellm: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+    """``litellm_settings`` without the callbacks that name what trioproxy always does (noted)."""
+    out = dict(litellm)
+    for key in ("callbacks", "success_callback", "failure_callback"):
+        names = out.get(key)
+        if not isinstance(names, list):
+            continue
+        kept = []
+        for index, name in enumerate(names):
+            if name in _ALWAYS_ON_CALLBACKS:
+                ctx.note(f"litellm_settings.{key}[{index}]", f"LiteLLM's {name!r} has no effect here: "
+                                                              f"{_ALWAYS_ON_CALLBACKS[name]}")
+            else:
+                kept.append(name)
+        out[key] = kept
+    return out
+
+
 def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
-    """Validate an already-loaded YAML document. Raises ConfigError with every problem found."""
+    """Validate an already-loaded YAML document. Raises ConfigError with every problem found.
+
+    Every part is validated whatever another part's problems: the sections, then each deployment and
+    guardrail from the values that passed. The ConfigError carries the config built from the valid
+    parts (``ConfigError.partial``), so that the next stages (handler files, logging callbacks:
+    ``proxy.check_handlers``) report their problems in the same run (issue #15: a user fixing the
+    first list must not meet a second one at the next start).
+    """
     ctx = Ctx(source)
     if raw is None:
         raw = {}
@@ -142,10 +203,15 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     raw = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
     resolved = resolve_env(raw, "", ctx)
     clean = TOP_LEVEL(resolved, "", ctx)
-    if clean is INVALID or ctx.problems:
-        raise ConfigError(ctx.problems)
+    if clean is INVALID:
+        clean = {}
 
-    settings = _litellm_settings(clean.get("litellm_settings", {}))
+    general = clean.get("general_settings", {})
+    litellm = clean.get("litellm_settings", {})
+    routing = clean.get("router_settings", {})
+    _check_cache(litellm, (resolved.get("litellm_settings") or resolved.get("settings") or {}), ctx)
+    litellm = _without_builtin_metrics(litellm, ctx)
+    settings = _litellm_settings(litellm)
     deployments = []
     groups: dict[str, list[Deployment]] = {}
     for i, entry in enumerate(clean.get("model_list", [])):
@@ -153,8 +219,9 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         if dep is not None:
             deployments.append(dep)
             groups.setdefault(dep.model_name, []).append(dep)
-    if not deployments and not ctx.problems:
-        ctx.error("model_list", "needs at least one model (see config.example.yaml)")
+    if not raw.get("model_list"):
+        ctx.warn("model_list", "no model_list: the proxy serves no model until one is configured (every request "
+                               "is a 404 model_not_found); LiteLLM would load models from its database")
 
     # several guardrails under one name are load-balanced, as in LiteLLM (hooks/scheduler.py HookPlan.pick)
     guardrails = []
@@ -163,12 +230,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         if spec is not None:
             guardrails.append(spec)
 
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
-    general = clean.get("general_settings", {})
-    litellm = clean.get("litellm_settings", {})
-    routing = clean.get("router_settings", {})
-    return ProxyConfig(
+    config = ProxyConfig(
         source=source,
         base_dir=base_dir,
         deployments=deployments,
@@ -178,10 +240,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         litellm=settings,
         routing=_section(RouterSettings, routing),
         warnings=ctx.warnings,
+        notes=ctx.notes,
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(litellm),
         router_settings=MappingProxyType(routing),
     )
+    if ctx.problems:
+        raise ConfigError(ctx.problems, partial=config)
+    return config
 
 
 def load_config(path: str | os.PathLike[str]) -> ProxyConfig:

@@ -22,7 +22,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..config import ConfigError, ProxyConfig
+from ..config import ConfigError, ProxyConfig, builtin_callback_message, builtin_guardrail_message
 from .apply_guardrail import ApplyGuardrailHooks, defines_apply_guardrail
 from .loader import (
     CALL_HOOKS,
@@ -114,6 +114,9 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
         try:
             obj = builtins.guardrail(spec.class_path, kwargs)
             if obj is None:
+                litellm_builtin = builtin_guardrail_message(spec.class_path) if "." not in spec.class_path else None
+                if litellm_builtin is not None:
+                    raise HandlerLoadError(litellm_builtin)
                 obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
@@ -135,7 +138,7 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
                 obj = builtins.callback(path)
                 if obj is None:
                     known = ", ".join(builtins.callback_names()) or "none"
-                    raise HandlerLoadError(
+                    raise HandlerLoadError(builtin_callback_message(path) or
                         f"{path!r} is neither a built-in callback ({known}) nor a dotted path 'module.attribute'")
             else:
                 obj = import_handler(path, config.base_dir)
@@ -153,6 +156,8 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
                 services.append(handler.obj)
             else:
                 fail(handler.key_path, f"{handler.name!r} {problem}")
+    handlers = Handlers(plan=HookPlan(loaded), loggers=[h for h in loaded if h.logging], services=services)
     if problems:
-        raise ConfigError(problems)
-    return Handlers(plan=HookPlan(loaded), loggers=[h for h in loaded if h.logging], services=services)
+        # the handlers that did load: their logging methods are checked in the same run (proxy.check_handlers)
+        raise ConfigError(problems, partial=handlers)
+    return handlers

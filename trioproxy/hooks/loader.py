@@ -288,6 +288,11 @@ def check_dotted_path(dotted: str) -> None:
     ``..`` or a leading ``.`` would climb out of the config's directory: handler files are found
     next to the config or on ``sys.path``, by module name, and nowhere else.
     """
+    if "://" in dotted:
+        raise HandlerLoadError(
+            f"{dotted!r} names a file in a bucket; loading handler files from gcs:// or s3:// is a LiteLLM "
+            "feature trioproxy does not support: copy the file next to the config and name "
+            f"'module.attribute' {_DOTTED_EXAMPLE}")
     if "/" in dotted or "\\" in dotted:
         raise HandlerLoadError(
             f"{dotted!r} is a filesystem path; name a module instead, 'module.attribute' {_DOTTED_EXAMPLE}: "
