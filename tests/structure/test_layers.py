@@ -60,8 +60,6 @@ LONG_MODULES: dict[str, str] = {
     "responses_api/request.py": "Responses API → chat request translation: one table per field group (translated, "
                                 "copied, ignored, refused), checked against the OpenAI SDK's field list as a whole",
     "spend/record.py": "the spend record's fields and their builder: one value object, just over the line",
-    "upstream/fake.py": "the built-in fake provider grew OpenAI's shapes for clients (tools, response_format, n, "
-                        "logprobs, base64 embeddings); to be split (schema and logprob helpers) with issue #15",
     "upstream/routing/validate.py": "router_settings validation: every key's rule and message in one place, "
                                     "like config/schema.py; reports every problem at once",
     "errors": "the one error hierarchy and its one mapping to the envelope; the tree is drawn in its "

@@ -572,6 +572,14 @@ def fix_problems(raw: Any, problems: list[str]) -> tuple[Any, bool]:
                 parent[tokens[-1]] = "openai/" + parent[tokens[-1]].partition("/")[2]
                 changed = True
             continue
+        if path == "litellm_settings.cache_params.type" or "cache: true without cache_params.type" in message:
+            # the fix a user makes: the cache trioproxy has (deleting the type would mean Redis again)
+            settings = doc.get("litellm_settings")
+            if isinstance(settings, dict):
+                params = settings.get("cache_params") if isinstance(settings.get("cache_params"), dict) else {}
+                settings["cache_params"] = {**params, "type": "local"}
+                changed = True
+            continue
         if "only apply to the 'fake/" in message:
             params = _walk(doc, tokens)
             if isinstance(params, dict):
