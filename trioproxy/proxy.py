@@ -41,7 +41,7 @@ from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
 from .upstream.base import Provider
-from .upstream.fake import FakeProvider
+from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
@@ -190,12 +190,15 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     # upstreams: the transport, the providers, the router
     http_client = make_http_client(general.http_pool)
     upstream_pool = None
-    providers: dict[str, Provider] = {"fake": FakeProvider()}
+    fake = FakeProvider()
+    providers: dict[str, Provider] = {"fake": fake}
     if general.http_client == "httpx":
         providers["openai"] = OpenAICompatProvider(http_client, scrubber)
     else:
         upstream_pool = Http11Pool.from_settings(general.http_pool)
         providers["openai"] = Http11Provider(upstream_pool, scrubber)
+    # mock_response (the request's or the deployment's) is answered locally, never sent upstream
+    providers = {name: p if name == "fake" else MockingProvider(p, fake) for name, p in providers.items()}
     router = Router(config, providers)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)

@@ -11,8 +11,6 @@ The compatibility work moves each test into its client's ``test_client_*.py`` on
   of new OpenAI examples; LiteLLM's ``litellm.responses`` and LangChain's
   ``ChatOpenAI(use_responses_api=True)`` use it too (item 9).
 * ``GET /v1/models/{model}`` (``client.models.retrieve``) is not served: 404 (item 8).
-* A per-request ``mock_response`` (sent with the OpenAI SDK's ``extra_body``) is forwarded to an
-  OpenAI-compatible upstream instead of being answered by the proxy, as LiteLLM does (item 11).
 """
 
 from __future__ import annotations
@@ -97,12 +95,3 @@ def test_openai_python_models_retrieve(client: openai.OpenAI) -> None:
 
 def test_openai_node_models_retrieve(client_proxy: ClientProxy) -> None:
     assert run_node("openai_sdk.mjs", "model_retrieve", client_proxy) == {"id": CHAT, "object": "model"}
-
-
-# --- per-request mock_response (item 11) -------------------------------------------------------
-
-def test_openai_python_mock_response_is_answered_by_the_proxy(client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": QUESTION}]
-    completion = client.chat.completions.create(model=RELAY_CHAT, messages=messages,
-                                                extra_body={"mock_response": "mocked"})
-    assert completion.choices[0].message.content == "mocked"

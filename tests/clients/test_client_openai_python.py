@@ -172,6 +172,14 @@ def test_models_list(client: openai.OpenAI) -> None:
     assert {CHAT, EMBED, RELAY_CHAT} <= {model.id for model in client.models.list()}
 
 
+def test_mock_response_is_answered_by_the_proxy(client: openai.OpenAI) -> None:
+    """LiteLLM answers a per-request ``mock_response`` itself (issue #15 item 11): so does trioproxy,
+    also for a model relayed to an OpenAI-compatible upstream."""
+    completion = client.chat.completions.create(model=RELAY_CHAT, messages=MESSAGES,
+                                                extra_body={"mock_response": "mocked"})
+    assert completion.choices[0].message.content == "mocked"
+
+
 def test_wrong_key_is_an_authentication_error(client_proxy: ClientProxy) -> None:
     bad = openai.OpenAI(base_url=client_proxy.url, api_key="sk-wrong-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:

@@ -305,9 +305,14 @@ def test_unknown_provider() -> None:
 
 def test_fake_knobs_on_a_real_provider_are_an_error() -> None:
     problem = one_problem({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x",
-                                                                                "mock_response": "hi"}}]})
-    assert "model_list[0].litellm_params" in problem
-    assert "mock_response" in problem
+                                                                                "mock_response": "hi", "latency": 1}}]})
+    assert "model_list[0].litellm_params: latency only apply to the 'fake/…' provider" in problem
+
+
+def test_mock_response_applies_to_every_provider() -> None:
+    """LiteLLM answers a deployment's mock_response locally, whatever its provider (upstream/fake/mock.py)."""
+    config = parse({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x", "mock_response": "hi"}}]})
+    assert config.deployments[0].fake == {"mock_response": "hi"}
 
 
 def test_empty_config_and_empty_model_list() -> None:

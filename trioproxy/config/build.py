@@ -82,8 +82,11 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     timeout = params.get("timeout", settings.request_timeout)
     fake_keys = ("mock_response", "latency", "chunk_latency", "fail_rate", "fail_status")
     fake = {k: params[k] for k in fake_keys if k in params}
-    if fake and provider != "fake":
-        ctx.error(path, f"{', '.join(fake)} only apply to the 'fake/…' provider, not {model!r}")
+    # mock_response answers locally whatever the provider (LiteLLM's; upstream/fake/mock.py); the others
+    # are the fake provider's own knobs
+    fake_only = [k for k in fake if k != "mock_response"]
+    if fake_only and provider != "fake":
+        ctx.error(path, f"{', '.join(fake_only)} only apply to the 'fake/…' provider, not {model!r}")
     # body defaults: explicit extra_body first, then the OpenAI request parameters named directly
     extra = dict(params.get("extra_body", {}))
     extra.update({k: v for k, v in params.items() if k in OPENAI_REQUEST_FIELDS})

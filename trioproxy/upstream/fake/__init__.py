@@ -29,12 +29,14 @@ What clients depend on behaves as OpenAI's API does (issue #15), deterministical
 A ``mock_response`` (the deployment's, or the request's) always wins: tools and ``response_format``
 then get that text.
 
-Modules: ``provider.py`` (the provider and its streams), ``reply.py`` (what the "model" says),
+Modules: ``provider.py`` (the provider and its streams), ``mock.py`` (``mock_response`` answered
+locally for every other provider, as LiteLLM does), ``reply.py`` (what the "model" says),
 ``schema.py`` (a value valid against a JSON schema), ``embeddings.py``, ``logprobs.py``.
 """
 
 from .embeddings import MAX_EMBEDDING_INPUTS
+from .mock import MockingProvider
 from .provider import FakeProvider, FakeStream
 from .schema import schema_instance
 
-__all__ = ["MAX_EMBEDDING_INPUTS", "FakeProvider", "FakeStream", "schema_instance"]
+__all__ = ["MAX_EMBEDDING_INPUTS", "FakeProvider", "FakeStream", "MockingProvider", "schema_instance"]

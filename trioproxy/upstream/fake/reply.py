@@ -41,10 +41,10 @@ def _mocked(deployment: Deployment, body: dict[str, Any]) -> bool:
 
 
 def _answer(deployment: Deployment, body: dict[str, Any]) -> str:
+    if isinstance(body.get("mock_response"), str):     # the request's own wins, as in LiteLLM
+        return body["mock_response"]
     if "mock_response" in deployment.fake:
         return str(deployment.fake["mock_response"])
-    if isinstance(body.get("mock_response"), str):
-        return body["mock_response"]
     prompt = ""
     for message in reversed(body.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
