@@ -22,7 +22,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from .conftest import CHAT, RELAY_CHAT, ClientProxy, run_node
+from .conftest import CHAT, ClientProxy, run_node
 from .test_client_curl import curl
 
 QUESTION = "What is the capital of France?"
