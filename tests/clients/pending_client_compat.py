@@ -10,7 +10,6 @@ The compatibility work moves each test into its client's ``test_client_*.py`` on
   proxy's 404 ``route_not_found``. It is the DEFAULT of the Vercel AI SDK (``openai(model)``) and
   of new OpenAI examples; LiteLLM's ``litellm.responses`` and LangChain's
   ``ChatOpenAI(use_responses_api=True)`` use it too (item 9).
-* ``GET /v1/models/{model}`` (``client.models.retrieve``) is not served: 404 (item 8).
 """
 
 from __future__ import annotations
@@ -85,13 +84,3 @@ def test_curl_responses(client_proxy: ClientProxy) -> None:
     status, body = curl(f"{client_proxy.url}/responses", "-H", f"Authorization: Bearer {client_proxy.key}",
                         "-H", "Content-Type: application/json", "-d", json.dumps({"model": CHAT, "input": QUESTION}))
     assert status == 200 and json.loads(body)["output"][0]["content"][0]["text"] == ECHO
-
-
-# --- GET /v1/models/{model} (item 8) -----------------------------------------------------------
-
-def test_openai_python_models_retrieve(client: openai.OpenAI) -> None:
-    assert client.models.retrieve(CHAT).id == CHAT
-
-
-def test_openai_node_models_retrieve(client_proxy: ClientProxy) -> None:
-    assert run_node("openai_sdk.mjs", "model_retrieve", client_proxy) == {"id": CHAT, "object": "model"}

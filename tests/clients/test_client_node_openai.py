@@ -77,3 +77,8 @@ def test_interrupted_stream_throws(client_proxy: ClientProxy) -> None:
 
 def test_models_list(client_proxy: ClientProxy) -> None:
     assert {CHAT, EMBED} <= set(run_node("openai_sdk.mjs", "models", client_proxy)["models"])
+
+
+def test_models_retrieve(client_proxy: ClientProxy) -> None:
+    """``client.models.retrieve(id)``: GET /v1/models/{model} (issue #15 item 8)."""
+    assert run_node("openai_sdk.mjs", "model_retrieve", client_proxy) == {"id": CHAT, "object": "model"}

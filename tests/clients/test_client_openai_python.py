@@ -180,6 +180,11 @@ def test_mock_response_is_answered_by_the_proxy(client: openai.OpenAI) -> None:
     assert completion.choices[0].message.content == "mocked"
 
 
+def test_models_retrieve(client: openai.OpenAI) -> None:
+    """GET /v1/models/{model} (issue #15 item 8)."""
+    assert client.models.retrieve(CHAT).id == CHAT
+
+
 def test_wrong_key_is_an_authentication_error(client_proxy: ClientProxy) -> None:
     bad = openai.OpenAI(base_url=client_proxy.url, api_key="sk-wrong-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:

@@ -3,13 +3,16 @@
 =============  ===========================================================  =====================
 module         routes                                                       who may call
 =============  ===========================================================  =====================
-models.py      ``GET /models``, ``/v1/models``                              any valid key
+models.py      ``GET /models``, ``/v1/models``, ``/v1/models/{model}``,      any valid key
+               ``/model/info``, ``/v1/model/info``
 health.py      ``GET /health/liveliness`` (``/health/liveness``), ``/readiness``   anyone
+               ``GET /health`` (calls every deployment)                     the proxy admin
 metrics.py     ``GET /metrics``                                             any valid key, or anyone
                                                                             (``metrics_public``)
 customers.py   ``POST /customer/block``, ``/customer/unblock``              the proxy admin
                (only with ``blocked_user_check``)
 robots.py      ``GET /robots.txt`` (only with ``block_robots``)             anyone
+route_list.py  ``GET /routes`` (every route and its methods)                any valid key
 =============  ===========================================================  =====================
 
 The proxy endpoints themselves (chat completions, completions, embeddings) are not Quart routes:
