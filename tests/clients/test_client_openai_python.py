@@ -230,3 +230,30 @@ async def test_async_client_under_trio(client_proxy: ClientProxy) -> None:
     embedding = await client.embeddings.create(model=EMBED, input="hello")
     assert len(embedding.data[0].embedding) == 16
     await client.close()
+
+
+# --- the Responses API (issue #15 item 9): translated to chat completions, answered in its shape ---
+
+def test_responses(client: openai.OpenAI) -> None:
+    response = client.responses.create(model=CHAT, input="What is the capital of France?")
+    assert response.output_text == ECHO and response.status == "completed"
+    assert response.usage is not None and response.usage.output_tokens > 0
+
+
+def test_responses_stream(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model=CHAT, input="What is the capital of France?", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == ECHO
+    assert events[-1].type == "response.completed"
+
+
+def test_responses_tool_call(client: openai.OpenAI) -> None:
+    tool = {"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    response = client.responses.create(model=CHAT, input="What is the capital of France?", tools=[tool])
+    (call,) = [item for item in response.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "fake"}
+
+
+def test_responses_relayed_to_an_openai_compatible_upstream(client: openai.OpenAI) -> None:
+    response = client.responses.create(model=RELAY_CHAT, input="hi", instructions="be brief")
+    assert response.output_text == UPSTREAM_TEXT

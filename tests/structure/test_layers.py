@@ -44,7 +44,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "policies": {"hooks", "observability", "upstream", "config", "prompt", "masking", "errors"},
     # the request core, the HTTP surface, the composition root, the command line
     "core": {"hooks", "caching", "upstream", "observability", "auth", "config", "context", "streaming",
-             "types", "prompt", "masking", "errors"},
+             "types", "prompt", "masking", "errors", "responses_api"},
     "http": {"core", "observability", "auth", "config", "context", "masking", "errors"},
     "proxy": {"http", "core", "policies", "hooks", "observability", "caching", "upstream", "auth",
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",

@@ -213,7 +213,7 @@ class RunRules:
 class RequestRun:
     """One request: its context, and the rules for its outcome (see the module docstring)."""
 
-    __slots__ = ("ctx", "picks", "resources", "rules")
+    __slots__ = ("ctx", "picks", "resources", "rules", "wire")
 
     def __init__(self, ctx: RequestContext, rules: RunRules) -> None:
         self.ctx = ctx
@@ -221,6 +221,8 @@ class RequestRun:
         self.resources = Resources()
         #: which of the guardrails sharing a name runs for this request (``HookPlan.pick``), once
         self.picks: dict[str, int] = {}
+        #: how the answer is written when the client spoke another API (``responses_wire.ResponsesWire``)
+        self.wire: Any = None
 
     # -- hooks -------------------------------------------------------------------------------------
     def args(self, **own: Any) -> HookArgs:

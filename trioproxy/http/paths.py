@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from ..context import Route
-from ..core.endpoints import CHAT, COMPLETIONS, EMBEDDINGS
+from ..core.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 
 __all__ = ["ROUTES", "normalize_path", "route_for"]
 
@@ -20,6 +20,7 @@ for _route, _paths in (
     (CHAT, ("/chat/completions", "/v1/chat/completions")),
     (COMPLETIONS, ("/completions", "/v1/completions")),
     (EMBEDDINGS, ("/embeddings", "/v1/embeddings")),
+    (RESPONSES, ("/responses", "/v1/responses")),
 ):
     for _path in _paths:
         ROUTES[_path] = _route
