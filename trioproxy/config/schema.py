@@ -120,6 +120,8 @@ MODEL_PARAMS = Section(
         "weight": v_num(0.0),
         "extra_headers": v_any_dict,
         "extra_body": v_extra_body,
+        # /v1/responses through chat completions: what trioproxy does for every deployment today
+        "use_chat_completions_api": v_bool,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
