@@ -26,6 +26,7 @@ from .errors import (
     UnprocessableEntityError,
 )
 from .hooks.base import CustomGuardrail, CustomLogger, GuardrailEventHooks
+from .hooks.litellm_http import AsyncHTTPHandler, get_async_httpx_client, httpxSpecialProvider
 from .hooks.litellm_names import (
     CallTypes,
     CallTypesLiteral,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 set_verbose = False
 
 __all__ = [
+    "AsyncHTTPHandler",
     "APIConnectionError",
     "APIError",
     "AuthenticationError",
@@ -94,7 +96,9 @@ __all__ = [
     "Usage",
     "UserAPIKeyAuth",
     "completion_cost",
+    "get_async_httpx_client",
     "get_formatted_prompt",
+    "httpxSpecialProvider",
     "set_verbose",
     "should_proceed_based_on_metadata",
     "verbose_logger",
