@@ -196,3 +196,22 @@ def test_handler_files_in_buckets_are_named(tmp_path: Path) -> None:
     problems = config_problems(info.value)
     assert len(problems) == 2
     assert "names a file in a bucket; loading handler files from gcs:// or s3:// is a LiteLLM feature" in problems[1]
+
+
+def test_model_info_prices_and_base_model_price_the_deployment() -> None:
+    """LiteLLM prices a deployment by ``model_info`` too (``litellm_params`` first), and looks the
+    price table up by ``model_info.base_model``."""
+    from trioproxy.observability.cost import CostCalculator
+
+    config = parse({"model_list": [
+        {"model_name": "a", "litellm_params": {"model": "openai/my-ft", "input_cost_per_token": 1e-6},
+         "model_info": {"input_cost_per_token": 5e-6, "output_cost_per_token": 2e-6}},
+        {"model_name": "b", "litellm_params": {"model": "openai/my-azure-name"}, "model_info": {"base_model": "gpt-4o"}},
+    ]})
+    first, second = config.deployments
+    assert (first.input_cost_per_token, first.output_cost_per_token) == (1e-6, 2e-6)
+    cost = CostCalculator()
+    assert cost.price(second) == cost.table.lookup("gpt-4o")
+    (problem,) = problems_of({"model_list": [{"model_name": "c", "litellm_params": {"model": "fake/x"},
+                                              "model_info": {"input_cost_per_token": "cheap"}}]})
+    assert "model_list[0].model_info.input_cost_per_token: expected a number >= 0" in problem

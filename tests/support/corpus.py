@@ -712,10 +712,12 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
         params = entry.get("litellm_params") or {}
         info = entry.get("model_info") or {}
         if isinstance(info, dict):
-            priced = sorted(k for k in info if k == "base_model" or "cost_per" in k)
+            # base_model and input/output_cost_per_token are read (config/build.py, observability/cost.py)
+            priced = sorted(k for k in info if "cost_per" in k and k not in ("input_cost_per_token",
+                                                                           "output_cost_per_token"))
             if priced:
-                out.append(f"model_info.{', '.join(priced)}: LiteLLM prices the deployment by them; trioproxy "
-                           "ignores model_info for cost")
+                out.append(f"model_info.{', '.join(priced)}: LiteLLM prices audio/image/per-second usage by them; "
+                           "trioproxy prices tokens only")
         if isinstance(params, dict) and known_params is not None:
             consumed = sorted(k for k in params if k not in known_params and k not in OPENAI_BODY_PARAMS
                               and k not in ("tags", "rpm", "tpm"))
@@ -732,7 +734,8 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
         params = settings.get("cache_params")
         if not isinstance(params, dict) or "type" not in params:
             out.append("cache: true without cache_params.type: LiteLLM means a Redis cache (REDIS_HOST/"
-                       "REDIS_PORT/REDIS_PASSWORD); trioproxy an in-process memory cache")
+                       "REDIS_PORT/REDIS_PASSWORD); trioproxy has none yet (a config that loads with it is a bug: "
+                       "config/build.py refuses it)")
     return list(dict.fromkeys(out))   # one line per difference, however many deployments share it
 
 

@@ -106,14 +106,29 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         weight=float(params.get("weight", 1.0)),
         extra_params=extra,
         extra_headers=headers,
-        input_cost_per_token=params.get("input_cost_per_token"),
-        output_cost_per_token=params.get("output_cost_per_token"),
+        # LiteLLM prices a deployment by litellm_params or model_info (litellm_params first)
+        input_cost_per_token=_price(params, entry, "input_cost_per_token", ctx, index),
+        output_cost_per_token=_price(params, entry, "output_cost_per_token", ctx, index),
         fake=fake,
         model_info=entry.get("model_info", {}),
         index=index,
         secret_settings=secret_settings,
         max_stream_duration=float(params.get("max_stream_duration", DEFAULT_MAX_STREAM_DURATION)),
     )
+
+
+def _price(params: dict[str, Any], entry: dict[str, Any], key: str, ctx: Ctx, index: int) -> float | None:
+    """A price per token from ``litellm_params``, else from ``model_info`` (checked like the other)."""
+    if key in params:
+        return params[key]
+    info = entry.get("model_info")
+    value = info.get(key) if isinstance(info, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        ctx.error(f"model_list[{index}].model_info.{key}", f"expected a number >= 0, got {describe(value)}")
+        return None
+    return float(value)
 
 
 #: LiteLLM's guardrail modes for its MCP gateway, which trioproxy does not have
