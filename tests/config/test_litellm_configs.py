@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from trioproxy.config import ConfigError, ProxyConfig, load_config, parse_config
-from trioproxy.proxy import config_problems
+from trioproxy.proxy import check_handlers, config_problems
 
 MODEL = {"model_name": "m", "litellm_params": {"model": "fake/demo"}}
 
@@ -127,7 +127,9 @@ def test_keys_with_no_effect_here_load_with_a_note_not_a_warning() -> None:
     config = parse({"model_list": [MODEL], "litellm_settings": {"telemetry": False, "callbacks": ["prometheus"],
                                                                 "success_callback": ["prometheus"]},
                     "general_settings": {"litellm_license": "abc"}})
-    assert config.warnings == [] and config.litellm.callbacks == () and config.litellm.success_callback == ()
+    assert config.warnings == []
+    handlers, callbacks = check_handlers(config)   # nothing to load for them: trioproxy always does it
+    assert handlers.plan.handlers == [] and callbacks == []
     text = "\n".join(config.notes)
     assert "litellm_settings.telemetry: LiteLLM's 'telemetry' has no effect here: trioproxy sends no telemetry" in text
     assert "general_settings.litellm_license" in text
@@ -215,3 +217,9 @@ def test_model_info_prices_and_base_model_price_the_deployment() -> None:
     (problem,) = problems_of({"model_list": [{"model_name": "c", "litellm_params": {"model": "fake/x"},
                                               "model_info": {"input_cost_per_token": "cheap"}}]})
     assert "model_list[0].model_info.input_cost_per_token: expected a number >= 0" in problem
+
+
+def test_a_callback_after_prometheus_keeps_its_position_in_messages() -> None:
+    (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "otel"],
+                                                                          "num_retries": -1}})[1:]
+    assert "litellm_settings.callbacks[1]: 'otel': 'otel' is one of LiteLLM's logging integrations" in problem

@@ -20,7 +20,11 @@ May import: ``errors``, ``masking``, ``secret_managers`` (resolving references w
 
 from ..errors import ConfigError
 from .build import load_config, load_default_config, parse_config
-from .litellm_catalog import builtin_callback_message, builtin_guardrail_message
+from .litellm_catalog import (
+    ALWAYS_ON_CALLBACKS,
+    builtin_callback_message,
+    builtin_guardrail_message,
+)
 from .model import (
     CacheSettings,
     Deployment,
@@ -35,6 +39,7 @@ from .model import (
 from .schema import CACHED_CALL_TYPES, MODEL_PARAMS, UNSERVED_CALL_TYPES
 
 __all__ = [
+    "ALWAYS_ON_CALLBACKS",
     "CACHED_CALL_TYPES",
     "MODEL_PARAMS",
     "UNSERVED_CALL_TYPES",

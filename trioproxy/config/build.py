@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..secret_managers.resolve import resolve_config_secrets
 from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
 from .env import apply_environment_variables, resolve_env
+from .litellm_catalog import ALWAYS_ON_CALLBACKS
 from .model import (
     DEFAULT_MAX_STREAM_DURATION,
     CacheSettings,
@@ -178,28 +179,15 @@ def _check_cache(litellm: dict[str, Any], written: Any, ctx: Ctx) -> None:
               "cache_params: {type: local}")
 
 
-#: callback names that turn on what trioproxy always does: LiteLLM's ``prometheus`` serves metrics at
-#: ``/metrics``, which trioproxy serves whatever the config (observability/metrics.py)
-_ALWAYS_ON_CALLBACKS = {"prometheus": "trioproxy always serves Prometheus metrics at /metrics (its own metric "
-                                      "names, docs/logging.md; a key is needed unless metrics_public)"}
-
-
-def _without_builtin_metrics(litellm: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
-    """``litellm_settings`` without the callbacks that name what trioproxy always does (noted)."""
-    out = dict(litellm)
+def _note_builtin_metrics(litellm: dict[str, Any], ctx: Ctx) -> None:
+    """Callbacks naming what trioproxy always does are noted here, skipped by the loaders (their
+    positions in the list stay those of the file, for the other messages)."""
     for key in ("callbacks", "success_callback", "failure_callback"):
-        names = out.get(key)
-        if not isinstance(names, list):
-            continue
-        kept = []
-        for index, name in enumerate(names):
-            if name in _ALWAYS_ON_CALLBACKS:
+        names = litellm.get(key)
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            if name in ALWAYS_ON_CALLBACKS:
                 ctx.note(f"litellm_settings.{key}[{index}]", f"LiteLLM's {name!r} has no effect here: "
-                                                              f"{_ALWAYS_ON_CALLBACKS[name]}")
-            else:
-                kept.append(name)
-        out[key] = kept
-    return out
+                                                              f"{ALWAYS_ON_CALLBACKS[name]}")
 
 
 def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
@@ -228,7 +216,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     litellm = clean.get("litellm_settings", {})
     routing = clean.get("router_settings", {})
     _check_cache(litellm, (resolved.get("litellm_settings") or resolved.get("settings") or {}), ctx)
-    litellm = _without_builtin_metrics(litellm, ctx)
+    _note_builtin_metrics(litellm, ctx)
     settings = _litellm_settings(litellm)
     deployments = []
     groups: dict[str, list[Deployment]] = {}

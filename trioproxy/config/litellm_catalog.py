@@ -30,6 +30,7 @@ logging registries, and the corpus of real configs (``tests/data/litellm_corpus`
 from __future__ import annotations
 
 __all__ = [
+    "ALWAYS_ON_CALLBACKS",
     "CACHE_TYPES",
     "GUARDRAIL_PARAMS",
     "NO_EFFECT",
@@ -277,6 +278,14 @@ NO_EFFECT: dict[str, dict[str, str]] = {
         "telemetry": "trioproxy sends no telemetry",
         "disable_hf_tokenizer_download": "trioproxy never downloads tokenizers",
     },
+}
+
+#: callback names that turn on what trioproxy always does: LiteLLM's ``prometheus`` serves metrics at
+#: ``/metrics``, which trioproxy serves whatever the config (``observability/metrics.py``); noted at
+#: load, skipped by the handler and callback loaders
+ALWAYS_ON_CALLBACKS: dict[str, str] = {
+    "prometheus": "trioproxy always serves Prometheus metrics at /metrics (its own metric names, docs/logging.md; "
+                  "a key is needed unless general_settings.metrics_public)",
 }
 
 _SECTIONS: dict[str, dict[str, str]] = {

@@ -22,7 +22,13 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..config import ConfigError, ProxyConfig, builtin_callback_message, builtin_guardrail_message
+from ..config import (
+    ALWAYS_ON_CALLBACKS,
+    ConfigError,
+    ProxyConfig,
+    builtin_callback_message,
+    builtin_guardrail_message,
+)
 from .apply_guardrail import ApplyGuardrailHooks, defines_apply_guardrail
 from .loader import (
     CALL_HOOKS,
@@ -132,6 +138,8 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
 
     # 3. callbacks, in config order
     for index, path in enumerate(config.litellm.callbacks):
+        if path in ALWAYS_ON_CALLBACKS:   # noted when the config loaded: trioproxy always does it
+            continue
         key_path = f"litellm_settings.callbacks[{index}]"
         try:
             if "." not in path:

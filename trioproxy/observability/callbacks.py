@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, ProxyConfig, builtin_callback_message
+from ..config import ALWAYS_ON_CALLBACKS, ConfigError, ProxyConfig, builtin_callback_message
 from ..hooks.loader import HandlerLoadError, LoadedHandler, import_object
 
 __all__ = ["EVENT_TYPES", "Callback", "load_callbacks", "load_function_callbacks"]
@@ -134,6 +134,8 @@ def load_function_callbacks(config: ProxyConfig) -> list[Callback]:
     callbacks: list[Callback] = []
     for key, event in _FUNCTION_KEYS.items():
         for index, path in enumerate(getattr(config.litellm, key)):
+            if path in ALWAYS_ON_CALLBACKS:   # noted when the config loaded: trioproxy always does it
+                continue
             where = f"{config.source}: litellm_settings.{key}[{index}]: {path!r}"
             try:
                 if "." not in path:
