@@ -10,9 +10,12 @@ patched onto an object after it was built, nobody looks services up in a dict, a
 A **service** is anything with ``async run(*, task_status)`` (started with ``nursery.start``, for the
 app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
-skip. Today: the logging sink, handlers that are services (``hooks/assembly.py``), and the stream
-stopper of a ``--workers`` worker. Next issues add theirs here (store, key cache, spend writer,
-coordination, secret refresh): a field in :class:`Services`, a line in :func:`build_proxy`.
+skip. Today: the store (when a database is configured: migrations applied, then the backend
+opened, before anything is served), the logging sink, handlers that are services
+(``hooks/assembly.py``), and the stream stopper of a ``--workers`` worker. They start in that order
+and are drained in the reverse one (the store last: what writes to it drains first). Next issues
+add theirs here (spend writer, coordination, secret refresh): a field in :class:`Services`, a line
+in :func:`build_proxy`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
@@ -40,6 +44,7 @@ from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .store import InvalidDatabaseURL, Store
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -83,6 +88,10 @@ class Services:
     logging_sink: LoggingSink
     response_cache: ResponseCache | None
     pipeline: Pipeline
+    #: what the management routes operate on (``admin/``: the store, or none)
+    admin: AdminContext = field(default_factory=lambda: AdminContext(None))
+    #: keys, teams, users, customers, audit (``store/``); None without a database
+    store: Store | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
@@ -108,10 +117,11 @@ class Proxy:
         return self.services.pipeline.stop_streams()
 
     async def stop(self) -> None:
-        """Drain every service (each within ``graceful_shutdown_timeout``), then close the pools."""
+        """Drain every service, last started first (each within ``graceful_shutdown_timeout``),
+        then close the pools."""
         services = self.services
         with trio.CancelScope(shield=True):
-            for service in services.lifetime:
+            for service in reversed(services.lifetime):
                 try:
                     await service.drain(services.config.graceful_shutdown_timeout)
                 except Exception as exc:
@@ -184,7 +194,9 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     """
     general = config.general
     scrubber = SecretScrubber(config.secrets())
-    authenticator = Authenticator(config.master_key)
+    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
+    store = build_store(config)
+    authenticator = Authenticator(config.master_key, store.key_cache if store else None)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers, the router
@@ -228,17 +240,39 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
         observers.append(response_cache)
 
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
-                        authenticator=authenticator, cost=cost, response_cache=response_cache)
+                        authenticator=authenticator, cost=cost, response_cache=response_cache,
+                        customers=store.customer_cache if store else None)
+    admin = AdminContext(store, config_blocked_users=frozenset(
+        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()))
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
-    lifetime = _check_services(config, [sink, *handlers.services, *([stopper] if stopper else [])])
+    lifetime = _check_services(config, [*([store] if store else []), sink, *handlers.services,
+                                        *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, stream_stopper=stopper, lifetime=lifetime,
+        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store,
+        stream_stopper=stopper, lifetime=lifetime,
     ))
+
+
+def build_store(config: ProxyConfig) -> Store | None:
+    """The store for ``general_settings.database_url`` (``$DATABASE_URL``), or None without one.
+    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open."""
+    url = config.database_url
+    if url is None:
+        return None
+    general = config.general
+    try:
+        return Store(url, audit=config.litellm.store_audit_logs, migrate=True,
+                     pool_size=general.database_connection_pool_limit,
+                     readers=general.database_connection_pool_limit,
+                     key_cache_ttl=general.user_api_key_cache_ttl,
+                     timeout=general.database_connection_timeout)
+    except InvalidDatabaseURL as exc:
+        raise ConfigError([f"{config.source}: general_settings.database_url: {exc}"]) from None
 
 
 def create_app(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyApp:

@@ -41,11 +41,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "admin": {"store", "auth", "access", "errors", "masking"},   # access: route lists are checked with its parser
     "spend": {"admin", "store", "coordination", "observability", "errors"},
     # built-in handlers
-    "policies": {"hooks", "observability", "upstream", "config", "prompt", "masking", "errors"},
+    "policies": {"hooks", "observability", "upstream", "config", "auth", "prompt", "masking", "errors"},
     # the request core, the HTTP surface, the composition root, the command line
     "core": {"hooks", "caching", "upstream", "observability", "auth", "config", "context", "streaming",
              "types", "prompt", "masking", "errors", "responses_api"},
-    "http": {"core", "observability", "auth", "config", "context", "masking", "errors"},
+    "http": {"core", "observability", "admin", "auth", "config", "context", "masking", "errors"},
     "proxy": {"http", "core", "policies", "hooks", "observability", "caching", "upstream", "auth",
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",
               "masking", "errors"},

@@ -23,12 +23,29 @@ def _describe(config: ProxyConfig) -> list[str]:
             lines.append(f"  {name:<24} -> {d.label}{key}{extra}")
     master = config.master_key
     lines.append(f"master key: {mask_secret(master) if master else 'NONE (the proxy is open to anyone who can reach it)'}")
+    lines.append(_database(config))
     if config.guardrails:
         lines.append("guardrails:")
         for g in config.guardrails:
             lines.append(f"  {g.name:<24} {g.class_path} mode={','.join(g.modes)} default_on={g.default_on}"
                          f" stream_mode={g.stream_mode}")
     return lines
+
+
+def _database(config: ProxyConfig) -> str:
+    """The store, its URL with the password hidden, and whether changes are audited."""
+    from ..store import InvalidDatabaseURL, parse_database_url
+
+    url = config.database_url
+    if url is None:
+        return ("database: NONE (virtual keys and the management routes need general_settings.database_url; "
+                "the master key works)")
+    try:
+        shown = parse_database_url(url).redacted()
+    except InvalidDatabaseURL as exc:
+        return f"database: invalid URL ({exc})"
+    audit = "on" if config.litellm.store_audit_logs else "off (litellm_settings.store_audit_logs)"
+    return f"database: {shown}; audit log: {audit}"
 
 
 def check(args: argparse.Namespace) -> int:

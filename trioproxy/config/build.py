@@ -236,13 +236,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         if spec is not None:
             guardrails.append(spec)
 
+    database_url = _database_url(general.get("database_url"), base_dir)
     config = ProxyConfig(
         source=source,
         base_dir=base_dir,
         deployments=deployments,
         model_groups=groups,
         guardrails=guardrails,
-        general=_general_settings(general),
+        general=_general_settings(general, database_url=database_url),
         litellm=settings,
         routing=_section(RouterSettings, routing),
         warnings=ctx.warnings,
@@ -295,8 +296,23 @@ def _listed(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _general_settings(values: dict[str, Any]) -> GeneralSettings:
-    converted: dict[str, Any] = {}
+def _database_url(configured: str | None, base_dir: Path) -> str | None:
+    """The store's URL: the config's ``database_url`` — a relative SQLite path made absolute
+    against the config file's directory, so the database does not move with the current directory
+    — else ``$DATABASE_URL`` (as LiteLLM; a relative SQLite path there is relative to the current
+    directory, SQLAlchemy's rule), else ``None`` (no database)."""
+    if configured:
+        scheme, _, rest = configured.partition("://")
+        if scheme.lower() in ("sqlite", "sqlite3"):
+            path = Path(rest[1:])          # "sqlite:///x.db" → "x.db"; "sqlite:////abs.db" → "/abs.db"
+            if not path.is_absolute():
+                return f"sqlite:///{(base_dir / path).resolve()}"
+        return configured
+    return os.environ.get("DATABASE_URL") or None
+
+
+def _general_settings(values: dict[str, Any], *, database_url: str | None = None) -> GeneralSettings:
+    converted: dict[str, Any] = {"database_url": database_url}
     if "http_pool" in values:
         converted["http_pool"] = _section(HttpPoolSettings, values["http_pool"])
     if "enforced_params" in values:

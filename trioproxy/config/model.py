@@ -51,6 +51,9 @@ DEFAULT_REQUEST_TIMEOUT = 600.0
 #: seconds a built-in moderation service (LLM Guard, Llama Guard, Google) may take when its own
 #: ``*_timeout`` is not set (never more than half of ``hook_timeout_seconds``)
 DEFAULT_MODERATION_TIMEOUT = 10.0
+#: seconds a database call waits for a connection (PostgreSQL pool) or a lock (SQLite) before the
+#: store counts as unavailable (503): short, because a key-cache miss waits on it in a request
+DEFAULT_DATABASE_CONNECTION_TIMEOUT = 10.0
 
 
 def size_limit_bytes(megabytes: float | None) -> int | None:
@@ -103,6 +106,13 @@ class GeneralSettings:
     metrics_public: bool = False
     http_pool: HttpPoolSettings = HttpPoolSettings()
     http_client: str = "builtin"            # "builtin" (the lean HTTP/1.1 pool) or "httpx"
+    # the store (docs/keys.md): virtual keys, teams, users, customers, audit
+    #: ``sqlite:///…`` (absolute once built: a relative path is relative to the config file) or
+    #: ``postgresql://…``; absent from the config: ``$DATABASE_URL``; neither: no database
+    database_url: str | None = None
+    database_connection_pool_limit: int = 4     # PostgreSQL connections (and worker threads) per process
+    database_connection_timeout: float = DEFAULT_DATABASE_CONNECTION_TIMEOUT
+    user_api_key_cache_ttl: float = 60.0        # seconds a cached key may be stale (changes by other processes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +153,8 @@ class LitellmSettings:
     google_moderation_timeout: float | None = None
     #: ``<category>_confidence_threshold`` / ``<category>_threshold`` keys as written (moderation_keys.py)
     google_thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: one audit record per change of a key, team, user or customer (docs/keys.md)
+    store_audit_logs: bool = False
     # accepted for compatibility, not used
     drop_params: bool = False
     set_verbose: bool = False
@@ -316,9 +328,14 @@ class ProxyConfig:
             return min(DEFAULT_MODERATION_TIMEOUT, self.hook_timeout / 2)
         return float(value)
 
+    @property
+    def database_url(self) -> str | None:
+        return self.general.database_url
+
     def secrets(self) -> list[str]:
         """Every secret this config holds, for the scrubber."""
         out = [self.master_key] if self.master_key else []
+        out += url_secrets(self.general.database_url)
         for d in self.deployments:
             if d.api_key:
                 out.append(d.api_key)

@@ -8,7 +8,7 @@ model (``model.py``), which ``build.py`` fills from what these sections let thro
 Rules, decided here once:
 
 * Unknown keys are errors, with the closest known key suggested ("did you mean 'master_key'?").
-  Keys the seeds document but trioproxy does not implement (``store_audit_logs``, ``public_routes``,
+  Keys the seeds document but trioproxy does not implement (``public_routes``, ``alerting``,
   …) load with a warning instead, so seed configs keep working and nobody is misled.
 * ``litellm_params`` of a model is classified by explicit lists (``deployment_params.py``): the
   settings trioproxy implements; OpenAI request parameters (``temperature``, ``max_tokens``…),
@@ -81,6 +81,30 @@ def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
                         "(any OpenAI-compatible server works as 'openai/<name>' with api_base)")
         return INVALID
     return value
+
+
+#: the schemes the store opens (``store/url.py`` is the full parser; this is the config's early check)
+DATABASE_SCHEMES = ("sqlite", "sqlite3", "postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+def v_database_url(value: Any, path: str, ctx: Ctx) -> Any:
+    """``sqlite:///path.db`` or ``postgresql://…``: a URL may hold a password, so it is never shown."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        ctx.error(path, "expected a database URL: sqlite:///path/to/proxy.db or postgresql://user:password@host/db")
+        return INVALID
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in DATABASE_SCHEMES:
+        ctx.error(path, "expected a database URL starting with sqlite:/// or postgresql:// "
+                        "(the value is not shown: it may hold a password)")
+        return INVALID
+    if scheme.lower().startswith("sqlite") and (not rest.startswith("/") or rest in ("/", "//")
+                                                 or ":memory:" in rest or "mode=memory" in rest):
+        ctx.error(path, "a SQLite URL names a file: sqlite:///proxy.db (relative to this config file) or "
+                        "sqlite:////absolute/path/proxy.db; in-memory databases cannot hold keys")
+        return INVALID
+    return value.strip()
 
 
 #: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
@@ -242,9 +266,10 @@ LITELLM_SETTINGS = Section(
         "drop_params": v_bool,
         "set_verbose": v_bool,
         "json_logs": v_bool,
+        # the store (docs/keys.md)
+        "store_audit_logs": v_bool,
     },
     unsupported=(
-        "store_audit_logs",
         "service_callback",
         "max_budget",
         "budget_duration",
@@ -289,6 +314,11 @@ GENERAL_SETTINGS = Section(
         # secret managers (docs/secrets.md): checked by secret_managers/settings.py before validation
         "key_management_system": v_str,
         "key_management_settings": v_any_dict,
+        # the store (docs/keys.md): database_url absent → $DATABASE_URL (config/build.py)
+        "database_url": v_database_url,
+        "database_connection_pool_limit": v_int(1),
+        "database_connection_timeout": v_num(0.001),
+        "user_api_key_cache_ttl": v_num(0.0),
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
@@ -296,7 +326,6 @@ GENERAL_SETTINGS = Section(
         "public_routes",
         "allowed_routes",
         "admin_only_routes",
-        "database_url",
         "alerting",
         "spend_logs_metadata",
         "store_model_in_db",

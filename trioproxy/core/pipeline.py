@@ -32,17 +32,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import trio
 
-from ..auth import Authenticator
+from ..auth import Authenticator, apply_key_rules
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
 from ..errors import (
     InternalServerError,
+    PermissionDeniedError,
     ProxyError,
     RejectedByHookError,
     to_proxy_error,
@@ -62,6 +63,12 @@ from .shutdown import OpenStreams
 if TYPE_CHECKING:
     from ..caching.response_cache import ResponseCache
     from ..observability.cost import CostCalculator
+
+
+class CustomerLookup(Protocol):
+    """The store's customer cache: the row of a ``user`` (or ``None``), a 503 when it cannot answer."""
+
+    async def find(self, user_id: str) -> Any: ...
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
 
@@ -125,6 +132,7 @@ class Pipeline:
         authenticator: Authenticator | None = None,
         cost: CostCalculator | None = None,
         response_cache: ResponseCache | None = None,
+        customers: CustomerLookup | None = None,
     ) -> None:
         self.config = config
         self.plan = plan
@@ -134,6 +142,8 @@ class Pipeline:
         self.cache = cache
         self.authenticator = authenticator or Authenticator(config.master_key)
         self.response_cache = response_cache
+        #: the customers of the database (``None`` without one): a blocked ``user`` is refused here
+        self.customers = customers
         self.observers = Observers(observers)
         self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
                               observers=self.observers, cost=cost)
@@ -178,7 +188,8 @@ class Pipeline:
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None) -> ProxyResponse:
         ctx = run.ctx
-        ctx.user = self.authenticator.authenticate(headers, peer)
+        identity = ctx.identity = await self.authenticator.identify(headers, peer)
+        ctx.user = identity.user_api_key_auth()
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body
         data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
@@ -186,6 +197,10 @@ class Pipeline:
             data = ctx.data = self._from_responses(run, data)
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
+        if identity.record is not None:   # the key's models, enforced params and guardrails
+            apply_key_rules(identity.record, data, self.plan.guardrails)
+        if self.customers is not None:
+            await self._check_customer(ctx, data)
         self.plan.check_requested_guardrails(data)
 
         calls = run.calls("pre_call")
@@ -206,6 +221,18 @@ class Pipeline:
         chat = run.wire.chat_body(deployments)
         run.ctx.route = CHAT
         return chat
+
+    async def _check_customer(self, ctx: RequestContext, data: dict[str, Any]) -> None:
+        """A ``user`` blocked in the database (``/customer/block``) is refused before any hook (403
+        ``user_blocked``, as ``blocked_user_check``). The lookup is cached; a miss the store cannot
+        answer is a 503: a block does not lapse while the database is down."""
+        user = data.get("user")
+        if not isinstance(user, str) or not user:
+            return
+        customer = ctx.customer = await self.customers.find(user)  # type: ignore[union-attr]
+        if customer is not None and customer.blocked:
+            raise PermissionDeniedError(f"User blocked from making LLM API calls. User={user} (blocked through "
+                                        "/customer/block)", param="user", code="user_blocked")
 
     # -- the upstream call and the moderation race -----------------------------------------------
     async def _call_upstream(self, run: RequestRun, body: dict[str, Any]) -> Any:

@@ -10,8 +10,11 @@ health.py      ``GET /health/liveliness`` (``/health/liveness``), ``/readiness``
 metrics.py     ``GET /metrics``                                             any valid key, or anyone
                                                                             (``metrics_public``)
 customers.py   ``POST /customer/block``, ``/customer/unblock``              the proxy admin
-               (only with ``blocked_user_check``)
+               (only with ``blocked_user_check`` and no database)
 robots.py      ``GET /robots.txt`` (only with ``block_robots``)             anyone
+admin.py       the management API: ``/key/*``, ``/team/*``, ``/user/*``,    by route (``admin/access.py``,
+               ``/customer/*``, ``/end_user/*``, ``/budget/new``,             docs/keys.md)
+               ``GET /audit``, ``/audit/{id}`` (``admin.ROUTES``)
 route_list.py  ``GET /routes`` (every route and its methods)                any valid key
 =============  ===========================================================  =====================
 

@@ -33,7 +33,7 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/health")
     @app.get("/v1/health")
     async def health() -> Response:
-        admin(services.authenticator, "/health")
+        await admin(services.authenticator, "/health")
         model = request.args.get("model")
         deployments = router.deployments(model) if model else services.config.deployments
         return json_response(200, await check_health(deployments, services.providers, services.scrubber))

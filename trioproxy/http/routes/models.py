@@ -1,7 +1,8 @@
 """The models this proxy serves: OpenAI's ``GET /v1/models`` and ``GET /v1/models/{model}``, and
 LiteLLM's ``GET /model/info`` (``/v1/model/info``).
 
-Any valid key may call them. ``/model/info`` describes each deployment as LiteLLM does
+Any valid key may call them; a virtual key sees the models its ``models`` allow-list, and its
+team's, let it call (another is a 404, as OpenAI answers). ``/model/info`` describes each deployment as LiteLLM does
 (``model_name``, ``litellm_params``, ``model_info``) without anything secret: ``litellm_params`` has
 the ``model`` (``provider/name``), the ``api_base`` masked as operators see it, and the request
 parameters the deployment sets; never a key, a header value or a credential-like setting.
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from quart import Response, request
 
+from ...auth import may_use_model
 from ...errors import NotFoundError
-from ..auth import caller
+from ..auth import identity
 from ..errors import json_response
 
 if TYPE_CHECKING:
@@ -59,15 +61,19 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/models")
     @app.get("/v1/models")
     async def models() -> Response:
-        caller(services.authenticator)
-        data = [_model(name) for name in services.router.model_names]
+        who = await identity(services.authenticator)
+        names = services.router.model_names
+        if who.record is not None:
+            names = [name for name in names if may_use_model(who.record, name)]
+        data = [_model(name) for name in names]
         return json_response(200, {"object": "list", "data": data})
 
     @app.get("/models/<path:model>")
     @app.get("/v1/models/<path:model>")
     async def model(model: str) -> Response:
-        caller(services.authenticator)
-        if model not in services.router.model_names:
+        who = await identity(services.authenticator)
+        allowed = who.record is None or may_use_model(who.record, model)
+        if model not in services.router.model_names or not allowed:
             raise NotFoundError(f"The model {model!r} does not exist. GET /v1/models lists the available models.",
                                 param="model")
         return json_response(200, _model(model))
@@ -75,10 +81,11 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/model/info")
     @app.get("/v1/model/info")
     async def model_info() -> Response:
-        caller(services.authenticator)
+        who = await identity(services.authenticator)
         wanted = request.args.get("litellm_model_id")
         data = [_info(d, proxy) for d in services.config.deployments
-                if wanted is None or deployment_id(d) == wanted]
+                if (wanted is None or deployment_id(d) == wanted)
+                and (who.record is None or may_use_model(who.record, d.model_name))]
         # nothing secret is put in; the scrubber is the second line (a configured key anywhere in a value)
         body = services.scrubber.scrub(orjson.dumps({"data": data}).decode())
         return Response(body, status=200, content_type="application/json")

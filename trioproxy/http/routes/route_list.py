@@ -42,5 +42,5 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
 
     @app.get("/routes")
     async def routes() -> Response:
-        caller(services.authenticator)
+        await caller(services.authenticator)
         return json_response(200, {"routes": route_list(app)})
