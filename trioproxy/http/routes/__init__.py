@@ -3,8 +3,10 @@
 =============  ===========================================================  =====================
 module         routes                                                       who may call
 =============  ===========================================================  =====================
-models.py      ``GET /models``, ``/v1/models``                              any valid key
+models.py      ``GET /models``, ``/v1/models``, ``/v1/models/{model}``,      any valid key
+               ``/model/info``, ``/v1/model/info``
 health.py      ``GET /health/liveliness`` (``/health/liveness``), ``/readiness``   anyone
+               ``GET /health`` (calls every deployment)                     the proxy admin
 metrics.py     ``GET /metrics``                                             any valid key, or anyone
                                                                             (``metrics_public``)
 customers.py   ``POST /customer/block``, ``/customer/unblock``              the proxy admin
@@ -17,6 +19,7 @@ model_hub.py   ``GET /public/model_hub`` (JSON), ``/model_hub`` (a page)    anyo
 docs.py        ``GET /openapi.json``, ``/docs``; ``/swagger/<file>``        proxy admins unless in
                                                                             ``public_routes``;
                                                                             the UI's files: anyone
+route_list.py  ``GET /routes`` (every route and its methods)                any valid key
 =============  ===========================================================  =====================
 
 The proxy endpoints themselves (chat completions, completions, embeddings) and the pass-through
