@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -80,6 +81,16 @@ def test_wildcards_pass_the_model_asked_for_and_are_not_listed(start_proxy: Any,
         for nobody in ("openai/*", "mistral/mistral-large"):             # '*' matches no pattern; no mistral/*
             with pytest.raises(openai.NotFoundError):
                 chat(client, nobody)
+
+
+def test_health_calls_the_configured_models_not_the_wildcards(start_proxy: Any, fake_upstream: FakeUpstream) -> None:
+    models = [deployment(fake_upstream, "gpt-test", "exact-model"),
+              {"model_name": "openai/*", "litellm_params": {"model": "openai/*", "api_base": fake_upstream.base_url,
+                                                            "api_key": UPSTREAM_KEY}}]
+    proxy, _ = start(start_proxy, models)
+    body = httpx.get(f"{proxy.base_url}/health", headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=30).json()
+    assert [e["model_name"] for e in body["healthy_endpoints"]] == ["gpt-test"] and body["unhealthy_count"] == 0
+    assert sent_models(fake_upstream) == ["exact-model"]
 
 
 def test_a_catch_all_passes_the_requests_provider_through(start_proxy: Any) -> None:

@@ -49,6 +49,8 @@ IMPLEMENTED = (
     *sorted(PROVIDER_SETTING_NAMES), *sorted(POLICY_SETTINGS),
     # routing (``upstream/routing``, docs/routing.md)
     *ROUTING_SETTINGS,
+    # /v1/responses: translated to chat completions (core/responses_wire.py), which this asks for
+    "use_chat_completions_api",
     # the built-in fake provider's knobs
     "mock_response", "latency", "chunk_latency", "fail_rate", "fail_status",
 )
@@ -88,7 +90,7 @@ LITELLM_NOT_IMPLEMENTED = frozenset({
     # pricing and model facts
     "input_cost_per_second", "output_cost_per_second", "model_info", "supports_system_message",
     # request shaping done by LiteLLM's SDK
-    "allowed_openai_params", "merge_reasoning_content_in_choices", "use_chat_completions_api",
+    "allowed_openai_params", "merge_reasoning_content_in_choices",
     "use_in_pass_through", "use_litellm_proxy", "max_file_size_mb", "mock_timeout", "litellm_trace_id",
     "keepalive_seconds",
 })

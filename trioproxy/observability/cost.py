@@ -79,11 +79,16 @@ class CostCalculator:
         """The deployment's price: its overrides, else the table's entry for ``provider/model``.
 
         The model is the configured one, or what the provider adapter prices by (``pricing_model``:
-        an Azure deployment's ``base_model``, else the dated model of its answer). Cached per
+        an Azure deployment's ``base_model``, else the dated model of its answer), else any
+        deployment's ``model_info.base_model`` (LiteLLM's way to price a custom name). Cached per
         deployment and model (the config is immutable for the app's life).
         """
         name = self._pricing_model(deployment, answer_model) if self._pricing_model is not None else None
-        name = name or deployment.upstream_model
+        if not name:
+            # model_info.base_model: the name to price by (LiteLLM's), e.g. a custom deployment of a known model
+            info = deployment.model_info if isinstance(deployment.model_info, dict) else {}
+            base = info.get("base_model")
+            name = base if isinstance(base, str) and base else deployment.upstream_model
         key = (deployment.index, deployment.provider, name)
         cached = self._prices.get(key, _UNSET)
         if cached is not _UNSET:
