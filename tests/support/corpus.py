@@ -727,7 +727,6 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
     for entry in doc.get("model_list") or []:
         if not isinstance(entry, dict):
             continue
-        name = str(entry.get("model_name", ""))
         params = entry.get("litellm_params") or {}
         info = entry.get("model_info") or {}
         if isinstance(info, dict):
@@ -743,9 +742,7 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
             if consumed:
                 out.append(f"litellm_params.{', '.join(consumed)}: LiteLLM consumes them; trioproxy sends them "
                            "upstream as request body fields")
-        if "*" in name:
-            out.append(f"wildcard model_name {name!r}: LiteLLM routes every matching model name; trioproxy "
-                       "takes it as a literal name")
+        # (a '*' in model_name is a wildcard in trioproxy too since routing was wired: docs/routing.md)
         if isinstance(params, dict) and "tags" in params and known_params is not None and "tags" not in known_params:
             out.append("litellm_params.tags: LiteLLM routes by tag; trioproxy sends `tags` upstream as a body field")
     settings = doc.get("litellm_settings") or {}
