@@ -244,8 +244,15 @@ async def test_request_shape_and_content_length_body(provider: Http11Provider, m
             sends.append(bytes(data))
         await original(self, data)
 
+    original_write = http11._Connection.write_now
+
+    def counting_write_now(self: Any, data: bytes) -> int:     # plain TCP writes at once when it can
+        sends.append(bytes(data))
+        return original_write(self, data)
+
     async with serve(answering(lambda req, conn: response(headers=(("X-Upstream", "a"),)))) as server:
         monkeypatch.setattr(trio.SocketStream, "send_all", counting_send_all)
+        monkeypatch.setattr(http11._Connection, "write_now", counting_write_now)
         dep = deployment(server, extra_headers={"X-Custom": "yes", "Accept": "application/x-test"})
         result = await provider.send(dep, "chat/completions", BODY)
         monkeypatch.undo()

@@ -217,8 +217,10 @@ class HeadDeadlineTCPServer(TCPServer):
             await super().protocol_send(event)
 
     async def _write(self, data: bytes) -> None:
+        if not data:    # h11 frames an end of message with content-length as no bytes at all
+            return
         sock = self._socket
-        if sock is not None and data and not self.send_lock.locked():
+        if sock is not None and not self.send_lock.locked():
             fd = sock.fileno()
             if fd < 0:
                 await self.protocol.handle(Closed())
