@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -432,6 +433,42 @@ def test_sigterm_ends_an_open_stream_with_a_shutdown_event(fake: FakeUpstream, u
     assert "ending 1 open stream(s) with a 'shutdown' error event" in logs
     upstream.wait_for_disconnect(timeout=10)
     assert_failed_once(started, "shutdown", 503, "shutdown")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_sigterm_answers_a_request_still_waiting_for_its_upstream_with_503_shutdown(
+        fake: FakeUpstream, upstream: FakeUpstream, tmp_path: Path, streaming: bool) -> None:
+    """A request whose answer has not begun when the graceful deadline nears (an upstream still
+    thinking) gets a 503 ``shutdown`` with ``Retry-After`` (the OpenAI SDKs retry it), its failure
+    hooks once and one failure event, instead of a connection Hypercorn cuts without an answer."""
+    started = _start(tmp_path, _config(fake, graceful_shutdown_timeout=2))
+    held = threading.Event()
+    upstream.set_behavior("up-model", Behavior(hold=held))
+    case = f"held-{streaming}"
+    try:
+        with started.process as process:
+            answers: list[httpx.Response] = []
+
+            def post() -> None:
+                answers.append(httpx.post(f"{started.url}/chat/completions", headers=HEADERS, timeout=60,
+                                          json={"model": "gpt-test", "messages": MESSAGES, "stream": streaming,
+                                                "metadata": {"case": case}}))
+
+            client = threading.Thread(target=post)
+            client.start()
+            upstream.wait_for_requests(1)           # the request is at the upstream, held there
+            process.process.send_signal(signal.SIGTERM)
+            client.join(timeout=60)
+            assert answers, "no answer"
+            response = answers[0]
+            assert response.status_code == 503, response.text
+            assert response.headers.get("retry-after") == "1"
+            error = response.json()["error"]
+            assert (error["code"], error["type"]) == ("shutdown", "server_error")
+            assert process.process.wait(timeout=30) == 0, process.logs()
+    finally:
+        held.set()
+    assert_failed_once(started, case, 503, "shutdown")
 
 
 def _open_stream_and_stop_reading(url: str, case: str) -> socket.socket:
