@@ -1,7 +1,7 @@
 """Hypercorn's per-connection server, leaner on the hot path and bounded where Hypercorn is not.
 
 This subclass of Hypercorn's trio ``TCPServer`` (installed in place of Hypercorn's own: it has no
-setting for the class) changes four things, each measured or needed, none visible to the app:
+setting for the class) changes five things, each measured or needed, none visible to the app:
 
 * **Head deadline** (``general_settings.request_header_timeout``, slowloris): Hypercorn's only timer
   before a request head is complete is its keep-alive timer (75 s here, so that load balancers can
