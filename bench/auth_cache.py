@@ -6,7 +6,12 @@ store, loads it once, then times, in interleaved rounds:
 * ``sha256``        — hashing the presented key (``trioproxy.auth.hash_key``) alone;
 * ``lookup``        — the synchronous cache lookup by hash alone;
 * ``authenticate``  — ``await store.key_cache.authenticate(key)``: hash + lookup + blocked/expiry checks;
-* ``+ to_auth``     — the same plus ``AuthRecord.to_user_api_key_auth()`` (fresh copies for hooks).
+* ``+ to_auth``     — the same plus ``AuthRecord.to_user_api_key_auth()`` (fresh copies for hooks);
+* ``request path, master key`` — what the pipeline runs per request for the master key:
+  ``Authenticator.identify(headers)`` + ``Identity.user_api_key_auth()``;
+* ``request path, virtual key`` — the same for the virtual key, plus ``apply_key_rules`` (model
+  allow-lists of key and team, enforced params, guardrails) on a chat body: the whole cost a
+  virtual key adds before the hooks run.
 
 Each round runs every variant for ``--calls`` calls; per call it reports the median over rounds of
 (round time / calls) and the p99 of individually timed calls. Prints a Markdown table.
@@ -25,7 +30,7 @@ import time
 
 import trio
 
-from trioproxy.auth import hash_key
+from trioproxy.auth import Authenticator, apply_key_rules, hash_key
 from trioproxy.store import Actor, open_store
 
 
@@ -43,6 +48,12 @@ async def main(rounds: int, calls: int) -> None:
             cache = store.key_cache
             await cache.authenticate(key)                 # the one miss
             token = hash_key(key)
+            master = "sk-bench-master-" + "m" * 32
+            authenticator = Authenticator(master, cache)
+            virtual_headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+            master_headers = {"authorization": f"Bearer {master}", "content-type": "application/json"}
+            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+            guardrails: frozenset[str] = frozenset()
 
             async def v_sha256() -> None:
                 hash_key(key)
@@ -56,8 +67,17 @@ async def main(rounds: int, calls: int) -> None:
             async def v_to_auth() -> None:
                 (await cache.authenticate(key)).to_user_api_key_auth()
 
+            async def v_master_path() -> None:
+                (await authenticator.identify(master_headers)).user_api_key_auth()
+
+            async def v_virtual_path() -> None:
+                identity = await authenticator.identify(virtual_headers)
+                identity.user_api_key_auth()
+                apply_key_rules(identity.record, body, guardrails)
+
             variants = {"sha256": v_sha256, "lookup": v_lookup, "authenticate": v_authenticate,
-                        "authenticate + to_auth": v_to_auth}
+                        "authenticate + to_auth": v_to_auth, "request path, master key": v_master_path,
+                        "request path, virtual key": v_virtual_path}
             per_call: dict[str, list[float]] = {name: [] for name in variants}
             singles: dict[str, list[int]] = {name: [] for name in variants}
             loads_before = cache.stats.loads

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .auth.identity import UserAPIKeyAuth
+    from .auth.identity import Identity, UserAPIKeyAuth
     from .config import Deployment
     from .errors import ProxyError
 
@@ -49,6 +49,14 @@ class RequestContext:
     start_time: _dt.datetime = field(default_factory=_dt.datetime.now)
     start: float = field(default_factory=time.perf_counter)
     user: UserAPIKeyAuth | None = None
+    #: who authenticated (``auth.Identity``: kind, key hash, a virtual key's immutable cached record
+    #: with its user, team and membership) — what budgets and limits (issue #11) read
+    identity: Identity | None = None
+    #: the customer row of the request's ``user`` (the store's ``CustomerRecord``), when a database
+    #: is configured and the row exists
+    customer: Any = None
+    #: the caller's address as the HTTP entry resolved it (``use_x_forwarded_for``); None if unknown
+    requester_ip_address: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     requested_model: str | None = None
     stream: bool = False

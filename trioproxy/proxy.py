@@ -10,9 +10,12 @@ patched onto an object after it was built, nobody looks services up in a dict, a
 A **service** is anything with ``async run(*, task_status)`` (started with ``nursery.start``, for the
 app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
-skip. Today: the logging sink, handlers that are services (``hooks/assembly.py``), and the stream
-stopper of a ``--workers`` worker. Next issues add theirs here (store, key cache, spend writer,
-coordination, secret refresh): a field in :class:`Services`, a line in :func:`build_proxy`.
+skip. Today: the store (when a database is configured: migrations applied, then the backend
+opened, before anything is served), the logging sink, handlers that are services
+(``hooks/assembly.py``), and the stream stopper of a ``--workers`` worker. They start in that order
+and are drained in the reverse one (the store last: what writes to it drains first). Next issues
+add theirs here (spend writer, coordination, secret refresh): a field in :class:`Services`, a line
+in :func:`build_proxy`.
 """
 
 from __future__ import annotations
@@ -24,29 +27,36 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from .access import AccessConfigError, IPPolicy, PassThroughRoute, RouteCatalog, RouteRules
+from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
 from .core.pipeline import Pipeline
+from .core.run import Observers
 from .core.shutdown import StreamStopper
 from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
+from .http.gate import AccessGate
+from .http.passthrough import PassThroughRouter
 from .masking import SecretScrubber
-from .observability.callbacks import load_callbacks
+from .observability.callbacks import Callback, load_callbacks
 from .observability.cost import CostCalculator
 from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .store import InvalidDatabaseURL, Store
 from .upstream.base import Provider
-from .upstream.fake import FakeProvider
+from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_proxy", "create_app", "create_asgi", "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "check_handlers", "check_startup",
+           "config_problems", "create_app", "create_asgi", "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -82,6 +92,14 @@ class Services:
     logging_sink: LoggingSink
     response_cache: ResponseCache | None
     pipeline: Pipeline
+    #: path normalisation, caller address, ``allowed_ips`` and route decisions (``http/gate.py``)
+    access: AccessGate
+    #: ``general_settings.pass_through_endpoints`` (None when none is configured)
+    pass_through: PassThroughRouter | None
+    #: what the management routes operate on (``admin/``: the store, or none)
+    admin: AdminContext = field(default_factory=lambda: AdminContext(None))
+    #: keys, teams, users, customers, audit (``store/``); None without a database
+    store: Store | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
@@ -107,10 +125,11 @@ class Proxy:
         return self.services.pipeline.stop_streams()
 
     async def stop(self) -> None:
-        """Drain every service (each within ``graceful_shutdown_timeout``), then close the pools."""
+        """Drain every service, last started first (each within ``graceful_shutdown_timeout``),
+        then close the pools."""
         services = self.services
         with trio.CancelScope(shield=True):
-            for service in services.lifetime:
+            for service in reversed(services.lifetime):
                 try:
                     await service.drain(services.config.graceful_shutdown_timeout)
                 except Exception as exc:
@@ -125,6 +144,101 @@ def load_handlers(config: ProxyConfig, resources: BuiltinResources | None = None
     """Import, instantiate and check every handler the config names (``trioproxy check`` does only
     this, without resources). Raises ConfigError."""
     return assemble(config, Builtins(config, resources))
+
+
+def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
+    """The access settings (``allowed_ips``, ``use_x_forwarded_for``, ``trusted_proxy_ranges``, the
+    route lists, the pass-through paths), checked by ``trioproxy/access``. Raises ConfigError with
+    every problem (``trioproxy check`` calls this too)."""
+    general = config.general_settings
+    problems: list[str] = []
+    endpoints = config.general.pass_through_endpoints
+    built_in = RouteCatalog()
+    routes: list[PassThroughRoute] = []
+    for index, endpoint in enumerate(endpoints):
+        where = f"general_settings.pass_through_endpoints[{index}].path"
+        shadowed = [spec.path for spec in built_in.specs if spec.path.startswith(endpoint.path + "/")]
+        if built_in.lookup(endpoint.path) is not None:
+            problems.append(f"{where}: {endpoint.path} is a route of the proxy itself; choose another path")
+        elif endpoint.include_subpath and shadowed:
+            problems.append(f"{where}: with include_subpath, {endpoint.path} would cover routes of the proxy "
+                            f"itself ({', '.join(shadowed[:3])}); choose another path")
+        else:
+            routes.append(PassThroughRoute(endpoint.path, endpoint.auth, endpoint.include_subpath,
+                                           frozenset(endpoint.methods)))
+    ip_policy: IPPolicy | None = None
+    rules: RouteRules | None = None
+    try:
+        ip_policy = IPPolicy.from_settings(general)
+    except AccessConfigError as exc:
+        problems += exc.problems
+    try:
+        rules = RouteRules.from_settings(general, routes)
+    except AccessConfigError as exc:
+        problems += exc.problems
+    if problems or ip_policy is None or rules is None:
+        raise ConfigError([f"{config.source}: {problem}" for problem in problems])
+    for warning in rules.warnings:
+        log.warning("%s: %s", config.source, warning)
+    return ip_policy, rules
+
+
+def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
+    """The handlers and the logging callbacks, with every problem of both in one ConfigError.
+
+    The callbacks of the handlers that did load are checked even when others did not (issue #15:
+    every problem of a config in one run). ``builtins``: the proxy's (with their resources); by
+    default, made without resources (``trioproxy check``).
+    """
+    problems: list[str] = []
+    try:
+        handlers = assemble(config, builtins or Builtins(config))
+    except ConfigError as exc:
+        if exc.partial is None:
+            raise
+        problems += exc.problems
+        handlers = exc.partial
+    try:
+        callbacks = load_callbacks(config, handlers.loggers)
+    except ConfigError as exc:
+        problems += exc.problems
+        callbacks = []
+    if problems:
+        raise ConfigError(problems)
+    return handlers, callbacks
+
+
+def config_problems(error: ConfigError) -> list[str]:
+    """A config's problems and, when the valid part of it could be built (``error.partial``), the
+    problems of its handlers and logging callbacks too: what ``trioproxy check`` and ``run`` print."""
+    partial = error.partial
+    if not isinstance(partial, ProxyConfig):
+        return list(error.problems)
+    try:
+        check_startup(partial)
+    except ConfigError as more:
+        return list(error.problems) + [p for p in more.problems if p not in error.problems]
+    return list(error.problems)
+
+
+def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
+    """Everything ``run`` builds from a config before serving, checked without serving: the handlers,
+    the logging callbacks and the access settings, with every problem of all three in one ConfigError
+    (what ``trioproxy check`` and ``run --workers N``'s supervisor call)."""
+    problems: list[str] = []
+    handlers: Handlers | None = None
+    callbacks: list[Callback] = []
+    try:
+        handlers, callbacks = check_handlers(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        build_access(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems or handlers is None:
+        raise ConfigError(problems)
+    return handlers, callbacks
 
 
 def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]:
@@ -145,29 +259,36 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     """
     general = config.general
     scrubber = SecretScrubber(config.secrets())
-    authenticator = Authenticator(config.master_key)
+    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
+    store = build_store(config)
+    authenticator = Authenticator(config.master_key, store.key_cache if store else None)
+    ip_policy, route_rules = build_access(config)
+    access = AccessGate(ip_policy, route_rules, authenticator)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers, the router
     http_client = make_http_client(general.http_pool)
     upstream_pool = None
-    providers: dict[str, Provider] = {"fake": FakeProvider()}
+    fake = FakeProvider()
+    providers: dict[str, Provider] = {"fake": fake}
     if general.http_client == "httpx":
         providers["openai"] = OpenAICompatProvider(http_client, scrubber)
     else:
         upstream_pool = Http11Pool.from_settings(general.http_pool)
         providers["openai"] = Http11Provider(upstream_pool, scrubber)
+    # mock_response (the request's or the deployment's) is answered locally, never sent upstream
+    providers = {name: p if name == "fake" else MockingProvider(p, fake) for name, p in providers.items()}
     router = Router(config, providers)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)
     cost = CostCalculator()
     builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
-    handlers = assemble(config, builtins)
+    handlers, callbacks = check_handlers(config, builtins)
 
     # observability: metrics, the logging sink, the observer; the response cache
     metrics = Metrics(router.model_names)
     sink = LoggingSink(
-        load_callbacks(config, handlers.loggers),
+        callbacks,
         scrubber=scrubber,
         cost=cost,
         queue_size=general.logging_queue_size,
@@ -181,22 +302,50 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     response_cache = build_response_cache(config.litellm.cache, config.source, metrics.cache_lookup)
     # observers, in order: the logging event first ("exactly one outcome event" must not depend on
     # the metrics or the cache store working), then the response cache's store
-    observers: list[Any] = [RequestObserver(sink, metrics, cost)]
+    request_observer = RequestObserver(sink, metrics, cost)
+    observers: list[Any] = [request_observer]
     if response_cache is not None:
         observers.append(response_cache)
 
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
-                        authenticator=authenticator, cost=cost, response_cache=response_cache)
+                        authenticator=authenticator, cost=cost, response_cache=response_cache,
+                        customers=store.customer_cache if store else None)
+    admin = AdminContext(store, config_blocked_users=frozenset(
+        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()))
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
-    lifetime = _check_services(config, [sink, *handlers.services, *([stopper] if stopper else [])])
+    pass_through = None
+    if general.pass_through_endpoints:
+        # logged and counted like every request; the response cache has nothing to store here
+        pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
+                                         gate=access, observers=Observers([request_observer]), scrubber=scrubber)
+    lifetime = _check_services(config, [*([store] if store else []), sink, *handlers.services, *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, stream_stopper=stopper, lifetime=lifetime,
+        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access,
+        pass_through=pass_through,
+        stream_stopper=stopper, lifetime=lifetime,
     ))
+
+
+def build_store(config: ProxyConfig) -> Store | None:
+    """The store for ``general_settings.database_url`` (``$DATABASE_URL``), or None without one.
+    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open."""
+    url = config.database_url
+    if url is None:
+        return None
+    general = config.general
+    try:
+        return Store(url, audit=config.litellm.store_audit_logs, migrate=True,
+                     pool_size=general.database_connection_pool_limit,
+                     readers=general.database_connection_pool_limit,
+                     key_cache_ttl=general.user_api_key_cache_ttl,
+                     timeout=general.database_connection_timeout)
+    except InvalidDatabaseURL as exc:
+        raise ConfigError([f"{config.source}: general_settings.database_url: {exc}"]) from None
 
 
 def create_app(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyApp:

@@ -47,8 +47,10 @@ GOOD = """
           model: fake/demo
     litellm_settings:
       store_audit_logs: true
+      service_callback: ["x"]
     general_settings:
       master_key: sk-cli-master-key-000111222
+      database_url: postgresql://proxy:db-PASSWORD-77@db.internal:5432/proxy
 """
 
 
@@ -76,7 +78,9 @@ def test_check_a_good_config_prints_models_masked_and_the_hook_table(tmp_path: P
     for method in ("async_pre_call_hook", "async_moderation_hook", "async_post_call_success_hook",
                    "async_post_call_failure_hook"):
         assert method in out
-    assert "warning: " in out and "store_audit_logs" in out
+    assert "warning: " in out and "service_callback" in out
+    assert "database: postgresql://proxy:***@db.internal:5432/proxy; audit log: on" in out
+    assert "db-PASSWORD-77" not in out + result.stderr
     assert out.rstrip().endswith("config OK")
 
 
@@ -89,6 +93,7 @@ def test_check_without_a_master_key_says_the_proxy_is_open(tmp_path: Path) -> No
     result = run_cli("check", str(path))
     assert result.returncode == 0, result.stderr
     assert "master key: NONE" in result.stdout
+    assert "database: NONE" in result.stdout
 
 
 BAD_CONFIGS = {

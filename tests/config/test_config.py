@@ -253,14 +253,45 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys() -> None:
 def test_seed_only_keys_are_accepted_with_a_warning() -> None:
     config = parse({
         "model_list": [fake_model()],
-        "litellm_settings": {"store_audit_logs": True},
+        "litellm_settings": {"service_callback": ["x"]},
         "general_settings": {"master_key": "sk-1234", "public_routes": ["LiteLLMRoutes.public_routes"]},
     })
     assert len(config.warnings) == 2
     joined = "\n".join(config.warnings)
-    assert "litellm_settings.store_audit_logs" in joined
+    assert "litellm_settings.service_callback" in joined
     assert "general_settings.public_routes" in joined
     assert "not implemented" in joined
+
+
+def test_store_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``database_url``: a relative SQLite path is relative to the config file; absent, ``$DATABASE_URL``."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    base = {"model_list": [fake_model()]}
+    assert parse_config(base, "c.yaml", tmp_path).database_url is None
+    config = parse_config({**base, "litellm_settings": {"store_audit_logs": True},
+                           "general_settings": {"database_url": "sqlite:///data/proxy.db",
+                                                "database_connection_pool_limit": 8,
+                                                "database_connection_timeout": 2.5,
+                                                "user_api_key_cache_ttl": 5}}, "c.yaml", tmp_path)
+    assert config.database_url == f"sqlite:///{tmp_path.resolve() / 'data' / 'proxy.db'}"
+    assert config.litellm.store_audit_logs is True and config.warnings == []
+    general = config.general
+    assert (general.database_connection_pool_limit, general.database_connection_timeout,
+            general.user_api_key_cache_ttl) == (8, 2.5, 5)
+    absolute = parse_config({**base, "general_settings": {"database_url": "sqlite:////srv/p.db"}}, "c.yaml", tmp_path)
+    assert absolute.database_url == "sqlite:////srv/p.db"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw-SECRET@db/proxy")
+    from_env = parse_config(base, "c.yaml", tmp_path)
+    assert from_env.database_url == "postgresql://u:pw-SECRET@db/proxy"
+    assert "pw-SECRET" in from_env.secrets()          # the scrubber knows the password
+
+
+@pytest.mark.parametrize("value", ["mysql://x/y", "sqlite://", "sqlite:///:memory:", 42, "proxy.db"])
+def test_bad_database_urls_are_refused_without_showing_them(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match="general_settings.database_url") as caught:
+        parse_config({"model_list": [fake_model()], "general_settings": {"database_url": value}}, "c.yaml", tmp_path)
+    if isinstance(value, str) and value != "sqlite://":
+        assert value not in str(caught.value)
 
 
 # -- wrong types, providers, several problems ----------------------------------------------------------
@@ -305,15 +336,23 @@ def test_unknown_provider() -> None:
 
 def test_fake_knobs_on_a_real_provider_are_an_error() -> None:
     problem = one_problem({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x",
-                                                                                "mock_response": "hi"}}]})
-    assert "model_list[0].litellm_params" in problem
-    assert "mock_response" in problem
+                                                                                "mock_response": "hi", "latency": 1}}]})
+    assert "model_list[0].litellm_params: latency only apply to the 'fake/…' provider" in problem
+
+
+def test_mock_response_applies_to_every_provider() -> None:
+    """LiteLLM answers a deployment's mock_response locally, whatever its provider (upstream/fake/mock.py)."""
+    config = parse({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x", "mock_response": "hi"}}]})
+    assert config.deployments[0].fake == {"mock_response": "hi"}
 
 
 def test_empty_config_and_empty_model_list() -> None:
-    assert "model_list: is required" in one_problem({})
-    assert "model_list: is required" in one_problem(None)
-    assert "model_list: needs at least one model" in one_problem({"model_list": []})
+    """LiteLLM starts without a model_list (issue #15): so does trioproxy, serving no model, and says so."""
+    for raw in ({}, None, {"model_list": []}):
+        config = parse_config(raw, "test.yaml", Path("."))
+        assert config.deployments == [] and config.model_groups == {}
+        (warning,) = config.warnings
+        assert "model_list: no model_list: the proxy serves no model" in warning
     assert "<top level>: expected a mapping" in one_problem(["model_list"])
 
 
@@ -461,11 +500,11 @@ def test_seed_enterprise_config_loads_with_warnings(tmp_path: Path) -> None:
     assert config.master_key == "sk-1234"
     assert config.general_settings["enforced_params"] == ["user", "metadata.generation_name"]
     warned = "\n".join(config.warnings)
-    for key in ("litellm_settings.store_audit_logs",
-                "general_settings.public_routes", "general_settings.admin_only_routes",
+    for key in ("general_settings.public_routes", "general_settings.admin_only_routes",
                 "general_settings.allowed_routes"):
         assert key in warned, (key, config.warnings)
-    assert len(config.warnings) == 4
+    assert len(config.warnings) == 3
+    assert config.litellm.store_audit_logs is True      # implemented now (docs/keys.md)
     # a setting of the google_text_moderation built-in (docs/guardrails.md): validated, not warned about
     assert config.litellm_settings["google_moderation_confidence_threshold"] == 0.4
 

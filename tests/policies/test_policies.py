@@ -27,6 +27,7 @@ import string
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ import pytest
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from trioproxy.auth import Authenticator, UserAPIKeyAuth
+from trioproxy.auth import Authenticator, Identity
 from trioproxy.config import ConfigError, parse_config
 from trioproxy.hooks.loader import HandlerLoadError
 from trioproxy.policies import hide_secrets
@@ -383,9 +384,11 @@ def test_block_routes_need_the_admin_key_and_a_valid_body(strict: ProxyProcess, 
     assert wrong.status_code == 401
     bad = httpx.post(url, headers=HEADERS, json={"user_ids": "x"}, timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "user_ids"
-    # not configured → no route
-    assert httpx.post(f"{open_proxy.base_url}/customer/block", headers=HEADERS, json={"user_ids": ["x"]},
-                      timeout=10).status_code == 404
+    # neither the built-in nor a database: the management route's "connect a database" answer
+    unconfigured = httpx.post(f"{open_proxy.base_url}/customer/block", headers=HEADERS, json={"user_ids": ["x"]},
+                              timeout=10)
+    assert unconfigured.status_code == 501
+    assert "Connect Proxy to database" in unconfigured.json()["error"]["message"]
 
 
 async def test_block_routes_refuse_non_admin_callers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -393,8 +396,10 @@ async def test_block_routes_refuse_non_admin_callers(monkeypatch: pytest.MonkeyP
                            "general_settings": {"master_key": MASTER_KEY},
                            "litellm_settings": {"callbacks": ["blocked_user_check"]}}, "t.yaml", DATA)
     app = create_app(config)
-    monkeypatch.setattr(Authenticator, "authenticate",
-                        lambda self, headers, peer=None: UserAPIKeyAuth(api_key="h", user_role="internal_user"))
+    async def not_an_admin(self: Authenticator, headers: Any, peer: Any = None) -> Identity:
+        return Identity.virtual(SimpleNamespace(token="h", user_role="internal_user", user_id="u", team_id=None))
+
+    monkeypatch.setattr(Authenticator, "identify", not_an_admin)
     response = await app.test_client().post("/customer/block", json={"user_ids": ["x"]}, headers=HEADERS)
     assert response.status_code == 403
     assert (await response.get_json())["error"]["code"] == "admin_only"

@@ -9,7 +9,8 @@ import pytest
 from trioproxy.admin import Caller
 from trioproxy.errors import ProxyError, to_envelope
 
-MASTER = Caller.master("m" * 64)
+#: the master key as the HTTP layer builds it (``Caller.for_identity``): no hash of the master key
+MASTER = Caller.master()
 VIEWER = Caller(role="proxy_admin_viewer", token="v" * 64, user_id="viewer")
 PLAIN = Caller(role="internal_user", token="p" * 64, user_id="plain")
 

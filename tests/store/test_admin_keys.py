@@ -176,11 +176,14 @@ async def test_regenerate_by_path_with_grace_and_custom_new_key(admin: AdminCont
     assert status == 400 and err["param"] == "grace_period"
     status, err = await error_of(keys.key_regenerate(admin, MASTER, {"key": "2" * 64}))
     assert status == 404
+    status, err = await error_of(keys.key_regenerate(admin, MASTER, {"key": custom, "grace_period": "31d"}))
+    assert status == 400 and err["param"] == "grace_period" and "at most 30 days" in err["message"]
+    assert (await keys.key_regenerate(admin, MASTER, {"key": custom, "grace_period": "30d"}))["rotation_count"] == 2
 
 
 async def test_without_a_database(store: Store) -> None:
     status, err = await error_of(keys.key_generate(AdminContext(None), MASTER, {}))
-    assert status == 400 and "Connect Proxy to database to generate keys" in err["message"]
+    assert status == 501 and "Connect Proxy to database to generate keys" in err["message"]
 
 
 async def test_the_clear_key_is_not_in_the_database(admin: AdminContext, store: Store, db_url: str,

@@ -45,7 +45,10 @@ def test_database_url_from_config(tmp_path, monkeypatch) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  database_url: os.environ/TP_DB\n")
     monkeypatch.setenv("TP_DB", "sqlite:///x.db")
-    assert database_url_from_config_file(cfg) == "sqlite:///x.db"
+    # a relative SQLite path in the config is relative to the config file, as `trioproxy run` reads it
+    assert database_url_from_config_file(cfg) == f"sqlite:///{tmp_path / 'x.db'}"
+    monkeypatch.setenv("TP_DB", "sqlite:////abs/x.db")
+    assert database_url_from_config_file(cfg) == "sqlite:////abs/x.db"
     monkeypatch.delenv("TP_DB")
     with pytest.raises(InvalidDatabaseURL, match="TP_DB"):
         database_url_from_config_file(cfg)

@@ -160,6 +160,28 @@ async def test_rotation_with_and_without_grace(store: Store, clock) -> None:
     assert (await cache.authenticate(third)).token == hash_key(third)
 
 
+async def test_a_rotation_ends_the_grace_of_earlier_rotations(store: Store, clock) -> None:
+    """Secrets of earlier rotations never outlive the newest rotation's grace; without a grace (a
+    leaked key) every earlier secret dies at once, not when its own grace would have ended."""
+    await setup_key(store)
+    cache = store.key_cache
+    second, third, fourth = ("sk-second-" + "s" * 30, "sk-third-" + "t" * 31, "sk-fourth-" + "f" * 30)
+    await store.keys.rotate(TOKEN, new_token=hash_key(second), new_key_name="sk-...ssss",
+                            grace_until=clock.now + timedelta(days=1), changes={}, actor=ADMIN)
+    assert (await cache.authenticate(CLEAR)).token == hash_key(second)
+    await store.keys.rotate(hash_key(second), new_token=hash_key(third), new_key_name="sk-...tttt",
+                            grace_until=clock.now + timedelta(minutes=5), changes={}, actor=ADMIN)
+    first_grace = await cache.authenticate(CLEAR)        # the first secret: capped to the new grace
+    assert first_grace.token == hash_key(third) and first_grace.grace_until == clock.now + timedelta(minutes=5)
+    assert (await cache.authenticate(second)).token == hash_key(third)
+    await store.keys.rotate(hash_key(third), new_token=hash_key(fourth), new_key_name="sk-...ffff",
+                            grace_until=None, changes={}, actor=ADMIN)
+    for dead in (CLEAR, second, third):
+        with pytest.raises(InvalidKeyError):
+            await cache.authenticate(dead)
+    assert (await cache.authenticate(fourth)).token == hash_key(fourth)
+
+
 class GatedDatabase:
     """Wraps the real database: a read runs, then waits at a gate before returning its result."""
 

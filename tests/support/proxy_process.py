@@ -37,7 +37,8 @@ def write_config(directory: Path, config: dict[str, Any] | str, name: str = "con
 
 class ProxyProcess:
     def __init__(self, config_path: Path | None, *, args: list[str] | None = None,
-                 env: dict[str, str] | None = None, log_level: str = "info", start_timeout: float = 30.0) -> None:
+                 env: dict[str, str] | None = None, log_level: str = "info", start_timeout: float = 30.0,
+                 cwd: Path | None = None) -> None:
         self.config_path = config_path
         log_dir = config_path.parent if config_path else Path(tempfile.mkdtemp(prefix="trioproxy-test-"))
         self.log_path = log_dir / f"proxy-{os.getpid()}-{id(self)}.log"
@@ -48,7 +49,7 @@ class ProxyProcess:
         self._log_file = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self._log_file, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=str(log_dir),
+            env={**os.environ, **(env or {})}, cwd=str(cwd or log_dir),
         )
         lines: queue.Queue[str | None] = queue.Queue()
 

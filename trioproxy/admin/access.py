@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..auth.identity import Identity
 from ..store.key_cache import AuthRecord
 from ..store.repositories.base import Actor
 from .errors import forbidden
@@ -51,7 +52,17 @@ class Caller:
 
     @classmethod
     def master(cls, master_key_hash: str | None = None, *, changed_by: str | None = None) -> Caller:
+        """The master key. The wiring passes no hash (:meth:`for_identity`): the audit log's
+        ``changed_by_api_key`` is then empty for the master key, because an unsalted SHA-256 of it,
+        readable by every viewer of ``GET /audit``, would let them brute-force a weak master key."""
         return cls(role="proxy_admin", is_master=True, token=master_key_hash, user_id=None, changed_by=changed_by)
+
+    @classmethod
+    def for_identity(cls, identity: Identity, *, changed_by: str | None = None) -> Caller:
+        """The caller of a management route, from what the ``Authenticator`` decided."""
+        if identity.record is not None:
+            return cls.from_record(identity.record, changed_by=changed_by)
+        return cls.master(None, changed_by=changed_by)
 
     @classmethod
     def from_record(cls, record: AuthRecord, *, changed_by: str | None = None) -> Caller:

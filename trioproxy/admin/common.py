@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..auth.identity import hash_key
-from ..errors import ServiceUnavailableError
+from ..errors import ProxyError, ServiceUnavailableError
 from ..store import Store
 from ..store.durations import Duration
 from ..store.errors import Conflict, MissingReference, NotFound, StoreClosed, StoreUnavailable
@@ -18,20 +19,34 @@ from .errors import bad_request, is_hash, not_found
 
 __all__ = ["AdminContext", "new_clear_key", "store_errors", "token_of"]
 
+log = logging.getLogger("trioproxy.admin")
+
 NO_DATABASE = ("Connect Proxy to database to generate keys: set general_settings.database_url "
                "(sqlite:///path/proxy.db or postgresql://...) or DATABASE_URL.")
 
 
+def no_database() -> ProxyError:
+    """Management without a database: **501** (this proxy is not set up to do it; retrying will not
+    help — LiteLLM answers a bare 500), with LiteLLM's message."""
+    return ProxyError(NO_DATABASE, status_code=501, code="501")
+
+
 @dataclass
 class AdminContext:
-    """What the operations need: the store (``None`` when no database is configured)."""
+    """What the operations need: the store (``None`` when no database is configured).
+
+    ``config_blocked_users``: the ids ``blocked_user_check`` blocks from the config's
+    ``blocked_user_list`` (empty without that built-in); ``/customer/unblock`` names those it
+    cannot unblock.
+    """
 
     store: Store | None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    config_blocked_users: frozenset[str] = frozenset()
 
     def require_store(self) -> Store:
         if self.store is None:
-            raise bad_request(NO_DATABASE)
+            raise no_database()
         return self.store
 
     def now(self) -> datetime:
@@ -92,4 +107,7 @@ def store_errors() -> Iterator[None]:
         raise bad_request(f"{exc.entity.capitalize()} not found: {exc.entity}_id={exc.id}",
                           param=f"{exc.entity}_id") from None
     except (StoreUnavailable, StoreClosed) as exc:
-        raise ServiceUnavailableError(f"The database is unavailable: {exc}") from None
+        # the detail names hosts, users and driver errors: the log gets it, the client a generic text
+        log.warning("management call failed: the store is unavailable (%s)", exc)
+        raise ServiceUnavailableError("The database is unavailable right now. Retry later.",
+                                      code="store_unavailable") from None

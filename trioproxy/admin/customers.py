@@ -57,6 +57,17 @@ CUSTOMER_FIELDS = {
 }
 
 
+#: customer ids are at most this long (``end_users.user_id``; the request path looks up no longer ``user``)
+MAX_CUSTOMER_ID = 255
+
+
+def _check_ids(ids: list[str], param: str) -> None:
+    too_long = [i for i in ids if len(i) > MAX_CUSTOMER_ID]
+    if too_long:
+        raise bad_request(f"{param}: a customer id is at most {MAX_CUSTOMER_ID} characters "
+                          f"({len(too_long)} longer)", param=param)
+
+
 def _budget_columns(fields: dict[str, Any], now: Any) -> dict[str, Any]:
     row = dict(fields)
     if "budget_duration" in row:
@@ -79,6 +90,7 @@ async def customer_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str
     require(caller, Access.ADMIN, route)
     store = ctx.require_store()
     fields = validate(data, {"user_id": string, **CUSTOMER_FIELDS}, route, required=("user_id",))
+    _check_ids([fields["user_id"]], "user_id")
     row, budget = _split(fields, route)
     with store_errors():
         customer, budget_row = await store.customers.create(row, caller.actor(),
@@ -143,6 +155,7 @@ async def _set_blocked(ctx: AdminContext, caller: Caller, data: Any, blocked: bo
     ids = validate(data, {"user_ids": string_list}, route, required=("user_ids",))["user_ids"]
     if not ids:
         raise bad_request(f"{route}: 'user_ids' must not be empty", param="user_ids")
+    _check_ids(ids, "user_ids")
     with store_errors():
         await store.customers.set_blocked(ids, blocked, caller.actor())
     return ids
@@ -155,7 +168,15 @@ async def customer_block(ctx: AdminContext, caller: Caller, data: Any) -> dict[s
 
 
 async def customer_unblock(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
-    return {"unblocked_users": await _set_blocked(ctx, caller, data, False, "/customer/unblock")}
+    """``{"user_ids": [...]}`` → ``{"unblocked_users": [...]}``. Ids that the config's
+    ``blocked_user_list`` blocks stay blocked (the config is the floor; edit it to unblock them):
+    the answer names them in ``still_blocked_by_config``."""
+    ids = await _set_blocked(ctx, caller, data, False, "/customer/unblock")
+    answer: dict[str, Any] = {"unblocked_users": ids}
+    by_config = [i for i in ids if i in ctx.config_blocked_users]
+    if by_config:
+        answer["still_blocked_by_config"] = by_config
+    return answer
 
 
 async def budget_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ raises a ``trioproxy.errors`` error. The clear key appears only in the answers o
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ..store.views import key_view
@@ -71,6 +72,10 @@ KEY_FIELDS = {
     "blocked": boolean,
     "allowed_routes": route_list,
 }
+#: the longest ``grace_period`` of a rotation: long enough to roll every client, short enough that a
+#: rotated-away secret does not quietly live on
+MAX_GRACE = timedelta(days=30)
+
 GENERATE_FIELDS = {"key": string, **KEY_FIELDS}
 UPDATE_FIELDS = {"key": string, **KEY_FIELDS}
 REGENERATE_FIELDS = {"key": string, "new_key": string, "grace_period": optional(duration), **KEY_FIELDS}
@@ -231,8 +236,9 @@ async def key_regenerate(ctx: AdminContext, caller: Caller, data: Any) -> dict[s
     """``/key/regenerate`` and ``/key/{key}/regenerate``: the same key row under a new secret.
 
     Identity, spend, budgets, limits, alias, team and metadata stay (plus any update fields sent).
-    The old secret is refused from the next request on, unless ``grace_period`` keeps it valid
-    until then. ``new_key`` brings your own new secret.
+    The old secret is refused from the next request on, unless ``grace_period`` (at most 30 days)
+    keeps it valid until then; secrets of earlier rotations never outlive this one's grace (without
+    a grace period they die too). ``new_key`` brings your own new secret.
     """
     require(caller, Access.ADMIN, "/key/regenerate")
     store = ctx.require_store()
@@ -246,6 +252,9 @@ async def key_regenerate(ctx: AdminContext, caller: Caller, data: Any) -> dict[s
     grace = fields.pop("grace_period", None)
     current = await _find(ctx, key)
     now = ctx.now()
+    if grace is not None and grace.after(now) - now > MAX_GRACE:
+        raise bad_request(f"/key/regenerate: grace_period is at most {MAX_GRACE.days} days (the old secret stays "
+                          "valid that long)", param="grace_period")
     changes = _row_changes(fields, now, current_metadata=current.get("metadata"))
     new_token = token_of(new_clear)
     with store_errors():

@@ -1,10 +1,23 @@
-"""The master key, and the one entry point that turns a request's credentials into a caller.
+"""The one entry point that turns a request's credentials into a caller: :class:`Authenticator`.
 
-:class:`Authenticator` is built once by the composition root and used by the fast path (the
-pipeline, before any hook) and by every Quart route (``http/auth.py``). Virtual keys (issue #10),
-JWT, IP allowlists and route rules (issue #12) plug in here, at one place. Today it knows the
-master key only: compared in constant time (``hmac.compare_digest``); without one the proxy is open
-and every caller is an anonymous admin (the CLI warns about that loudly at startup).
+Built once by the composition root and used by the fast path (the pipeline, before any hook) and
+by every Quart route (``http/auth.py``). What it accepts, in order:
+
+1. **No master key configured**: the proxy is open and every caller is an anonymous admin (the
+   CLI warns about that loudly at startup, and refuses a non-loopback address). Virtual keys are
+   not looked up then, as in LiteLLM: an open proxy has nothing to restrict.
+2. **No key sent**: 401.
+3. **The master key**, compared in constant time (``hmac.compare_digest``): the proxy admin.
+4. **A 64-hex string**: 401 without a lookup. Hashes of keys are shown in ``/key/list`` and the
+   audit log; a hash is never a credential, whatever a store would make of it.
+5. **A virtual key** (only with a database): the store's key cache (``store/key_cache.py``) — a hit
+   is a hash and a dict lookup on this thread; a miss loads off the Trio thread. It raises LiteLLM's
+   401s (unknown, deleted, rotated away, blocked, expired) and a 503 when the store cannot answer
+   (an outage is never reported as a bad key: clients would throw away a good one).
+6. Anything else: 401.
+
+The result is an :class:`~.identity.Identity`; ``authenticate`` returns the hooks' view of it
+(``UserAPIKeyAuth``). JWT, IP allowlists and route rules (issue #12) plug in here, at this one place.
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ from collections.abc import Mapping
 
 from ..errors import AuthenticationError, PermissionDeniedError
 from ..masking import mask_secret
-from .identity import UserAPIKeyAuth, hash_key
+from .identity import Identity, UserAPIKeyAuth, VirtualKeys, hash_key, is_key_hash
 
 __all__ = ["Authenticator", "authenticate", "extract_key"]
 
@@ -31,43 +44,53 @@ def extract_key(headers: Mapping[str, str]) -> str | None:
     return api_key.strip() if api_key else None
 
 
-def authenticate(master_key: str | None, headers: Mapping[str, str]) -> UserAPIKeyAuth:
-    """The caller for this request, or ``AuthenticationError`` (401).
+_NO_KEY = "No API key provided. Send 'Authorization: Bearer <key>' (or an 'api-key' header)."
 
-    Without a master key the proxy is open and every caller is an anonymous admin; the CLI warns
-    about that loudly at startup.
-    """
+
+def authenticate(master_key: str | None, headers: Mapping[str, str]) -> UserAPIKeyAuth:
+    """The caller for the master key alone (no virtual keys), or ``AuthenticationError`` (401)."""
     presented = extract_key(headers)
     if master_key is None:
-        if presented is None:
-            return UserAPIKeyAuth(user_role="proxy_admin")
-        return UserAPIKeyAuth(api_key=hash_key(presented), key_alias=mask_secret(presented), user_role="proxy_admin")
+        return Identity.open(presented).user_api_key_auth()
     if presented is None:
-        raise AuthenticationError(
-            "No API key provided. Send 'Authorization: Bearer <key>' (or an 'api-key' header)."
-        )
+        raise AuthenticationError(_NO_KEY)
     if not hmac.compare_digest(presented.encode(), master_key.encode()):
         raise AuthenticationError(f"Invalid API key: {mask_secret(presented)}")
-    return UserAPIKeyAuth(
-        api_key=hash_key(presented),
-        key_alias=mask_secret(presented),
-        user_id="admin",
-        user_role="proxy_admin",
-    )
+    return Identity.master(hash_key(presented), mask_secret(presented)).user_api_key_auth()
 
 
 class Authenticator:
-    """Who is calling, for every route: one object, so new credential kinds plug in at one place."""
+    """Who is calling, for every route: one object, so new credential kinds plug in at one place.
 
-    def __init__(self, master_key: str | None) -> None:
+    ``keys``: the virtual keys (the store's key cache), or ``None`` without a database.
+    """
+
+    def __init__(self, master_key: str | None, keys: VirtualKeys | None = None) -> None:
         self.master_key = master_key
+        self.keys = keys
+        self._master_bytes = master_key.encode() if master_key else b""
+        self._master = Identity.master(hash_key(master_key), mask_secret(master_key)) if master_key else None
 
-    def authenticate(self, headers: Mapping[str, str], peer: str | None = None) -> UserAPIKeyAuth:
-        """The caller, or :class:`AuthenticationError` (401). ``peer``: the client's address (for
-        the IP rules to come; unused with the master key alone)."""
-        return authenticate(self.master_key, headers)
+    async def identify(self, headers: Mapping[str, str], peer: str | None = None) -> Identity:
+        """The caller, or a 401 (:class:`AuthenticationError` and LiteLLM's subclasses) or a 503
+        (the store is unavailable). ``peer``: the client's address (for the IP rules of #12)."""
+        presented = extract_key(headers)
+        master = self._master
+        if master is None:
+            return Identity.open(presented)
+        if presented is None:
+            raise AuthenticationError(_NO_KEY)
+        if hmac.compare_digest(presented.encode(), self._master_bytes):
+            return master
+        if self.keys is None or is_key_hash(presented):
+            raise AuthenticationError(f"Invalid API key: {mask_secret(presented)}")
+        return Identity.virtual(await self.keys.authenticate(presented))
 
-    def require_admin(self, caller: UserAPIKeyAuth, what: str) -> None:
-        """403 ``admin_only`` unless ``caller`` is the proxy admin; ``what`` names the route."""
+    async def authenticate(self, headers: Mapping[str, str], peer: str | None = None) -> UserAPIKeyAuth:
+        """The caller as hooks see it (a fresh ``UserAPIKeyAuth``), or a 401/503 as :meth:`identify`."""
+        return (await self.identify(headers, peer)).user_api_key_auth()
+
+    def require_admin(self, caller: UserAPIKeyAuth | Identity, what: str) -> None:
+        """403 ``admin_only`` unless ``caller`` is a proxy admin; ``what`` names the route."""
         if not caller.is_admin:
             raise PermissionDeniedError(f"Only the proxy admin may call {what}.", code="admin_only")

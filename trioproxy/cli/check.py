@@ -7,8 +7,7 @@ import sys
 
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
-from ..observability.callbacks import load_callbacks
-from ..proxy import load_handlers
+from ..proxy import check_startup
 from .common import load
 
 __all__ = ["check"]
@@ -24,6 +23,7 @@ def _describe(config: ProxyConfig) -> list[str]:
             lines.append(f"  {name:<24} -> {d.label}{key}{extra}")
     master = config.master_key
     lines.append(f"master key: {mask_secret(master) if master else 'NONE (the proxy is open to anyone who can reach it)'}")
+    lines.append(_database(config))
     if config.guardrails:
         lines.append("guardrails:")
         for g in config.guardrails:
@@ -32,11 +32,26 @@ def _describe(config: ProxyConfig) -> list[str]:
     return lines
 
 
+def _database(config: ProxyConfig) -> str:
+    """The store, its URL with the password hidden, and whether changes are audited."""
+    from ..store import InvalidDatabaseURL, parse_database_url
+
+    url = config.database_url
+    if url is None:
+        return ("database: NONE (virtual keys and the management routes need general_settings.database_url; "
+                "the master key works)")
+    try:
+        shown = parse_database_url(url).redacted()
+    except InvalidDatabaseURL as exc:
+        return f"database: invalid URL ({exc})"
+    audit = "on" if config.litellm.store_audit_logs else "off (litellm_settings.store_audit_logs)"
+    return f"database: {shown}; audit log: {audit}"
+
+
 def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
-        handlers = load_handlers(config)
-        logging_callbacks = load_callbacks(config, handlers.loggers)
+        handlers, logging_callbacks = check_startup(config)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -52,5 +67,7 @@ def check(args: argparse.Namespace) -> int:
         print("logging callbacks: " + ", ".join(f"{c.name} ({c.event})" for c in logging_callbacks))
     for warning in config.warnings:
         print(f"warning: {warning}")
+    for note in config.notes:
+        print(f"note: {note}")
     print("config OK")
     return 0

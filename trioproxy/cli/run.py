@@ -31,8 +31,7 @@ import trio
 from ..config import ConfigError, ProxyConfig
 from ..core.shutdown import stop_streams, streams_stop_after
 from ..masking import SecretScrubber, install_log_filter
-from ..observability.callbacks import load_callbacks
-from ..proxy import create_asgi, load_handlers
+from ..proxy import check_startup, create_asgi
 from .common import load, setup_logging
 
 __all__ = ["MIN_MASTER_KEY_LENGTH", "create_app_from_env", "is_loopback", "run", "streams_stop_after"]
@@ -175,6 +174,8 @@ async def _serve_one(app: Any, hc: Any) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
         binds = await nursery.start(run_server)
+        if not app.proxy.started:   # a service failed to start: serve() raises it next, say nothing
+            await trio.sleep_forever()
         for bind in binds:
             print(f"trioproxy listening on {bind}", flush=True)
         await shutdown.wait()
@@ -243,13 +244,23 @@ def run(args: argparse.Namespace) -> int:
         log.warning("Set general_settings.master_key (e.g. os.environ/TRIOPROXY_MASTER_KEY) to a key of at least "
                     "%d characters.", MIN_MASTER_KEY_LENGTH)
         log.warning("!" * 78)
+    problem = _migrate(config)
+    if problem is not None:
+        log.error("trioproxy could not start: %s", problem)
+        return 1
     hc = _hypercorn_config(args, config)
     if args.workers > 1:
         from hypercorn.run import run as hypercorn_run
 
+        if config.database_url is not None:
+            log.warning("--workers %d with a database: each worker caches keys and customers for itself. A key "
+                        "deleted, blocked or rotated (a customer blocked) through one worker is refused by the "
+                        "others after at most "
+                        "general_settings.user_api_key_cache_ttl (%g s) (docs/keys.md)",
+                        args.workers, config.general.user_api_key_cache_ttl)
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
-            load_callbacks(config, load_handlers(config).loggers)
+            check_startup(config)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("%s", problem)
@@ -279,7 +290,44 @@ def run(args: argparse.Namespace) -> int:
             log.error("%s", problem)
         return 1
     _tune_gc()
-    trio.run(_serve_one, app, hc)
+    try:
+        trio.run(_serve_one, app, hc)
+    except BaseExceptionGroup as group:
+        failed = _startup_failure(group)
+        if failed is None:
+            raise
+        log.error("trioproxy could not start: %s", failed)
+        return 1
     return 0
+
+
+def _startup_failure(group: BaseExceptionGroup) -> str | None:
+    """The message of a service that failed to start (the store could not open its database…),
+    found in what Hypercorn's lifespan raised; None for anything else."""
+    from hypercorn.utils import LifespanFailureError
+
+    found, _ = group.split(LifespanFailureError)
+    leaf: BaseException | None = found
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    if leaf is None:
+        return None
+    cause = leaf.__context__
+    return str(cause) if cause is not None else str(leaf)
+
+
+def _migrate(config: ProxyConfig) -> str | None:
+    """Apply the store's migrations before serving (once, also with ``--workers N``), so a
+    database that cannot be reached or upgraded stops startup with one clear line; None if fine."""
+    if config.database_url is None:
+        return None
+    from ..store import MigrationError, upgrade
+
+    try:
+        result = upgrade(config.database_url)
+    except (MigrationError, OSError) as exc:
+        return f"general_settings.database_url: {exc}"
+    log.info("database %s at revision %s", result.url, result.current)
+    return None
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "GuardrailSpec",
     "HttpPoolSettings",
     "LitellmSettings",
+    "PassThroughEndpoint",
     "ProxyConfig",
     "RouterSettings",
     "size_limit_bytes",
@@ -51,6 +52,12 @@ DEFAULT_REQUEST_TIMEOUT = 600.0
 #: seconds a built-in moderation service (LLM Guard, Llama Guard, Google) may take when its own
 #: ``*_timeout`` is not set (never more than half of ``hook_timeout_seconds``)
 DEFAULT_MODERATION_TIMEOUT = 10.0
+#: seconds a database call waits for a connection (PostgreSQL pool) or a lock (SQLite) before the
+#: store counts as unavailable (503): short, because a key-cache miss waits on it in a request
+DEFAULT_DATABASE_CONNECTION_TIMEOUT = 10.0
+#: seconds a pass-through endpoint's target may pause (``general_settings.pass_through_request_timeout``,
+#: LiteLLM's name and default)
+DEFAULT_PASS_THROUGH_TIMEOUT = 600.0
 
 
 def size_limit_bytes(megabytes: float | None) -> int | None:
@@ -80,6 +87,28 @@ class HttpPoolSettings:
     connect_timeout: float = 10.0
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class PassThroughEndpoint:
+    """One ``general_settings.pass_through_endpoints`` entry (``config/pass_through.py`` checks it)."""
+
+    path: str                       # literal, normalised: what requests are matched against
+    target: str                     # the URL requests are forwarded to (fixed here, never by the request)
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # may hold credentials
+    forward_headers: bool = False   # also send the client's own headers (never its trioproxy key)
+    auth: bool = True               # require a trioproxy key (LiteLLM's current default)
+    include_subpath: bool = False   # /path/x/y → <target>/x/y
+    methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    default_query_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT   # seconds the target may pause (connect: http_pool)
+    cost_per_request: float = 0.0   # USD per call, the request's cost (spend tracking reads it)
+    #: the credentials among the header values (for the scrubber)
+    secret_values: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # headers hold the target's credentials and the target its host: reprs end up in log lines
+        return f"PassThroughEndpoint(path={self.path!r}, auth={self.auth}, methods={self.methods!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class GeneralSettings:
     """``general_settings``."""
@@ -103,6 +132,15 @@ class GeneralSettings:
     metrics_public: bool = False
     http_pool: HttpPoolSettings = HttpPoolSettings()
     http_client: str = "builtin"            # "builtin" (the lean HTTP/1.1 pool) or "httpx"
+    # the store (docs/keys.md): virtual keys, teams, users, customers, audit
+    #: ``sqlite:///…`` (absolute once built: a relative path is relative to the config file) or
+    #: ``postgresql://…``; absent from the config: ``$DATABASE_URL``; neither: no database
+    database_url: str | None = None
+    database_connection_pool_limit: int = 4     # PostgreSQL connections (and worker threads) per process
+    database_connection_timeout: float = DEFAULT_DATABASE_CONNECTION_TIMEOUT
+    user_api_key_cache_ttl: float = 60.0        # seconds a cached key may be stale (changes by other processes)
+    pass_through_endpoints: tuple[PassThroughEndpoint, ...] = ()
+    pass_through_request_timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +181,10 @@ class LitellmSettings:
     google_moderation_timeout: float | None = None
     #: ``<category>_confidence_threshold`` / ``<category>_threshold`` keys as written (moderation_keys.py)
     google_thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: one audit record per change of a key, team, user or customer (docs/keys.md)
+    store_audit_logs: bool = False
+    #: model groups listed by the public model hub (``GET /public/model_hub``, no key needed)
+    public_model_groups: tuple[str, ...] = ()
     # accepted for compatibility, not used
     drop_params: bool = False
     set_verbose: bool = False
@@ -246,6 +288,8 @@ class ProxyConfig:
     litellm: LitellmSettings = LitellmSettings()
     routing: RouterSettings = RouterSettings()
     warnings: list[str] = field(default_factory=list)
+    #: LiteLLM keys accepted because they have no effect in trioproxy (``trioproxy check`` prints them)
+    notes: list[str] = field(default_factory=list)
     #: the validated YAML sections, read-only (see the module docstring)
     general_settings: Mapping[str, Any] = field(default_factory=_empty)
     litellm_settings: Mapping[str, Any] = field(default_factory=_empty)
@@ -314,9 +358,14 @@ class ProxyConfig:
             return min(DEFAULT_MODERATION_TIMEOUT, self.hook_timeout / 2)
         return float(value)
 
+    @property
+    def database_url(self) -> str | None:
+        return self.general.database_url
+
     def secrets(self) -> list[str]:
         """Every secret this config holds, for the scrubber."""
         out = [self.master_key] if self.master_key else []
+        out += url_secrets(self.general.database_url)
         for d in self.deployments:
             if d.api_key:
                 out.append(d.api_key)
@@ -328,6 +377,9 @@ class ProxyConfig:
                     scheme, space, token = value.partition(" ")
                     if space and scheme.lower() in ("bearer", "basic", "token"):
                         out.append(token.strip())
+        for endpoint in self.general.pass_through_endpoints:
+            out += endpoint.secret_values
+            out += url_secrets(endpoint.target)
         for g in self.guardrails:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):

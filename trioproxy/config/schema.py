@@ -8,7 +8,7 @@ model (``model.py``), which ``build.py`` fills from what these sections let thro
 Rules, decided here once:
 
 * Unknown keys are errors, with the closest known key suggested ("did you mean 'master_key'?").
-  Keys the seeds document but trioproxy does not implement (``store_audit_logs``, ``public_routes``,
+  Keys the seeds document but trioproxy does not implement (``alerting``,
   …) load with a warning instead, so seed configs keep working and nobody is misled.
 * ``litellm_params`` of a model is classified by explicit lists (``deployment_params.py``): the
   settings trioproxy implements; OpenAI request parameters (``temperature``, ``max_tokens``…),
@@ -27,6 +27,13 @@ from .deployment_params import (
     LITELLM_NOT_IMPLEMENTED,
     OPENAI_REQUEST_FIELDS,
     looks_like_credential,
+)
+from .litellm_catalog import (
+    CACHE_TYPES,
+    GUARDRAIL_PARAMS,
+    NO_EFFECT,
+    cache_type_message,
+    unsupported_key,
 )
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
 from .validators import (
@@ -52,6 +59,15 @@ __all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "TOP_LEVEL", "Section
 PROVIDERS = ("openai", "fake")
 
 
+def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
+    """A mode or a list of modes; LiteLLM's modes chosen by request tag are named as such."""
+    if isinstance(value, dict) and ("tags" in value or "default" in value):
+        ctx.error(path, "LiteLLM's mode chosen by request tags ({tags: {...}, default: ...}) is not supported by "
+                        "trioproxy; give one mode or a list of modes (pre_call, during_call, post_call, logging_only)")
+        return INVALID
+    return v_str_or_list(value, path, ctx)
+
+
 def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
     if not isinstance(value, str) or not value:
         ctx.error(path, f"expected 'provider/model' (e.g. 'openai/gpt-4o' or 'fake/demo'), got {describe(value)}")
@@ -65,6 +81,30 @@ def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
                         "(any OpenAI-compatible server works as 'openai/<name>' with api_base)")
         return INVALID
     return value
+
+
+#: the schemes the store opens (``store/url.py`` is the full parser; this is the config's early check)
+DATABASE_SCHEMES = ("sqlite", "sqlite3", "postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+def v_database_url(value: Any, path: str, ctx: Ctx) -> Any:
+    """``sqlite:///path.db`` or ``postgresql://…``: a URL may hold a password, so it is never shown."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        ctx.error(path, "expected a database URL: sqlite:///path/to/proxy.db or postgresql://user:password@host/db")
+        return INVALID
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in DATABASE_SCHEMES:
+        ctx.error(path, "expected a database URL starting with sqlite:/// or postgresql:// "
+                        "(the value is not shown: it may hold a password)")
+        return INVALID
+    if scheme.lower().startswith("sqlite") and (not rest.startswith("/") or rest in ("/", "//")
+                                                 or ":memory:" in rest or "mode=memory" in rest):
+        ctx.error(path, "a SQLite URL names a file: sqlite:///proxy.db (relative to this config file) or "
+                        "sqlite:////absolute/path/proxy.db; in-memory databases cannot hold keys")
+        return INVALID
+    return value.strip()
 
 
 #: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
@@ -104,6 +144,8 @@ MODEL_PARAMS = Section(
         "weight": v_num(0.0),
         "extra_headers": v_any_dict,
         "extra_body": v_extra_body,
+        # /v1/responses through chat completions: what trioproxy does for every deployment today
+        "use_chat_completions_api": v_bool,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
@@ -127,15 +169,74 @@ MODEL_ENTRY = Section(
     required=("model_name", "litellm_params"),
 )
 
+def v_cache_type(value: Any, path: str, ctx: Ctx) -> Any:
+    """``local``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
+    if value == "local":
+        return value
+    ctx.error(path, cache_type_message(str(value)) if isinstance(value, str) else
+              f"expected a cache type ('local'), got {describe(value)}")
+    return INVALID
+
+
+#: call types trioproxy's cache stores (LiteLLM's names, sync and async) → the endpoint's call type
+CACHED_CALL_TYPES = {
+    "completion": "completion", "acompletion": "completion",
+    "text_completion": "text_completion", "atext_completion": "text_completion",
+    "embedding": "embeddings", "aembedding": "embeddings", "embeddings": "embeddings",
+}
+#: LiteLLM call types of endpoints trioproxy does not serve: nothing of theirs can be cached, so
+#: naming them changes nothing (a config written for LiteLLM keeps its meaning)
+UNSERVED_CALL_TYPES = frozenset({
+    "transcription", "atranscription", "speech", "aspeech", "image_generation", "aimage_generation",
+    "moderation", "amoderation", "rerank", "arerank", "responses", "aresponses",
+})
+
+
+def v_call_types(value: Any, path: str, ctx: Ctx) -> Any:
+    """``cache_params.supported_call_types``: LiteLLM's call type names; unknown ones are errors."""
+    names = v_str_or_list(value, path, ctx)
+    if names is INVALID:
+        return INVALID
+    unknown = [n for n in names if n not in CACHED_CALL_TYPES and n not in UNSERVED_CALL_TYPES]
+    if unknown:
+        ctx.error(path, f"unknown call type {unknown[0]!r} (known: {', '.join(sorted(CACHED_CALL_TYPES))}; "
+                        f"LiteLLM's {', '.join(sorted(UNSERVED_CALL_TYPES))} are accepted and cache nothing here)")
+        return INVALID
+    return names
+
+
+#: LiteLLM's ``Cache(...)`` arguments for its other backends (Redis, S3, GCS, Qdrant, disk)
+_OTHER_CACHE_SETTINGS = frozenset("""
+host port password username url redis_startup_nodes startup_nodes sentinel_nodes sentinel_password service_name
+ssl ssl_cert_reqs ssl_check_hostname max_connections redis_flush_size default_in_memory_ttl default_in_redis_ttl
+similarity_threshold redis_semantic_cache_embedding_model redis_semantic_cache_index_name
+qdrant_api_base qdrant_api_key qdrant_collection_name qdrant_quantization_config qdrant_semantic_cache_embedding_model
+qdrant_semantic_cache_vector_size s3_bucket_name s3_region_name s3_api_version s3_use_ssl s3_verify s3_endpoint_url
+s3_aws_access_key_id s3_aws_secret_access_key s3_aws_session_token s3_path gcs_bucket_name gcs_path
+gcs_path_service_account gcp_service_account azure_account_url azure_blob_container disk_cache_dir mode
+""".split())
+
+
+def _cache_setting(key: str) -> str | None:
+    if key not in _OTHER_CACHE_SETTINGS:
+        return None
+    if key == "mode":
+        return ("LiteLLM's cache mode (default_off: cache only requests that ask for it) is not supported by "
+                "trioproxy: its cache serves every request of the supported call types")
+    return (f"LiteLLM's {key!r} is a setting of its non-local caches ({', '.join(sorted(CACHE_TYPES - {'local'}))}); "
+            "trioproxy's local cache takes type, ttl, max_size, namespace and supported_call_types")
+
+
 CACHE_PARAMS = Section(
     fields={
-        "type": v_choice("local"),
+        "type": v_cache_type,
         "ttl": v_num(0.0),
         "max_size": v_int(1),
-        "supported_call_types": v_str_or_list,
+        "supported_call_types": v_call_types,
         "namespace": v_str,
     },
     unsupported=("host", "port", "password"),
+    litellm=_cache_setting,
 )
 
 LITELLM_SETTINGS = Section(
@@ -162,17 +263,40 @@ LITELLM_SETTINGS = Section(
         "google_moderation_fail_open": v_bool,
         "google_moderation_timeout": v_num(0.001),
         **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
+        "public_model_groups": v_str_or_list,
         "drop_params": v_bool,
         "set_verbose": v_bool,
         "json_logs": v_bool,
+        # the store (docs/keys.md)
+        "store_audit_logs": v_bool,
     },
     unsupported=(
-        "store_audit_logs",
         "service_callback",
         "max_budget",
         "budget_duration",
         "default_team_settings",
     ),
+    no_effect=NO_EFFECT["litellm_settings"],
+    litellm=lambda key: unsupported_key("litellm_settings", key),
+)
+
+PASS_THROUGH_ENTRY = Section(
+    fields={
+        "path": v_str,
+        "target": v_str,
+        "headers": v_any_dict,
+        "forward_headers": v_bool,
+        "auth": v_bool,
+        "include_subpath": v_bool,
+        "methods": v_str_or_list,
+        "default_query_params": v_any_dict,
+        "timeout": v_num(0.001),
+        "cost_per_request": v_num(0.0),
+    },
+    required=("path", "target"),
+    # LiteLLM's fields for what trioproxy does not do on pass-through routes (ids are for its UI;
+    # guardrails would need the body parsed; the client's query is always merged)
+    unsupported=("id", "guardrails", "merge_query_params", "is_from_config", "custom_llm_provider"),
 )
 
 HTTP_POOL = Section(
@@ -210,19 +334,31 @@ GENERAL_SETTINGS = Section(
         # secret managers (docs/secrets.md): checked by secret_managers/settings.py before validation
         "key_management_system": v_str,
         "key_management_settings": v_any_dict,
+        # the store (docs/keys.md): database_url absent → $DATABASE_URL (config/build.py)
+        "database_url": v_database_url,
+        "database_connection_pool_limit": v_int(1),
+        "database_connection_timeout": v_num(0.001),
+        "user_api_key_cache_ttl": v_num(0.0),
+        # access (docs/access.md): checked by trioproxy/access when the proxy is built
+        "public_routes": v_any,
+        "admin_only_routes": v_any,
+        "allowed_routes": v_any,
+        "allowed_ips": v_any,
+        "use_x_forwarded_for": v_bool,
+        "trusted_proxy_ranges": v_any,
+        "pass_through_endpoints": v_list_of(PASS_THROUGH_ENTRY),
+        "pass_through_request_timeout": v_num(0.001),
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
     unsupported=(
-        "public_routes",
-        "allowed_routes",
-        "admin_only_routes",
-        "database_url",
         "alerting",
         "spend_logs_metadata",
         "store_model_in_db",
         "proxy_batch_write_at",
     ),
+    no_effect=NO_EFFECT["general_settings"],
+    litellm=lambda key: unsupported_key("general_settings", key),
 )
 
 ROUTER_SETTINGS = Section(
@@ -237,12 +373,13 @@ ROUTER_SETTINGS = Section(
 GUARDRAIL_PARAMS = Section(
     fields={
         "guardrail": v_str,
-        "mode": v_str_or_list,
+        "mode": v_guardrail_mode,
         "default_on": v_bool,
         "stream_mode": v_choice("pass_through", "buffer"),
     },
     required=("guardrail", "mode"),
     extra="passthrough",
+    passthrough_known=GUARDRAIL_PARAMS,
 )
 
 GUARDRAIL_ENTRY = Section(
@@ -261,7 +398,9 @@ TOP_LEVEL = Section(
         "guardrails": v_list_of(GUARDRAIL_ENTRY),
     },
     aliases={"settings": "litellm_settings"},
-    required=("model_list",),
+    # LiteLLM starts without a model_list (its models may come from its database): so does trioproxy,
+    # serving no model until one is configured (build.py warns)
+    litellm=lambda key: unsupported_key("<top level>", key),
 )
 
 GUARDRAIL_MODES = ("pre_call", "during_call", "post_call", "logging_only")

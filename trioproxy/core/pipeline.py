@@ -32,17 +32,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import trio
 
-from ..auth import Authenticator
+from ..auth import Authenticator, apply_key_rules
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
 from ..errors import (
     InternalServerError,
+    PermissionDeniedError,
     ProxyError,
     RejectedByHookError,
     ShuttingDownError,
@@ -54,14 +55,21 @@ from ..masking import SecretScrubber
 from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints
-from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
+from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
+from .responses_wire import ResponsesWire
 from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams, Unanswered
 
 if TYPE_CHECKING:
     from ..caching.response_cache import ResponseCache
     from ..observability.cost import CostCalculator
+
+
+class CustomerLookup(Protocol):
+    """The store's customer cache: the row of a ``user`` (or ``None``), a 503 when it cannot answer."""
+
+    async def find(self, user_id: str) -> Any: ...
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "StreamRelay"]
 
@@ -125,6 +133,7 @@ class Pipeline:
         authenticator: Authenticator | None = None,
         cost: CostCalculator | None = None,
         response_cache: ResponseCache | None = None,
+        customers: CustomerLookup | None = None,
     ) -> None:
         self.config = config
         self.plan = plan
@@ -134,6 +143,8 @@ class Pipeline:
         self.cache = cache
         self.authenticator = authenticator or Authenticator(config.master_key)
         self.response_cache = response_cache
+        #: the customers of the database (``None`` without one): a blocked ``user`` is refused here
+        self.customers = customers
         self.observers = Observers(observers)
         self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
                               observers=self.observers, cost=cost)
@@ -157,9 +168,10 @@ class Pipeline:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes.
 
         ``raw_body`` is a :class:`ProxyError` when the HTTP layer refused the body (413, 408);
-        ``headers`` have lower-case names; ``peer`` is the client's address.
+        ``headers`` have lower-case names; ``peer`` is the client's address as the HTTP entry
+        resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
         """
-        ctx = RequestContext(route=route, request_headers=dict(headers))
+        ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
         run = RequestRun(ctx, self.rules)
         self.observers.notify("on_request_start", ctx)
         # until its status line, the request can be stopped by a graceful shutdown (``Unanswered``):
@@ -187,12 +199,19 @@ class Pipeline:
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None) -> ProxyResponse:
         ctx = run.ctx
-        ctx.user = self.authenticator.authenticate(headers, peer)
+        identity = ctx.identity = await self.authenticator.identify(headers, peer)
+        ctx.user = identity.user_api_key_auth()
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body
         data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
+        if ctx.route is RESPONSES:   # translated first: every hook below sees a chat completion
+            data = ctx.data = self._from_responses(run, data)
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
+        if identity.record is not None:   # the key's models, enforced params and guardrails
+            apply_key_rules(identity.record, data, self.plan.guardrails)
+        if self.customers is not None:
+            await self._check_customer(ctx, data)
         self.plan.check_requested_guardrails(data)
 
         calls = run.calls("pre_call")
@@ -204,6 +223,27 @@ class Pipeline:
         if ctx.stream:
             return await self._stream(run)
         return await self._complete(run)
+
+    def _from_responses(self, run: RequestRun, body: dict[str, Any]) -> dict[str, Any]:
+        """A ``/v1/responses`` body as the chat completion the rest of the flow serves (responses_wire.py)."""
+        run.wire = ResponsesWire(body)
+        model = body.get("model")
+        deployments = self.router.deployments(model) if model in self.router.model_names else []
+        chat = run.wire.chat_body(deployments)
+        run.ctx.route = CHAT
+        return chat
+
+    async def _check_customer(self, ctx: RequestContext, data: dict[str, Any]) -> None:
+        """A ``user`` blocked in the database (``/customer/block``) is refused before any hook (403
+        ``user_blocked``, as ``blocked_user_check``). The lookup is cached; a miss the store cannot
+        answer is a 503: a block does not lapse while the database is down."""
+        user = data.get("user")
+        if not isinstance(user, str) or not user:
+            return
+        customer = ctx.customer = await self.customers.find(user)  # type: ignore[union-attr]
+        if customer is not None and customer.blocked:
+            raise PermissionDeniedError(f"User blocked from making LLM API calls. User={user} (blocked through "
+                                        "/customer/block)", param="user", code="user_blocked")
 
     # -- the upstream call and the moderation race -----------------------------------------------
     async def _call_upstream(self, run: RequestRun, body: dict[str, Any]) -> Any:
@@ -300,6 +340,8 @@ class Pipeline:
         ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
         run.settle_cost()
         headers = await run.response_headers(response)
+        if run.wire is not None:
+            body = run.wire.whole(response)
         run.succeed(200)
         return ProxyResponse(200, headers, body)
 
@@ -308,20 +350,22 @@ class Pipeline:
         ctx = run.ctx
         if not ctx.route.answers_with_text:
             raise RejectedByHookError(answer.text)
-        body, stream = endpoints.text_answer(ctx, answer.text)
+        body, chunks = endpoints.text_answer_chunks(ctx, answer.text)
         response = ctx.response = wrap_response(body)
         run.settle_cost()
         headers = await run.response_headers(response)
         run.succeed(200)
-        if stream is None:
-            return ProxyResponse(200, headers, orjson.dumps(body))
+        wire = run.wire
+        if chunks is None:
+            return ProxyResponse(200, headers, orjson.dumps(body) if wire is None else wire.whole(body))
+        stream = endpoints.chat_frames(chunks) if wire is None else wire.chunks(chunks)
         return ProxyResponse(200, headers, stream, "text/event-stream")
 
     # -- streaming -------------------------------------------------------------------------------
     async def _stream(self, run: RequestRun) -> ProxyResponse:
         upstream = await self._race(run)
         relay = StreamRelay(run, upstream, self.open_streams, max_response_bytes=self.max_response_bytes,
-                            keep_upstream_answer=self.response_cache is not None)
+                            keep_upstream_answer=self.response_cache is not None, encoder=run.wire)
         try:
             # up to the first event before the status line: an error there gets its own status
             await relay.start()

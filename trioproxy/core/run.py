@@ -222,12 +222,16 @@ class RunRules:
 class RequestRun:
     """One request: its context, and the rules for its outcome (see the module docstring)."""
 
-    __slots__ = ("ctx", "resources", "rules")
+    __slots__ = ("ctx", "picks", "resources", "rules", "wire")
 
     def __init__(self, ctx: RequestContext, rules: RunRules) -> None:
         self.ctx = ctx
         self.rules = rules
         self.resources = Resources()
+        #: which of the guardrails sharing a name runs for this request (``HookPlan.pick``), once
+        self.picks: dict[str, int] = {}
+        #: how the answer is written when the client spoke another API (``responses_wire.ResponsesWire``)
+        self.wire: Any = None
 
     # -- hooks -------------------------------------------------------------------------------------
     def args(self, **own: Any) -> HookArgs:
@@ -248,7 +252,7 @@ class RequestRun:
 
     def calls(self, phase: str) -> list[HookCall]:
         """The hooks that run in ``phase`` for this request (guardrails selected by its ``data``)."""
-        return self.rules.plan.calls(phase, self.ctx.data)
+        return self.rules.plan.calls(phase, self.ctx.data, self.picks)
 
     # -- the upstream ------------------------------------------------------------------------------
     def upstream_attempt(self, deployment: Deployment, outgoing: dict[str, Any]) -> None:
@@ -281,7 +285,7 @@ class RequestRun:
         if ctx.headers_hook_ran:
             return headers
         ctx.headers_hook_ran = True
-        calls = self.rules.plan.calls("response_headers", ctx.data)
+        calls = self.rules.plan.calls("response_headers", ctx.data, self.picks)
         if calls:
             args = self.args(response=response, user_api_key_dict=ctx.user or UserAPIKeyAuth())
             headers.update(await scheduler.run_response_headers(calls, self.invoke, args))

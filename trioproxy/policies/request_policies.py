@@ -5,38 +5,20 @@ Decision: a missing field is a **400** ``invalid_request_error`` naming the fiel
 "Authentication Error", but the caller *is* authenticated; what is wrong is the body, and an SDK
 that sees 401 tells its user to check their API key, which sends them looking in the wrong place.
 
-Paths are dotted (``metadata.generation_name`` is ``body["metadata"]["generation_name"]``). A field
-that is present but ``null`` counts as missing: ``"user": null`` identifies nobody.
+Paths are dotted (``metadata.generation_name`` is ``body["metadata"]["generation_name"]``). A
+field that is present but ``null`` counts as missing: ``"user": null`` identifies nobody. A key's
+own ``enforced_params`` follow the same rule (one ``missing_param``, in ``auth/key_rules.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..auth.key_rules import missing_param
 from ..errors import BadRequestError
 from ..hooks.base import CustomLogger
 
 __all__ = ["RequiredParams", "missing_param"]
-
-_MISSING = object()
-
-
-def _lookup(data: Any, path: str) -> Any:
-    current = data
-    for part in path.split("."):
-        if not isinstance(current, dict) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
-
-
-def missing_param(data: dict[str, Any], paths: list[str]) -> str | None:
-    """The first of ``paths`` absent (or null) in ``data``, or None when all are there."""
-    for path in paths:
-        value = _lookup(data, path)
-        if value is _MISSING or value is None:
-            return path
-    return None
 
 
 class RequiredParams(CustomLogger):

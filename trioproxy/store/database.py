@@ -41,13 +41,18 @@ class Database(Protocol):
 
 
 def open_database(url: str | DatabaseURL, *, readers: int = 4, pool_size: int = 4,
-                  max_batch: int = 500) -> Database:
-    """The backend for ``url`` (not yet running: start its ``run`` in a nursery)."""
+                  max_batch: int = 500, timeout: float = 10.0) -> Database:
+    """The backend for ``url`` (not yet running: start its ``run`` in a nursery).
+
+    ``timeout``: how long a call waits for a connection (PostgreSQL: the pool checkout and the
+    connect, also when opening) or for another process's lock (SQLite's busy timeout) before the
+    store counts as unavailable.
+    """
     db_url = parse_database_url(url)
     if db_url.kind == "sqlite":
         from .sqlite_backend import SQLiteDatabase
 
-        return SQLiteDatabase(db_url, readers=readers, max_batch=max_batch)
+        return SQLiteDatabase(db_url, readers=readers, max_batch=max_batch, busy_timeout=timeout)
     from .pg_backend import PostgresDatabase
 
-    return PostgresDatabase(db_url, pool_size=pool_size)
+    return PostgresDatabase(db_url, pool_size=pool_size, open_timeout=timeout, checkout_timeout=timeout)

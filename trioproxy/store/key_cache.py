@@ -9,6 +9,8 @@ user, so an invalidation of a key, a team or a user drops every entry it concern
 including a rotated key's old hash during its grace period. See ``loading_cache.py`` for the rules
 (single-flight loads, generation counter against stale fills, negative entries, TTL backstop).
 
+A miss the store cannot answer is a 503 (``unavailable.py``), never a 401.
+
 Unknown keys: cached as "not found" for ``negative_ttl`` (10 s by default) in a bounded table. A
 key created in this process publishes its hash first, so it works on its very first request; a
 key created by another process is found after at most ``negative_ttl`` if someone presented it
@@ -36,24 +38,23 @@ from .invalidation import Invalidation, InvalidationBus
 from .loading_cache import MISS, LoadingCache, _add, _remove
 from .money import from_micros
 from .schema import (
-    budgets,
     deprecated_keys,
-    end_users,
     internal_users,
     team_memberships,
     teams,
     virtual_keys,
 )
-from .sql import Conn, codec_for, encode_time, quote
+from .sql import Conn, codec_for, encode_time
+from .sql_select import select_list
+from .unavailable import OutageLog, StoreUnavailableError, unavailable_is_503
 
 __all__ = [
     "AuthRecord",
     "BlockedKeyError",
-    "CustomerCache",
-    "CustomerRecord",
     "ExpiredKeyError",
     "InvalidKeyError",
     "KeyCache",
+    "StoreUnavailableError",
     "freeze",
     "thaw",
 ]
@@ -90,12 +91,24 @@ def freeze(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def thaw(value: Any) -> Any:
-    """The inverse of :func:`freeze`: fresh dicts and lists a hook may change freely."""
+    """The inverse of :func:`freeze`: fresh dicts and lists a hook may change freely.
+
+    On every request of a virtual key (``to_user_api_key_auth``): exact type checks first, because
+    ``isinstance`` against the ``Mapping`` ABC costs more than the copy of a small metadata dict.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is MappingProxyType or kind is dict:
+        return {k: thaw(v) for k, v in value.items()} if value else {}
+    if kind is tuple or kind is list:
+        return [thaw(v) for v in value]
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
     return value
 
 
@@ -220,20 +233,26 @@ class AuthRecord:
             rpm_limit=self.rpm_limit,
             max_budget=from_micros(self.max_budget),
             spend=from_micros(self.spend) or 0.0,
+            soft_budget=from_micros(self.soft_budget),
+            budget_duration=self.budget_duration,
+            expires=self.expires.isoformat() if self.expires is not None else None,
+            user_email=self.user.user_email if self.user is not None else None,
+            team_models=list(team.models) if team else [],
+            team_max_budget=from_micros(team.max_budget) if team else None,
+            team_spend=from_micros(team.spend) if team else None,
+            team_tpm_limit=team.tpm_limit if team else None,
+            team_rpm_limit=team.rpm_limit if team else None,
+            team_member_spend=from_micros(self.membership.spend) if self.membership else None,
         )
 
 
 # --- loading ------------------------------------------------------------------------------------
 
-def _select_list(alias: str, table: Any) -> str:
-    return ", ".join(f'{alias}.{quote(c.name)} AS "{alias}__{c.name}"' for c in table.columns)
-
-
 #: one statement per miss: the key by its hash, or the key a grace-period hash points to, with
 #: its user, team and membership (all primary-key lookups)
 _LOAD_KEY_SQL = (
-    f"SELECT {_select_list('k', virtual_keys)}, {_select_list('u', internal_users)}, "
-    f"{_select_list('t', teams)}, {_select_list('m', team_memberships)}, "
+    f"SELECT {select_list('k', virtual_keys)}, {select_list('u', internal_users)}, "
+    f"{select_list('t', teams)}, {select_list('m', team_memberships)}, "
     '(SELECT d."revoke_at" FROM "deprecated_keys" d WHERE d."token" = :h AND d."revoke_at" > :now) AS "d__revoke_at" '
     'FROM "virtual_keys" k '
     'LEFT JOIN "internal_users" u ON u."user_id" = k."user_id" '
@@ -308,12 +327,22 @@ class KeyCache(LoadingCache[AuthRecord]):
         self._by_row: dict[str, set[str]] = {}
         self._by_team: dict[str, set[str]] = {}
         self._by_user: dict[str, set[str]] = {}
+        self._outage = OutageLog("key", monotonic)
         bus.subscribe(self._on_event)
         bus.on_reset(self.clear)
 
     async def _load_record(self, token: str) -> AuthRecord | None:
         now = datetime.fromtimestamp(self._clock(), UTC)
         return await self._db.read(lambda conn: load_auth_record_tx(conn, token, now))
+
+    async def find(self, token: str) -> AuthRecord | None:
+        """The record of the key whose hash is ``token`` (hit or load), or ``None``; a 503 when the
+        store cannot answer."""
+        record = self.lookup(token)
+        if record is MISS:
+            with unavailable_is_503(self._outage):
+                record = await self.get(token)
+        return record  # type: ignore[return-value]
 
     async def authenticate(self, api_key: str) -> AuthRecord:
         """The key's record, or a 401 with LiteLLM's message (unknown, blocked, team blocked, expired).
@@ -323,7 +352,8 @@ class KeyCache(LoadingCache[AuthRecord]):
         token = hash_key(api_key)
         record = self.lookup(token)
         if record is MISS:
-            record = await self.get(token)
+            with unavailable_is_503(self._outage):
+                record = await self.get(token)
         if record is None:
             raise _invalid(token)
         now = self._clock()
@@ -366,75 +396,5 @@ class KeyCache(LoadingCache[AuthRecord]):
             self.invalidate(self._by_team.get(event.id, ()))
         elif event.kind == "user":
             self.invalidate(self._by_user.get(event.id, ()))
-        elif event.kind == "all":
-            self.clear()
-
-
-# --- customers ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class CustomerRecord:
-    user_id: str
-    blocked: bool
-    alias: str | None
-    spend: int
-    allowed_model_region: str | None
-    default_model: str | None
-    budget_id: str | None
-    max_budget: int | None
-    soft_budget: int | None
-    tpm_limit: int | None
-    rpm_limit: int | None
-    max_parallel_requests: int | None
-    budget_duration: str | None
-    budget_reset_at: datetime | None
-
-
-def load_customer_tx(conn: Conn, user_id: str) -> CustomerRecord | None:
-    sql = (f"SELECT {_select_list('c', end_users)}, {_select_list('b', budgets)} FROM \"end_users\" c "
-           'LEFT JOIN "budgets" b ON b."budget_id" = c."budget_id" WHERE c."user_id" = :id')
-    raw = conn.one(sql, {"id": user_id})
-    if raw is None:
-        return None
-    c = codec_for(end_users, conn.dialect).decode(raw, "c__")  # type: ignore[arg-type]
-    b = codec_for(budgets, conn.dialect).decode(raw, "b__") if raw.get("b__budget_id") else {}  # type: ignore[arg-type]
-    return CustomerRecord(
-        user_id=c["user_id"], blocked=bool(c["blocked"]), alias=c["alias"], spend=c["spend"] or 0,
-        allowed_model_region=c["allowed_model_region"], default_model=c["default_model"],
-        budget_id=c["budget_id"], max_budget=b.get("max_budget"), soft_budget=b.get("soft_budget"),
-        tpm_limit=b.get("tpm_limit"), rpm_limit=b.get("rpm_limit"),
-        max_parallel_requests=b.get("max_parallel_requests"), budget_duration=b.get("budget_duration"),
-        budget_reset_at=b.get("budget_reset_at"))
-
-
-class CustomerCache(LoadingCache[CustomerRecord]):
-    """Customers (the request's ``user``) for the request path: ``await is_blocked(user)``.
-
-    Unknown customers are the common case (any ``user`` value is a customer), so "no row" is cached
-    like a record (``negative_ttl``, default 60 s here) and dropped at once by the invalidation
-    that ``/customer/block`` (an upsert) publishes in this process.
-    """
-
-    def __init__(self, db: Database, bus: InvalidationBus, *, ttl: float = 60.0, negative_ttl: float = 60.0,
-                 max_entries: int = 100_000, max_negative: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic):
-        self._db = db
-        super().__init__(self._load_record, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries,
-                         max_negative=max_negative, monotonic=monotonic)
-        bus.subscribe(self._on_event)
-        bus.on_reset(self.clear)
-
-    async def _load_record(self, user_id: str) -> CustomerRecord | None:
-        return await self._db.read(lambda conn: load_customer_tx(conn, user_id))
-
-    async def is_blocked(self, user_id: str) -> bool:
-        record = self.lookup(user_id)
-        if record is MISS:
-            record = await self.get(user_id)
-        return record is not None and record.blocked  # type: ignore[union-attr]
-
-    def _on_event(self, event: Invalidation) -> None:
-        if event.kind == "customer":
-            self.invalidate([event.id])
         elif event.kind == "all":
             self.clear()

@@ -35,6 +35,9 @@ from .url import DatabaseURL, parse_database_url
 __all__ = ["MigrationError", "MigrationStatus", "status", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: seconds to wait for a PostgreSQL server to accept the migrator's connection
+_PG_CONNECT_TIMEOUT = 10
+
 #: an arbitrary constant: "trioproxy" in ASCII, folded into a signed 64-bit advisory lock key
 _PG_LOCK_KEY = int.from_bytes(b"trioprox", "big") & 0x7FFF_FFFF_FFFF_FFFF
 _SQLITE_LOCK_TIMEOUT = 120.0
@@ -79,7 +82,9 @@ def _engine(url: DatabaseURL) -> sa.Engine:
             conn.exec_driver_sql("BEGIN EXCLUSIVE")
 
         return engine
-    return sa.create_engine(url.sqlalchemy_url, poolclass=sa.NullPool)
+    # a server that does not answer fails the migration after this long, not after the OS's TCP timeout
+    return sa.create_engine(url.sqlalchemy_url, poolclass=sa.NullPool,
+                            connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT})
 
 
 def _enable_wal(path: str) -> None:

@@ -42,10 +42,14 @@ def _unavailable(url: DatabaseURL) -> Iterator[None]:
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, url: DatabaseURL, *, pool_size: int = 4, open_timeout: float = 30.0):
+    def __init__(self, url: DatabaseURL, *, pool_size: int = 4, open_timeout: float = 30.0,
+                 checkout_timeout: float = 10.0):
         self.url = url
         self.pool_size = pool_size
         self.open_timeout = open_timeout
+        #: how long a call waits for a pool connection before the store counts as unavailable (a
+        #: key-cache miss waits on it in a request; psycopg_pool's own default is 30 s)
+        self.checkout_timeout = checkout_timeout
         self._limiter = trio.CapacityLimiter(pool_size)
         self._pool: Any = None
         self._outstanding = 0
@@ -57,7 +61,9 @@ class PostgresDatabase:
         from psycopg_pool import ConnectionPool, PoolTimeout
 
         pool = ConnectionPool(self.url.target, min_size=self.pool_size, max_size=self.pool_size,
-                              kwargs={"autocommit": True, "row_factory": dict_row},
+                              kwargs={"autocommit": True, "row_factory": dict_row,
+                                      "connect_timeout": max(1, round(self.checkout_timeout))},
+                              timeout=self.checkout_timeout,
                               open=False, name="trioproxy-store")
         try:
             await trio.to_thread.run_sync(lambda: pool.open(wait=True, timeout=self.open_timeout))

@@ -101,8 +101,8 @@ class Codec:
     def __init__(self, table: sa.Table, dialect: Dialect):
         self.table = table
         self.dialect = dialect
-        self.kinds = {c.name: _kind(c) for c in table.columns}
-        self.columns = tuple(c.name for c in table.columns)
+        self.kinds = {str(c.name): _kind(c) for c in table.columns}
+        self.columns = tuple(str(c.name) for c in table.columns)
 
     def encode(self, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}

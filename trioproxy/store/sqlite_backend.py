@@ -51,10 +51,9 @@ class _Job:
         self.done = trio.Event()
 
 
-def _connect(path: str, *, reader: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+def _connect(path: str, *, reader: bool, busy_timeout: float = _BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     if reader:
@@ -69,8 +68,11 @@ def _connect(path: str, *, reader: bool) -> sqlite3.Connection:
 class SQLiteDatabase:
     dialect = "sqlite"
 
-    def __init__(self, url: DatabaseURL, *, readers: int = 4, max_batch: int = 500):
+    def __init__(self, url: DatabaseURL, *, readers: int = 4, max_batch: int = 500,
+                 busy_timeout: float = _BUSY_TIMEOUT_MS / 1000):
         self.url = url
+        #: how long a statement waits for another process's lock before failing (``StoreUnavailable``)
+        self.busy_timeout = busy_timeout
         self.path = url.target
         self.max_batch = max_batch
         self._reader_count = readers
@@ -93,12 +95,12 @@ class SQLiteDatabase:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._token = trio.lowlevel.current_trio_token()
         try:
-            writer = await trio.to_thread.run_sync(lambda: _connect(self.path, reader=False))
+            writer = await trio.to_thread.run_sync(lambda: _connect(self.path, reader=False, busy_timeout=self.busy_timeout))
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from None
         try:
             for _ in range(self._reader_count):
-                self._idle_readers.append(await trio.to_thread.run_sync(lambda: _connect(self.path, reader=True)))
+                self._idle_readers.append(await trio.to_thread.run_sync(lambda: _connect(self.path, reader=True, busy_timeout=self.busy_timeout)))
             self._stopping = False
             self._thread = threading.Thread(target=self._writer_loop, args=(writer,),
                                              name=f"trioproxy-sqlite-writer:{self.path}", daemon=True)
@@ -146,6 +148,9 @@ class SQLiteDatabase:
                 return fn(Conn(raw, "sqlite"))
             finally:
                 raw.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            # locked past the busy timeout, I/O error, file gone: the store cannot answer now
+            raise StoreUnavailable(f"SQLite read failed: {exc}") from None
         finally:
             self._idle_readers.append(raw)
 

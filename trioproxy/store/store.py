@@ -22,10 +22,11 @@ from typing import Any
 import trio
 
 from . import migrate
+from .customer_cache import CustomerCache
 from .database import open_database
 from .errors import StoreUnavailable
 from .invalidation import InvalidationBus, LocalInvalidationBus
-from .key_cache import CustomerCache, KeyCache
+from .key_cache import KeyCache
 from .repositories import (
     AuditRepository,
     BudgetRepository,
@@ -46,10 +47,12 @@ class Store:
     def __init__(self, url: str | DatabaseURL, *, audit: bool = False, migrate: bool = True,
                  bus: InvalidationBus | None = None, clock: Callable[[], datetime] = utcnow,
                  monotonic: Callable[[], float] = time.monotonic, readers: int = 4, pool_size: int = 4,
-                 max_batch: int = 500, key_cache_ttl: float = 60.0, negative_ttl: float = 10.0):
+                 max_batch: int = 500, key_cache_ttl: float = 60.0, negative_ttl: float = 10.0,
+                 timeout: float = 10.0):
         self.url = parse_database_url(url)
         self.migrate = migrate
-        self.db = open_database(self.url, readers=readers, pool_size=pool_size, max_batch=max_batch)
+        self.db = open_database(self.url, readers=readers, pool_size=pool_size, max_batch=max_batch,
+                                timeout=timeout)
         self.bus: InvalidationBus = bus if bus is not None else LocalInvalidationBus()
         self.ctx = RepoContext(self.db, self.bus, audit=audit, clock=clock)
         self.keys = KeyRepository(self.ctx)
@@ -61,7 +64,10 @@ class Store:
         self.spend = SpendRepository(self.ctx)
         self.key_cache = KeyCache(self.db, self.bus, ttl=key_cache_ttl, negative_ttl=negative_ttl,
                                   clock=lambda: clock().timestamp(), monotonic=monotonic)
-        self.customer_cache = CustomerCache(self.db, self.bus, ttl=key_cache_ttl, monotonic=monotonic)
+        # customers: "no such row" is the common case, kept as long as a row (the TTL bounds how long a
+        # block made by another process goes unseen)
+        self.customer_cache = CustomerCache(self.db, self.bus, ttl=key_cache_ttl, negative_ttl=key_cache_ttl,
+                                            monotonic=monotonic)
 
     @property
     def audit_enabled(self) -> bool:

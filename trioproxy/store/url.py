@@ -90,7 +90,8 @@ def _resolve_env(value: Any) -> Any:
 def database_url_from_config_file(path: str | os.PathLike[str] | None) -> str | None:
     """``general_settings.database_url`` of a config file (``os.environ/NAME`` resolved), else
     ``$DATABASE_URL``, else ``None``. Reads only that key, so ``trioproxy db`` works on configs whose
-    handlers cannot be imported on this machine."""
+    handlers cannot be imported on this machine. A relative SQLite path in the config is relative
+    to the config file's directory, as ``trioproxy run`` reads it (``config/build.py``)."""
     if path is not None:
         import yaml
 
@@ -99,5 +100,14 @@ def database_url_from_config_file(path: str | os.PathLike[str] | None) -> str | 
         settings = raw.get("general_settings") if isinstance(raw, dict) else None
         value = _resolve_env(settings.get("database_url")) if isinstance(settings, dict) else None
         if value:
-            return str(value)
+            return _relative_to(str(value), os.path.dirname(os.path.abspath(path)))
     return os.environ.get("DATABASE_URL") or None
+
+
+def _relative_to(url: str, base_dir: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("sqlite", "sqlite3") and rest.startswith("/") and not rest.startswith("//"):
+        relative = rest[1:]
+        if relative and not relative.startswith((":memory:", "file:")):
+            return f"sqlite:///{os.path.normpath(os.path.join(base_dir, relative))}"
+    return url

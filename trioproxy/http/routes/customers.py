@@ -1,8 +1,11 @@
-"""``POST /customer/block`` and ``/customer/unblock``: change ``blocked_user_check``'s list at run time.
+"""``POST /customer/block`` and ``/customer/unblock`` *without a database*: change
+``blocked_user_check``'s in-memory list at run time.
 
 With ``{"user_ids": [...]}``; proxy admin only (401 without a valid key, 403 ``admin_only`` for
 any other caller). The routes exist only when ``litellm_settings.callbacks`` has
-``blocked_user_check``; otherwise the paths are a 404. The list and its rules are the policy's
+``blocked_user_check`` and no database is configured; with a database both paths are management
+routes (``admin.py``) that store the block, and without either they answer the management routes'
+"Connect Proxy to database" error. The list and its rules are the policy's
 (``policies/blocked_users.py``); these views only parse, authorize and call it.
 """
 
@@ -40,13 +43,13 @@ def _user_ids(raw: bytes) -> list[str]:
 
 def register(app: ProxyApp, proxy: Proxy) -> None:
     handler = proxy.services.builtins.blocked_users
-    if handler is None:
-        return
+    if handler is None or proxy.services.store is not None:
+        return   # with a database, /customer/block and /customer/unblock are management routes (admin.py)
     services = proxy.services
 
     async def change(action: str) -> Response:
         try:
-            admin(services.authenticator, f"/customer/{action}")
+            await admin(services.authenticator, f"/customer/{action}")
             ids = _user_ids(await request.get_data(as_text=False))  # type: ignore[arg-type]
         except ProxyError as err:
             return error_response(err, services.scrubber)

@@ -24,6 +24,6 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/metrics")
     async def metrics() -> Response:
         if not public:
-            caller(services.authenticator)
+            await caller(services.authenticator)
         body = await trio.to_thread.run_sync(services.metrics.render)
         return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)

@@ -194,6 +194,14 @@ class KeyRepository:
             # old hashes whose grace ended are dead weight; the one being rotated away is added back
             conn.execute('DELETE FROM "deprecated_keys" WHERE "revoke_at" <= :now OR "token" = :old',
                          {"now": time_param(conn, now), "old": token})
+            # secrets of earlier rotations live no longer than this rotation's grace: a rotation
+            # without grace (a leaked key) ends them all at once
+            pointing = {"old": token, "new": new_token}
+            if grace_until is None or grace_until <= now:
+                conn.execute('DELETE FROM "deprecated_keys" WHERE "active_token" IN (:old, :new)', pointing)
+            else:
+                conn.execute('UPDATE "deprecated_keys" SET "revoke_at" = :cap WHERE "active_token" IN (:old, :new) '
+                             'AND "revoke_at" > :cap', {**pointing, "cap": time_param(conn, grace_until)})
             if grace_until is not None and grace_until > now:
                 insert_tx(conn, deprecated_keys, {"token": token, "active_token": new_token,
                                                   "revoke_at": grace_until, "created_at": now})
