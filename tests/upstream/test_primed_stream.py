@@ -1,9 +1,9 @@
 """``upstream/primed.py``: a stream's first event with content is read within its routing attempt.
 
 In-memory streams (the e2e proofs are in ``tests/e2e/test_routing_e2e.py`` and
-``test_provider_routing_e2e.py``): announcing events are read past, an error right after them fails
-the attempt, the bytes read are handed to the relay unchanged, and reading past announcements is
-bounded.
+``test_provider_routing_e2e.py``): a native adapter's announcing events are read past, an error right
+after them fails the attempt, the bytes read are handed to the relay unchanged, and reading past
+announcements is bounded; an OpenAI-compatible stream's first event is its first.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Stream:
     status = 200
     headers: dict[str, str] = {}
 
-    def __init__(self, pieces: list[bytes | Exception]) -> None:
+    def __init__(self, pieces: list[bytes | Exception], *, announces_first: bool = True) -> None:
+        self.announces_first = announces_first     # a native adapter's stream
         self.pieces = pieces
         self.read = 0
         self.closed = False
@@ -104,3 +105,10 @@ async def test_reading_past_announcements_is_bounded() -> None:
     primed = await prime(stream, deployment(), SecretScrubber())
     assert stream.read == PREAMBLE_LIMIT + 1
     assert await relayed(primed) == ROLE * (PREAMBLE_LIMIT + 5)
+
+
+async def test_an_openai_compatible_streams_role_chunk_is_its_first_event() -> None:
+    stream = Stream([ROLE, CONTENT, DONE], announces_first=False)
+    primed = await prime(stream, deployment(), SecretScrubber())
+    assert stream.read == 1                     # the client sees the answer start at once
+    assert await relayed(primed) == ROLE + CONTENT + DONE

@@ -8,12 +8,15 @@ call too. :func:`prime` reads the body up to its first complete event and raises
 attempt fails; ``envelope_error`` records whether another deployment may be tried); otherwise it
 returns a :class:`PrimedStream` that hands the relay the bytes already read, then the rest.
 
-"First event" means the first one with something in it: events that only announce the answer — a
-chunk whose deltas carry nothing but the ``role`` (what native adapters emit for Anthropic's
+For a native provider's stream (``announces_first``: ``providers/provider.py:AdapterStream``) the
+first event means the first one with something in it: events that only announce the answer — a
+chunk whose deltas carry nothing but the ``role`` (what the adapters emit for Anthropic's
 ``message_start`` or Bedrock's ``messageStart``), Azure's opening chunk with empty ``choices`` — are
-read past (at most :data:`PREAMBLE_LIMIT`), because providers report overload right after them:
-Anthropic answers ``200``, ``message_start``, then an ``overloaded_error`` event. An error raised
-while reading them (an adapter's mapped error) fails the attempt like an error status.
+read past (at most :data:`PREAMBLE_LIMIT`), because those providers report overload right after
+them: Anthropic answers ``200``, ``message_start``, then an ``overloaded_error`` event. An error
+raised while reading them (an adapter's mapped error) fails the attempt like an error status. An
+OpenAI-compatible upstream's first event is its first, whatever it holds: its role chunk reaches the
+client at once, so a client sees the answer start even when the first token takes long.
 
 Cost: the first event is parsed twice (here and in the relay); after it, each piece costs one extra
 method call (no generator in between).
@@ -95,6 +98,7 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
     ``upstream_stream_interrupted`` (retryable) for a body that ends before any event. The stream is
     closed whenever this raises (also on cancellation).
     """
+    read_past = bool(getattr(stream, "announces_first", False))
     pieces = stream.aiter_bytes()
     parser = SSEParser()
     buffered: list[bytes] = []
@@ -119,7 +123,7 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
                 body: Any = _json(event)
                 if isinstance(body, dict) and "error" in body and is_error_envelope(body):
                     raise envelope_error(body, deployment, scrubber)
-            if seen < PREAMBLE_LIMIT and _announces_only(event):
+            if read_past and seen < PREAMBLE_LIMIT and _announces_only(event):
                 seen += 1
                 continue
             break

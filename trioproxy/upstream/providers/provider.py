@@ -343,6 +343,10 @@ class AdapterStream:
     """
 
     sends_done_marker = True
+    #: its first chunk may only announce the answer (a role-only delta made from Anthropic's
+    #: ``message_start`` or Bedrock's ``messageStart``, Azure's empty opening chunk), and providers
+    #: report overload right after it: the router reads past it within the attempt (``primed.py``)
+    announces_first = True
 
     def __init__(self, response: Http11Response, decoder: StreamDecoder, deployment: Deployment) -> None:
         self._response = response
