@@ -21,13 +21,23 @@ in :func:`build_proxy`.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 import trio
 
-from .access import AccessConfigError, IPPolicy, PassThroughRoute, RouteCatalog, RouteRules
+from .access import (
+    AccessConfigError,
+    IPPolicy,
+    JWTAuthenticator,
+    JWTAuthSettings,
+    PassThroughRoute,
+    RouteCatalog,
+    RouteRules,
+    http_fetcher,
+)
 from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
@@ -40,6 +50,7 @@ from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
 from .http.gate import AccessGate
+from .http.jwt_credentials import JWTCredentials
 from .http.passthrough import PassThroughRouter
 from .masking import SecretScrubber
 from .observability.callbacks import Callback, load_callbacks
@@ -49,6 +60,7 @@ from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
 from .store import InvalidDatabaseURL, Store
+from .store.jwt_records import JWTRecords
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -176,6 +188,12 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
         rules = RouteRules.from_settings(general, routes)
     except AccessConfigError as exc:
         problems += exc.problems
+    try:
+        jwt_settings = JWTAuthSettings.from_config(general, os.environ)
+        if jwt_settings is not None and rules is not None:
+            jwt_settings.route_grants(rules)   # the admin/team/public route lists name real routes
+    except AccessConfigError as exc:
+        problems += exc.problems
     if problems or ip_policy is None or rules is None:
         raise ConfigError([f"{config.source}: {problem}" for problem in problems])
     for warning in rules.warnings:
@@ -261,13 +279,18 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     scrubber = SecretScrubber(config.secrets())
     # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
     store = build_store(config)
-    authenticator = Authenticator(config.master_key, store.key_cache if store else None)
     ip_policy, route_rules = build_access(config)
+    http_client = make_http_client(general.http_pool)
+    # JWTs (docs/access.md "JWT auth"): keys fetched with the app's pooled client, never blocking
+    jwt_settings = JWTAuthSettings.from_config(config.general_settings, os.environ)
+    verifier = JWTAuthenticator(jwt_settings, http_fetcher(http_client)) if jwt_settings is not None else None
+    jwt_records = JWTRecords(store, ttl=general.user_api_key_cache_ttl) if store is not None and verifier is not None else None
+    authenticator = Authenticator(config.master_key, store.key_cache if store else None,
+                                  jwt=JWTCredentials(verifier, jwt_records))
     access = AccessGate(ip_policy, route_rules, authenticator)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers, the router
-    http_client = make_http_client(general.http_pool)
     upstream_pool = None
     fake = FakeProvider()
     providers: dict[str, Provider] = {"fake": fake}

@@ -52,7 +52,7 @@ def test_the_document_describes_every_route_with_its_auth(start_proxy, tmp_path)
     expected = {r for r in _quart_routes(config, tmp_path) if r[0] not in HIDDEN}
     expected |= {(path, "POST") for path in ROUTES}                                   # the fast path
     expected |= {(f"/openai/deployments/{{model}}/{e}", "POST") for e in ("chat/completions", "completions",
-                                                                           "embeddings")}
+                                                                           "embeddings", "responses")}
     expected |= {(p, m) for p in ("/bria", "/bria/{subpath}") for m in ("GET", "POST", "PUT", "PATCH", "DELETE")}
     expected |= {("/hook", "POST")}
     assert described == expected
@@ -117,7 +117,9 @@ def test_branding_and_filtering(start_proxy):
     assert set(document["paths"]) == {
         "/chat/completions", "/v1/chat/completions", "/completions", "/v1/completions", "/embeddings",
         "/v1/embeddings", "/models", "/v1/models", "/openai/deployments/{model}/chat/completions",
-        "/openai/deployments/{model}/completions", "/openai/deployments/{model}/embeddings"}
+        "/openai/deployments/{model}/completions", "/openai/deployments/{model}/embeddings",
+        "/responses", "/v1/responses", "/openai/deployments/{model}/responses",
+        "/models/{model}", "/v1/models/{model}"}
 
 
 def test_routes_allowed_routes_disables_are_left_out(start_proxy):

@@ -317,19 +317,16 @@ def _database_url(configured: str | None, base_dir: Path) -> str | None:
     return os.environ.get("DATABASE_URL") or None
 
 
-#: route settings that ``authorize`` applies to the routes wired so far (docs/access.md)
-_ROUTE_SETTINGS = ("public_routes", "admin_only_routes", "allowed_routes")
-
-
 def _warn_about_access(general: dict[str, Any], settings: LitellmSettings,
                        groups: dict[str, list[Deployment]], ctx: Ctx) -> None:
     """Warnings only: the access settings themselves are checked by ``trioproxy/access`` when the
     proxy is built (``proxy.build_access``), every bad entry a startup error."""
-    for key in _ROUTE_SETTINGS:
-        if key in general:
-            ctx.warn(f"general_settings.{key}", "applies to /docs, /openapi.json, the model hub and the "
-                     "pass-through endpoints so far; the other routes keep their built-in rules until route "
-                     "authorization covers every route (docs/access.md)")
+    jwks_urls = os.environ.get("JWT_PUBLIC_KEY_URL", "")
+    if general.get("enable_jwt_auth") is True:
+        for url in (u.strip() for u in jwks_urls.split(",")):
+            if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+                ctx.warn("JWT_PUBLIC_KEY_URL", f"{url} is plain http: whoever can alter that traffic can "
+                         "publish their own signing key and mint admin tokens; use https")
     for name in settings.public_model_groups:
         if name not in groups:
             ctx.warn("litellm_settings.public_model_groups", f"{name!r} is not a model_name of model_list; "

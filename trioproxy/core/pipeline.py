@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import trio
 
-from ..auth import Authenticator, apply_key_rules
+from ..auth import Authenticator, Identity, apply_key_rules
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
@@ -163,19 +163,22 @@ class Pipeline:
 
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str],
-                     peer: str | None = None) -> ProxyResponse:
+                     peer: str | None = None, identity: Identity | ProxyError | None = None) -> ProxyResponse:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes.
 
         ``raw_body`` is a :class:`ProxyError` when the HTTP layer refused the body (413, 408);
         ``headers`` have lower-case names; ``peer`` is the client's address as the HTTP entry
         resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
+        ``identity``: what the HTTP layer's route decision established (``http/gate.py``, before the
+        body was read), or its refusal (401/403/503), answered here so that the failure hooks and
+        the logging event see it; ``None``: authenticate here.
         """
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
         run = RequestRun(ctx, self.rules)
         self.observers.notify("on_request_start", ctx)
         try:
             try:
-                return await self._run(run, raw_body, headers, peer)
+                return await self._run(run, raw_body, headers, peer, identity)
             except Exception as exc:
                 error = to_proxy_error(exc)
                 if not isinstance(exc, ProxyError):
@@ -187,9 +190,11 @@ class Pipeline:
             raise
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
-                   peer: str | None) -> ProxyResponse:
+                   peer: str | None, decided: Identity | ProxyError | None = None) -> ProxyResponse:
         ctx = run.ctx
-        identity = ctx.identity = await self.authenticator.identify(headers, peer)
+        if isinstance(decided, ProxyError):
+            raise decided
+        identity = ctx.identity = decided or await self.authenticator.identify(headers, peer)
         ctx.user = identity.user_api_key_auth()
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body

@@ -26,7 +26,9 @@ from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
 from ..errors import ProxyError, RequestTimeoutError
+from .auth import IDENTITY
 from .errors import error_response, json_response
+from .gate import client_ip
 from .paths import ROUTES
 from .routes import admin, customers, docs, health, metrics, model_hub, models, robots, route_list
 
@@ -111,6 +113,17 @@ def make_app(proxy: Proxy) -> ProxyApp:
 
     for group in ROUTE_GROUPS:
         group.register(app, proxy)
+
+    gate = proxy.services.access
+
+    @app.before_request
+    async def _authorize() -> None:
+        # The one route decision (gate.authorize) for every Quart route, before any view runs and so
+        # before a body is read or validated. An unmatched path (404/405) has no rule to apply.
+        if request.url_rule is None:
+            return
+        request.scope[IDENTITY] = await gate.authorize(request.headers, request.path, request.method,
+                                                       client_ip(request.scope))
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:

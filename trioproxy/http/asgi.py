@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..auth import Identity
 from ..core.relay import StreamRelay
 from ..errors import (
     ClientDisconnectedError,
@@ -181,10 +182,22 @@ class ProxyASGI:
         started = False
         try:
             async with trio.open_nursery() as nursery:
+                # the one route decision, before a byte of the body is read: a caller without the
+                # right to the route gets its 401/403 (or a 503), never a 413/400 about its body
+                decided: Identity | ProxyError
                 try:
-                    body = await self._read_body(scope, receive, headers)
-                except _Disconnected:
-                    return
+                    decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
+                except ProxyError as refusal:
+                    decided = refusal
+                if isinstance(decided, ProxyError):
+                    body: bytes | ProxyError = b""
+                    refused = True
+                else:
+                    refused = False
+                    try:
+                        body = await self._read_body(scope, receive, headers)
+                    except _Disconnected:
+                        return
 
                 async def watch_disconnect() -> None:
                     while True:
@@ -194,8 +207,10 @@ class ProxyASGI:
                             return
 
                 nursery.start_soon(watch_disconnect)
-                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope))
+                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope), decided)
                 response_headers = [(b"content-type", outcome.media_type.encode())]
+                if refused:   # the body was never read: the connection cannot carry another request
+                    response_headers.append((b"connection", b"close"))
                 response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
                 if isinstance(outcome.body, StreamRelay):
                     relay = outcome.body

@@ -94,7 +94,20 @@ class EmbeddingRequest(_Open):
     user: str | None = None
 
 
+class ResponsesRequest(_Open):
+    """An OpenAI Responses API request (served by translation to chat completions)."""
+
+    model: str
+    input: str | list[Any]
+    instructions: str | None = None
+    stream: bool = False
+    max_output_tokens: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    user: str | None = None
+
+
 _FAST_PATH = {"chat/completions": ("Create a chat completion", ChatCompletionRequest),
+              "responses": ("Create a model response (Responses API)", ResponsesRequest),
               "completions": ("Create a text completion", CompletionRequest),
               "embeddings": ("Create embeddings", EmbeddingRequest)}
 
