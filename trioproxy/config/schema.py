@@ -348,6 +348,8 @@ GENERAL_SETTINGS = Section(
         "trusted_proxy_ranges": v_any,
         "pass_through_endpoints": v_list_of(PASS_THROUGH_ENTRY),
         "pass_through_request_timeout": v_num(0.001),
+        "enable_jwt_auth": v_bool,
+        "litellm_jwtauth": v_any,   # checked field by field by access.JWTAuthSettings
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
