@@ -136,10 +136,11 @@ def test_every_route_against_the_stored_matrix(proxy: ProxyProcess) -> None:
     table = markdown_table(stored, rules)
     if os.environ.get("UPDATE_ROUTE_MATRIX") == "1":
         text = DOC.read_text()
-        start, end = "<!-- route-matrix:start -->\n", "\n<!-- route-matrix:end -->"
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        DOC.write_text(before + start + table + end + after)
+        start, end = "<!-- route-matrix:start -->", "<!-- route-matrix:end -->"
+        before, found_start, rest = text.partition(start)
+        _, found_end, after = rest.partition(end)
+        assert found_start and found_end, "docs/access.md lacks the route-matrix markers"
+        DOC.write_text(before + start + "\n" + table + "\n" + end + after)
     assert table in DOC.read_text(), "docs/access.md's roles × routes table differs from the matrix"
 
 
