@@ -95,7 +95,7 @@ class EmbeddingRequest(_Open):
 
 
 class ResponsesRequest(_Open):
-    """An OpenAI Responses API request (served by translation to chat completions)."""
+    """An OpenAI Responses API request (translated to a chat completion: docs/litellm_compat.md)."""
 
     model: str
     input: str | list[Any]
@@ -106,10 +106,12 @@ class ResponsesRequest(_Open):
     user: str | None = None
 
 
+#: every fast-path endpoint (``http/paths.py``'s ROUTES) → its summary and request model; a test
+#: checks that the document has one operation per route
 _FAST_PATH = {"chat/completions": ("Create a chat completion", ChatCompletionRequest),
-              "responses": ("Create a model response (Responses API)", ResponsesRequest),
               "completions": ("Create a text completion", CompletionRequest),
-              "embeddings": ("Create embeddings", EmbeddingRequest)}
+              "embeddings": ("Create embeddings", EmbeddingRequest),
+              "responses": ("Create a model response", ResponsesRequest)}
 
 
 class ProxyOpenAPIProvider(OpenAPIProvider):
