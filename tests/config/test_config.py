@@ -517,3 +517,13 @@ def test_config_error_does_not_echo_a_mistyped_secret() -> None:
     text = "\n".join(info.value.problems)
     assert "general_settings.master_key" in text and "model_list[0].litellm_params.api_key" in text
     assert "123456789012" not in text and "987654321098" not in text
+
+
+@pytest.mark.parametrize(("url", "warned"), [("http://idp.example/certs", True), ("https://idp.example/certs", False),
+                                             ("http://127.0.0.1:8080/certs", False)])
+def test_a_plain_http_jwks_url_is_warned_about(monkeypatch: pytest.MonkeyPatch, url: str, warned: bool) -> None:
+    """Whoever can alter plain-http JWKS traffic can publish their own key and mint admin tokens."""
+    monkeypatch.setenv("JWT_PUBLIC_KEY_URL", url)
+    config = parse({"model_list": [fake_model()],
+                    "general_settings": {"master_key": "sk-1234", "enable_jwt_auth": True}})
+    assert any("JWT_PUBLIC_KEY_URL" in w and "plain http" in w for w in config.warnings) is warned
