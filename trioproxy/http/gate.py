@@ -169,7 +169,7 @@ class AccessGate:
         if who.kind == "jwt":
             return caller_for_jwt(who.jwt, self._jwt_grants(), user_role=role if who.jwt.role is Role.INTERNAL_USER
                                   else None, admin_of_teams=admin_of)
-        key_routes = self._route_list(tuple(record.allowed_routes)) if record is not None else None
+        key_routes = self._route_list(tuple(getattr(record, "allowed_routes", ()))) if record is not None else None
         return Caller(CallerKind.VIRTUAL_KEY, role=role, user_id=who.user_id, team_id=who.team_id,
                       admin_of_teams=admin_of, key_routes=key_routes)
 
