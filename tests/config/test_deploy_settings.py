@@ -90,3 +90,11 @@ def test_redis_cache_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError) as info:
         _parse("litellm_settings", {"cache": True, "cache_params": {"type": "local", "host": "cache"}}, tmp_path)
     assert "litellm_settings.cache_params.host: a Redis server setting, but the cache is type: local" in str(info.value)
+
+
+def test_a_redis_url_of_another_scheme_is_refused_without_showing_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _parse("litellm_settings", {"cache": True, "cache_params": {"type": "redis", "url": "http://u:pw-secret@h"}},
+               tmp_path)
+    assert "litellm_settings.cache_params.url: a Redis URL starts with redis://" in str(info.value)
+    assert "pw-secret" not in str(info.value)

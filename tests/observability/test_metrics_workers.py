@@ -91,3 +91,29 @@ def test_metrics_total_across_two_workers(tmp_path: Path) -> None:
         assert process.terminate() == 0
     finally:
         process.kill()
+
+
+def _send_and_count(process: ProxyProcess, n: int) -> float:
+    with httpx.Client(base_url=process.base_url, timeout=30, headers={"Authorization": f"Bearer {MASTER_KEY}"}) as c:
+        for _ in range(n):
+            answer = c.post("/v1/chat/completions", json={"model": "counted-model",
+                                                           "messages": [{"role": "user", "content": "x"}]})
+            assert answer.status_code == 200, answer.text
+        return _requests_total(c.get("/metrics").text, "counted-model")
+
+
+def test_an_operators_multiprocess_dir_starts_each_run_from_zero(tmp_path: Path) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR`` set by the operator is used, and a previous run's counts (its
+    value files) are not added to the next run's, with N workers or one."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    path = write_config(tmp_path, CONFIG, files={"worker_pid.py": WORKER_PID_HANDLER})
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    for args, n in ((["--workers", "2"], 3), (["--workers", "2"], 2), ([], 4), ([], 1)):
+        process = ProxyProcess(path, args=args, env=env, cwd=tmp_path)
+        try:
+            assert _send_and_count(process, n) == n
+            assert process.terminate() == 0
+        finally:
+            process.kill()
+        assert any(metrics_dir.glob("*.db"))      # the operator's directory was the one used

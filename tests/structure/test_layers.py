@@ -50,7 +50,7 @@ MAY_IMPORT: dict[str, set[str]] = {
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",
               "masking", "errors"},
     "cli": {"proxy", "core", "observability", "store", "secret_managers", "config", "masking", "errors",
-            "trioproxy"},
+            "trioproxy", "coordination"},
     "__main__": {"cli"},
     "trioproxy": {"auth", "caching", "hooks", "observability", "prompt", "types", "errors"},
 }

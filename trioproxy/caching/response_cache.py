@@ -340,10 +340,14 @@ def build_response_cache(settings: CacheSettings, source: str,
     if settings.type == "redis":
         if settings.redis_url is None:
             raise ConfigError([f"{source}: litellm_settings.cache_params: type: redis needs host or url"])
-        from ..coordination.redis import RedisClient
+        from ..coordination.redis import RedisClient, RedisURL
         from .redis_cache import RedisResponseCache
 
-        backend = RedisResponseCache(RedisClient(settings.redis_url, name="trioproxy-cache"))
+        try:
+            url = RedisURL.parse(settings.redis_url)
+        except ValueError as exc:    # the message never holds the password
+            raise ConfigError([f"{source}: litellm_settings.cache_params: {exc}"]) from None
+        backend = RedisResponseCache(RedisClient(url, name="trioproxy-cache"))
     else:
         backend = LocalCache(max_size=settings.max_size)
     return ResponseCache(backend, ttl=settings.ttl, namespace=settings.namespace,

@@ -269,10 +269,11 @@ def run(args: argparse.Namespace) -> int:
             sock.listen(hc.backlog)
             port = sock.getsockname()[1]
             hc.bind = [f"fd://{sock.detach()}"]
-        with _shared_metrics_dir():
+        with _metrics_dir():
             print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
             return hypercorn_run(hc)
 
+    _clear_stale_metrics()      # before the app creates its metrics (their files, in multiprocess mode)
     try:
         app = create_asgi(config)
     except ConfigError as exc:
@@ -291,22 +292,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _shared_metrics_dir() -> Iterator[None]:
-    """``--workers N``: the directory of prometheus_client's multiprocess mode, for the workers.
-
-    Set before Hypercorn spawns them, so each worker starts in multiprocess mode and ``/metrics``
-    on any worker reports every worker's totals (``observability/metrics.py``). A fresh directory,
-    removed at exit; an operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used instead, and the value
-    files a previous run left there are deleted first (prometheus_client's rule: totals would
-    otherwise include that run's counts).
-    """
+def _clear_stale_metrics() -> bool:
+    """Delete the value files a previous run left in an operator's ``PROMETHEUS_MULTIPROC_DIR``
+    (prometheus_client's rule: totals would otherwise include that run's counts). Before any metric
+    of this run exists. True if the operator set the directory."""
     from ..observability.metrics import MULTIPROC_ENV
 
     given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        for stale in glob.glob(os.path.join(given, "*.db")):
-            os.unlink(stale)
+    if not given:
+        return False
+    for stale in glob.glob(os.path.join(given, "*.db")):
+        os.unlink(stale)
+    return True
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """``--workers N``: the directory of prometheus_client's multiprocess mode, for the workers.
+
+    Set before Hypercorn spawns them, so each starts in multiprocess mode and ``/metrics`` on any
+    worker reports every worker's totals (``observability/metrics.py``). A fresh directory, removed
+    at exit; an operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used instead (emptied of a previous
+    run's files first).
+    """
+    from ..observability.metrics import MULTIPROC_ENV
+
+    if _clear_stale_metrics():
         yield
         return
     path = tempfile.mkdtemp(prefix="trioproxy-metrics-")

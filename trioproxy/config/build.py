@@ -370,6 +370,12 @@ def _check_cache_server(litellm: dict[str, Any], written: Any, settings: Litellm
         ctx.error("litellm_settings.cache_params", f"{implied}type: redis needs the server: host (and port, "
                   "password) or url, or the environment's REDIS_HOST / REDIS_URL. For an in-process cache (one "
                   "per worker process, empty after a restart) write cache_params: {type: local}")
+    elif cache.type == "redis" and cache.redis_url is not None:
+        scheme = cache.redis_url.partition("://")[0].lower() if "://" in cache.redis_url else ""
+        if scheme not in ("redis", "rediss", "unix"):
+            # the scheme only: the URL may hold a password
+            ctx.error("litellm_settings.cache_params.url", "a Redis URL starts with redis://, rediss:// or "
+                      f"unix:// (got {scheme + '://' if scheme else 'no scheme'})")
     elif cache.type == "local":
         named = [key for key in ("host", "port", "url", "username", "password", "ssl") if key in params]
         if named:
