@@ -204,7 +204,7 @@ def test_cache_true_alone_means_redis_in_litellm_and_needs_a_server(tmp_path, mo
         with pytest.raises(ConfigError) as info:
             build_app(tmp_path, settings=settings)
         message = str(info.value)
-        assert "litellm_settings.cache_params: cache: true without cache_params.type means a Redis cache" in message
+        assert "litellm_settings.cache: cache: true without cache_params.type means a Redis cache" in message
         assert "REDIS_HOST" in message and "cache_params: {type: local}" in message
     monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
     monkeypatch.setenv("REDIS_PORT", "6390")

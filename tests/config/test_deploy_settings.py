@@ -86,10 +86,11 @@ def test_redis_cache_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "cache-secret" in config.secrets()
     with pytest.raises(ConfigError) as info:
         _parse("litellm_settings", {"cache": True, "cache_params": {"type": "redis"}}, tmp_path)
-    assert "type: redis needs the server: host" in str(info.value)
-    with pytest.raises(ConfigError) as info:
-        _parse("litellm_settings", {"cache": True, "cache_params": {"type": "local", "host": "cache"}}, tmp_path)
-    assert "litellm_settings.cache_params.host: a Redis server setting, but the cache is type: local" in str(info.value)
+    assert "litellm_settings.cache_params.type: type: redis needs the server: cache_params.host" in str(info.value)
+    local = _parse("litellm_settings", {"cache": True, "cache_params": {"type": "local", "host": "cache"}}, tmp_path)
+    assert local.litellm.cache.redis_url is None
+    assert any("litellm_settings.cache_params.host: a Redis server setting, ignored: the cache is type: local" in w
+               for w in local.warnings)
 
 
 def test_a_redis_url_of_another_scheme_is_refused_without_showing_it(tmp_path: Path) -> None:

@@ -365,11 +365,15 @@ def _check_cache_server(litellm: dict[str, Any], written: Any, settings: Litellm
     if isinstance(written_params, dict) and "type" in written_params and "type" not in params:
         return      # a wrong type, reported by the schema already
     if cache.type == "redis" and cache.redis_url is None:
-        implied = "" if "type" in params else ("cache: true without cache_params.type means a Redis cache, as in "
-                                               "LiteLLM; ")
-        ctx.error("litellm_settings.cache_params", f"{implied}type: redis needs the server: host (and port, "
-                  "password) or url, or the environment's REDIS_HOST / REDIS_URL. For an in-process cache (one "
-                  "per worker process, empty after a restart) write cache_params: {type: local}")
+        where, implied = ("litellm_settings.cache_params.type", "") if "type" in params else (
+            "litellm_settings.cache", "cache: true without cache_params.type means a Redis cache, as in LiteLLM; ")
+        ctx.error(where, f"{implied}type: redis needs the server: cache_params.host (and port, password) or url, "
+                  "or the environment's REDIS_HOST / REDIS_URL. For an in-process cache (one per worker process, "
+                  "empty after a restart) write cache_params: {type: local}")
+    elif cache.type == "redis" and isinstance(params.get("host"), str) and (
+            "://" in params["host"] or "/" in params["host"]):
+        ctx.error("litellm_settings.cache_params.host", "expected a host name or address (write a redis:// URL "
+                  "as cache_params.url)")
     elif cache.type == "redis" and cache.redis_url is not None:
         scheme = cache.redis_url.partition("://")[0].lower() if "://" in cache.redis_url else ""
         if scheme not in ("redis", "rediss", "unix"):
@@ -377,11 +381,11 @@ def _check_cache_server(litellm: dict[str, Any], written: Any, settings: Litellm
             ctx.error("litellm_settings.cache_params.url", "a Redis URL starts with redis://, rediss:// or "
                       f"unix:// (got {scheme + '://' if scheme else 'no scheme'})")
     elif cache.type == "local":
-        named = [key for key in ("host", "port", "url", "username", "password", "ssl") if key in params]
-        if named:
-            ctx.error(f"litellm_settings.cache_params.{named[0]}", "a Redis server setting, but the cache is "
-                      "type: local (in this process); write type: redis to share the cache between workers "
-                      "and instances (docs/deploy.md)")
+        for key in ("host", "port", "url", "username", "password", "ssl"):
+            if key in params:
+                ctx.warn(f"litellm_settings.cache_params.{key}", "a Redis server setting, ignored: the cache is "
+                         "type: local (in this process); write type: redis to share the cache between workers "
+                         "and instances (docs/deploy.md)")
     if cache.type == "redis" and "max_size" in params:
         ctx.warn("litellm_settings.cache_params.max_size", "bounds the local cache only; a Redis cache is "
                  "bounded by the server's maxmemory (docs/deploy.md)")
