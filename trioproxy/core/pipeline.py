@@ -46,6 +46,7 @@ from ..errors import (
     PermissionDeniedError,
     ProxyError,
     RejectedByHookError,
+    ShuttingDownError,
     to_proxy_error,
 )
 from ..hooks import scheduler
@@ -58,7 +59,7 @@ from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
 from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
-from .shutdown import OpenStreams
+from .shutdown import OpenStreams, Unanswered
 
 if TYPE_CHECKING:
     from ..caching.response_cache import ResponseCache
@@ -173,18 +174,27 @@ class Pipeline:
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
         run = RequestRun(ctx, self.rules)
         self.observers.notify("on_request_start", ctx)
+        # until its status line, the request can be stopped by a graceful shutdown (``Unanswered``):
+        # it then gets a 503 ``shutdown`` rather than a connection cut at Hypercorn's deadline
+        unanswered = Unanswered()
+        self.open_streams.add_unanswered(unanswered)
         try:
-            try:
-                return await self._run(run, raw_body, headers, peer)
-            except Exception as exc:
-                error = to_proxy_error(exc)
-                if not isinstance(exc, ProxyError):
-                    log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-                return await run.fail(error)
+            with unanswered.scope:
+                try:
+                    return await self._run(run, raw_body, headers, peer)
+                except Exception as exc:
+                    error = to_proxy_error(exc)
+                    if not isinstance(exc, ProxyError):
+                        log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
+                    return await run.fail(error)
+            # only a shutdown stops the scope: answer with its error (hooks and outcome once)
+            return await run.fail(unanswered.error or ShuttingDownError("The proxy is shutting down."))
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
             raise
+        finally:
+            self.open_streams.discard_unanswered(unanswered)
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None) -> ProxyResponse:
