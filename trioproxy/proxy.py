@@ -343,7 +343,11 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
         # logged and counted like every request; the response cache has nothing to store here
         pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
                                          gate=access, observers=Observers([request_observer]), scrubber=scrubber)
-    lifetime = _check_services(config, [*([store] if store else []), sink, *handlers.services, *([stopper] if stopper else [])])
+    # a shared response cache (Redis) runs its client and its writer as a service
+    cache_service = [response_cache.backend] if response_cache is not None and hasattr(
+        response_cache.backend, "run") else []
+    lifetime = _check_services(config, [*([store] if store else []), sink, *cache_service, *handlers.services,
+                                        *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,

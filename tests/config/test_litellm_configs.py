@@ -160,7 +160,7 @@ def test_litellm_guardrail_modes_trioproxy_lacks() -> None:
 
 
 @pytest.mark.parametrize(("cache_type", "expected"), [
-    ("redis", "LiteLLM's 'redis' cache is not in trioproxy yet (issue #13 adds a Redis cache); use type: local"),
+    ("redis-semantic", "LiteLLM's 'redis-semantic' cache is not in trioproxy (no semantic cache); use type: redis"),
     ("s3", "LiteLLM's 's3' cache is not supported by trioproxy; use type: local"),
     ("memcached", "unknown cache type 'memcached'"),
 ])

@@ -372,9 +372,8 @@ def builtin_callback_message(name: str, *, functions: bool = False) -> str | Non
 def cache_type_message(cache_type: str) -> str:
     """The error for a ``cache_params.type`` other than ``local``."""
     if cache_type in ("redis", "redis-semantic", "valkey-semantic"):
-        soon = " yet (issue #13 adds a Redis cache)" if cache_type == "redis" else ""
-        return (f"LiteLLM's {cache_type!r} cache is not in trioproxy{soon}; use type: local for an in-process "
-                "cache (one per worker process, empty after a restart)")
+        return (f"LiteLLM's {cache_type!r} cache is not in trioproxy (no semantic cache); use type: redis for "
+                "a cache shared by every worker and instance, or type: local for one in this process")
     if cache_type in CACHE_TYPES:
         return (f"LiteLLM's {cache_type!r} cache is not supported by trioproxy; use type: local for an "
                 "in-process cache (one per worker process, empty after a restart)")
