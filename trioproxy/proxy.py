@@ -21,13 +21,23 @@ writer, coordination): a field in :class:`Services`, a line in :func:`build_prox
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 import trio
 
-from .access import AccessConfigError, IPPolicy, PassThroughRoute, RouteCatalog, RouteRules
+from .access import (
+    AccessConfigError,
+    IPPolicy,
+    JWTAuthenticator,
+    JWTAuthSettings,
+    PassThroughRoute,
+    RouteCatalog,
+    RouteRules,
+    http_fetcher,
+)
 from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
@@ -41,6 +51,7 @@ from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
 from .http.gate import AccessGate
+from .http.jwt_credentials import JWTCredentials
 from .http.passthrough import PassThroughRouter
 from .masking import SecretScrubber
 from .observability.callbacks import Callback, load_callbacks
@@ -51,6 +62,7 @@ from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
 from .secret_managers.refresh import SecretRefresher
 from .store import InvalidDatabaseURL, Store
+from .store.jwt_records import JWTRecords
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -186,6 +198,12 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
         rules = RouteRules.from_settings(general, routes)
     except AccessConfigError as exc:
         problems += exc.problems
+    try:
+        jwt_settings = JWTAuthSettings.from_config(general, os.environ)
+        if jwt_settings is not None and rules is not None:
+            jwt_settings.route_grants(rules)   # the admin/team/public route lists name real routes
+    except AccessConfigError as exc:
+        problems += exc.problems
     if problems or ip_policy is None or rules is None:
         raise ConfigError([f"{config.source}: {problem}" for problem in problems])
     for warning in rules.warnings:
@@ -316,13 +334,18 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     scrubber.add(*config.secrets())
     # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
     store = build_store(config)
-    authenticator = Authenticator(config.master_key, store.key_cache if store else None)
     ip_policy, route_rules = build_access(config)
+    http_client = make_http_client(general.http_pool)
+    # JWTs (docs/access.md "JWT auth"): keys fetched with the app's pooled client, never blocking
+    jwt_settings = JWTAuthSettings.from_config(config.general_settings, os.environ)
+    verifier = JWTAuthenticator(jwt_settings, http_fetcher(http_client)) if jwt_settings is not None else None
+    jwt_records = JWTRecords(store, ttl=general.user_api_key_cache_ttl) if store is not None and verifier is not None else None
+    authenticator = Authenticator(config.master_key, store.key_cache if store else None,
+                                  jwt=JWTCredentials(verifier, jwt_records))
     access = AccessGate(ip_policy, route_rules, authenticator)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router
-    http_client = make_http_client(general.http_pool)
     upstream_pool = Http11Pool.from_settings(general.http_pool)
     fake = FakeProvider()
     providers: dict[str, Provider] = {"fake": fake}
@@ -379,7 +402,10 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
         # logged and counted like every request; the response cache has nothing to store here
         pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
                                          gate=access, observers=Observers([request_observer]), scrubber=scrubber)
-    lifetime = _check_services(config, [*([store] if store else []), sink, *handlers.services,
+    # a shared response cache (Redis) runs its client and its writer as a service
+    cache_service = [response_cache.backend] if response_cache is not None and hasattr(
+        response_cache.backend, "run") else []
+    lifetime = _check_services(config, [*([store] if store else []), sink, *cache_service, *handlers.services,
                                         *([refresher] if refresher else []), *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,

@@ -272,12 +272,14 @@ async def test_email_domain_restriction(idp, http):
     assert err.message == "Email domain not allowed. User email: a@evil.com. Allowed domain: my-co.com"
 
 
-async def test_jwks_down_with_nothing_cached_is_a_503(idp, http):
+async def test_jwks_down_with_nothing_cached_is_a_503(idp, http, caplog):
     idp.status = 500
     err = await refused(authenticator(idp, http), KEY.token(TEAM_CLAIMS), AuthProviderUnavailable)
     assert err.status_code == 503
     assert error_body(err)["error"]["type"] == "auth_provider_unavailable"
-    assert "answered HTTP 500" in err.message
+    # the reason (with the JWKS URL) goes to the log only: the client gets a generic message
+    assert "answered HTTP 500" not in err.message and "http" not in err.message
+    assert "answered HTTP 500" in caplog.text
 
 
 # ---- concurrency and the verified-token cache ----------------------------------------------------
@@ -471,7 +473,7 @@ async def test_stale_keys_serve_while_the_idp_is_down_then_503(autojump_clock):
     await auth.keys.key_for("k1", "RS256")                       # retried at 630, still stale-served
     assert fake.calls == 3
     await trio.sleep(270)                                        # t=900: stale copy no longer usable
-    with pytest.raises(AuthProviderUnavailable, match="RuntimeError: connection refused"):
+    with pytest.raises(AuthProviderUnavailable, match="Please retry shortly"):
         await auth.keys.key_for("k1", "RS256")
     fake.error = None
     await trio.sleep(30)
@@ -494,7 +496,7 @@ async def test_a_hanging_idp_times_out(autojump_clock):
     fake.hang = True
     auth = virtual(fake)
     start = trio.current_time()
-    with pytest.raises(AuthProviderUnavailable, match="no answer within 10 s"):
+    with pytest.raises(AuthProviderUnavailable, match="Please retry shortly"):
         await auth.keys.key_for("k1", "RS256")
     assert trio.current_time() - start == 10
 
@@ -518,7 +520,7 @@ async def test_hmac_keys_in_a_jwks_are_never_used(autojump_clock):
     fake.document = {"keys": [{"kty": "oct", "kid": "k1", "k": base64.urlsafe_b64encode(b"secret").decode()},
                               {**KEY.jwk, "kid": "enc", "use": "enc"}]}
     auth = virtual(fake)
-    with pytest.raises(AuthProviderUnavailable, match="no signing keys"):
+    with pytest.raises(AuthProviderUnavailable, match="Please retry shortly"):
         await auth.keys.key_for("k1", "RS256")
 
 

@@ -195,14 +195,24 @@ def test_litellm_call_types_of_endpoints_not_served_cache_nothing(tmp_path):
     assert app.proxy.services.response_cache is not None
 
 
-def test_cache_true_alone_means_redis_in_litellm_and_is_refused(tmp_path):
-    """LiteLLM: ``cache: true`` without ``cache_params.type`` is a Redis cache (issue #15 item 4)."""
+def test_cache_true_alone_means_redis_in_litellm_and_needs_a_server(tmp_path, monkeypatch):
+    """LiteLLM: ``cache: true`` without ``cache_params.type`` is a Redis cache (issue #15 item 4),
+    whose server comes from REDIS_HOST/REDIS_PORT/REDIS_PASSWORD when cache_params names none."""
+    for name in ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     for settings in ({"cache": True}, {"cache": True, "cache_params": {"ttl": 60}}):
         with pytest.raises(ConfigError) as info:
             build_app(tmp_path, settings=settings)
         message = str(info.value)
-        assert "litellm_settings.cache: cache: true without cache_params.type means a Redis cache in LiteLLM" in message
-        assert "issue #13" in message and "cache_params: {type: local}" in message
+        assert "litellm_settings.cache: cache: true without cache_params.type means a Redis cache" in message
+        assert "REDIS_HOST" in message and "cache_params: {type: local}" in message
+    monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
+    monkeypatch.setenv("REDIS_PORT", "6390")
+    monkeypatch.setenv("REDIS_PASSWORD", "p@ss/word")
+    from trioproxy.config.build import parse_config
+    config = parse_config({"model_list": [], "litellm_settings": {"cache": True}}, "c.yaml", tmp_path)
+    assert (config.litellm.cache.type, config.litellm.cache.redis_url) == ("redis", "redis://:p%40ss%2Fword@127.0.0.1:6390")
+    assert "p@ss/word" in config.secrets() and "p@ss/word" not in repr(config.litellm.cache)
 
 
 def test_unknown_call_type_is_a_startup_error(tmp_path):

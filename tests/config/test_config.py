@@ -256,11 +256,11 @@ def test_seed_only_keys_are_accepted_with_a_warning() -> None:
         "litellm_settings": {"service_callback": ["x"]},
         "general_settings": {"master_key": "sk-1234", "public_routes": ["LiteLLMRoutes.public_routes"]},
     })
-    assert len(config.warnings) == 2
+    # public_routes now applies to every route (issue #12): no warning about it any more
+    assert len(config.warnings) == 1
     joined = "\n".join(config.warnings)
-    assert "litellm_settings.service_callback" in joined
-    assert "general_settings.public_routes" in joined
-    assert "not implemented" in joined
+    assert "litellm_settings.service_callback" in joined and "not implemented" in joined
+    assert "public_routes" not in joined
 
 
 def test_store_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -495,15 +495,12 @@ def test_seed_guardrails_config_without_its_variable_names_it(tmp_path: Path, un
     assert "model_list[0].litellm_params.api_key" in problem and "OPENAI_API_KEY" in problem
 
 
-def test_seed_enterprise_config_loads_with_warnings(tmp_path: Path) -> None:
+def test_seed_enterprise_config_loads_without_warnings(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, SEED_ENTERPRISE))
     assert config.master_key == "sk-1234"
     assert config.general_settings["enforced_params"] == ["user", "metadata.generation_name"]
-    warned = "\n".join(config.warnings)
-    for key in ("general_settings.public_routes", "general_settings.admin_only_routes",
-                "general_settings.allowed_routes"):
-        assert key in warned, (key, config.warnings)
-    assert len(config.warnings) == 3
+    # public_routes, admin_only_routes, allowed_routes apply to every route now (issue #12)
+    assert config.warnings == []
     assert config.litellm.store_audit_logs is True      # implemented now (docs/keys.md)
     # a setting of the google_text_moderation built-in (docs/guardrails.md): validated, not warned about
     assert config.litellm_settings["google_moderation_confidence_threshold"] == 0.4
@@ -520,3 +517,13 @@ def test_config_error_does_not_echo_a_mistyped_secret() -> None:
     text = "\n".join(info.value.problems)
     assert "general_settings.master_key" in text and "model_list[0].litellm_params.api_key" in text
     assert "123456789012" not in text and "987654321098" not in text
+
+
+@pytest.mark.parametrize(("url", "warned"), [("http://idp.example/certs", True), ("https://idp.example/certs", False),
+                                             ("http://127.0.0.1:8080/certs", False)])
+def test_a_plain_http_jwks_url_is_warned_about(monkeypatch: pytest.MonkeyPatch, url: str, warned: bool) -> None:
+    """Whoever can alter plain-http JWKS traffic can publish their own key and mint admin tokens."""
+    monkeypatch.setenv("JWT_PUBLIC_KEY_URL", url)
+    config = parse({"model_list": [fake_model()],
+                    "general_settings": {"master_key": "sk-1234", "enable_jwt_auth": True}})
+    assert any("JWT_PUBLIC_KEY_URL" in w and "plain http" in w for w in config.warnings) is warned

@@ -100,7 +100,8 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
                                                        "not in trioproxy yet (issue #15)"),
     ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not in trioproxy yet (issue #11)"),
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
-    ("general_settings", "enable_jwt_auth", True, "authentication with JWTs): not in trioproxy yet (issue #12)"),
+    ("general_settings", "enforce_rbac", True, "role-based access control on every route): not in trioproxy yet "
+                                               "(issue #12)"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
     ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
@@ -159,7 +160,7 @@ def test_litellm_guardrail_modes_trioproxy_lacks() -> None:
 
 
 @pytest.mark.parametrize(("cache_type", "expected"), [
-    ("redis", "LiteLLM's 'redis' cache is not in trioproxy yet (issue #13 adds a Redis cache); use type: local"),
+    ("redis-semantic", "LiteLLM's 'redis-semantic' cache is not in trioproxy (no semantic cache); use type: redis"),
     ("s3", "LiteLLM's 's3' cache is not supported by trioproxy; use type: local"),
     ("memcached", "unknown cache type 'memcached'"),
 ])

@@ -117,7 +117,9 @@ def test_branding_and_filtering(start_proxy):
     assert set(document["paths"]) == {
         "/chat/completions", "/v1/chat/completions", "/completions", "/v1/completions", "/embeddings",
         "/v1/embeddings", "/models", "/v1/models", "/openai/deployments/{model}/chat/completions",
-        "/openai/deployments/{model}/completions", "/openai/deployments/{model}/embeddings"}
+        "/openai/deployments/{model}/completions", "/openai/deployments/{model}/embeddings",
+        "/responses", "/v1/responses", "/openai/deployments/{model}/responses",
+        "/models/{model}", "/v1/models/{model}"}
 
 
 def test_routes_allowed_routes_disables_are_left_out(start_proxy):

@@ -106,4 +106,7 @@ def test_routes_lists_every_route(env: dict[str, Any]) -> None:
     assert routes["/v1/chat/completions"] == ["POST"] and routes["/v1/embeddings"] == ["POST"]
     assert routes["/v1/models"] == ["GET"] and routes["/health"] == ["GET"] and routes["/routes"] == ["GET"]
     assert "/model/info" in routes and "/health/liveliness" in routes
-    assert get(env, "/routes", headers={}).status_code == 401
+    # public (LiteLLMRoutes.public_routes lists it, issue #12), and each route carries its rule
+    listed = {r["path"]: r for r in get(env, "/routes", headers={}).json()["routes"]}
+    assert listed["/v1/chat/completions"]["rule"] == "llm_api" and listed["/health"]["rule"] == "admin"
+    assert listed["/routes"]["rule"] == "public" and listed["/key/{key}/regenerate"]["rule"] == "self_service"

@@ -36,7 +36,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "hooks": {"config", "prompt", "errors"},
     "observability": {"hooks", "config", "context", "prompt", "masking", "errors"},
     "upstream": {"upstream.routing", "observability", "config", "streaming", "masking", "errors"},
-    "caching": {"upstream", "config", "context", "streaming", "errors"},
+    "caching": {"upstream", "config", "context", "streaming", "errors", "coordination"},
     # the state layer (issues #10-#13): wired into the request path by the next issues
     "store": {"auth", "errors"},
     "coordination": {"errors"},
@@ -53,7 +53,7 @@ MAY_IMPORT: dict[str, set[str]] = {
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",
               "masking", "errors"},
     "cli": {"proxy", "core", "observability", "store", "secret_managers", "config", "masking", "errors",
-            "trioproxy"},
+            "trioproxy", "coordination"},
     "__main__": {"cli"},
     "trioproxy": {"auth", "caching", "hooks", "observability", "prompt", "types", "errors"},
 }

@@ -251,6 +251,8 @@ def placeholder_env(text: str) -> dict[str, str]:
         upper = name.upper()
         if upper.endswith("PORT"):
             env[name] = "6379"
+        elif upper.endswith("REDIS_HOST"):     # a host name (LiteLLM's Redis settings), not a URL
+            env[name] = "127.0.0.1"
         elif any(part in upper for part in ("BASE", "URL", "ENDPOINT", "HOST")):
             env[name] = "http://127.0.0.1:9"
         else:
@@ -745,13 +747,7 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
         # (a '*' in model_name is a wildcard in trioproxy too since routing was wired: docs/routing.md)
         if isinstance(params, dict) and "tags" in params and known_params is not None and "tags" not in known_params:
             out.append("litellm_params.tags: LiteLLM routes by tag; trioproxy sends `tags` upstream as a body field")
-    settings = doc.get("litellm_settings") or {}
-    if isinstance(settings, dict) and settings.get("cache") in (True, "true", "True"):
-        params = settings.get("cache_params")
-        if not isinstance(params, dict) or "type" not in params:
-            out.append("cache: true without cache_params.type: LiteLLM means a Redis cache (REDIS_HOST/"
-                       "REDIS_PORT/REDIS_PASSWORD); trioproxy has none yet (a config that loads with it is a bug: "
-                       "config/build.py refuses it)")
+    # cache: true without cache_params.type is a Redis cache in LiteLLM and in trioproxy (issue #13)
     return list(dict.fromkeys(out))   # one line per difference, however many deployments share it
 
 

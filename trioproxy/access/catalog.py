@@ -146,8 +146,14 @@ ROUTES: tuple[RouteSpec, ...] = tuple(
               "text completions")
     + _routes("POST", _v1("/embeddings") + [f"{_AZURE}/embeddings"], Rule.LLM_API, [OPENAI, LLM_API],
               "embeddings")
+    + _routes("POST", _v1("/responses") + [f"{_AZURE}/responses"], Rule.LLM_API, [OPENAI, LLM_API],
+              "responses (translated to chat completions)")
     + _routes("GET", _v1("/models"), Rule.INFO, [OPENAI, LLM_API, INFO, UI, ADMIN_VIEWER],
               "the models the caller may use")
+    + _routes("GET", _v1("/models/{model:path}"), Rule.INFO, [OPENAI, LLM_API, INFO], "one model the caller may use")
+    + _routes("GET", _v1("/model/info"), Rule.INFO, [INFO, UI, ADMIN_VIEWER],
+              "deployments of the models the caller may use (no secrets)")
+    + _routes("GET", _v1("/health"), Rule.ADMIN, [], "calls every deployment once (costs requests)")
     # ---- keys
     + _routes("POST", ["/key/generate", "/key/update", "/key/delete", "/key/regenerate",
                        "/key/{key}/regenerate", "/key/block", "/key/unblock"],
@@ -194,6 +200,7 @@ ROUTES: tuple[RouteSpec, ...] = tuple(
 # ---- patterns ---------------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{[^{}/]+\}")
+_PATH_PLACEHOLDER = re.compile(r"\{[^{}/]+:path\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +221,10 @@ class RoutePattern:
         if text.endswith("*"):
             return cls(text, prefix=text[:-1])
         if _PLACEHOLDER.search(text):
-            parts = _PLACEHOLDER.split(text)
-            regex = "[^/]+".join(re.escape(part) for part in parts)
+            # ``{name}`` is one segment; ``{name:path}`` (werkzeug's converter) one or more
+            pieces = re.split(r"(\{[^{}/]+\})", text)
+            regex = "".join(".+" if _PATH_PLACEHOLDER.fullmatch(piece) else "[^/]+" if _PLACEHOLDER.fullmatch(piece)
+                            else re.escape(piece) for piece in pieces)
             return cls(text, regex=re.compile(f"^{regex}$"))
         return cls(text, exact=text)
 

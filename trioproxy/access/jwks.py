@@ -179,10 +179,10 @@ class JWKSCache:
                     self._forced = None
             keys = self._usable(self._clock())
         if not keys:
-            errors = "; ".join(s.error for s in self._sources if s.error) or "no signing keys"
+            # the reasons (URLs, transport errors) are in the log (_refresh_one), never in the answer
             raise AuthProviderUnavailable(
                 "Service Unavailable, the identity provider's JWKS could not be fetched, so the JWT signature "
-                f"could not be verified. Please retry shortly. ({errors})")
+                "could not be verified. Please retry shortly.", headers={"retry-after": "1"})
         return self._pick(keys, kid, alg)
 
     def _usable(self, now: float) -> list[_Key]:

@@ -199,6 +199,14 @@ class _Request:
         return self.spec.rule if self.spec is not None else Rule.ADMIN  # unknown route: fail closed
 
     @property
+    def shown(self) -> str:
+        """The route as messages name it: a template's own text (``/key/{key}/regenerate``), never
+        the concrete path, which may carry a secret (a clear key) into an answer or a log."""
+        if self.spec is not None and "{" in self.spec.path:
+            return self.spec.path
+        return self.route
+
+    @property
     def is_read(self) -> bool:
         if self.method in ("GET", "HEAD"):
             return True
@@ -207,7 +215,7 @@ class _Request:
 
 def _row_allowed_routes(r: _Request) -> bool:
     if r.rules.allowed is not None and not r.rules.allowed.matches(r.route):
-        raise AccessDenied(f"Access forbidden: Route {r.route} not allowed")
+        raise AccessDenied(f"Access forbidden: Route {r.shown} not allowed")
     return False
 
 
@@ -229,14 +237,14 @@ def _row_invalid_credential(r: _Request) -> bool:
 
 def _row_master_key_only(r: _Request) -> bool:
     if r.rule is Rule.MASTER_KEY and r.caller.kind is not CallerKind.MASTER_KEY:
-        raise AccessDenied(f"Tried to access route={r.route}, which is only for MASTER KEY")
+        raise AccessDenied(f"Tried to access route={r.shown}, which is only for MASTER KEY")
     return False
 
 
 def _row_admin_only_routes(r: _Request) -> bool:
     admin_only = r.rules.admin_only
     if admin_only is not None and admin_only.matches(r.route) and not r.caller.is_proxy_admin:
-        raise AccessDenied(f"user not allowed to access this route. Route={r.route} is an admin only route")
+        raise AccessDenied(f"user not allowed to access this route. Route={r.shown} is an admin only route")
     return False
 
 
@@ -251,7 +259,7 @@ def _row_key_allowed_routes(r: _Request) -> bool:
     routes = r.caller.key_routes
     if _restricts(routes) and not routes.matches(r.route):  # type: ignore[union-attr]
         raise AccessDenied(f"Virtual key is not allowed to call this route. Only allowed to call routes: "
-                           f"{list(routes.source)}. Tried to call route: {r.route}")
+                           f"{list(routes.source)}. Tried to call route: {r.shown}")
     return False
 
 
@@ -259,7 +267,7 @@ def _row_team_allowed_routes(r: _Request) -> bool:
     routes = r.caller.team_routes
     if _restricts(routes) and not routes.matches(r.route):  # type: ignore[union-attr]
         raise AccessDenied(f"Team {r.caller.team_id} is not allowed to call this route. Only allowed to call "
-                           f"routes: {list(routes.source)}. Tried to call route: {r.route}")
+                           f"routes: {list(routes.source)}. Tried to call route: {r.shown}")
     return False
 
 
@@ -270,7 +278,7 @@ def _row_jwt_routes(r: _Request) -> bool:
     if routes.matches(r.route):
         return True
     who = {Role.PROXY_ADMIN: "Admin", Role.TEAM: "Team"}.get(r.caller.role, "JWT")  # type: ignore[arg-type]
-    raise AccessDenied(f"{who} not allowed to access this route. Route={r.route}, "
+    raise AccessDenied(f"{who} not allowed to access this route. Route={r.shown}, "
                        f"Allowed Routes={list(routes.source)}")
 
 
@@ -296,14 +304,14 @@ def _row_role_rule(r: _Request) -> bool:
         if (r.team_id in admin_of) if r.team_id is not None else bool(admin_of):
             return True
         team = f"team {r.team_id}" if r.team_id is not None else "a team"
-        raise AccessDenied(f"user not allowed to access this route. Route={r.route} needs a proxy admin or an "
+        raise AccessDenied(f"user not allowed to access this route. Route={r.shown} needs a proxy admin or an "
                            f"admin of {team}. Your role={role or 'unknown'}")
     if rule is Rule.ADMIN and viewer and r.is_read:
         return True
     if viewer:
-        raise AccessDenied(f"user not allowed to access this route, role= {role}. Trying to access: {r.route}")
+        raise AccessDenied(f"user not allowed to access this route, role= {role}. Trying to access: {r.shown}")
     raise AccessDenied(f"Only proxy admin can be used to generate, delete, update info for new keys/users/teams. "
-                       f"Route={r.route}. Your role={role or 'unknown'}. "
+                       f"Route={r.shown}. Your role={role or 'unknown'}. "
                        f"Your user_id={_mask_user_id(r.caller.user_id)}")
 
 

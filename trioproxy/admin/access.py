@@ -62,7 +62,9 @@ class Caller:
         """The caller of a management route, from what the ``Authenticator`` decided."""
         if identity.record is not None:
             return cls.from_record(identity.record, changed_by=changed_by)
-        return cls.master(None, changed_by=changed_by)
+        if identity.is_master:
+            return cls.master(None, changed_by=changed_by)
+        return cls(role=None)   # anonymous, on a route made public: no rights
 
     @classmethod
     def from_record(cls, record: AuthRecord, *, changed_by: str | None = None) -> Caller:

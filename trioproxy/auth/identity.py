@@ -106,7 +106,7 @@ class VirtualKeys(Protocol):
     async def authenticate(self, api_key: str) -> Any: ...
 
 
-Kind = Literal["open", "master_key", "virtual_key"]
+Kind = Literal["open", "master_key", "virtual_key", "jwt", "anonymous"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +114,27 @@ class Identity:
     """The caller, as authentication decided it.
 
     ``kind``: ``open`` (no master key configured: everyone is an anonymous admin), ``master_key``,
-    ``virtual_key``. ``token``: the SHA-256 of the key (for a virtual key, its row's current token).
+    ``virtual_key``, ``jwt`` (a verified JWT; ``record`` is built from its claims and the store's
+    team and user, so model access, limits and budgets read it like a key's), ``anonymous`` (no or a
+    refused credential on a route the route rules made public: no role, no rights).
+    ``token``: the SHA-256 of the key (for a virtual key, its row's current token).
     ``record``: the virtual key's cached, immutable record (``None`` otherwise).
+    ``jwt``: the verified token's :class:`~trioproxy.access.JWTIdentity`.
     """
 
     kind: Kind
     token: str | None = None
     alias: str | None = None          # master key / open proxy: the presented key, masked
     record: Any = None
+    jwt: Any = None
+
+    @classmethod
+    def anonymous(cls) -> Identity:
+        return cls("anonymous")
+
+    @classmethod
+    def from_jwt(cls, jwt: Any, record: Any) -> Identity:
+        return cls("jwt", record.token, record.key_alias, record, jwt)
 
     @classmethod
     def open(cls, presented: str | None) -> Identity:
@@ -140,11 +153,13 @@ class Identity:
     @property
     def is_master(self) -> bool:
         """The proxy's own admin credential (the master key, or anyone on an open proxy)."""
-        return self.kind != "virtual_key"
+        return self.kind in ("open", "master_key")
 
     @property
     def user_role(self) -> str | None:
-        return "proxy_admin" if self.record is None else self.record.user_role
+        if self.record is not None:
+            return self.record.user_role  # type: ignore[no-any-return]
+        return "proxy_admin" if self.is_master else None
 
     @property
     def is_admin(self) -> bool:
@@ -163,7 +178,13 @@ class Identity:
     def user_api_key_auth(self) -> UserAPIKeyAuth:
         """A fresh ``UserAPIKeyAuth`` for hooks (they may change it; the cache never sees that)."""
         if self.record is not None:
-            return self.record.to_user_api_key_auth()  # type: ignore[no-any-return]
+            user = self.record.to_user_api_key_auth()
+            if self.jwt is not None:   # the customer the token names, for spend (end_user_id_jwt_field)
+                user.end_user_id = self.jwt.end_user_id
+                user.metadata.setdefault("jwt_subject", self.jwt.subject)
+            return user  # type: ignore[no-any-return]
         if self.kind == "master_key":
             return UserAPIKeyAuth(api_key=self.token, key_alias=self.alias, user_id="admin", user_role="proxy_admin")
+        if self.kind == "anonymous":
+            return UserAPIKeyAuth()
         return UserAPIKeyAuth(api_key=self.token, key_alias=self.alias, user_role="proxy_admin")

@@ -1,7 +1,8 @@
 """The response cache: identical requests answered without calling the upstream.
 
-``litellm_settings.cache: true`` with ``cache_params`` (``type: local``, ``ttl``, ``max_size``,
-``supported_call_types``, ``namespace``) turns it on. The pieces:
+``litellm_settings.cache: true`` with ``cache_params`` (``type: local`` or ``redis``, ``ttl``,
+``max_size``, ``supported_call_types``, ``namespace``; Redis: ``host``, ``port``, ``password``…)
+turns it on. The pieces:
 
 * **The key** (:func:`cache_key`) is a SHA-256 over the namespace, the endpoint and every field of
   the body sent upstream except those that cannot change the answer (:data:`IGNORED_FIELDS`:
@@ -11,8 +12,8 @@
   are JSON-encoded too, so that no two bodies give the same bytes (a name may contain ``\x00``).
   The key is *not* per user or per API key: the answer depends only on what is sent upstream, which
   includes whatever the pre-call hooks put there (per-user content is in the key that way).
-  Anyone who sends the exact same body gets the stored answer, and ``x-trioproxy-cache-hit`` tells
-  them it was asked before; ``cache.namespace`` is chosen by the client, so it separates, it does
+  Anyone who sends the exact same body gets the stored answer, and ``x-trioproxy-cache-hit`` (and
+  LiteLLM's ``x-litellm-cache-key``, on hits only) tell them it was asked before; ``cache.namespace`` is chosen by the client, so it separates, it does
   not isolate.
 * **One entry serves both modes.** The value is the complete answer as JSON: a plain request's
   hit returns it as is; a streaming request's hit is replayed as SSE (:class:`CachedStream`), and an
@@ -28,7 +29,8 @@
 * **The backend** is an interface (:class:`CacheBackend`): ``get`` is async so that a shared
   backend (Redis) can do I/O; ``set`` is sync and must not block, because it is called by the
   observer on the Trio thread (a remote backend queues the write to a service of its own).
-  :class:`LocalCache` is an in-memory LRU with TTL, bounded in entries and in bytes.
+  :class:`LocalCache` is an in-memory LRU with TTL, bounded in entries and in bytes;
+  ``redis_cache.RedisResponseCache`` is shared by every worker and instance on one Redis.
 * **Wiring** (``proxy.py``): :func:`build_response_cache` makes it from the config; the pipeline
   looks answers up before the upstream (:meth:`ResponseCache.lookup`), and the cache is one of the
   pipeline's observers (:meth:`ResponseCache.on_success` stores the answer).
@@ -210,7 +212,10 @@ class ResponseCache:
             return None
         controls = _controls(ctx)
         namespace = controls.get("namespace", self.namespace)
-        ctx.cache_key = cache_key(namespace, ctx.route.endpoint, body)
+        digest = cache_key(namespace, ctx.route.endpoint, body)
+        # the namespace also prefixes the stored key (LiteLLM's "namespace:key"), so that an operator
+        # can find or flush one namespace's entries in a shared cache
+        ctx.cache_key = f"{namespace}:{digest}" if namespace else digest
         if controls.get("no-cache"):
             return None
         value = await self.backend.get(ctx.cache_key, controls.get("s-maxage"))
@@ -331,5 +336,19 @@ def build_response_cache(settings: CacheSettings, source: str,
         call_types = normalize_call_types(settings.supported_call_types)
     except ValueError as exc:
         raise ConfigError([f"{source}: litellm_settings.cache_params.supported_call_types: {exc}"]) from None
-    return ResponseCache(LocalCache(max_size=settings.max_size), ttl=settings.ttl, namespace=settings.namespace,
+    backend: CacheBackend
+    if settings.type == "redis":
+        if settings.redis_url is None:
+            raise ConfigError([f"{source}: litellm_settings.cache_params: type: redis needs host or url"])
+        from ..coordination.redis import RedisClient, RedisURL
+        from .redis_cache import RedisResponseCache
+
+        try:
+            url = RedisURL.parse(settings.redis_url)
+        except ValueError as exc:    # the message never holds the password
+            raise ConfigError([f"{source}: litellm_settings.cache_params: {exc}"]) from None
+        backend = RedisResponseCache(RedisClient(url, name="trioproxy-cache"))
+    else:
+        backend = LocalCache(max_size=settings.max_size)
+    return ResponseCache(backend, ttl=settings.ttl, namespace=settings.namespace,
                          call_types=call_types, on_lookup=on_lookup)

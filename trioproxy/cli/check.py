@@ -24,12 +24,30 @@ def _describe(config: ProxyConfig) -> list[str]:
     master = config.master_key
     lines.append(f"master key: {mask_secret(master) if master else 'NONE (the proxy is open to anyone who can reach it)'}")
     lines.append(_database(config))
+    lines.append(_response_cache(config))
     if config.guardrails:
         lines.append("guardrails:")
         for g in config.guardrails:
             lines.append(f"  {g.name:<24} {g.class_path} mode={','.join(g.modes)} default_on={g.default_on}"
                          f" stream_mode={g.stream_mode}")
     return lines
+
+
+def _response_cache(config: ProxyConfig) -> str:
+    """The response cache: off, local, or the Redis server (without its password)."""
+    from ..coordination.redis import RedisURL
+
+    cache = config.litellm.cache
+    if not cache.enabled:
+        return "response cache: off"
+    where = "in this process (each worker its own)"
+    if cache.type == "redis" and cache.redis_url is not None:
+        try:
+            where = f"Redis {RedisURL.parse(cache.redis_url).address} (shared)"
+        except ValueError as exc:
+            where = f"Redis, invalid URL ({exc})"
+    namespace = f", namespace {cache.namespace!r}" if cache.namespace else ""
+    return f"response cache: {where}, ttl {cache.ttl:g} s{namespace}"
 
 
 def _database(config: ProxyConfig) -> str:

@@ -19,11 +19,16 @@ operator means it. On loopback both start with a loud warning, so the docs' ``sk
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import glob
 import ipaddress
 import logging
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -284,9 +289,11 @@ def run(args: argparse.Namespace) -> int:
             sock.listen(hc.backlog)
             port = sock.getsockname()[1]
             hc.bind = [f"fd://{sock.detach()}"]
-        print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
-        return hypercorn_run(hc)
+        with _metrics_dir():
+            print(f"trioproxy listening on http://{args.host}:{port} ({args.workers} workers)", flush=True)
+            return hypercorn_run(hc)
 
+    _clear_stale_metrics()      # before the app creates its metrics (their files, in multiprocess mode)
     try:
         app = create_asgi(config, scrubber=scrubber)
     except ConfigError as exc:
@@ -303,6 +310,43 @@ def run(args: argparse.Namespace) -> int:
         log.error("trioproxy could not start: %s", failed)
         return 1
     return 0
+
+
+def _clear_stale_metrics() -> bool:
+    """Delete the value files a previous run left in an operator's ``PROMETHEUS_MULTIPROC_DIR``
+    (prometheus_client's rule: totals would otherwise include that run's counts). Before any metric
+    of this run exists. True if the operator set the directory."""
+    from ..observability.metrics import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given:
+        return False
+    for stale in glob.glob(os.path.join(given, "*.db")):
+        os.unlink(stale)
+    return True
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """``--workers N``: the directory of prometheus_client's multiprocess mode, for the workers.
+
+    Set before Hypercorn spawns them, so each starts in multiprocess mode and ``/metrics`` on any
+    worker reports every worker's totals (``observability/metrics.py``). A fresh directory, removed
+    at exit; an operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used instead (emptied of a previous
+    run's files first).
+    """
+    from ..observability.metrics import MULTIPROC_ENV
+
+    if _clear_stale_metrics():
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="trioproxy-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _startup_failure(group: BaseExceptionGroup) -> str | None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -206,23 +208,6 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
     )
 
 
-def _check_cache(litellm: dict[str, Any], written: Any, ctx: Ctx) -> None:
-    """``cache: true`` without ``cache_params.type`` is a Redis cache in LiteLLM (its proxy reads
-    ``cache_params.get("type", "redis")`` and REDIS_HOST/REDIS_PORT/REDIS_PASSWORD): refused with
-    what to write, rather than silently meaning an in-process cache (issue #13 adds Redis)."""
-    if litellm.get("cache") is not True:
-        return
-    params = written.get("cache_params") if isinstance(written, dict) else None
-    if isinstance(params, dict) and "type" in params:
-        return   # a type was written (a wrong one is reported by the schema)
-    if params is not None and not isinstance(params, dict):
-        return   # an invalid cache_params was reported already
-    ctx.error("litellm_settings.cache", "cache: true without cache_params.type means a Redis cache in LiteLLM "
-              "(REDIS_HOST, REDIS_PORT, REDIS_PASSWORD); trioproxy has no Redis response cache yet (issue #13). "
-              "For an in-process cache (one per worker process, empty after a restart) write "
-              "cache_params: {type: local}")
-
-
 def _note_builtin_metrics(litellm: dict[str, Any], ctx: Ctx) -> None:
     """Callbacks naming what trioproxy always does are noted here, skipped by the loaders (their
     positions in the list stay those of the file, for the other messages)."""
@@ -263,7 +248,6 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     general = clean.get("general_settings", {})
     litellm = clean.get("litellm_settings", {})
     routing = clean.get("router_settings", {})
-    _check_cache(litellm, (resolved.get("litellm_settings") or resolved.get("settings") or {}), ctx)
     _note_builtin_metrics(litellm, ctx)
     settings = _litellm_settings(litellm)
     deployments = []
@@ -289,6 +273,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         general.get("pass_through_endpoints", []),
         general.get("pass_through_request_timeout", DEFAULT_PASS_THROUGH_TIMEOUT), ctx)
     _warn_about_access(general, settings, groups, ctx)
+    _check_cache_server(litellm, resolved.get("litellm_settings") or resolved.get("settings"), settings, ctx)
     config = ProxyConfig(
         source=source,
         base_dir=base_dir,
@@ -382,22 +367,108 @@ def _database_url(configured: str | None, base_dir: Path) -> str | None:
             if not path.is_absolute():
                 return f"sqlite:///{(base_dir / path).resolve()}"
         return configured
-    return os.environ.get("DATABASE_URL") or None
+    return os.environ.get("DATABASE_URL") or database_url_from_parts(os.environ)
 
 
-#: route settings that ``authorize`` applies to the routes wired so far (docs/access.md)
-_ROUTE_SETTINGS = ("public_routes", "admin_only_routes", "allowed_routes")
+#: LiteLLM's alternative to ``DATABASE_URL``: the PostgreSQL URL in parts (``DATABASE_SCHEMA`` too)
+DATABASE_PART_VARIABLES = ("DATABASE_HOST", "DATABASE_USERNAME", "DATABASE_PASSWORD", "DATABASE_NAME")
+
+
+def database_url_from_parts(environ: Mapping[str, str]) -> str | None:
+    """``postgresql://USERNAME:PASSWORD@HOST/NAME`` from LiteLLM's ``DATABASE_HOST``,
+    ``DATABASE_USERNAME``, ``DATABASE_PASSWORD``, ``DATABASE_NAME`` (and ``DATABASE_SCHEMA`` as
+    ``?options=-csearch_path=…``); None unless host, user and name are all set. Each part is
+    percent-encoded, so a password with ``@`` or ``/`` stays one password. ``DATABASE_HOST`` may carry
+    a port (``db:5432``), as in LiteLLM."""
+    host, user, password, name = (environ.get(v) or "" for v in DATABASE_PART_VARIABLES)
+    if not (host and user and name):
+        return None
+    credentials = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    url = f"postgresql://{credentials}@{host}/{quote(name, safe='')}"
+    schema = environ.get("DATABASE_SCHEMA")
+    if schema:
+        url += "?options=" + quote(f"-csearch_path={schema}", safe="")
+    return url
+
+
+#: LiteLLM's Redis variables, read when ``cache_params`` of ``type: redis`` names no server
+REDIS_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_SSL")
+
+
+def cache_redis_url(params: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """The response cache's Redis server from ``cache_params`` (``url``, or ``host``, ``port``,
+    ``username``, ``password``, ``ssl``), else from ``$REDIS_URL`` / ``$REDIS_HOST``… as LiteLLM's
+    Redis cache does. None when neither names a host.
+
+    Only the response cache reads this: the coordination layer's Redis (limits, revocation) has
+    its own resolution (``coordination/settings.py``), which also accepts ``cache_params``."""
+    if params.get("url"):
+        return str(params["url"])
+    if params.get("host"):
+        values = {"host": params["host"], "port": params.get("port"), "username": params.get("username"),
+                  "password": params.get("password"), "ssl": params.get("ssl")}
+    elif environ.get("REDIS_URL"):
+        return environ["REDIS_URL"]
+    elif environ.get("REDIS_HOST"):
+        values = {"host": environ["REDIS_HOST"], "port": environ.get("REDIS_PORT"),
+                  "username": environ.get("REDIS_USERNAME"), "password": environ.get("REDIS_PASSWORD"),
+                  "ssl": (environ.get("REDIS_SSL") or "").lower() in ("1", "true", "yes")}
+    else:
+        return None
+    user = quote(str(values["username"] or ""), safe="")
+    password = quote(str(values["password"] or ""), safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = str(values["host"])
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"      # an IPv6 address
+    port = values["port"] or 6379
+    return f"{'rediss' if values['ssl'] else 'redis'}://{auth}{host}:{port}"
+
+
+def _check_cache_server(litellm: dict[str, Any], written: Any, settings: LitellmSettings, ctx: Ctx) -> None:
+    """``cache_params.type: redis`` needs a server; the server settings need ``type: redis``."""
+    params = litellm.get("cache_params") or {}
+    cache = settings.cache
+    written_params = written.get("cache_params") if isinstance(written, dict) else None
+    if isinstance(written_params, dict) and "type" in written_params and "type" not in params:
+        return      # a wrong type, reported by the schema already
+    if cache.type == "redis" and cache.redis_url is None:
+        where, implied = ("litellm_settings.cache_params.type", "") if "type" in params else (
+            "litellm_settings.cache", "cache: true without cache_params.type means a Redis cache, as in LiteLLM; ")
+        ctx.error(where, f"{implied}type: redis needs the server: cache_params.host (and port, password) or url, "
+                  "or the environment's REDIS_HOST / REDIS_URL. For an in-process cache (one per worker process, "
+                  "empty after a restart) write cache_params: {type: local}")
+    elif cache.type == "redis" and isinstance(params.get("host"), str) and (
+            "://" in params["host"] or "/" in params["host"]):
+        ctx.error("litellm_settings.cache_params.host", "expected a host name or address (write a redis:// URL "
+                  "as cache_params.url)")
+    elif cache.type == "redis" and cache.redis_url is not None:
+        scheme = cache.redis_url.partition("://")[0].lower() if "://" in cache.redis_url else ""
+        if scheme not in ("redis", "rediss", "unix"):
+            # the scheme only: the URL may hold a password
+            ctx.error("litellm_settings.cache_params.url", "a Redis URL starts with redis://, rediss:// or "
+                      f"unix:// (got {scheme + '://' if scheme else 'no scheme'})")
+    elif cache.type == "local":
+        for key in ("host", "port", "url", "username", "password", "ssl"):
+            if key in params:
+                ctx.warn(f"litellm_settings.cache_params.{key}", "a Redis server setting, ignored: the cache is "
+                         "type: local (in this process); write type: redis to share the cache between workers "
+                         "and instances (docs/deploy.md)")
+    if cache.type == "redis" and "max_size" in params:
+        ctx.warn("litellm_settings.cache_params.max_size", "bounds the local cache only; a Redis cache is "
+                 "bounded by the server's maxmemory (docs/deploy.md)")
 
 
 def _warn_about_access(general: dict[str, Any], settings: LitellmSettings,
                        groups: dict[str, list[Deployment]], ctx: Ctx) -> None:
     """Warnings only: the access settings themselves are checked by ``trioproxy/access`` when the
     proxy is built (``proxy.build_access``), every bad entry a startup error."""
-    for key in _ROUTE_SETTINGS:
-        if key in general:
-            ctx.warn(f"general_settings.{key}", "applies to /docs, /openapi.json, the model hub and the "
-                     "pass-through endpoints so far; the other routes keep their built-in rules until route "
-                     "authorization covers every route (docs/access.md)")
+    jwks_urls = os.environ.get("JWT_PUBLIC_KEY_URL", "")
+    if general.get("enable_jwt_auth") is True:
+        for url in (u.strip() for u in jwks_urls.split(",")):
+            if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+                ctx.warn("JWT_PUBLIC_KEY_URL", f"{url} is plain http: whoever can alter that traffic can "
+                         "publish their own signing key and mint admin tokens; use https")
     for name in settings.public_model_groups:
         if name not in groups:
             ctx.warn("litellm_settings.public_model_groups", f"{name!r} is not a model_name of model_list; "
@@ -424,7 +495,12 @@ def _litellm_settings(values: dict[str, Any]) -> LitellmSettings:
         params["supported_call_types"] = tuple(params["supported_call_types"])
     else:   # absent or empty: the default set
         params.pop("supported_call_types", None)
-    converted["cache"] = _section(CacheSettings, params, enabled=bool(values.get("cache", False)))
+    if values.get("cache") is True and "type" not in params:
+        # LiteLLM's proxy reads cache_params.get("type", "redis") (and REDIS_HOST/REDIS_PORT/REDIS_PASSWORD)
+        params["type"] = "redis"
+    redis_url = cache_redis_url(params, os.environ) if params.get("type") == "redis" else None
+    converted["cache"] = _section(CacheSettings, params, enabled=bool(values.get("cache", False)),
+                                  redis_url=redis_url)
     converted["google_thresholds"] = MappingProxyType(
         {key: values[key] for key in GOOGLE_THRESHOLD_KEYS if key in values})
     return _section(LitellmSettings, values, **converted)

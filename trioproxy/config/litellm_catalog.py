@@ -92,8 +92,6 @@ _GENERAL: dict[str, str] = {
     "disable_retry_on_max_parallel_request_limit_error": "no retry after a parallel-request limit error",
     # issue #12: access control
     "allowed_ips": "an IP allowlist for the whole proxy",
-    "enable_jwt_auth": "authentication with JWTs",
-    "litellm_jwtauth": "the JWT authentication settings",
     "pass_through_endpoints": "pass-through endpoints to provider APIs",
     "use_client_credentials_pass_through_routes": "client credentials on pass-through routes",
     "use_x_forwarded_for": "the client address taken from X-Forwarded-For",
@@ -243,7 +241,7 @@ for _issue, _keys in (
          "max_parallel_requests token_rate_limit_type reject_clientside_metadata_tags reject_metadata_tags "
          "disable_retry_on_max_parallel_request_limit_error max_end_user_budget tag_budget_config "
          "disable_end_user_cost_tracking"),
-    (12, "allowed_ips enable_jwt_auth litellm_jwtauth pass_through_endpoints use_client_credentials_pass_through_routes "
+    (12, "allowed_ips pass_through_endpoints use_client_credentials_pass_through_routes "
          "use_x_forwarded_for enforce_rbac role_permissions ui_access_mode"),
     (13, "use_redis_transaction_buffer user_api_key_cache_ttl allow_requests_on_db_unavailable use_shared_health_check "
          "enable_redis_auth_cache"),
@@ -367,9 +365,8 @@ def builtin_callback_message(name: str, *, functions: bool = False) -> str | Non
 def cache_type_message(cache_type: str) -> str:
     """The error for a ``cache_params.type`` other than ``local``."""
     if cache_type in ("redis", "redis-semantic", "valkey-semantic"):
-        soon = " yet (issue #13 adds a Redis cache)" if cache_type == "redis" else ""
-        return (f"LiteLLM's {cache_type!r} cache is not in trioproxy{soon}; use type: local for an in-process "
-                "cache (one per worker process, empty after a restart)")
+        return (f"LiteLLM's {cache_type!r} cache is not in trioproxy (no semantic cache); use type: redis for "
+                "a cache shared by every worker and instance, or type: local for one in this process")
     if cache_type in CACHE_TYPES:
         return (f"LiteLLM's {cache_type!r} cache is not supported by trioproxy; use type: local for an "
                 "in-process cache (one per worker process, empty after a restart)")

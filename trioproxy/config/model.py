@@ -144,6 +144,12 @@ class GeneralSettings:
     database_connection_pool_limit: int = 4     # PostgreSQL connections (and worker threads) per process
     database_connection_timeout: float = DEFAULT_DATABASE_CONNECTION_TIMEOUT
     user_api_key_cache_ttl: float = 60.0        # seconds a cached key may be stale (changes by other processes)
+    #: LiteLLM's seconds between spend flushes to the database (the spend writer's batch interval)
+    proxy_batch_write_at: float = 10.0
+    #: LiteLLM's: keep serving (keys already cached) while the database is down, instead of 503
+    allow_requests_on_db_unavailable: bool = False
+    #: LiteLLM's: no per-request spend log rows (aggregates on keys, teams, users still kept)
+    disable_spend_logs: bool = False
     pass_through_endpoints: tuple[PassThroughEndpoint, ...] = ()
     pass_through_request_timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT
 
@@ -153,11 +159,21 @@ class CacheSettings:
     """``litellm_settings.cache`` (on/off) and ``cache_params``."""
 
     enabled: bool = False
+    #: ``local`` (in this process) or ``redis`` (shared by every process and instance)
+    type: str = "local"
     ttl: float = 600.0
     max_size: int = 1000
     namespace: str = ""
     #: as written in the config; ``caching/response_cache.py`` maps them to call types
     supported_call_types: tuple[str, ...] = ("completion", "text_completion", "embeddings")
+    #: ``type: redis``: the server, built by ``config/build.py`` from ``cache_params``' ``url`` or
+    #: ``host``/``port``/``username``/``password``/``ssl``, else ``$REDIS_URL`` / ``$REDIS_HOST``…
+    #: (LiteLLM's fallbacks). Holds the password: never logged (``ProxyConfig.secrets``).
+    redis_url: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"CacheSettings(enabled={self.enabled}, type={self.type!r}, ttl={self.ttl}, "
+                f"namespace={self.namespace!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +405,7 @@ class ProxyConfig:
         """Every secret this config holds, for the scrubber."""
         out = [self.master_key] if self.master_key else []
         out += url_secrets(self.general.database_url)
+        out += url_secrets(self.litellm.cache.redis_url)
         for d in self.deployments:
             if d.api_key:
                 out.append(d.api_key)

@@ -197,8 +197,8 @@ MODEL_ENTRY = Section(
 )
 
 def v_cache_type(value: Any, path: str, ctx: Ctx) -> Any:
-    """``local``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
-    if value == "local":
+    """``local`` or ``redis``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
+    if value in ("local", "redis"):
         return value
     ctx.error(path, cache_type_message(str(value)) if isinstance(value, str) else
               f"expected a cache type ('local'), got {describe(value)}")
@@ -234,8 +234,8 @@ def v_call_types(value: Any, path: str, ctx: Ctx) -> Any:
 
 #: LiteLLM's ``Cache(...)`` arguments for its other backends (Redis, S3, GCS, Qdrant, disk)
 _OTHER_CACHE_SETTINGS = frozenset("""
-host port password username url redis_startup_nodes startup_nodes sentinel_nodes sentinel_password service_name
-ssl ssl_cert_reqs ssl_check_hostname max_connections redis_flush_size default_in_memory_ttl default_in_redis_ttl
+redis_startup_nodes startup_nodes sentinel_nodes sentinel_password service_name
+ssl_cert_reqs ssl_check_hostname max_connections redis_flush_size default_in_memory_ttl default_in_redis_ttl
 similarity_threshold redis_semantic_cache_embedding_model redis_semantic_cache_index_name
 qdrant_api_base qdrant_api_key qdrant_collection_name qdrant_quantization_config qdrant_semantic_cache_embedding_model
 qdrant_semantic_cache_vector_size s3_bucket_name s3_region_name s3_api_version s3_use_ssl s3_verify s3_endpoint_url
@@ -261,8 +261,14 @@ CACHE_PARAMS = Section(
         "max_size": v_int(1),
         "supported_call_types": v_call_types,
         "namespace": v_str,
+        # type: redis (config/build.py makes the URL; a server setting with type: local is an error)
+        "host": v_str,
+        "port": v_int(1),
+        "username": v_str,
+        "password": v_secret,
+        "url": v_secret,
+        "ssl": v_bool,
     },
-    unsupported=("host", "port", "password"),
     litellm=_cache_setting,
 )
 
@@ -368,6 +374,11 @@ GENERAL_SETTINGS = Section(
         "database_connection_pool_limit": v_int(1),
         "database_connection_timeout": v_num(0.001),
         "user_api_key_cache_ttl": v_num(0.0),
+        # many processes and instances (docs/deploy.md); the spend writer reads the first and the
+        # last, the key cache the second (LiteLLM's meanings)
+        "proxy_batch_write_at": v_num(0.001),
+        "allow_requests_on_db_unavailable": v_bool,
+        "disable_spend_logs": v_bool,
         # access (docs/access.md): checked by trioproxy/access when the proxy is built
         "public_routes": v_any,
         "admin_only_routes": v_any,
@@ -377,6 +388,8 @@ GENERAL_SETTINGS = Section(
         "trusted_proxy_ranges": v_any,
         "pass_through_endpoints": v_list_of(PASS_THROUGH_ENTRY),
         "pass_through_request_timeout": v_num(0.001),
+        "enable_jwt_auth": v_bool,
+        "litellm_jwtauth": v_any,   # checked field by field by access.JWTAuthSettings
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
@@ -384,7 +397,6 @@ GENERAL_SETTINGS = Section(
         "alerting",
         "spend_logs_metadata",
         "store_model_in_db",
-        "proxy_batch_write_at",
     ),
     no_effect=NO_EFFECT["general_settings"],
     litellm=lambda key: unsupported_key("general_settings", key),

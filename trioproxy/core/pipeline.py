@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import trio
 
-from ..auth import Authenticator, apply_key_rules
+from ..auth import Authenticator, Identity, apply_key_rules
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
@@ -167,12 +167,15 @@ class Pipeline:
 
     # -- entry point -----------------------------------------------------------------------------
     async def handle(self, route: Route, raw_body: bytes | ProxyError, headers: Mapping[str, str],
-                     peer: str | None = None) -> ProxyResponse:
+                     peer: str | None = None, identity: Identity | ProxyError | None = None) -> ProxyResponse:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes.
 
         ``raw_body`` is a :class:`ProxyError` when the HTTP layer refused the body (413, 408);
         ``headers`` have lower-case names; ``peer`` is the client's address as the HTTP entry
         resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
+        ``identity``: what the HTTP layer's route decision established (``http/gate.py``, before the
+        body was read), or its refusal (401/403/503), answered here so that the failure hooks and
+        the logging event see it; ``None``: authenticate here.
         """
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
         run = RequestRun(ctx, self.rules)
@@ -182,7 +185,7 @@ class Pipeline:
         unanswered = Unanswered()
         self.open_streams.add_unanswered(unanswered)
         try:
-            response = await self._answer(run, unanswered, raw_body, headers, peer)
+            response = await self._answer(run, unanswered, raw_body, headers, peer, identity)
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
@@ -197,12 +200,13 @@ class Pipeline:
         return response
 
     async def _answer(self, run: RequestRun, unanswered: Unanswered, raw_body: bytes | ProxyError,
-                      headers: Mapping[str, str], peer: str | None) -> ProxyResponse:
+                      headers: Mapping[str, str], peer: str | None,
+                      identity: Identity | ProxyError | None) -> ProxyResponse:
         """The request's response; a request stopped by a graceful shutdown before its status line
         gets the shutdown's error (hooks and outcome once)."""
         with unanswered.scope:
             try:
-                return await self._run(run, raw_body, headers, peer)
+                return await self._run(run, raw_body, headers, peer, identity)
             except Exception as exc:
                 error = to_proxy_error(exc)
                 if not isinstance(exc, ProxyError):
@@ -212,9 +216,11 @@ class Pipeline:
         return await run.fail(unanswered.error or ShuttingDownError("The proxy is shutting down."))
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
-                   peer: str | None) -> ProxyResponse:
+                   peer: str | None, decided: Identity | ProxyError | None = None) -> ProxyResponse:
         ctx = run.ctx
-        identity = ctx.identity = await self.authenticator.identify(headers, peer)
+        if isinstance(decided, ProxyError):
+            raise decided
+        identity = ctx.identity = decided or await self.authenticator.identify(headers, peer)
         ctx.user = identity.user_api_key_auth()
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body

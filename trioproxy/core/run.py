@@ -323,6 +323,8 @@ class RequestRun:
             headers["x-trioproxy-model"] = ctx.deployment.model_name
         if ctx.cache_hit:
             headers["x-trioproxy-cache-hit"] = "true"
+            if ctx.cache_key is not None:
+                headers["x-litellm-cache-key"] = ctx.cache_key   # LiteLLM's header, on hits only
         if response is not None and ctx.response_cost is not None:
             # non-streaming only: a stream's cost is known after its headers are sent (docs/logging.md)
             headers["x-trioproxy-response-cost"] = format(ctx.response_cost, ".10g")

@@ -26,7 +26,9 @@ from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
 from ..errors import ProxyError, RequestTimeoutError
+from .auth import IDENTITY
 from .errors import error_response, json_response
+from .gate import client_ip
 from .paths import ROUTES
 from .routes import admin, customers, docs, health, metrics, model_hub, models, robots, route_list
 
@@ -85,6 +87,26 @@ class ProxyApp(QuartTrio):
 _QUART_BODY_CAP = 1024 * 1024
 
 
+#: a refused request's body up to this size is received and dropped (keep-alive kept); beyond it,
+#: the answer closes the connection instead
+_DISCARDABLE_BODY = 64 * 1024
+_CLOSE = "trioproxy.close_after_refusal"
+
+
+async def _drain_small_body() -> bool:
+    """Receive and drop a refused request's body when it is small; False if it was left unread."""
+    length = request.content_length
+    if length is None:
+        return "chunked" not in request.headers.get("transfer-encoding", "").lower()  # no body
+    if length > _DISCARDABLE_BODY:
+        return False
+    try:
+        await request.get_data(cache=False)   # within the app's BODY_TIMEOUT
+    except Exception:   # timed out, or the client left: the connection is not reused either way
+        return False
+    return True
+
+
 def make_app(proxy: Proxy) -> ProxyApp:
     """The Quart app serving ``proxy`` (built by ``proxy.build_proxy``)."""
     config = proxy.services.config
@@ -111,6 +133,30 @@ def make_app(proxy: Proxy) -> ProxyApp:
 
     for group in ROUTE_GROUPS:
         group.register(app, proxy)
+
+    gate = proxy.services.access
+
+    @app.before_request
+    async def _authorize() -> None:
+        # The one route decision (gate.authorize) for every Quart route, before any view runs and so
+        # before a body is read or validated. An unmatched path (404/405) has no rule to apply.
+        if request.url_rule is None:
+            return
+        try:
+            request.scope[IDENTITY] = await gate.authorize(request.headers, request.path, request.method,
+                                                           client_ip(request.scope))
+        except ProxyError:
+            # decided before the body; a small body is still received (and dropped, never parsed) so
+            # the connection can carry the next request: Hypercorn cannot go on past an unread body
+            if not await _drain_small_body():
+                request.scope[_CLOSE] = True
+            raise
+
+    @app.after_request
+    async def _close_if_undrained(response: Response) -> Response:
+        if request.scope.get(_CLOSE):
+            response.headers["connection"] = "close"
+        return response
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:
@@ -142,7 +188,9 @@ def make_app(proxy: Proxy) -> ProxyApp:
             return json_response(exc.code, {"error": {"message": str(exc.description),  # type: ignore[attr-defined]
                                                       "type": "invalid_request_error",
                                                       "param": None, "code": str(exc.code)}})  # type: ignore[attr-defined]
-        log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+        # the route's template, not its path: /key/<key>/regenerate carries a clear key in its path
+        where = request.url_rule.rule if request.url_rule is not None else "an unmatched path"
+        log.error("unhandled error in %s %s", request.method, where, exc_info=exc)
         return error_response(exc, scrubber)
 
     return app

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..auth import Identity
 from ..core.relay import StreamRelay
 from ..errors import (
     ClientDisconnectedError,
@@ -150,6 +151,29 @@ class ProxyASGI:
             f"(general_settings.max_in_flight_requests); retry after {RETRY_AFTER_SECONDS} s.",
             headers={"retry-after": str(RETRY_AFTER_SECONDS)}))
 
+    async def _discard_body(self, receive: Any, headers: dict[str, str]) -> bool:
+        """Receive and drop a refused request's body, so the connection can carry the next request.
+
+        Only up to :data:`_DISCARDABLE_BODY` bytes, within ``request_body_timeout``; a bigger (or
+        slower) body is left unread and the answer closes the connection (``False``). Hypercorn
+        cannot start the next request on a connection whose body the app left unread, and closing
+        with unread bytes resets the connection under the answer."""
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > _DISCARDABLE_BODY:
+            return False
+        size = 0
+        with trio.move_on_after(self.body_timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                size += len(message.get("body", b""))
+                if size > _DISCARDABLE_BODY:
+                    return False
+                if not message.get("more_body", False):
+                    return True
+        return False
+
     async def _read_body(self, scope: dict[str, Any], receive: Any, headers: dict[str, str]) -> bytes | ProxyError:
         limit = self.max_body_bytes
         declared = headers.get("content-length")
@@ -181,10 +205,25 @@ class ProxyASGI:
         started = False
         try:
             async with trio.open_nursery() as nursery:
+                # the one route decision, before a byte of the body is read: a caller without the
+                # right to the route gets its 401/403 (or a 503), never a 413/400 about its body
+                decided: Identity | ProxyError
                 try:
-                    body = await self._read_body(scope, receive, headers)
-                except _Disconnected:
-                    return
+                    decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
+                except ProxyError as refusal:
+                    decided = refusal
+                if isinstance(decided, ProxyError):
+                    body: bytes | ProxyError = b""
+                    try:   # the decision is made; the body is only received and dropped, never parsed
+                        drained = await self._discard_body(receive, headers)
+                    except _Disconnected:
+                        return
+                else:
+                    drained = True
+                    try:
+                        body = await self._read_body(scope, receive, headers)
+                    except _Disconnected:
+                        return
 
                 async def watch_disconnect() -> None:
                     while True:
@@ -194,8 +233,10 @@ class ProxyASGI:
                             return
 
                 nursery.start_soon(watch_disconnect)
-                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope))
+                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope), decided)
                 response_headers = [(b"content-type", outcome.media_type.encode())]
+                if not drained:   # the rest of a refused body was not received: close after the answer
+                    response_headers.append((b"connection", b"close"))
                 response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
                 if isinstance(outcome.body, StreamRelay):
                     relay = outcome.body
@@ -229,6 +270,10 @@ class ProxyASGI:
         finally:
             if relay is not None:
                 await relay.aclose()
+
+
+#: a refused request's body up to this size is received and dropped, to keep the connection
+_DISCARDABLE_BODY = 64 * 1024
 
 
 def _too_large(size: int, limit_mb: float) -> RequestTooLargeError:

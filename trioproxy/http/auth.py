@@ -13,11 +13,22 @@ from quart import request
 from ..auth import Authenticator, Identity, UserAPIKeyAuth
 from .gate import client_ip
 
-__all__ = ["admin", "caller", "identity"]
+__all__ = ["IDENTITY", "admin", "caller", "identity"]
+
+
+#: the scope key where the app's ``before_request`` leaves the identity the route decision used
+IDENTITY = "trioproxy.identity"
 
 
 async def identity(auth: Authenticator) -> Identity:
-    """The caller of the current request, or a 401 (a 503 when the key store cannot answer)."""
+    """The caller of the current request, or a 401 (a 503 when the key store cannot answer).
+
+    Normally the identity the route decision already established (``app.py``'s ``before_request``,
+    kept in the scope): authenticated once per request. An anonymous caller (a public route, no
+    key) is returned as such; the handler's own checks refuse it whatever it asks for."""
+    who = request.scope.get(IDENTITY)
+    if who is not None:
+        return who  # type: ignore[no-any-return]
     return await auth.identify(request.headers, client_ip(request.scope))
 
 

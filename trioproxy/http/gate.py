@@ -16,9 +16,10 @@ the pass-through endpoints and the Quart app alike), before a body is read:
    allowed.`` on every route, public or not, master key or not.
 
 :meth:`AccessGate.authorize` is the route decision (:func:`~trioproxy.access.authorize`, one table
-for every route) for the routes wired to it so far: ``/docs``, ``/openapi.json``, the model hub and
-the pass-through endpoints. The other routes keep their own checks until route authorization
-covers every route (docs/access.md).
+for every route), called for every route before its body is read: by the fast path (``asgi.py``)
+for the OpenAI endpoints, by one ``before_request`` of the Quart app (``app.py``) for every Quart
+route (the management API included), and by the pass-through router (``passthrough.py``). Handlers
+then check only objects (whose key, which team), never the route.
 
 Refusals here run no hook and produce no logging event (like ``431`` and ``503``): they happen
 before anything is known about the request, and refusing must stay cheap. IP refusals are counted
@@ -36,6 +37,7 @@ from urllib.parse import quote
 import trio
 
 from ..access import (
+    AccessConfigError,
     AccessDenied,
     BadPathError,
     Caller,
@@ -43,10 +45,12 @@ from ..access import (
     IPPolicy,
     Role,
     RouteRules,
+    RouteSet,
     authorize,
+    caller_for_jwt,
     normalize_path,
 )
-from ..auth import Authenticator, UserAPIKeyAuth, extract_key
+from ..auth import Authenticator, Identity, extract_key
 from ..errors import AuthenticationError, ProxyError
 
 __all__ = ["CLIENT_IP", "AccessGate", "client_ip"]
@@ -92,6 +96,8 @@ class AccessGate:
         self.authenticator = authenticator
         self._refused_since_log = 0
         self._next_refusal_log = 0.0
+        self._route_lists: dict[tuple[Any, ...], RouteSet] = {}
+        self._grants: Mapping[Role | None, RouteSet | None] | None = None
 
     # -- at the entry, every request -----------------------------------------------------------
     def admit(self, scope: dict[str, Any]) -> tuple[dict[str, Any], ProxyError | None]:
@@ -131,16 +137,15 @@ class AccessGate:
             self._next_refusal_log = now + _REFUSAL_LOG_INTERVAL
 
     # -- the route decision --------------------------------------------------------------------
-    async def caller(self, headers: Mapping[str, str],
-                     address: str | None) -> tuple[Caller, UserAPIKeyAuth | None]:
+    async def caller(self, headers: Mapping[str, str], address: str | None) -> tuple[Caller, Identity | None]:
         """The request's credentials as a :class:`Caller` and, when they proved something, the
-        ``UserAPIKeyAuth`` hooks and logs see. A wrong key is a rejected caller (the route rules
-        decide whether that matters: a public route ignores it); a store that cannot answer is a
-        503 raised here — never mistaken for an unknown key.
+        :class:`~trioproxy.auth.Identity`. A wrong key or token is a rejected caller (the route
+        rules decide whether that matters: a public route ignores it); a store or identity
+        provider that cannot answer is a 503 raised here — never mistaken for a bad credential.
 
         The one adapter from the :class:`~trioproxy.auth.Authenticator`'s ``Identity`` (master key,
-        virtual keys) to the access layer's caller; JWT will have the authenticator build the
-        ``Caller`` itself. Without a master key the proxy is open and every caller is the admin.
+        virtual keys, JWTs) to the access layer's caller. Without a master key the proxy is open
+        and every caller is the admin.
         """
         auth = self.authenticator
         if auth.master_key is not None and extract_key(headers) is None:
@@ -149,18 +154,61 @@ class AccessGate:
             who = await auth.identify(headers, address)
         except AuthenticationError as err:
             return Caller.rejected(err), None
-        user = who.user_api_key_auth()
+        return self.caller_for(who), who
+
+    def caller_for(self, who: Identity) -> Caller:
+        """What the route rules need of an identity: role, team, the key's route list, JWT routes."""
         if who.is_master:
-            return Caller.master_key(), user
-        try:
-            role = Role(who.user_role) if who.user_role else None
-        except ValueError:  # a role the route rules do not know decides nothing
-            role = None
-        return Caller(CallerKind.VIRTUAL_KEY, role=role, user_id=who.user_id, team_id=who.team_id), user
+            return Caller.master_key()
+        record = who.record
+        role = _role(who.user_role)
+        admin_of: frozenset[str] = frozenset()
+        membership = getattr(record, "membership", None)
+        if membership is not None and membership.role == "admin" and record.team_id:
+            admin_of = frozenset({record.team_id})
+        if who.kind == "jwt":
+            return caller_for_jwt(who.jwt, self._jwt_grants(), user_role=role if who.jwt.role is Role.INTERNAL_USER
+                                  else None, admin_of_teams=admin_of)
+        key_routes = self._route_list(tuple(getattr(record, "allowed_routes", ()))) if record is not None else None
+        return Caller(CallerKind.VIRTUAL_KEY, role=role, user_id=who.user_id, team_id=who.team_id,
+                      admin_of_teams=admin_of, key_routes=key_routes)
+
+    def _jwt_grants(self) -> Mapping[Role | None, RouteSet | None]:
+        grants = self._grants
+        if grants is None:
+            settings = self.authenticator.jwt_settings
+            grants = self._grants = settings.route_grants(self.rules) if settings is not None else {}
+        return grants
+
+    def _route_list(self, allowed: tuple[Any, ...]) -> RouteSet | None:
+        """A key's ``allowed_routes``, expanded once per distinct list (few distinct lists exist)."""
+        if not allowed:
+            return None
+        cached = self._route_lists.get(allowed)
+        if cached is None:
+            try:
+                cached = self.rules.route_list(list(allowed))
+            except AccessConfigError:
+                # written before validation existed, or by hand: a list we cannot read allows nothing
+                cached = RouteSet.of((), source=[str(entry) for entry in allowed])
+            if len(self._route_lists) >= 1024:
+                self._route_lists.clear()
+            self._route_lists[allowed] = cached
+        return cached
 
     async def authorize(self, headers: Mapping[str, str], path: str, method: str,
-                        address: str | None) -> UserAPIKeyAuth | None:
-        """Allow (the caller, ``None`` for an anonymous caller of a public route) or raise 401/403."""
-        caller, user = await self.caller(headers, address)
+                        address: str | None) -> Identity:
+        """The one route decision, for every route: the caller's :class:`Identity` (``anonymous``
+        for a caller without a credential on a public route), or raise 401/403/503.
+
+        ``path`` is the normalised path the router matched (``admit`` put it in the scope)."""
+        caller, who = await self.caller(headers, address)
         authorize(caller, path, method, self.rules)
-        return user
+        return who if who is not None else Identity.anonymous()
+
+
+def _role(value: str | None) -> Role | None:
+    try:
+        return Role(value) if value else None
+    except ValueError:  # a role the route rules do not know decides nothing
+        return None

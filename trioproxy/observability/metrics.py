@@ -6,8 +6,17 @@ proxy) build several apps in one process, and each must count only its own reque
 Label values are bounded on purpose. ``model`` is a configured model name, ``"other"`` for a name
 the proxy does not serve (a client sending random names must not create unbounded series) and
 ``"none"`` when the request had no model; ``handler``, ``guardrail`` and ``callback`` come from the
-config. With ``--workers N`` each process has its own registry: a scrape sees one worker's counts
-(Prometheus' multiprocess mode is not used).
+config.
+
+**With ``--workers N`` a scrape sees the totals of every worker** (prometheus_client's multiprocess
+mode): ``trioproxy run`` sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory, removed at exit)
+before Hypercorn spawns the workers, so each worker's values live in memory-mapped files there, and
+whichever worker answers ``/metrics`` reads all of them (:func:`multiprocess_dir`). Counters and
+histograms are summed; ``requests_in_flight`` is summed over live workers (``livesum``); the
+logging-queue gauges are read from the answering worker only (they are callbacks on its own sink).
+Why this and not a shared counter service: it is prometheus_client's own documented mechanism,
+costs the same per update (an mmap write), and needs no process of its own. One process (no
+``--workers``) keeps the in-memory registry.
 
 Recording happens in the observer on the Trio thread; each update is a dict lookup and a
 lock-protected add (microseconds). Rendering runs in a worker thread.
@@ -15,6 +24,7 @@ lock-protected add (microseconds). Rendering runs in a worker thread.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -26,7 +36,24 @@ from prometheus_client.registry import Collector
 from ..context import RequestContext
 from .cost import Tokens
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics", "multiprocess_dir"]
+
+#: prometheus_client's variable: set, every process writes its values to files in that directory
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus_client's multiprocess mode, when this process is in it.
+
+    prometheus_client chooses the mode when ``prometheus_client.values`` is imported, from the
+    environment; so does this (a variable set later would make the scrape read files nobody writes).
+    """
+    from prometheus_client import values
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if path and values.ValueClass is not values.MutexValue:
+        return path
+    return None
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _HOOK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -36,12 +63,14 @@ class Metrics:
     def __init__(self, model_names: Iterable[str]) -> None:
         self.models = frozenset(model_names)
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._sink: _SinkCollector | None = None
         self.registry = registry = CollectorRegistry(auto_describe=True)
         p = "trioproxy_"
         self.requests = Counter(p + "requests", "Requests answered, by model, route and HTTP status "
                                 "(499: the client disconnected)", ["model", "route", "status"], registry=registry)
+        self._multiprocess_dir = multiprocess_dir()
         self.in_flight = Gauge(p + "requests_in_flight", "Requests being handled (streams until their end)",
-                               registry=registry)
+                               registry=registry, multiprocess_mode="livesum")
         self.latency = Histogram(p + "request_duration_seconds", "Total time of a request, to the last byte",
                                  ["model", "route"], buckets=_LATENCY_BUCKETS, registry=registry)
         self.upstream_latency = Histogram(
@@ -73,7 +102,8 @@ class Metrics:
 
     def bind_sink(self, depth: Callable[[], float], dropped: Callable[[], float]) -> None:
         """Queue depth and drops are read from the sink at scrape time (no bookkeeping per event)."""
-        self.registry.register(_SinkCollector(depth, dropped))
+        self._sink = _SinkCollector(depth, dropped)
+        self.registry.register(self._sink)
 
     def model_label(self, model: object) -> str:
         if not isinstance(model, str):
@@ -138,7 +168,16 @@ class Metrics:
         self.callback_errors.labels(callback, reason).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text (in a worker thread: multiprocess mode reads every worker's files)."""
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, self._multiprocess_dir)
+        if self._sink is not None:
+            every_worker.register(self._sink)
+        return generate_latest(every_worker)
 
 
 class _SinkCollector(Collector):

@@ -263,6 +263,30 @@ _LOAD_KEY_SQL = (
 )
 
 
+def user_info(u: Mapping[str, Any]) -> UserInfo:
+    """An ``internal_users`` row (decoded) → :class:`UserInfo`."""
+    return UserInfo(
+        user_id=u["user_id"], user_role=u["user_role"], user_email=u["user_email"],
+        models=freeze(u["models"] or []), metadata=freeze(u["metadata"] or {}),
+        max_budget=u["max_budget"], spend=u["spend"] or 0, budget_duration=u["budget_duration"],
+        budget_reset_at=u["budget_reset_at"], tpm_limit=u["tpm_limit"], rpm_limit=u["rpm_limit"],
+        max_parallel_requests=u["max_parallel_requests"],
+        model_max_budget=freeze(u["model_max_budget"] or {}))
+
+
+def team_info(t: Mapping[str, Any]) -> TeamInfo:
+    """A ``teams`` row (decoded) → :class:`TeamInfo`."""
+    return TeamInfo(
+        team_id=t["team_id"], team_alias=t["team_alias"], organization_id=t["organization_id"],
+        models=freeze(t["models"] or []), metadata=freeze(t["metadata"] or {}), blocked=bool(t["blocked"]),
+        max_budget=t["max_budget"], soft_budget=t["soft_budget"], spend=t["spend"] or 0,
+        budget_duration=t["budget_duration"], budget_reset_at=t["budget_reset_at"],
+        tpm_limit=t["tpm_limit"], rpm_limit=t["rpm_limit"], max_parallel_requests=t["max_parallel_requests"],
+        model_aliases=freeze(t["model_aliases"] or {}), model_max_budget=freeze(t["model_max_budget"] or {}),
+        model_rpm_limit=freeze(t["model_rpm_limit"] or {}), model_tpm_limit=freeze(t["model_tpm_limit"] or {}),
+        guardrails=freeze(t["guardrails"] or []))
+
+
 def load_auth_record_tx(conn: Conn, token: str, now: datetime) -> AuthRecord | None:
     raw = conn.one(_LOAD_KEY_SQL, {"h": token, "now": encode_time(now, conn.dialect)})  # type: ignore[arg-type]
     if raw is None:
@@ -274,25 +298,9 @@ def load_auth_record_tx(conn: Conn, token: str, now: datetime) -> AuthRecord | N
         return None
     user = team = membership = None
     if raw.get("u__user_id") is not None:
-        u = codec_for(internal_users, d).decode(raw, "u__")  # type: ignore[arg-type]
-        user = UserInfo(
-            user_id=u["user_id"], user_role=u["user_role"], user_email=u["user_email"],
-            models=freeze(u["models"] or []), metadata=freeze(u["metadata"] or {}),
-            max_budget=u["max_budget"], spend=u["spend"] or 0, budget_duration=u["budget_duration"],
-            budget_reset_at=u["budget_reset_at"], tpm_limit=u["tpm_limit"], rpm_limit=u["rpm_limit"],
-            max_parallel_requests=u["max_parallel_requests"],
-            model_max_budget=freeze(u["model_max_budget"] or {}))
+        user = user_info(codec_for(internal_users, d).decode(raw, "u__"))  # type: ignore[arg-type]
     if raw.get("t__team_id") is not None:
-        t = codec_for(teams, d).decode(raw, "t__")  # type: ignore[arg-type]
-        team = TeamInfo(
-            team_id=t["team_id"], team_alias=t["team_alias"], organization_id=t["organization_id"],
-            models=freeze(t["models"] or []), metadata=freeze(t["metadata"] or {}), blocked=bool(t["blocked"]),
-            max_budget=t["max_budget"], soft_budget=t["soft_budget"], spend=t["spend"] or 0,
-            budget_duration=t["budget_duration"], budget_reset_at=t["budget_reset_at"],
-            tpm_limit=t["tpm_limit"], rpm_limit=t["rpm_limit"], max_parallel_requests=t["max_parallel_requests"],
-            model_aliases=freeze(t["model_aliases"] or {}), model_max_budget=freeze(t["model_max_budget"] or {}),
-            model_rpm_limit=freeze(t["model_rpm_limit"] or {}), model_tpm_limit=freeze(t["model_tpm_limit"] or {}),
-            guardrails=freeze(t["guardrails"] or []))
+        team = team_info(codec_for(teams, d).decode(raw, "t__"))  # type: ignore[arg-type]
     if raw.get("m__user_id") is not None:
         m = codec_for(team_memberships, d).decode(raw, "m__")  # type: ignore[arg-type]
         membership = MembershipInfo(role=m["role"], max_budget_in_team=m["max_budget_in_team"], spend=m["spend"] or 0)

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 import trio
-from quart import Response, abort, request
+from quart import Response, abort
 from quart_schema import QuartSchema
 from quart_schema.extension import hide
 from swagger_ui_bundle import swagger_ui_path
 
-from ..gate import client_ip
 from ..openapi import ProxyOpenAPIProvider
 
 if TYPE_CHECKING:
@@ -101,9 +100,6 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     assets: dict[str, bytes] = {}
     lock = trio.Lock()
 
-    async def authorize() -> None:
-        await services.access.authorize(request.headers, request.path, "GET", client_ip(request.scope))
-
     async def schema_bytes() -> bytes:
         async with lock:
             if not document:
@@ -112,12 +108,10 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
 
     @hide
     async def openapi_json() -> Response:
-        await authorize()
         return Response(await schema_bytes(), status=200, content_type="application/json")
 
     @hide
     async def swagger_ui() -> Response:
-        await authorize()
         # the document inside the page ("</" escaped so that no string can end the script element)
         spec = (await schema_bytes()).decode().replace("</", "<\\/")
         page = _PAGE.format(title=escape(title), spec=spec)
@@ -125,7 +119,6 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
 
     @hide
     async def swagger_asset(asset: str) -> Response:
-        await authorize()   # public, but allowed_routes still applies
         content_type = ASSETS.get(asset)
         if content_type is None:
             abort(404)

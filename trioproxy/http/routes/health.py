@@ -6,7 +6,8 @@ Liveness and readiness need no key: load balancers and orchestrators call them. 
 
 ``GET /health`` (also ``/v1/health``; ``?model=<name>`` checks one model) calls every deployment
 once (``core/health.py``) and answers LiteLLM's ``healthy_endpoints`` / ``unhealthy_endpoints``. It
-costs a real request per deployment, so it is for the proxy admin only (401 / 403 ``admin_only``).
+costs a real request per deployment, so it is an admin route (``access/catalog.py``; decided by the
+one route decision before the view runs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING
 from quart import Response, request
 
 from ...core.health import check_health
-from ..auth import admin
 from ..errors import json_response
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/health")
     @app.get("/v1/health")
     async def health() -> Response:
-        await admin(services.authenticator, "/health")
         model = request.args.get("model")
         deployments = router.deployments(model) if model else services.config.deployments
         # a wildcard (``openai/*``) names no model to call; the others are called with their current

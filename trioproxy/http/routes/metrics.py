@@ -8,7 +8,6 @@ import trio
 from quart import Response
 
 from ...observability.metrics import CONTENT_TYPE_LATEST
-from ..auth import caller
 
 if TYPE_CHECKING:
     from ...proxy import Proxy
@@ -19,11 +18,8 @@ __all__ = ["register"]
 
 def register(app: ProxyApp, proxy: Proxy) -> None:
     services = proxy.services
-    public = services.config.general.metrics_public
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        if not public:
-            await caller(services.authenticator)
         body = await trio.to_thread.run_sync(services.metrics.render)
         return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)

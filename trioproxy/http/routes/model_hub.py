@@ -13,11 +13,10 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from quart import Response, request
+from quart import Response
 
 from ...observability.model_info import model_group_info
 from ..errors import json_response
-from ..gate import client_ip
 
 if TYPE_CHECKING:
     from ...proxy import Proxy
@@ -80,17 +79,12 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
             cached.append([model_group_info(n, config.model_groups[n], services.cost) for n in names])
         return cached[0]
 
-    async def authorize() -> None:
-        await services.access.authorize(request.headers, request.path, "GET", client_ip(request.scope))
-
     async def public_model_hub() -> Response:
         """The public model groups, in LiteLLM's ModelGroupInfo shape (no key needed)."""
-        await authorize()
         return json_response(200, groups())
 
     async def model_hub_page() -> Response:
         """The public model groups as a page for people (no key needed)."""
-        await authorize()
         return Response(render_page(groups()), status=200, content_type="text/html; charset=utf-8")
 
     app.add_url_rule("/public/model_hub", endpoint="public_model_hub", view_func=public_model_hub, methods=["GET"])
