@@ -21,6 +21,8 @@ in :func:`build_proxy`.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +35,9 @@ from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
+from .coordination.settings import describe as describe_redis
+from .coordination.settings import redis_settings_from
+from .coordination.shared import SharedState, open_shared_state
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
@@ -48,7 +53,7 @@ from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
-from .store import InvalidDatabaseURL, Store
+from .store import InvalidationBus, InvalidDatabaseURL, Store
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -100,6 +105,8 @@ class Services:
     admin: AdminContext = field(default_factory=lambda: AdminContext(None))
     #: keys, teams, users, customers, audit (``store/``); None without a database
     store: Store | None = None
+    #: the Redis client, bus and limiter every process shares (docs/deploy.md); None: embedded mode
+    shared: SharedState | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
@@ -200,9 +207,12 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     ``shutdown_event``: the supervisor's event in a ``--workers N > 1`` worker (``cli/run.py``).
     """
     general = config.general
-    scrubber = SecretScrubber(config.secrets())
-    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
-    store = build_store(config)
+    # shared state (docs/deploy.md): a Redis named anywhere LiteLLM's users name one turns it on
+    shared = build_shared_state(config)
+    scrubber = SecretScrubber(config.secrets() + (shared.settings.secrets if shared else []))
+    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache;
+    # with shared state its invalidations reach every process through Redis
+    store = build_store(config, bus=shared.bus if shared else None)
     authenticator = Authenticator(config.master_key, store.key_cache if store else None)
     ip_policy, route_rules = build_access(config)
     access = AccessGate(ip_policy, route_rules, authenticator)
@@ -259,26 +269,44 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
         # logged and counted like every request; the response cache has nothing to store here
         pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
                                          gate=access, observers=Observers([request_observer]), scrubber=scrubber)
-    lifetime = _check_services(config, [*([store] if store else []), sink, *handlers.services, *([stopper] if stopper else [])])
+    lifetime = _check_services(config, [*(shared.services if shared else ()), *([store] if store else []), sink, *handlers.services, *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access,
+        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access, shared=shared,
         pass_through=pass_through,
         stream_stopper=stopper, lifetime=lifetime,
     ))
 
 
-def build_store(config: ProxyConfig) -> Store | None:
+def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> SharedState | None:
+    """The Redis-backed shared state (``coordination/settings.py`` says which settings turn it on),
+    or None: embedded mode. Raises ConfigError for a Redis setting that is wrong."""
+    try:
+        settings = redis_settings_from(config, os.environ if environ is None else environ)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: {exc}"]) from None
+    if settings is None:
+        return None
+    if config.database_url is None:
+        log.warning("Redis configured (%s) but no database: keys, budgets and limits need one, so there is no "
+                    "shared state to keep (general_settings.database_url; docs/deploy.md)", settings.source)
+        return None
+    log.info("shared state through Redis at %s", describe_redis(settings))
+    return open_shared_state(settings)
+
+
+def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> Store | None:
     """The store for ``general_settings.database_url`` (``$DATABASE_URL``), or None without one.
-    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open."""
+    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open.
+    ``bus``: the shared invalidation bus (None: this process's own)."""
     url = config.database_url
     if url is None:
         return None
     general = config.general
     try:
-        return Store(url, audit=config.litellm.store_audit_logs, migrate=True,
+        return Store(url, audit=config.litellm.store_audit_logs, migrate=True, bus=bus,
                      pool_size=general.database_connection_pool_limit,
                      readers=general.database_connection_pool_limit,
                      key_cache_ttl=general.user_api_key_cache_ttl,

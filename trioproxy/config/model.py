@@ -382,6 +382,24 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
+        out += self._redis_secrets()
         out += resolved_values()   # read from a secret manager or decrypted with KMS, wherever they went
+        return out
+
+    def _redis_secrets(self) -> list[str]:
+        """The shared-state Redis's credentials, wherever they were configured (docs/deploy.md)."""
+        out: list[str] = []
+        coordination = self.general_settings.get("coordination_redis")
+        cache = self.litellm_settings.get("cache_params")
+        for where in (coordination, self.router_settings, cache):
+            if isinstance(where, str):
+                out += url_secrets(where)
+            elif isinstance(where, Mapping):
+                for name in ("password", "redis_password"):
+                    if isinstance(where.get(name), str) and where[name]:
+                        out.append(where[name])
+                for name in ("url", "redis_url"):
+                    if isinstance(where.get(name), str):
+                        out += url_secrets(where[name])
         return out
 

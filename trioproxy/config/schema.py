@@ -91,6 +91,26 @@ def v_database_url(value: Any, path: str, ctx: Ctx) -> Any:
     return value.strip()
 
 
+def v_coordination_redis(value: Any, path: str, ctx: Ctx) -> Any:
+    """A Redis URL, a mapping (``url`` or ``host``/``port``/``password`` …), or a boolean
+    (``false``: no shared state even when Redis is configured elsewhere). The details are checked by
+    ``coordination/settings.py`` when the proxy is built; a URL holds a password: never shown."""
+    if isinstance(value, str | bool | dict):
+        return value
+    ctx.error(path, f"expected a Redis URL, a mapping (host, port, password …) or false, got a value of type "
+                    f"{type(value).__name__}")
+    return INVALID
+
+
+def v_port(value: Any, path: str, ctx: Ctx) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    ctx.error(path, f"expected a port number between 1 and 65535, got {describe(value)}")
+    return INVALID
+
+
 #: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
 _RESERVED_BODY_FIELDS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options", "metadata"})
 
@@ -260,6 +280,10 @@ GENERAL_SETTINGS = Section(
         "database_connection_pool_limit": v_int(1),
         "database_connection_timeout": v_num(0.001),
         "user_api_key_cache_ttl": v_num(0.0),
+        # shared state through Redis (docs/deploy.md; read by coordination/settings.py)
+        "coordination_redis": v_coordination_redis,
+        "coordination_failure_policy": v_choice("closed", "open"),
+        "coordination_redis_timeout": v_num(0.001, 10.0),
         # access (docs/access.md): checked by trioproxy/access when the proxy is built
         "public_routes": v_any,
         "admin_only_routes": v_any,
@@ -285,8 +309,14 @@ ROUTER_SETTINGS = Section(
         "num_retries": v_int(0),
         "timeout": v_num(0.001),
         "routing_strategy": v_choice("simple-shuffle"),
+        # the Redis the whole proxy shares its state through (docs/deploy.md; coordination/settings.py)
+        "redis_host": v_str,
+        "redis_port": v_port,
+        "redis_password": v_secret,
+        "redis_username": v_str,
+        "redis_url": v_secret,
     },
-    unsupported=("redis_host", "redis_port", "redis_password", "allowed_fails", "cooldown_time"),
+    unsupported=("allowed_fails", "cooldown_time"),
 )
 
 GUARDRAIL_PARAMS = Section(

@@ -16,6 +16,17 @@ Rules (each has a test in ``tests/store/test_store_key_cache.py``):
 * **TTL** on positive entries (``ttl``, default 60 s like LiteLLM's ``user_api_key_cache_ttl``)
   bounds staleness when an invalidation cannot arrive (another process before issue #13's bus).
   In this process invalidations are immediate; the TTL is only the backstop.
+* **Bounded staleness while the bus is down** (issue #13): the cache asks ``live()`` (the
+  invalidation bus's flag) when it stores an entry. While the bus is not live — invalidations from
+  other processes may be lost — entries (positive and negative) live at most ``down_ttl`` seconds
+  (1 s), so a revocation elsewhere is enforced here within about a second even without the bus. The
+  bus clears the whole cache when it goes down and when it comes back, so no entry stored while it
+  was live outlives the outage, and none stored during it outlives the recovery.
+* **Stale if the store is down, while the bus is live**: a positive entry past its TTL is kept;
+  if reloading it fails with one of ``stale_errors`` (the database is unavailable) and the bus is
+  live, the expired entry answers. That is sound because every change to it would have arrived as
+  an invalidation (which drops the entry), and it keeps cached keys working through a database
+  outage longer than the TTL. Negative entries never do this (an unknown key gets the store's 503).
 * Entries are never written from the request path: only loads fill the cache.
 """
 
@@ -49,6 +60,7 @@ class CacheStats:
     negative_hits: int = 0
     loads: int = 0
     stale_loads: int = 0        # loads discarded because an invalidation arrived meanwhile
+    stale_served: int = 0       # expired entries answered because the store was down (bus live)
     invalidations: int = 0
     evictions: int = 0
 
@@ -56,10 +68,14 @@ class CacheStats:
 class LoadingCache(Generic[R]):
     def __init__(self, load: Callable[[str], Awaitable[R | None]], *, ttl: float = 60.0,
                  negative_ttl: float = 10.0, max_entries: int = 100_000, max_negative: int = 10_000,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, live: Callable[[], bool] = lambda: True,
+                 down_ttl: float = 1.0, stale_errors: tuple[type[BaseException], ...] = ()):
         self._load = load
         self.ttl = ttl
         self.negative_ttl = negative_ttl
+        self._live = live
+        self.down_ttl = down_ttl
+        self._stale_errors = stale_errors
         self.max_entries = max_entries
         self.max_negative = max_negative
         self._monotonic = monotonic
@@ -77,8 +93,9 @@ class LoadingCache(Generic[R]):
             if entry[1] > self._monotonic():
                 self.stats.hits += 1
                 return entry[0]
-            self._drop(key)
-            return MISS
+            if not self._stale_errors:
+                self._drop(key)
+            return MISS      # kept (expired) for get(): it may answer while the store is down
         until = self._negative.get(key)
         if until is not None:
             if until > self._monotonic():
@@ -107,6 +124,12 @@ class LoadingCache(Generic[R]):
             try:
                 self.stats.loads += 1
                 record = await self._load(key)
+            except self._stale_errors:
+                expired = self._entries.get(key)
+                if expired is None or not self._live():
+                    raise
+                self.stats.stale_served += 1
+                return expired[0]
             finally:
                 del self._flights[key]
                 flight.set()
@@ -122,17 +145,21 @@ class LoadingCache(Generic[R]):
 
     def _store(self, key: str, record: R | None) -> None:
         now = self._monotonic()
+        live = self._live()
         if record is None:
             if len(self._negative) >= self.max_negative:
                 del self._negative[next(iter(self._negative))]
                 self.stats.evictions += 1
-            self._negative[key] = now + self.negative_ttl
+            self._negative[key] = now + (self.negative_ttl if live else min(self.negative_ttl, self.down_ttl))
             return
         self._negative.pop(key, None)
-        if key not in self._entries and len(self._entries) >= self.max_entries:
+        previous = self._entries.get(key)
+        if previous is not None:        # an expired entry kept for the store's outages: reindexed below
+            self._unindex(key, previous[0])
+        elif len(self._entries) >= self.max_entries:
             self._drop(next(iter(self._entries)))
             self.stats.evictions += 1
-        self._entries[key] = (record, now + self.ttl)
+        self._entries[key] = (record, now + (self.ttl if live else min(self.ttl, self.down_ttl)))
         self._index(key, record)
 
     def _drop(self, key: str) -> None:

@@ -1,0 +1,45 @@
+"""Everything one process shares with the others through Redis, built from :class:`RedisSettings`.
+
+One :class:`~.redis.RedisClient` (one multiplexed connection) carries the limiter's scripts and
+the bus's PUBLISHes; the bus subscribes on a connection of its own. ``proxy.py`` builds this when
+``coordination/settings.py`` finds a Redis, hands ``bus`` to the store (its caches) and ``limiter``
+to admission, and runs :attr:`SharedState.services` in this order (drained in reverse: the limiter
+and the bus before the client they talk through).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .bus import RedisBus
+from .limiter_redis import RedisLimiter
+from .redis import RedisClient
+from .settings import RedisSettings
+from .shared_bus import SharedInvalidationBus
+
+__all__ = ["SharedState", "open_shared_state"]
+
+
+@dataclass(frozen=True, eq=False)
+class SharedState:
+    settings: RedisSettings
+    client: RedisClient
+    bus: SharedInvalidationBus
+    limiter: RedisLimiter
+
+    @property
+    def services(self) -> tuple[Any, ...]:
+        return (self.client, self.bus, self.limiter)
+
+    @property
+    def fail_open(self) -> bool:
+        return self.settings.fail_open
+
+
+def open_shared_state(settings: RedisSettings) -> SharedState:
+    """The client, bus and limiter for ``settings`` (not running yet: start :attr:`services`)."""
+    client = RedisClient(settings.url, timeout=settings.timeout, name="trioproxy")
+    bus = SharedInvalidationBus(RedisBus(client))
+    limiter = RedisLimiter(client, timeout=settings.timeout)
+    return SharedState(settings=settings, client=client, bus=bus, limiter=limiter)
