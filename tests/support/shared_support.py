@@ -1,0 +1,123 @@
+"""Several real ``trioproxy run`` processes on one PostgreSQL and one Redis (issue #13's tests).
+
+``Cluster`` starts N instances from one config (as an operator runs N machines: the same file,
+the same database, the same Redis) and gives each an HTTP client. ``until`` polls a condition with
+a hang guard only (never a speed assertion) and returns how long it took: the propagation time the
+tests report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from support.fake_upstream import FakeUpstream
+from support.proxy_process import ProxyProcess, write_config
+
+__all__ = ["MASTER", "UPSTREAM_KEY", "Cluster", "Instance", "shared_config", "until"]
+
+MASTER = "sk-master-SHARED-e2e-0123456789abcdef"
+UPSTREAM_KEY = "sk-upstream-SHARED-e2e-0123456789ab"
+
+#: a guard against hanging, never an assertion about speed
+HANG = 15.0
+
+T = TypeVar("T")
+
+
+def shared_config(upstream: FakeUpstream, database_url: str, redis_url: str | None, **general: Any) -> dict[str, Any]:
+    """One model on the fake upstream; the store on ``database_url``; shared state on ``redis_url``.
+    ``user_api_key_cache_ttl`` is long, so only an invalidation can explain a change seen in time."""
+    litellm = general.pop("litellm_settings", {})
+    return {
+        "model_list": [
+            {"model_name": "gpt-test", "litellm_params": {"model": "openai/up-model", "api_base": upstream.base_url,
+                                                          "api_key": UPSTREAM_KEY}},
+            {"model_name": "gpt-other", "litellm_params": {"model": "openai/up-other", "api_base": upstream.base_url,
+                                                           "api_key": UPSTREAM_KEY}},
+        ],
+        "litellm_settings": {"num_retries": 0, **litellm},
+        "general_settings": {"master_key": MASTER, "database_url": database_url,
+                             "user_api_key_cache_ttl": 600,
+                             **({"coordination_redis": redis_url} if redis_url else {}), **general},
+    }
+
+
+class Instance:
+    """One proxy process and a client for it (master key unless another is given)."""
+
+    def __init__(self, process: ProxyProcess) -> None:
+        self.process = process
+        self.client = httpx.Client(base_url=process.base_url, timeout=30)
+
+    def post(self, path: str, body: Any = None, *, key: str | None = None) -> httpx.Response:
+        return self.client.post(path, json=body if body is not None else {},
+                                headers={"authorization": f"Bearer {key or MASTER}"})
+
+    def get(self, path: str, *, key: str | None = None, params: dict[str, Any] | None = None) -> httpx.Response:
+        return self.client.get(path, params=params, headers={"authorization": f"Bearer {key or MASTER}"})
+
+    def ok(self, response: httpx.Response) -> Any:
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response.json()
+
+    def chat(self, key: str, model: str = "gpt-test", **body: Any) -> httpx.Response:
+        return self.client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                                json={"model": model, "messages": [{"role": "user", "content": "hi"}], **body})
+
+    def models(self, key: str) -> httpx.Response:
+        return self.get("/v1/models", key=key)
+
+    def close(self) -> None:
+        self.client.close()
+        self.process.kill()
+
+
+class Cluster:
+    """N instances of one config."""
+
+    def __init__(self, directory: Path, config: dict[str, Any], n: int = 2, *,
+                 env: dict[str, str] | None = None) -> None:
+        self.path = write_config(directory, config)
+        self.env = env
+        self.instances: list[Instance] = []
+        for _ in range(n):
+            self.start()
+
+    def start(self) -> Instance:
+        instance = Instance(ProxyProcess(self.path, env=self.env))
+        self.instances.append(instance)
+        return instance
+
+    def __getitem__(self, index: int) -> Instance:
+        return self.instances[index]
+
+    def close(self) -> None:
+        for instance in self.instances:
+            instance.close()
+
+    @contextmanager
+    def running(self) -> Iterator[Cluster]:
+        try:
+            yield self
+        finally:
+            self.close()
+
+
+def until(condition: Callable[[], T], what: str, *, hang: float = HANG) -> tuple[T, float]:
+    """Call ``condition`` until it returns something truthy; that value and the seconds it took.
+    Fails after ``hang`` seconds (a hang guard: the tests assert mechanisms, not speed)."""
+    started = time.monotonic()
+    while True:
+        value = condition()
+        elapsed = time.monotonic() - started
+        if value:
+            return value, elapsed
+        if elapsed > hang:
+            raise AssertionError(f"{what}: not seen within {hang:g} s")
+        time.sleep(0.002)
