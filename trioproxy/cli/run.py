@@ -14,6 +14,10 @@ An open proxy spends its owner's money: on an address other machines can reach (
 ``::``, a LAN address), ``run`` refuses to start without a master key, or with one shorter than
 :data:`MIN_MASTER_KEY_LENGTH` characters, and exits 2 — unless ``--allow-insecure`` says the
 operator means it. On loopback both start with a loud warning, so the docs' ``sk-1234`` examples work.
+
+``--workers N > 1`` with a database also exits 2: budgets and rate limits are counted in each
+process's memory (the embedded limiter) and would be multiplied by N; shared counters need Redis
+(issue #13), which lifts this refusal.
 """
 
 from __future__ import annotations
@@ -238,11 +242,15 @@ def run(args: argparse.Namespace) -> int:
         from hypercorn.run import run as hypercorn_run
 
         if config.database_url is not None:
-            log.warning("--workers %d with a database: each worker caches keys and customers for itself. A key "
-                        "deleted, blocked or rotated (a customer blocked) through one worker is refused by the "
-                        "others after at most "
-                        "general_settings.user_api_key_cache_ttl (%g s) (docs/keys.md)",
-                        args.workers, config.general.user_api_key_cache_ttl)
+            # budgets and rate limits are counted in each process's memory (the embedded limiter):
+            # N workers would each admit up to every limit, N times over (docs/spend.md)
+            log.error("refusing to start --workers %d with a database: rate limits, parallel-request limits and "
+                      "budgets are counted in each worker's memory, so %d workers would allow %d times every limit "
+                      "and budget. Shared limits across workers need Redis (issue #13: "
+                      "general_settings.coordination_redis, router_settings.redis_host or REDIS_URL, not wired yet); "
+                      "until then run one worker (--workers 1) per database.", args.workers, args.workers,
+                      args.workers)
+            return 2
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
             load_callbacks(config, load_handlers(config).loggers)

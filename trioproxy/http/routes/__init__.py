@@ -13,6 +13,8 @@ robots.py      ``GET /robots.txt`` (only with ``block_robots``)             anyo
 admin.py       the management API: ``/key/*``, ``/team/*``, ``/user/*``,    by route (``admin/access.py``,
                ``/customer/*``, ``/end_user/*``, ``/budget/new``,             docs/keys.md)
                ``GET /audit``, ``/audit/{id}`` (``admin.ROUTES``)
+spend.py       ``/spend/logs``, ``/spend/tags``, ``/global/spend*``,          by route, as admin.py
+               ``/spend/calculate`` (``spend.SPEND_ROUTES``)                  (docs/spend.md)
 =============  ===========================================================  =====================
 
 The proxy endpoints themselves (chat completions, completions, embeddings) are not Quart routes:
