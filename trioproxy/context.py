@@ -58,6 +58,8 @@ class RequestContext:
     #: the customer row of the request's ``user`` (the store's ``CustomerRecord``), when a database
     #: is configured and the row exists
     customer: Any = None
+    #: the caller's address as the HTTP entry resolved it (``use_x_forwarded_for``); None if unknown
+    requester_ip_address: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     requested_model: str | None = None
     stream: bool = False

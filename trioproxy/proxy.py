@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from .access import AccessConfigError, IPPolicy, PassThroughRoute, RouteCatalog, RouteRules
 from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
@@ -35,11 +36,14 @@ from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
 from .coordination import InProcessLimiter, Kind, Limiter
 from .core.pipeline import Pipeline
+from .core.run import Observers
 from .core.shutdown import StreamStopper
 from .errors import ProxyError
 from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
+from .http.gate import AccessGate
+from .http.passthrough import PassThroughRouter
 from .masking import SecretScrubber
 from .observability.callbacks import load_callbacks
 from .observability.cost import CostCalculator
@@ -62,7 +66,8 @@ from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_proxy", "create_app", "create_asgi", "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "create_app", "create_asgi",
+           "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -98,6 +103,10 @@ class Services:
     logging_sink: LoggingSink
     response_cache: ResponseCache | None
     pipeline: Pipeline
+    #: path normalisation, caller address, ``allowed_ips`` and route decisions (``http/gate.py``)
+    access: AccessGate
+    #: ``general_settings.pass_through_endpoints`` (None when none is configured)
+    pass_through: PassThroughRouter | None
     #: what the management routes operate on (``admin/``: the store, or none)
     admin: AdminContext = field(default_factory=lambda: AdminContext(None))
     #: keys, teams, users, customers, audit (``store/``); None without a database
@@ -154,6 +163,43 @@ def load_handlers(config: ProxyConfig, resources: BuiltinResources | None = None
     return assemble(config, Builtins(config, resources))
 
 
+def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
+    """The access settings (``allowed_ips``, ``use_x_forwarded_for``, ``trusted_proxy_ranges``, the
+    route lists, the pass-through paths), checked by ``trioproxy/access``. Raises ConfigError with
+    every problem (``trioproxy check`` calls this too)."""
+    general = config.general_settings
+    problems: list[str] = []
+    endpoints = config.general.pass_through_endpoints
+    built_in = RouteCatalog()
+    routes: list[PassThroughRoute] = []
+    for index, endpoint in enumerate(endpoints):
+        where = f"general_settings.pass_through_endpoints[{index}].path"
+        shadowed = [spec.path for spec in built_in.specs if spec.path.startswith(endpoint.path + "/")]
+        if built_in.lookup(endpoint.path) is not None:
+            problems.append(f"{where}: {endpoint.path} is a route of the proxy itself; choose another path")
+        elif endpoint.include_subpath and shadowed:
+            problems.append(f"{where}: with include_subpath, {endpoint.path} would cover routes of the proxy "
+                            f"itself ({', '.join(shadowed[:3])}); choose another path")
+        else:
+            routes.append(PassThroughRoute(endpoint.path, endpoint.auth, endpoint.include_subpath,
+                                           frozenset(endpoint.methods)))
+    ip_policy: IPPolicy | None = None
+    rules: RouteRules | None = None
+    try:
+        ip_policy = IPPolicy.from_settings(general)
+    except AccessConfigError as exc:
+        problems += exc.problems
+    try:
+        rules = RouteRules.from_settings(general, routes)
+    except AccessConfigError as exc:
+        problems += exc.problems
+    if problems or ip_policy is None or rules is None:
+        raise ConfigError([f"{config.source}: {problem}" for problem in problems])
+    for warning in rules.warnings:
+        log.warning("%s: %s", config.source, warning)
+    return ip_policy, rules
+
+
 def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]:
     problems = []
     for service in services:
@@ -175,6 +221,8 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
     store = build_store(config)
     authenticator = Authenticator(config.master_key, store.key_cache if store else None)
+    ip_policy, route_rules = build_access(config)
+    access = AccessGate(ip_policy, route_rules, authenticator)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers, the router
@@ -210,7 +258,8 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     response_cache = build_response_cache(config.litellm.cache, config.source, metrics.cache_lookup)
     # observers, in order: the logging event first ("exactly one outcome event" must not depend on
     # the metrics or the cache store working), then the response cache's store
-    observers: list[Any] = [RequestObserver(sink, metrics, cost)]
+    request_observer = RequestObserver(sink, metrics, cost)
+    observers: list[Any] = [request_observer]
     if response_cache is not None:
         observers.append(response_cache)
 
@@ -236,6 +285,11 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
+    pass_through = None
+    if general.pass_through_endpoints:
+        # logged and counted like every request; the response cache has nothing to store here
+        pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
+                                         gate=access, observers=Observers([request_observer]), scrubber=scrubber)
     spend_services = [limiter, writer, resets] if store is not None else []
     lifetime = _check_services(config, [*([store] if store else []), *spend_services, sink, *handlers.services,
                                         *([stopper] if stopper else [])])
@@ -243,7 +297,8 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store,
+        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access,
+        pass_through=pass_through,
         limiter=limiter, spend_writer=writer, budget_resets=resets, spend_meter=meter,
         stream_stopper=stopper, lifetime=lifetime,
     ))

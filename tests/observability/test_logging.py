@@ -189,7 +189,8 @@ async def test_success_kwargs_carry_every_documented_field(tmp_path):
     assert kwargs["model"] == "gpt-4o"
     assert kwargs["messages"] == body["messages"]
     assert kwargs["optional_params"] == {"temperature": 0.5, "user": "end-user-1"}
-    assert kwargs["litellm_params"]["metadata"] == {"hello": "world", "tags": ["team-a", "batch"]}
+    assert kwargs["litellm_params"]["metadata"] == {"hello": "world", "tags": ["team-a", "batch"],
+                                                    "requester_ip_address": None}   # in-process: no peer
     assert kwargs["litellm_params"]["model_group"] == "gpt-4o"
     assert isinstance(kwargs["start_time"], dt.datetime) and isinstance(kwargs["end_time"], dt.datetime)
     assert kwargs["end_time"] >= kwargs["start_time"]   # (real clock: timings are perf_counter)

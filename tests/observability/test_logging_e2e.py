@@ -164,7 +164,8 @@ def test_seed_examples_end_to_end(start_proxy, fake_upstream, tmp_path):
     [inp] = [e for e in cases["plain"] if e["kind"] == "input"]
     assert inp["body"] == upstream_body
     [meta] = [e for e in cases["plain"] if e["kind"] == "metadata"]
-    assert meta["metadata"] == {"hello": "world", "case": "plain"}
+    # the request's metadata, plus the caller's address where LiteLLM's callbacks read it
+    assert meta["metadata"] == {"hello": "world", "case": "plain", "requester_ip_address": "127.0.0.1"}
     usage = plain.usage
     expected_cost = usage.prompt_tokens * 1e-6 + usage.completion_tokens * 2e-6
     [cost] = [e for e in cases["plain"] if e["kind"] == "cost"]

@@ -138,6 +138,7 @@ ROUTES: tuple[RouteSpec, ...] = tuple(
     + _routes("GET", ["/public/model_hub", "/model_hub"], Rule.PUBLIC, [PUBLIC],
               "public model groups (JSON, and a page for people)")
     + _routes("GET", ["/robots.txt"], Rule.PUBLIC, [], "block_robots")
+    + _routes("GET", ["/swagger/{asset}"], Rule.PUBLIC, [PUBLIC], "the Swagger UI's files for /docs (no data)")
     # ---- the OpenAI API
     + _routes("POST", _v1("/chat/completions") + [f"{_AZURE}/chat/completions"], Rule.LLM_API,
               [OPENAI, LLM_API], "chat completions")

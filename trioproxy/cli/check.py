@@ -8,7 +8,7 @@ import sys
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
 from ..observability.callbacks import load_callbacks
-from ..proxy import load_handlers
+from ..proxy import build_access, load_handlers
 from .common import load
 
 __all__ = ["check"]
@@ -54,6 +54,7 @@ def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
         handlers = load_handlers(config)
+        build_access(config)
         logging_callbacks = load_callbacks(config, handlers.loggers)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)

@@ -4,7 +4,7 @@ Public API of the package (everything else in it is private by convention):
 :func:`load_config`, :func:`load_default_config`, :func:`parse_config`, :class:`ConfigError`,
 :class:`ProxyConfig` with its sections (:class:`GeneralSettings`, :class:`LitellmSettings`,
 :class:`RouterSettings`, :class:`HttpPoolSettings`, :class:`CacheSettings`), :class:`Deployment`,
-:class:`GuardrailSpec`, :func:`size_limit_bytes` (MiB → bytes, the one conversion) and
+:class:`GuardrailSpec`, :class:`PassThroughEndpoint`, :func:`size_limit_bytes` (MiB → bytes, the one conversion) and
 ``MODEL_PARAMS`` (the ``litellm_params`` section of the schema, read by the corpus report).
 
 Modules: ``validators.py`` (a tiny schema language), ``schema.py`` (the sections: the reference in
@@ -24,6 +24,7 @@ from .model import (
     GuardrailSpec,
     HttpPoolSettings,
     LitellmSettings,
+    PassThroughEndpoint,
     ProxyConfig,
     RouterSettings,
     size_limit_bytes,
@@ -39,6 +40,7 @@ __all__ = [
     "GuardrailSpec",
     "HttpPoolSettings",
     "LitellmSettings",
+    "PassThroughEndpoint",
     "ProxyConfig",
     "RouterSettings",
     "load_config",

@@ -26,6 +26,7 @@ from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
 from .env import apply_environment_variables, resolve_env
 from .model import (
     DEFAULT_MAX_STREAM_DURATION,
+    DEFAULT_PASS_THROUGH_TIMEOUT,
     CacheSettings,
     Deployment,
     GeneralSettings,
@@ -36,6 +37,7 @@ from .model import (
     RouterSettings,
 )
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
+from .pass_through import build_pass_through
 from .schema import GUARDRAIL_MODES, TOP_LEVEL
 from .validators import INVALID, Ctx, describe
 
@@ -167,8 +169,6 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         seen.add(spec.name)
         guardrails.append(spec)
 
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
     general = clean.get("general_settings", {})
     litellm = clean.get("litellm_settings", {})
     routing = clean.get("router_settings", {})
@@ -178,13 +178,19 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
             if litellm.get(key) is not None:   # spend is counted from the ledger in the database
                 ctx.warn(f"litellm_settings.{key}", "needs a database (general_settings.database_url): "
                                                     "budgets count recorded spend; ignored without one")
+    pass_through = build_pass_through(
+        general.get("pass_through_endpoints", []),
+        general.get("pass_through_request_timeout", DEFAULT_PASS_THROUGH_TIMEOUT), ctx)
+    _warn_about_access(general, settings, groups, ctx)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
     return ProxyConfig(
         source=source,
         base_dir=base_dir,
         deployments=deployments,
         model_groups=groups,
         guardrails=guardrails,
-        general=_general_settings(general, database_url=database_url),
+        general=_general_settings(general, pass_through, database_url=database_url),
         litellm=settings,
         routing=_section(RouterSettings, routing),
         warnings=ctx.warnings,
@@ -248,8 +254,28 @@ def _database_url(configured: str | None, base_dir: Path) -> str | None:
     return os.environ.get("DATABASE_URL") or None
 
 
-def _general_settings(values: dict[str, Any], *, database_url: str | None = None) -> GeneralSettings:
-    converted: dict[str, Any] = {"database_url": database_url}
+#: route settings that ``authorize`` applies to the routes wired so far (docs/access.md)
+_ROUTE_SETTINGS = ("public_routes", "admin_only_routes", "allowed_routes")
+
+
+def _warn_about_access(general: dict[str, Any], settings: LitellmSettings,
+                       groups: dict[str, list[Deployment]], ctx: Ctx) -> None:
+    """Warnings only: the access settings themselves are checked by ``trioproxy/access`` when the
+    proxy is built (``proxy.build_access``), every bad entry a startup error."""
+    for key in _ROUTE_SETTINGS:
+        if key in general:
+            ctx.warn(f"general_settings.{key}", "applies to /docs, /openapi.json, the model hub and the "
+                     "pass-through endpoints so far; the other routes keep their built-in rules until route "
+                     "authorization covers every route (docs/access.md)")
+    for name in settings.public_model_groups:
+        if name not in groups:
+            ctx.warn("litellm_settings.public_model_groups", f"{name!r} is not a model_name of model_list; "
+                     "the model hub does not list it")
+
+
+def _general_settings(values: dict[str, Any], pass_through: tuple[Any, ...] = (), *,
+                      database_url: str | None = None) -> GeneralSettings:
+    converted: dict[str, Any] = {"pass_through_endpoints": pass_through, "database_url": database_url}
     if "http_pool" in values:
         converted["http_pool"] = _section(HttpPoolSettings, values["http_pool"])
     if "enforced_params" in values:
@@ -261,7 +287,7 @@ def _litellm_settings(values: dict[str, Any]) -> LitellmSettings:
     converted: dict[str, Any] = {
         name: _listed(values[name])
         for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
-                     "banned_keywords_list", "blocked_user_list") if name in values}
+                     "banned_keywords_list", "blocked_user_list", "public_model_groups") if name in values}
     params = dict(values.get("cache_params") or {})
     if params.get("supported_call_types"):
         params["supported_call_types"] = tuple(params["supported_call_types"])

@@ -32,6 +32,7 @@ __all__ = [
     "GuardrailSpec",
     "HttpPoolSettings",
     "LitellmSettings",
+    "PassThroughEndpoint",
     "ProxyConfig",
     "RouterSettings",
     "size_limit_bytes",
@@ -54,6 +55,9 @@ DEFAULT_MODERATION_TIMEOUT = 10.0
 #: seconds a database call waits for a connection (PostgreSQL pool) or a lock (SQLite) before the
 #: store counts as unavailable (503): short, because a key-cache miss waits on it in a request
 DEFAULT_DATABASE_CONNECTION_TIMEOUT = 10.0
+#: seconds a pass-through endpoint's target may pause (``general_settings.pass_through_request_timeout``,
+#: LiteLLM's name and default)
+DEFAULT_PASS_THROUGH_TIMEOUT = 600.0
 
 
 def size_limit_bytes(megabytes: float | None) -> int | None:
@@ -81,6 +85,28 @@ class HttpPoolSettings:
     max_keepalive_connections: int = 200
     keepalive_expiry: float = 60.0
     connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PassThroughEndpoint:
+    """One ``general_settings.pass_through_endpoints`` entry (``config/pass_through.py`` checks it)."""
+
+    path: str                       # literal, normalised: what requests are matched against
+    target: str                     # the URL requests are forwarded to (fixed here, never by the request)
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # may hold credentials
+    forward_headers: bool = False   # also send the client's own headers (never its trioproxy key)
+    auth: bool = True               # require a trioproxy key (LiteLLM's current default)
+    include_subpath: bool = False   # /path/x/y → <target>/x/y
+    methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    default_query_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT   # seconds the target may pause (connect: http_pool)
+    cost_per_request: float = 0.0   # USD per call, the request's cost (spend tracking reads it)
+    #: the credentials among the header values (for the scrubber)
+    secret_values: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # headers hold the target's credentials and the target its host: reprs end up in log lines
+        return f"PassThroughEndpoint(path={self.path!r}, auth={self.auth}, methods={self.methods!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +148,8 @@ class GeneralSettings:
     spend_outbox_dir: str | None = None
     #: output tokens reserved for a request that names no max_tokens
     spend_default_max_tokens: int = 4096
+    pass_through_endpoints: tuple[PassThroughEndpoint, ...] = ()
+    pass_through_request_timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +200,8 @@ class LitellmSettings:
     #: LiteLLM's budget sweep: accepted so its configs load, no effect (budgets reset on time here)
     proxy_budget_rescheduler_min_time: float | None = None
     proxy_budget_rescheduler_max_time: float | None = None
+    #: model groups listed by the public model hub (``GET /public/model_hub``, no key needed)
+    public_model_groups: tuple[str, ...] = ()
     # accepted for compatibility, not used
     drop_params: bool = False
     set_verbose: bool = False
@@ -362,6 +392,9 @@ class ProxyConfig:
                     scheme, space, token = value.partition(" ")
                     if space and scheme.lower() in ("bearer", "basic", "token"):
                         out.append(token.strip())
+        for endpoint in self.general.pass_through_endpoints:
+            out += endpoint.secret_values
+            out += url_secrets(endpoint.target)
         for g in self.guardrails:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):

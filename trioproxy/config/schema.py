@@ -8,7 +8,7 @@ model (``model.py``), which ``build.py`` fills from what these sections let thro
 Rules, decided here once:
 
 * Unknown keys are errors, with the closest known key suggested ("did you mean 'master_key'?").
-  Keys the seeds document but trioproxy does not implement (``public_routes``, ``alerting``,
+  Keys the seeds document but trioproxy does not implement (``alerting``,
   …) load with a warning instead, so seed configs keep working and nobody is misled.
 * ``litellm_params`` of a model is classified by explicit lists (``deployment_params.py``): the
   settings trioproxy implements; OpenAI request parameters (``temperature``, ``max_tokens``…),
@@ -209,6 +209,7 @@ LITELLM_SETTINGS = Section(
         "google_moderation_fail_open": v_bool,
         "google_moderation_timeout": v_num(0.001),
         **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
+        "public_model_groups": v_str_or_list,
         "drop_params": v_bool,
         "set_verbose": v_bool,
         "json_logs": v_bool,
@@ -226,6 +227,25 @@ LITELLM_SETTINGS = Section(
         "service_callback",
         "default_team_settings",
     ),
+)
+
+PASS_THROUGH_ENTRY = Section(
+    fields={
+        "path": v_str,
+        "target": v_str,
+        "headers": v_any_dict,
+        "forward_headers": v_bool,
+        "auth": v_bool,
+        "include_subpath": v_bool,
+        "methods": v_str_or_list,
+        "default_query_params": v_any_dict,
+        "timeout": v_num(0.001),
+        "cost_per_request": v_num(0.0),
+    },
+    required=("path", "target"),
+    # LiteLLM's fields for what trioproxy does not do on pass-through routes (ids are for its UI;
+    # guardrails would need the body parsed; the client's query is always merged)
+    unsupported=("id", "guardrails", "merge_query_params", "is_from_config", "custom_llm_provider"),
 )
 
 HTTP_POOL = Section(
@@ -273,13 +293,19 @@ GENERAL_SETTINGS = Section(
         "disable_spend_logs": v_bool,
         "spend_outbox_dir": v_str,
         "spend_default_max_tokens": v_int(0),
+        # access (docs/access.md): checked by trioproxy/access when the proxy is built
+        "public_routes": v_any,
+        "admin_only_routes": v_any,
+        "allowed_routes": v_any,
+        "allowed_ips": v_any,
+        "use_x_forwarded_for": v_bool,
+        "trusted_proxy_ranges": v_any,
+        "pass_through_endpoints": v_list_of(PASS_THROUGH_ENTRY),
+        "pass_through_request_timeout": v_num(0.001),
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
     unsupported=(
-        "public_routes",
-        "allowed_routes",
-        "admin_only_routes",
         "alerting",
         "spend_logs_metadata",
         "store_model_in_db",

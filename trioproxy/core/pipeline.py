@@ -185,9 +185,10 @@ class Pipeline:
         """One request, start to finish. Always returns a response; only ``Cancelled`` escapes.
 
         ``raw_body`` is a :class:`ProxyError` when the HTTP layer refused the body (413, 408);
-        ``headers`` have lower-case names; ``peer`` is the client's address.
+        ``headers`` have lower-case names; ``peer`` is the client's address as the HTTP entry
+        resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
         """
-        ctx = RequestContext(route=route, request_headers=dict(headers))
+        ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
         run = RequestRun(ctx, self.rules, peer)
         self.observers.notify("on_request_start", ctx)
         response: ProxyResponse | None = None

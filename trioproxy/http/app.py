@@ -28,7 +28,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from ..errors import ProxyError, RequestTimeoutError
 from .errors import error_response, json_response
 from .paths import ROUTES
-from .routes import admin, customers, health, metrics, models, robots, spend
+from .routes import admin, customers, docs, health, metrics, model_hub, models, robots, spend
 
 if TYPE_CHECKING:
     from ..proxy import Proxy
@@ -38,7 +38,7 @@ __all__ = ["ProxyApp", "make_app"]
 log = logging.getLogger("trioproxy.app")
 
 #: the route groups, registered in this order (``routes/__init__.py`` lists what each serves)
-ROUTE_GROUPS = (models, health, robots, customers, metrics, admin, spend)
+ROUTE_GROUPS = (models, health, robots, customers, metrics, model_hub, docs, admin, spend)
 
 
 class _ProxyHTTPConnection(TrioASGIHTTPConnection):
@@ -62,8 +62,8 @@ class _NoRedirectMap(QuartMap):
     """Werkzeug's routing without its redirects.
 
     With its defaults, ``//v1//models`` answers ``308`` to ``http://<Host header>/v1/models``: an
-    open redirect, built from whatever ``Host`` the client sent. Repeated slashes are collapsed
-    before routing instead (``asgi.normalize_path``), and a path that still does not match is a 404
+    open redirect, built from whatever ``Host`` the client sent. Paths are normalised before
+    routing instead (``gate.AccessGate.admit``), and a path that still does not match is a 404
     in the OpenAI envelope; no route of the proxy ever answers with a redirect.
     """
 
@@ -89,7 +89,7 @@ def make_app(proxy: Proxy) -> ProxyApp:
     """The Quart app serving ``proxy`` (built by ``proxy.build_proxy``)."""
     config = proxy.services.config
     scrubber = proxy.services.scrubber
-    app = ProxyApp("trioproxy")
+    app = ProxyApp("trioproxy", static_folder=None)   # no /static route: nothing to serve there
     app.config.update(
         # the proxy routes (asgi.py) enforce max_request_size_mb themselves, with the seeds' message;
         # the routes served here (admin, health, metrics) take small bodies: cap them all the same

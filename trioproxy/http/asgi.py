@@ -14,11 +14,12 @@ relayed inside the same nursery and always closed (``StreamRelay.aclose``) on th
 
 The request bounds that need the ASGI scope are enforced here, before anything else runs:
 
-* **Every route**: the header block's size (request line and fields, ``max_request_header_size_kb``)
+* **Every route**: the path is normalised, the caller's address resolved and ``allowed_ips``
+  checked (``gate.py``), before any router runs; then the header block's size (request line and fields, ``max_request_header_size_kb``)
   and field count (``max_request_headers``) → ``431``. Hypercorn's h11 caps what it buffers of an
   incomplete head (``cli/run.py``), so memory is bounded before a head reaches this check; this check
   makes the limit independent of how TCP split the bytes.
-* **Proxy routes**: at most ``max_in_flight_requests`` at once (from the head to the last byte of
+* **Proxy routes and pass-through endpoints** (``passthrough.py``): at most ``max_in_flight_requests`` at once (from the head to the last byte of
   the answer, streams included); over it, a ``503`` with ``Retry-After`` at once, before the body is
   read, no hook run. Health, metrics and the other Quart routes are not counted and keep answering.
 * **Proxy routes' bodies**: ``max_request_size_mb`` (``413``) and ``request_body_timeout`` for the
@@ -44,13 +45,14 @@ from ..errors import (
     RequestTooLargeError,
 )
 from .errors import send_internal_error, send_refusal
-from .paths import normalize_path, route_for
+from .gate import client_ip
+from .paths import route_for
 
 if TYPE_CHECKING:
     from ..core.pipeline import Pipeline
     from .app import ProxyApp
 
-__all__ = ["ProxyASGI", "normalize_path"]
+__all__ = ["ProxyASGI"]
 
 log = logging.getLogger("trioproxy.asgi")
 
@@ -72,6 +74,10 @@ class ProxyASGI:
         #: the composition root's result (``proxy.Proxy``): the CLI stops its streams at shutdown
         self.proxy = app.proxy
         self.pipeline: Pipeline = app.proxy.services.pipeline
+        #: path normalisation, caller address, allowed_ips: before any router (``gate.py``)
+        self.gate = app.proxy.services.access
+        #: the configured pass-through endpoints (``passthrough.py``), or None
+        self.pass_through = app.proxy.services.pass_through
         config = app.proxy.services.config
         self.max_header_bytes = config.max_request_header_bytes
         self.max_headers = config.max_request_headers
@@ -85,25 +91,32 @@ class ProxyASGI:
         self._next_overload_log = 0.0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and "//" in scope["path"]:
-            scope = normalize_path(scope)
         if scope["type"] == "http":
             problem = self._header_problem(scope)
             if problem is not None:
                 await send_refusal(send, problem)
                 return
-            if scope["method"] == "POST":
-                route = route_for(scope["path"])
-                if route is not None:
-                    if self.in_flight >= self.max_in_flight:
-                        await self._refuse_overload(send)
-                        return
-                    self.in_flight += 1
-                    try:
-                        await self._serve(route, scope, receive, send)
-                    finally:
-                        self.in_flight -= 1
+            scope, refusal = self.gate.admit(scope)   # the normalised path from here on
+            if refusal is not None:
+                await send_refusal(send, refusal)
+                return
+            route = route_for(scope["path"]) if scope["method"] == "POST" else None
+            forward = None
+            if route is None and self.pass_through is not None:
+                forward = self.pass_through.match(scope["path"])
+            if route is not None or forward is not None:
+                if self.in_flight >= self.max_in_flight:
+                    await self._refuse_overload(send)
                     return
+                self.in_flight += 1
+                try:
+                    if route is not None:
+                        await self._serve(route, scope, receive, send)
+                    else:
+                        await self.pass_through.serve(forward, scope, receive, send)  # type: ignore[union-attr]
+                finally:
+                    self.in_flight -= 1
+                return
         await self.app(scope, receive, send)
 
     def _header_problem(self, scope: dict[str, Any]) -> RequestHeadersTooLargeError | None:
@@ -181,8 +194,7 @@ class ProxyASGI:
                             return
 
                 nursery.start_soon(watch_disconnect)
-                client = scope.get("client")
-                outcome = await self.pipeline.handle(route, body, headers, client[0] if client else None)
+                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope))
                 response_headers = [(b"content-type", outcome.media_type.encode())]
                 response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
                 if isinstance(outcome.body, StreamRelay):

@@ -11,13 +11,14 @@ from __future__ import annotations
 from quart import request
 
 from ..auth import Authenticator, Identity, UserAPIKeyAuth
+from .gate import client_ip
 
 __all__ = ["admin", "caller", "identity"]
 
 
 async def identity(auth: Authenticator) -> Identity:
     """The caller of the current request, or a 401 (a 503 when the key store cannot answer)."""
-    return await auth.identify(request.headers, request.remote_addr)
+    return await auth.identify(request.headers, client_ip(request.scope))
 
 
 async def caller(auth: Authenticator) -> UserAPIKeyAuth:

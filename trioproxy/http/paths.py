@@ -1,18 +1,16 @@
-"""Which paths are the proxy endpoints, and how a path is tidied before any routing.
+"""Which paths are the proxy endpoints.
 
 Used by the fast path (``asgi.py``: ``POST`` to these paths) and by the Quart app (``app.py``: any
-other method on them is a ``405``, not a ``404``).
+other method on them is a ``405``, not a ``404``). Paths arrive normalised (``gate.py``): one
+spelling per route, so this table holds each path once.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from ..context import Route
 from ..core.endpoints import CHAT, COMPLETIONS, EMBEDDINGS
 
-__all__ = ["ROUTES", "normalize_path", "route_for"]
+__all__ = ["ROUTES", "route_for"]
 
 #: path → the endpoint it serves (each at ``/x`` and ``/v1/x``)
 ROUTES: dict[str, Route] = {}
@@ -36,23 +34,3 @@ def route_for(path: str) -> Route | None:
         _, _, endpoint = path[len(_AZURE_PREFIX):].partition("/")
         route = ROUTES.get(f"/{endpoint}")
     return route
-
-
-_SLASHES = re.compile(r"/{2,}")
-_RAW_SLASHES = re.compile(rb"/{2,}")
-
-
-def normalize_path(scope: dict[str, Any]) -> dict[str, Any]:
-    """``//v1//models`` → ``/v1/models``, for every route, before any routing.
-
-    A base URL with a stray slash (``http://proxy:4000//v1``) reaches the route the client meant.
-    Werkzeug would answer it with a 308 whose ``Location`` is built from the ``Host`` header (an
-    open redirect); its redirects are off (``app._NoRedirectMap``), so this is the only place a
-    path is tidied, and nothing is ever redirected.
-    """
-    scope = dict(scope)
-    scope["path"] = _SLASHES.sub("/", scope["path"])
-    raw = scope.get("raw_path")
-    if isinstance(raw, bytes):
-        scope["raw_path"] = _RAW_SLASHES.sub(b"/", raw)
-    return scope

@@ -77,8 +77,11 @@ def _messages(data: dict[str, Any]) -> Any:
 
 def _litellm_params(ctx: RequestContext, deployment: Deployment | None) -> dict[str, Any]:
     metadata = ctx.data.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    # where LiteLLM's callbacks read it; the proxy's value, whatever the client wrote there
+    metadata["requester_ip_address"] = ctx.requester_ip_address
     return {
-        "metadata": dict(metadata) if isinstance(metadata, dict) else {},
+        "metadata": metadata,
         "model_group": ctx.requested_model,
         "custom_llm_provider": deployment.provider if deployment else None,
         "api_base": deployment.safe_api_base if deployment else None,
@@ -234,6 +237,7 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
         "team_id": user.team_id if user else None,
         "key_alias": user.key_alias if user else None,
         "key_hash": user.api_key if user else None,
+        "requester_ip_address": ctx.requester_ip_address,
         "tags": _tags(ctx.data),
         "metadata": dict(metadata) if isinstance(metadata, dict) else {},
     })

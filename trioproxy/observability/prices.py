@@ -147,26 +147,34 @@ class PriceTable:
         longest-prefix matching: ``gpt-4o-mini`` must never be priced as
         ``gpt-4o``, and a model we do not know costs ``None``, not a guess.
         """
+        key = self.resolve(model)
+        return self._models[key] if key is not None else None
+
+    def resolve(self, model: str) -> str | None:
+        """The table entry (lower-case key) that :meth:`lookup` prices ``model`` by, or ``None``.
+
+        For callers that read an entry's other facts (context window, mode: ``model_info.py``)
+        by the same name rules as its price.
+        """
         name = model.strip().lower()
         while name:
-            price = self._exact(name)
-            if price is None:
+            key = self._exact(name)
+            if key is None:
                 base = _SNAPSHOT_SUFFIX.sub("", name)
                 if base != name:
-                    price = self._exact(base)
-            if price is not None:
-                return price
+                    key = self._exact(base)
+            if key is not None:
+                return key
             _, sep, rest = name.partition("/")
             if not sep:
                 return None
             name = rest
         return None
 
-    def _exact(self, name: str) -> Price | None:
-        price = self._models.get(name)
-        if price is None and name in self._aliases:
-            price = self._models[self._aliases[name]]
-        return price
+    def _exact(self, name: str) -> str | None:
+        if name in self._models:
+            return name
+        return self._aliases.get(name)
 
 
 @functools.cache

@@ -26,7 +26,14 @@ import pytest
 
 from support.fake_upstream import Behavior, FakeUpstream
 from support.keys_support import Api, error
-from support.spend_support import INPUT_PRICE, MAX_TOKENS, OUTPUT_PRICE, raw_request, rows_of, wait_for
+from support.spend_support import (
+    INPUT_PRICE,
+    MAX_TOKENS,
+    OUTPUT_PRICE,
+    raw_request,
+    rows_of,
+    wait_for,
+)
 
 
 def uid(prefix: str) -> str:

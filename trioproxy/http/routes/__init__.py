@@ -13,11 +13,15 @@ robots.py      ``GET /robots.txt`` (only with ``block_robots``)             anyo
 admin.py       the management API: ``/key/*``, ``/team/*``, ``/user/*``,    by route (``admin/access.py``,
                ``/customer/*``, ``/end_user/*``, ``/budget/new``,             docs/keys.md)
                ``GET /audit``, ``/audit/{id}`` (``admin.ROUTES``)
+model_hub.py   ``GET /public/model_hub`` (JSON), ``/model_hub`` (a page)    anyone
+docs.py        ``GET /openapi.json``, ``/docs``; ``/swagger/<file>``        proxy admins unless in
+                                                                            ``public_routes``;
+                                                                            the UI's files: anyone
 spend.py       ``/spend/logs``, ``/spend/tags``, ``/global/spend*``,          by route, as admin.py
                ``/spend/calculate`` (``spend.SPEND_ROUTES``)                  (docs/spend.md)
 =============  ===========================================================  =====================
 
-The proxy endpoints themselves (chat completions, completions, embeddings) are not Quart routes:
-``http/asgi.py`` serves them in front of the app. A new route group is a module here, registered
+The proxy endpoints themselves (chat completions, completions, embeddings) and the pass-through
+endpoints are not Quart routes: ``http/asgi.py`` serves them in front of the app. A new route group is a module here, registered
 in ``http/app.py``; it authenticates through ``http/auth.py``.
 """
