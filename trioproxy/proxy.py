@@ -11,11 +11,12 @@ A **service** is anything with ``async run(*, task_status)`` (started with ``nur
 app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
 skip. Today: the store (when a database is configured: migrations applied, then the backend
-opened, before anything is served), the logging sink, handlers that are services
-(``hooks/assembly.py``), and the stream stopper of a ``--workers`` worker. They start in that order
-and are drained in the reverse one (the store last: what writes to it drains first). Next issues
-add theirs here (spend writer, coordination, secret refresh): a field in :class:`Services`, a line
-in :func:`build_proxy`.
+opened, before anything is served); with it the limiter (embedded: ``InProcessLimiter``), the spend
+writer (its outbox replayed before serving) and the budget reset service (``docs/spend.md``); the
+logging sink, handlers that are services (``hooks/assembly.py``), and the stream stopper of a
+``--workers`` worker. They start in that order and are drained in the reverse one (the store last:
+what writes to it drains first, the spend writer just before it). Next issues add theirs here
+(Redis coordination, secret refresh): a field in :class:`Services`, a line in :func:`build_proxy`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
+from .coordination import InProcessLimiter, Kind, Limiter
+from .coordination.settings import RedisSettings, redis_settings_from
 from .coordination.settings import describe as describe_redis
-from .coordination.settings import redis_settings_from
 from .coordination.shared import SharedState, open_shared_state
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
+from .errors import ProxyError
 from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
@@ -51,9 +54,17 @@ from .observability.callbacks import load_callbacks
 from .observability.cost import CostCalculator
 from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
+from .observability.prices import Price
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .spend import SpendWriter, default_outbox_dir, flush_interval_for
+from .spend.admission import AdmissionSettings, Admitter
+from .spend.endpoints import SpendContext
+from .spend.meter import SpendMeter
+from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
+from .store.durations import InvalidDuration, parse_duration
+from .store.money import to_micros
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -107,6 +118,12 @@ class Services:
     store: Store | None = None
     #: the Redis client, bus and limiter every process shares (docs/deploy.md); None: embedded mode
     shared: SharedState | None = None
+    #: budgets, rate limits and spend records (docs/spend.md); each None without a database.
+    #: The limiter is embedded (``InProcessLimiter``), or the shared ``RedisLimiter`` with Redis.
+    limiter: Limiter | None = None
+    spend_writer: SpendWriter | None = None
+    budget_resets: BudgetResetService | None = None
+    spend_meter: SpendMeter | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
@@ -256,11 +273,26 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     if response_cache is not None:
         observers.append(response_cache)
 
+    # budgets, rate limits and spend (docs/spend.md): with a database only (the ledger lives there)
+    price_of = _model_prices(router, cost)
+    settings = admission_settings(config, fail_open=shared is not None and shared.fail_open)
+    limiter = writer = resets = meter = None
+    if store is not None:
+        # with Redis every instance shares the counters (one script per reserve and per settle)
+        limiter = shared.limiter if shared is not None else InProcessLimiter()
+        writer = SpendWriter(store.spend, default_outbox_dir(config.database_url, {
+            "spend_outbox_dir": general.spend_outbox_dir}, cwd=config.base_dir),
+            flush_interval=flush_interval_for(general.proxy_batch_write_at))
+        resets = BudgetResetService(store.spend, store.bus)
+        meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
+                           scrub=scrubber.scrub)
+
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
                         authenticator=authenticator, cost=cost, response_cache=response_cache,
-                        customers=store.customer_cache if store else None)
-    admin = AdminContext(store, config_blocked_users=frozenset(
-        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()))
+                        customers=store.customer_cache if store else None, meter=meter)
+    admin = SpendContext(store, config_blocked_users=frozenset(
+        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
+        forget_key_spend=_forgetter(limiter), admission=settings, price_of=price_of)
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
@@ -269,24 +301,33 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
         # logged and counted like every request; the response cache has nothing to store here
         pass_through = PassThroughRouter(general.pass_through_endpoints, config=config, client=http_client,
                                          gate=access, observers=Observers([request_observer]), scrubber=scrubber)
-    lifetime = _check_services(config, [*(shared.services if shared else ()), *([store] if store else []), sink, *handlers.services, *([stopper] if stopper else [])])
+    spend_services = [limiter, writer, resets] if store is not None else []
+    lifetime = _check_services(config, [*(shared.services if shared else ()), *([store] if store else []),
+                                        *spend_services, sink, *handlers.services, *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
         response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access, shared=shared,
         pass_through=pass_through,
+        limiter=limiter, spend_writer=writer, budget_resets=resets, spend_meter=meter,
         stream_stopper=stopper, lifetime=lifetime,
     ))
 
 
-def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> SharedState | None:
-    """The Redis-backed shared state (``coordination/settings.py`` says which settings turn it on),
-    or None: embedded mode. Raises ConfigError for a Redis setting that is wrong."""
+def redis_settings(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> RedisSettings | None:
+    """The shared-state Redis the config or the environment names (``coordination/settings.py``), or
+    None. Raises ConfigError for a Redis setting that is wrong."""
     try:
-        settings = redis_settings_from(config, os.environ if environ is None else environ)
+        return redis_settings_from(config, os.environ if environ is None else environ)
     except ValueError as exc:
         raise ConfigError([f"{config.source}: {exc}"]) from None
+
+
+def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> SharedState | None:
+    """The Redis-backed shared state, or None: embedded mode (no Redis, or no database to share).
+    Raises ConfigError for a Redis setting that is wrong."""
+    settings = redis_settings(config, environ)
     if settings is None:
         return None
     if config.database_url is None:
@@ -295,6 +336,58 @@ def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = 
         return None
     log.info("shared state through Redis at %s", describe_redis(settings))
     return open_shared_state(settings)
+
+
+def admission_settings(config: ProxyConfig, *, fail_open: bool = False) -> AdmissionSettings:
+    """The proxy-wide budget settings (``litellm_settings``, ``general_settings``; docs/spend.md).
+    ``fail_open``: admit unchecked while the shared state is unreachable (docs/deploy.md)."""
+    litellm, general = config.litellm, config.general
+    if litellm.budget_duration is not None:
+        try:
+            parse_duration(litellm.budget_duration)
+        except InvalidDuration as exc:
+            raise ConfigError([f"{config.source}: litellm_settings.budget_duration: {exc}"]) from None
+    try:
+        return AdmissionSettings(
+            proxy_max_budget=to_micros(litellm.max_budget), proxy_budget_duration=litellm.budget_duration,
+            max_end_user_budget=to_micros(litellm.max_end_user_budget),
+            default_max_tokens=general.spend_default_max_tokens,
+            budget_exceeded_status=litellm.budget_exceeded_status_code, fail_open=fail_open)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: litellm_settings: {exc}"]) from None
+
+
+def _model_prices(router: Router, cost: CostCalculator) -> Any:
+    """``model name → Price`` of the model group's first deployment (None: unknown or unpriced),
+    remembered per name (bounded): what admission's estimate and ``/spend/calculate`` price with."""
+    prices: dict[str, Price | None] = {}
+
+    def price_of(model: str) -> Price | None:
+        try:
+            return prices[model]
+        except KeyError:
+            pass
+        try:
+            price = cost.price(router.deployments(model)[0])
+        except (ProxyError, IndexError):
+            price = None
+        if len(prices) < 10_000:
+            prices[model] = price
+        return price
+
+    return price_of
+
+
+def _forgetter(limiter: Limiter | None) -> Any:
+    """What ``/key/update`` calls after setting a key's ``spend``: its budget counter is dropped and
+    seeded again from the row (docs/spend.md)."""
+    if limiter is None:
+        return None
+
+    async def forget(token: str) -> None:
+        await limiter.forget(Kind.BUDGET, f"key:{token}")
+
+    return forget
 
 
 def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> Store | None:

@@ -45,7 +45,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     # the request core, the HTTP surface, the composition root, the command line
     "core": {"hooks", "caching", "upstream", "observability", "auth", "config", "context", "streaming",
              "types", "prompt", "masking", "errors"},
-    "http": {"core", "observability", "admin", "auth", "access", "config", "context", "masking", "errors"},
+    "http": {"core", "observability", "admin", "spend", "auth", "access", "config", "context", "masking", "errors"},
     "proxy": {"http", "core", "policies", "hooks", "observability", "caching", "upstream", "auth",
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",
               "masking", "errors"},

@@ -46,7 +46,8 @@ def _database(config: ProxyConfig) -> str:
     except InvalidDatabaseURL as exc:
         return f"database: invalid URL ({exc})"
     audit = "on" if config.litellm.store_audit_logs else "off (litellm_settings.store_audit_logs)"
-    return f"database: {shown}; audit log: {audit}"
+    return (f"database: {shown}; audit log: {audit}; budgets, rate limits and spend records: on "
+            "(limits_and_budgets in the pre-call phase, docs/spend.md)")
 
 
 def check(args: argparse.Namespace) -> int:

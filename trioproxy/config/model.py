@@ -139,6 +139,15 @@ class GeneralSettings:
     database_connection_pool_limit: int = 4     # PostgreSQL connections (and worker threads) per process
     database_connection_timeout: float = DEFAULT_DATABASE_CONNECTION_TIMEOUT
     user_api_key_cache_ttl: float = 60.0        # seconds a cached key may be stale (changes by other processes)
+    # spend records (docs/spend.md)
+    #: LiteLLM's seconds between spend flushes: can only lower the writer's 0.2 s (never above 1 s)
+    proxy_batch_write_at: float | None = None
+    #: accepted; rows are still written (they make spend exactly-once and hold no prompt: docs/spend.md)
+    disable_spend_logs: bool = False
+    #: the durable outbox (relative: to the config file); default next to a SQLite file, else .trioproxy/
+    spend_outbox_dir: str | None = None
+    #: output tokens reserved for a request that names no max_tokens
+    spend_default_max_tokens: int = 4096
     pass_through_endpoints: tuple[PassThroughEndpoint, ...] = ()
     pass_through_request_timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT
 
@@ -183,6 +192,14 @@ class LitellmSettings:
     google_thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: one audit record per change of a key, team, user or customer (docs/keys.md)
     store_audit_logs: bool = False
+    # budgets (docs/spend.md): the whole proxy's, USD, and its window; customers' default
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    max_end_user_budget: float | None = None
+    budget_exceeded_status_code: int = 429
+    #: LiteLLM's budget sweep: accepted so its configs load, no effect (budgets reset on time here)
+    proxy_budget_rescheduler_min_time: float | None = None
+    proxy_budget_rescheduler_max_time: float | None = None
     #: model groups listed by the public model hub (``GET /public/model_hub``, no key needed)
     public_model_groups: tuple[str, ...] = ()
     # accepted for compatibility, not used

@@ -21,6 +21,7 @@ Rules, decided here once:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .deployment_params import (
@@ -108,6 +109,28 @@ def v_port(value: Any, path: str, ctx: Ctx) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return value
     ctx.error(path, f"expected a port number between 1 and 65535, got {describe(value)}")
+    return INVALID
+
+
+#: ``budget_duration``: ``<number><unit>``, unit s, m, h, d, w or mo (``store/durations.py`` parses it)
+_DURATION = re.compile(r"^([0-9]{1,12})(s|m|h|d|w|mo)$")
+
+
+def v_budget_duration(value: Any, path: str, ctx: Ctx) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DURATION.match(value.strip()) or int(_DURATION.match(value.strip())[1]) == 0:
+        ctx.error(path, f"expected a duration like '30s', '1h', '30d' or '1mo' (a number > 0 and a unit: s, m, h, d, "
+                        f"w, mo), got {describe(value)}")
+        return INVALID
+    return value.strip()
+
+
+def v_budget_status(value: Any, path: str, ctx: Ctx) -> Any:
+    """The status of a budget refusal: LiteLLM has answered 400, 429 and 422 over time (docs/spend.md)."""
+    if value in (400, 422, 429) and not isinstance(value, bool):
+        return int(value)
+    ctx.error(path, f"expected 400, 422 or 429, got {describe(value)}")
     return INVALID
 
 
@@ -212,11 +235,16 @@ LITELLM_SETTINGS = Section(
         "json_logs": v_bool,
         # the store (docs/keys.md)
         "store_audit_logs": v_bool,
+        # budgets (docs/spend.md); the rescheduler times are LiteLLM's sweep: accepted, no effect here
+        "max_budget": v_num(0.0),
+        "budget_duration": v_budget_duration,
+        "max_end_user_budget": v_num(0.0),
+        "budget_exceeded_status_code": v_budget_status,
+        "proxy_budget_rescheduler_min_time": v_num(0.0),
+        "proxy_budget_rescheduler_max_time": v_num(0.0),
     },
     unsupported=(
         "service_callback",
-        "max_budget",
-        "budget_duration",
         "default_team_settings",
     ),
 )
@@ -284,6 +312,11 @@ GENERAL_SETTINGS = Section(
         "coordination_redis": v_coordination_redis,
         "coordination_failure_policy": v_choice("closed", "open"),
         "coordination_redis_timeout": v_num(0.001, 10.0),
+        # spend records (docs/spend.md)
+        "proxy_batch_write_at": v_num(0.0),
+        "disable_spend_logs": v_bool,
+        "spend_outbox_dir": v_str,
+        "spend_default_max_tokens": v_int(0),
         # access (docs/access.md): checked by trioproxy/access when the proxy is built
         "public_routes": v_any,
         "admin_only_routes": v_any,
@@ -300,7 +333,6 @@ GENERAL_SETTINGS = Section(
         "alerting",
         "spend_logs_metadata",
         "store_model_in_db",
-        "proxy_batch_write_at",
     ),
 )
 

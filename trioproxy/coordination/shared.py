@@ -3,8 +3,9 @@
 One :class:`~.redis.RedisClient` (one multiplexed connection) carries the limiter's scripts and
 the bus's PUBLISHes; the bus subscribes on a connection of its own. ``proxy.py`` builds this when
 ``coordination/settings.py`` finds a Redis, hands ``bus`` to the store (its caches) and ``limiter``
-to admission, and runs :attr:`SharedState.services` in this order (drained in reverse: the limiter
-and the bus before the client they talk through).
+to admission, and runs :attr:`SharedState.services` (the client, then the bus; drained in reverse)
+before the store; the limiter runs with the spend services (after the store), so it is drained before
+the client it talks through too.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class SharedState:
 
     @property
     def services(self) -> tuple[Any, ...]:
-        return (self.client, self.bus, self.limiter)
+        return (self.client, self.bus)
 
     @property
     def fail_open(self) -> bool:

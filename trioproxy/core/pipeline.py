@@ -56,7 +56,7 @@ from ..upstream.router import Router
 from . import endpoints
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
 from .relay import StreamRelay, response_too_large
-from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
+from .run import CLEANUP_DEADLINE, Meter, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams
 
 if TYPE_CHECKING:
@@ -103,6 +103,22 @@ def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy(data)
 
 
+def _with_id(raw: bytes, parsed: dict[str, Any], new: str) -> bytes:
+    """The upstream's JSON body with its top-level ``id`` replaced by the proxy's request id.
+
+    The bytes stay as the upstream sent them (a splice) when ``"id": "<old>"`` occurs exactly once;
+    otherwise the parsed body is re-encoded. Why the proxy's id: it is the spend record's key and is
+    known before the upstream answers; upstream ids are not unique (docs/spend.md)."""
+    old = parsed.get("id")
+    parsed["id"] = new
+    if isinstance(old, str):
+        encoded = orjson.dumps(old)
+        for needle in (b'"id":' + encoded, b'"id": ' + encoded):
+            if raw.count(needle) == 1:
+                return raw.replace(needle, needle[:-len(encoded)] + orjson.dumps(new))
+    return orjson.dumps(parsed)
+
+
 async def _close_quietly(stream: Any) -> None:
     with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
         try:
@@ -132,6 +148,7 @@ class Pipeline:
         cost: CostCalculator | None = None,
         response_cache: ResponseCache | None = None,
         customers: CustomerLookup | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.config = config
         self.plan = plan
@@ -144,8 +161,10 @@ class Pipeline:
         #: the customers of the database (``None`` without one): a blocked ``user`` is refused here
         self.customers = customers
         self.observers = Observers(observers)
+        #: admission and spend records (``spend/meter.py``; None without a database): run by the
+        #: pre-call step ``limits_and_budgets`` (``hooks/steps.py``), finished by the outcome rules
         self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
-                              observers=self.observers, cost=cost)
+                              observers=self.observers, cost=cost, meter=meter)
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
@@ -170,20 +189,27 @@ class Pipeline:
         resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
         """
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
-        run = RequestRun(ctx, self.rules)
+        run = RequestRun(ctx, self.rules, peer)
         self.observers.notify("on_request_start", ctx)
+        response: ProxyResponse | None = None
         try:
             try:
-                return await self._run(run, raw_body, headers, peer)
+                response = await self._run(run, raw_body, headers, peer)
             except Exception as exc:
                 error = to_proxy_error(exc)
                 if not isinstance(exc, ProxyError):
                     log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-                return await run.fail(error)
+                response = await run.fail(error)
+            return response
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
             raise
+        finally:
+            # an admitted request's reservation is released on every way out (shielded); a stream
+            # being relayed is the relay's to close (relay.py, at its end)
+            if run.ticket is not None and not (response is not None and isinstance(response.body, StreamRelay)):
+                await run.close_spend()
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None) -> ProxyResponse:
@@ -308,15 +334,17 @@ class Pipeline:
             parsed = orjson.loads(upstream.body)
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
-        response = wrap_response(parsed)
         body = ctx.upstream_raw = upstream.body
+        if type(parsed) is dict and "id" in parsed:
+            body = _with_id(body, parsed, ctx.id)   # the id the client receives is the request's
+        response = wrap_response(parsed)
         calls = run.calls("post_call_success")
         if calls:
             response = await scheduler.run_post_call_success(calls, run.invoke, run.args(response=response))
             body = orjson.dumps(response)
         ctx.response = response
         ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
-        run.settle_cost()
+        await run.settle_final_cost()
         headers = await run.response_headers(response)
         run.succeed(200)
         return ProxyResponse(200, headers, body)

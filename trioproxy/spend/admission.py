@@ -456,6 +456,21 @@ class Reservation:
         self.settled = True
         return applied
 
+    def settle_at_once(self, *, tokens: int, cost_micros: int) -> bool:
+        """:meth:`settle` without waiting, when the limiter can (the in-process one: its operations
+        are synchronous, so the request's outcome settles its counters in the same step as it hands
+        its record off). False when the limiter needs I/O: the actuals are kept, and the caller's
+        shielded ``finally`` awaits :meth:`release`, which applies them."""
+        if not self.plan.checks or self.settled:
+            return True
+        settle_now = getattr(self.limiter, "settle_now", None)
+        if settle_now is None:
+            self._actuals = (tokens, cost_micros)
+            return False
+        self.settled = True
+        settle_now(self.request_id, tokens, cost_micros)
+        return True
+
     async def release(self) -> bool:
         """Give back the estimates and the parallel slot (a failed or cancelled request). Call it in a
         shielded ``finally``; after :meth:`settle` it does nothing, after a settle that failed it
