@@ -18,6 +18,7 @@ import httpx
 
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
+from support.spend_support import INPUT_PRICE, OUTPUT_PRICE
 
 __all__ = ["MASTER", "UPSTREAM_KEY", "Cluster", "Instance", "shared_config", "until"]
 
@@ -31,16 +32,17 @@ T = TypeVar("T")
 
 
 def shared_config(upstream: FakeUpstream, database_url: str, redis_url: str | None, **general: Any) -> dict[str, Any]:
-    """One model on the fake upstream; the store on ``database_url``; shared state on ``redis_url``.
+    """Two priced models on the fake upstream (``spend_support``'s prices); the store on ``database_url``; shared state on ``redis_url``.
     ``user_api_key_cache_ttl`` is long, so only an invalidation can explain a change seen in time."""
     litellm = general.pop("litellm_settings", {})
+
+    def model(name: str, upstream_name: str) -> dict[str, Any]:
+        return {"model_name": name, "litellm_params": {
+            "model": f"openai/{upstream_name}", "api_base": upstream.base_url, "api_key": UPSTREAM_KEY,
+            "input_cost_per_token": INPUT_PRICE, "output_cost_per_token": OUTPUT_PRICE}}
+
     return {
-        "model_list": [
-            {"model_name": "gpt-test", "litellm_params": {"model": "openai/up-model", "api_base": upstream.base_url,
-                                                          "api_key": UPSTREAM_KEY}},
-            {"model_name": "gpt-other", "litellm_params": {"model": "openai/up-other", "api_base": upstream.base_url,
-                                                           "api_key": UPSTREAM_KEY}},
-        ],
+        "model_list": [model("gpt-test", "up-model"), model("gpt-other", "up-other")],
         "litellm_settings": {"num_retries": 0, **litellm},
         "general_settings": {"master_key": MASTER, "database_url": database_url,
                              "user_api_key_cache_ttl": 600,
