@@ -8,19 +8,21 @@ tests report.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from support.fake_upstream import FakeUpstream
+from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
-from support.spend_support import INPUT_PRICE, OUTPUT_PRICE
+from support.spend_support import INPUT_PRICE, MAX_TOKENS, OUTPUT_PRICE
 
-__all__ = ["MASTER", "UPSTREAM_KEY", "Cluster", "Instance", "shared_config", "until"]
+__all__ = ["MASTER", "UPSTREAM_KEY", "Cluster", "Instance", "concurrent_chats", "shared_config", "until"]
 
 MASTER = "sk-master-SHARED-e2e-0123456789abcdef"
 UPSTREAM_KEY = "sk-upstream-SHARED-e2e-0123456789ab"
@@ -123,3 +125,34 @@ def until(condition: Callable[[], T], what: str, *, hang: float = HANG) -> tuple
         if elapsed > hang:
             raise AssertionError(f"{what}: not seen within {hang:g} s")
         time.sleep(0.002)
+
+
+def concurrent_chats(cluster: Cluster, upstream: FakeUpstream, key: str, n: int, content: str,
+                     **body: Any) -> tuple[list[httpx.Response], int]:
+    """``n`` concurrent chat requests for ``gpt-test``, alternating between the instances; the
+    answers, and how many reached the upstream while all ``n`` were in flight.
+
+    The barrier is the fake upstream: every admitted request is held there until each request has
+    either been answered by its instance (refused) or reached the upstream (admitted), so all of
+    them are decided while every admitted one is still in flight."""
+    upstream.reset()                    # count only these requests
+    hold = threading.Event()
+    upstream.set_behavior("up-model", Behavior(hold=hold))
+    clients = [httpx.Client(base_url=i.process.base_url, timeout=60,
+                            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+               for i in cluster.instances]
+    payload = {"model": "gpt-test", "messages": [{"role": "user", "content": content}], "max_tokens": MAX_TOKENS,
+               **body}
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(clients[i % len(clients)].post, "/v1/chat/completions", json=payload,
+                                   headers={"authorization": f"Bearer {key}"}) for i in range(n)]
+            until(lambda: sum(f.done() for f in futures) + len(upstream.requests) == n, f"all {n} requests decided")
+            admitted = len(upstream.requests)
+            hold.set()
+            answers = [f.result() for f in futures]
+    finally:
+        hold.set()
+        for client in clients:
+            client.close()
+    return answers, admitted

@@ -9,17 +9,14 @@ admitted one is still in flight — nothing settles early, nothing is decided la
 
 from __future__ import annotations
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
-from support.fake_upstream import Behavior, FakeUpstream
-from support.shared_support import Cluster, Instance, until
-from support.spend_support import MAX_TOKENS, estimate_usd
+from support.fake_upstream import FakeUpstream
+from support.shared_support import Cluster, Instance, concurrent_chats, until
+from support.spend_support import estimate_usd
 
 CONTENT = "shared-barrier-0000"
 
@@ -27,30 +24,6 @@ CONTENT = "shared-barrier-0000"
 @pytest.fixture(autouse=True)
 def fresh_upstream(upstream: FakeUpstream) -> None:
     upstream.reset()
-
-
-def _concurrently(cluster: Cluster, upstream: FakeUpstream, key: str, n: int, **body: Any) -> tuple[list[httpx.Response], int]:
-    """``n`` concurrent chat requests, alternating between the instances; the answers, and how many
-    reached the upstream while all ``n`` were in flight."""
-    hold = threading.Event()
-    upstream.set_behavior("up-model", Behavior(hold=hold))
-    clients = [httpx.Client(base_url=i.process.base_url, timeout=60,
-                            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-               for i in cluster.instances]
-    payload = {"model": "gpt-test", "messages": [{"role": "user", "content": CONTENT}], "max_tokens": MAX_TOKENS, **body}
-    try:
-        with ThreadPoolExecutor(n) as pool:
-            futures = [pool.submit(clients[i % len(clients)].post, "/v1/chat/completions", json=payload,
-                                   headers={"authorization": f"Bearer {key}"}) for i in range(n)]
-            until(lambda: sum(f.done() for f in futures) + len(upstream.requests) == n, f"all {n} requests decided")
-            admitted = len(upstream.requests)
-            hold.set()
-            answers = [f.result() for f in futures]
-    finally:
-        hold.set()
-        for client in clients:
-            client.close()
-    return answers, admitted
 
 
 def _records(instance: Instance, token: str, n: int) -> list[dict[str, Any]]:
@@ -63,7 +36,7 @@ def test_rpm_20_with_60_concurrent_requests_over_two_instances_admits_exactly_20
         cluster: Cluster, upstream: FakeUpstream) -> None:
     a, b = cluster[0], cluster[1]
     made = a.ok(a.post("/key/generate", {"rpm_limit": 20, "key_alias": f"rpm-{uuid.uuid4().hex[:6]}"}))
-    answers, admitted = _concurrently(cluster, upstream, made["key"], 60)
+    answers, admitted = concurrent_chats(cluster, upstream, made["key"], 60, CONTENT)
     assert admitted == 20
     ok = [r for r in answers if r.status_code == 200]
     refused = [r for r in answers if r.status_code != 200]
@@ -84,7 +57,7 @@ def test_a_budget_that_fits_n_admits_at_most_n_across_instances(cluster: Cluster
     a, b = cluster[0], cluster[1]
     budget = round(fits * estimate_usd(CONTENT), 6)
     made = a.ok(a.post("/key/generate", {"max_budget": budget}))
-    answers, admitted = _concurrently(cluster, upstream, made["key"], 40)
+    answers, admitted = concurrent_chats(cluster, upstream, made["key"], 40, CONTENT)
     assert admitted <= fits
     assert admitted == fits          # the budget is exactly `fits` estimates: the last one fills it
     ok = [r for r in answers if r.status_code == 200]
