@@ -5,6 +5,8 @@ answers (cached keys keep working), an unknown key does not."""
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
 from trioproxy.store.errors import StoreUnavailable
 from trioproxy.store.loading_cache import MISS, LoadingCache
@@ -73,6 +75,7 @@ async def test_store_down_bus_live_an_expired_entry_answers() -> None:
     with pytest.raises(StoreUnavailable):        # unknown keys: the store's 503, never a guess
         await cache.get("never-seen")
     backend.down = False
+    clock.now += 1.0                              # after the fail-fast second (see the test below)
     assert await cache.get("k") == "v1" and cache.lookup("k") == "v1"     # reloaded, fresh again
 
 
@@ -95,3 +98,37 @@ async def test_an_invalidated_entry_never_answers_stale() -> None:
     backend.down = True
     with pytest.raises(StoreUnavailable):
         await cache.get("k")
+
+
+async def test_while_the_store_is_down_misses_fail_fast_and_one_probe_tries_again() -> None:
+
+
+    live = [True]
+    cache, backend, clock = make(live)
+    await cache.get("k")
+    clock.now += 61
+    backend.down = True
+    assert await cache.get("k") == "v1"              # a cached key still answers (stale, bus live)
+    assert backend.loads == 2
+    with pytest.raises(StoreUnavailable):            # within the fail-fast second: no load at all
+        await cache.get("a")
+    with pytest.raises(StoreUnavailable):
+        await cache.get("b")
+    assert await cache.get("k") == "v1" and backend.loads == 2
+    clock.now += 1.0                                 # the second is over: the next miss probes
+    backend.down = False
+    release = trio.Event()
+    original = backend.load
+
+    async def slow_load(key: str) -> str | None:
+        await release.wait()
+        return await original(key)
+    cache._load = slow_load  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cache.get, "probe")
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(StoreUnavailable):        # while the probe runs, others still fail fast
+            await cache.get("c")
+        release.set()
+    assert backend.loads == 3
+    assert await cache.get("nobody") is None and backend.loads == 4      # the store is back: loads again

@@ -27,6 +27,10 @@ Rules (each has a test in ``tests/store/test_store_key_cache.py``):
   live, the expired entry answers. That is sound because every change to it would have arrived as
   an invalidation (which drops the entry), and it keeps cached keys working through a database
   outage longer than the TTL. Negative entries never do this (an unknown key gets the store's 503).
+* **Fail fast while the store is down**: after a load failed with one of ``stale_errors``, misses
+  answer at once (the expired entry as above, else the same error: a 503) for ``outage_fail_fast``
+  seconds (1 s) and then while a single load probes the store — instead of each waiting for the
+  connection timeout (``database_connection_timeout``, 10 s) during an outage.
 * Entries are never written from the request path: only loads fill the cache.
 """
 
@@ -69,13 +73,19 @@ class LoadingCache(Generic[R]):
     def __init__(self, load: Callable[[str], Awaitable[R | None]], *, ttl: float = 60.0,
                  negative_ttl: float = 10.0, max_entries: int = 100_000, max_negative: int = 10_000,
                  monotonic: Callable[[], float] = time.monotonic, live: Callable[[], bool] = lambda: True,
-                 down_ttl: float = 1.0, stale_errors: tuple[type[BaseException], ...] = ()):
+                 down_ttl: float = 1.0, stale_errors: tuple[type[BaseException], ...] = (),
+                 outage_fail_fast: float = 1.0):
         self._load = load
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self._live = live
         self.down_ttl = down_ttl
         self._stale_errors = stale_errors
+        #: seconds after a store failure during which misses fail at once (one probe then tries again)
+        self.outage_fail_fast = outage_fail_fast
+        self._down_until = 0.0
+        self._down_error: BaseException | None = None
+        self._probing = False
         self.max_entries = max_entries
         self.max_negative = max_negative
         self._monotonic = monotonic
@@ -119,20 +129,27 @@ class LoadingCache(Generic[R]):
                 if found is not MISS:
                     return found  # type: ignore[return-value]
                 continue
+            outage = self._outage_error()
+            if outage is not None:          # the store just failed: answer now, do not queue for it
+                return self._stale_or_raise(key, outage)
             flight = self._flights[key] = trio.Event()
             generation = self.generation
+            probing = self._down_until > 0
+            if probing:
+                self._probing = True
             try:
                 self.stats.loads += 1
                 record = await self._load(key)
-            except self._stale_errors:
-                expired = self._entries.get(key)
-                if expired is None or not self._live():
-                    raise
-                self.stats.stale_served += 1
-                return expired[0]
+            except self._stale_errors as exc:
+                self._down_until = self._monotonic() + self.outage_fail_fast
+                self._down_error = exc
+                return self._stale_or_raise(key, exc)
             finally:
+                if probing:
+                    self._probing = False
                 del self._flights[key]
                 flight.set()
+            self._down_until = 0.0
             if generation == self.generation:
                 self._store(key, record)
                 return record
@@ -140,6 +157,22 @@ class LoadingCache(Generic[R]):
         # invalidated during every attempt: answer with a fresh load, cache nothing
         self.stats.loads += 1
         return await self._load(key)
+
+    def _outage_error(self) -> BaseException | None:
+        """The store's last failure while misses should fail fast: for ``outage_fail_fast`` seconds
+        after it, and afterwards while one load (the probe) is trying the store again."""
+        if not self._down_until:
+            return None
+        if self._probing or self._monotonic() < self._down_until:
+            return self._down_error
+        return None
+
+    def _stale_or_raise(self, key: str, error: BaseException) -> R:
+        expired = self._entries.get(key)
+        if expired is None or not self._live():
+            raise type(error)(str(error)) from None
+        self.stats.stale_served += 1
+        return expired[0]
 
     # --- bookkeeping -----------------------------------------------------------------------------
 

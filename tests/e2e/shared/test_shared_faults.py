@@ -147,7 +147,7 @@ def own_postgres() -> Iterator[OwnPostgres]:
 
 
 def test_postgres_down(own_postgres: OwnPostgres, upstream: FakeUpstream, redis_url: str, tmp_path: Path) -> None:
-    config = shared_config(upstream, own_postgres.dsn, redis_url, database_connection_timeout=1)
+    config = shared_config(upstream, own_postgres.dsn, redis_url)
     with Cluster(tmp_path, config).running() as cluster:
         a, b = cluster[0], cluster[1]
         made = a.ok(a.post("/key/generate", {"rpm_limit": 1000}))
@@ -160,9 +160,10 @@ def test_postgres_down(own_postgres: OwnPostgres, upstream: FakeUpstream, redis_
             answer = instance.chat(key)
             assert answer.status_code == 200, answer.text                     # cached keys keep working
             served.append(answer.headers["x-litellm-call-id"])
-        unknown, seconds = _timed(lambda: b.models(f"sk-unknown-{uuid.uuid4().hex}"))
-        assert _is_503(unknown) and unknown.json()["error"]["code"] == "store_unavailable", unknown.text
-        TIMES["PostgreSQL down: unknown key answered 503 in"] = seconds
+        for attempt in (1, 2):
+            unknown, seconds = _timed(lambda: b.models(f"sk-unknown-{uuid.uuid4().hex}"))
+            assert _is_503(unknown) and unknown.json()["error"]["code"] == "store_unavailable", unknown.text
+            TIMES[f"PostgreSQL down: unknown key {attempt} answered 503 in"] = seconds
         write = a.post("/key/generate", {})
         assert write.status_code == 503, write.text                           # management writes: 503
 

@@ -51,6 +51,19 @@ def test_rpm_20_with_60_concurrent_requests_over_two_instances_admits_exactly_20
     assert sorted(r["request_id"] for r in rows) == sorted(r.headers["x-litellm-call-id"] for r in ok)
 
 
+def test_parallel_limit_3_with_12_concurrent_requests_over_two_instances(cluster: Cluster,
+                                                                         upstream: FakeUpstream) -> None:
+    a, b = cluster[0], cluster[1]
+    made = a.ok(a.post("/key/generate", {"max_parallel_requests": 3}))
+    answers, admitted = concurrent_chats(cluster, upstream, made["key"], 12, CONTENT)
+    assert admitted == 3                             # held at the upstream: three slots, shared
+    refused = [r for r in answers if r.status_code != 200]
+    assert len(refused) == 9 and all(r.status_code == 429 for r in refused), refused[0].text
+    # every slot came back: the next three run at once again, on either instance
+    _, again = concurrent_chats(cluster, upstream, made["key"], 3, CONTENT)
+    assert again == 3
+
+
 @pytest.mark.parametrize("fits", [10])
 def test_a_budget_that_fits_n_admits_at_most_n_across_instances(cluster: Cluster, upstream: FakeUpstream,
                                                                  fits: int) -> None:
