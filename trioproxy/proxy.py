@@ -35,6 +35,8 @@ from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
 from .coordination import InProcessLimiter, Kind, Limiter
+from .coordination.limiter import DEFAULT_MAX_RESERVATION_AGE
+from .coordination.limiter_memory import DEFAULT_IDLE_EVICT
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
@@ -268,10 +270,19 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     settings = admission_settings(config)
     limiter = writer = resets = meter = None
     if store is not None:
-        limiter = InProcessLimiter()
+        ledger: list[SpendWriter] = []
+        limiter = InProcessLimiter(
+            # a reservation open longer than any request may last was leaked: stop renewing it
+            max_age=max(DEFAULT_MAX_RESERVATION_AGE, 2 * config.request_timeout,
+                        *(2 * d.max_stream_duration for d in config.deployments)),
+            # idle customers' counters go (the customer row is re-read after the cache's TTL) once
+            # the ledger holds every record: nothing queued in the writer
+            idle_evict=max(DEFAULT_IDLE_EVICT, 3 * general.user_api_key_cache_ttl),
+            can_forget_budgets=lambda: bool(ledger) and ledger[0].pending == 0)
         writer = SpendWriter(store.spend, default_outbox_dir(config.database_url, {
             "spend_outbox_dir": general.spend_outbox_dir}, cwd=config.base_dir),
             flush_interval=flush_interval_for(general.proxy_batch_write_at))
+        ledger.append(writer)
         resets = BudgetResetService(store.spend, store.bus)
         meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
                            scrub=scrubber.scrub)
