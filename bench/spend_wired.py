@@ -22,7 +22,8 @@ Rounds run the cells in turn (the order reverses every round) so drift of a shar
 affects both alike; each cell is ``bench/loadgen.py`` (its own process: no shared GIL) at
 ``--clients`` keep-alive connections, non-streaming, and at 1 connection for the added p50. Prints
 every round and the medians: throughput ratios key / master and key / master-db at ``--clients``,
-and the added p50 at 1 client.
+the proxy process's CPU per request at ``--clients`` (the steadier figure on a shared machine: a
+CPU-bound proxy's throughput is its inverse), and the added p50 at 1 client.
 No test asserts these figures.
 """
 
@@ -42,6 +43,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import tree_cpu_seconds  # noqa: E402  (bench/run.py)
 
 from support.proxy_process import ProxyProcess, write_config  # noqa: E402
 
@@ -59,13 +63,20 @@ def _config(upstream_port: int, database_url: str | None) -> dict[str, Any]:
         "litellm_settings": {"num_retries": 0}, "general_settings": general}
 
 
-def _loadgen(url: str, key: str, clients: int, duration: float) -> dict[str, Any]:
+def _loadgen(url: str, key: str, clients: int, duration: float, pid: int | None = None) -> dict[str, Any]:
+    """One loadgen run; with ``pid``, also the proxy's CPU µs per request over the whole run
+    (warm-up included, so divided by every answer: less sensitive to a shared machine's noise
+    than wall-clock throughput, which other sessions' load moves by ±30 %)."""
+    cpu_before = tree_cpu_seconds(pid) if pid is not None else None
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "loadgen.py"), "--url", url,
                           "--concurrency", str(clients), "--duration", str(duration), "--warmup", "0.5",
                           "--api-key", key, "--body", BODY], capture_output=True, check=True, timeout=duration + 60)
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
     if result["failed"] or not result["ok"]:
         raise SystemExit(f"loadgen saw failures: {result['statuses']} {result['error_samples']}")
+    cpu_after = tree_cpu_seconds(pid) if pid is not None else None
+    if cpu_before is not None and cpu_after is not None:
+        result["cpu_us"] = (cpu_after - cpu_before) * 1e6 / (result["ok"] + result["warmup_ok"])
     return result
 
 
@@ -90,18 +101,20 @@ def main() -> None:
                                   json={"max_budget": 1e6, "rpm_limit": 10**9, "tpm_limit": 10**12}, timeout=30)
                 made.raise_for_status()
                 key = made.json()["key"]
-                cells = {"master": (f"{plain.base_url}/v1/chat/completions", MASTER),
-                         "master-db": (f"{metered.base_url}/v1/chat/completions", MASTER),
-                         "key": (f"{metered.base_url}/v1/chat/completions", key)}
-                for url, secret in cells.values():      # warm-up: connections, key cache, first-use paths
+                cells = {"master": (f"{plain.base_url}/v1/chat/completions", MASTER, plain.process.pid),
+                         "master-db": (f"{metered.base_url}/v1/chat/completions", MASTER, metered.process.pid),
+                         "key": (f"{metered.base_url}/v1/chat/completions", key, metered.process.pid)}
+                for url, secret, _pid in cells.values():  # warm-up: connections, key cache, first-use paths
                     _loadgen(url, secret, args.clients, 1.0)
                 rows: list[dict[str, float]] = []
                 for index in range(args.rounds):
                     order = list(cells) if index % 2 == 0 else list(reversed(cells))
                     row: dict[str, float] = {}
                     for name in order:
-                        url, secret = cells[name]
-                        row[f"{name}_rps"] = _loadgen(url, secret, args.clients, args.duration)["rps"]
+                        url, secret, pid = cells[name]
+                        loaded = _loadgen(url, secret, args.clients, args.duration, pid)
+                        row[f"{name}_rps"] = loaded["rps"]
+                        row[f"{name}_cpu"] = loaded.get("cpu_us", float("nan"))
                         row[f"{name}_p50"] = _loadgen(url, secret, 1, args.duration)["latency_ms"]["p50"]
                     rows.append(row)
                     print(f"round {index + 1}: " + _line(row, args.clients), flush=True)
@@ -118,13 +131,16 @@ def main() -> None:
           f"key/master-db {statistics.median(r['key_rps'] / r['master-db_rps'] for r in rows):.1%}; "
           f"median added p50 key-master {statistics.median(r['key_p50'] - r['master_p50'] for r in rows):+.3f} ms, "
           f"key-master-db {statistics.median(r['key_p50'] - r['master-db_p50'] for r in rows):+.3f} ms; "
+          f"median CPU/request ratios master/key {statistics.median(r['master_cpu'] / r['key_cpu'] for r in rows):.1%}, "
+          f"master-db/key {statistics.median(r['master-db_cpu'] / r['key_cpu'] for r in rows):.1%}; "
           f"spend recorded: {logs.get('spend')} USD")
 
 
 def _line(row: dict[str, float], clients: int) -> str:
     rps = ", ".join(f"{name} {row[f'{name}_rps']:.0f}" for name in ("master", "master-db", "key"))
     p50 = ", ".join(f"{name} {row[f'{name}_p50']:.3f}" for name in ("master", "master-db", "key"))
-    return f"{clients} clients rps: {rps}; 1 client p50 ms: {p50}"
+    cpu = ", ".join(f"{name} {row[f'{name}_cpu']:.0f}" for name in ("master", "master-db", "key"))
+    return f"{clients} clients rps: {rps}; proxy CPU µs/request: {cpu}; 1 client p50 ms: {p50}"
 
 
 if __name__ == "__main__":
