@@ -37,6 +37,8 @@ from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
 from .coordination import InProcessLimiter, Kind, Limiter
+from .coordination.limiter import DEFAULT_MAX_RESERVATION_AGE
+from .coordination.limiter_memory import DEFAULT_IDLE_EVICT
 from .coordination.settings import RedisSettings, redis_settings_from
 from .coordination.settings import describe as describe_redis
 from .coordination.shared import SharedState, open_shared_state
@@ -278,11 +280,19 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     settings = admission_settings(config, fail_open=shared is not None and shared.fail_open)
     limiter = writer = resets = meter = None
     if store is not None:
+        ledger: list[SpendWriter] = []
         # with Redis every instance shares the counters (one script per reserve and per settle)
-        limiter = shared.limiter if shared is not None else InProcessLimiter()
+        limiter = shared.limiter if shared is not None else InProcessLimiter(
+            # a reservation open longer than any request may last was leaked: stop renewing it
+            max_age=max_reservation_age(config),
+            # idle customers' counters go (the customer row is re-read after the cache's TTL) once
+            # the ledger holds every record: nothing queued in the writer
+            idle_evict=max(DEFAULT_IDLE_EVICT, 3 * general.user_api_key_cache_ttl),
+            can_forget_budgets=lambda: bool(ledger) and ledger[0].pending == 0)
         writer = SpendWriter(store.spend, default_outbox_dir(config.database_url, {
             "spend_outbox_dir": general.spend_outbox_dir}, cwd=config.base_dir),
             flush_interval=flush_interval_for(general.proxy_batch_write_at))
+        ledger.append(writer)
         resets = BudgetResetService(store.spend, store.bus)
         meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
                            scrub=scrubber.scrub)
@@ -335,7 +345,14 @@ def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = 
                     "shared state to keep (general_settings.database_url; docs/deploy.md)", settings.source)
         return None
     log.info("shared state through Redis at %s", describe_redis(settings))
-    return open_shared_state(settings)
+    return open_shared_state(settings, max_reservation_age=max_reservation_age(config))
+
+
+def max_reservation_age(config: ProxyConfig) -> float:
+    """How long a reservation may stay open before it counts as leaked (renewals stop): longer than
+    any request may last."""
+    return max(DEFAULT_MAX_RESERVATION_AGE, 2 * config.request_timeout,
+               *(2 * d.max_stream_duration for d in config.deployments))
 
 
 def admission_settings(config: ProxyConfig, *, fail_open: bool = False) -> AdmissionSettings:

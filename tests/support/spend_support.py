@@ -26,6 +26,8 @@ INPUT_PRICE = 1e-6
 OUTPUT_PRICE = 1e-5
 #: what every budget test asks for (the reservation's output part)
 MAX_TOKENS = 100
+#: seconds ``gpt-timeout`` (upstream ``up-timeout``) waits for its upstream: the tests hold it longer
+TIMEOUT = 1.0
 
 
 def estimate_usd(content: str, max_tokens: int = MAX_TOKENS) -> float:
@@ -37,14 +39,16 @@ def estimate_usd(content: str, max_tokens: int = MAX_TOKENS) -> float:
 def spend_config(upstream: FakeUpstream, database_url: str, *, litellm: dict[str, Any] | None = None,
                  files_callbacks: list[str] | None = None, **general: Any) -> dict[str, Any]:
     """A proxy with a database, the priced ``gpt-test`` (upstream ``up-model``), ``gpt-held``
-    (upstream ``up-held``) and the master key; no retries (a 500 is one upstream call)."""
-    def model(name: str, upstream_name: str) -> dict[str, Any]:
+    (upstream ``up-held``), ``gpt-timeout`` (upstream ``up-timeout``, timeout :data:`TIMEOUT`) and
+    the master key; no retries (a 500 is one upstream call)."""
+    def model(name: str, upstream_name: str, **params: Any) -> dict[str, Any]:
         return {"model_name": name, "litellm_params": {
             "model": f"openai/{upstream_name}", "api_base": upstream.base_url, "api_key": UPSTREAM_KEY,
-            "input_cost_per_token": INPUT_PRICE, "output_cost_per_token": OUTPUT_PRICE}}
+            "input_cost_per_token": INPUT_PRICE, "output_cost_per_token": OUTPUT_PRICE, **params}}
 
     return {
-        "model_list": [model("gpt-test", "up-model"), model("gpt-held", "up-held")],
+        "model_list": [model("gpt-test", "up-model"), model("gpt-held", "up-held"),
+                       model("gpt-timeout", "up-timeout", timeout=TIMEOUT)],
         "litellm_settings": {"num_retries": 0, **({"callbacks": files_callbacks} if files_callbacks else {}),
                              **(litellm or {})},
         "general_settings": {"master_key": MASTER, "database_url": database_url, **general},

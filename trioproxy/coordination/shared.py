@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .bus import RedisBus
+from .limiter import DEFAULT_MAX_RESERVATION_AGE
 from .limiter_redis import RedisLimiter
 from .redis import RedisClient
 from .settings import RedisSettings
@@ -38,9 +39,11 @@ class SharedState:
         return self.settings.fail_open
 
 
-def open_shared_state(settings: RedisSettings) -> SharedState:
-    """The client, bus and limiter for ``settings`` (not running yet: start :attr:`services`)."""
+def open_shared_state(settings: RedisSettings, *,
+                      max_reservation_age: float = DEFAULT_MAX_RESERVATION_AGE) -> SharedState:
+    """The client, bus and limiter for ``settings`` (not running yet: start :attr:`services`).
+    ``max_reservation_age``: a reservation open longer was leaked; its lease is no longer renewed."""
     client = RedisClient(settings.url, timeout=settings.timeout, name="trioproxy")
     bus = SharedInvalidationBus(RedisBus(client))
-    limiter = RedisLimiter(client, timeout=settings.timeout)
+    limiter = RedisLimiter(client, timeout=settings.timeout, max_age=max_reservation_age)
     return SharedState(settings=settings, client=client, bus=bus, limiter=limiter)

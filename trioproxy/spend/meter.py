@@ -58,6 +58,9 @@ CALL_TYPES = {"completion": "acompletion", "text_completion": "atext_completion"
 #: every admin viewer through ``/spend/logs`` would let them brute-force a weak master key offline.
 MASTER_IDENTITY = KeyIdentity(is_master=True)
 
+#: seconds between two soft-budget warnings of the same budget
+SOFT_BUDGET_REPEAT = 3600.0
+
 #: how long a shielded close may wait for an asynchronous limiter (Redis answers or times out sooner)
 CLOSE_DEADLINE = 5.0
 
@@ -74,6 +77,25 @@ class SpendMeter:
         #: error messages go to the database: the proxy's secret scrubber cleans them first
         self.scrub = scrub
         self.default_max_tokens = admitter.settings.default_max_tokens
+        #: (entity, id) → when its soft-budget warning was last logged (monotonic seconds)
+        self._soft_warned: dict[tuple[str, str], float] = {}
+
+    def _soft_budget_warnings(self, reservation: Reservation) -> None:
+        """``soft_budget`` reached: a warning event (logged on ``trioproxy.spend`` with the budget's
+        entity, id, spend and soft budget), never a refusal — LiteLLM's soft-budget alert. Once per
+        budget per :data:`SOFT_BUDGET_REPEAT` seconds, not on every request past the line."""
+        now = time.monotonic()
+        for alert in reservation.soft_budget_alerts():
+            ident = (alert["entity"], alert["id"])
+            last = self._soft_warned.get(ident)
+            if last is not None and now - last < SOFT_BUDGET_REPEAT:
+                continue
+            if len(self._soft_warned) > 10_000:
+                self._soft_warned.clear()
+            self._soft_warned[ident] = now
+            log.warning("soft budget reached: %s %s has spent %s USD, soft_budget %s USD (requests are still "
+                        "served)", alert["entity"], alert["id"], alert["spend"], alert["soft_budget"],
+                        extra={"event": "soft_budget_reached", **{f"budget_{k}": v for k, v in alert.items()}})
 
     async def admit(self, ctx: Any, peer: str | None = None) -> Ticket:
         """Reserve the request's estimate on every counter that applies, or refuse it (no record).
@@ -93,6 +115,8 @@ class SpendMeter:
                              prompt_tokens=estimate_prompt_tokens(data),
                              output_tokens=0 if embeddings else requested_output_tokens(data, self.default_max_tokens))
         reservation = await self.admitter.admit(ctx.id, auth, facts, customer=ctx.customer, master=auth is None)
+        if reservation.plan.soft:
+            self._soft_budget_warnings(reservation)
         try:
             headers = ctx.request_headers
             metadata = data.get("metadata")

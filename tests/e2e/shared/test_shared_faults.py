@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from spend.own_postgres import OwnPostgres
+
 from support.coordination_support import OwnRedisServer
 from support.fake_upstream import FakeUpstream
 from support.keys_support import Database

@@ -85,6 +85,12 @@ def test_a_rejection_after_admission_is_a_failure_record(api: Api) -> None:
     assert row["metadata"]["error_information"]["error_code"] == "400"     # type: ignore[index]
 
 
+def test_a_parallel_slot_is_released_after_a_hook_rejection(api: Api) -> None:
+    made = api.new_key(max_parallel_requests=1)
+    assert chat(api, "reject", key=made["key"]).status_code == 400     # admitted, then rejected
+    assert chat(api, f"fine {uuid.uuid4().hex}", key=made["key"]).status_code == 200   # the slot came back
+
+
 def test_a_cache_hit_has_its_own_id_and_record(api: Api) -> None:
     content = f"cache me {uuid.uuid4().hex}"
     first, second = chat(api, content), chat(api, content)

@@ -186,3 +186,32 @@ def test_an_unknown_model_and_a_hook_free_refusal_leave_no_record(api: Api) -> N
     assert api.chat(made["key"], model="gpt-test").status_code == 403
     rows = rows_of(api, api_key=made["token"])
     assert rows == []
+
+
+def test_a_soft_budget_warns_once_and_never_refuses(api: Api, upstream: FakeUpstream) -> None:
+    alias = uid("soft")
+    made = api.new_key(soft_budget=0.000001, key_alias=alias)
+    answers = [api.chat(made["key"]) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200] * 4           # past the soft budget: still served
+    wanted = f"soft budget reached: key {alias} ("
+    wait_for(lambda: wanted in api.proxy.logs(), what="the soft-budget warning")
+    assert api.proxy.logs().count(wanted) == 1                      # once, not on every request
+    assert made["key"] not in api.proxy.logs()
+
+
+def test_a_parallel_slot_is_released_after_a_timeout(api: Api, upstream: FakeUpstream) -> None:
+    """The upstream never answers within the deployment's timeout: the request fails, its slot
+    comes back, and its record is a failure with the timeout's status."""
+    made = api.new_key(max_parallel_requests=1)
+    hold = threading.Event()
+    upstream.set_behavior("up-timeout", Behavior(hold=hold))
+    try:
+        timed_out = api.chat(made["key"], model="gpt-timeout")
+    finally:
+        hold.set()
+    assert timed_out.status_code in (408, 504), timed_out.text
+    assert api.chat(made["key"]).status_code == 200                    # the slot came back
+    (row,) = wait_for(lambda: rows_of(api, request_id=timed_out.headers["x-litellm-call-id"]),
+                      what="the timed-out request's record")
+    assert (row["status"], row["spend"]) == ("failure", 0)
+    assert row["metadata"]["error_information"]["error_code"] == str(timed_out.status_code)
