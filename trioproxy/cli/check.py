@@ -7,8 +7,7 @@ import sys
 
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
-from ..observability.callbacks import load_callbacks
-from ..proxy import build_access, load_handlers
+from ..proxy import check_startup
 from .common import load
 
 __all__ = ["check"]
@@ -53,9 +52,7 @@ def _database(config: ProxyConfig) -> str:
 def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
-        handlers = load_handlers(config)
-        build_access(config)
-        logging_callbacks = load_callbacks(config, handlers.loggers)
+        handlers, logging_callbacks = check_startup(config)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -71,5 +68,7 @@ def check(args: argparse.Namespace) -> int:
         print("logging callbacks: " + ", ".join(f"{c.name} ({c.event})" for c in logging_callbacks))
     for warning in config.warnings:
         print(f"warning: {warning}")
+    for note in config.notes:
+        print(f"note: {note}")
     print("config OK")
     return 0
