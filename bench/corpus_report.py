@@ -171,6 +171,14 @@ def _passthrough_params(cases: list[C.ConfigCase]) -> collections.Counter[str]:
     return found
 
 
+def _without_model_list(case: C.ConfigCase) -> bool:
+    try:
+        doc = yaml.safe_load(case.path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, dict) and not doc.get("model_list")
+
+
 def _handler_cause(report: C.HandlerReport) -> str:
     if report.works:
         return "works"
@@ -198,6 +206,8 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     rejected = [r for r in reports if r.first.status == "rejected"]
     loads = [r for r in reports if r.first.status != "rejected"]
     meaning = [r for r in loads if r.meaning]
+    ignoring = [r for r in loads if not r.meaning and C.ignored_warnings(r.first)]
+    intended = len(loads) - len(meaning) - len(ignoring)
     later = [r for r in reports if r.later_problems]
     working = [h for h in handlers if h.works]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -216,7 +226,8 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     add(f"| loads with warnings (a key ignored) | {status['warnings']} |")
     add(f"| rejected | {status['rejected']} |")
     add(f"| of those that load: the meaning differs from LiteLLM's (see below) | {len(meaning)} |")
-    add(f"| of those that load: load with the meaning their author intended | {len(loads) - len(meaning)} |\n")
+    add(f"| of those that load: a key is ignored with a warning (the feature another issue brings) | {len(ignoring)} |")
+    add(f"| of those that load: load with the meaning their author intended | {intended} |\n")
 
     add("Rejected configs by cause: a config counts under every cause it has, from the first run and from the "
         "runs after fixing (what stands between the file and loading, not only what the first run said):\n")
@@ -244,12 +255,20 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     add("To find the problems a first run hides, the harness fixes each reported problem in a copy (drops the "
         "key or entry, turns an unsupported provider into `openai/`, adds a model to a config without "
         "`model_list`) and loads again, until nothing new is reported.\n")
-    fragments = [r for r in reports if any("model_list: is required" in C.normalized(p) for p in r.first.problems)]
-    alone = [r for r in fragments
-             if all("model_list" in C.normalized(p) for p in [*r.first.problems, *r.later_problems])]
+    fragments = [r for r in reports if _without_model_list(r.case)]
+    alone = [r for r in fragments if r.first.status != "rejected"]
     add(f"{len(fragments)} of the docs' blocks have no `model_list` (they show one section of a config). "
-        "LiteLLM starts without a `model_list` (models can come from its database); trioproxy requires one, so "
-        f"they are rejected for that first — cause (g) — and {len(alone)} of them for nothing else.\n")
+        "LiteLLM starts without a `model_list` (models can come from its database), and so does trioproxy, with "
+        f"a warning that it serves no model: {len(alone)} of them load.\n")
+    providers_only = [r for r in rejected
+                      if {C.classify_problem(p, known).letter for p in [*r.first.problems, *r.later_problems]} == {"a"}
+                      and r.final.status != "rejected"]
+    providers_intended = [r for r in providers_only if not C.ignored_warnings(r.final)]
+    add(f"**With the providers of issue #16** (being wired in parallel): {len(providers_only)} more configs are "
+        f"rejected only for their provider and load once it is supported ({len(providers_intended)} of them "
+        "without an ignored key): "
+        f"{len(loads) + len(providers_only)} would load, {intended + len(providers_intended)} with the meaning "
+        "their author intended.\n")
 
     add("### Causes in detail\n")
     add("| cause | detail | configs |\n|---|---|---:|")
@@ -260,9 +279,10 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         f"{', '.join(sorted(C.PLANNED_PROVIDERS))}.\n")
 
     add("### Problems that appear only after the first ones are fixed\n")
-    add(f"{len(later)} configs. Why: trioproxy validates in stages (YAML and keys; then each deployment; then "
-        "handler files; then logging callbacks; then the app), and a stage runs only when the one before it "
-        "passed. A user fixing the first list meets the next one at the next start.\n")
+    add(f"{len(later)} configs. trioproxy reports every problem of a config in one run: the keys, each "
+        "deployment and guardrail, the handler files and the logging callbacks (validation goes on past a "
+        "problem and checks the valid part further). A config listed here would show its user a second list "
+        "after fixing the first.\n")
     add("| config | problems reported only by a later run |\n|---|---|")
     for r in later:
         add(f"| `{r.case.name}` | {_md('; '.join(C.normalized(p) for p in r.later_problems), 400)} |")
@@ -388,14 +408,16 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     findings = [
         "## Findings in brief\n",
         f"- **Configs**: {len(loads)} of {n} load ({status['clean']} cleanly, {status['warnings']} with warnings); "
-        f"{len(loads) - len(meaning)} of them with the meaning their author intended. Rejections by cause "
+        f"{intended} of them with the meaning their author intended ({len(ignoring)} ignore a key with a warning, "
+        f"{len(meaning)} mean something else). Rejections by cause "
         "(configs): " + ", ".join(f"({k}) {c}" for c, k in top if c) + ". "
-        f"{len(fragments)} docs blocks have no `model_list` ({len(alone)} rejected for that alone).",
-        f"- **Validator**: in {len(later)} configs more problems appear only after the first ones are fixed "
-        "(stages: keys, deployments, handlers, callbacks, app). Misleading hints: "
-        + "; ".join(f"{d} ({c} configs)" for d, c in hints) + ".",
-        f"- **Meaning**: {len(meaning)} configs that load mean something else than in LiteLLM (`cache: true` is "
-        "Redis in LiteLLM; `model_info` pricing ignored; `litellm_params` budgets and `tags` sent upstream).",
+        f"{len(fragments)} docs blocks have no `model_list` ({len(alone)} of them load). With the providers of "
+        f"issue #16, {len(loads) + len(providers_only)} would load, {intended + len(providers_intended)} with their "
+        "intended meaning.",
+        f"- **Validator**: in {len(later)} configs more problems appear only after the first ones are fixed. "
+        "Misleading hints: " + ("; ".join(f"{d} ({c} configs)" for d, c in hints) or "none") + ".",
+        f"- **Meaning**: {len(meaning)} configs that load mean something else than in LiteLLM (see below); "
+        f"{len(ignoring)} load ignoring a key with a warning (a feature another issue brings).",
         f"- **Handler files**: {len(working)} of {len(handlers)} serve a plain and a streaming request after "
         f"rewriting imports; {len(would)} more would with only the missing names exported "
         f"({len(working) + len(would)}; {len(uncalled)} of these only because trioproxy never calls the hook "
@@ -413,7 +435,7 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         except yaml.YAMLError:
             continue
         if any("cache: true" in m for m in C.meaning_differences(doc)):
-            cache_files.append(f"`{r.case.name}` ({'loads' if r.first.status != 'rejected' else 'rejected for other reasons'})")
+            cache_files.append(f"`{r.case.name}` ({'loads: a bug' if r.first.status != 'rejected' else 'refused'})")
     add(CACHE_SECTION.format(files=", ".join(cache_files) or "none"))
     return "\n".join(out) + "\n"
 
@@ -429,11 +451,10 @@ without `type` is Redis too. So the cache is shared by every worker and instance
 per-request controls (`cache: {{no-cache, no-store, ttl, s-maxage, namespace}}`) apply to it; with no Redis
 reachable LiteLLM logs connection errors and answers uncached.
 
-**trioproxy today** (`trioproxy/caching/response_cache.py` `build_response_cache`, `docs/logging.md` "Response cache"):
-`cache: true` alone is an in-process LRU memory cache (`LocalCache`, `max_size` 1000, `ttl` 600 s, all three
-call types); `cache_params.type` accepts only `local` (`redis`, `redis-semantic`, `s3`, `disk`, `qdrant-semantic`
-are rejected: cause (g) above). Each `--workers` process has its own cache and it is empty after a restart.
-The config loads without a word about the difference.
+**trioproxy** (`trioproxy/config/build.py` `_check_cache`, `docs/logging.md` "Response cache"): refused, with
+that explanation: trioproxy has no Redis cache yet (issue #13 brings it) and `cache_params: {{type: local}}` is
+its in-process LRU memory cache (one per `--workers` process, empty after a restart). LiteLLM's other types
+(`redis`, `redis-semantic`, `s3`, `disk`, `qdrant-semantic`, …) are refused naming them: cause (g) above.
 
 Configs in this corpus with `cache: true` and no `cache_params.type`: {files}.
 """

@@ -1,6 +1,6 @@
 """The built-in ``fake`` provider answers like OpenAI where clients depend on it (issue #15 item 10).
 
-Unit tests of ``trioproxy/upstream/fake.py`` called directly; tests/clients runs the real clients
+Unit tests of ``trioproxy/upstream/fake/`` called directly; tests/clients runs the real clients
 against a real proxy serving it.
 """
 

@@ -34,6 +34,7 @@ Hierarchy (status in brackets)::
     │   └── ShuttingDownError [503]           type server_error, code shutdown: a stream cut at SIGTERM
     ├── Timeout [504]                         upstream (or hook) deadline passed
     │   └── StreamDurationExceededError [504] a stream ran longer than max_stream_duration
+    ├── ProxyException [its code]             LiteLLM's: message, type, param and code given directly
     └── APIError [any]                        an upstream error status relayed as is
 
 The OpenAI-style class names are the ones the seeds' handler files use (``litellm.RateLimitError``
@@ -68,6 +69,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ProxyError",
+    "ProxyException",
     "RateLimitError",
     "RejectedByHookError",
     "ProxyOverloadedError",
@@ -94,8 +96,11 @@ class ConfigError(Exception):
     so that what the config loads (secret managers) can raise it without importing the config.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], partial: Any = None) -> None:
         self.problems = problems
+        #: what could be built from the valid parts (the config, or the handlers), so that a later
+        #: stage can still report its own problems in the same run; None when nothing could
+        self.partial = partial
         super().__init__("\n".join(problems))
 
 
@@ -307,6 +312,18 @@ class APIError(ProxyError):
     """An upstream error status relayed with the upstream's own message."""
 
     error_type = "api_error"
+
+
+class ProxyException(ProxyError):
+    """LiteLLM's ``ProxyException(message, type, param, code)``: the envelope's fields given directly;
+    ``code`` is the HTTP status (``"401"``, ``403``), as in LiteLLM."""
+
+    def __init__(self, message: str = "", type: str = "internal_server_error", param: str | None = None,
+                 code: int | str | None = 500, headers: dict[str, str] | None = None, **kw: Any) -> None:
+        status = int(code) if str(code).isdigit() else 500
+        super().__init__(message, param=param, code=str(code) if code is not None else None, status_code=status,
+                         headers=headers, **kw)
+        self.type = self.error_type = type
 
 
 class BadUpstreamResponseError(ProxyError):

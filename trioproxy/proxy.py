@@ -36,9 +36,12 @@ from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
-from .coordination import InProcessLimiter, Kind, Limiter
-from .coordination.limiter import DEFAULT_MAX_RESERVATION_AGE
-from .coordination.limiter_memory import DEFAULT_IDLE_EVICT
+from .coordination import (
+    DEFAULT_IDLE_EVICT,
+    DEFAULT_MAX_RESERVATION_AGE,
+    InProcessLimiter,
+    Limiter,
+)
 from .coordination.settings import RedisSettings, redis_settings_from
 from .coordination.settings import describe as describe_redis
 from .coordination.shared import SharedState, open_shared_state
@@ -52,7 +55,7 @@ from .http.asgi import ProxyASGI
 from .http.gate import AccessGate
 from .http.passthrough import PassThroughRouter
 from .masking import SecretScrubber
-from .observability.callbacks import load_callbacks
+from .observability.callbacks import Callback, load_callbacks
 from .observability.cost import CostCalculator
 from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
@@ -62,19 +65,19 @@ from .policies.builtins import BuiltinResources, Builtins
 from .spend import SpendWriter, default_outbox_dir, flush_interval_for
 from .spend.admission import AdmissionSettings, Admitter
 from .spend.endpoints import SpendContext
-from .spend.meter import SpendMeter
+from .spend.meter import SpendMeter, key_spend_forgetter
 from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
 from .store.durations import InvalidDuration, parse_duration
 from .store.money import to_micros
 from .upstream.base import Provider
-from .upstream.fake import FakeProvider
+from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "create_app", "create_asgi",
-           "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "check_handlers", "check_startup",
+           "config_problems", "create_app", "create_asgi", "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -209,6 +212,64 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
     return ip_policy, rules
 
 
+def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
+    """The handlers and the logging callbacks, with every problem of both in one ConfigError.
+
+    The callbacks of the handlers that did load are checked even when others did not (issue #15:
+    every problem of a config in one run). ``builtins``: the proxy's (with their resources); by
+    default, made without resources (``trioproxy check``).
+    """
+    problems: list[str] = []
+    try:
+        handlers = assemble(config, builtins or Builtins(config))
+    except ConfigError as exc:
+        if exc.partial is None:
+            raise
+        problems += exc.problems
+        handlers = exc.partial
+    try:
+        callbacks = load_callbacks(config, handlers.loggers)
+    except ConfigError as exc:
+        problems += exc.problems
+        callbacks = []
+    if problems:
+        raise ConfigError(problems)
+    return handlers, callbacks
+
+
+def config_problems(error: ConfigError) -> list[str]:
+    """A config's problems and, when the valid part of it could be built (``error.partial``), the
+    problems of its handlers and logging callbacks too: what ``trioproxy check`` and ``run`` print."""
+    partial = error.partial
+    if not isinstance(partial, ProxyConfig):
+        return list(error.problems)
+    try:
+        check_startup(partial)
+    except ConfigError as more:
+        return list(error.problems) + [p for p in more.problems if p not in error.problems]
+    return list(error.problems)
+
+
+def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
+    """Everything ``run`` builds from a config before serving, checked without serving: the handlers,
+    the logging callbacks and the access settings, with every problem of all three in one ConfigError
+    (what ``trioproxy check`` and ``run --workers N``'s supervisor call)."""
+    problems: list[str] = []
+    handlers: Handlers | None = None
+    callbacks: list[Callback] = []
+    try:
+        handlers, callbacks = check_handlers(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        build_access(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems or handlers is None:
+        raise ConfigError(problems)
+    return handlers, callbacks
+
+
 def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]:
     problems = []
     for service in services:
@@ -240,23 +301,26 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     # upstreams: the transport, the providers, the router
     http_client = make_http_client(general.http_pool)
     upstream_pool = None
-    providers: dict[str, Provider] = {"fake": FakeProvider()}
+    fake = FakeProvider()
+    providers: dict[str, Provider] = {"fake": fake}
     if general.http_client == "httpx":
         providers["openai"] = OpenAICompatProvider(http_client, scrubber)
     else:
         upstream_pool = Http11Pool.from_settings(general.http_pool)
         providers["openai"] = Http11Provider(upstream_pool, scrubber)
+    # mock_response (the request's or the deployment's) is answered locally, never sent upstream
+    providers = {name: p if name == "fake" else MockingProvider(p, fake) for name, p in providers.items()}
     router = Router(config, providers)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)
     cost = CostCalculator()
     builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
-    handlers = assemble(config, builtins)
+    handlers, callbacks = check_handlers(config, builtins)
 
     # observability: metrics, the logging sink, the observer; the response cache
     metrics = Metrics(router.model_names)
     sink = LoggingSink(
-        load_callbacks(config, handlers.loggers),
+        callbacks,
         scrubber=scrubber,
         cost=cost,
         queue_size=general.logging_queue_size,
@@ -302,7 +366,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
                         customers=store.customer_cache if store else None, meter=meter)
     admin = SpendContext(store, config_blocked_users=frozenset(
         builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
-        forget_key_spend=_forgetter(limiter), admission=settings, price_of=price_of)
+        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of)
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
@@ -393,18 +457,6 @@ def _model_prices(router: Router, cost: CostCalculator) -> Any:
         return price
 
     return price_of
-
-
-def _forgetter(limiter: Limiter | None) -> Any:
-    """What ``/key/update`` calls after setting a key's ``spend``: its budget counter is dropped and
-    seeded again from the row (docs/spend.md)."""
-    if limiter is None:
-        return None
-
-    async def forget(token: str) -> None:
-        await limiter.forget(Kind.BUDGET, f"key:{token}")
-
-    return forget
 
 
 def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> Store | None:

@@ -27,6 +27,7 @@ from trioproxy.auth import (
     model_allowed,
 )
 from trioproxy.errors import AuthenticationError, BadRequestError, InternalServerError, ProxyError
+from trioproxy.hooks.base import requested_guardrails
 from trioproxy.store import Actor, Store, StoreUnavailable, StoreUnavailableError, open_store
 
 MASTER = "sk-master-unit-0123456789"
@@ -170,6 +171,11 @@ def test_a_keys_guardrails_join_the_requests_selection() -> None:
     chosen: dict[str, Any] = {"guardrails": [{"g1": {"extra_body": {"x": 1}}}, "g3"]}
     apply_key_rules(rules, chosen, {"g1", "g2", "g3"})
     assert chosen["guardrails"] == [{"g1": {"extra_body": {"x": 1}}}, "g3", "g2"]
+    # the mapping forms (issue #15) cannot keep a key's guardrails out either
+    mapping: dict[str, Any] = {"guardrails": {"g3": {"extra_body": {}}, "g1": False}}
+    apply_key_rules(rules, mapping, ("g1", "g2", "g3"))
+    assert mapping["guardrails"] == [{"g3": {"extra_body": {}}}, {"g1": {}}, "g2"]   # false cannot turn g1 off
+    assert set(requested_guardrails(mapping)) == {"g1", "g2", "g3"}
     in_metadata: dict[str, Any] = {"metadata": {"guardrails": ["g3"]}}
     apply_key_rules(rules, in_metadata, {"g1", "g2", "g3"})
     assert in_metadata["guardrails"] == ["g3", "g1", "g2"]

@@ -166,7 +166,7 @@ async def test_no_cache_bypasses_the_lookup_and_no_store_does_not_store(tmp_path
 
 
 async def test_supported_call_types_limit_what_is_cached(tmp_path, autojump_clock):
-    settings = {"cache": True, "cache_params": {"supported_call_types": ["acompletion"]}}
+    settings = {"cache": True, "cache_params": {"type": "local", "supported_call_types": ["acompletion"]}}
     app = build_app(tmp_path, settings=settings)
     async with running(app) as state:
         body = {"model": "embed", "input": "vector me"}
@@ -187,9 +187,28 @@ async def test_embeddings_are_cached_by_default(tmp_path, autojump_clock):
     assert second.headers["x-trioproxy-cache-hit"] == "true" and second.body == first.body
 
 
+def test_litellm_call_types_of_endpoints_not_served_cache_nothing(tmp_path):
+    """LiteLLM's ``atranscription``, ``aimage_generation``… name endpoints trioproxy does not serve:
+    accepted (the config keeps its meaning), nothing of theirs can be cached."""
+    app = build_app(tmp_path, settings={"cache": True, "cache_params": {
+        "type": "local", "supported_call_types": ["acompletion", "atranscription", "aimage_generation"]}})
+    assert app.proxy.services.response_cache is not None
+
+
+def test_cache_true_alone_means_redis_in_litellm_and_is_refused(tmp_path):
+    """LiteLLM: ``cache: true`` without ``cache_params.type`` is a Redis cache (issue #15 item 4)."""
+    for settings in ({"cache": True}, {"cache": True, "cache_params": {"ttl": 60}}):
+        with pytest.raises(ConfigError) as info:
+            build_app(tmp_path, settings=settings)
+        message = str(info.value)
+        assert "litellm_settings.cache: cache: true without cache_params.type means a Redis cache in LiteLLM" in message
+        assert "issue #13" in message and "cache_params: {type: local}" in message
+
+
 def test_unknown_call_type_is_a_startup_error(tmp_path):
     with pytest.raises(ConfigError) as info:
-        build_app(tmp_path, settings={"cache": True, "cache_params": {"supported_call_types": ["completion", "images"]}})
+        build_app(tmp_path, settings={"cache": True, "cache_params": {"type": "local",
+                                                                      "supported_call_types": ["completion", "images"]}})
     assert "litellm_settings.cache_params.supported_call_types: unknown call type 'images'" in str(info.value)
 
 

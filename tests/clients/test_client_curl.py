@@ -89,3 +89,11 @@ def test_unknown_model_is_a_404_envelope(client_proxy: ClientProxy) -> None:
     status, body = post(client_proxy, "chat/completions", {**BODY, "model": "no-such-model"})
     error = json.loads(body)["error"]
     assert status == 404 and error["code"] == "model_not_found" and error["param"] == "model"
+
+
+def test_responses(client_proxy: ClientProxy) -> None:
+    """POST /v1/responses with curl (issue #15 item 9)."""
+    status, body = curl(f"{client_proxy.url}/responses", "-H", f"Authorization: Bearer {client_proxy.key}",
+                        "-H", "Content-Type: application/json",
+                        "-d", json.dumps({"model": CHAT, "input": "What is the capital of France?"}))
+    assert status == 200 and json.loads(body)["output"][0]["content"][0]["text"] == ECHO

@@ -110,3 +110,10 @@ def test_errors_are_openai_exceptions(chat: ChatOpenAI, client_proxy: ClientProx
     broken = ChatOpenAI(model=BROKEN_STREAM, base_url=client_proxy.url, api_key=client_proxy.key, max_retries=0)
     with pytest.raises(openai.APIError, match="incomplete"):
         list(broken.stream(QUESTION))
+
+
+def test_use_responses_api(client_proxy: ClientProxy) -> None:
+    """``ChatOpenAI(use_responses_api=True)`` (issue #15 item 9)."""
+    chat = ChatOpenAI(model=CHAT, base_url=client_proxy.url, api_key=client_proxy.key, max_retries=0,
+                      use_responses_api=True)
+    assert chat.invoke(QUESTION).text == ECHO

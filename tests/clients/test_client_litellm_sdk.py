@@ -94,3 +94,11 @@ def test_interrupted_stream(target: dict[str, str]) -> None:
     """LiteLLM turns the proxy's error event into its mid-stream error (a ServiceUnavailableError)."""
     with pytest.raises(litellm.ServiceUnavailableError, match="incomplete"):
         list(litellm.completion(model=f"litellm_proxy/{BROKEN_STREAM}", messages=MESSAGES, stream=True, **target))
+
+
+@pytest.mark.filterwarnings("ignore:Items? .* (is|are) using the .ReadOnly. qualifier:UserWarning")
+def test_responses(client_proxy: ClientProxy) -> None:
+    """``litellm.responses`` against the proxy (issue #15 item 9)."""
+    response = litellm.responses(model=f"litellm_proxy/{CHAT}", input=QUESTION, api_base=client_proxy.url,
+                                 api_key=client_proxy.key)
+    assert response.output[0].content[0].text == ECHO

@@ -77,3 +77,15 @@ def test_interrupted_stream_throws(client_proxy: ClientProxy) -> None:
 
 def test_models_list(client_proxy: ClientProxy) -> None:
     assert {CHAT, EMBED} <= set(run_node("openai_sdk.mjs", "models", client_proxy)["models"])
+
+
+def test_models_retrieve(client_proxy: ClientProxy) -> None:
+    """``client.models.retrieve(id)``: GET /v1/models/{model} (issue #15 item 8)."""
+    assert run_node("openai_sdk.mjs", "model_retrieve", client_proxy) == {"id": CHAT, "object": "model"}
+
+
+@pytest.mark.parametrize("case", ["responses", "responses_stream"])
+def test_responses(client_proxy: ClientProxy, case: str) -> None:
+    """``client.responses.create`` (issue #15 item 9), plain and streamed."""
+    result = run_node("openai_sdk.mjs", case, client_proxy)
+    assert result.get("outputText", result.get("text")) == f"This is a fake answer from {CHAT} to: What is the capital of France?"

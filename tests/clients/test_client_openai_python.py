@@ -172,6 +172,19 @@ def test_models_list(client: openai.OpenAI) -> None:
     assert {CHAT, EMBED, RELAY_CHAT} <= {model.id for model in client.models.list()}
 
 
+def test_mock_response_is_answered_by_the_proxy(client: openai.OpenAI) -> None:
+    """LiteLLM answers a per-request ``mock_response`` itself (issue #15 item 11): so does trioproxy,
+    also for a model relayed to an OpenAI-compatible upstream."""
+    completion = client.chat.completions.create(model=RELAY_CHAT, messages=MESSAGES,
+                                                extra_body={"mock_response": "mocked"})
+    assert completion.choices[0].message.content == "mocked"
+
+
+def test_models_retrieve(client: openai.OpenAI) -> None:
+    """GET /v1/models/{model} (issue #15 item 8)."""
+    assert client.models.retrieve(CHAT).id == CHAT
+
+
 def test_wrong_key_is_an_authentication_error(client_proxy: ClientProxy) -> None:
     bad = openai.OpenAI(base_url=client_proxy.url, api_key="sk-wrong-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
@@ -217,3 +230,30 @@ async def test_async_client_under_trio(client_proxy: ClientProxy) -> None:
     embedding = await client.embeddings.create(model=EMBED, input="hello")
     assert len(embedding.data[0].embedding) == 16
     await client.close()
+
+
+# --- the Responses API (issue #15 item 9): translated to chat completions, answered in its shape ---
+
+def test_responses(client: openai.OpenAI) -> None:
+    response = client.responses.create(model=CHAT, input="What is the capital of France?")
+    assert response.output_text == ECHO and response.status == "completed"
+    assert response.usage is not None and response.usage.output_tokens > 0
+
+
+def test_responses_stream(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model=CHAT, input="What is the capital of France?", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == ECHO
+    assert events[-1].type == "response.completed"
+
+
+def test_responses_tool_call(client: openai.OpenAI) -> None:
+    tool = {"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    response = client.responses.create(model=CHAT, input="What is the capital of France?", tools=[tool])
+    (call,) = [item for item in response.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "fake"}
+
+
+def test_responses_relayed_to_an_openai_compatible_upstream(client: openai.OpenAI) -> None:
+    response = client.responses.create(model=RELAY_CHAT, input="hi", instructions="be brief")
+    assert response.output_text == UPSTREAM_TEXT

@@ -1,8 +1,8 @@
 """The Vercel AI SDK (``ai`` + ``@ai-sdk/openai`` on npm) against a real trioproxy.
 
 ``openai.chat(model)`` is the chat-completions model of the SDK; its default ``openai(model)`` calls
-the Responses API, which trioproxy does not serve yet: those cases are in
-pending_client_compat.py. Each case is ``node tests/clients/node/vercel_ai.mjs <case>``.
+the Responses API, which trioproxy translates to chat completions. Each case is
+``node tests/clients/node/vercel_ai.mjs <case>``.
 """
 
 from __future__ import annotations
@@ -63,3 +63,10 @@ def test_interrupted_stream_is_an_error_part(client_proxy: ClientProxy) -> None:
     result = run_node("vercel_ai.mjs", "broken_stream", client_proxy)
     assert result["text"] and result["errors"]
     assert "incomplete" in json.dumps(result["errors"])
+
+
+@pytest.mark.parametrize("case", ["responses", "responses_stream"])
+def test_default_model_is_the_responses_api(client_proxy: ClientProxy, case: str) -> None:
+    """``openai(model)``, the AI SDK's default, calls POST /responses (issue #15 item 9)."""
+    result = run_node("vercel_ai.mjs", case, client_proxy)
+    assert result["text"] == ECHO and result["finishReason"] == "stop"

@@ -336,15 +336,23 @@ def test_unknown_provider() -> None:
 
 def test_fake_knobs_on_a_real_provider_are_an_error() -> None:
     problem = one_problem({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x",
-                                                                                "mock_response": "hi"}}]})
-    assert "model_list[0].litellm_params" in problem
-    assert "mock_response" in problem
+                                                                                "mock_response": "hi", "latency": 1}}]})
+    assert "model_list[0].litellm_params: latency only apply to the 'fake/…' provider" in problem
+
+
+def test_mock_response_applies_to_every_provider() -> None:
+    """LiteLLM answers a deployment's mock_response locally, whatever its provider (upstream/fake/mock.py)."""
+    config = parse({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x", "mock_response": "hi"}}]})
+    assert config.deployments[0].fake == {"mock_response": "hi"}
 
 
 def test_empty_config_and_empty_model_list() -> None:
-    assert "model_list: is required" in one_problem({})
-    assert "model_list: is required" in one_problem(None)
-    assert "model_list: needs at least one model" in one_problem({"model_list": []})
+    """LiteLLM starts without a model_list (issue #15): so does trioproxy, serving no model, and says so."""
+    for raw in ({}, None, {"model_list": []}):
+        config = parse_config(raw, "test.yaml", Path("."))
+        assert config.deployments == [] and config.model_groups == {}
+        (warning,) = config.warnings
+        assert "model_list: no model_list: the proxy serves no model" in warning
     assert "<top level>: expected a mapping" in one_problem(["model_list"])
 
 

@@ -410,7 +410,41 @@ def test_request_selection_forms() -> None:
     assert not guard.should_run_guardrail({"guardrails": ["b"]}, "post_call")
 
 
-@pytest.mark.parametrize("bad", ["a", {"a": {}}, 3, [3]])
+def test_request_selection_mapping_forms() -> None:
+    """LiteLLM's other forms: one ``{name: params}`` mapping, the pre-v1 ``{name: true/false}``
+    (issue #15 item 7), at the top level or under ``metadata``; the top level wins."""
+    assert requested_guardrails({"guardrails": {"a": {"extra_body": {"x": 1}}, "b": None}}) == \
+        {"a": {"extra_body": {"x": 1}}, "b": {}}
+    assert requested_guardrails({"metadata": {"guardrails": {"a": True, "b": False}}}) == {"a": {}}
+    assert requested_guardrails({"guardrails": ["a"], "metadata": {"guardrails": ["b"]}}) == {"a": {}}
+    plan = _plan([guardrail("pre", "x.Tag", "pre_call"), guardrail("always", "x.Tag", "pre_call", default_on=True)])
+    names = lambda data: [c.handler for c in plan.calls("pre_call", data)]  # noqa: E731
+    for data in ({"guardrails": {"pre": {}}}, {"metadata": {"guardrails": {"pre": True}}},
+                 {"metadata": {"guardrails": {"pre": {"extra_body": {}}}}}):
+        plan.check_requested_guardrails(data)
+        assert names(data) == ["pre", "always"]
+    # false means "not asked for": it never switches off a default_on guardrail
+    assert names({"metadata": {"guardrails": {"pre": False, "always": False}}}) == ["always"]
+
+
+def test_guardrails_sharing_a_name_take_turns_and_keep_one_per_request() -> None:
+    """The same name twice (LiteLLM load-balances them): one runs per request, in turn, and the
+    same one in every phase of that request."""
+    plan = _plan([guardrail("lb", "x.Tag", ["pre_call", "during_call"], default_on=True),
+                  guardrail("lb", "x.Tag", ["pre_call", "during_call"], default_on=True)])
+    first, second = plan.guardrail_groups["lb"]
+    seen = []
+    for _ in range(4):
+        picks: dict[str, int] = {}
+        (pre,) = plan.calls("pre_call", {}, picks)
+        (during,) = plan.calls("moderation", {}, picks)
+        owner = first if pre is first.hooks["pre_call"] else second
+        assert during is owner.hooks["moderation"]
+        seen.append(owner)
+    assert seen == [first, second, first, second]
+
+
+@pytest.mark.parametrize("bad", ["a", 3, [3], {"a": 3}, [{"a": "x"}]])
 def test_malformed_selection_is_rejected(bad: Any) -> None:
     plan = _plan([guardrail("a", "x.Tag", "pre_call")])
     with pytest.raises(BadRequestError, match="guardrails"):

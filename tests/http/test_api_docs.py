@@ -51,7 +51,7 @@ def test_the_document_describes_every_route_with_its_auth(start_proxy, tmp_path)
     described = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     expected = {r for r in _quart_routes(config, tmp_path) if r[0] not in HIDDEN}
     expected |= {(path, "POST") for path in ROUTES}                                   # the fast path
-    expected |= {(f"/openai/deployments/{{model}}/{e}", "POST") for e in ("chat/completions", "completions",
+    expected |= {(f"/openai/deployments/{{model}}/{e}", "POST") for e in ("chat/completions", "completions", "responses",
                                                                            "embeddings")}
     expected |= {(p, m) for p in ("/bria", "/bria/{subpath}") for m in ("GET", "POST", "PUT", "PATCH", "DELETE")}
     expected |= {("/hook", "POST")}

@@ -80,7 +80,8 @@ def test_each_problem_names_the_file_the_key_and_the_fix(tmp_path):
             "end_time): two(kwargs, response): too many positional arguments") in text
     assert "success_callback[3]: 'cbs.NotAFunction': is a class, not a function" in text
     assert "success_callback[4]: 'cbs.count': is a int, not a function" in text
-    assert "success_callback[5]: 'langfuse': is not a dotted path" in text
+    assert ("success_callback[5]: 'langfuse': 'langfuse' is one of LiteLLM's logging integrations; trioproxy has "
+            "no built-in logging integrations: write a logging function") in text
     assert "success_callback[6]: 'cbs.logger': is a CustomLogger object" in text
     assert "input_callback[0]: 'cbs.two': cannot be called as (kwargs) or (kwargs," in text
     assert len(found) == 8

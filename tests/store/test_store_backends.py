@@ -174,3 +174,21 @@ async def test_unique_violation_names_the_column(db_url: str) -> None:
             await db.write(add("u1", "b@x"))
         assert info.value.table == "internal_users"
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_statement_postgresql_refuses_for_good_is_not_unavailability(db_url: str) -> None:
+    """psycopg classes "program limit exceeded" (SQLSTATE 54xxx: an index row too large, an array too
+    long) as an OperationalError, like a lost connection. Called "unavailable", the spend writer would
+    retry that record forever; it is a plain StoreError (the writer parks it), and the store still works."""
+    from trioproxy.store.errors import StoreError, StoreUnavailable
+
+    db = open_database(db_url)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(db.run)
+        with pytest.raises(StoreError) as info:
+            await db.write(lambda conn: conn.execute("SELECT array_fill(1, ARRAY[200000000])"))
+        assert not isinstance(info.value, StoreUnavailable)
+        assert "SQLSTATE 54" in str(info.value)
+        assert await db.write(_insert_budget("after")) == "after"
+        nursery.cancel_scope.cancel()

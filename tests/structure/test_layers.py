@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "config": {"secret_managers", "errors", "masking"},
     # services below the request core
     "auth": {"errors", "masking"},
-    "hooks": {"config", "errors"},
+    "hooks": {"config", "prompt", "errors"},
     "observability": {"hooks", "config", "context", "prompt", "masking", "errors"},
     "upstream": {"observability", "config", "streaming", "masking", "errors"},
     "caching": {"upstream", "config", "context", "streaming", "errors"},
@@ -44,7 +44,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "policies": {"hooks", "observability", "upstream", "config", "auth", "prompt", "masking", "errors"},
     # the request core, the HTTP surface, the composition root, the command line
     "core": {"hooks", "caching", "upstream", "observability", "auth", "config", "context", "streaming",
-             "types", "prompt", "masking", "errors"},
+             "types", "prompt", "masking", "errors", "responses_api"},
     "http": {"core", "observability", "admin", "spend", "auth", "access", "config", "context", "masking", "errors"},
     "proxy": {"http", "core", "policies", "hooks", "observability", "caching", "upstream", "auth",
               "store", "spend", "coordination", "access", "admin", "secret_managers", "config",
@@ -52,7 +52,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cli": {"proxy", "core", "observability", "store", "secret_managers", "config", "masking", "errors",
             "trioproxy"},
     "__main__": {"cli"},
-    "trioproxy": {"auth", "caching", "hooks", "prompt", "types", "errors"},
+    "trioproxy": {"auth", "caching", "hooks", "observability", "prompt", "types", "errors"},
 }
 
 #: modules allowed over ~450 lines, and why each is not split (yet)
@@ -60,8 +60,8 @@ LONG_MODULES: dict[str, str] = {
     "responses_api/request.py": "Responses API → chat request translation: one table per field group (translated, "
                                 "copied, ignored, refused), checked against the OpenAI SDK's field list as a whole",
     "spend/record.py": "the spend record's fields and their builder: one value object, just over the line",
-    "upstream/fake.py": "the built-in fake provider grew OpenAI's shapes for clients (tools, response_format, n, "
-                        "logprobs, base64 embeddings); to be split (schema and logprob helpers) with issue #15",
+    "core/relay.py": "the stream relay: one generator's states (first event, hooks, encoding, the end and its "
+                     "cleanup); just over the line since the spend wiring (ids, the ticket's close)",
     "upstream/routing/validate.py": "router_settings validation: every key's rule and message in one place, "
                                     "like config/schema.py; reports every problem at once",
     "errors": "the one error hierarchy and its one mapping to the envelope; the tree is drawn in its "

@@ -55,6 +55,7 @@ __all__ = [
     "explore_config",
     "handler_cases",
     "load_config_case",
+    "ignored_warnings",
     "proxy_api",
     "rewrite_imports",
     "run_handler_case",
@@ -76,9 +77,14 @@ class ProxyAPI:
     load_callbacks: Callable[[Any, Any], Any]
     create_app: Callable[[Any], Any] | None   # what `trioproxy run` builds after `check`'s steps
     package: ModuleType                       # what handler files import from
+    #: every problem at once (issue #15): a config's problems plus its handlers' (``proxy.config_problems``)
+    config_problems: Callable[[Any], list[str]] | None = None
+    #: handlers and logging callbacks checked together (``proxy.check_handlers``)
+    check_handlers: Callable[[Any], Any] | None = None
 
 
-_WANTED = ("load_config", "ConfigError", "load_handlers", "load_callbacks", "create_app")
+_WANTED = ("load_config", "ConfigError", "load_handlers", "load_callbacks", "create_app", "config_problems",
+           "check_handlers")
 _api: ProxyAPI | None = None
 
 
@@ -107,7 +113,7 @@ def proxy_api() -> ProxyAPI:
     if missing:
         raise RuntimeError(f"trioproxy has no {', '.join(missing)}: the corpus harness needs updating")
     _api = ProxyAPI(found["load_config"], found["ConfigError"], found["load_handlers"], found["load_callbacks"],
-                    found.get("create_app"), package)
+                    found.get("create_app"), package, found.get("config_problems"), found.get("check_handlers"))
     return _api
 
 
@@ -278,11 +284,20 @@ def _isolated(env: dict[str, str], workdir: Path) -> Iterator[None]:
 def _load_in_process(config_path: Path, api: ProxyAPI) -> LoadOutcome:
     stage = "config"
     try:
-        config = api.load_config(config_path)
+        try:
+            config = api.load_config(config_path)
+        except api.config_error as exc:
+            if api.config_problems is None:
+                raise
+            # what `trioproxy check` prints: the config's problems and its handlers' together
+            return LoadOutcome("rejected", [], api.config_problems(exc), stage)
         stage = "handlers"
-        handlers = api.load_handlers(config)
-        stage = "callbacks"
-        api.load_callbacks(config, handlers.loggers)
+        if api.check_handlers is not None:
+            api.check_handlers(config)
+        else:
+            handlers = api.load_handlers(config)
+            stage = "callbacks"
+            api.load_callbacks(config, handlers.loggers)
         if api.create_app is not None:
             stage = "app"           # `trioproxy run` only: what `check` does not build
             api.create_app(config)
@@ -444,14 +459,15 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
         return ProblemCause("g", "invalid YAML (LiteLLM cannot load it either)")
     if "<crash>" in path:
         return ProblemCause("f", f"validator crashed: {message.split(':', 1)[0]}")
+    builtin = ("not a dotted path", "neither a built-in", "LiteLLM's built-in guardrails", "LiteLLM's logging integrations")
     if re.match(r"litellm_settings\.(callbacks|success_callback|failure_callback|input_callback)\[\d+\]$", path):
         name = _bad_name(message) or ""
-        if "." not in name and ("not a dotted path" in message or "neither a built-in" in message):
-            return ProblemCause("c" if name in GUARDRAIL_CALLBACKS else "b", name)
+        if "." not in name and any(b in message for b in builtin):
+            return ProblemCause("c" if name in GUARDRAIL_CALLBACKS or "guardrails" in message else "b", name)
         return ProblemCause("g", "handler file: " + _handler_detail(message))
     if re.match(r"guardrails\[\d+\]\.litellm_params\.guardrail$", path):
         name = _bad_name(message) or ""
-        if "." not in name and "not a dotted path" in message:
+        if "." not in name and any(b in message for b in builtin):
             return ProblemCause("c", name)
         return ProblemCause("g", "handler file: " + _handler_detail(message))
     if "duplicate guardrail name" in message:
@@ -461,7 +477,14 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
             return ProblemCause("g", "MCP guardrail mode")
         if "tags" in message:
             return ProblemCause("g", "guardrail mode chosen by request tag")
-    unknown = re.match(r"unknown key '([^']+)'(; did you mean '([^']+)'\?)?", message)
+    if "LiteLLM's MCP gateway" in message:
+        return ProblemCause("g", "MCP guardrail mode")
+    if "mode chosen by request tags" in message:
+        return ProblemCause("g", "guardrail mode chosen by request tag")
+    if "cache: true without cache_params.type" in message:
+        return ProblemCause("g", "cache: true (a Redis cache in LiteLLM)")
+    unknown = re.match(r"unknown key '([^']+)'(; did you mean '([^']+)'\?)?", message) or \
+        re.match(r"LiteLLM's '([^']+)' (?:\(|is a setting of its non-local)()()", message)
     if unknown:
         key, hint = unknown.group(1), unknown.group(3)
         known = (known_litellm_keys or set()) | LOGGING_KEYS | GUARDRAIL_KEYS
@@ -547,6 +570,14 @@ def fix_problems(raw: Any, problems: list[str]) -> tuple[Any, bool]:
             parent = _walk(doc, tokens[:-1])
             if isinstance(parent, dict) and isinstance(parent.get(tokens[-1]), str):
                 parent[tokens[-1]] = "openai/" + parent[tokens[-1]].partition("/")[2]
+                changed = True
+            continue
+        if path == "litellm_settings.cache_params.type" or "cache: true without cache_params.type" in message:
+            # the fix a user makes: the cache trioproxy has (deleting the type would mean Redis again)
+            settings = doc.get("litellm_settings")
+            if isinstance(settings, dict):
+                params = settings.get("cache_params") if isinstance(settings.get("cache_params"), dict) else {}
+                settings["cache_params"] = {**params, "type": "local"}
                 changed = True
             continue
         if "only apply to the 'fake/" in message:
@@ -650,10 +681,21 @@ def model_param_keys() -> frozenset[str] | None:
             module = importlib.import_module(name)
         except Exception:   # moved (#9) or not importable alone: keep looking
             continue
-        fields = getattr(getattr(module, "MODEL_PARAMS", None), "fields", None)
+        section = getattr(module, "MODEL_PARAMS", None)
+        fields = getattr(section, "fields", None)
         if isinstance(fields, dict):
-            return frozenset(fields)
+            # keys it accepts with a warning (ignored, never sent) are known too: not sent upstream
+            return frozenset(fields) | frozenset(getattr(section, "unsupported", ()))
     return None
+
+
+#: what a warning says when it ignores a key (the config loads without that key's meaning)
+_IGNORED = ("ignored", "not implemented", "never sent")
+
+
+def ignored_warnings(outcome: LoadOutcome) -> list[str]:
+    """The warnings of a load that say a key is ignored (the rest keep the config's meaning)."""
+    return [w for w in outcome.warnings if any(word in w for word in _IGNORED)]
 
 
 def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) -> list[str]:
@@ -670,10 +712,12 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
         params = entry.get("litellm_params") or {}
         info = entry.get("model_info") or {}
         if isinstance(info, dict):
-            priced = sorted(k for k in info if k == "base_model" or "cost_per" in k)
+            # base_model and input/output_cost_per_token are read (config/build.py, observability/cost.py)
+            priced = sorted(k for k in info if "cost_per" in k and k not in ("input_cost_per_token",
+                                                                           "output_cost_per_token"))
             if priced:
-                out.append(f"model_info.{', '.join(priced)}: LiteLLM prices the deployment by them; trioproxy "
-                           "ignores model_info for cost")
+                out.append(f"model_info.{', '.join(priced)}: LiteLLM prices audio/image/per-second usage by them; "
+                           "trioproxy prices tokens only")
         if isinstance(params, dict) and known_params is not None:
             consumed = sorted(k for k in params if k not in known_params and k not in OPENAI_BODY_PARAMS
                               and k not in ("tags", "rpm", "tpm"))
@@ -683,17 +727,15 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
         if "*" in name:
             out.append(f"wildcard model_name {name!r}: LiteLLM routes every matching model name; trioproxy "
                        "takes it as a literal name")
-        if isinstance(params, dict) and "tags" in params:
+        if isinstance(params, dict) and "tags" in params and known_params is not None and "tags" not in known_params:
             out.append("litellm_params.tags: LiteLLM routes by tag; trioproxy sends `tags` upstream as a body field")
-        if isinstance(params, dict) and ("rpm" in params or "tpm" in params):
-            out.append("litellm_params.rpm/tpm: LiteLLM's simple-shuffle weights deployments by them; trioproxy "
-                       "accepts and ignores them")
     settings = doc.get("litellm_settings") or {}
     if isinstance(settings, dict) and settings.get("cache") in (True, "true", "True"):
         params = settings.get("cache_params")
         if not isinstance(params, dict) or "type" not in params:
             out.append("cache: true without cache_params.type: LiteLLM means a Redis cache (REDIS_HOST/"
-                       "REDIS_PORT/REDIS_PASSWORD); trioproxy an in-process memory cache")
+                       "REDIS_PORT/REDIS_PASSWORD); trioproxy has none yet (a config that loads with it is a bug: "
+                       "config/build.py refuses it)")
     return list(dict.fromkeys(out))   # one line per difference, however many deployments share it
 
 

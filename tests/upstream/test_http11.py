@@ -1003,7 +1003,7 @@ async def test_app_picks_the_transport(choice: str | None, expected: type) -> No
     state = proxy.services
     async with trio.open_nursery() as nursery:
         await proxy.start(nursery)
-        assert isinstance(state.providers["openai"], expected)
+        assert isinstance(state.providers["openai"].inner, expected)   # behind the mock_response layer
         assert isinstance(state.http_client, httpx.AsyncClient)   # for handlers, either way
         if expected is Http11Provider:
             assert state.upstream_pool is not None

@@ -2,6 +2,7 @@
 
 ``identity.py``: :class:`~.identity.Identity` (the result of authentication, with a virtual key's
 cached record), :class:`~.identity.UserAPIKeyAuth` (what hooks receive), ``hash_key``.
+``roles.py``: ``LitellmUserRoles`` (LiteLLM's role names, for handler files).
 ``master.py``: :class:`~.master.Authenticator`, the one entry point (master key, virtual keys
 through the store's key cache; JWT plugs in here with issue #12). ``key_rules.py``: what a
 virtual key's record says about a request (model allow-list, enforced params, guardrails).
@@ -24,12 +25,14 @@ from .key_rules import (
     model_allowed,
 )
 from .master import Authenticator, authenticate, extract_key
+from .roles import LitellmUserRoles
 
 __all__ = [
     "Authenticator",
     "Identity",
     "KeyModelAccessDenied",
     "KeyRecord",
+    "LitellmUserRoles",
     "TeamModelAccessDenied",
     "UserAPIKeyAuth",
     "VirtualKeys",

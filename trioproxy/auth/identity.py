@@ -69,6 +69,10 @@ class UserAPIKeyAuth:
     team_tpm_limit: int | None = None
     team_rpm_limit: int | None = None
     team_member_spend: float | None = None
+    # more of LiteLLM's fields that handler files read (issue #15): empty unless a key says otherwise
+    allowed_cache_controls: list[str] = field(default_factory=list)   # e.g. ["no-cache", "no-store"]
+    request_route: str | None = None
+    parent_otel_span: Any = None
 
     @property
     def token(self) -> str | None:  # the seeds' name for the hashed key

@@ -145,9 +145,15 @@ def _require_guardrails(data: dict[str, Any], names: list[str], configured: Cont
             "Ask the proxy admin to fix the key's 'guardrails' or the config's 'guardrails'.",
             code="key_guardrail_not_configured")
     selection = _selection(data)
+    if isinstance(selection, dict):
+        # one {"name": params} mapping (or LiteLLM's pre-v1 {"name": true/false}): as a list, so the
+        # key's guardrails join it (hooks.base.requested_guardrails reads both forms alike)
+        selection = [{name: params} for name, params in selection.items()]
     if selection is not None and not isinstance(selection, list):
         return   # a selection of the wrong shape: the pipeline's shape check answers it (400)
-    items = list(selection or [])
+    # a request's ``{"name": false}`` cannot switch off a guardrail the key requires
+    items = [{n: ({} if p is False and n in names else p) for n, p in item.items()} if isinstance(item, dict)
+             else item for item in selection or []]
     chosen = {name for item in items for name in ([item] if isinstance(item, str) else
                                                   list(item) if isinstance(item, dict) else [])}
     items += [name for name in names if name not in chosen]

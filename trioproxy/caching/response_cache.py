@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ..config import CacheSettings
+from ..config import CACHED_CALL_TYPES, UNSERVED_CALL_TYPES, CacheSettings
 from ..context import RequestContext
 from ..errors import BadRequestError, ConfigError
 from ..streaming import DONE_FRAME, frame
@@ -67,12 +67,10 @@ __all__ = [
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache", "guardrails",
                             "timeout", "request_timeout"})
 
-#: accepted names in ``supported_call_types`` (the seeds use the async names) → our call types
-CALL_TYPE_NAMES = {
-    "completion": "completion", "acompletion": "completion",
-    "text_completion": "text_completion", "atext_completion": "text_completion",
-    "embedding": "embeddings", "aembedding": "embeddings", "embeddings": "embeddings",
-}
+#: accepted names in ``supported_call_types`` (the seeds use the async names) → our call types;
+#: LiteLLM's names of endpoints trioproxy does not serve are accepted and cache nothing
+#: (validated with the config: ``config/schema.py``)
+CALL_TYPE_NAMES = CACHED_CALL_TYPES
 #: the defaults of ``cache_params.ttl`` / ``max_size`` (written once, in ``config/model.py``)
 DEFAULT_TTL = CacheSettings().ttl
 DEFAULT_MAX_SIZE = CacheSettings().max_size
@@ -87,6 +85,8 @@ def normalize_call_types(names: Iterable[str]) -> set[str]:
     """Config names → call types. Raises ValueError naming an unknown one."""
     out = set()
     for name in names:
+        if name in UNSERVED_CALL_TYPES:
+            continue
         if name not in CALL_TYPE_NAMES:
             raise ValueError(f"unknown call type {name!r} (known: {', '.join(sorted(CALL_TYPE_NAMES))})")
         out.add(CALL_TYPE_NAMES[name])

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
-from ..observability.callbacks import load_callbacks
-from ..proxy import build_access, describe_redis, load_handlers, redis_settings
+from ..proxy import check_startup, describe_redis, redis_settings
 from .common import load
 
 if TYPE_CHECKING:
@@ -66,10 +65,8 @@ def _shared_state(config: ProxyConfig, shared: RedisSettings | None) -> str:
 def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
-        handlers = load_handlers(config)
-        build_access(config)
+        handlers, logging_callbacks = check_startup(config)
         shared = redis_settings(config)
-        logging_callbacks = load_callbacks(config, handlers.loggers)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -86,5 +83,7 @@ def check(args: argparse.Namespace) -> int:
         print("logging callbacks: " + ", ".join(f"{c.name} ({c.event})" for c in logging_callbacks))
     for warning in config.warnings:
         print(f"warning: {warning}")
+    for note in config.notes:
+        print(f"note: {note}")
     print("config OK")
     return 0

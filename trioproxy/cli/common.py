@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..config import ProxyConfig, load_config, load_default_config
+from ..config import ConfigError, ProxyConfig, load_config, load_default_config
 from ..secret_managers.kms_env import decrypt_kms_environment
 
 __all__ = ["load", "setup_logging"]
@@ -29,8 +29,15 @@ def setup_logging(level: str, fmt: str) -> None:
 
 
 def load(path: str | None) -> ProxyConfig:
+    """The config. Raises ConfigError with every problem: the config's and, when it has problems,
+    its handlers' and logging callbacks' too (one run lists them all, issue #15)."""
+    from ..proxy import config_problems
+
     # secret managers (docs/secrets.md): USE_AWS_KMS decrypts LITELLM_SECRET_AWS_KMS_<NAME> into <NAME> first
     decrypt_kms_environment()
-    return load_config(path) if path else load_default_config()
+    try:
+        return load_config(path) if path else load_default_config()
+    except ConfigError as exc:
+        raise ConfigError(config_problems(exc)) from None
 
 

@@ -35,8 +35,7 @@ import trio
 from ..config import ConfigError, ProxyConfig
 from ..core.shutdown import stop_streams, streams_stop_after
 from ..masking import SecretScrubber, install_log_filter
-from ..observability.callbacks import load_callbacks
-from ..proxy import build_access, create_asgi, load_handlers, redis_settings
+from ..proxy import check_startup, create_asgi, redis_settings
 from .common import load, setup_logging
 
 __all__ = ["MIN_MASTER_KEY_LENGTH", "create_app_from_env", "is_loopback", "run", "streams_stop_after"]
@@ -259,8 +258,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
-            load_callbacks(config, load_handlers(config).loggers)
-            build_access(config)
+            check_startup(config)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("%s", problem)

@@ -5,10 +5,13 @@ Public API of the package (everything else in it is private by convention):
 :class:`ProxyConfig` with its sections (:class:`GeneralSettings`, :class:`LitellmSettings`,
 :class:`RouterSettings`, :class:`HttpPoolSettings`, :class:`CacheSettings`), :class:`Deployment`,
 :class:`GuardrailSpec`, :class:`PassThroughEndpoint`, :func:`size_limit_bytes` (MiB → bytes, the one conversion) and
-``MODEL_PARAMS`` (the ``litellm_params`` section of the schema, read by the corpus report).
+``MODEL_PARAMS`` (the ``litellm_params`` section of the schema, read by the corpus report),
+``CACHED_CALL_TYPES`` / ``UNSERVED_CALL_TYPES`` (the cache's call type names, LiteLLM's),
+``builtin_guardrail_message`` / ``builtin_callback_message`` (what to say about a LiteLLM built-in).
 
 Modules: ``validators.py`` (a tiny schema language), ``schema.py`` (the sections: the reference in
 code), ``deployment_params.py`` / ``moderation_keys.py`` (the key lists the schema accepts),
+``litellm_catalog.py`` (what LiteLLM's configs name that trioproxy does not have, and the message),
 ``model.py`` (the typed result, each default written once), ``env.py`` (``os.environ/NAME``),
 ``build.py`` (the order: environment, secret managers, validation, typed values).
 
@@ -17,6 +20,11 @@ May import: ``errors``, ``masking``, ``secret_managers`` (resolving references w
 
 from ..errors import ConfigError
 from .build import load_config, load_default_config, parse_config
+from .litellm_catalog import (
+    ALWAYS_ON_CALLBACKS,
+    builtin_callback_message,
+    builtin_guardrail_message,
+)
 from .model import (
     CacheSettings,
     Deployment,
@@ -29,10 +37,15 @@ from .model import (
     RouterSettings,
     size_limit_bytes,
 )
-from .schema import MODEL_PARAMS
+from .schema import CACHED_CALL_TYPES, MODEL_PARAMS, UNSERVED_CALL_TYPES
 
 __all__ = [
+    "ALWAYS_ON_CALLBACKS",
+    "CACHED_CALL_TYPES",
     "MODEL_PARAMS",
+    "UNSERVED_CALL_TYPES",
+    "builtin_callback_message",
+    "builtin_guardrail_message",
     "CacheSettings",
     "ConfigError",
     "Deployment",

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..secret_managers.resolve import resolve_config_secrets
 from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
 from .env import apply_environment_variables, resolve_env
+from .litellm_catalog import ALWAYS_ON_CALLBACKS
 from .model import (
     DEFAULT_MAX_STREAM_DURATION,
     DEFAULT_PASS_THROUGH_TIMEOUT,
@@ -69,6 +70,9 @@ def _credential_values(name: str, value: Any, depth: int = 0) -> list[str]:
 
 
 def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettings, ctx: Ctx) -> Deployment | None:
+    """One deployment, or None when its entry had problems already reported (no name, no model)."""
+    if "model_name" not in entry or "model" not in entry.get("litellm_params", {}):
+        return None
     params = dict(entry["litellm_params"])
     ignored = params.pop("__unsupported__", {})
     model = params["model"]
@@ -81,8 +85,11 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     timeout = params.get("timeout", settings.request_timeout)
     fake_keys = ("mock_response", "latency", "chunk_latency", "fail_rate", "fail_status")
     fake = {k: params[k] for k in fake_keys if k in params}
-    if fake and provider != "fake":
-        ctx.error(path, f"{', '.join(fake)} only apply to the 'fake/…' provider, not {model!r}")
+    # mock_response answers locally whatever the provider (LiteLLM's; upstream/fake/mock.py); the others
+    # are the fake provider's own knobs
+    fake_only = [k for k in fake if k != "mock_response"]
+    if fake_only and provider != "fake":
+        ctx.error(path, f"{', '.join(fake_only)} only apply to the 'fake/…' provider, not {model!r}")
     # body defaults: explicit extra_body first, then the OpenAI request parameters named directly
     extra = dict(params.get("extra_body", {}))
     extra.update({k: v for k, v in params.items() if k in OPENAI_REQUEST_FIELDS})
@@ -102,8 +109,9 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         weight=float(params.get("weight", 1.0)),
         extra_params=extra,
         extra_headers=headers,
-        input_cost_per_token=params.get("input_cost_per_token"),
-        output_cost_per_token=params.get("output_cost_per_token"),
+        # LiteLLM prices a deployment by litellm_params or model_info (litellm_params first)
+        input_cost_per_token=_price(params, entry, "input_cost_per_token", ctx, index),
+        output_cost_per_token=_price(params, entry, "output_cost_per_token", ctx, index),
         fake=fake,
         model_info=entry.get("model_info", {}),
         index=index,
@@ -112,13 +120,37 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     )
 
 
+def _price(params: dict[str, Any], entry: dict[str, Any], key: str, ctx: Ctx, index: int) -> float | None:
+    """A price per token from ``litellm_params``, else from ``model_info`` (checked like the other)."""
+    if key in params:
+        return params[key]
+    info = entry.get("model_info")
+    value = info.get(key) if isinstance(info, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        ctx.error(f"model_list[{index}].model_info.{key}", f"expected a number >= 0, got {describe(value)}")
+        return None
+    return float(value)
+
+
+#: LiteLLM's guardrail modes for its MCP gateway, which trioproxy does not have
+_MCP_MODES = ("pre_mcp_call", "during_mcp_call", "post_mcp_call")
+
+
 def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSpec | None:
-    params = dict(entry["litellm_params"])
+    """One guardrail, or None when its entry had problems already reported (no name, class or mode)."""
+    params = dict(entry.get("litellm_params", {}))
+    if "guardrail_name" not in entry or "guardrail" not in params or "mode" not in params:
+        return None
     extra = params.pop("__extra__", {})
     path = f"guardrails[{index}].litellm_params.mode"
     modes = params["mode"]
     for mode in modes:
-        if mode not in GUARDRAIL_MODES:
+        if mode in _MCP_MODES:
+            ctx.error(path, f"{mode!r} is a mode of LiteLLM's MCP gateway (it guards MCP tool calls), which "
+                            f"trioproxy does not have (modes: {', '.join(GUARDRAIL_MODES)})")
+        elif mode not in GUARDRAIL_MODES:
             close = difflib.get_close_matches(mode, GUARDRAIL_MODES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             ctx.error(path, f"unknown mode {mode!r}{hint} (modes: {', '.join(GUARDRAIL_MODES)})")
@@ -132,8 +164,43 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
     )
 
 
+def _check_cache(litellm: dict[str, Any], written: Any, ctx: Ctx) -> None:
+    """``cache: true`` without ``cache_params.type`` is a Redis cache in LiteLLM (its proxy reads
+    ``cache_params.get("type", "redis")`` and REDIS_HOST/REDIS_PORT/REDIS_PASSWORD): refused with
+    what to write, rather than silently meaning an in-process cache (issue #13 adds Redis)."""
+    if litellm.get("cache") is not True:
+        return
+    params = written.get("cache_params") if isinstance(written, dict) else None
+    if isinstance(params, dict) and "type" in params:
+        return   # a type was written (a wrong one is reported by the schema)
+    if params is not None and not isinstance(params, dict):
+        return   # an invalid cache_params was reported already
+    ctx.error("litellm_settings.cache", "cache: true without cache_params.type means a Redis cache in LiteLLM "
+              "(REDIS_HOST, REDIS_PORT, REDIS_PASSWORD); trioproxy has no Redis response cache yet (issue #13). "
+              "For an in-process cache (one per worker process, empty after a restart) write "
+              "cache_params: {type: local}")
+
+
+def _note_builtin_metrics(litellm: dict[str, Any], ctx: Ctx) -> None:
+    """Callbacks naming what trioproxy always does are noted here, skipped by the loaders (their
+    positions in the list stay those of the file, for the other messages)."""
+    for key in ("callbacks", "success_callback", "failure_callback"):
+        names = litellm.get(key)
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            if name in ALWAYS_ON_CALLBACKS:
+                ctx.note(f"litellm_settings.{key}[{index}]", f"LiteLLM's {name!r} has no effect here: "
+                                                              f"{ALWAYS_ON_CALLBACKS[name]}")
+
+
 def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
-    """Validate an already-loaded YAML document. Raises ConfigError with every problem found."""
+    """Validate an already-loaded YAML document. Raises ConfigError with every problem found.
+
+    Every part is validated whatever another part's problems: the sections, then each deployment and
+    guardrail from the values that passed. The ConfigError carries the config built from the valid
+    parts (``ConfigError.partial``), so that the next stages (handler files, logging callbacks:
+    ``proxy.check_handlers``) report their problems in the same run (issue #15: a user fixing the
+    first list must not meet a second one at the next start).
+    """
     ctx = Ctx(source)
     if raw is None:
         raw = {}
@@ -144,10 +211,15 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     raw = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
     resolved = resolve_env(raw, "", ctx)
     clean = TOP_LEVEL(resolved, "", ctx)
-    if clean is INVALID or ctx.problems:
-        raise ConfigError(ctx.problems)
+    if clean is INVALID:
+        clean = {}
 
-    settings = _litellm_settings(clean.get("litellm_settings", {}))
+    general = clean.get("general_settings", {})
+    litellm = clean.get("litellm_settings", {})
+    routing = clean.get("router_settings", {})
+    _check_cache(litellm, (resolved.get("litellm_settings") or resolved.get("settings") or {}), ctx)
+    _note_builtin_metrics(litellm, ctx)
+    settings = _litellm_settings(litellm)
     deployments = []
     groups: dict[str, list[Deployment]] = {}
     for i, entry in enumerate(clean.get("model_list", [])):
@@ -155,23 +227,17 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         if dep is not None:
             deployments.append(dep)
             groups.setdefault(dep.model_name, []).append(dep)
-    if not deployments and not ctx.problems:
-        ctx.error("model_list", "needs at least one model (see config.example.yaml)")
+    if not raw.get("model_list"):
+        ctx.warn("model_list", "no model_list: the proxy serves no model until one is configured (every request "
+                               "is a 404 model_not_found); LiteLLM would load models from its database")
 
+    # several guardrails under one name are load-balanced, as in LiteLLM (hooks/scheduler.py HookPlan.pick)
     guardrails = []
-    seen: set[str] = set()
     for i, entry in enumerate(clean.get("guardrails", [])):
         spec = _build_guardrail(i, entry, ctx)
-        if spec is None:
-            continue
-        if spec.name in seen:
-            ctx.error(f"guardrails[{i}].guardrail_name", f"duplicate guardrail name {spec.name!r}")
-        seen.add(spec.name)
-        guardrails.append(spec)
+        if spec is not None:
+            guardrails.append(spec)
 
-    general = clean.get("general_settings", {})
-    litellm = clean.get("litellm_settings", {})
-    routing = clean.get("router_settings", {})
     database_url = _database_url(general.get("database_url"), base_dir)
     if database_url is None:
         for key in ("max_budget", "max_end_user_budget"):
@@ -182,9 +248,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         general.get("pass_through_endpoints", []),
         general.get("pass_through_request_timeout", DEFAULT_PASS_THROUGH_TIMEOUT), ctx)
     _warn_about_access(general, settings, groups, ctx)
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
-    return ProxyConfig(
+    config = ProxyConfig(
         source=source,
         base_dir=base_dir,
         deployments=deployments,
@@ -194,10 +258,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         litellm=settings,
         routing=_section(RouterSettings, routing),
         warnings=ctx.warnings,
+        notes=ctx.notes,
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(litellm),
         router_settings=MappingProxyType(routing),
     )
+    if ctx.problems:
+        raise ConfigError(ctx.problems, partial=config)
+    return config
 
 
 def load_config(path: str | os.PathLike[str]) -> ProxyConfig:

@@ -37,6 +37,8 @@ IMPLEMENTED = (
     "model", "api_base", "api_key", "organization", "timeout", "stream_timeout", "max_retries",
     "weight", "input_cost_per_token", "output_cost_per_token", "extra_headers", "extra_body",
     "max_stream_duration",
+    # /v1/responses: translated to chat completions (core/responses_wire.py), which this asks for
+    "use_chat_completions_api",
     # the built-in fake provider's knobs
     "mock_response", "latency", "chunk_latency", "fail_rate", "fail_status",
 )
@@ -81,7 +83,7 @@ LITELLM_NOT_IMPLEMENTED = frozenset({
     "supports_system_message",
     # request shaping done by LiteLLM's SDK
     "drop_params", "additional_drop_params", "allowed_openai_params",
-    "merge_reasoning_content_in_choices", "use_chat_completions_api", "use_in_pass_through",
+    "merge_reasoning_content_in_choices", "use_in_pass_through",
     "use_litellm_proxy", "max_file_size_mb", "mock_timeout", "litellm_trace_id", "keepalive_seconds",
 })
 

@@ -305,6 +305,8 @@ class ProxyConfig:
     litellm: LitellmSettings = LitellmSettings()
     routing: RouterSettings = RouterSettings()
     warnings: list[str] = field(default_factory=list)
+    #: LiteLLM keys accepted because they have no effect in trioproxy (``trioproxy check`` prints them)
+    notes: list[str] = field(default_factory=list)
     #: the validated YAML sections, read-only (see the module docstring)
     general_settings: Mapping[str, Any] = field(default_factory=_empty)
     litellm_settings: Mapping[str, Any] = field(default_factory=_empty)

@@ -29,6 +29,13 @@ from .deployment_params import (
     OPENAI_REQUEST_FIELDS,
     looks_like_credential,
 )
+from .litellm_catalog import (
+    CACHE_TYPES,
+    GUARDRAIL_PARAMS,
+    NO_EFFECT,
+    cache_type_message,
+    unsupported_key,
+)
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
 from .validators import (
     INVALID,
@@ -51,6 +58,15 @@ from .validators import (
 __all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "TOP_LEVEL", "Section"]
 
 PROVIDERS = ("openai", "fake")
+
+
+def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
+    """A mode or a list of modes; LiteLLM's modes chosen by request tag are named as such."""
+    if isinstance(value, dict) and ("tags" in value or "default" in value):
+        ctx.error(path, "LiteLLM's mode chosen by request tags ({tags: {...}, default: ...}) is not supported by "
+                        "trioproxy; give one mode or a list of modes (pre_call, during_call, post_call, logging_only)")
+        return INVALID
+    return v_str_or_list(value, path, ctx)
 
 
 def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
@@ -171,6 +187,8 @@ MODEL_PARAMS = Section(
         "weight": v_num(0.0),
         "extra_headers": v_any_dict,
         "extra_body": v_extra_body,
+        # /v1/responses through chat completions: what trioproxy does for every deployment today
+        "use_chat_completions_api": v_bool,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
@@ -194,15 +212,74 @@ MODEL_ENTRY = Section(
     required=("model_name", "litellm_params"),
 )
 
+def v_cache_type(value: Any, path: str, ctx: Ctx) -> Any:
+    """``local``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
+    if value == "local":
+        return value
+    ctx.error(path, cache_type_message(str(value)) if isinstance(value, str) else
+              f"expected a cache type ('local'), got {describe(value)}")
+    return INVALID
+
+
+#: call types trioproxy's cache stores (LiteLLM's names, sync and async) → the endpoint's call type
+CACHED_CALL_TYPES = {
+    "completion": "completion", "acompletion": "completion",
+    "text_completion": "text_completion", "atext_completion": "text_completion",
+    "embedding": "embeddings", "aembedding": "embeddings", "embeddings": "embeddings",
+}
+#: LiteLLM call types of endpoints trioproxy does not serve: nothing of theirs can be cached, so
+#: naming them changes nothing (a config written for LiteLLM keeps its meaning)
+UNSERVED_CALL_TYPES = frozenset({
+    "transcription", "atranscription", "speech", "aspeech", "image_generation", "aimage_generation",
+    "moderation", "amoderation", "rerank", "arerank", "responses", "aresponses",
+})
+
+
+def v_call_types(value: Any, path: str, ctx: Ctx) -> Any:
+    """``cache_params.supported_call_types``: LiteLLM's call type names; unknown ones are errors."""
+    names = v_str_or_list(value, path, ctx)
+    if names is INVALID:
+        return INVALID
+    unknown = [n for n in names if n not in CACHED_CALL_TYPES and n not in UNSERVED_CALL_TYPES]
+    if unknown:
+        ctx.error(path, f"unknown call type {unknown[0]!r} (known: {', '.join(sorted(CACHED_CALL_TYPES))}; "
+                        f"LiteLLM's {', '.join(sorted(UNSERVED_CALL_TYPES))} are accepted and cache nothing here)")
+        return INVALID
+    return names
+
+
+#: LiteLLM's ``Cache(...)`` arguments for its other backends (Redis, S3, GCS, Qdrant, disk)
+_OTHER_CACHE_SETTINGS = frozenset("""
+host port password username url redis_startup_nodes startup_nodes sentinel_nodes sentinel_password service_name
+ssl ssl_cert_reqs ssl_check_hostname max_connections redis_flush_size default_in_memory_ttl default_in_redis_ttl
+similarity_threshold redis_semantic_cache_embedding_model redis_semantic_cache_index_name
+qdrant_api_base qdrant_api_key qdrant_collection_name qdrant_quantization_config qdrant_semantic_cache_embedding_model
+qdrant_semantic_cache_vector_size s3_bucket_name s3_region_name s3_api_version s3_use_ssl s3_verify s3_endpoint_url
+s3_aws_access_key_id s3_aws_secret_access_key s3_aws_session_token s3_path gcs_bucket_name gcs_path
+gcs_path_service_account gcp_service_account azure_account_url azure_blob_container disk_cache_dir mode
+""".split())
+
+
+def _cache_setting(key: str) -> str | None:
+    if key not in _OTHER_CACHE_SETTINGS:
+        return None
+    if key == "mode":
+        return ("LiteLLM's cache mode (default_off: cache only requests that ask for it) is not supported by "
+                "trioproxy: its cache serves every request of the supported call types")
+    return (f"LiteLLM's {key!r} is a setting of its non-local caches ({', '.join(sorted(CACHE_TYPES - {'local'}))}); "
+            "trioproxy's local cache takes type, ttl, max_size, namespace and supported_call_types")
+
+
 CACHE_PARAMS = Section(
     fields={
-        "type": v_choice("local"),
+        "type": v_cache_type,
         "ttl": v_num(0.0),
         "max_size": v_int(1),
-        "supported_call_types": v_str_or_list,
+        "supported_call_types": v_call_types,
         "namespace": v_str,
     },
     unsupported=("host", "port", "password"),
+    litellm=_cache_setting,
 )
 
 LITELLM_SETTINGS = Section(
@@ -247,6 +324,8 @@ LITELLM_SETTINGS = Section(
         "service_callback",
         "default_team_settings",
     ),
+    no_effect=NO_EFFECT["litellm_settings"],
+    litellm=lambda key: unsupported_key("litellm_settings", key),
 )
 
 PASS_THROUGH_ENTRY = Section(
@@ -334,6 +413,8 @@ GENERAL_SETTINGS = Section(
         "spend_logs_metadata",
         "store_model_in_db",
     ),
+    no_effect=NO_EFFECT["general_settings"],
+    litellm=lambda key: unsupported_key("general_settings", key),
 )
 
 ROUTER_SETTINGS = Section(
@@ -354,12 +435,13 @@ ROUTER_SETTINGS = Section(
 GUARDRAIL_PARAMS = Section(
     fields={
         "guardrail": v_str,
-        "mode": v_str_or_list,
+        "mode": v_guardrail_mode,
         "default_on": v_bool,
         "stream_mode": v_choice("pass_through", "buffer"),
     },
     required=("guardrail", "mode"),
     extra="passthrough",
+    passthrough_known=GUARDRAIL_PARAMS,
 )
 
 GUARDRAIL_ENTRY = Section(
@@ -378,7 +460,9 @@ TOP_LEVEL = Section(
         "guardrails": v_list_of(GUARDRAIL_ENTRY),
     },
     aliases={"settings": "litellm_settings"},
-    required=("model_list",),
+    # LiteLLM starts without a model_list (its models may come from its database): so does trioproxy,
+    # serving no model until one is configured (build.py warns)
+    litellm=lambda key: unsupported_key("<top level>", key),
 )
 
 GUARDRAIL_MODES = ("pre_call", "during_call", "post_call", "logging_only")

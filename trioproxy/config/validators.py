@@ -2,15 +2,26 @@
 
 Each validator takes ``(value, path, ctx)`` and returns the clean value, or :data:`INVALID` after
 reporting a problem to ``ctx`` (``file: key.path: message``), so that every problem of a config is
-collected in one pass. :class:`Section` validates a mapping with known keys: unknown keys are errors
-with the closest known key suggested; keys the seeds document but trioproxy does not implement load
-with a warning. The sections themselves, the configuration reference in code, are in ``schema.py``.
+collected in one pass. :class:`Section` validates a mapping with known keys (how a section is
+declared: its ``fields``, then what it says about other keys, in this order):
+
+1. ``fields`` (and ``aliases``): validated;
+2. ``unsupported``: keys another issue is bringing, accepted with a warning (``unsupported_note``);
+3. ``no_effect``: LiteLLM keys that turn off or tune something trioproxy does not do at all:
+   accepted with a note (``ProxyConfig.notes``, printed by ``trioproxy check``);
+4. ``litellm``: a function naming what LiteLLM means by a key trioproxy does not support
+   (``litellm_catalog.unsupported_key``): an error saying so, never "did you mean" another key;
+5. ``extra="passthrough"``: the rest is passed on (a guardrail's own settings), unless it is a
+   likely typo of a field and not one of ``passthrough_known`` (LiteLLM's names);
+6. anything else: "unknown key", with the closest known key suggested.
+
+The sections themselves, the configuration reference in code, are in ``schema.py``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +52,11 @@ class Ctx:
         self.source = source
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        #: accepted keys that have no effect in trioproxy (not warnings: the meaning is kept)
+        self.notes: list[str] = []
+
+    def note(self, path: str, message: str) -> None:
+        self.notes.append(f"{self.source}: {path}: {message}")
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(f"{self.source}: {path or '<top level>'}: {message}")
@@ -180,6 +196,12 @@ class Section:
     keep_unsupported: bool = False
     #: what an unknown key's error says instead of listing every known key (long sections)
     known_hint: str | None = None
+    #: LiteLLM keys with no effect in trioproxy → why (accepted, with a note)
+    no_effect: Mapping[str, str] = field(default_factory=dict)
+    #: the error for a LiteLLM key trioproxy does not support, or None (``litellm_catalog``)
+    litellm: Callable[[str], str | None] | None = None
+    #: with ``extra="passthrough"``: names passed on even when they look like a field's typo
+    passthrough_known: frozenset[str] = frozenset()
 
     def __call__(self, value: Any, path: str, ctx: Ctx) -> Any:
         if value is None:
@@ -202,10 +224,14 @@ class Section:
                          "accepted for compatibility with the seeds' configs, but not implemented by trioproxy (ignored)")
                 if self.keep_unsupported:
                     unsupported[key] = item
+            elif key in self.no_effect:
+                ctx.note(sub, f"LiteLLM's {raw_key!r} has no effect here: {self.no_effect[key]}")
+            elif (message := self.litellm(str(key)) if self.litellm is not None else None) is not None:
+                ctx.error(sub, message)
             else:
                 candidates = list(self.fields) + list(self.aliases) + list(self.unsupported)
                 close = difflib.get_close_matches(str(key), candidates, n=1, cutoff=0.75)
-                if self.extra == "passthrough" and not close:
+                if self.extra == "passthrough" and (not close or key in self.passthrough_known):
                     extras[key] = item
                     continue
                 hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -9,7 +9,8 @@
   never on the pipeline);
 * ``endpoints.py``: the three endpoints (``CHAT``, ``COMPLETIONS``, ``EMBEDDINGS``), body checks and
   bounds, what goes upstream, a pre-call hook's string as the answer;
-* ``shutdown.py``: open streams ended with a ``shutdown`` event before Hypercorn's deadline.
+* ``shutdown.py``: open streams ended with a ``shutdown`` event before Hypercorn's deadline;
+* ``health.py``: ``GET /health``, every deployment called once (LiteLLM's health check).
 
 Private by convention (the handler API is ``trioproxy/__init__.py``). May import: ``hooks``,
 ``caching``, ``upstream``, ``observability``, ``auth``, ``config`` and the leaves (README "How it is

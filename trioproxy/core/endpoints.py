@@ -26,13 +26,16 @@ __all__ = [
     "CHAT",
     "COMPLETIONS",
     "EMBEDDINGS",
+    "RESPONSES",
     "MAX_CHOICES",
     "MAX_JSON_UNITS",
     "MAX_LIST_ITEMS",
     "PROXY_ONLY_FIELDS",
+    "chat_frames",
     "parse_body",
     "parse_large",
     "text_answer",
+    "text_answer_chunks",
     "upstream_body",
     "validate_after_hooks",
 ]
@@ -43,6 +46,9 @@ COMPLETIONS = Route("completions", "text_completion",
                     (("model", (str,), "a string"), ("prompt", (str, list), "a string or a list")), True, True)
 EMBEDDINGS = Route("embeddings", "embeddings",
                    (("model", (str,), "a string"), ("input", (str, list), "a string or a list")), False, False)
+#: OpenAI's Responses API: translated to a chat completion before any hook (``core/responses_wire.py``),
+#: so its requests run as CHAT from then on; ``to_chat_request`` checks the rest of the body
+RESPONSES = Route("responses", "completion", (("model", (str,), "a string"),), True, True)
 
 #: request fields that steer the proxy and are not sent upstream
 PROXY_ONLY_FIELDS = frozenset({"guardrails", "metadata", "cache"})
@@ -183,6 +189,17 @@ def upstream_body(ctx: RequestContext, data: dict[str, Any]) -> dict[str, Any]:
 def text_answer(ctx: RequestContext, text: str) -> tuple[dict[str, Any], bytes | None]:
     """A pre-call hook's string as the answer: the completion object, and its SSE frames when the
     request streams (``None`` otherwise). Only for routes that ``answers_with_text``."""
+    body, chunks = text_answer_chunks(ctx, text)
+    return body, None if chunks is None else chat_frames(chunks)
+
+
+def chat_frames(chunks: list[dict[str, Any]]) -> bytes:
+    """Chunks as a whole chat completions SSE body, ``[DONE]`` included."""
+    return b"".join(frame(c) for c in chunks) + DONE_FRAME
+
+
+def text_answer_chunks(ctx: RequestContext, text: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """:func:`text_answer` as objects: the completion, and its stream chunks (``None``: not streaming)."""
     chat = ctx.route.endpoint == "chat/completions"
     created = int(time.time())
     model = ctx.data.get("model")
@@ -211,4 +228,4 @@ def text_answer(ctx: RequestContext, text: str) -> tuple[dict[str, Any], bytes |
     else:
         base = {"id": body["id"], "object": "text_completion", "created": created, "model": model}
         chunks = [{**base, "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]}]
-    return body, b"".join(frame(c) for c in chunks) + DONE_FRAME
+    return body, chunks

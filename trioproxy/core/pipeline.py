@@ -51,11 +51,14 @@ from ..errors import (
 from ..hooks import scheduler
 from ..hooks.loader import HookCall
 from ..masking import SecretScrubber
+from ..responses_api.ids import RESPONSE as RESPONSE_ID_PREFIX
+from ..responses_api.ids import new_id as new_response_id
 from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints
-from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS
+from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
+from .responses_wire import ResponsesWire
 from .run import CLEANUP_DEADLINE, Meter, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams
 
@@ -189,6 +192,10 @@ class Pipeline:
         resolved it (``X-Forwarded-For`` behind trusted proxies), recorded as ``requester_ip_address``.
         """
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
+        if route is RESPONSES:
+            # the id the client receives (the Responses object's ``id``) is the request's id, as on
+            # every route (the spend record's key: docs/spend.md), shaped like OpenAI's ``resp_…``
+            ctx.id = new_response_id(RESPONSE_ID_PREFIX)
         run = RequestRun(ctx, self.rules, peer)
         self.observers.notify("on_request_start", ctx)
         response: ProxyResponse | None = None
@@ -219,6 +226,8 @@ class Pipeline:
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body
         data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
+        if ctx.route is RESPONSES:   # translated first: every hook below sees a chat completion
+            data = ctx.data = self._from_responses(run, data)
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
         if identity.record is not None:   # the key's models, enforced params and guardrails
@@ -236,6 +245,15 @@ class Pipeline:
         if ctx.stream:
             return await self._stream(run)
         return await self._complete(run)
+
+    def _from_responses(self, run: RequestRun, body: dict[str, Any]) -> dict[str, Any]:
+        """A ``/v1/responses`` body as the chat completion the rest of the flow serves (responses_wire.py)."""
+        run.wire = ResponsesWire(body, response_id=run.ctx.id)
+        model = body.get("model")
+        deployments = self.router.deployments(model) if model in self.router.model_names else []
+        chat = run.wire.chat_body(deployments)
+        run.ctx.route = CHAT
+        return chat
 
     async def _check_customer(self, ctx: RequestContext, data: dict[str, Any]) -> None:
         """A ``user`` blocked in the database (``/customer/block``) is refused before any hook (403
@@ -346,6 +364,8 @@ class Pipeline:
         ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
         await run.settle_final_cost()
         headers = await run.response_headers(response)
+        if run.wire is not None:
+            body = run.wire.whole(response)
         run.succeed(200)
         return ProxyResponse(200, headers, body)
 
@@ -354,20 +374,22 @@ class Pipeline:
         ctx = run.ctx
         if not ctx.route.answers_with_text:
             raise RejectedByHookError(answer.text)
-        body, stream = endpoints.text_answer(ctx, answer.text)
+        body, chunks = endpoints.text_answer_chunks(ctx, answer.text)
         response = ctx.response = wrap_response(body)
         run.settle_cost()
         headers = await run.response_headers(response)
         run.succeed(200)
-        if stream is None:
-            return ProxyResponse(200, headers, orjson.dumps(body))
+        wire = run.wire
+        if chunks is None:
+            return ProxyResponse(200, headers, orjson.dumps(body) if wire is None else wire.whole(body))
+        stream = endpoints.chat_frames(chunks) if wire is None else wire.chunks(chunks)
         return ProxyResponse(200, headers, stream, "text/event-stream")
 
     # -- streaming -------------------------------------------------------------------------------
     async def _stream(self, run: RequestRun) -> ProxyResponse:
         upstream = await self._race(run)
         relay = StreamRelay(run, upstream, self.open_streams, max_response_bytes=self.max_response_bytes,
-                            keep_upstream_answer=self.response_cache is not None)
+                            keep_upstream_answer=self.response_cache is not None, encoder=run.wire)
         try:
             # up to the first event before the status line: an error there gets its own status
             await relay.start()

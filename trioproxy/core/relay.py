@@ -63,10 +63,8 @@ _FRAMING = 8
 
 def response_too_large(size: int, limit: int | None) -> ResponseTooLargeError:
     """``max_response_size_mb`` was crossed (``size`` bytes so far)."""
-    return ResponseTooLargeError(
-        f"Response size is too large. Response size is {size / 1024 / 1024:.6g} MB. "
-        f"Max size is {(limit or 0) / 1024 / 1024:.6g} MB"
-    )
+    return ResponseTooLargeError(f"Response size is too large. Response size is {size / 1024 / 1024:.6g} MB. "
+                                 f"Max size is {(limit or 0) / 1024 / 1024:.6g} MB")
 
 
 def _is_usage_only(chunk: Any) -> bool:
@@ -92,19 +90,13 @@ class StreamRelay:
       ``stream_event_too_large``; ``max_response_size_mb`` → ``response_too_large``;
     * :meth:`stop` (graceful shutdown, see ``Pipeline.stop_streams``) → ``shutdown``.
 
-    The HTTP layer relays the frames with :meth:`send_to`, which runs the whole relay (the frame
-    generator *and* the writes) in one cancel scope per stream: its deadline is the stream's, and
-    :meth:`stop` cancels it. One scope per stream, not per upstream read: a scope costs a few µs and
-    a stream has a read per token. (The scope cannot live inside the generator: a cancel scope must
-    not be held across a ``yield``.) Wherever the cancellation lands — a silent upstream, a hook, a
-    write — the generator is closed, its cleanup reports the failure once with the reason, and
-    :meth:`send_to` writes the terminal error event. Reads happen only when a frame was written: a
-    client that reads slowly throttles the upstream (TCP backpressure) and the relay holds at most
-    one incomplete event (≤ ``MAX_EVENT_BYTES``).
+    How the HTTP layer relays it (one cancel scope per stream; reads only after a write, so a slow
+    client throttles the upstream and at most one incomplete event is held): :meth:`send_to`.
     """
 
     def __init__(self, run: RequestRun, upstream: Any, streams: OpenStreams, *,
-                 max_response_bytes: int | None = None, keep_upstream_answer: bool = False) -> None:
+                 max_response_bytes: int | None = None, keep_upstream_answer: bool = False,
+                 encoder: Any = None) -> None:
         self.run = run
         self.ctx = ctx = run.ctx
         self.upstream = upstream
@@ -138,6 +130,14 @@ class StreamRelay:
         self._upstream_answer = StreamAssembler(self.chat) if keep_upstream_answer else None
         self._events: Any = None
         self._closed = False
+        # chunks, the end, an error as the client gets them: chat frames, or another API's events (encoder's
+        # chunk / done / error: the Responses API's, responses_wire.py); the hooks see chat chunks either way
+        if encoder is None:
+            self._encode_chunk: Callable[[Any], bytes] = frame
+            self._encode_done: Callable[[], bytes] = lambda: DONE_FRAME
+            self._encode_error: Callable[[ProxyError], bytes] = error_frame
+        else:
+            self._encode_chunk, self._encode_done, self._encode_error = encoder.chunk, encoder.done, encoder.error
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._events is None:
@@ -304,14 +304,16 @@ class StreamRelay:
                 if ctx.first_chunk_at is None:
                     ctx.first_chunk_at = time.perf_counter()
                 assembler.add(chunk)
-                encoded = frame(chunk)
+                encoded = self._encode_chunk(chunk)   # may be empty (an event-less chunk of another API)
                 if buffering:
                     held.append(encoded)
                 else:
                     ready.append(encoded)
                     if not self._more_ready:
-                        yield b"".join(ready)
+                        out = b"".join(ready)
                         ready.clear()
+                        if out:
+                            yield out
             if ready and success_calls:
                 # pass-through: what already passed is released before the post-call hooks run
                 yield b"".join(ready)
@@ -327,7 +329,7 @@ class StreamRelay:
                 if ctx.usage:
                     upstream_answer["usage"] = ctx.usage
                 ctx.upstream_response = upstream_answer
-            tail = self._terminal = b"".join(ready) + b"".join(held) + DONE_FRAME
+            tail = self._terminal = b"".join(ready) + b"".join(held) + self._encode_done()
             ready.clear()
             held.clear()
             await run.settle_final_cost()
@@ -345,7 +347,7 @@ class StreamRelay:
             error = await run.failure_hooks(error)
             scrubber.scrub_error(error)
             run.report_failure(error)
-            self._terminal = error_frame(error)
+            self._terminal = self._encode_error(error)
             yield self._terminal
         finally:
             await self._cleanup()
@@ -380,7 +382,7 @@ class StreamRelay:
             if error is None:           # nothing was decided (cannot happen): end the body as is
                 return
             error.message = self.run.rules.scrubber.scrub(error.message)
-            pending = error_frame(error)
+            pending = self._encode_error(error)
         await send(pending)
 
     # -- closing ---------------------------------------------------------------------------------

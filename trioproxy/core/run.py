@@ -245,7 +245,7 @@ class RunRules:
 class RequestRun:
     """One request: its context, and the rules for its outcome (see the module docstring)."""
 
-    __slots__ = ("ctx", "peer", "resources", "rules", "ticket")
+    __slots__ = ("ctx", "peer", "picks", "resources", "rules", "ticket", "wire")
 
     def __init__(self, ctx: RequestContext, rules: RunRules, peer: str | None = None) -> None:
         self.ctx = ctx
@@ -255,6 +255,10 @@ class RequestRun:
         self.peer = peer
         #: the spend ticket, once admitted (``spend/meter.py``); None before, or without a database
         self.ticket: Ticket | None = None
+        #: which of the guardrails sharing a name runs for this request (``HookPlan.pick``), once
+        self.picks: dict[str, int] = {}
+        #: how the answer is written when the client spoke another API (``responses_wire.ResponsesWire``)
+        self.wire: Any = None
 
     # -- hooks -------------------------------------------------------------------------------------
     def args(self, **own: Any) -> HookArgs:
@@ -281,7 +285,7 @@ class RequestRun:
 
     def calls(self, phase: str) -> list[HookCall]:
         """The hooks that run in ``phase`` for this request (guardrails selected by its ``data``)."""
-        return self.rules.plan.calls(phase, self.ctx.data)
+        return self.rules.plan.calls(phase, self.ctx.data, self.picks)
 
     # -- spend -------------------------------------------------------------------------------------
     async def admit(self) -> None:
@@ -349,7 +353,7 @@ class RequestRun:
         if ctx.headers_hook_ran:
             return headers
         ctx.headers_hook_ran = True
-        calls = self.rules.plan.calls("response_headers", ctx.data)
+        calls = self.rules.plan.calls("response_headers", ctx.data, self.picks)
         if calls:
             args = self.args(response=response, user_api_key_dict=ctx.user or UserAPIKeyAuth())
             headers.update(await scheduler.run_response_headers(calls, self.invoke, args))

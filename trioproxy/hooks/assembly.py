@@ -22,11 +22,19 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..config import ConfigError, ProxyConfig
+from ..config import (
+    ALWAYS_ON_CALLBACKS,
+    ConfigError,
+    ProxyConfig,
+    builtin_callback_message,
+    builtin_guardrail_message,
+)
+from .apply_guardrail import ApplyGuardrailHooks, defines_apply_guardrail
 from .loader import (
     CALL_HOOKS,
     HandlerLoadError,
     LoadedHandler,
+    bind_hook,
     import_handler,
     inspect_handler,
     require_some_hook,
@@ -71,6 +79,24 @@ def _is_service(obj: Any) -> bool:
     return callable(getattr(obj, "run", None)) or callable(getattr(obj, "drain", None))
 
 
+#: the phases a hook can be made for from ``apply_guardrail`` (``apply_guardrail.py``)
+_APPLY_GUARDRAIL_PHASES = ("pre_call", "moderation", "post_call_success")
+
+
+def _add_apply_guardrail_hooks(handler: LoadedHandler, phases: tuple[str, ...]) -> None:
+    """A guardrail with ``apply_guardrail`` gets the hooks of its modes it does not write itself."""
+    if not defines_apply_guardrail(handler.obj):
+        return
+    try:
+        made = ApplyGuardrailHooks(handler.obj, handler.name)
+    except TypeError as exc:
+        raise HandlerLoadError(str(exc)) from None
+    for phase in phases:
+        if phase in _APPLY_GUARDRAIL_PHASES and phase not in handler.hooks:
+            fn = getattr(made, CALL_HOOKS[phase])
+            handler.hooks[phase] = bind_hook(handler.name, phase, fn, handler.obj, handler.name)
+
+
 def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
     """Import, instantiate and check every handler the config names. Raises ConfigError."""
     problems: list[str] = []
@@ -94,9 +120,13 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
         try:
             obj = builtins.guardrail(spec.class_path, kwargs)
             if obj is None:
+                litellm_builtin = builtin_guardrail_message(spec.class_path) if "." not in spec.class_path else None
+                if litellm_builtin is not None:
+                    raise HandlerLoadError(litellm_builtin)
                 obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
             phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
+            _add_apply_guardrail_hooks(handler, phases)
             for mode in spec.modes:  # a mode whose hook the class lacks would be a silent no-op
                 mode_phases = GUARDRAIL_MODE_PHASES.get(mode, ())
                 if mode_phases and not any(p in handler.hooks for p in mode_phases):
@@ -108,13 +138,15 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
 
     # 3. callbacks, in config order
     for index, path in enumerate(config.litellm.callbacks):
+        if path in ALWAYS_ON_CALLBACKS:   # noted when the config loaded: trioproxy always does it
+            continue
         key_path = f"litellm_settings.callbacks[{index}]"
         try:
             if "." not in path:
                 obj = builtins.callback(path)
                 if obj is None:
                     known = ", ".join(builtins.callback_names()) or "none"
-                    raise HandlerLoadError(
+                    raise HandlerLoadError(builtin_callback_message(path) or
                         f"{path!r} is neither a built-in callback ({known}) nor a dotted path 'module.attribute'")
             else:
                 obj = import_handler(path, config.base_dir)
@@ -132,6 +164,8 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
                 services.append(handler.obj)
             else:
                 fail(handler.key_path, f"{handler.name!r} {problem}")
+    handlers = Handlers(plan=HookPlan(loaded), loggers=[h for h in loaded if h.logging], services=services)
     if problems:
-        raise ConfigError(problems)
-    return Handlers(plan=HookPlan(loaded), loggers=[h for h in loaded if h.logging], services=services)
+        # the handlers that did load: their logging methods are checked in the same run (proxy.check_handlers)
+        raise ConfigError(problems, partial=handlers)
+    return handlers

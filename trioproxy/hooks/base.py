@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
+from .litellm_names import GuardrailEventHooks
+
 __all__ = ["CustomGuardrail", "CustomLogger", "GuardrailEventHooks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,32 +92,32 @@ class CustomLogger:
         pass
 
 
-class GuardrailEventHooks:
-    """The modes a guardrail can run in (the seeds' enum, as plain strings)."""
-
-    pre_call = "pre_call"
-    during_call = "during_call"
-    post_call = "post_call"
-    logging_only = "logging_only"
-
-
-def _requested(data: dict) -> list[Any]:
-    found = data.get("guardrails")
-    if found is None:
-        metadata = data.get("metadata")
-        if isinstance(metadata, dict):
-            found = metadata.get("guardrails")
-    return found if isinstance(found, list) else []
+def _selection(data: dict) -> Any:
+    """What the request asks for: its ``guardrails``, else ``metadata.guardrails`` (LiteLLM's order)."""
+    if "guardrails" in data:
+        return data["guardrails"]
+    metadata = data.get("metadata")
+    return metadata.get("guardrails") if isinstance(metadata, dict) else None
 
 
 def requested_guardrails(data: dict) -> dict[str, dict[str, Any]]:
-    """Names a request asks for → their dynamic params (``{"name": {"extra_body": {...}}}`` form)."""
+    """Names a request asks for → their dynamic params.
+
+    The forms LiteLLM accepts, top-level ``guardrails`` first, else ``metadata.guardrails``:
+    a list of names and ``{"name": {"extra_body": {...}}}`` objects; a mapping ``{"name": {...params}}``;
+    and the pre-v1 mapping ``{"name": true, "other": false}`` (``false``: not asked for — a
+    ``default_on`` guardrail still runs: a request never switches a guardrail off).
+    """
+    found = _selection(data)
+    items: list[Any] = [found] if isinstance(found, dict) else found if isinstance(found, list) else []
     out: dict[str, dict[str, Any]] = {}
-    for item in _requested(data):
+    for item in items:
         if isinstance(item, str):
             out[item] = {}
         elif isinstance(item, dict):
             for name, params in item.items():
+                if params is False:
+                    continue
                 out[str(name)] = params if isinstance(params, dict) else {}
     return out
 
@@ -144,6 +146,14 @@ class CustomGuardrail(CustomLogger):
         if modes and str(getattr(event_type, "value", event_type)) not in modes:
             return False
         return self.default_on or self.guardrail_name in requested_guardrails(data)
+
+    @_default_hook
+    async def apply_guardrail(self, inputs: dict[str, Any], request_data: dict, input_type: str,
+                              logging_obj: Any = None) -> dict[str, Any]:
+        """LiteLLM's one-method guardrail API: override it instead of the hooks (``hooks/apply_guardrail.py``
+        makes the hooks of the guardrail's modes from it). Raise to block; return ``inputs``, with
+        changed ``texts`` to rewrite them."""
+        return inputs
 
     def get_guardrail_dynamic_request_body_params(self, request_data: dict) -> dict[str, Any]:
         """The ``extra_body`` a request passed for this guardrail (every edition; no licence gate)."""

@@ -42,6 +42,7 @@ __all__ = [
     "HandlerLoadError",
     "HookCall",
     "LoadedHandler",
+    "bind_hook",
     "check_dotted_path",
     "describe_non_handler",
     "import_handler",
@@ -171,6 +172,11 @@ def _bind(handler: str, phase: str, fn: Callable[..., Any], obj: Any, guardrail:
     return HookCall(handler, phase, fn, tuple(positional), tuple(keywords), tuple(keyword_params), obj, guardrail)
 
 
+def bind_hook(handler: str, phase: str, fn: Callable[..., Any], obj: Any, guardrail: str | None) -> HookCall:
+    """``fn`` as ``obj``'s hook for ``phase`` (a hook made for the object, e.g. from ``apply_guardrail``)."""
+    return _bind(handler, phase, fn, obj, guardrail)
+
+
 def _is_default(obj: Any, method: str) -> bool:
     fn = getattr(type(obj), method, None)
     return fn is None or getattr(fn, "_trioproxy_default", False)
@@ -282,6 +288,11 @@ def check_dotted_path(dotted: str) -> None:
     ``..`` or a leading ``.`` would climb out of the config's directory: handler files are found
     next to the config or on ``sys.path``, by module name, and nowhere else.
     """
+    if "://" in dotted:
+        raise HandlerLoadError(
+            f"{dotted!r} names a file in a bucket; loading handler files from gcs:// or s3:// is a LiteLLM "
+            "feature trioproxy does not support: copy the file next to the config and name "
+            f"'module.attribute' {_DOTTED_EXAMPLE}")
     if "/" in dotted or "\\" in dotted:
         raise HandlerLoadError(
             f"{dotted!r} is a filesystem path; name a module instead, 'module.attribute' {_DOTTED_EXAMPLE}: "

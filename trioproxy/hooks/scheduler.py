@@ -28,6 +28,7 @@ other handler it is a 500 naming the handler and the phase (the traceback stays 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -107,10 +108,16 @@ class HookPlan:
 
     def __post_init__(self) -> None:
         self.phases = {phase: [h.hooks[phase] for h in self.handlers if phase in h.hooks] for phase in PHASES}
-        self.guardrails = {h.guardrail.name: h for h in self.handlers if h.guardrail is not None}
+        #: guardrail name → its handlers: several under one name are load-balanced (one runs per request)
+        self.guardrail_groups: dict[str, list[LoadedHandler]] = {}
+        for h in self.handlers:
+            if h.guardrail is not None:
+                self.guardrail_groups.setdefault(h.guardrail.name, []).append(h)
+        self.guardrails = {name: group[0] for name, group in self.guardrail_groups.items()}
         # a streaming post-call guardrail in "buffer" mode holds the answer back until it has seen it all
-        self.buffering_guardrails = {name for name, h in self.guardrails.items()
-                                     if h.guardrail.stream_mode == "buffer"}
+        self.buffering_guardrails = {name for name, group in self.guardrail_groups.items()
+                                     if any(h.guardrail.stream_mode == "buffer" for h in group)}
+        self._turns = {name: itertools.count() for name, group in self.guardrail_groups.items() if len(group) > 1}
 
     def has(self, phase: str) -> bool:
         return bool(self.phases[phase])
@@ -134,8 +141,21 @@ class HookPlan:
                 code="unknown_guardrail",
             )
 
-    def calls(self, phase: str, data: dict[str, Any]) -> list[HookCall]:
-        """The calls that run in ``phase`` for this request (guardrails filtered by selection)."""
+    def pick(self, name: str) -> int:
+        """Which of the guardrails named ``name`` runs for the next request: in turn (round-robin).
+
+        LiteLLM picks one of the guardrails sharing a name at random for each call; in turn spreads
+        the load the same way on average and is deterministic (``docs/guardrails.md``).
+        """
+        group = self.guardrail_groups[name]
+        return next(self._turns[name]) % len(group) if len(group) > 1 else 0
+
+    def calls(self, phase: str, data: dict[str, Any], picks: dict[str, int] | None = None) -> list[HookCall]:
+        """The calls that run in ``phase`` for this request (guardrails filtered by selection).
+
+        ``picks``: the request's choice among guardrails that share a name (:meth:`pick`), made
+        once per request and kept there, so that every phase of one request uses the same one.
+        """
         calls = self.phases[phase]
         if not self.guardrails or not any(c.guardrail for c in calls):
             return calls
@@ -145,9 +165,18 @@ class HookPlan:
             if call.guardrail is None:
                 selected.append(call)
                 continue
+            member = self.guardrails[call.guardrail]
+            if call.guardrail in self._turns:
+                if picks is None:
+                    picks = {}
+                if call.guardrail not in picks:
+                    picks[call.guardrail] = self.pick(call.guardrail)
+                member = self.guardrail_groups[call.guardrail][picks[call.guardrail]]
+                if member.hooks.get(phase) is not call:
+                    continue
             should_run = getattr(call.obj, "should_run_guardrail", None)
             if should_run is None:
-                spec = self.guardrails[call.guardrail].guardrail
+                spec = member.guardrail
                 if spec.default_on or call.guardrail in requested_guardrails(data):
                     selected.append(call)
             elif should_run(data=data, event_type=event):
@@ -164,20 +193,24 @@ class HookPlan:
         return lines
 
 
+def _is_selection_mapping(value: Any) -> bool:
+    """``{"name": {...params}}``, ``{"name": null}`` or the pre-v1 ``{"name": true/false}``."""
+    return isinstance(value, dict) and all(isinstance(p, dict | bool | None) for p in value.values())
+
+
 def _check_selection_shape(data: dict[str, Any]) -> None:
-    """``guardrails`` (or ``metadata.guardrails``) must be a list of names or ``{name: params}`` objects."""
+    """``guardrails`` (or ``metadata.guardrails``) must be a list of names or ``{name: params}`` objects,
+    or one ``{name: params}`` mapping (see ``base.requested_guardrails``)."""
     metadata = data.get("metadata")
     for where, value in (("guardrails", data.get("guardrails")),
                          ("metadata.guardrails", metadata.get("guardrails") if isinstance(metadata, dict) else None)):
         if value is None:
             continue
-        if not isinstance(value, list) or not all(
-            isinstance(item, str)
-            or (isinstance(item, dict) and all(isinstance(p, dict | None) for p in item.values()))
-            for item in value
-        ):
+        if not (_is_selection_mapping(value) or isinstance(value, list) and all(
+                isinstance(item, str) or _is_selection_mapping(item) for item in value)):
             raise BadRequestError(
-                f"'{where}' must be a list of guardrail names or {{\"name\": {{\"extra_body\": {{...}}}}}} objects",
+                f"'{where}' must be a list of guardrail names or {{\"name\": {{\"extra_body\": {{...}}}}}} objects, "
+                f"or one {{\"name\": {{...}}}} mapping",
                 param=where,
                 code="invalid_guardrails",
             )

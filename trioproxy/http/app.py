@@ -28,7 +28,18 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from ..errors import ProxyError, RequestTimeoutError
 from .errors import error_response, json_response
 from .paths import ROUTES
-from .routes import admin, customers, docs, health, metrics, model_hub, models, robots, spend
+from .routes import (
+    admin,
+    customers,
+    docs,
+    health,
+    metrics,
+    model_hub,
+    models,
+    robots,
+    route_list,
+    spend,
+)
 
 if TYPE_CHECKING:
     from ..proxy import Proxy
@@ -38,7 +49,7 @@ __all__ = ["ProxyApp", "make_app"]
 log = logging.getLogger("trioproxy.app")
 
 #: the route groups, registered in this order (``routes/__init__.py`` lists what each serves)
-ROUTE_GROUPS = (models, health, robots, customers, metrics, model_hub, docs, admin, spend)
+ROUTE_GROUPS = (models, health, robots, customers, metrics, model_hub, docs, admin, spend, route_list)
 
 
 class _ProxyHTTPConnection(TrioASGIHTTPConnection):

@@ -94,9 +94,24 @@ class EmbeddingRequest(_Open):
     user: str | None = None
 
 
+class ResponsesRequest(_Open):
+    """An OpenAI Responses API request (translated to a chat completion: docs/litellm_compat.md)."""
+
+    model: str
+    input: str | list[Any]
+    instructions: str | None = None
+    stream: bool = False
+    max_output_tokens: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    user: str | None = None
+
+
+#: every fast-path endpoint (``http/paths.py``'s ROUTES) → its summary and request model; a test
+#: checks that the document has one operation per route
 _FAST_PATH = {"chat/completions": ("Create a chat completion", ChatCompletionRequest),
               "completions": ("Create a text completion", CompletionRequest),
-              "embeddings": ("Create embeddings", EmbeddingRequest)}
+              "embeddings": ("Create embeddings", EmbeddingRequest),
+              "responses": ("Create a model response", ResponsesRequest)}
 
 
 class ProxyOpenAPIProvider(OpenAPIProvider):

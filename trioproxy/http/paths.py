@@ -8,7 +8,7 @@ spelling per route, so this table holds each path once.
 from __future__ import annotations
 
 from ..context import Route
-from ..core.endpoints import CHAT, COMPLETIONS, EMBEDDINGS
+from ..core.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 
 __all__ = ["ROUTES", "route_for"]
 
@@ -18,6 +18,7 @@ for _route, _paths in (
     (CHAT, ("/chat/completions", "/v1/chat/completions")),
     (COMPLETIONS, ("/completions", "/v1/completions")),
     (EMBEDDINGS, ("/embeddings", "/v1/embeddings")),
+    (RESPONSES, ("/responses", "/v1/responses")),
 ):
     for _path in _paths:
         ROUTES[_path] = _route

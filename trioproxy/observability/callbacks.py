@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, ProxyConfig
+from ..config import ALWAYS_ON_CALLBACKS, ConfigError, ProxyConfig, builtin_callback_message
 from ..hooks.loader import HandlerLoadError, LoadedHandler, import_object
 
 __all__ = ["EVENT_TYPES", "Callback", "load_callbacks", "load_function_callbacks"]
@@ -134,12 +134,14 @@ def load_function_callbacks(config: ProxyConfig) -> list[Callback]:
     callbacks: list[Callback] = []
     for key, event in _FUNCTION_KEYS.items():
         for index, path in enumerate(getattr(config.litellm, key)):
+            if path in ALWAYS_ON_CALLBACKS:   # noted when the config loaded: trioproxy always does it
+                continue
             where = f"{config.source}: litellm_settings.{key}[{index}]: {path!r}"
             try:
                 if "." not in path:
-                    raise HandlerLoadError(
+                    raise HandlerLoadError(builtin_callback_message(path, functions=True) or (
                         "is not a dotted path 'module.function'; trioproxy has no built-in logging "
-                        "integrations by name: write a function (see docs/logging.md)")
+                        "integrations by name: write a function (see docs/logging.md)"))
                 obj = _import_function(path, config.base_dir)
                 callbacks.append(_check_function(path, obj, event))
             except HandlerLoadError as exc:

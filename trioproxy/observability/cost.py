@@ -72,8 +72,12 @@ class CostCalculator:
             return cached  # type: ignore[return-value]
         overrides = {"input_cost_per_token": deployment.input_cost_per_token,
                      "output_cost_per_token": deployment.output_cost_per_token}
+        # model_info.base_model: the name to price by (LiteLLM's), e.g. a custom deployment of a known model
+        info = deployment.model_info if isinstance(deployment.model_info, dict) else {}
+        base = info.get("base_model")
         try:
-            price = price_for(self.table, deployment.upstream_model, overrides)
+            price = price_for(self.table, base if isinstance(base, str) and base else deployment.upstream_model,
+                              overrides)
         except ValueError as exc:  # config validation makes this unreachable; never fail a request
             log.error("cannot price %s: %s", deployment.label, exc)
             price = None

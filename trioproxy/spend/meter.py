@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..coordination import Kind, Limiter
 from ..store.money import to_micros
 from .admission import Admitter, RequestFacts, Reservation
 from .estimate import estimate_prompt_tokens, requested_output_tokens
@@ -46,7 +47,7 @@ from .writer import SpendWriter
 if TYPE_CHECKING:
     from ..observability.prices import Price
 
-__all__ = ["CALL_TYPES", "SpendMeter", "Ticket"]
+__all__ = ["CALL_TYPES", "SpendMeter", "Ticket", "key_spend_forgetter"]
 
 log = logging.getLogger("trioproxy.spend")
 
@@ -227,3 +228,15 @@ def _model_id(deployment: Any) -> str | None:
     info = getattr(deployment, "model_info", None)
     found = info.get("id") if isinstance(info, Mapping) else None
     return str(found) if found is not None else None
+
+
+def key_spend_forgetter(limiter: Limiter | None) -> Callable[[str], Any] | None:
+    """What ``/key/update`` calls after setting a key's ``spend``: its budget counter is dropped and
+    seeded again from the row (docs/spend.md)."""
+    if limiter is None:
+        return None
+
+    async def forget(token: str) -> None:
+        await limiter.forget(Kind.BUDGET, f"key:{token}")
+
+    return forget

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .errors import StoreClosed, StoreUnavailable
+from .errors import StoreClosed, StoreError, StoreUnavailable
 from .sql import Conn
 from .url import DatabaseURL
 
@@ -27,16 +27,37 @@ __all__ = ["PostgresDatabase"]
 T = TypeVar("T")
 
 
+#: SQLSTATE classes of an OperationalError that say the server may answer later: connection
+#: exceptions (08), insufficient resources (53: disk full, too many connections), operator
+#: intervention (57: shutdown, cannot connect now). Others in psycopg's OperationalError family
+#: (54 program limit exceeded: an index row too large, …) refuse the statement for good: retrying
+#: them forever would stall a spend writer behind one record, so they are a plain StoreError.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a driver error means "unavailable, try again" (no SQLSTATE: the connection failed)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate is None or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
 @contextmanager
 def _unavailable(url: DatabaseURL) -> Iterator[None]:
-    """Connection-level failures (server gone, pool exhausted) → ``StoreUnavailable``."""
+    """Connection-level failures (server gone, pool exhausted) → ``StoreUnavailable``; an
+    OperationalError that refuses the statement itself → ``StoreError`` (see ``is_transient``)."""
     import psycopg
     from psycopg_pool import PoolTimeout
 
     try:
         yield
-    except (psycopg.OperationalError, PoolTimeout) as exc:
+    except PoolTimeout as exc:
         raise StoreUnavailable(f"database {url.redacted()} unavailable: {str(exc).splitlines()[0]}") from None
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if is_transient(exc):
+            raise StoreUnavailable(f"database {url.redacted()} unavailable: {first_line}") from None
+        raise StoreError(f"database {url.redacted()} refused the statement "
+                         f"(SQLSTATE {getattr(exc, 'sqlstate', None)}): {first_line}") from None
 
 
 class PostgresDatabase:

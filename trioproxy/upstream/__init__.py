@@ -7,7 +7,7 @@
   and whether each may be retried;
 * ``http11/``: the built-in HTTP/1.1 client (the default transport of ``openai/…``);
   ``httpx_provider.py``: the same over httpx (``general_settings.http_client: httpx``);
-  ``fake.py``: the built-in ``fake/…`` provider;
+  ``fake/``: the built-in ``fake/…`` provider (and the local answers to ``mock_response``);
 * ``providers/``: native provider adapters (Anthropic, Azure, Bedrock, Gemini, Vertex, Ollama…).
 
 Private by convention. May import: ``observability`` (the token estimator), ``config``,

@@ -95,7 +95,7 @@ await main({
     const model = await client.models.retrieve(CHAT);
     return { id: model.id, object: model.object };
   },
-  // the Responses API: what new OpenAI examples use (trioproxy has no /v1/responses yet: issue #15 item 9)
+  // the Responses API: what new OpenAI examples use (translated to chat completions by the proxy)
   responses: async () => {
     const response = await client.responses.create({ model: CHAT, input: QUESTION });
     return { outputText: response.output_text, status: response.status };

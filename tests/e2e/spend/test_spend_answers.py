@@ -48,7 +48,7 @@ PROXY_BUDGET = 0.0005
 @pytest.fixture(scope="module")
 def proxy(database: Database, upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
     config = spend_config(upstream, database.url, files_callbacks=["canned.canned"],
-                          litellm={"cache": True, "max_budget": PROXY_BUDGET})
+                          litellm={"cache": True, "cache_params": {"type": "local"}, "max_budget": PROXY_BUDGET})
     process = ProxyProcess(write_config(tmp_path_factory.mktemp("proxy"), config, files={"canned.py": HANDLER}))
     yield process
     process.kill()
@@ -89,6 +89,18 @@ def test_a_parallel_slot_is_released_after_a_hook_rejection(api: Api) -> None:
     made = api.new_key(max_parallel_requests=1)
     assert chat(api, "reject", key=made["key"]).status_code == 400     # admitted, then rejected
     assert chat(api, f"fine {uuid.uuid4().hex}", key=made["key"]).status_code == 200   # the slot came back
+
+
+def test_a_responses_api_answer_is_recorded_under_the_id_its_client_received(api: Api) -> None:
+    made = api.new_key()
+    answer = api.post("/v1/responses", {"model": "gpt-test", "input": f"hello {uuid.uuid4().hex}"},
+                      key=made["key"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["object"] == "response" and body["id"].startswith("resp_")
+    assert body["id"] == answer.headers["x-litellm-call-id"]
+    row = record(api, body["id"])
+    assert (row["status"], row["api_key"]) == ("success", made["token"]) and row["spend"] > 0
 
 
 def test_a_cache_hit_has_its_own_id_and_record(api: Api) -> None:

@@ -3,8 +3,10 @@
 =============  ===========================================================  =====================
 module         routes                                                       who may call
 =============  ===========================================================  =====================
-models.py      ``GET /models``, ``/v1/models``                              any valid key
+models.py      ``GET /models``, ``/v1/models``, ``/v1/models/{model}``,      any valid key
+               ``/model/info``, ``/v1/model/info``
 health.py      ``GET /health/liveliness`` (``/health/liveness``), ``/readiness``   anyone
+               ``GET /health`` (calls every deployment)                     the proxy admin
 metrics.py     ``GET /metrics``                                             any valid key, or anyone
                                                                             (``metrics_public``)
 customers.py   ``POST /customer/block``, ``/customer/unblock``              the proxy admin
@@ -19,6 +21,7 @@ docs.py        ``GET /openapi.json``, ``/docs``; ``/swagger/<file>``        prox
                                                                             the UI's files: anyone
 spend.py       ``/spend/logs``, ``/spend/tags``, ``/global/spend*``,          by route, as admin.py
                ``/spend/calculate`` (``spend.SPEND_ROUTES``)                  (docs/spend.md)
+route_list.py  ``GET /routes`` (every route and its methods)                any valid key
 =============  ===========================================================  =====================
 
 The proxy endpoints themselves (chat completions, completions, embeddings) and the pass-through

@@ -1,15 +1,22 @@
-"""``GET /health/liveliness`` (the seeds' spelling; ``/health/liveness`` too) and ``/health/readiness``.
+"""``GET /health/liveliness`` (the seeds' spelling; ``/health/liveness`` too), ``/health/readiness``
+and LiteLLM's ``GET /health``.
 
-No key needed: load balancers and orchestrators call them. Readiness is ``503`` until the app's
-services have started (and again once it stops serving).
+Liveness and readiness need no key: load balancers and orchestrators call them. Readiness is
+``503`` until the app's services have started (and again once it stops serving).
+
+``GET /health`` (also ``/v1/health``; ``?model=<name>`` checks one model) calls every deployment
+once (``core/health.py``) and answers LiteLLM's ``healthy_endpoints`` / ``unhealthy_endpoints``. It
+costs a real request per deployment, so it is for the proxy admin only (401 / 403 ``admin_only``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quart import Response
+from quart import Response, request
 
+from ...core.health import check_health
+from ..auth import admin
 from ..errors import json_response
 
 if TYPE_CHECKING:
@@ -20,7 +27,16 @@ __all__ = ["register"]
 
 
 def register(app: ProxyApp, proxy: Proxy) -> None:
-    router = proxy.services.router
+    services = proxy.services
+    router = services.router
+
+    @app.get("/health")
+    @app.get("/v1/health")
+    async def health() -> Response:
+        await admin(services.authenticator, "/health")
+        model = request.args.get("model")
+        deployments = router.deployments(model) if model else services.config.deployments
+        return json_response(200, await check_health(deployments, services.providers, services.scrubber))
 
     @app.get("/health/liveliness")
     @app.get("/health/liveness")

@@ -1,0 +1,406 @@
+"""What LiteLLM's configs can name that trioproxy does not have, and what the error says about it.
+
+A LiteLLM config brought to trioproxy must either load with the meaning its author intended, or be
+refused with a message that says *what* LiteLLM means by the name and that trioproxy does not have
+it — never "not a dotted path" for a built-in guardrail, never "did you mean 'callbacks'?" for
+``fallbacks``. This module is that knowledge, in one place: LiteLLM's keys by section (what each
+means, and whether another issue of trioproxy brings it), its built-in guardrails, logging
+integrations and cache backends. ``schema.py`` asks it about keys the schema does not know;
+``hooks/assembly.py`` and ``observability/callbacks.py`` about names that are not dotted paths.
+
+Three outcomes for a LiteLLM key trioproxy's schema does not have:
+
+* **no effect here** (:data:`NO_EFFECT`): the key turns off or tunes something trioproxy does not
+  do at all (``telemetry``, ``litellm_license``): accepted, with a note in ``trioproxy check``;
+  the config means what its author meant;
+* **not supported** (:func:`unsupported_key`): a LiteLLM feature trioproxy does not have; the
+  config is refused with the feature named, and the issue that brings it when there is one
+  (``issue #12``). A warning would leave an operator believing in an IP allowlist or an alert
+  that does not exist;
+* anything else: an unknown key, with the closest known one suggested (a typo).
+
+Keys other work already accepts with a warning (the ``unsupported`` tuples of ``schema.py``) keep
+that behaviour: those sections' fields and lists are looked at first.
+
+The lists follow LiteLLM's reference (``docs/proxy/config_settings.md``), its guardrail and
+logging registries, and the corpus of real configs (``tests/data/litellm_corpus``);
+``docs/litellm_compat.md`` is the user's version of this page.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALWAYS_ON_CALLBACKS",
+    "CACHE_TYPES",
+    "GUARDRAIL_PARAMS",
+    "NO_EFFECT",
+    "builtin_callback_message",
+    "builtin_guardrail_message",
+    "cache_type_message",
+    "unsupported_key",
+]
+
+DOCS = "docs/litellm_compat.md"
+CUSTOM_GUARDRAIL_DOCS = "docs/guardrails.md#custom-guardrails"
+LOGGING_DOCS = "docs/logging.md"
+
+# ---------------------------------------------------------------------------------------------
+# Keys, by section: what LiteLLM means by them (short), and the issue that brings each, if any
+# ---------------------------------------------------------------------------------------------
+
+_GENERAL: dict[str, str] = {
+    # issue #10: virtual keys, teams, users, the database
+    "database_url": "the database of virtual keys, teams and spend",
+    "store_model_in_db": "models stored in and loaded from the database",
+    "supported_db_objects": "which objects are loaded from the database",
+    "disable_prisma_schema_update": "no automatic database schema update",
+    "database_connection_pool_limit": "the database connection pool's size",
+    "database_connection_pool_timeout": "the database connection pool's timeout",
+    "database_connection_timeout": "the database connection timeout",
+    "default_team_disabled": "no personal keys (keys without a team)",
+    "disable_adding_master_key_hash_to_db": "the master key's hash kept out of the database",
+    "custom_key_generate": "a custom function deciding key generation",
+    "disable_error_logs": "errors kept out of the database",
+    "disable_master_key_return": "the master key never shown in the UI",
+    "service_account_settings": "settings of service-account keys",
+    "default_key_generate_params": "defaults of generated keys",
+    "upperbound_key_generate_params": "upper bounds of generated keys",
+    "custom_team_metadata_validate": "a custom check of team metadata",
+    "team_metadata_validation_timeout": "the custom team metadata check's timeout",
+    "team_metadata_validation_error_message": "the custom team metadata check's message",
+    # issue #11: budgets, rate limits, spend, alerts
+    "alerting": "alerts (Slack, webhooks) on failures, slow calls and budgets",
+    "alerting_args": "alert settings",
+    "alerting_threshold": "the slow-call alert threshold",
+    "alert_types": "which alerts are sent",
+    "alert_to_webhook_url": "a webhook per alert type",
+    "alert_type_config": "per-alert-type settings",
+    "spend_report_frequency": "periodic spend reports",
+    "disable_spend_logs": "no spend log rows",
+    "disable_spend_updates": "no spend updates of keys, users and teams",
+    "disable_reset_budget": "no scheduled budget resets",
+    "proxy_budget_rescheduler_min_time": "how often budgets are checked for reset",
+    "proxy_budget_rescheduler_max_time": "how often budgets are checked for reset",
+    "maximum_spend_logs_retention_period": "how long spend logs are kept",
+    "maximum_spend_logs_retention_interval": "how often old spend logs are purged",
+    "maximum_spend_logs_cleanup_cron": "when old spend logs are purged",
+    "store_prompts_in_spend_logs": "prompts and answers stored in the spend logs",
+    "max_parallel_requests": "a cap on parallel requests per deployment",
+    "token_rate_limit_type": "which tokens rate limits count",
+    "reject_clientside_metadata_tags": "requests carrying their own metadata.tags refused",
+    "reject_metadata_tags": "requests carrying metadata.tags refused",
+    "disable_retry_on_max_parallel_request_limit_error": "no retry after a parallel-request limit error",
+    # issue #12: access control
+    "allowed_ips": "an IP allowlist for the whole proxy",
+    "enable_jwt_auth": "authentication with JWTs",
+    "litellm_jwtauth": "the JWT authentication settings",
+    "pass_through_endpoints": "pass-through endpoints to provider APIs",
+    "use_client_credentials_pass_through_routes": "client credentials on pass-through routes",
+    "use_x_forwarded_for": "the client address taken from X-Forwarded-For",
+    "enforce_rbac": "role-based access control on every route",
+    "role_permissions": "per-role route permissions",
+    "ui_access_mode": "who may use the admin UI",
+    # issue #13: many processes and instances
+    "use_redis_transaction_buffer": "database writes buffered in Redis",
+    "user_api_key_cache_ttl": "how long virtual keys are cached in memory",
+    "allow_requests_on_db_unavailable": "requests served while the database is down",
+    "use_shared_health_check": "health check results shared through Redis",
+    "control_plane_url": "cross-instance state through a control plane",
+    # issue #17: secret managers
+    "use_azure_key_vault": "keys read from Azure Key Vault (today: key_management_system)",
+    "use_google_kms": "keys read from Google KMS (today: key_management_system)",
+    # not planned
+    "custom_auth": "a custom authentication function (general_settings.custom_auth)",
+    "custom_auth_settings": "settings of the custom authentication function",
+    "custom_auth_run_common_checks": "LiteLLM's checks run after the custom authentication function",
+    "custom_sso": "custom single sign-on for the UI",
+    "custom_ui_sso_sign_in_handler": "a custom SSO sign-in handler for the UI",
+    "auto_redirect_ui_login_to_sso": "the UI login redirected to SSO",
+    "enable_oauth2_auth": "OAuth2 authentication",
+    "enable_oauth2_proxy_auth": "OAuth2 proxy authentication",
+    "oauth2_config_mappings": "OAuth2 settings",
+    "allow_user_auth": "LiteLLM's deprecated user authentication",
+    "litellm_key_header_name": "keys accepted in a custom header",
+    "user_header_name": "the user taken from a request header",
+    "user_header_mappings": "users mapped from request headers",
+    "background_health_checks": "models called in the background to check their health",
+    "health_check_interval": "how often background health checks run",
+    "health_check_details": "details in health check answers",
+    "health_check_concurrency": "how many health checks run at once",
+    "health_check_staleness_threshold": "when health check results go stale",
+    "health_check_ignore_transient_errors": "transient errors ignored by health checks",
+    "enable_health_check_routing": "routing around deployments that failed their health check",
+    "completion_model": "one model for every completion, whatever the request says",
+    "embedding_model": "one model for every embedding, whatever the request says",
+    "image_generation_model": "one model for every image generation",
+    "moderation_model": "the default moderation model",
+    "infer_model_from_keys": "the model inferred from the provider key",
+    "forward_client_headers_to_llm_api": "the client's x- headers forwarded to the provider",
+    "forward_llm_provider_auth_headers": "the client's provider credentials forwarded",
+    "forward_openai_org_id": "the client's OpenAI organization forwarded",
+    "allow_client_side_credentials": "provider credentials sent by clients",
+    "always_include_stream_usage": "usage in every stream, whether the client asked or not",
+    "disable_responses_id_security": "stored Responses API ids readable across users",
+    "proxy_batch_polling_interval": "how often batches are polled (the batches API)",
+    "search_tools": "web search providers",
+    "enable_mcp_registry": "the MCP server registry",
+    "mcp_client_side_auth_header_name": "the MCP client credentials header",
+    "mcp_internal_ip_ranges": "internal networks for MCP servers",
+    "mcp_required_fields": "required fields of MCP server submissions",
+    "mcp_trusted_proxy_ranges": "trusted proxies for MCP",
+    "require_end_user_mcp_access_defined": "explicit MCP access for end users",
+    "user_mcp_management_mode": "what non-admins see of MCP servers",
+}
+
+_LITELLM: dict[str, str] = {
+    # routing (issue #15, routing: being wired now)
+    "fallbacks": "fallback models when a model fails",
+    "context_window_fallbacks": "fallback models when a prompt is too long",
+    "content_policy_fallbacks": "fallback models when a content policy refuses",
+    "default_fallbacks": "fallback models for every model",
+    "allowed_fails": "failures allowed before a deployment cools down",
+    "cooldown_time": "how long a failing deployment cools down",
+    "num_retries_per_request": "retries per request",
+    "model_group_alias": "other names for a model",
+    # issue #10
+    "key_generation_settings": "who may generate keys",
+    "default_key_generate_params": "defaults of generated keys",
+    "upperbound_key_generate_params": "upper bounds of generated keys",
+    "default_team_params": "defaults of new teams",
+    "enable_key_alias_format_validation": "a format check of key aliases",
+    "default_internal_user_params": "defaults of new internal users",
+    # issue #11
+    "max_end_user_budget": "a budget per end user",
+    "tag_budget_config": "budgets per request tag",
+    "disable_end_user_cost_tracking": "no spend tracked per end user",
+    "cost_discount_config": "discounts applied to costs",
+    "cost_margin_config": "margins added to costs",
+    # issue #13
+    "enable_redis_auth_cache": "virtual keys cached in Redis",
+    # logging integrations' settings
+    "langfuse_default_tags": "tags of the Langfuse integration",
+    "s3_callback_params": "settings of the S3 logging integration",
+    "aws_sqs_callback_params": "settings of the SQS logging integration",
+    "gcs_bucket_name": "the bucket of the GCS logging integration",
+    "gcs_path": "the path of the GCS logging integration",
+    "gcs_path_service_account": "the service account of the GCS logging integration",
+    "datadog_params": "settings of the Datadog integration",
+    "generic_api_params": "settings of the generic API logging integration",
+    "langsmith_batch_size": "the batch size of the LangSmith integration",
+    "log_raw_request_response": "raw provider requests logged by LiteLLM's integrations",
+    "global_disable_no_log_param": "the no-log request parameter ignored",
+    "allow_dynamic_callback_disabling": "callbacks switched off per request",
+    "service_callbacks": "health of Redis and PostgreSQL sent to monitoring integrations",
+    "redact_user_api_key_info": "key details left out of LiteLLM's integration logs",
+    "turn_off_message_logging": "messages and answers left out of what callbacks receive",
+    "disable_end_user_cost_tracking_prometheus_only": "no end-user label on Prometheus metrics",
+    # built-in guardrails' settings
+    "guardrails": "LiteLLM's pre-v1 guardrail list (today: the top-level guardrails section)",
+    "prompt_injection_params": "settings of LiteLLM's prompt-injection detection",
+    "azure_content_safety_params": "settings of the Azure Content Safety guardrail",
+    "skip_system_message_in_guardrail": "system messages left out of LiteLLM's built-in guardrails",
+    # not planned
+    "enable_json_schema_validation": "answers validated against the requested JSON schema",
+    "modify_params": "request parameters rewritten for providers that need it",
+    "force_ipv4": "IPv4 only for provider calls",
+    "route_all_chat_openai_to_responses": "chat completions sent to OpenAI's Responses API",
+    "use_chat_completions_url_for_anthropic_messages": "Anthropic's messages API through chat completions",
+    "mcp_aliases": "aliases of MCP servers",
+    "disable_add_transform_inline_image_block": "an image URL rewrite for Fireworks AI",
+    "disable_copilot_system_to_assistant": "a message rewrite for GitHub Copilot",
+    "enable_caching_on_provider_specific_optional_params": "provider-specific parameters in cache keys",
+    "forward_traceparent_to_llm_provider": "the W3C traceparent header forwarded to providers",
+    "include_cost_in_streaming_usage": "the cost inside a stream's usage chunk",
+    "return_response_headers": "the provider's response headers returned to clients",
+    "code_interpreter_interception_params": "settings of LiteLLM's code interpreter interception",
+    "websearch_interception_params": "settings of LiteLLM's web search interception",
+    "enable_preview_features": "LiteLLM's preview features",
+}
+
+_TOP_LEVEL: dict[str, str] = {
+    "mcp_servers": "MCP servers offered to clients as tools (LiteLLM's MCP gateway)",
+    "mcp_builtin_servers": "LiteLLM's built-in MCP servers",
+    "search_tools": "web search providers (LiteLLM's search API)",
+    "sandbox_tools": "code-execution sandboxes",
+    "policies": "guardrail policies: named sets of guardrails",
+    "policy_attachments": "where guardrail policies apply",
+    "finetune_settings": "provider credentials for the fine-tuning API",
+    "files_settings": "provider credentials for the files API",
+    "credential_list": "named provider credentials models refer to",
+    "vector_store_registry": "vector stores for retrieval",
+    "prompts": "managed prompt templates",
+    "callback_settings": "per-integration settings of logging callbacks",
+    "assistant_settings": "the assistants API's settings",
+}
+
+#: key → issue number that brings it (keys of the dicts above not listed here are not planned)
+_PLANNED: dict[str, int] = {}
+for _issue, _keys in (
+    (10, "database_url store_model_in_db supported_db_objects disable_prisma_schema_update database_connection_pool_limit "
+         "database_connection_pool_timeout database_connection_timeout default_team_disabled "
+         "disable_adding_master_key_hash_to_db custom_key_generate disable_error_logs disable_master_key_return "
+         "service_account_settings default_key_generate_params upperbound_key_generate_params "
+         "custom_team_metadata_validate team_metadata_validation_timeout team_metadata_validation_error_message "
+         "key_generation_settings default_team_params enable_key_alias_format_validation default_internal_user_params"),
+    (11, "alerting alerting_args alerting_threshold alert_types alert_to_webhook_url alert_type_config "
+         "spend_report_frequency disable_spend_logs disable_spend_updates disable_reset_budget "
+         "proxy_budget_rescheduler_min_time proxy_budget_rescheduler_max_time maximum_spend_logs_retention_period "
+         "maximum_spend_logs_retention_interval maximum_spend_logs_cleanup_cron store_prompts_in_spend_logs "
+         "max_parallel_requests token_rate_limit_type reject_clientside_metadata_tags reject_metadata_tags "
+         "disable_retry_on_max_parallel_request_limit_error max_end_user_budget tag_budget_config "
+         "disable_end_user_cost_tracking"),
+    (12, "allowed_ips enable_jwt_auth litellm_jwtauth pass_through_endpoints use_client_credentials_pass_through_routes "
+         "use_x_forwarded_for enforce_rbac role_permissions ui_access_mode"),
+    (13, "use_redis_transaction_buffer user_api_key_cache_ttl allow_requests_on_db_unavailable use_shared_health_check "
+         "enable_redis_auth_cache"),
+    (15, "fallbacks context_window_fallbacks content_policy_fallbacks default_fallbacks allowed_fails cooldown_time "
+         "num_retries_per_request model_group_alias"),
+    (17, "use_azure_key_vault use_google_kms"),
+):
+    _PLANNED.update(dict.fromkeys(_keys.split(), _issue))
+
+#: what the kind of a key is, for the message: logging integrations' and guardrails' settings say
+#: what to write instead
+_LOGGING_SETTINGS = frozenset(
+    "langfuse_default_tags s3_callback_params aws_sqs_callback_params gcs_bucket_name gcs_path gcs_path_service_account "
+    "datadog_params generic_api_params langsmith_batch_size log_raw_request_response global_disable_no_log_param "
+    "allow_dynamic_callback_disabling service_callbacks redact_user_api_key_info turn_off_message_logging "
+    "disable_end_user_cost_tracking_prometheus_only callback_settings".split())
+_GUARDRAIL_SETTINGS = frozenset(
+    "guardrails prompt_injection_params azure_content_safety_params skip_system_message_in_guardrail".split())
+
+#: section → key → why it has no effect in trioproxy (accepted; ``trioproxy check`` notes it)
+NO_EFFECT: dict[str, dict[str, str]] = {
+    "general_settings": {
+        "litellm_license": "trioproxy has no licence key: what it has is on without one",
+    },
+    "litellm_settings": {
+        "telemetry": "trioproxy sends no telemetry",
+        "disable_hf_tokenizer_download": "trioproxy never downloads tokenizers",
+    },
+}
+
+#: callback names that turn on what trioproxy always does: LiteLLM's ``prometheus`` serves metrics at
+#: ``/metrics``, which trioproxy serves whatever the config (``observability/metrics.py``); noted at
+#: load, skipped by the handler and callback loaders
+ALWAYS_ON_CALLBACKS: dict[str, str] = {
+    "prometheus": "trioproxy always serves Prometheus metrics at /metrics (its own metric names, docs/logging.md; "
+                  "a key is needed unless general_settings.metrics_public)",
+}
+
+_SECTIONS: dict[str, dict[str, str]] = {
+    "general_settings": _GENERAL,
+    "litellm_settings": _LITELLM,
+    "<top level>": _TOP_LEVEL,
+}
+
+
+def unsupported_key(section: str, key: str) -> str | None:
+    """The error for a LiteLLM key of ``section`` trioproxy does not support, or None if LiteLLM
+    has no such key there (then it is a plain unknown key: a typo, most likely)."""
+    meaning = _SECTIONS.get(section, {}).get(key)
+    if meaning is None and section == "litellm_settings":
+        # LiteLLM reads general_settings keys written under litellm_settings too, and vice versa
+        meaning = _GENERAL.get(key)
+    if meaning is None:
+        return None
+    issue = _PLANNED.get(key)
+    if key in _LOGGING_SETTINGS:
+        instead = (f"trioproxy has no built-in logging integrations: write a CustomLogger or a logging "
+                   f"function ({LOGGING_DOCS})")
+    elif key in _GUARDRAIL_SETTINGS:
+        instead = f"trioproxy has no LiteLLM built-in guardrails: write a custom guardrail ({CUSTOM_GUARDRAIL_DOCS})"
+    elif issue is not None:
+        instead = f"not in trioproxy yet (issue #{issue}); remove it to start without it"
+    else:
+        instead = f"not supported by trioproxy; remove it to start without it ({DOCS})"
+    return f"LiteLLM's {key!r} ({meaning}): {instead}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in guardrails, logging integrations and cache backends of LiteLLM
+# ---------------------------------------------------------------------------------------------
+
+#: LiteLLM's guardrail integrations (``SupportedGuardrailIntegrations``) and older names
+_GUARDRAILS = frozenset("""
+agent_365 aim airia akto alice aporia azure/prompt_shield azure/text_moderations bedrock bedrock/guardrail
+block_code_execution cato_networks cisco_ai_defense compresr conduct crowdstrike_aidr custom_code decision_model
+deepkeep dynamoai enkryptai generic_guardrail_api grayswan guardrails_ai headroom hiddenlayer ibm_guardrails
+javelin lakera lakera_v2 lakera_prompt_injection lasso litellm_content_filter llm_as_a_judge llm_shield_proxy
+mcp_end_user_permission mcp_jwt_signer mcp_security microsoft_purview model_armor noma noma_v2 onyx
+openai_moderation ovalix pangea panw_prisma_airs pillar presidio prompt_security promptguard qostodian_nexus
+qualifire reco repelloai rubrik semantic_guard singulr straiker tool_permission typesafe vigil_guard wingback
+xecguard zscaler_ai_guard detect_prompt_injection azure_content_safety openai_moderations secret_detection
+""".split())
+
+#: LiteLLM's logging integrations by callback name (``_custom_logger_compatible_callbacks_literal``
+#: and the success/failure callback names of its docs)
+_LOGGERS = frozenset("""
+agentops anthropic_cache_control_hook argilla arize arize_phoenix athina aws_sqs azure_sentinel azure_storage
+bitbucket braintrust clickhouse cloudzero compression_interception datadog datadog_llm_observability
+datadog_metrics deepeval dotprompt dynamic_rate_limiter dynamic_rate_limiter_v3 dynamodb focus galileo gcs_bucket
+gcs_pubsub generic generic_api gitlab greenscale helicone humanloop lago langfuse langfuse_otel langsmith
+langtrace levo litellm_agent literalai logfire lunary mavvrik mlflow newrelic openmeter opik otel pagerduty
+pointfive posthog prometheus promptlayer resend_email s3 s3_v2 sendgrid_email sentry signoz slack smtp_email
+supabase ternary traceloop vantage vector_store_pre_call_hook weave_otel wandb zerobus
+websearch_interception code_interpreter_interception batch_redis_requests
+""".split())
+
+#: LiteLLM's cache types (``LiteLLMCacheType``, and ``disk`` of older versions)
+CACHE_TYPES = frozenset({"local", "redis", "redis-semantic", "valkey-semantic", "qdrant-semantic", "s3", "gcs",
+                         "azure-blob", "disk"})
+
+
+def builtin_guardrail_message(name: str) -> str | None:
+    """Why ``name`` (not a dotted path) cannot be loaded, when it is one of LiteLLM's built-ins."""
+    if name in _GUARDRAILS or name.split("/")[0] in {"bedrock", "azure", "lakera", "aporia", "presidio"}:
+        return (f"{name!r} is one of LiteLLM's built-in guardrails; trioproxy has no built-in {name!r}: write a "
+                f"custom guardrail that calls the service ({CUSTOM_GUARDRAIL_DOCS})")
+    return None
+
+
+def builtin_callback_message(name: str, *, functions: bool = False) -> str | None:
+    """Why the callback ``name`` (not a dotted path) cannot be loaded, when LiteLLM has it built in."""
+    if name in _GUARDRAILS:
+        return (f"{name!r} is one of LiteLLM's built-in guardrails; trioproxy has no built-in {name!r}: write a "
+                f"custom guardrail ({CUSTOM_GUARDRAIL_DOCS}), or a callback handler")
+    if name in _LOGGERS:
+        what = "a logging function" if functions else "a CustomLogger"
+        return (f"{name!r} is one of LiteLLM's logging integrations; trioproxy has no built-in logging "
+                f"integrations: write {what} that sends to it ({LOGGING_DOCS})")
+    return None
+
+
+def cache_type_message(cache_type: str) -> str:
+    """The error for a ``cache_params.type`` other than ``local``."""
+    if cache_type in ("redis", "redis-semantic", "valkey-semantic"):
+        soon = " yet (issue #13 adds a Redis cache)" if cache_type == "redis" else ""
+        return (f"LiteLLM's {cache_type!r} cache is not in trioproxy{soon}; use type: local for an in-process "
+                "cache (one per worker process, empty after a restart)")
+    if cache_type in CACHE_TYPES:
+        return (f"LiteLLM's {cache_type!r} cache is not supported by trioproxy; use type: local for an "
+                "in-process cache (one per worker process, empty after a restart)")
+    return f"unknown cache type {cache_type!r}; trioproxy has 'local' (LiteLLM's: {', '.join(sorted(CACHE_TYPES))})"
+
+
+#: LiteLLM's guardrail settings (``litellm_params`` of a guardrail, its ``LitellmParams``): passed to
+#: the guardrail's class as they are, never "did you mean" another key
+GUARDRAIL_PARAMS = frozenset("""
+action additional_provider_specific_params advisory_system_message anonymize_input api_base api_endpoint api_id
+api_key api_version application application_id assertions asset_id async_mode auth_token aws_access_key_id
+aws_bedrock_runtime_endpoint aws_external_id aws_profile_name aws_region_name aws_role_name aws_secret_access_key
+aws_session_name aws_session_token aws_sts_endpoint aws_web_identity_token base_url block_failures block_on_error
+block_on_violation blocked_languages blocked_words blocked_words_file breakdown categories category_thresholds
+checks client_id client_secret confidence_threshold config content_filter_threshold content_moderation_check
+context_source credentials custom_code decision_model default_action deployment_name detect_secrets_config
+detector_id detectors dev_info disable_exception_on_block experimental_use_latest_role_message_only extra_headers
+fail_on_error guard_name guardrailIdentifier guardrailVersion guardrail_timeout include_scanners location mask
+mask_request_content mask_response_content metadata mock_redacted_text model monitor_mode num_retries
+on_disallowed_action on_flagged on_flagged_action on_sensitive_data on_violation only_scan_new_messages
+optional_params outputScope output_parse_pii pangea_input_recipe pangea_output_recipe pattern_redaction_format
+patterns payload pii_entities_config policy_id policy_name presidio_ad_hoc_recognizers presidio_analyzer_api_base
+presidio_anonymizer_api_base presidio_entities_deny_list presidio_filter_scope presidio_language presidio_run_on
+presidio_score_thresholds project_id prompt_injections rules run_in_parallel severity_threshold
+skip_system_message_in_guardrail skip_tool_message_in_guardrail template_id tenant_id timeout use_v2 verify_ssl
+version violation_message_template
+""".split())
