@@ -353,8 +353,8 @@ class Pipeline:
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
         body = ctx.upstream_raw = upstream.body
-        if type(parsed) is dict and "id" in parsed:
-            body = _with_id(body, parsed, ctx.id)   # the id the client receives is the request's
+        if run.ticket is not None and type(parsed) is dict and "id" in parsed:
+            body = _with_id(body, parsed, ctx.id)   # metered: the id the client receives is the record's
         response = wrap_response(parsed)
         calls = run.calls("post_call_success")
         if calls:

@@ -235,7 +235,8 @@ class StreamRelay:
         """Upstream bytes → chunk objects (stops at ``[DONE]``; raises ProxyError on errors)."""
         await self.start()
         payloads, self._pending = self._pending, []
-        client_wants_usage, request_id = self.ctx.client_wants_usage, self.ctx.id   # ids: docs/spend.md
+        client_wants_usage = self.ctx.client_wants_usage
+        request_id = self.ctx.id if self.run.ticket is not None else None   # metered: ids, docs/spend.md
         limit = self.max_response_bytes
         while True:
             chunks = []
@@ -248,7 +249,7 @@ class StreamRelay:
                 if chunk is DONE:
                     self._saw_done = True
                     break
-                if "id" in chunk:
+                if request_id is not None and "id" in chunk:
                     dict.__setitem__(chunk, "id", request_id)
                 if _is_usage_only(chunk):
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
