@@ -11,17 +11,20 @@ A **service** is anything with ``async run(*, task_status)`` (started with ``nur
 app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection pools close). Each
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
 skip. Today: the store (when a database is configured: migrations applied, then the backend
-opened, before anything is served), the logging sink, handlers that are services
+opened, before anything is served); with it the limiter (embedded: ``InProcessLimiter``; with
+Redis the shared one), the spend writer (its outbox replayed before serving) and the budget reset
+service (``docs/spend.md``); the logging sink, a shared response cache, handlers that are services
 (``hooks/assembly.py``), the secret refresh (with ``general_settings.key_management_system``), and
 the stream stopper of a ``--workers`` worker. They start in that order and are drained in the
-reverse one (the store last: what writes to it drains first). Next issues add theirs here (spend
-writer, coordination): a field in :class:`Services`, a line in :func:`build_proxy`.
+reverse one (the store last: what writes to it drains first, the spend writer just before it). A new
+service is a field in :class:`Services` and a line in :func:`build_proxy`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,9 +47,19 @@ from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
 from .config.live import LiveSecrets
+from .coordination import (
+    DEFAULT_IDLE_EVICT,
+    DEFAULT_MAX_RESERVATION_AGE,
+    InProcessLimiter,
+    Limiter,
+)
+from .coordination.settings import RedisSettings, redis_settings_from
+from .coordination.settings import describe as describe_redis
+from .coordination.shared import SharedState, open_shared_state
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
+from .errors import ProxyError
 from .hooks.assembly import Handlers, assemble, service_problem
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
@@ -58,11 +71,19 @@ from .observability.callbacks import Callback, load_callbacks
 from .observability.cost import CostCalculator
 from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
+from .observability.prices import Price
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
 from .secret_managers.refresh import SecretRefresher
-from .store import InvalidDatabaseURL, Store
+from .spend import SpendWriter, default_outbox_dir, flush_interval_for
+from .spend.admission import AdmissionSettings, Admitter
+from .spend.endpoints import SpendContext
+from .spend.meter import SpendMeter, key_spend_forgetter
+from .spend.resets import BudgetResetService
+from .store import InvalidationBus, InvalidDatabaseURL, Store
+from .store.durations import InvalidDuration, parse_duration
 from .store.jwt_records import JWTRecords
+from .store.money import to_micros
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
@@ -120,6 +141,14 @@ class Services:
     admin: AdminContext = field(default_factory=lambda: AdminContext(None))
     #: keys, teams, users, customers, audit (``store/``); None without a database
     store: Store | None = None
+    #: the Redis client, bus and limiter every process shares (docs/deploy.md); None: embedded mode
+    shared: SharedState | None = None
+    #: budgets, rate limits and spend records (docs/spend.md); each None without a database.
+    #: The limiter is embedded (``InProcessLimiter``), or the shared ``RedisLimiter`` with Redis.
+    limiter: Limiter | None = None
+    spend_writer: SpendWriter | None = None
+    budget_resets: BudgetResetService | None = None
+    spend_meter: SpendMeter | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
     #: reads the secret manager again every ``refresh_interval`` (None without a secret manager)
@@ -329,11 +358,14 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     become known later (a provider's credentials, a refreshed secret); default: a new one.
     """
     general = config.general
+    # shared state (docs/deploy.md): a Redis named anywhere LiteLLM's users name one turns it on
+    shared = build_shared_state(config)
     if scrubber is None:
         scrubber = SecretScrubber()
-    scrubber.add(*config.secrets())
-    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
-    store = build_store(config)
+    scrubber.add(*config.secrets(), *(shared.settings.secrets if shared else []))
+    # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache;
+    # with shared state its invalidations reach every process through Redis
+    store = build_store(config, bus=shared.bus if shared else None)
     ip_policy, route_rules = build_access(config)
     http_client = make_http_client(general.http_pool)
     # JWTs (docs/access.md "JWT auth"): keys fetched with the app's pooled client, never blocking
@@ -389,11 +421,34 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     if response_cache is not None:
         observers.append(response_cache)
 
+    # budgets, rate limits and spend (docs/spend.md): with a database only (the ledger lives there)
+    price_of = _model_prices(router, cost)
+    settings = admission_settings(config, fail_open=shared is not None and shared.fail_open)
+    limiter = writer = resets = meter = None
+    if store is not None:
+        ledger: list[SpendWriter] = []
+        # with Redis every instance shares the counters (one script per reserve and per settle)
+        limiter = shared.limiter if shared is not None else InProcessLimiter(
+            # a reservation open longer than any request may last was leaked: stop renewing it
+            max_age=max_reservation_age(config),
+            # idle customers' counters go (the customer row is re-read after the cache's TTL) once
+            # the ledger holds every record: nothing queued in the writer
+            idle_evict=max(DEFAULT_IDLE_EVICT, 3 * general.user_api_key_cache_ttl),
+            can_forget_budgets=lambda: bool(ledger) and ledger[0].pending == 0)
+        writer = SpendWriter(store.spend, default_outbox_dir(config.database_url, {
+            "spend_outbox_dir": general.spend_outbox_dir}, cwd=config.base_dir),
+            flush_interval=flush_interval_for(general.proxy_batch_write_at))
+        ledger.append(writer)
+        resets = BudgetResetService(store.spend, store.bus)
+        meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
+                           scrub=scrubber.scrub)
+
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
                         authenticator=authenticator, cost=cost, response_cache=response_cache,
-                        customers=store.customer_cache if store else None)
-    admin = AdminContext(store, config_blocked_users=frozenset(
-        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()))
+                        customers=store.customer_cache if store else None, meter=meter)
+    admin = SpendContext(store, config_blocked_users=frozenset(
+        builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
+        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of)
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
@@ -405,26 +460,101 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     # a shared response cache (Redis) runs its client and its writer as a service
     cache_service = [response_cache.backend] if response_cache is not None and hasattr(
         response_cache.backend, "run") else []
-    lifetime = _check_services(config, [*([store] if store else []), sink, *cache_service, *handlers.services,
+    spend_services = [limiter, writer, resets] if store is not None else []
+    lifetime = _check_services(config, [*(shared.services if shared else ()), *([store] if store else []),
+                                        *spend_services, sink, *cache_service, *handlers.services,
                                         *([refresher] if refresher else []), *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
         live_secrets=live, builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
-        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access,
-        pass_through=pass_through, stream_stopper=stopper, secret_refresher=refresher, lifetime=lifetime,
+        response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access, shared=shared,
+        pass_through=pass_through,
+        limiter=limiter, spend_writer=writer, budget_resets=resets, spend_meter=meter,
+        stream_stopper=stopper, secret_refresher=refresher, lifetime=lifetime,
     ))
 
 
-def build_store(config: ProxyConfig) -> Store | None:
+def redis_settings(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> RedisSettings | None:
+    """The shared-state Redis the config or the environment names (``coordination/settings.py``), or
+    None. Raises ConfigError for a Redis setting that is wrong."""
+    try:
+        return redis_settings_from(config, os.environ if environ is None else environ)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: {exc}"]) from None
+
+
+def build_shared_state(config: ProxyConfig, environ: Mapping[str, str] | None = None) -> SharedState | None:
+    """The Redis-backed shared state, or None: embedded mode (no Redis, or no database to share).
+    Raises ConfigError for a Redis setting that is wrong."""
+    settings = redis_settings(config, environ)
+    if settings is None:
+        return None
+    if config.database_url is None:
+        log.warning("Redis configured (%s) but no database: keys, budgets and limits need one, so there is no "
+                    "shared state to keep (general_settings.database_url; docs/deploy.md)", settings.source)
+        return None
+    log.info("shared state through Redis at %s", describe_redis(settings))
+    return open_shared_state(settings, max_reservation_age=max_reservation_age(config))
+
+
+def max_reservation_age(config: ProxyConfig) -> float:
+    """How long a reservation may stay open before it counts as leaked (renewals stop): longer than
+    any request may last."""
+    return max(DEFAULT_MAX_RESERVATION_AGE, 2 * config.request_timeout,
+               *(2 * d.max_stream_duration for d in config.deployments))
+
+
+def admission_settings(config: ProxyConfig, *, fail_open: bool = False) -> AdmissionSettings:
+    """The proxy-wide budget settings (``litellm_settings``, ``general_settings``; docs/spend.md).
+    ``fail_open``: admit unchecked while the shared state is unreachable (docs/deploy.md)."""
+    litellm, general = config.litellm, config.general
+    if litellm.budget_duration is not None:
+        try:
+            parse_duration(litellm.budget_duration)
+        except InvalidDuration as exc:
+            raise ConfigError([f"{config.source}: litellm_settings.budget_duration: {exc}"]) from None
+    try:
+        return AdmissionSettings(
+            proxy_max_budget=to_micros(litellm.max_budget), proxy_budget_duration=litellm.budget_duration,
+            max_end_user_budget=to_micros(litellm.max_end_user_budget),
+            default_max_tokens=general.spend_default_max_tokens,
+            budget_exceeded_status=litellm.budget_exceeded_status_code, fail_open=fail_open)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: litellm_settings: {exc}"]) from None
+
+
+def _model_prices(router: Router, cost: CostCalculator) -> Any:
+    """``model name → Price`` of the model group's first deployment (None: unknown or unpriced),
+    remembered per name (bounded): what admission's estimate and ``/spend/calculate`` price with."""
+    prices: dict[str, Price | None] = {}
+
+    def price_of(model: str) -> Price | None:
+        try:
+            return prices[model]
+        except KeyError:
+            pass
+        try:
+            price = cost.price(router.deployments(model)[0])
+        except (ProxyError, IndexError):
+            price = None
+        if len(prices) < 10_000:
+            prices[model] = price
+        return price
+
+    return price_of
+
+
+def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> Store | None:
     """The store for ``general_settings.database_url`` (``$DATABASE_URL``), or None without one.
-    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open."""
+    Migrations are applied when it starts. Raises ConfigError for a URL the store cannot open.
+    ``bus``: the shared invalidation bus (None: this process's own)."""
     url = config.database_url
     if url is None:
         return None
     general = config.general
     try:
-        return Store(url, audit=config.litellm.store_audit_logs, migrate=True,
+        return Store(url, audit=config.litellm.store_audit_logs, migrate=True, bus=bus,
                      pool_size=general.database_connection_pool_limit,
                      readers=general.database_connection_pool_limit,
                      key_cache_ttl=general.user_api_key_cache_ttl,

@@ -208,3 +208,25 @@ def test_check_does_not_print_api_base_credentials(tmp_path: Path, capsys: pytes
     out = capsys.readouterr()
     assert "upstream.test" in out.out
     assert URL_PASSWORD not in out.out + out.err
+
+
+def test_check_lists_limits_and_budgets_in_the_pre_call_phase_with_a_database(tmp_path: Path) -> None:
+    """Admission is a built-in pre-call step, after the general_settings policies and before the
+    handlers; present only with a database (docs/spend.md)."""
+    body = """
+        model_list:
+          - model_name: demo
+            litellm_params: {model: fake/demo}
+        general_settings:
+          master_key: sk-cli-master-key-000111222
+          enforce_user_param: true
+    """
+    without = run_cli("check", str(write(tmp_path, body, "no-db.yaml")))
+    assert without.returncode == 0, without.stderr
+    assert "limits_and_budgets" not in without.stdout
+    path = write(tmp_path, body + f"      database_url: sqlite:///{tmp_path}/proxy.db\n")
+    result = run_cli("check", str(path))
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if "async_pre_call_hook" in line]
+    assert row.split()[-2:] == ["enforce_user_param,", "limits_and_budgets"]
+    assert "budgets, rate limits and spend records: on" in result.stdout

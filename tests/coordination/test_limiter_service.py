@@ -81,3 +81,73 @@ async def test_admit_fails_open_when_configured(caplog: pytest.LogCaptureFixture
 
 async def test_admit_without_checks_touches_nothing() -> None:
     assert (await admit(_Down(), "r", [])).admitted       # type: ignore[arg-type]
+
+
+async def test_a_leaked_reservation_stops_being_renewed_after_max_age(autojump_clock: trio.testing.MockClock) -> None:
+    """A request whose settle and release never ran (a bug) does not hold its slot forever: after
+    ``max_age`` its lease is no longer renewed and the sweep ends it one lease later."""
+    limiter = InProcessLimiter(clock=trio.current_time, lease=3, sweep_interval=0.5, max_age=30)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(limiter.run)
+        assert (await limiter.reserve("leaked", SLOT)).admitted
+        await trio.sleep(29)
+        assert limiter.open_reservations == 1 and limiter.leaked == 0     # renewed while young
+        await trio.sleep(6)                               # given up at 30 s, swept ≤ one lease later
+        assert limiter.open_reservations == 0 and limiter.leaked == 1 and limiter.swept == 1
+        assert (await limiter.reserve("next", SLOT)).admitted              # the slot is back
+        nursery.cancel_scope.cancel()
+    assert not await limiter.settle("leaked", tokens=0, cost=0)           # a late settle changes nothing
+
+
+def test_max_age_is_at_least_one_lease() -> None:
+    with pytest.raises(ValueError, match="max_age"):
+        InProcessLimiter(lease=30, max_age=10)
+
+
+CUSTOMER = [Check("customer:c", Kind.BUDGET, limit=1000, amount=100, window=None, seed=0),
+            Check("customer:c", Kind.RPM, limit=100), Check("customer:c", Kind.MAX_PARALLEL, limit=5)]
+
+
+async def test_idle_customer_counters_are_evicted(autojump_clock: trio.testing.MockClock) -> None:
+    """Every counter of a customer unused for ``idle_evict`` seconds is dropped (memory follows the
+    active customers); a budget only while the ledger has every record, and never with a request
+    open on it; the next request seeds it again from the customer's row."""
+    ledger_complete = [False]
+    limiter = InProcessLimiter(clock=trio.current_time, sweep_interval=1, idle_evict=120,
+                               can_forget_budgets=lambda: ledger_complete[0])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(limiter.run)
+        assert (await limiter.reserve("r1", CUSTOMER)).admitted
+        assert await limiter.settle("r1", tokens=0, cost=40)
+        assert (await limiter.reserve("open", [Check("customer:busy", Kind.BUDGET, limit=1000, amount=1,
+                                                     window=None)])).admitted
+        assert "customer:c" not in limiter._parallel                      # its slot is back: nothing kept
+        await trio.sleep(200)
+        # the rpm log emptied and went; the budget stays: the writer has not stored everything yet
+        assert ("customer:c" in limiter._budgets, (Kind.RPM, "customer:c") in limiter._logs) == (True, False)
+        assert await limiter.usage(CUSTOMER[:1]) == (40,)
+        ledger_complete[0] = True
+        await trio.sleep(60)
+        assert "customer:c" not in limiter._budgets                       # evicted
+        assert "customer:busy" in limiter._budgets                        # a request is open on it
+        assert await limiter.release("open")
+        await trio.sleep(200)
+        assert limiter._budgets == {} and limiter._logs == {} and limiter._parallel == {}
+        assert limiter.evicted >= 3
+        nursery.cancel_scope.cancel()
+    # seeded again from the row (which now holds the 40 the counter had)
+    seeded = [Check("customer:c", Kind.BUDGET, limit=1000, amount=100, window=None, seed=40)]
+    assert (await limiter.reserve("r2", seeded)).used == (140,)
+
+
+async def test_key_team_and_user_budgets_are_never_evicted(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = InProcessLimiter(clock=trio.current_time, sweep_interval=1, idle_evict=60)
+    for name in ("key:h", "team:t", "user:u", "proxy", "key:h:model:m"):
+        check = Check(name, Kind.BUDGET, limit=1000, amount=10, window=None, seed=0)
+        assert (await limiter.reserve(f"r-{name}", [check])).admitted
+        assert await limiter.settle(f"r-{name}", tokens=0, cost=10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(limiter.run)
+        await trio.sleep(600)
+        nursery.cancel_scope.cancel()
+    assert sorted(limiter._budgets) == ["key:h", "key:h:model:m", "proxy", "team:t", "user:u"]

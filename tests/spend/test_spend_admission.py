@@ -227,6 +227,29 @@ async def test_model_max_budget_is_seeded_from_the_ledger(store: Store) -> None:
     await (await admitter.admit("g3", auth, facts(10))).release()
 
 
+async def test_a_teams_model_max_budget_is_one_pot_for_its_keys_seeded_from_the_ledger(store: Store) -> None:
+    """``model_max_budget`` on a team (followups: was not enforced): every key of the team shares
+    the per-model budget; the counter is seeded from the team's ledger rows of the window."""
+    await store.teams.create({"team_id": "tm", "model_max_budget": {
+        "gpt-4o": {"budget_limit_micros": 1_500, "time_period": "1d"}}}, [], ADMIN)
+    auth = await _key(store, team_id="tm")
+    await store.spend.write([build_record(inputs("team-earlier", spend=1_000, key="x" * 64, team="tm",
+                                                 model="gpt-4o", at=BASE - timedelta(hours=1))).to_row(),
+                             build_record(inputs("other-team", spend=5_000, key="y" * 64, team="other",
+                                                 model="gpt-4o", at=BASE - timedelta(hours=1))).to_row()])
+    clock = Clock()
+    admitter = Admitter(InProcessLimiter(clock=clock), clock=clock, seeds=store.spend)
+    first = await admitter.admit("t1", auth, facts(600))            # 1 000 recorded: room left, crosses
+    await first.settle(tokens=1, cost_micros=600)
+    with pytest.raises(BudgetExceededError) as refused:
+        await admitter.admit("t2", auth, facts(10))
+    assert str(refused.value.message) == ("Budget has been exceeded! Team=tm exceeded budget for model=gpt-4o. "
+                                          "Current cost: 0.0016, Max budget: 0.0015")
+    await (await admitter.admit("t3", auth, facts(10, model="gpt-4o-mini"))).release()   # other models are free
+    clock.t += 12 * 3600                                   # the next UTC day: a new window
+    await (await admitter.admit("t4", auth, facts(10))).release()
+
+
 async def test_headers_of_an_admitted_request(store: Store) -> None:
     auth = await _key(store, max_budget=1_000_000, tpm_limit=1000, rpm_limit=10)
     clock = Clock()

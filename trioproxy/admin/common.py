@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +43,9 @@ class AdminContext:
     store: Store | None
     settings: Mapping[str, Any] = field(default_factory=dict)
     config_blocked_users: frozenset[str] = frozenset()
+    #: drops the live budget counter of a key (by hash) whose ``spend`` an admin set, so that it is
+    #: seeded again from the row (docs/spend.md); None when nothing counts budgets
+    forget_key_spend: Callable[[str], Awaitable[None]] | None = None
 
     def require_store(self) -> Store:
         if self.store is None:

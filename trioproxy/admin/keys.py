@@ -163,6 +163,8 @@ async def key_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, 
     changes = _row_changes(fields, ctx.now(), current_metadata=current.get("metadata"))
     with store_errors():
         after = await store.keys.update(current["token"], changes, caller.actor())
+    if "spend" in fields and ctx.forget_key_spend is not None:
+        await ctx.forget_key_spend(current["token"])     # the live counter follows the row again
     return _answer(after, key=token_of(key))
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ProxyConfig
 from ..masking import SecretScrubber, mask_secret
-from ..proxy import check_startup
+from ..proxy import check_startup, describe_redis, redis_settings
 from .common import load
+
+if TYPE_CHECKING:
+    from ..coordination.settings import RedisSettings
 
 __all__ = ["check"]
 
@@ -63,21 +67,33 @@ def _database(config: ProxyConfig) -> str:
     except InvalidDatabaseURL as exc:
         return f"database: invalid URL ({exc})"
     audit = "on" if config.litellm.store_audit_logs else "off (litellm_settings.store_audit_logs)"
-    return f"database: {shown}; audit log: {audit}"
+    return (f"database: {shown}; audit log: {audit}; budgets, rate limits and spend records: on "
+            "(limits_and_budgets in the pre-call phase, docs/spend.md)")
+
+
+def _shared_state(config: ProxyConfig, shared: RedisSettings | None) -> str:
+    """Where the shared state is (docs/deploy.md), without the password."""
+    if shared is None:
+        return "shared state: none (one process; Redis turns it on: general_settings.coordination_redis, docs/deploy.md)"
+    if config.database_url is None:
+        return f"shared state: none (Redis from {shared.source}, but without a database there is nothing to share)"
+    return f"shared state: Redis {describe_redis(shared)}"
 
 
 def check(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
         handlers, logging_callbacks = check_startup(config)
+        shared = redis_settings(config)
     except ConfigError as exc:
         print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    scrub = SecretScrubber(config.secrets()).scrub
+    scrub = SecretScrubber(config.secrets() + (shared.secrets if shared else [])).scrub
     for line in _describe(config):
         print(scrub(line))
+    print(scrub(_shared_state(config, shared)))
     print("hooks, in the order they run (phase, method, handlers):")
     for line in handlers.plan.describe():
         print(line)

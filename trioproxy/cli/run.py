@@ -14,6 +14,10 @@ An open proxy spends its owner's money: on an address other machines can reach (
 ``::``, a LAN address), ``run`` refuses to start without a master key, or with one shorter than
 :data:`MIN_MASTER_KEY_LENGTH` characters, and exits 2 — unless ``--allow-insecure`` says the
 operator means it. On loopback both start with a loud warning, so the docs' ``sk-1234`` examples work.
+
+``--workers N > 1`` with a database and without Redis also exits 2: budgets and rate limits would be
+counted in each process's memory (the embedded limiter) and multiplied by N; with Redis configured
+(``coordination/settings.py``) the workers share counters, invalidations and blocks through it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import trio
 from ..config import ConfigError, ProxyConfig
 from ..core.shutdown import stop_streams, streams_stop_after
 from ..masking import SecretScrubber, install_log_filter
-from ..proxy import check_startup, create_asgi
+from ..proxy import check_startup, create_asgi, redis_settings
 from .common import load, setup_logging
 
 __all__ = ["MIN_MASTER_KEY_LENGTH", "create_app_from_env", "is_loopback", "run", "streams_stop_after"]
@@ -261,12 +265,22 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from hypercorn.run import run as hypercorn_run
 
-        if config.database_url is not None:
-            log.warning("--workers %d with a database: each worker caches keys and customers for itself. A key "
-                        "deleted, blocked or rotated (a customer blocked) through one worker is refused by the "
-                        "others after at most "
-                        "general_settings.user_api_key_cache_ttl (%g s) (docs/keys.md)",
-                        args.workers, config.general.user_api_key_cache_ttl)
+        try:
+            shared = redis_settings(config)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("%s", problem)
+            return 1
+        if config.database_url is not None and shared is None:
+            # budgets and rate limits are counted in each process's memory (the embedded limiter):
+            # N workers would each admit up to every limit, N times over (docs/spend.md); with Redis
+            # they share the counters, the invalidations and the blocks (docs/deploy.md)
+            log.error("refusing to start --workers %d with a database: rate limits, parallel-request limits and "
+                      "budgets are counted in each worker's memory, so %d workers would allow %d times every limit "
+                      "and budget. Configure Redis for shared state (general_settings.coordination_redis, "
+                      "router_settings.redis_host or REDIS_URL; docs/deploy.md), or run one worker (--workers 1) "
+                      "per database.", args.workers, args.workers, args.workers)
+            return 2
         # the workers rebuild the app from the config: check it here first, so errors show once
         try:
             check_startup(config)

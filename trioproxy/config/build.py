@@ -269,6 +269,11 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
             guardrails.append(spec)
 
     database_url = _database_url(general.get("database_url"), base_dir)
+    if database_url is None:
+        for key in ("max_budget", "max_end_user_budget"):
+            if litellm.get(key) is not None:   # spend is counted from the ledger in the database
+                ctx.warn(f"litellm_settings.{key}", "needs a database (general_settings.database_url): "
+                                                    "budgets count recorded spend; ignored without one")
     pass_through = build_pass_through(
         general.get("pass_through_endpoints", []),
         general.get("pass_through_request_timeout", DEFAULT_PASS_THROUGH_TIMEOUT), ctx)

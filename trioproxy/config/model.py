@@ -144,12 +144,17 @@ class GeneralSettings:
     database_connection_pool_limit: int = 4     # PostgreSQL connections (and worker threads) per process
     database_connection_timeout: float = DEFAULT_DATABASE_CONNECTION_TIMEOUT
     user_api_key_cache_ttl: float = 60.0        # seconds a cached key may be stale (changes by other processes)
-    #: LiteLLM's seconds between spend flushes to the database (the spend writer's batch interval)
-    proxy_batch_write_at: float = 10.0
+    # spend records (docs/spend.md)
+    #: LiteLLM's seconds between spend flushes: can only lower the writer's 0.2 s (never above 1 s)
+    proxy_batch_write_at: float | None = None
     #: LiteLLM's: keep serving (keys already cached) while the database is down, instead of 503
     allow_requests_on_db_unavailable: bool = False
-    #: LiteLLM's: no per-request spend log rows (aggregates on keys, teams, users still kept)
+    #: accepted; rows are still written (they make spend exactly-once and hold no prompt: docs/spend.md)
     disable_spend_logs: bool = False
+    #: the durable outbox (relative: to the config file); default next to a SQLite file, else .trioproxy/
+    spend_outbox_dir: str | None = None
+    #: output tokens reserved for a request that names no max_tokens
+    spend_default_max_tokens: int = 4096
     pass_through_endpoints: tuple[PassThroughEndpoint, ...] = ()
     pass_through_request_timeout: float = DEFAULT_PASS_THROUGH_TIMEOUT
 
@@ -204,6 +209,14 @@ class LitellmSettings:
     google_thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: one audit record per change of a key, team, user or customer (docs/keys.md)
     store_audit_logs: bool = False
+    # budgets (docs/spend.md): the whole proxy's, USD, and its window; customers' default
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    max_end_user_budget: float | None = None
+    budget_exceeded_status_code: int = 429
+    #: LiteLLM's budget sweep: accepted so its configs load, no effect (budgets reset on time here)
+    proxy_budget_rescheduler_min_time: float | None = None
+    proxy_budget_rescheduler_max_time: float | None = None
     #: model groups listed by the public model hub (``GET /public/model_hub``, no key needed)
     public_model_groups: tuple[str, ...] = ()
     # accepted for compatibility, not used
@@ -424,9 +437,27 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
+        out += self._redis_secrets()
         # read from a secret manager or decrypted with KMS, wherever in the config they went
         if self.secret_resolution is not None:
             out += self.secret_resolution.managed_values()
         out += self.managed_secrets
+        return out
+
+    def _redis_secrets(self) -> list[str]:
+        """The shared-state Redis's credentials, wherever they were configured (docs/deploy.md)."""
+        out: list[str] = []
+        coordination = self.general_settings.get("coordination_redis")
+        cache = self.litellm_settings.get("cache_params")
+        for where in (coordination, self.router_settings, cache):
+            if isinstance(where, str):
+                out += url_secrets(where)
+            elif isinstance(where, Mapping):
+                for name in ("password", "redis_password"):
+                    if isinstance(where.get(name), str) and where[name]:
+                        out.append(where[name])
+                for name in ("url", "redis_url"):
+                    if isinstance(where.get(name), str):
+                        out += url_secrets(where[name])
         return out
 

@@ -24,6 +24,7 @@ Rules, decided here once:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .deployment_params import (
@@ -50,6 +51,7 @@ from .validators import (
     v_any_dict,
     v_bool,
     v_choice,
+    v_coordination_redis,
     v_int,
     v_list_of,
     v_list_or_file,
@@ -123,6 +125,28 @@ def v_database_url(value: Any, path: str, ctx: Ctx) -> Any:
                         "sqlite:////absolute/path/proxy.db; in-memory databases cannot hold keys")
         return INVALID
     return value.strip()
+
+
+#: ``budget_duration``: ``<number><unit>``, unit s, m, h, d, w or mo (``store/durations.py`` parses it)
+_DURATION = re.compile(r"^([0-9]{1,12})(s|m|h|d|w|mo)$")
+
+
+def v_budget_duration(value: Any, path: str, ctx: Ctx) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DURATION.match(value.strip()) or int(_DURATION.match(value.strip())[1]) == 0:
+        ctx.error(path, f"expected a duration like '30s', '1h', '30d' or '1mo' (a number > 0 and a unit: s, m, h, d, "
+                        f"w, mo), got {describe(value)}")
+        return INVALID
+    return value.strip()
+
+
+def v_budget_status(value: Any, path: str, ctx: Ctx) -> Any:
+    """The status of a budget refusal: LiteLLM has answered 400, 429 and 422 over time (docs/spend.md)."""
+    if value in (400, 422, 429) and not isinstance(value, bool):
+        return int(value)
+    ctx.error(path, f"expected 400, 422 or 429, got {describe(value)}")
+    return INVALID
 
 
 #: body fields a deployment's ``extra_body`` may not set: the request's own, and the proxy's
@@ -304,11 +328,16 @@ LITELLM_SETTINGS = Section(
         **dict.fromkeys(ROUTING_LITELLM_SETTINGS, v_any),
         # the store (docs/keys.md)
         "store_audit_logs": v_bool,
+        # budgets (docs/spend.md); the rescheduler times are LiteLLM's sweep: accepted, no effect here
+        "max_budget": v_num(0.0),
+        "budget_duration": v_budget_duration,
+        "max_end_user_budget": v_num(0.0),
+        "budget_exceeded_status_code": v_budget_status,
+        "proxy_budget_rescheduler_min_time": v_num(0.0),
+        "proxy_budget_rescheduler_max_time": v_num(0.0),
     },
     unsupported=(
         "service_callback",
-        "max_budget",
-        "budget_duration",
         "default_team_settings",
     ),
     no_effect=NO_EFFECT["litellm_settings"],
@@ -374,11 +403,16 @@ GENERAL_SETTINGS = Section(
         "database_connection_pool_limit": v_int(1),
         "database_connection_timeout": v_num(0.001),
         "user_api_key_cache_ttl": v_num(0.0),
-        # many processes and instances (docs/deploy.md); the spend writer reads the first and the
-        # last, the key cache the second (LiteLLM's meanings)
-        "proxy_batch_write_at": v_num(0.001),
+        # shared state through Redis (docs/deploy.md; read by coordination/settings.py)
+        "coordination_redis": v_coordination_redis,
+        "coordination_failure_policy": v_choice("closed", "open"),
+        "coordination_redis_timeout": v_num(0.001, 10.0),
+        # spend records (docs/spend.md); many processes and instances (docs/deploy.md)
+        "proxy_batch_write_at": v_num(0.0),
         "allow_requests_on_db_unavailable": v_bool,
         "disable_spend_logs": v_bool,
+        "spend_outbox_dir": v_str,
+        "spend_default_max_tokens": v_int(0),
         # access (docs/access.md): checked by trioproxy/access when the proxy is built
         "public_routes": v_any,
         "admin_only_routes": v_any,

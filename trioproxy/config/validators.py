@@ -35,10 +35,12 @@ __all__ = [
     "v_any_dict",
     "v_bool",
     "v_choice",
+    "v_coordination_redis",
     "v_int",
     "v_list_of",
     "v_list_or_file",
     "v_num",
+    "v_port",
     "v_secret",
     "v_str",
     "v_str_or_list",
@@ -263,3 +265,23 @@ def v_list_of(item: Validator) -> Validator:
         return out
 
     return check
+
+
+def v_coordination_redis(value: Any, path: str, ctx: Ctx) -> Any:
+    """A Redis URL, a mapping (``url`` or ``host``/``port``/``password`` …), or a boolean
+    (``false``: no shared state even when Redis is configured elsewhere). The details are checked by
+    ``coordination/settings.py`` when the proxy is built; a URL holds a password: never shown."""
+    if isinstance(value, str | bool | dict):
+        return value
+    ctx.error(path, f"expected a Redis URL, a mapping (host, port, password …) or false, got a value of type "
+                    f"{type(value).__name__}")
+    return INVALID
+
+
+def v_port(value: Any, path: str, ctx: Ctx) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    ctx.error(path, f"expected a port number between 1 and 65535, got {describe(value)}")
+    return INVALID

@@ -21,12 +21,23 @@ from .errors import (
     RedisTimeout,
     RedisUnavailable,
 )
-from .limiter import Admission, BudgetWindow, Check, Kind, Limiter, admit, budget_window
-from .limiter_memory import InProcessLimiter
+from .limiter import (
+    DEFAULT_MAX_RESERVATION_AGE,
+    Admission,
+    BudgetWindow,
+    Check,
+    Kind,
+    Limiter,
+    admit,
+    budget_window,
+)
+from .limiter_memory import DEFAULT_IDLE_EVICT, InProcessLimiter
 from .limiter_redis import RedisLimiter
 from .redis import RedisClient, RedisConnection, RedisURL, Script, StreamEntry
 
 __all__ = [
+    "DEFAULT_IDLE_EVICT",
+    "DEFAULT_MAX_RESERVATION_AGE",
     "Admission",
     "BudgetWindow",
     "Check",

@@ -62,6 +62,7 @@ from .errors import CoordinationError, CoordinationUnavailable
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_MAX_RESERVATION_AGE",
     "Admission",
     "BudgetWindow",
     "Check",
@@ -75,6 +76,11 @@ log = logging.getLogger("trioproxy.coordination.limiter")
 
 #: seconds a reservation lives without renewal (a crashed instance's slots come back after this)
 DEFAULT_LEASE = 30.0
+#: seconds the owning process keeps renewing one reservation. A reservation that is still open
+#: after this was leaked (a bug skipped its settle and release): it stops being renewed, so the
+#: sweep ends it one lease later, and an error names it. Longer than any request may last
+#: (``build_proxy`` raises it above the configured request timeout and stream duration).
+DEFAULT_MAX_RESERVATION_AGE = 3600.0
 
 
 class Kind(StrEnum):
@@ -219,17 +225,26 @@ class LimiterService:
     """Lease renewal and sweeping shared by both implementations (a nursery service).
 
     The owning process renews the leases of its own open reservations every ``lease / 3``
-    seconds and sweeps expired ones (anyone's) every ``sweep_interval``.
+    seconds and sweeps expired ones (anyone's) every ``sweep_interval``. A reservation is renewed
+    for at most ``max_age`` seconds (counted in renewals, so virtual time tests it): after that it
+    is a leak — its request's settle and release were skipped by a bug — and is left to expire.
     """
 
-    def __init__(self, *, lease: float = DEFAULT_LEASE, sweep_interval: float = 1.0) -> None:
+    def __init__(self, *, lease: float = DEFAULT_LEASE, sweep_interval: float = 1.0,
+                 max_age: float = DEFAULT_MAX_RESERVATION_AGE) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
+        if max_age < lease:
+            raise ValueError("max_age must be at least one lease")
         self.lease = lease
         self.sweep_interval = sweep_interval
-        #: request ids reserved by this process and not yet settled/released (renewed by run())
-        self._own: set[str] = set()
+        #: renewals a reservation gets before it counts as leaked
+        self.max_renewals = math.ceil(max_age / (lease / 3))
+        #: request ids reserved by this process and not yet settled/released (renewed by run()),
+        #: with how many times each was renewed
+        self._own: dict[str, int] = {}
         self.swept = 0
+        self.leaked = 0          # reservations given up as leaked (logged)
 
     async def _renew(self, request_ids: Sequence[str], lease: float) -> None:
         raise NotImplementedError
@@ -238,9 +253,22 @@ class LimiterService:
         raise NotImplementedError
 
     async def renew(self) -> None:
-        """Extend the leases of this process's open reservations to now + ``lease``."""
-        if self._own:
-            await self._renew(sorted(self._own), self.lease)
+        """Extend the leases of this process's open reservations to now + ``lease``, except those
+        renewed ``max_renewals`` times already: leaked, they are dropped and expire."""
+        own = self._own
+        if not own:
+            return
+        leaked = [rid for rid, renewals in own.items() if renewals >= self.max_renewals]
+        for rid in leaked:
+            del own[rid]
+            self.leaked += 1
+            log.error("reservation %s is still open after %.0f s: leaked (its settle and release never ran); "
+                      "no longer renewed, the sweep releases it within %.0f s", rid,
+                      self.max_renewals * self.lease / 3, self.lease)
+        for rid in own:
+            own[rid] += 1
+        if own:
+            await self._renew(sorted(own), self.lease)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

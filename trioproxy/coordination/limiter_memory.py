@@ -5,6 +5,21 @@ the same record per request), so the two pass one conformance suite. Atomicity c
 each operation runs without an await between its checks and its writes, so no other task can
 interleave; cancellation is honoured *before* the operation (``checkpoint_if_cancelled``) and never
 after it (``cancel_shielded_checkpoint``), so a caller never loses an admission it was given.
+
+**Idle counters are evicted** (the sweep, every ``idle_evict / 4`` seconds), so memory follows the
+subjects active lately, not every subject ever seen — the request's ``user`` is any string a client
+sends, and each new one is a customer with its own counters (``max_end_user_budget``):
+
+* a sliding log (rpm/tpm) whose entries all left its window, and a parallel count at 0: dropping
+  them changes nothing (an absent counter reads 0);
+* a budget counter whose key starts with one of ``evictable_budgets`` (default ``customer:``), with
+  no reservation open on it, unused for ``idle_evict`` seconds, and only while
+  ``can_forget_budgets()`` says the ledger has every record (the spend writer's queue is empty):
+  its next use seeds it again from the customer's row, whose spend then includes everything the
+  counter held. ``idle_evict`` must exceed the customer cache's TTL, so that row is re-read (the
+  proxy sets it so). Keys, teams and users are rows an admin created (bounded); the proxy and
+  per-model budgets are seeded once per window from the ledger (``spend/admission.py``) and so are
+  never evicted.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ import trio
 
 from .limiter import (
     DEFAULT_LEASE,
+    DEFAULT_MAX_RESERVATION_AGE,
     Admission,
     Check,
     Kind,
@@ -41,6 +57,7 @@ class _Entry:
 class _Log:
     """A sliding log: entries in admission order, their total, and an index by request id."""
 
+    window_ms: int
     entries: deque[_Entry] = field(default_factory=deque)
     by_request: dict[str, _Entry] = field(default_factory=dict)
     total: int = 0
@@ -64,6 +81,10 @@ class _Taken:
     anchor_ms: int
 
 
+#: seconds a counter may stay unused before the sweep may evict it (see the module docstring)
+DEFAULT_IDLE_EVICT = 600.0
+
+
 def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
 
@@ -76,20 +97,29 @@ class InProcessLimiter(LimiterService):
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.time, lease: float = DEFAULT_LEASE,
-                 sweep_interval: float = 1.0) -> None:
-        super().__init__(lease=lease, sweep_interval=sweep_interval)
+                 sweep_interval: float = 1.0, max_age: float = DEFAULT_MAX_RESERVATION_AGE,
+                 idle_evict: float = DEFAULT_IDLE_EVICT, evictable_budgets: tuple[str, ...] = ("customer:",),
+                 can_forget_budgets: Callable[[], bool] = lambda: True) -> None:
+        super().__init__(lease=lease, sweep_interval=sweep_interval, max_age=max_age)
         self.clock = clock
         self._logs: dict[tuple[Kind, str], _Log] = {}
         self._parallel: dict[str, int] = {}
         self._budgets: dict[str, dict[int, int]] = {}
         self._records: dict[str, list[_Taken]] = {}
         self._deadlines: dict[str, int] = {}
+        self.idle_evict_ms = _ms(idle_evict)
+        self.evictable_budgets = evictable_budgets
+        self.can_forget_budgets = can_forget_budgets
+        #: evictable budget counters → when a request last reserved on them (ms)
+        self._budget_seen: dict[str, int] = {}
+        self._next_evict: int | None = None
+        self.evicted = 0         # counters evicted (all kinds)
 
     # -- reading --------------------------------------------------------------------------------------
     def _log(self, check: Check, now: int) -> _Log:
         log = self._logs.get((check.kind, check.key))
         if log is None:
-            log = self._logs[(check.kind, check.key)] = _Log()
+            log = self._logs[(check.kind, check.key)] = _Log(check.window_ms)
         log.expire(now - check.window_ms)
         return log
 
@@ -181,15 +211,17 @@ class InProcessLimiter(LimiterService):
                     for old in [w for w in windows if w < window_id - 1]:
                         del windows[old]   # what the Redis hash field pruning does
                 windows[window_id] = used[i] + amount
+                if check.key.startswith(self.evictable_budgets):
+                    self._budget_seen[check.key] = now
             used[i] += amount
             taken.append(_Taken(kind, check.key, amount, window_id, check.window_ms, check.anchor_ms))
         self._records[request_id] = taken
         self._deadlines[request_id] = now + _ms(self.lease if lease is None else lease)
-        self._own.add(request_id)
+        self._own[request_id] = 0
         return Admission(True, checks, tuple(used))
 
     def settle_now(self, request_id: str, tokens: int, cost: int) -> bool:
-        self._own.discard(request_id)
+        self._own.pop(request_id, None)
         taken = self._records.pop(request_id, None)
         if taken is None:
             return False
@@ -203,7 +235,11 @@ class InProcessLimiter(LimiterService):
                     log.total += tokens - entry.amount
                     entry.amount = tokens
             elif item.kind is Kind.MAX_PARALLEL:
-                self._parallel[item.key] = max(0, self._parallel.get(item.key, 0) - 1)
+                left = self._parallel.get(item.key, 0) - 1
+                if left > 0:
+                    self._parallel[item.key] = left
+                else:                   # an absent count is 0: nothing kept for an idle subject
+                    self._parallel.pop(item.key, None)
             elif item.kind is Kind.BUDGET:
                 windows = self._budgets.get(item.key)
                 if windows is None:
@@ -251,13 +287,40 @@ class InProcessLimiter(LimiterService):
             self._parallel.pop(key, None)
         else:
             self._budgets.pop(key, None)
+            self._budget_seen.pop(key, None)
 
     def sweep_now(self) -> int:
         now = _ms(self.clock())
         expired = [rid for rid, deadline in self._deadlines.items() if deadline <= now]
         for rid in expired:
             self.settle_now(rid, 0, 0)
+        if self._next_evict is None:
+            self._next_evict = now + self.idle_evict_ms // 4
+        elif now >= self._next_evict:
+            self._next_evict = now + self.idle_evict_ms // 4
+            self.evicted += self.evict_idle(now)
         return len(expired)
+
+    def evict_idle(self, now: int) -> int:
+        """Drop the counters the module docstring calls idle; returns how many."""
+        evicted = 0
+        logs = self._logs
+        for ident, log in list(logs.items()):
+            log.expire(now - log.window_ms)
+            if not log.entries:
+                del logs[ident]
+                evicted += 1
+        seen = self._budget_seen
+        cutoff = now - self.idle_evict_ms
+        idle = [key for key, at in seen.items() if at <= cutoff]
+        if idle and self.can_forget_budgets():
+            open_keys = {item.key for taken in self._records.values() for item in taken if item.kind is Kind.BUDGET}
+            for key in idle:
+                if key not in open_keys:
+                    del seen[key]
+                    self._budgets.pop(key, None)
+                    evicted += 1
+        return evicted
 
     async def sweep(self) -> int:
         swept = self.sweep_now()

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 from .limiter import (
     DEFAULT_LEASE,
+    DEFAULT_MAX_RESERVATION_AGE,
     Admission,
     Check,
     Kind,
@@ -264,8 +265,9 @@ class RedisLimiter(LimiterService):
 
     def __init__(self, client: RedisClient, *, prefix: str = "trioproxy:lim:",
                  clock: Callable[[], float] | None = None, lease: float = DEFAULT_LEASE,
-                 sweep_interval: float = 1.0, timeout: float | None = None) -> None:
-        super().__init__(lease=lease, sweep_interval=sweep_interval)
+                 sweep_interval: float = 1.0, timeout: float | None = None,
+                 max_age: float = DEFAULT_MAX_RESERVATION_AGE) -> None:
+        super().__init__(lease=lease, sweep_interval=sweep_interval, max_age=max_age)
         self.client = client
         self.prefix = prefix
         self.clock = clock
@@ -293,17 +295,17 @@ class RedisLimiter(LimiterService):
         for check in checks:
             keys.append(self._counter(check.kind, check.key))
             args += self._check_args(check)
-        self._own.add(request_id)
+        self._own[request_id] = 0
         try:
             reply = await self.client.evalsha(RESERVE, keys, args, timeout=self.timeout)
         except BaseException:
             # outcome unknown: the caller's release (or the lease) settles it; stop renewing it
-            self._own.discard(request_id)
+            self._own.pop(request_id, None)
             raise
         status, refused_count = reply[0], reply[1]
         if status:
             return Admission(True, checks, tuple(reply[2:]))
-        self._own.discard(request_id)
+        self._own.pop(request_id, None)
         refused = tuple(i - 1 for i in reply[2:2 + refused_count])
         waits = [None if w < 0 else w / 1000 for w in reply[2 + refused_count:2 + 2 * refused_count]]
         used = tuple(reply[2 + 2 * refused_count:])
@@ -312,7 +314,7 @@ class RedisLimiter(LimiterService):
         return Admission(False, checks, used, refused, retry)
 
     async def settle(self, request_id: str, *, tokens: int, cost: int) -> bool:
-        self._own.discard(request_id)
+        self._own.pop(request_id, None)
         applied = await self.client.evalsha(
             SETTLE, [self._record_prefix + request_id, self._open_key],
             [request_id, self._now(), int(tokens), int(cost)], timeout=self.timeout)

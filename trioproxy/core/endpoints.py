@@ -206,14 +206,14 @@ def text_answer_chunks(ctx: RequestContext, text: str) -> tuple[dict[str, Any], 
     model = ctx.data.get("model")
     if chat:
         body: dict[str, Any] = {
-            "id": f"chatcmpl-{ctx.id}", "object": "chat.completion", "created": created, "model": model,
+            "id": ctx.id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }
     else:
         body = {
-            "id": f"cmpl-{ctx.id}", "object": "text_completion", "created": created, "model": model,
+            "id": ctx.id, "object": "text_completion", "created": created, "model": model,
             "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }

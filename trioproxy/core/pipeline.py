@@ -54,6 +54,8 @@ from ..errors import (
 from ..hooks import scheduler
 from ..hooks.loader import HookCall
 from ..masking import SecretScrubber
+from ..responses_api.ids import RESPONSE as RESPONSE_ID_PREFIX
+from ..responses_api.ids import new_id as new_response_id
 from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints
@@ -61,7 +63,7 @@ from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
 from .routing_facts import request_facts
-from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
+from .run import CLEANUP_DEADLINE, Meter, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams, Unanswered
 
 if TYPE_CHECKING:
@@ -108,6 +110,22 @@ def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy(data)
 
 
+def _with_id(raw: bytes, parsed: dict[str, Any], new: str) -> bytes:
+    """The upstream's JSON body with its top-level ``id`` replaced by the proxy's request id.
+
+    The bytes stay as the upstream sent them (a splice) when ``"id": "<old>"`` occurs exactly once;
+    otherwise the parsed body is re-encoded. Why the proxy's id: it is the spend record's key and is
+    known before the upstream answers; upstream ids are not unique (docs/spend.md)."""
+    old = parsed.get("id")
+    parsed["id"] = new
+    if isinstance(old, str):
+        encoded = orjson.dumps(old)
+        for needle in (b'"id":' + encoded, b'"id": ' + encoded):
+            if raw.count(needle) == 1:
+                return raw.replace(needle, needle[:-len(encoded)] + orjson.dumps(new))
+    return orjson.dumps(parsed)
+
+
 async def _close_quietly(stream: Any) -> None:
     with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
         try:
@@ -137,6 +155,7 @@ class Pipeline:
         cost: CostCalculator | None = None,
         response_cache: ResponseCache | None = None,
         customers: CustomerLookup | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.config = config
         self.plan = plan
@@ -149,8 +168,10 @@ class Pipeline:
         #: the customers of the database (``None`` without one): a blocked ``user`` is refused here
         self.customers = customers
         self.observers = Observers(observers)
+        #: admission and spend records (``spend/meter.py``; None without a database): run by the
+        #: pre-call step ``limits_and_budgets`` (``hooks/steps.py``), finished by the outcome rules
         self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
-                              observers=self.observers, cost=cost)
+                              observers=self.observers, cost=cost, meter=meter)
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
@@ -178,8 +199,13 @@ class Pipeline:
         the logging event see it; ``None``: authenticate here.
         """
         ctx = RequestContext(route=route, request_headers=dict(headers), requester_ip_address=peer)
-        run = RequestRun(ctx, self.rules)
+        if route is RESPONSES:
+            # the id the client receives (the Responses object's ``id``) is the request's id, as on
+            # every route (the spend record's key: docs/spend.md), shaped like OpenAI's ``resp_…``
+            ctx.id = new_response_id(RESPONSE_ID_PREFIX)
+        run = RequestRun(ctx, self.rules, peer)
         self.observers.notify("on_request_start", ctx)
+        response: ProxyResponse | None = None
         # until its status line, the request can be stopped by a graceful shutdown (``Unanswered``):
         # it then gets a 503 ``shutdown`` rather than a connection cut at Hypercorn's deadline
         unanswered = Unanswered()
@@ -193,6 +219,10 @@ class Pipeline:
             raise
         finally:
             self.open_streams.discard_unanswered(unanswered)
+            # an admitted request's reservation is released on every way out (shielded); a stream
+            # being relayed is the relay's to close (relay.py, at its end)
+            if run.ticket is not None and not (response is not None and isinstance(response.body, StreamRelay)):
+                await run.close_spend()
         if not isinstance(response.body, StreamRelay):
             # a stream's relay settles its attempt at its end; anything else is over now (an answer
             # that succeeded was settled when it arrived: what is left was abandoned)
@@ -247,7 +277,7 @@ class Pipeline:
 
     def _from_responses(self, run: RequestRun, body: dict[str, Any]) -> dict[str, Any]:
         """A ``/v1/responses`` body as the chat completion the rest of the flow serves (responses_wire.py)."""
-        run.wire = ResponsesWire(body)
+        run.wire = ResponsesWire(body, response_id=run.ctx.id)
         model = body.get("model")
         deployments = self.router.deployments(model) if model in self.router.model_names else []
         chat = run.wire.chat_body(deployments)
@@ -357,15 +387,17 @@ class Pipeline:
         if isinstance(parsed, dict) and isinstance(parsed.get("usage"), dict):
             ctx.usage = parsed["usage"]
         run.settle_attempt(succeeded=True)
-        response = wrap_response(parsed)
         body = ctx.upstream_raw = upstream.body
+        if run.ticket is not None and type(parsed) is dict and "id" in parsed:
+            body = _with_id(body, parsed, ctx.id)   # metered: the id the client receives is the record's
+        response = wrap_response(parsed)
         calls = run.calls("post_call_success")
         if calls:
             response = await scheduler.run_post_call_success(calls, run.invoke, run.args(response=response))
             body = orjson.dumps(response)
         ctx.response = response
         ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
-        run.settle_cost()
+        await run.settle_final_cost()
         headers = await run.response_headers(response)
         if run.wire is not None:
             body = run.wire.whole(response)

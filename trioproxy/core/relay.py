@@ -236,6 +236,7 @@ class StreamRelay:
         await self.start()
         payloads, self._pending = self._pending, []
         client_wants_usage = self.ctx.client_wants_usage
+        request_id = self.ctx.id if self.run.ticket is not None else None   # metered: ids, docs/spend.md
         limit = self.max_response_bytes
         while True:
             chunks = []
@@ -248,6 +249,8 @@ class StreamRelay:
                 if chunk is DONE:
                     self._saw_done = True
                     break
+                if request_id is not None and "id" in chunk:
+                    dict.__setitem__(chunk, "id", request_id)
                 if _is_usage_only(chunk):
                     self.ctx.usage = dict(dict.get(chunk, "usage"))
                     if not client_wants_usage:
@@ -331,8 +334,8 @@ class StreamRelay:
             tail = self._terminal = b"".join(ready) + b"".join(held) + self._encode_done()
             ready.clear()
             held.clear()
-            run.settle_cost()
-            run.succeed(200)
+            await run.settle_final_cost()
+            run.succeed(200)            # hands the spend record off before the last byte
             yield tail
         except Exception as exc:
             error = to_proxy_error(exc)
@@ -448,3 +451,4 @@ class StreamRelay:
                 # stopped the stream (shutdown, max_stream_duration): reported with that reason
                 stopped = self._scope is not None and self._scope.cancel_called
                 await self.run.cancelled(self._stop_reason() if stopped else None)
+            await self.run.close_spend()

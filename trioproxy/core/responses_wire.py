@@ -54,8 +54,10 @@ def _at_openai(deployment: Deployment) -> bool:
 class ResponsesWire:
     """One ``/v1/responses`` request: its translation, and the encoding of its answer."""
 
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: dict[str, Any], *, response_id: str | None = None) -> None:
         self.request = request
+        #: the Responses object's ``id``: the request's id (the spend record's key), or a new one
+        self.response_id = response_id
         self._translator: ResponsesStreamTranslator | None = None
 
     def chat_body(self, deployments: Sequence[Deployment]) -> dict[str, Any]:
@@ -65,13 +67,13 @@ class ResponsesWire:
 
     def whole(self, chat_answer: Any) -> bytes:
         """A whole chat answer (after the post-call hooks) as the Responses ``response`` object."""
-        return orjson.dumps(chat_response_to_response(chat_answer, self.request))
+        return orjson.dumps(chat_response_to_response(chat_answer, self.request, response_id=self.response_id))
 
     # -- the stream relay's encoder (core/relay.py) -------------------------------------------------
     @property
     def translator(self) -> ResponsesStreamTranslator:
         if self._translator is None:
-            self._translator = ResponsesStreamTranslator(self.request)
+            self._translator = ResponsesStreamTranslator(self.request, response_id=self.response_id)
         return self._translator
 
     def chunk(self, chunk: Any) -> bytes:

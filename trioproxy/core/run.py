@@ -11,7 +11,12 @@ A :class:`RequestRun` is made for every request the pipeline handles. It owns:
   request), and the final cost, settled when the answer is complete (``observability/cost.py``);
 * **the resources** the request opened (:class:`Resources`): the stream relay registers the
   upstream stream, the chunk source and every iterator-hook generator there, and they are closed in
-  one place, last opened first.
+  one place, last opened first;
+* **its spend ticket** (with a database, ``docs/spend.md``): admission happens when the pre-call
+  phase reaches the built-in step ``limits_and_budgets`` (:meth:`RequestRun.invoke`); from then on
+  the outcome rules hand the spend record off exactly once, where the outcome is reported (before
+  the client gets the last byte of its answer), and :meth:`RequestRun.close_spend` — called in a
+  shielded ``finally`` on every way out (``pipeline.py``, ``relay.py``) — releases what is left.
 
 The pipeline (``pipeline.py``) decides the flow and owns every nursery and cancel scope; the stream
 relay (``relay.py``) depends on this module, not on the pipeline.
@@ -24,7 +29,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import trio
@@ -42,6 +47,7 @@ from ..errors import (
 )
 from ..hooks import scheduler
 from ..hooks.loader import CALL_HOOKS, HookCall
+from ..hooks.steps import LimitsAndBudgets
 from ..masking import SecretScrubber
 
 if TYPE_CHECKING:
@@ -49,7 +55,8 @@ if TYPE_CHECKING:
     from ..observability.cost import CostCalculator
     from ..upstream.routing import Attempt
 
-__all__ = ["CLEANUP_DEADLINE", "HookArgs", "Observers", "ProxyResponse", "RequestRun", "Resources", "RunRules"]
+__all__ = ["CLEANUP_DEADLINE", "HookArgs", "Meter", "Observers", "ProxyResponse", "RequestRun", "Resources",
+           "RunRules", "Ticket"]
 
 log = logging.getLogger("trioproxy.pipeline")
 
@@ -196,6 +203,27 @@ class Resources:
 
 
 # ---------------------------------------------------------------------------------------------
+# Spend (the state layer's meter, handed in by the composition root: ``spend/meter.py``)
+# ---------------------------------------------------------------------------------------------
+
+
+class Ticket(Protocol):
+    """An admitted request's reservation and spend record (``spend.meter.Ticket``)."""
+
+    def finish(self, ctx: RequestContext) -> None: ...
+
+    async def close(self, ctx: RequestContext) -> None: ...
+
+    def headers(self) -> dict[str, str]: ...
+
+
+class Meter(Protocol):
+    """Admission against budgets and limits (``spend.meter.SpendMeter``): a ticket, or a refusal."""
+
+    async def admit(self, ctx: RequestContext, peer: str | None) -> Ticket: ...
+
+
+# ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
 
@@ -221,6 +249,10 @@ class RunRules:
     hook_timeout: float
     observers: Observers = field(default_factory=Observers)
     cost: CostCalculator | None = None
+    #: admission and spend records (None without a database)
+    meter: Meter | None = None
+    #: token counts for answers without usage when spend needs the cost before the last byte
+    estimates: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
     #: formatting a failure's traceback (reading source lines, scrubbing) runs in worker threads, two at once
     traceback_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
     #: False only for tests in virtual time (a worker thread lets an autojump clock leap forward)
@@ -230,15 +262,19 @@ class RunRules:
 class RequestRun:
     """One request: its context, and the rules for its outcome (see the module docstring)."""
 
-    __slots__ = ("attempt", "ctx", "picks", "resources", "rules", "wire")
+    __slots__ = ("attempt", "ctx", "peer", "picks", "resources", "rules", "ticket", "wire")
 
-    def __init__(self, ctx: RequestContext, rules: RunRules) -> None:
+    def __init__(self, ctx: RequestContext, rules: RunRules, peer: str | None = None) -> None:
         self.ctx = ctx
         self.rules = rules
         self.resources = Resources()
         #: the routing attempt whose upstream answered (None: no upstream answered, e.g. a cache hit);
         #: settled exactly once by :meth:`settle_attempt`
         self.attempt: Attempt[Deployment] | None = None
+        #: the client's address as the connection saw it (the spend record's fallback)
+        self.peer = peer
+        #: the spend ticket, once admitted (``spend/meter.py``); None before, or without a database
+        self.ticket: Ticket | None = None
         #: which of the guardrails sharing a name runs for this request (``HookPlan.pick``), once
         self.picks: dict[str, int] = {}
         #: how the answer is written when the client spoke another API (``responses_wire.ResponsesWire``)
@@ -250,7 +286,13 @@ class RequestRun:
         return HookArgs(self.ctx, self.rules.cache, own)
 
     async def invoke(self, call: HookCall, args: Mapping[str, Any]) -> Any:
-        """One hook under its time limit; its duration goes into the request's timings."""
+        """One hook under its time limit; its duration goes into the request's timings.
+
+        The built-in step ``limits_and_budgets`` (``hooks/steps.py``) is the request's admission,
+        run here in its place in the pre-call order."""
+        if type(call.obj) is LimitsAndBudgets:
+            await self.admit()
+            return None
         started = time.perf_counter()
         timeout = self.rules.hook_timeout
         try:
@@ -264,6 +306,38 @@ class RequestRun:
     def calls(self, phase: str) -> list[HookCall]:
         """The hooks that run in ``phase`` for this request (guardrails selected by its ``data``)."""
         return self.rules.plan.calls(phase, self.ctx.data, self.picks)
+
+    # -- spend -------------------------------------------------------------------------------------
+    async def admit(self) -> None:
+        """Reserve against every budget and limit that applies, or raise the refusal (429 /
+        ``budget_exceeded``). Once: the ticket is kept for the outcome rules."""
+        meter = self.rules.meter
+        if meter is not None and self.ticket is None:
+            self.ticket = await meter.admit(self.ctx, self.peer)
+
+    async def close_spend(self) -> None:
+        """Every way out of an admitted request (shielded): the reservation settled or released,
+        the record handed off if no outcome did it. No-op without a ticket; idempotent."""
+        ticket = self.ticket
+        if ticket is not None:
+            with trio.CancelScope(shield=True):
+                await ticket.close(self.ctx)
+
+    async def settle_final_cost(self) -> None:
+        """:meth:`settle_cost`; and for an admitted answer whose upstream reported no usage, its
+        tokens counted now, in a worker thread, so that the spend record (handed off before the
+        last byte) carries the cost. Rare (the proxy asks upstreams for usage); without a ticket
+        the logging worker counts them later, off the request path."""
+        self.settle_cost()
+        cost = self.rules.cost
+        ctx = self.ctx
+        if self.ticket is None or cost is None or not cost.needs_estimate(ctx):
+            return
+        (prompt, completion), final = await trio.to_thread.run_sync(cost.estimate, ctx, limiter=self.rules.estimates)
+        ctx.settle_cost(final.cost, final.source)
+        # what the logs and metrics read as this request's tokens (they do not count again)
+        ctx.usage = {"prompt_tokens": prompt or 0, "completion_tokens": completion or 0,
+                     "total_tokens": (prompt or 0) + (completion or 0)}
 
     # -- the upstream ------------------------------------------------------------------------------
     def upstream_attempt(self, deployment: Deployment, outgoing: dict[str, Any],
@@ -318,7 +392,7 @@ class RequestRun:
     async def response_headers(self, response: Any) -> dict[str, str]:
         """The proxy's headers, and the headers hook: exactly once per request, before the status line."""
         ctx = self.ctx
-        headers = {"x-trioproxy-request-id": ctx.id}
+        headers = {"x-trioproxy-request-id": ctx.id, "x-litellm-call-id": ctx.id}
         if ctx.deployment is not None:
             headers["x-trioproxy-model"] = ctx.deployment.model_name
         if ctx.cache_hit:
@@ -327,7 +401,10 @@ class RequestRun:
                 headers["x-litellm-cache-key"] = ctx.cache_key   # LiteLLM's header, on hits only
         if response is not None and ctx.response_cost is not None:
             # non-streaming only: a stream's cost is known after its headers are sent (docs/logging.md)
-            headers["x-trioproxy-response-cost"] = format(ctx.response_cost, ".10g")
+            headers["x-trioproxy-response-cost"] = headers["x-litellm-response-cost"] = \
+                format(ctx.response_cost, ".10g")
+        if self.ticket is not None:     # key spend and budget, rate-limit remaining/limit (docs/spend.md)
+            headers.update(self.ticket.headers())
         if ctx.headers_hook_ran:
             return headers
         ctx.headers_hook_ran = True
@@ -397,6 +474,8 @@ class RequestRun:
         ctx.status = status
         ctx.end = time.perf_counter()
         self.settle_attempt(succeeded=True)
+        if self.ticket is not None:     # the spend record, before the answer's last byte
+            self.ticket.finish(ctx)
         self.rules.observers.notify("on_success", ctx)
 
     def report_failure(self, error: ProxyError) -> None:
@@ -408,6 +487,8 @@ class RequestRun:
         ctx.status = error.status_code
         ctx.end = time.perf_counter()
         self.settle_attempt(error=error)
+        if self.ticket is not None:     # a failure's record: cost 0, its status
+            self.ticket.finish(ctx)
         self.rules.observers.notify("on_failure", ctx)
 
     async def cancelled(self, reason: ProxyError | None = None) -> None:

@@ -30,7 +30,18 @@ from .auth import IDENTITY
 from .errors import error_response, json_response
 from .gate import client_ip
 from .paths import ROUTES
-from .routes import admin, customers, docs, health, metrics, model_hub, models, robots, route_list
+from .routes import (
+    admin,
+    customers,
+    docs,
+    health,
+    metrics,
+    model_hub,
+    models,
+    robots,
+    route_list,
+    spend,
+)
 
 if TYPE_CHECKING:
     from ..proxy import Proxy
@@ -40,7 +51,7 @@ __all__ = ["ProxyApp", "make_app"]
 log = logging.getLogger("trioproxy.app")
 
 #: the route groups, registered in this order (``routes/__init__.py`` lists what each serves)
-ROUTE_GROUPS = (models, health, robots, customers, metrics, model_hub, docs, admin, route_list)
+ROUTE_GROUPS = (models, health, robots, customers, metrics, model_hub, docs, admin, spend, route_list)
 
 
 class _ProxyHTTPConnection(TrioASGIHTTPConnection):

@@ -7,7 +7,8 @@ scheduler as user handlers, so their order and behaviour follow the README's hoo
 * callbacks usable in ``litellm_settings.callbacks`` (``hide_secrets``, ``banned_keywords``, …);
 * guardrails usable as ``guardrails[].litellm_params.guardrail`` (``hide-secrets``);
 * :meth:`Builtins.policies`: the request policies switched on in ``general_settings``
-  (``enforce_user_param``, ``enforced_params``), which run before every other handler.
+  (``enforce_user_param``, ``enforced_params``) and, with a database, admission
+  (``limits_and_budgets``, ``hooks/steps.py``), which run before every other handler.
 
 What a built-in needs beyond the config (the app's pooled HTTP client, the proxy's router, the
 cost calculator) it receives through its constructor, from :class:`BuiltinResources` that the
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ProxyConfig
 from ..hooks.loader import HandlerLoadError
+from ..hooks.steps import LIMITS_AND_BUDGETS, LimitsAndBudgets
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
@@ -128,13 +130,17 @@ class Builtins:
         return None if cls is None else cls(**kwargs)
 
     def policies(self) -> list[tuple[str, Any]]:
-        """The ``general_settings`` request policies that are switched on, in their fixed order."""
+        """The built-in request policies that are switched on, in their fixed order: the
+        ``general_settings`` checks, then admission (``limits_and_budgets``, with a database:
+        ``hooks/steps.py`` says why there)."""
         settings = self.config.general
         handlers: list[tuple[str, Any]] = []
         if settings.enforce_user_param:
             handlers.append(("enforce_user_param", RequiredParams(["user"], "enforce_user_param")))
         if settings.enforced_params:
             handlers.append(("enforced_params", RequiredParams(list(settings.enforced_params), "enforced_params")))
+        if self.config.database_url is not None:
+            handlers.append((LIMITS_AND_BUDGETS, LimitsAndBudgets()))
         return handlers
 
     def _blocked_user_check(self) -> BlockedUsers:

@@ -17,7 +17,8 @@ The integration calls, once the key is authenticated and the model resolved::
 in flight* ≥ the budget, else admit and reserve the estimate on every counter at once. So the call
 that crosses the line is served and the next one refused, and N concurrent requests against a
 budget that fits k calls admit at most k + 1 — whatever the interleaving. A budget refusal names
-the first refusing budget in this order: key, team, team member, user, customer, proxy, key×model;
+the first refusing budget in this order: key, team, team member, user, customer, proxy, key×model,
+team×model;
 then rate limits: parallel slots, rpm, tpm for key, user, team, customer, key×model, team×model.
 
 Counters (names of the limiter's keys):
@@ -32,7 +33,8 @@ Counters (names of the limiter's keys):
 ``proxy``                       ``litellm_settings.max_budget``; master-key calls reserve on it with
                                 no limit (counted, never refused)
 ``key:<hash>:model:<m>``        ``model_max_budget`` and ``model_rpm_limit``/``model_tpm_limit``
-``team:<id>:model:<m>``         the team's per-model rpm/tpm
+``team:<id>:model:<m>``         the team's ``model_max_budget`` (one pot per model for its keys) and
+                                per-model rpm/tpm
 ==============================  ==================================================================
 
 **Windows and the ledger.** A budget with ``budget_duration`` uses the limiter's anchored windows
@@ -321,6 +323,13 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
             check, since = _epoch_window(f"key:{token}:model:{model}", limit, cost, duration, now)
             lazy.append((len(checks), "key_model", model, since))
             add(check, _Meaning("key_model", key_ident, "model_per_key", f"{token}:{model}"))
+    spec = team.model_max_budget.get(model) if team is not None and team.model_max_budget else None
+    if spec is not None and team is not None:
+        limit, duration = _model_budget(spec)
+        if limit is not None:       # one pot per model for every key of the team (like key×model)
+            check, since = _epoch_window(f"team:{team.team_id}:model:{model}", limit, cost, duration, now)
+            lazy.append((len(checks), "team_model", model, since))
+            add(check, _Meaning("team_model", team.team_id, "model_per_team", f"{team.team_id}:{model}"))
     # --- rate limits (parallel slots first: a refusal for parallelism consumes no rpm) ---------------
     window = settings.rate_limit_window
     subjects: list[tuple[str, str, str, int | None, int | None, int | None]] = []
@@ -388,6 +397,10 @@ def _refusal(plan: Plan, admission: Admission, settings: AdmissionSettings, now:
             model = meaning.value.split(":", 1)[1]          # "<hash>:<model>"; a model name may hold ":"
             message = (f"LiteLLM Virtual Key: {ident}, exceeded budget for model={model}. "
                        f"Current cost: {spent}, Max budget: {limit}")
+        elif entity == "team_model":
+            model = meaning.value[len(ident) + 1:]           # "<team_id>:<model>"
+            message = (f"Budget has been exceeded! Team={ident} exceeded budget for model={model}. "
+                       f"Current cost: {spent}, Max budget: {limit}")
         else:
             message = f"Budget has been exceeded! Current cost: {spent}, Max budget: {limit}"
         return BudgetExceededError(message, status_code=settings.budget_exceeded_status,
@@ -410,7 +423,8 @@ def _refusal(plan: Plan, admission: Admission, settings: AdmissionSettings, now:
 class SeedSource(Protocol):
     """Ledger spend for counters without a stored anchor (``SpendRepository`` implements it)."""
 
-    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None) -> int: ...
+    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None,
+                          team_id: str | None = None) -> int: ...
 
 
 # --- the reservation ---------------------------------------------------------------------------------
@@ -455,6 +469,21 @@ class Reservation:
             return False
         self.settled = True
         return applied
+
+    def settle_at_once(self, *, tokens: int, cost_micros: int) -> bool:
+        """:meth:`settle` without waiting, when the limiter can (the in-process one: its operations
+        are synchronous, so the request's outcome settles its counters in the same step as it hands
+        its record off). False when the limiter needs I/O: the actuals are kept, and the caller's
+        shielded ``finally`` awaits :meth:`release`, which applies them."""
+        if not self.plan.checks or self.settled:
+            return True
+        settle_now = getattr(self.limiter, "settle_now", None)
+        if settle_now is None:
+            self._actuals = (tokens, cost_micros)
+            return False
+        self.settled = True
+        settle_now(self.request_id, tokens, cost_micros)
+        return True
 
     async def release(self) -> bool:
         """Give back the estimates and the parallel slot (a failed or cancelled request). Call it in a
@@ -606,6 +635,10 @@ class Admitter:
                 start = datetime.fromtimestamp(since, UTC)
                 if kind == "proxy":
                     seed = await self.seeds.spend_since(start)
+                elif kind == "team_model":      # "team:<id>:model:<model>"
+                    assert model is not None
+                    team_id = counter[len("team:"):-len(f":model:{model}")]
+                    seed = await self.seeds.spend_since(start, team_id=team_id, model=model)
                 else:
                     token = counter.split(":", 2)[1]
                     seed = await self.seeds.spend_since(start, api_key=token, model=model)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .database import Database
+from .errors import StoreUnavailable
 from .invalidation import Invalidation, InvalidationBus
 from .loading_cache import MISS, LoadingCache
 from .schema import budgets, end_users
@@ -70,7 +71,8 @@ class CustomerCache(LoadingCache[CustomerRecord]):
                  monotonic: Callable[[], float] = time.monotonic):
         self._db = db
         super().__init__(self._load_record, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries,
-                         max_negative=max_negative, monotonic=monotonic)
+                         max_negative=max_negative, monotonic=monotonic, live=lambda: bus.live,
+                         stale_errors=(StoreUnavailable,))
         self._outage = OutageLog("customer", monotonic)
         bus.subscribe(self._on_event)
         bus.on_reset(self.clear)

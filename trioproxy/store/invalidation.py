@@ -16,6 +16,9 @@ it for several processes:
 * ``on_reset(callback)``: called when events may have been missed (a remote bus resubscribing
   after a disconnect): the caches then clear everything. The local bus never misses anything, but
   ``reset()`` is there for tests and for an operator's "flush caches".
+* ``live``: True while every invalidation is known to arrive. The local bus is always live; the
+  shared one (``coordination/shared_bus.py``, Redis pub/sub) is not while its channel is down, and
+  the caches then keep entries for about a second only (``loading_cache.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class Invalidation:
 
 
 class InvalidationBus(Protocol):
+    @property
+    def live(self) -> bool: ...
+
     def publish(self, *events: Invalidation) -> None: ...
 
     def subscribe(self, callback: Callable[[Invalidation], None]) -> None: ...
@@ -72,6 +78,9 @@ class LocalInvalidationBus:
         self._reset_callbacks: list[Callable[[], None]] = []
         #: everything published, most recent last (bounded; tests and debugging read it)
         self.published: list[Invalidation] = []
+
+    #: this process is the only one: nothing can be missed
+    live = True
 
     def publish(self, *events: Invalidation) -> None:
         for event in events:

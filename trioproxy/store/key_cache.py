@@ -34,6 +34,7 @@ from typing import Any
 from ..auth.identity import UserAPIKeyAuth, hash_key
 from ..errors import AuthenticationError
 from .database import Database
+from .errors import StoreUnavailable
 from .invalidation import Invalidation, InvalidationBus
 from .loading_cache import MISS, LoadingCache, _add, _remove
 from .money import from_micros
@@ -331,7 +332,8 @@ class KeyCache(LoadingCache[AuthRecord]):
         self._db = db
         self._clock = clock        # wall clock (epoch seconds): expiry and grace periods are wall times
         super().__init__(self._load_record, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries,
-                         max_negative=max_negative, monotonic=monotonic)
+                         max_negative=max_negative, monotonic=monotonic, live=lambda: bus.live,
+                         stale_errors=(StoreUnavailable,))
         self._by_row: dict[str, set[str]] = {}
         self._by_team: dict[str, set[str]] = {}
         self._by_user: dict[str, set[str]] = {}

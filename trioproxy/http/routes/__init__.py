@@ -19,6 +19,8 @@ model_hub.py   ``GET /public/model_hub`` (JSON), ``/model_hub`` (a page)    anyo
 docs.py        ``GET /openapi.json``, ``/docs``; ``/swagger/<file>``        proxy admins unless in
                                                                             ``public_routes``;
                                                                             the UI's files: anyone
+spend.py       ``/spend/logs``, ``/spend/tags``, ``/global/spend*``,          by route, as admin.py
+               ``/spend/calculate`` (``spend.SPEND_ROUTES``)                  (docs/spend.md)
 route_list.py  ``GET /routes`` (every route and its methods)                any valid key
 =============  ===========================================================  =====================
 

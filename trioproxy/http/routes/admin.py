@@ -22,6 +22,7 @@ an unexpected error is logged under the route's template (``/key/{key}/regenerat
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ...proxy import Proxy
     from ..app import ProxyApp
 
-__all__ = ["register"]
+__all__ = ["register", "register_table"]
 
 log = logging.getLogger("trioproxy.admin")
 
@@ -70,10 +71,18 @@ async def _data(route: Route, params: dict[str, str]) -> Any:
 
 def register(app: ProxyApp, proxy: Proxy) -> None:
     services = proxy.services
+    in_memory = services.store is None and services.builtins.blocked_users is not None
+    register_table(app, proxy, [route for route in ROUTES
+                                if not (in_memory and route.path in IN_MEMORY_CUSTOMER_ROUTES)])
+
+
+def register_table(app: ProxyApp, proxy: Proxy, routes: Iterable[Route]) -> None:
+    """Serve a table of ``admin.Route`` objects (the management API's, the spend endpoints') with the
+    steps above, on the container's management context."""
+    services = proxy.services
     ctx = services.admin
     authenticator = services.authenticator
     scrubber = services.scrubber
-    in_memory = services.store is None and services.builtins.blocked_users is not None
 
     def view_for(route: Route) -> Any:
         async def view(**params: str) -> Response:
@@ -94,8 +103,6 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
 
         return view
 
-    for route in ROUTES:
-        if in_memory and route.path in IN_MEMORY_CUSTOMER_ROUTES:
-            continue
+    for route in routes:
         app.add_url_rule(_rule(route.path), endpoint=f"admin {route.method} {route.path}",
                          view_func=view_for(route), methods=[route.method])

@@ -352,14 +352,19 @@ class SpendRepository:
             self.ctx.bus.publish(*rolled.events)
         return rolled
 
-    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None) -> int:
-        """Micro-USD of the ledger rows that ended at or after ``since`` (optionally one key, one
-        model group): the seed of counters without a stored anchor (proxy budget, model_max_budget)."""
+    async def spend_since(self, since: datetime, *, api_key: str | None = None, model: str | None = None,
+                          team_id: str | None = None) -> int:
+        """Micro-USD of the ledger rows that ended at or after ``since`` (optionally one key or one
+        team, one model group): the seed of counters without a stored anchor (proxy budget,
+        ``model_max_budget`` of keys and teams)."""
         sql = 'SELECT COALESCE(SUM("spend"), 0) AS s FROM "spend_logs" WHERE "end_time" >= :since'
         params: dict[str, Any] = {}
         if api_key is not None:
             sql += ' AND "api_key" = :k'
             params["k"] = api_key
+        if team_id is not None:
+            sql += ' AND "team_id" = :t'
+            params["t"] = team_id
         if model is not None:
             sql += ' AND ("model_group" = :m OR ("model_group" IS NULL AND "model" = :m))'
             params["m"] = model

@@ -66,7 +66,7 @@ class Problem:
 
 #: LiteLLM Router settings trioproxy accepts but does not implement (a warning, never an error)
 NOT_IMPLEMENTED = frozenset({
-    "redis_host", "redis_port", "redis_password", "redis_url", "redis_db", "cache_responses",
+    "redis_db", "cache_responses",
     "cache_kwargs", "cache_params", "caching_groups", "client_ttl", "polling_interval", "default_priority",
     "stream_timeout", "default_litellm_params", "default_max_parallel_requests", "set_verbose",
     "debug_level", "retry_after", "retry_policy", "model_group_retry_policy", "allowed_fails_policy",
@@ -80,9 +80,12 @@ NOT_IMPLEMENTED = frozenset({
 _NOTES = {
     "enable_pre_call_checks": "trioproxy always honours 'order' and skips deployments over their rpm/tpm "
                               "where the strategy uses limits; context-window pre-checks are not done (ignored)",
-    **{key: "routing state (cooldowns, usage, latency) is kept per process for now; sharing it through "
-            "Redis is issue #13 (ignored)" for key in ("redis_host", "redis_port", "redis_password",
-                                                      "redis_url", "redis_db", "cache_params")},
+    **{key: "turns on the proxy's shared state through this Redis (limits, budgets, revocation: "
+            "docs/deploy.md; checked by coordination/settings.py); routing state (cooldowns, usage, latency) "
+            "stays per process" for key in ("redis_host", "redis_port", "redis_password", "redis_username",
+                                            "redis_url")},
+    **{key: "routing state (cooldowns, usage, latency) is kept per process; not shared through Redis "
+            "(ignored)" for key in ("redis_db", "cache_params")},
 }
 
 _FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
