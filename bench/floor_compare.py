@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None, help="warm-up s/cell (1)")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s cells, 0.5 s warm-up")
     parser.add_argument("--concurrency", default="1,16,64", help="must include 1, 16 and 64")
+    parser.add_argument("--floor-connection", choices=("hypercorn", "trioproxy"), default="hypercorn",
+                        help="serve the floor with Hypercorn's TCPServer (default) or trioproxy's subclass")
     parser.add_argument("--no-pin", action="store_true", help="don't pin processes to CPUs")
     parser.add_argument("--startup-timeout", type=float, default=30.0)
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON results path")
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         upstream, upstream_port = harness.start_upstream(workdir, 0, harness_cpus)
         started.append(upstream)
         floor, floor_port = start_announcing(
-            workdir, "hypercorn_floor", [str(BENCH_DIR / "hypercorn_floor.py"), "--port", "0"],
+            workdir, "hypercorn_floor", [str(BENCH_DIR / "hypercorn_floor.py"), "--port", "0",
+                                         "--connection", args.floor_connection],
             server_cpus)
         started.append(floor)
         proxy, proxy_port = harness.start_proxy(workdir, upstream_port, server_cpus,

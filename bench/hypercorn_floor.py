@@ -11,6 +11,11 @@ log), so the proxy's figures can be read against it::
 With ``--port 0`` it picks a free port; either way it prints ``PORT <n>`` once it is listening.
 
 No proxy can be faster than this floor while it is served by Hypercorn.
+
+``--connection trioproxy`` serves it with trioproxy's own per-connection class instead of
+Hypercorn's (``trioproxy/cli/server_connection.py``: writes without a lock and a shielded scope
+when no write is under way, one idle timer per connection): the floor of the server the proxy
+actually runs on, beside Hypercorn's own.
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ def server_config(host: str, port: int) -> Config:
     return config
 
 
+def use_connection(kind: str) -> None:
+    """``hypercorn`` (Hypercorn's ``TCPServer``, the default) or ``trioproxy`` (the proxy's subclass)."""
+    if kind == "trioproxy":
+        from trioproxy.cli.server_connection import install
+
+        install()
+
+
 async def serve_and_announce(asgi_app: Any, config: Config) -> None:
     """Serve ``asgi_app`` and print ``PORT <n>`` once bound (so ``--port 0`` can be used)."""
     async with trio.open_nursery() as nursery:
@@ -69,7 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4070, help="0 picks a free port")
+    parser.add_argument("--connection", choices=("hypercorn", "trioproxy"), default="hypercorn",
+                        help="the per-connection class: Hypercorn's own, or trioproxy's subclass")
     args = parser.parse_args()
+    use_connection(args.connection)
     trio.run(serve_and_announce, app, server_config(args.host, args.port))
 
 

@@ -17,7 +17,14 @@ import argparse
 from typing import Any
 
 import trio
-from hypercorn_floor import BODY, HEADERS, lifespan, serve_and_announce, server_config
+from hypercorn_floor import (
+    BODY,
+    HEADERS,
+    lifespan,
+    serve_and_announce,
+    server_config,
+    use_connection,
+)
 from paced_upstream import DONE_EVENT, USAGE_EVENT, delta_events
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -62,7 +69,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--deltas", type=int, default=64)
     parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--connection", choices=("hypercorn", "trioproxy"), default="hypercorn",
+                        help="the per-connection class: Hypercorn's own, or trioproxy's subclass")
     args = parser.parse_args()
+    use_connection(args.connection)
     app = make_app(args.deltas, args.interval)
     trio.run(serve_and_announce, app, server_config(args.host, args.port))
 

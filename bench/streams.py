@@ -621,6 +621,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-top", type=int, default=15)
     parser.add_argument("--smoke", action="store_true",
                         help="tiny run (K=1,2; 4 deltas 10 ms apart; 0.5 s cells): harness check")
+    parser.add_argument("--floor-connection", choices=("hypercorn", "trioproxy"), default="hypercorn",
+                        help="serve the floor with Hypercorn's TCPServer (default) or trioproxy's subclass")
     parser.add_argument("--no-pin", action="store_true", help="don't pin processes to CPUs")
     parser.add_argument("--startup-timeout", type=float, default=30.0)
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON results path")
@@ -679,7 +681,8 @@ def start_servers(
     if "floor" in args.targets:
         floor, port = start_announcing(
             workdir, "hypercorn_stream_floor",
-            [str(BENCH_DIR / "hypercorn_stream_floor.py"), "--port", "0", *pace], proxy_cpus)
+            [str(BENCH_DIR / "hypercorn_stream_floor.py"), "--port", "0", *pace,
+             "--connection", args.floor_connection], proxy_cpus)
         started.append(floor)
         servers.ports["floor"], servers.pids["floor"], servers.keys["floor"] = port, floor.pid, ""
         probe_stream("floor", port, "", timeout)

@@ -571,6 +571,32 @@ async def test_failure_hooks_get_a_scrubbed_traceback() -> None:
     assert "sk-upstream-secret-000000" not in seen["traceback"]
 
 
+async def test_the_failure_hooks_traceback_is_formatted_in_a_worker_thread(monkeypatch: Any) -> None:
+    """Formatting a traceback reads source files and walks every frame of its chain: it ran on the
+    event loop, once per failed request with a failure hook."""
+    import threading
+
+    from trioproxy.core import run as run_module
+
+    threads: list[str] = []
+    real = run_module._scrubbed_traceback
+
+    def recording(scrubber: Any, error: BaseException) -> str:
+        threads.append(threading.current_thread().name)
+        return real(scrubber, error)
+
+    monkeypatch.setattr(run_module, "_scrubbed_traceback", recording)
+    failures = Failures()
+
+    class Refuses:
+        async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> None:
+            raise RuntimeError("no")
+
+    response = await call(make_pipeline([Refuses(), failures], traceback_in_thread=True), chat_body())
+    assert response.status == 500 and len(failures.seen) == 1
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name, threads
+
+
 async def test_an_error_with_a_non_string_message_is_answered_and_reported() -> None:
     """``BadRequestError(12345)`` from a hook crashed the pipeline (TypeError in the scrubber): the
     client got a generic 500 and no failure was reported to the observers (logging, metrics)."""

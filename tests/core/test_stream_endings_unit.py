@@ -218,6 +218,44 @@ async def test_httpx_transport_maps_an_error_envelope_in_a_200(autojump_clock, s
     assert len(failures.seen) == 1
 
 
+class MidStreamErrorUpstream(Upstream):
+    """Two content chunks, then an error envelope as an event (``message`` set per test)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(orjson.loads(request.content))
+        envelope = {"error": {"message": self.message, "type": "server_error", "code": "overloaded"}}
+        frames = sse_chunks(["a", "b"])[:2] + [b"data: " + orjson.dumps(envelope) + b"\n\n"]
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(frames))
+
+
+@pytest.mark.parametrize("message", ["Traceback (most recent call last):\n  File \"/srv/app.py\", line 3",
+                                     "x" * 200_000])
+async def test_an_error_event_mid_stream_is_bounded_and_filtered_like_any_upstream_message(autojump_clock,
+                                                                                            message: str):
+    """The terminal event relays an upstream's stream error through ``relayable_message``: a traceback
+    is not relayed, a long message is cut (and its code kept, as for an HTTP error)."""
+    from trioproxy.upstream.errors import MAX_ERROR_MESSAGE
+
+    failures = FailureRecorder()
+    pipeline = make_pipeline([failures], upstream=MidStreamErrorUpstream(message))
+
+    frames = await collect(await call(pipeline, chat_body(stream=True)))
+
+    error = frame_json(frames[-1])["error"]
+    assert error["code"] == "overloaded"
+    assert "Traceback" not in error["message"] and "/srv/app.py" not in error["message"]
+    assert len(error["message"]) <= MAX_ERROR_MESSAGE + 100
+    if message.startswith("x"):
+        assert "xxxxxxxx" in error["message"]
+    else:
+        assert "without an error message" in error["message"]
+    assert len(failures.seen) == 1
+
+
 async def test_a_provider_without_done_marker_ends_cleanly(autojump_clock, monkeypatch):
     """A stream object that declares ``sends_done_marker = False`` (a future provider adapter with its
     own terminator) ends with the proxy's ``[DONE]`` when its body ends cleanly."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -432,6 +433,88 @@ def test_sigterm_ends_an_open_stream_with_a_shutdown_event(fake: FakeUpstream, u
     assert "ending 1 open stream(s) with a 'shutdown' error event" in logs
     upstream.wait_for_disconnect(timeout=10)
     assert_failed_once(started, "shutdown", 503, "shutdown")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_sigterm_answers_a_request_still_waiting_for_its_upstream_with_503_shutdown(
+        fake: FakeUpstream, upstream: FakeUpstream, tmp_path: Path, streaming: bool) -> None:
+    """A request whose answer has not begun when the graceful deadline nears (an upstream still
+    thinking) gets a 503 ``shutdown`` with ``Retry-After`` (the OpenAI SDKs retry it), its failure
+    hooks once and one failure event, instead of a connection Hypercorn cuts without an answer."""
+    started = _start(tmp_path, _config(fake, graceful_shutdown_timeout=2))
+    held = threading.Event()
+    upstream.set_behavior("up-model", Behavior(hold=held))
+    case = f"held-{streaming}"
+    try:
+        with started.process as process:
+            answers: list[httpx.Response] = []
+
+            def post() -> None:
+                answers.append(httpx.post(f"{started.url}/chat/completions", headers=HEADERS, timeout=60,
+                                          json={"model": "gpt-test", "messages": MESSAGES, "stream": streaming,
+                                                "metadata": {"case": case}}))
+
+            client = threading.Thread(target=post)
+            client.start()
+            upstream.wait_for_requests(1)           # the request is at the upstream, held there
+            process.process.send_signal(signal.SIGTERM)
+            client.join(timeout=60)
+            assert answers, "no answer"
+            response = answers[0]
+            assert response.status_code == 503, response.text
+            assert response.headers.get("retry-after") == "1"
+            error = response.json()["error"]
+            assert (error["code"], error["type"]) == ("shutdown", "server_error")
+            assert process.process.wait(timeout=30) == 0, process.logs()
+    finally:
+        held.set()
+    assert_failed_once(started, case, 503, "shutdown")
+
+
+def _open_stream_and_stop_reading(url: str, case: str) -> socket.socket:
+    """A raw client with a small receive buffer that reads the status line and first events, then nothing."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    client.settimeout(30)
+    client.connect((host, int(port)))
+    body = json.dumps({"model": "gpt-test", "stream": True, "messages": MESSAGES,
+                       "metadata": {"case": case}}).encode()
+    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\n"
+                   b"Authorization: Bearer " + MASTER_KEY.encode() + b"\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    received = b""
+    while b"data: " not in received:
+        piece = client.recv(65536)
+        assert piece, received
+        received += piece
+    assert received.startswith(b"HTTP/1.1 200")
+    return client
+
+
+def test_a_client_that_stops_reading_does_not_hold_a_graceful_shutdown(fake: FakeUpstream, upstream: FakeUpstream,
+                                                                       tmp_path: Path) -> None:
+    """Hypercorn's writes are shielded from cancellation: a client that never reads again kept the
+    worker alive for ever after SIGTERM. At the graceful deadline its socket is now closed, the
+    blocked write fails, and the process exits."""
+    started = _start(tmp_path, _config(fake, graceful_shutdown_timeout=2))
+    upstream.set_behavior("up-model", Behavior(content="z" * 16384, chunks=4, endless=True))
+    with started.process as process:
+        client = _open_stream_and_stop_reading(process.base_url, "stuck-reader")
+        try:
+            # the proxy's write to this client blocks (its buffers are full): the upstream stalls
+            request = only_request(upstream)
+            upstream.wait_until(request.stalled.is_set, timeout=120, what="the upstream's writes stalling")
+            process.process.send_signal(signal.SIGTERM)
+            # without the fix this waits for ever (the test's timeout fails it)
+            assert process.process.wait(timeout=60) == 0, process.logs()
+        finally:
+            client.close()
+    upstream.wait_for_disconnect(timeout=10)
+    records = started.wait_for_outcome("stuck-reader")
+    # stopped before the deadline (the 'shutdown' event could not be delivered): one failure, reported once
+    assert [r["kind"] for r in records] == ["failure_hook", "failure"], records
+    assert records[-1]["code"] == "shutdown", records
 
 
 def test_streams_stop_a_little_before_the_graceful_deadline() -> None:

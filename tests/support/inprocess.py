@@ -8,6 +8,7 @@ upstream request was abandoned at t = 0.05 s" is a recorded fact, not an inferen
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,13 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
                   settings: dict[str, Any] | None = None, general: dict[str, Any] | None = None,
                   guardrails: list[tuple[Any, Any]] | None = None,
                   model_params: dict[str, Any] | None = None, observers: list[Any] | None = None,
-                  response_cache: Any = None) -> Pipeline:
-    """A Pipeline over the given handler objects (in order) and a scripted upstream."""
+                  response_cache: Any = None, traceback_in_thread: bool = False) -> Pipeline:
+    """A Pipeline over the given handler objects (in order) and a scripted upstream.
+
+    ``traceback_in_thread``: format the failure hooks' traceback in a worker thread as the proxy
+    does; off by default, since most tests here run in virtual time, where a thread lets the
+    autojump clock leap to the next deadline.
+    """
     upstream = upstream or Upstream()
     raw = {
         "model_list": [{"model_name": "gpt-test",
@@ -163,6 +169,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     router = Router(config, providers)
     pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber, observers or (),
                         response_cache=response_cache)
+    pipeline.rules = dataclasses.replace(pipeline.rules, traceback_in_thread=traceback_in_thread)
     pipeline.test_upstream = upstream  # type: ignore[attr-defined]
     return pipeline
 

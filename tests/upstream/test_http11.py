@@ -244,8 +244,15 @@ async def test_request_shape_and_content_length_body(provider: Http11Provider, m
             sends.append(bytes(data))
         await original(self, data)
 
+    original_write = http11._Connection.write_now
+
+    def counting_write_now(self: Any, data: bytes) -> int:     # plain TCP writes at once when it can
+        sends.append(bytes(data))
+        return original_write(self, data)
+
     async with serve(answering(lambda req, conn: response(headers=(("X-Upstream", "a"),)))) as server:
         monkeypatch.setattr(trio.SocketStream, "send_all", counting_send_all)
+        monkeypatch.setattr(http11._Connection, "write_now", counting_write_now)
         dep = deployment(server, extra_headers={"X-Custom": "yes", "Accept": "application/x-test"})
         result = await provider.send(dep, "chat/completions", BODY)
         monkeypatch.undo()
@@ -943,6 +950,30 @@ async def test_same_errors_as_the_httpx_provider() -> None:
             assert outcomes[0] == outcomes[1], dep.api_base
     await client.aclose()
     await pool.aclose()
+
+
+async def test_the_httpx_providers_errors_carry_no_request_with_the_url_or_key() -> None:
+    """An httpx error holds its ``httpx.Request`` (the URL object with ``?key=…``, the headers with the
+    provider's ``Authorization``), and it is the ``__cause__`` of what failure hooks and logging
+    callbacks receive: scrubbing strings could not clean those objects, so the request is dropped."""
+    scrubber = SecretScrubber([KEY, "url-secret-123"])
+    client = make_http_client()
+    refused = deployment(f"http://127.0.0.1:{_free_port()}/v1?key=url-secret-123")
+    with pytest.raises(ProxyError) as caught:
+        await OpenAICompatProvider(client, scrubber).send(refused, "chat/completions", BODY)
+    await client.aclose()
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    httpx_errors = [e for e in chain if isinstance(e, httpx.RequestError)]
+    assert httpx_errors, chain
+    for e in httpx_errors:
+        with pytest.raises(RuntimeError):
+            e.request    # noqa: B018 - httpx: "The .request property has not been set."
+    for e in chain:
+        assert KEY not in repr(vars(e)) and "url-secret-123" not in repr(vars(e)), e
 
 
 # ---------------------------------------------------------------------------------------------

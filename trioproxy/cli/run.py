@@ -68,16 +68,32 @@ def _hypercorn_config(args: argparse.Namespace, config: ProxyConfig) -> Any:
     return hc
 
 
-def _freeze_startup_heap() -> None:
-    """Move everything built at startup out of the cyclic GC's reach (``gc.freeze``).
+#: ``gc.set_threshold`` for a serving process (CPython's defaults: 700, 10, 10). Measured with
+#: ``bench/streams.py --levels 128`` and ``bench/limits.py --phases overload`` (1,000 open streams),
+#: 3 interleaved rounds each on the shared 2-core machine, GC time taken with ``gc.callbacks`` and
+#: ``time.thread_time`` (README, "Benchmark"): CPython counts allocations *minus deallocations* of
+#: tracked objects, and a proxy's streams free old objects as fast as they make new ones, so at 700
+#: a young collection found ~14,000 objects, and the 25 % rule still ran full collections over the
+#: ~220 objects of each open stream (~170 ms of CPU at 1,000 streams). At 7000/10/100 most young
+#: objects are freed by reference counting before a collection looks at them: GC CPU fell by ~60 %
+#: (~290 → ~120 ms per 10 s at 1,000 streams; CPU per relayed delta at 128 streams 70 → 49 µs,
+#: medians), and the longest pause of a run from ~170 ms (a full collection) to ~65 ms of CPU; a
+#: young collection, rarer, grew from ≤ ~31 to ≤ ~45 ms. Cycles that reach the old generation are
+#: freed later (full collections ~10 × rarer); ``bench/limits.py``'s soak holds the memory slope.
+GC_THRESHOLDS = (7000, 10, 100)
 
-    Why: modules, the price table and the handlers are ~56,000 objects that live as long as the
-    process, and each full collection walked them all (~25 ms on the development machine), on the
-    event loop, at moments set by allocation counts. Under 1,000 open streams those pauses were the
-    worst health-check latencies. Collect first, so that no startup garbage is frozen with them.
+
+def _tune_gc() -> None:
+    """Freeze what startup built, then set :data:`GC_THRESHOLDS` (see there for the figures).
+
+    Why freeze: modules, the price table and the handlers are ~65,000 objects that live as long as
+    the process, and each full collection walked them all (~25 ms on the development machine), on
+    the event loop. Collect first, so that no startup garbage is frozen with them. (Freezing again
+    once the lifespan has started the services was measured too: ~440 more objects, no change.)
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app_from_env() -> Any:
@@ -96,7 +112,7 @@ def create_app_from_env() -> Any:
     else:
         log.warning("Hypercorn's shutdown event was not found in this worker: at shutdown, its open "
                     "streams are cut at the graceful deadline instead of ending with an error event")
-    _freeze_startup_heap()
+    _tune_gc()
     return app
 
 
@@ -281,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             log.error("%s", problem)
         return 1
-    _freeze_startup_heap()
+    _tune_gc()
     try:
         trio.run(_serve_one, app, hc)
     except BaseExceptionGroup as group:

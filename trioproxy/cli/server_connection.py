@@ -1,30 +1,51 @@
-"""Hypercorn's per-connection server with a deadline for the request head (slowloris).
+"""Hypercorn's per-connection server, leaner on the hot path and bounded where Hypercorn is not.
 
-Hypercorn's only timer before a request head is complete is its keep-alive timer
-(``keep_alive_timeout``, 75 s here so that load balancers can reuse idle connections): a client that
-sends a header byte every few seconds holds a connection and a task that long, and gets no answer.
-Its ``read_timeout`` bounds each read, not the head, and would also cut a long stream whose client
-sends nothing while it reads. So this subclass of Hypercorn's trio ``TCPServer`` adds:
+This subclass of Hypercorn's trio ``TCPServer`` (installed in place of Hypercorn's own: it has no
+setting for the class) changes five things, each measured or needed, none visible to the app:
 
-* **Head deadline** (``general_settings.request_header_timeout``): the head of a connection's first
-  request must be complete within it from the accept; a later request's head within it from its
-  first byte (the wait between requests is the keep-alive timer's, as before). A client that sent
-  part of a head gets ``408`` in the OpenAI envelope with ``Connection: close``; a connection that
-  sent nothing is closed without a word (as nginx does). At shutdown, connections waiting for a
-  head close at once, as in Hypercorn.
-* **Prompt close**: when the client closes an idle keep-alive connection, Hypercorn keeps the socket
-  (in ``CLOSE_WAIT``) until its keep-alive timer fires, up to 75 s: descriptors never returned to
-  their baseline. Here the connection is closed as soon as the peer's EOF is read.
+* **Head deadline** (``general_settings.request_header_timeout``, slowloris): Hypercorn's only timer
+  before a request head is complete is its keep-alive timer (75 s here, so that load balancers can
+  reuse idle connections), and its ``read_timeout`` bounds each read, not the head (it would also cut
+  a long stream whose client sends nothing). Here the head of a connection's first request must be
+  complete within the deadline from the accept, a later request's head within it from its first
+  byte (the wait between requests is the keep-alive timer's, as before). A client that sent part of
+  a head gets ``408`` in the OpenAI envelope with ``Connection: close``; a connection that sent
+  nothing is closed without a word (as nginx does). At shutdown, idle connections close at once, as
+  in Hypercorn.
+* **Prompt close**: when the client closes an idle keep-alive connection, Hypercorn kept the socket
+  (in ``CLOSE_WAIT``) until its keep-alive timer fired, up to 75 s. Here it is closed as soon as the
+  peer's EOF is read.
+* **One idle timer per connection, moved rather than restarted.** Hypercorn stops its idle task when
+  a head is parsed and starts a new one after every response (``TrioSingleTask``: a ``trio.Lock``
+  and a ``nursery.start`` per request, several scheduler rounds each). Here one watcher task per
+  connection waits in a cancel scope whose deadline is moved: infinite while a request is served,
+  the keep-alive or head deadline while idle (a deadline change wakes nobody).
+* **Writes without a lock and a shielded scope per body chunk.** Hypercorn's ``protocol_send`` takes
+  a ``trio.Lock`` and enters a shielded ``CancelScope`` for every write, and ``SocketStream.send_all``
+  yields once more after a successful send: about 11 % of the proxy's samples while relaying
+  128 streams (bench/README.md). Here a write is first tried synchronously on the socket's descriptor
+  (``os.write`` on the non-blocking socket) when no other write is under way (the lock is free): the
+  bytes are the same, in the same order, and the call cannot be interleaved with another task's, so
+  the lock would protect nothing. Only what the kernel does not take at once (a client that reads
+  slowly) goes Hypercorn's way: the lock, a shielded ``send_all``. Every 16th fast write still
+  yields to the scheduler, so that a sender that never waits elsewhere cannot starve the others.
+* **A client that stops reading no longer holds a graceful shutdown forever.** Hypercorn shields
+  its writes from cancellation (a half-written chunk would corrupt the connection), so at the
+  graceful deadline a write that a client never takes kept the worker alive indefinitely. Here a
+  blocked write keeps its shield until the shutdown's graceful deadline (the deadline Hypercorn puts
+  on its connections' nursery when the shutdown begins), then the socket is closed: the write fails,
+  the connection ends, and the worker exits on time.
 
-How it hooks in: Hypercorn's ``idle_task`` runs exactly while the server waits for a request head
-(started on accept and after each response, stopped when a head has been parsed), so the subclass
-replaces what that task does, and notes when a head's first byte arrives. Hypercorn has no setting
-for the per-connection class: :func:`install` swaps the name ``hypercorn.trio.run`` instantiates
-(checked against Hypercorn 0.18; ``install`` refuses to run against a layout it does not know).
+Hypercorn has no setting for the per-connection class: :func:`install` swaps the name
+``hypercorn.trio.run`` instantiates (checked against Hypercorn 0.18; ``install`` refuses to run
+against a layout it does not know).
 """
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 from typing import Any
 
 import orjson
@@ -39,6 +60,9 @@ from ..config import GeneralSettings
 from ..errors import RequestTimeoutError, error_body
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
+
+#: a fast (synchronous) write yields to the scheduler once per this many, for fairness
+_YIELD_EVERY = 16
 
 
 class ProxyHypercornConfig(Config):
@@ -71,6 +95,23 @@ class _WatchHeadBytes:
         return getattr(self._inner, name)
 
 
+class _IdleTimer:
+    """Takes the place of Hypercorn's ``TrioSingleTask`` (``idle_task``) for one connection.
+
+    Hypercorn calls ``restart`` once when the connection starts; the rest (a request begins, a
+    response is complete) the server tells the timer directly by moving its deadline.
+    """
+
+    def __init__(self, server: HeadDeadlineTCPServer) -> None:
+        self._server = server
+
+    async def restart(self, task_group: Any, action: Any) -> None:
+        await self._server._start_idle_watch(task_group)
+
+    async def stop(self) -> None:
+        self._server._end_idle_watch()
+
+
 class HeadDeadlineTCPServer(TCPServer):
     def __init__(self, app: Any, config: Config, context: Any, state: Any, stream: Any) -> None:
         super().__init__(app, config, context, state, stream)
@@ -78,44 +119,57 @@ class HeadDeadlineTCPServer(TCPServer):
         #: when the head being waited for began (accept time for the first request); None while idle
         self._head_started: float | None = trio.current_time()
         self._head_bytes = False
+        #: a request is being served (its head was parsed, its response not complete): no idle timer
+        self._busy = False
+        #: the idle watcher's scope: its deadline is the idle timer (infinite while busy)
         self._idle_scope: trio.CancelScope | None = None
+        self._idle_ended = False
+        self.idle_task = _IdleTimer(self)  # type: ignore[assignment]
+        #: the scope Hypercorn gives the graceful deadline at shutdown (its connections' nursery)
+        self._server_scope: trio.CancelScope | None = None
+        #: the raw socket under a plain-TCP stream (None for TLS: every write goes Hypercorn's way)
+        self._socket = getattr(stream, "socket", None) if isinstance(stream, trio.SocketStream) else None
+        self._fast_writes = 0
 
-    def _bytes_arrived(self) -> None:
-        self._head_bytes = True
-        if self._head_started is None:   # idle between requests: this byte starts the next head
-            self._head_started = trio.current_time()
-            if self._idle_scope is not None:
-                # the keep-alive wait becomes the head's deadline (a new deadline wakes nobody)
-                self._idle_scope.deadline = self._head_started + self._head_timeout
+    async def run(self) -> None:
+        parent = trio.lowlevel.current_task().parent_nursery
+        self._server_scope = parent.cancel_scope if parent is not None else None
+        await super().run()
 
-    async def protocol_send(self, event: Any) -> None:
-        if isinstance(event, Updated) and event.idle:
-            # a response is complete and the connection kept alive: the next head has not begun,
-            # unless a pipelining client already sent part of it (h11 holds those bytes)
-            connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
-            pending = getattr(connection, "trailing_data", (b"", False))[0]
-            self._head_started = trio.current_time() if pending else None
-            self._head_bytes = bool(pending)
-        await super().protocol_send(event)
+    # -- the idle timer --------------------------------------------------------------------------
+    def _idle_deadline(self) -> float:
+        if self._busy:
+            return math.inf
+        if self._head_started is None:   # between requests: the keep-alive wait
+            return trio.current_time() + self.config.keep_alive_timeout
+        return self._head_started + self._head_timeout   # a head is on its way (or, first request, may be)
 
-    async def _read_data(self) -> None:
-        self.protocol = _WatchHeadBytes(self.protocol, self)  # type: ignore[assignment]
+    async def _start_idle_watch(self, task_group: Any) -> None:
+        if self._idle_scope is None and not self._idle_ended:
+            await task_group._nursery.start(self._watch_idle)
+
+    def _end_idle_watch(self) -> None:
+        """The connection is over (the peer closed, or it broke): stop waiting for a head that cannot come."""
+        self._idle_ended = True
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    def _move_idle_deadline(self) -> None:
+        if self._idle_scope is not None:
+            self._idle_scope.deadline = self._idle_deadline()
+
+    async def _watch_idle(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        scope = self._idle_scope = trio.CancelScope(deadline=self._idle_deadline())
+        task_status.started()
         try:
-            await super()._read_data()
-        finally:
-            # the peer closed (or the connection broke): stop waiting for a head that cannot come
-            await self.idle_task.stop()
-
-    async def _idle_timeout(self) -> None:
-        if self._head_started is None:   # between requests: Hypercorn's keep-alive wait
-            deadline = trio.current_time() + self.config.keep_alive_timeout
-        else:                            # a head is on its way (or, first request, may be)
-            deadline = self._head_started + self._head_timeout
-        try:
-            with trio.move_on_at(deadline) as self._idle_scope:
+            with scope:
                 await self.context.terminated.wait()
         finally:
             self._idle_scope = None
+        if self._idle_ended or self._busy:
+            # the connection ended, or the shutdown began while a request is served: Hypercorn closes
+            # the connection after that response (it does not recycle a connection once terminated)
+            return
         with trio.CancelScope(shield=True):
             if (self._head_bytes and not self.context.terminated.is_set()
                     and isinstance(getattr(self.protocol, "protocol", None), H11Protocol)):
@@ -125,6 +179,111 @@ class HeadDeadlineTCPServer(TCPServer):
                 await self.protocol_send(Closed())   # FIN after the answer, then close (as Hypercorn's 4xx do)
             else:
                 await self._initiate_server_close()
+
+    def _bytes_arrived(self) -> None:
+        self._head_bytes = True
+        if self._head_started is None and not self._busy:   # idle between requests: this byte starts the next head
+            self._head_started = trio.current_time()
+            self._move_idle_deadline()   # the keep-alive wait becomes the head's deadline
+
+    async def _read_data(self) -> None:
+        self.protocol = _WatchHeadBytes(self.protocol, self)  # type: ignore[assignment]
+        try:
+            await super()._read_data()
+        finally:
+            self._end_idle_watch()
+
+    # -- writing ---------------------------------------------------------------------------------
+    async def protocol_send(self, event: Any) -> None:
+        if type(event) is RawData:
+            await self._write(event.data)
+        elif isinstance(event, Updated):
+            if event.idle:
+                # a response is complete and the connection kept alive: the next head has not begun,
+                # unless a pipelining client already sent part of it (h11 holds those bytes)
+                connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
+                pending = getattr(connection, "trailing_data", (b"", False))[0]
+                self._head_started = trio.current_time() if pending else None
+                self._head_bytes = bool(pending)
+                self._busy = False
+                if self._idle_scope is None:
+                    await self._start_idle_watch(self._task_group)
+                else:
+                    self._move_idle_deadline()
+            else:
+                self._busy = True
+                self._move_idle_deadline()
+        else:
+            await super().protocol_send(event)
+
+    async def _write(self, data: bytes) -> None:
+        if not data:    # h11 frames an end of message with content-length as no bytes at all
+            return
+        sock = self._socket
+        if sock is not None and not self.send_lock.locked():
+            fd = sock.fileno()
+            if fd < 0:
+                await self.protocol.handle(Closed())
+                return
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                if exc.errno in (errno.EINTR, errno.ENOBUFS):
+                    sent = 0
+                else:   # EPIPE, ECONNRESET…: the peer is gone (Hypercorn's send_all would say Broken)
+                    await self.protocol.handle(Closed())
+                    return
+            if sent == len(data):
+                self._fast_writes += 1
+                if self._fast_writes >= _YIELD_EVERY:
+                    self._fast_writes = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return
+            data = memoryview(data)[sent:]
+        await self._write_blocking(data)
+
+    async def _write_blocking(self, data: bytes | memoryview) -> None:
+        """Hypercorn's write (the lock, a shielded ``send_all``), with the shield lifted at the graceful deadline."""
+        broken = False
+        async with self.send_lock:
+            with trio.CancelScope(shield=True) as scope:
+                watcher = self._lift_shield_at_graceful_deadline(scope)
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    broken = True
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+            if scope.cancelled_caught:
+                # the graceful deadline passed and the client never took these bytes: close the socket
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(self.stream)
+                broken = True
+        if broken:
+            await self.protocol.handle(Closed())
+
+    def _lift_shield_at_graceful_deadline(self, scope: trio.CancelScope) -> trio.CancelScope | None:
+        """Give ``scope`` the graceful deadline once the shutdown begins; returns the watcher's scope."""
+        if self.context.terminated.is_set():
+            scope.deadline = self._graceful_deadline()
+            return None
+        watcher = trio.CancelScope()
+        self._task_group.spawn(self._wait_for_shutdown, scope, watcher)
+        return watcher
+
+    async def _wait_for_shutdown(self, scope: trio.CancelScope, watcher: trio.CancelScope) -> None:
+        with watcher:
+            await self.context.terminated.wait()
+            scope.deadline = self._graceful_deadline()
+
+    def _graceful_deadline(self) -> float:
+        deadline = self._server_scope.deadline if self._server_scope is not None else math.inf
+        if math.isinf(deadline):   # not set yet (it is set right after "terminated"): the same figure
+            deadline = trio.current_time() + self.config.graceful_timeout
+        return deadline
 
 
 def install() -> None:

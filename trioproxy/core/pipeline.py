@@ -46,6 +46,7 @@ from ..errors import (
     PermissionDeniedError,
     ProxyError,
     RejectedByHookError,
+    ShuttingDownError,
     to_proxy_error,
 )
 from ..hooks import scheduler
@@ -60,7 +61,7 @@ from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
 from .run import CLEANUP_DEADLINE, Meter, Observers, ProxyResponse, RequestRun, RunRules
-from .shutdown import OpenStreams
+from .shutdown import OpenStreams, Unanswered
 
 if TYPE_CHECKING:
     from ..caching.response_cache import ResponseCache
@@ -199,20 +200,30 @@ class Pipeline:
         run = RequestRun(ctx, self.rules, peer)
         self.observers.notify("on_request_start", ctx)
         response: ProxyResponse | None = None
+        # until its status line, the request can be stopped by a graceful shutdown (``Unanswered``):
+        # it then gets a 503 ``shutdown`` rather than a connection cut at Hypercorn's deadline
+        unanswered = Unanswered()
+        self.open_streams.add_unanswered(unanswered)
         try:
-            try:
-                response = await self._run(run, raw_body, headers, peer)
-            except Exception as exc:
-                error = to_proxy_error(exc)
-                if not isinstance(exc, ProxyError):
-                    log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-                response = await run.fail(error)
+            with unanswered.scope:
+                try:
+                    response = await self._run(run, raw_body, headers, peer)
+                    return response
+                except Exception as exc:
+                    error = to_proxy_error(exc)
+                    if not isinstance(exc, ProxyError):
+                        log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
+                    response = await run.fail(error)
+                    return response
+            # only a shutdown stops the scope: answer with its error (hooks and outcome once)
+            response = await run.fail(unanswered.error or ShuttingDownError("The proxy is shutting down."))
             return response
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
             raise
         finally:
+            self.open_streams.discard_unanswered(unanswered)
             # an admitted request's reservation is released on every way out (shielded); a stream
             # being relayed is the relay's to close (relay.py, at its end)
             if run.ticket is not None and not (response is not None and isinstance(response.body, StreamRelay)):

@@ -226,6 +226,11 @@ class Meter(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
+def _scrubbed_traceback(scrubber: SecretScrubber, error: BaseException) -> str:
+    """``traceback_str`` for the failure hooks (in a worker thread: see :meth:`RequestRun.failure_hooks`)."""
+    return scrubber.scrub("".join(traceback.format_exception(error)))
+
+
 @dataclass(frozen=True)
 class RunRules:
     """What every run of one pipeline shares (built once, by the pipeline)."""
@@ -240,6 +245,10 @@ class RunRules:
     meter: Meter | None = None
     #: token counts for answers without usage when spend needs the cost before the last byte
     estimates: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
+    #: formatting a failure's traceback (reading source lines, scrubbing) runs in worker threads, two at once
+    traceback_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
+    #: False only for tests in virtual time (a worker thread lets an autojump clock leap forward)
+    traceback_in_thread: bool = True
 
 
 class RequestRun:
@@ -375,15 +384,24 @@ class RequestRun:
         scrubber.scrub_error(error)
         # failure hooks see what a handler raised (e.g. ValueError), not the proxy's wrapper for it
         original: BaseException = error.original if isinstance(error, HookCrashedError) else error
-        args = self.args(
-            original_exception=original,
-            user_api_key_dict=ctx.user or UserAPIKeyAuth(),
-            # the traceback text (with its chain of causes) may echo a key: the hooks get it scrubbed
-            traceback_str=scrubber.scrub("".join(traceback.format_exception(original))),
-        )
         # shielded: a client that leaves while these run must not cut the later handlers short.
         # Each hook keeps its own time limit; the scope's deadline only bounds the whole phase.
         replacement = None
+        # the traceback text (with its chain of causes) may echo a key: the hooks get it scrubbed.
+        # Formatting reads source files (linecache: a stat per frame, a read per new file) and walks
+        # every frame of the chain: a worker thread's job, not the event loop's (shielded like the
+        # hooks; it cannot hang)
+        if self.rules.traceback_in_thread:
+            with trio.CancelScope(shield=True):
+                traceback_str = await trio.to_thread.run_sync(
+                    _scrubbed_traceback, scrubber, original, limiter=self.rules.traceback_limiter)
+        else:
+            traceback_str = _scrubbed_traceback(scrubber, original)
+        args = self.args(
+            original_exception=original,
+            user_api_key_dict=ctx.user or UserAPIKeyAuth(),
+            traceback_str=traceback_str,
+        )
         with trio.CancelScope(shield=True, deadline=trio.current_time() + self.rules.hook_timeout * len(calls) + 1):
             replacement = await scheduler.run_failure(calls, self.invoke, args)
         if replacement is not None:

@@ -23,7 +23,7 @@ from ..errors import ProxyError, ShuttingDownError
 if TYPE_CHECKING:
     from .relay import StreamRelay
 
-__all__ = ["OpenStreams", "StreamStopper", "shutdown_error", "stop_streams", "streams_stop_after"]
+__all__ = ["OpenStreams", "StreamStopper", "Unanswered", "shutdown_error", "stop_streams", "streams_stop_after"]
 
 log = logging.getLogger("trioproxy")
 
@@ -32,13 +32,41 @@ def shutdown_error() -> ProxyError:
     return ShuttingDownError("The proxy is shutting down; the stream was stopped before its end. Retry the request.")
 
 
+def unanswered_shutdown_error() -> ProxyError:
+    return ShuttingDownError("The proxy is shutting down; the request was stopped before its answer. "
+                             "Retry the request.", headers={"retry-after": "1"})
+
+
+class Unanswered:
+    """A request before its status line (non-streaming: before its answer): stopped at shutdown.
+
+    ``Pipeline.handle`` runs the request inside :attr:`scope`; :meth:`stop` cancels it, and the
+    pipeline answers with :attr:`error` (a ``503`` ``shutdown``, failure hooks once) instead of
+    letting Hypercorn's graceful deadline cut the connection without an answer.
+    """
+
+    __slots__ = ("error", "scope")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.error: ProxyError | None = None
+
+    def stop(self, error: ProxyError) -> None:
+        if self.error is None:
+            self.error = error
+        self.scope.cancel()
+
+
 class OpenStreams:
-    """Streams between their upstream's status line and their end: what graceful shutdown stops."""
+    """What graceful shutdown stops: streams between their upstream's status line and their end, and
+    requests not answered yet (:class:`Unanswered`)."""
 
     def __init__(self) -> None:
         self.streams: set[StreamRelay] = set()
-        #: set by :meth:`stop_all`: streams opened later stop at once
+        self.unanswered: set[Unanswered] = set()
+        #: set by :meth:`stop_all`: streams opened (and requests started) later stop at once
         self._stopping: Callable[[], ProxyError] | None = None
+        self._stopping_request: Callable[[], ProxyError] = unanswered_shutdown_error
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -51,12 +79,30 @@ class OpenStreams:
     def discard(self, relay: StreamRelay) -> None:
         self.streams.discard(relay)
 
+    def add_unanswered(self, request: Unanswered) -> None:
+        """Track ``request`` until it is answered; stopped at once if shutdown already began."""
+        self.unanswered.add(request)
+        if self._stopping is not None:
+            request.stop(self._stopping_request())
+
+    def discard_unanswered(self, request: Unanswered) -> None:
+        self.unanswered.discard(request)
+
     def stop_all(self, make_error: Callable[[], ProxyError] | None = None) -> int:
-        """End every open stream, and every stream opened from now on, with ``make_error()``."""
+        """End every open stream, and every stream opened from now on, with ``make_error()``; answer
+        every request not answered yet with it too. Returns how many streams were open."""
         self._stopping = make_error or shutdown_error
+        if make_error is not None:
+            self._stopping_request = make_error
         streams = list(self.streams)
         for relay in streams:
             relay.stop(self._stopping())
+        requests = list(self.unanswered)
+        for request in requests:
+            request.stop(self._stopping_request())
+        if requests:
+            log.warning("graceful shutdown deadline near: answering %d request(s) still waiting for their "
+                        "answer with a 503 'shutdown' error", len(requests))
         return len(streams)
 
 

@@ -137,9 +137,18 @@ def _scrub_fields(kwargs: dict[str, Any], scrub: SecretScrubber) -> dict[str, An
     return kwargs
 
 
+def traceback_text(error: BaseException, scrub: SecretScrubber) -> str:
+    """``traceback_exception``: the error's traceback with its chain, scrubbed (slow: the sink runs it
+    in a worker thread and passes the text to :func:`build_kwargs`)."""
+    return scrub.scrub("".join(traceback.format_exception(error)))
+
+
 def build_kwargs(event: LogEvent, event_type: str, scrub: SecretScrubber,
-                 record: dict[str, Any] | None) -> dict[str, Any]:
-    """The seeds' ``kwargs`` for one event type (see docs/logging.md for each field)."""
+                 record: dict[str, Any] | None, traceback_str: str | None = None) -> dict[str, Any]:
+    """The seeds' ``kwargs`` for one event type (see docs/logging.md for each field).
+
+    ``traceback_str``: the failure's :func:`traceback_text`, when the caller formatted it already.
+    """
     ctx = event.ctx
     if event.kind == PRE_API_CALL:
         return _scrub_fields(_base(ctx, event_type, event.deployment, event.upstream_body, event.attempt), scrub)
@@ -159,7 +168,8 @@ def build_kwargs(event: LogEvent, event_type: str, scrub: SecretScrubber,
             # the error the client got; a crashed handler's own exception is its __cause__ and is
             # part of the traceback text
             kwargs["exception"] = error
-            kwargs["traceback_exception"] = scrub.scrub("".join(traceback.format_exception(error)))
+            kwargs["traceback_exception"] = (traceback_str if traceback_str is not None
+                                             else traceback_text(error, scrub))
         else:  # cannot happen (the pipeline sets ctx.error); a log record must still be complete
             kwargs["exception"] = None
             kwargs["traceback_exception"] = None

@@ -59,6 +59,7 @@ from .payload import (
     LogEvent,
     build_kwargs,
     standard_logging_object,
+    traceback_text,
 )
 
 __all__ = ["DROP_WARNING_INTERVAL", "LoggingSink"]
@@ -287,8 +288,13 @@ class LoggingSink:
         callbacks = self.callbacks.get(event_type)
         if not callbacks:
             return
-        kwargs = build_kwargs(event, event_type, self.scrubber, record)
         ctx = event.ctx
+        text = None
+        if event.kind not in (PRE_API_CALL, "success") and ctx.error is not None:
+            # formatting a traceback reads source files and walks every frame: not on the event loop
+            self.scrubber.scrub_error(ctx.error)
+            text = await trio.to_thread.run_sync(traceback_text, ctx.error, self.scrubber, limiter=self._own_limiter)
+        kwargs = build_kwargs(event, event_type, self.scrubber, record, text)
         response = ctx.response if event_type in (POST_API_CALL, SUCCESS) else None
         async with trio.open_nursery() as nursery:
             for callback in callbacks:

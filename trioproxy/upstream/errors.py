@@ -135,13 +135,18 @@ def _status_text(status: int) -> str:
 
 def upstream_error(status: int, body: bytes, deployment: Deployment, scrubber: SecretScrubber) -> ProxyError:
     """The upstream's status with the upstream's message: scrubbed, bounded, and only from JSON."""
-    message = ""
-    code = None
-    param = None
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         parsed = None     # an HTML page, a plain-text traceback, a proxy's banner: never relayed
+    return _error_from(status, parsed, deployment, scrubber)
+
+
+def _error_from(status: int, parsed: object, deployment: Deployment, scrubber: SecretScrubber) -> ProxyError:
+    """:func:`upstream_error` once the body is parsed (``None``: not JSON)."""
+    message = ""
+    code = None
+    param = None
     err = parsed.get("error", parsed) if isinstance(parsed, dict) else None
     if isinstance(err, dict):
         raw = err.get("message")
@@ -207,8 +212,10 @@ def envelope_error(body: dict, deployment: Deployment, scrubber: SecretScrubber)
     Its ``code`` is the envelope's (none: the status), never a class default such as
     ``upstream_unreachable``: the upstream was reached, it said this.
     """
-    error = upstream_error(envelope_status(body.get("error")), orjson.dumps(body)[:MAX_ERROR_BODY],
-                           deployment, scrubber)
+    # the parsed envelope as it is: its message is bounded and filtered like any upstream message
+    # (relayable_message), its code and param bounded (cutting the re-serialised JSON instead would
+    # make a long message unparsable and lose the code with it)
+    error = _error_from(envelope_status(body.get("error")), body, deployment, scrubber)
     code = body["error"].get("code") if isinstance(body.get("error"), dict) else None
     if code is None:
         error.code = None

@@ -52,17 +52,31 @@ def make_http_client(pool: HttpPoolSettings | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
+def _forget_request(exc: httpx.HTTPError) -> None:
+    """Drop the ``httpx.Request`` an httpx error carries: its URL (with an ``api_base``'s query, e.g.
+    ``?key=``) and its headers (the provider's ``Authorization``) are objects, not text, so scrubbing
+    the error's strings cannot clean them, and the error stays reachable as the ``__cause__`` of the
+    error that failure hooks and logging callbacks receive. Without it ``exc.request`` raises, as
+    httpx documents for an error that has no request."""
+    if isinstance(exc, httpx.RequestError):
+        try:
+            exc._request = None
+        except AttributeError:  # pragma: no cover - another httpx layout
+            pass
+
+
 @contextmanager
 def _map_transport_errors(deployment: Deployment) -> Iterator[None]:
     try:
         yield
-    except httpx.TimeoutException as exc:
-        connecting = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-        raise timeout_error(deployment, connecting=connecting) from exc
-    except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError,
-            httpx.CloseError) as exc:
-        raise connection_error(deployment, exc) from exc
     except httpx.HTTPError as exc:
+        _forget_request(exc)
+        if isinstance(exc, httpx.TimeoutException):
+            connecting = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise timeout_error(deployment, connecting=connecting) from exc
+        if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError
+                      | httpx.CloseError):
+            raise connection_error(deployment, exc) from exc
         raise failure_error(deployment, exc) from exc
 
 

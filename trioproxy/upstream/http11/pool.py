@@ -40,6 +40,7 @@ origin, by ``max_keepalive_connections``.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -104,26 +105,56 @@ class _Target:
 
 
 class _Connection:
-    __slots__ = ("idle_since", "origin", "socket", "stream")
+    __slots__ = ("idle_since", "origin", "plain", "socket", "stream")
 
     def __init__(self, stream: trio.abc.Stream, socket: Any, origin: _Origin) -> None:
         self.stream = stream
         self.socket = socket        # the trio socket under ``stream`` (TLS included)
         self.origin = origin
         self.idle_since = 0.0
+        #: plain TCP: the body is read straight from the socket (see :meth:`receive`)
+        self.plain = isinstance(stream, trio.SocketStream)
 
     def close(self) -> None:
         """Close the socket now (no TLS close_notify, no await: safe under cancellation)."""
         self.socket.close()
 
+    def write_now(self, data: bytes) -> int:
+        """Plain TCP: write what the kernel takes at once, without waiting; how many bytes it took."""
+        try:
+            return os.write(self.socket.fileno(), data)
+        except BlockingIOError:
+            return 0
+
     async def receive(self, read_timeout: float) -> bytes:
-        """The next bytes (``b""`` at EOF); ReadTimeout if nothing arrives within ``read_timeout``."""
+        """The next bytes (``b""`` at EOF); ReadTimeout if nothing arrives within ``read_timeout``.
+
+        On plain TCP this waits for readability first, then reads the descriptor once: a streamed
+        body is read right after the previous piece was relayed, when the next one has almost never
+        arrived yet, so Trio's ``recv`` (a read that fails with ``EAGAIN``, the wait, the read again,
+        then one more trip through the scheduler) cost a wasted system call, an exception and a
+        scheduler round per delta. TLS goes through the ``SSLStream``.
+        """
         with trio.move_on_after(read_timeout):
-            try:
-                return await self.stream.receive_some(_RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ReadError(f"the connection broke while reading: {exc.__cause__ or exc}") from exc
+            return await self.receive_unbounded()
         raise ReadTimeout(f"no data from the upstream for {read_timeout:g} s")
+
+    async def receive_unbounded(self) -> bytes:
+        """:meth:`receive` within the caller's deadline (no cancel scope of its own)."""
+        if self.plain:
+            sock = self.socket
+            while True:
+                try:
+                    await trio.lowlevel.wait_readable(sock)
+                    return os.read(sock.fileno(), _RECEIVE_SIZE)
+                except BlockingIOError:     # a spurious wake-up: wait again
+                    continue
+                except (OSError, trio.ClosedResourceError) as exc:
+                    raise ReadError(f"the connection broke while reading: {exc}") from exc
+        try:
+            return await self.stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ReadError(f"the connection broke while reading: {exc.__cause__ or exc}") from exc
 
 
 class Http11Pool:
@@ -341,19 +372,37 @@ class Http11Pool:
         """Send the request and read the response head. Raises _Stale only when ``reused``."""
         stream = conn.stream
         received = b""
-        # one deadline for sending and the first bytes of the answer (the common case: all of it)
-        with trio.move_on_after(read_timeout) as scope:
+        if conn.plain:
+            # plain TCP: a request nearly always fits the socket's send buffer, so it is written at
+            # once (no scheduler round), and the answer is awaited before it is read (no EAGAIN)
             try:
-                await stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                sent = conn.write_now(data)
+            except OSError as exc:
                 if reused:
                     raise _Stale() from exc
-                raise WriteError(f"the connection broke while sending: {exc.__cause__ or exc}") from exc
+                raise WriteError(f"the connection broke while sending: {exc}") from exc
+            if sent == len(data):
+                data = b""
+            elif sent:
+                reused = False      # part of it is out: no longer safe to retry elsewhere
+                data = data[sent:]
+        # one deadline for sending (what is left) and the first bytes of the answer (the common case: all of it)
+        with trio.move_on_after(read_timeout) as scope:
+            if data:
+                try:
+                    await stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    if reused:
+                        raise _Stale() from exc
+                    raise WriteError(f"the connection broke while sending: {exc.__cause__ or exc}") from exc
             # the request is out: from here on the server may have processed it, so no retry
-            try:
-                received = await stream.receive_some(_RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ReadError(f"the connection broke while reading: {exc.__cause__ or exc}") from exc
+            if conn.plain:
+                received = await conn.receive_unbounded()   # within this scope's deadline
+            else:
+                try:
+                    received = await stream.receive_some(_RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    raise ReadError(f"the connection broke while reading: {exc.__cause__ or exc}") from exc
         if scope.cancelled_caught:
             raise ReadTimeout(f"no answer from the upstream within {read_timeout:g} s")
         if not received:
