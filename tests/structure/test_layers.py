@@ -72,6 +72,9 @@ LONG_MODULES: dict[str, str] = {
     "responses_api/request.py": "Responses API → chat request translation: one table per field group (translated, "
                                 "copied, ignored, refused), checked against the OpenAI SDK's field list as a whole",
     "spend/record.py": "the spend record's fields and their builder: one value object, just over the line",
+    "core/run.py": "the request's run (outcome rules, resources, hooks' timing and its spend ticket): over "
+                   "the line since the spend wiring and threaded tracebacks met in one merge; the spend "
+                   "part is the next to move out",
     "core/relay.py": "the stream relay: one generator's states (first event, hooks, encoding, the end and its "
                      "cleanup); just over the line since the spend wiring (ids, the ticket's close)",
     "upstream/routing/validate.py": "router_settings validation: every key's rule and message in one place, "
