@@ -64,8 +64,6 @@ LONG_MODULES: dict[str, str] = {
                        "(providers' settings, secret references, routing rules) grew with #15/#16/#17 and the "
                        "store/pass-through sections with #10/#12: splitting deployments into their own module "
                        "is the next step",
-    "core/run.py": "one request's run: its outcome, hooks and spend ticket; over the line only where spend's "
-                   "wiring (#11) and main's graceful-shutdown fields met in one merge — to be split by its owners",
     "proxy": "the composition root: one function builds and wires every service, in order, by design; over "
              "the line since spend (#11) and shared state (#13) were wired at once — the helpers that turn "
              "settings into services (admission settings, prices, Redis) move next to their packages after both merges",
