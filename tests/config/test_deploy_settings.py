@@ -54,7 +54,7 @@ def test_litellms_database_settings_are_carried_with_their_meaning(tmp_path: Pat
             general.user_api_key_cache_ttl) == (12, 2.5, True, True, 5)
     defaults = _parse("general_settings", {}, tmp_path).general
     assert (defaults.proxy_batch_write_at, defaults.allow_requests_on_db_unavailable,
-            defaults.disable_spend_logs) == (10.0, False, False)     # LiteLLM's defaults
+            defaults.disable_spend_logs) == (None, False, False)     # None: the writer's 0.2 s (docs/spend.md)
     with pytest.raises(ConfigError) as info:
         _parse("general_settings", {"proxy_batch_write_at": 0, "disable_spend_logs": "sometimes"}, tmp_path)
     text = str(info.value)

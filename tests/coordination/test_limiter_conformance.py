@@ -242,3 +242,14 @@ def test_check_validation() -> None:
         Check("k", BUDGET, limit=-1)
     with pytest.raises(ValueError, match="counter key"):
         Check("", RPM, limit=1)
+
+
+async def test_a_client_chosen_id_cannot_name_another_counters_total(limiter: Limiter) -> None:
+    """Customer ids are the client's (``user``): a customer named ``x:sum`` must not share tokens with
+    customer ``x``, whose tpm total the Redis script keeps next to its log."""
+    plain = [Check("customer:x", TPM, limit=1000, amount=600)]
+    suffixed = [Check("customer:x:sum", TPM, limit=1000, amount=600)]
+    assert (await limiter.reserve("a", plain)).admitted
+    assert (await limiter.reserve("b", suffixed)).admitted
+    assert await limiter.usage(plain) == (600,)
+    assert await limiter.usage(suffixed) == (600,)

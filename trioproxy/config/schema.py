@@ -408,7 +408,7 @@ GENERAL_SETTINGS = Section(
         "coordination_failure_policy": v_choice("closed", "open"),
         "coordination_redis_timeout": v_num(0.001, 10.0),
         # spend records (docs/spend.md); many processes and instances (docs/deploy.md)
-        "proxy_batch_write_at": v_num(0.0),
+        "proxy_batch_write_at": v_num(0.001),
         "allow_requests_on_db_unavailable": v_bool,
         "disable_spend_logs": v_bool,
         "spend_outbox_dir": v_str,

@@ -10,7 +10,7 @@ Keys (``prefix`` defaults to ``trioproxy:lim:``; one Redis database may hold sev
 
 ============================  ======================================================================
 ``{p}rpm:{key}``              ZSET, the sliding log: member ``{request_id}|1``, score = admission ms
-``{p}tpm:{key}``              ZSET, member ``{request_id}|{tokens}``; ``{p}tpm:{key}:sum`` their total
+``{p}tpm:{key}:log``          ZSET, member ``{request_id}|{tokens}``; ``{p}tpm:{key}:log:sum`` their total
 ``{p}max_parallel:{key}``     integer, requests in flight
 ``{p}budget:{key}``           HASH, field = window id, value = micro-USD spent + reserved in it
 ``{p}resv:{request_id}``      the reservation record (JSON: what was taken where), deleted by settle
@@ -279,7 +279,9 @@ class RedisLimiter(LimiterService):
         return "" if self.clock is None else str(_ms(self.clock()))
 
     def _counter(self, kind: Kind, key: str) -> str:
-        return f"{self.prefix}{kind.value}:{key}"
+        # a tpm log ends in ":log" and its total (the script appends ":sum") in ":log:sum", so no
+        # client-chosen id (a customer named "x:sum") can name another counter's total
+        return f"{self.prefix}{kind.value}:{key}" + (":log" if kind is Kind.TPM else "")
 
     @staticmethod
     def _check_args(check: Check) -> list[object]:

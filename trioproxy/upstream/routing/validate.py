@@ -80,13 +80,13 @@ NOT_IMPLEMENTED = frozenset({
 _NOTES = {
     "enable_pre_call_checks": "trioproxy always honours 'order' and skips deployments over their rpm/tpm "
                               "where the strategy uses limits; context-window pre-checks are not done (ignored)",
-    **{key: "turns on the proxy's shared state through this Redis (limits, budgets, revocation: "
-            "docs/deploy.md; checked by coordination/settings.py); routing state (cooldowns, usage, latency) "
-            "stays per process" for key in ("redis_host", "redis_port", "redis_password", "redis_username",
-                                            "redis_url")},
     **{key: "routing state (cooldowns, usage, latency) is kept per process; not shared through Redis "
             "(ignored)" for key in ("redis_db", "cache_params")},
 }
+
+#: the Redis the whole proxy shares its state through (docs/deploy.md): checked by
+#: coordination/settings.py, not here; routing state (cooldowns, usage, latency) stays per process
+SHARED_STATE_KEYS = frozenset({"redis_host", "redis_port", "redis_password", "redis_username", "redis_url"})
 
 _FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 #: routing keys LiteLLM also reads from litellm_settings
@@ -396,7 +396,7 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
     ls = litellm_settings if isinstance(litellm_settings, Mapping) else {}
 
     for key in rs:
-        if key in _OWN_KEYS:
+        if key in _OWN_KEYS or key in SHARED_STATE_KEYS:
             continue
         path = f"router_settings.{key}"
         if key in _NOTES:
@@ -404,7 +404,7 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
         elif key in NOT_IMPLEMENTED:
             ctx.warn(path, "a LiteLLM router setting trioproxy does not implement (ignored)")
         else:
-            known = sorted({*_OWN_KEYS, *NOT_IMPLEMENTED, *_NOTES})
+            known = sorted({*_OWN_KEYS, *SHARED_STATE_KEYS, *NOT_IMPLEMENTED, *_NOTES})
             ctx.error(path, f"unknown key {key!r}{_hint(str(key), known, 0.75)} (router_settings takes "
                             f"{', '.join(sorted(_OWN_KEYS))})")
 
