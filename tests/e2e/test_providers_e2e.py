@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 import pytest
@@ -29,6 +30,7 @@ from support.native_fakes.google_fake import GoogleFake, make_service_account
 from support.native_fakes.ollama_fake import OllamaFake
 from support.native_fakes.server import NativeFake
 from trioproxy.observability.prices import Price, PriceTable
+from trioproxy.upstream.providers.openai_like import PRESETS
 
 SYSTEM = "You answer in one short sentence."
 USER = {"role": "user", "content": "What is the weather in Paris?"}
@@ -340,21 +342,55 @@ def test_bad_provider_settings_stop_startup_naming_the_key(tmp_path: Any) -> Non
             assert secret not in output
 
 
-def test_a_preset_configured_as_on_litellm(start_proxy: Any) -> None:
-    """``model: groq/…`` with ``api_key: os.environ/GROQ_API_KEY`` works as on LiteLLM: the preset's
-    base comes from its environment variable (``GROQ_API_BASE``, here the local fake in Groq's path)."""
-    key = "gsk_SECRET_groq_0123456789abcdef"
-    with AzureFake(key, mode="openai", prefix="/openai/v1") as groq:
-        config = {"model_list": [{"model_name": "llama", "litellm_params": {
-                      "model": "groq/llama3-8b-8192", "api_key": "os.environ/GROQ_API_KEY"}}],
+@pytest.mark.parametrize("prefix", sorted(PRESETS))
+def test_a_preset_configured_as_on_litellm(prefix: str, start_proxy: Any) -> None:
+    """``model: groq/…`` with ``api_key: os.environ/GROQ_API_KEY`` works as on LiteLLM, for every
+    preset: the key from the preset's environment variable, the base from its ``…_API_BASE`` variable
+    (here the local fake, serving the path of the preset's real base URL), or ``api_base`` for the
+    presets that have no default host (hosted_vllm, lm_studio)."""
+    preset = PRESETS[prefix]
+    key = f"{prefix}-SECRET-key-0123456789abcdef"
+    path = urlsplit(preset.api_base).path.rstrip("/") if preset.api_base else "/v1"
+    with AzureFake(key, mode="openai", prefix=path) as upstream:
+        params: dict[str, Any] = {"model": f"{prefix}/some-org/model-1", "api_key": f"os.environ/{preset.key_env[0]}"}
+        env = {preset.key_env[0]: key}
+        if preset.api_base is None or not preset.base_env:
+            params["api_base"] = f"{upstream.base_url}{path}"
+        else:
+            env[preset.base_env[0]] = f"{upstream.base_url}{path}"
+        config = {"model_list": [{"model_name": "m", "litellm_params": params}],
                   "general_settings": {"master_key": MASTER_KEY}}
-        proxy = start_proxy(config, env={"GROQ_API_KEY": key, "GROQ_API_BASE": f"{groq.base_url}/openai/v1"})
+        proxy = start_proxy(config, env=env)
         client = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=30)
-        answer = client.chat.completions.create(model="llama", messages=[USER], extra_body={"metadata": {"a": 1}})
-        assert answer.choices[0].message.content == groq.script.text
-        assert groq.last.json["model"] == "llama3-8b-8192" and "metadata" not in groq.last.json
-        streamed = list(client.chat.completions.create(model="llama", messages=[USER], stream=True))
-        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == groq.script.text
-        assert groq.violations == []
+        answer = client.chat.completions.create(model="m", messages=[USER], extra_body={"metadata": {"a": 1}})
+        assert answer.choices[0].message.content == upstream.script.text
+        # Fireworks names a model under its account path, as LiteLLM sends it
+        sent = "accounts/fireworks/models/some-org/model-1" if prefix == "fireworks_ai" else "some-org/model-1"
+        assert upstream.last.json["model"] == sent and "metadata" not in upstream.last.json
+        streamed = list(client.chat.completions.create(model="m", messages=[USER], stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == upstream.script.text
+        assert upstream.violations == []
         assert proxy.terminate(signal.SIGTERM) == 0
         assert key not in proxy.logs()
+
+
+def test_ollama_generate_through_the_proxy(start_proxy: Any) -> None:
+    """``ollama/<model>`` (LiteLLM's ``/api/generate`` route, besides ``ollama_chat/``'s ``/api/chat``):
+    a chat request becomes one prompt, the answer and the NDJSON stream come back as OpenAI shapes
+    with Ollama's counts as usage."""
+    with OllamaFake() as ollama:
+        config = {"model_list": [{"model_name": "gen", "litellm_params": {"model": "ollama/llama3.2",
+                                                                         "api_base": ollama.base_url}}],
+                  "general_settings": {"master_key": MASTER_KEY}}
+        proxy = start_proxy(config)
+        client = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=30)
+        answer = client.chat.completions.create(model="gen", messages=[{"role": "system", "content": SYSTEM}, USER])
+        assert answer.choices[0].message.content == ollama.script.text
+        assert ollama.last.path == "/api/generate" and ollama.last.json["model"] == "llama3.2"
+        assert isinstance(ollama.last.json["prompt"], str) and USER["content"] in ollama.last.json["prompt"]
+        assert answer.usage is not None and answer.usage.completion_tokens > 0
+        streamed = list(client.chat.completions.create(model="gen", messages=[USER], stream=True,
+                                                       stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == ollama.script.text
+        assert ollama.last.path == "/api/generate" and streamed[-1].usage is not None
+        assert ollama.violations == []
