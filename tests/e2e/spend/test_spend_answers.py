@@ -115,7 +115,13 @@ def test_a_cache_hit_has_its_own_id_and_record(api: Api) -> None:
 
 
 def test_the_spend_endpoints_authorize_like_the_management_routes(api: Api) -> None:
-    mine = api.new_key()
+    """docs/access.md's role table: the ``spend`` rule lets internal users (their own records) and
+    viewers in, not a key without a user (it sees its spend in ``/key/info``)."""
+    internal_user = f"internal-{uuid.uuid4().hex[:6]}"
+    api.ok(api.post("/user/new", {"user_id": internal_user, "user_role": "internal_user"}))
+    mine = api.new_key(user_id=internal_user)
+    userless = api.new_key()
+    assert api.get("/spend/logs", key=userless["key"]).status_code == 403
     viewer_user = f"viewer-{uuid.uuid4().hex[:6]}"
     api.ok(api.post("/user/new", {"user_id": viewer_user, "user_role": "proxy_admin_viewer"}))
     viewer = api.new_key(user_id=viewer_user)
@@ -130,7 +136,8 @@ def test_the_spend_endpoints_authorize_like_the_management_routes(api: Api) -> N
     calculated = api.post("/spend/calculate", {"completion_response": {
         "model": "gpt-test", "usage": {"prompt_tokens": 10, "completion_tokens": 20}}}, key=mine["key"])
     assert api.ok(calculated)["cost"] == pytest.approx(10 * INPUT_PRICE + 20 * OUTPUT_PRICE)
-    assert api.post("/spend/calculate", {"model": "gpt-test"}, key=None).status_code == 400
+    assert api.post("/spend/calculate", {"model": "gpt-test"}, key=mine["key"]).status_code == 400
+    assert api.post("/spend/calculate", {"model": "gpt-test"}, key=None).status_code == 400   # public (LiteLLMRoutes.public_routes)
     assert api.client.get("/spend/logs").status_code == 401
 
 
