@@ -59,6 +59,9 @@ class RequestContext:
     requester_ip_address: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     requested_model: str | None = None
+    #: the model group that served (or last tried to serve) the request: the requested name, or the
+    #: fallback's (``upstream/routing``); what the logs report as ``model_group``
+    model_group: str | None = None
     stream: bool = False
     client_wants_usage: bool = False
     deployment: Deployment | None = None

@@ -12,10 +12,10 @@ app's lifetime) and ``async drain(timeout)`` (at shutdown, before the connection
 is checked here when the proxy is built: one that lacks either is a startup error, never a silent
 skip. Today: the store (when a database is configured: migrations applied, then the backend
 opened, before anything is served), the logging sink, handlers that are services
-(``hooks/assembly.py``), and the stream stopper of a ``--workers`` worker. They start in that order
-and are drained in the reverse one (the store last: what writes to it drains first). Next issues
-add theirs here (spend writer, coordination, secret refresh): a field in :class:`Services`, a line
-in :func:`build_proxy`.
+(``hooks/assembly.py``), the secret refresh (with ``general_settings.key_management_system``), and
+the stream stopper of a ``--workers`` worker. They start in that order and are drained in the
+reverse one (the store last: what writes to it drains first). Next issues add theirs here (spend
+writer, coordination): a field in :class:`Services`, a line in :func:`build_proxy`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from .auth import Authenticator
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
+from .config.live import LiveSecrets
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
@@ -59,16 +60,19 @@ from .observability.metrics import Metrics
 from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .secret_managers.refresh import SecretRefresher
 from .store import InvalidDatabaseURL, Store
 from .store.jwt_records import JWTRecords
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
 from .upstream.http11 import Http11Pool, Http11Provider
 from .upstream.httpx_provider import OpenAICompatProvider, make_http_client
+from .upstream.providers.adapter import ProviderConfigError
+from .upstream.providers.provider import AdapterProvider
 from .upstream.router import Router
 
-__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "check_handlers", "check_startup",
-           "config_problems", "create_app", "create_asgi", "load_handlers"]
+__all__ = ["Proxy", "Service", "Services", "build_access", "build_proxy", "check_handlers", "check_providers",
+           "check_startup", "config_problems", "create_app", "create_asgi", "load_handlers"]
 
 log = logging.getLogger("trioproxy.app")
 
@@ -92,11 +96,15 @@ class Services:
     dual_cache: DualCache
     #: the pooled httpx client (built-ins' calls to LLM Guard and Google; the ``httpx`` transport)
     http_client: httpx.AsyncClient
-    #: the built-in HTTP/1.1 pool behind the ``openai`` provider (None with ``http_client: httpx``)
+    #: the built-in HTTP/1.1 pool: behind the ``openai`` provider (unless ``http_client: httpx``) and
+    #: every native provider adapter
     upstream_pool: Http11Pool | None
-    #: provider name → provider (the router's; a dict so tests can stand one in)
+    #: provider name → provider (the router's; a dict so tests can stand one in): ``openai``, ``fake``,
+    #: and every prefix of ``upstream/providers/registry.py`` mapped to the one :class:`AdapterProvider`
     providers: dict[str, Provider]
     router: Router
+    #: the current values of ``os.environ/`` references (refreshed secrets reach deployments here)
+    live_secrets: LiveSecrets
     builtins: Builtins
     handlers: Handlers
     cost: CostCalculator
@@ -114,6 +122,8 @@ class Services:
     store: Store | None = None
     #: ends open streams at shutdown in a ``--workers`` worker (None in the single-process server)
     stream_stopper: StreamStopper | None = None
+    #: reads the secret manager again every ``refresh_interval`` (None without a secret manager)
+    secret_refresher: SecretRefresher | None = None
     #: what runs for the app's lifetime, in start order (checked by :func:`build_proxy`)
     lifetime: tuple[Service, ...] = field(default=())
 
@@ -240,12 +250,17 @@ def config_problems(error: ConfigError) -> list[str]:
 
 
 def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
-    """Everything ``run`` builds from a config before serving, checked without serving: the handlers,
-    the logging callbacks and the access settings, with every problem of all three in one ConfigError
+    """Everything ``run`` builds from a config before serving, checked without serving: the native
+    providers' deployment settings, the handlers, the logging callbacks and the access settings, with
+    every problem of all four in one ConfigError
     (what ``trioproxy check`` and ``run --workers N``'s supervisor call)."""
     problems: list[str] = []
     handlers: Handlers | None = None
     callbacks: list[Callback] = []
+    try:
+        check_providers(config)
+    except ConfigError as exc:
+        problems += exc.problems
     try:
         handlers, callbacks = check_handlers(config)
     except ConfigError as exc:
@@ -270,13 +285,53 @@ def _check_services(config: ProxyConfig, services: list[Any]) -> tuple[Any, ...]
     return tuple(services)
 
 
-def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
+def check_providers(config: ProxyConfig, adapters: AdapterProvider | None = None) -> None:
+    """Every native provider's deployment settings checked now (``AdapterProvider.prepare``: pure,
+    no I/O), so that a bad one stops startup (and ``trioproxy check``) naming its key path, with every
+    problem at once. Raises ConfigError."""
+    if adapters is None:    # trioproxy check: nothing is served, nothing is sent
+        adapters = AdapterProvider(Http11Pool(), SecretScrubber(config.secrets()))
+    problems = []
+    prefixes = set(adapters.prefixes)
+    for deployment in config.deployments:
+        if deployment.provider not in prefixes:
+            continue
+        try:
+            adapters.prepare(deployment)
+        except ProviderConfigError as exc:
+            path = f"model_list[{deployment.index}].litellm_params"
+            problems += [f"{config.source}: {path}: {problem}" for problem in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _secret_refresher(config: ProxyConfig, scrubber: SecretScrubber, live: LiveSecrets) -> SecretRefresher | None:
+    """The refresh service when a secret manager is read (docs/secrets.md): each changed value is
+    known to the scrubber first (the old one stays known), then to the deployments that refer to it."""
+    resolution = config.secret_resolution
+    if resolution is None or not resolution.values:
+        return None
+
+    def changed(name: str, value: str) -> None:
+        if resolution.sources.get(name) != "environment":
+            scrubber.add(value)
+        live.update(name, value)
+
+    return SecretRefresher(resolution.resolver, resolution.values, resolution.values,
+                           interval=resolution.refresh_interval, on_change=changed)
+
+
+def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> Proxy:
     """Every part of the proxy for ``config``. Raises ConfigError (a handler, a callback, a setting).
 
     ``shutdown_event``: the supervisor's event in a ``--workers N > 1`` worker (``cli/run.py``).
+    ``scrubber``: the one the log filter uses (``cli/run.py``), so that both learn the secrets that
+    become known later (a provider's credentials, a refreshed secret); default: a new one.
     """
     general = config.general
-    scrubber = SecretScrubber(config.secrets())
+    if scrubber is None:
+        scrubber = SecretScrubber()
+    scrubber.add(*config.secrets())
     # the store (docs/keys.md): virtual keys through its key cache, customers through its customer cache
     store = build_store(config)
     ip_policy, route_rules = build_access(config)
@@ -290,21 +345,25 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     access = AccessGate(ip_policy, route_rules, authenticator)
     dual_cache = DualCache()
 
-    # upstreams: the transport, the providers, the router
-    upstream_pool = None
+    # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router
+    upstream_pool = Http11Pool.from_settings(general.http_pool)
     fake = FakeProvider()
     providers: dict[str, Provider] = {"fake": fake}
     if general.http_client == "httpx":
         providers["openai"] = OpenAICompatProvider(http_client, scrubber)
     else:
-        upstream_pool = Http11Pool.from_settings(general.http_pool)
         providers["openai"] = Http11Provider(upstream_pool, scrubber)
+    adapters = AdapterProvider(upstream_pool, scrubber, drop_params=config.litellm.drop_params)
+    providers.update(dict.fromkeys(adapters.prefixes, adapters))
+    check_providers(config, adapters)
     # mock_response (the request's or the deployment's) is answered locally, never sent upstream
     providers = {name: p if name == "fake" else MockingProvider(p, fake) for name, p in providers.items()}
-    router = Router(config, providers)
+    live = LiveSecrets(config.secret_resolution.values if config.secret_resolution else None)
+    router = Router.from_config(config, providers, current=live.current, scrubber=scrubber)
+    refresher = _secret_refresher(config, scrubber, live)
 
     # handlers: user handlers and built-ins (which get what they need through their constructors)
-    cost = CostCalculator()
+    cost = CostCalculator(pricing_model=adapters.pricing_model)
     builtins = Builtins(config, BuiltinResources(http_client=http_client, router=router, cost=cost))
     handlers, callbacks = check_handlers(config, builtins)
 
@@ -347,14 +406,13 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None) -> Proxy:
     cache_service = [response_cache.backend] if response_cache is not None and hasattr(
         response_cache.backend, "run") else []
     lifetime = _check_services(config, [*([store] if store else []), sink, *cache_service, *handlers.services,
-                                        *([stopper] if stopper else [])])
+                                        *([refresher] if refresher else []), *([stopper] if stopper else [])])
     return Proxy(Services(
         config=config, scrubber=scrubber, authenticator=authenticator, dual_cache=dual_cache,
         http_client=http_client, upstream_pool=upstream_pool, providers=providers, router=router,
-        builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
+        live_secrets=live, builtins=builtins, handlers=handlers, cost=cost, metrics=metrics, logging_sink=sink,
         response_cache=response_cache, pipeline=pipeline, admin=admin, store=store, access=access,
-        pass_through=pass_through,
-        stream_stopper=stopper, lifetime=lifetime,
+        pass_through=pass_through, stream_stopper=stopper, secret_refresher=refresher, lifetime=lifetime,
     ))
 
 
@@ -375,11 +433,11 @@ def build_store(config: ProxyConfig) -> Store | None:
         raise ConfigError([f"{config.source}: general_settings.database_url: {exc}"]) from None
 
 
-def create_app(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyApp:
+def create_app(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> ProxyApp:
     """The Quart app for one config (``app.proxy`` is the :class:`Proxy`). Raises ConfigError."""
-    return make_app(build_proxy(config, shutdown_event=shutdown_event))
+    return make_app(build_proxy(config, shutdown_event=shutdown_event, scrubber=scrubber))
 
 
-def create_asgi(config: ProxyConfig, *, shutdown_event: Any = None) -> ProxyASGI:
+def create_asgi(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: SecretScrubber | None = None) -> ProxyASGI:
     """What Hypercorn serves: the fast path in front of the Quart app (``http/asgi.py``)."""
-    return ProxyASGI(create_app(config, shutdown_event=shutdown_event))
+    return ProxyASGI(create_app(config, shutdown_event=shutdown_event, scrubber=scrubber))

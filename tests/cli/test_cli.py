@@ -122,8 +122,8 @@ BAD_CONFIGS = {
     "unknown-provider": ("""
         model_list:
           - model_name: a
-            litellm_params: {model: bedrock/a}
-     """, ["unknown provider 'bedrock'"]),
+            litellm_params: {model: sagemaker/a}
+     """, ["unknown provider 'sagemaker'"]),
     "invalid-yaml": ("""
         model_list:
           - model_name: a

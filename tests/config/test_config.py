@@ -328,10 +328,10 @@ def test_wrong_types_are_reported_with_the_key_path(raw: Any, path: str, expecte
 
 
 def test_unknown_provider() -> None:
-    problem = one_problem({"model_list": [{"model_name": "m", "litellm_params": {"model": "anthropic/claude-3"}}]})
+    problem = one_problem({"model_list": [{"model_name": "m", "litellm_params": {"model": "sagemaker/endpoint"}}]})
     assert "model_list[0].litellm_params.model" in problem
-    assert "unknown provider 'anthropic'" in problem
-    assert "openai" in problem and "fake" in problem
+    assert "unknown provider 'sagemaker'" in problem
+    assert "openai" in problem and "fake" in problem and "anthropic" in problem and "bedrock" in problem
 
 
 def test_fake_knobs_on_a_real_provider_are_an_error() -> None:

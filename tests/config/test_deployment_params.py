@@ -29,8 +29,11 @@ def test_the_lists_do_not_overlap_and_name_what_they_should() -> None:
     assert {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
             "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "user", "n", "logprobs",
             "top_logprobs", "parallel_tool_calls", "reasoning_effort"} <= OPENAI_REQUEST_FIELDS
-    assert {"api_version", "azure_ad_token", "litellm_credential_name", "tags", "rpm", "tpm",
-            "aws_secret_access_key", "aws_region_name", "vertex_credentials", "vertex_project"} <= LITELLM_NOT_IMPLEMENTED
+    # native providers' settings, the parameter policy and routing are implemented (issues #15, #16)
+    assert {"api_version", "azure_ad_token", "tags", "rpm", "tpm", "order", "cooldown_time", "drop_params",
+            "additional_drop_params", "aws_secret_access_key", "aws_region_name", "vertex_credentials",
+            "vertex_project", "base_model"} <= set(IMPLEMENTED)
+    assert {"litellm_credential_name", "aws_role_name", "azure_ad_token_provider", "tag_regex"} <= LITELLM_NOT_IMPLEMENTED
 
 
 @pytest.mark.parametrize(("name", "credential"), [
@@ -45,13 +48,34 @@ def test_looks_like_credential(name: str, credential: bool) -> None:
 
 
 def test_ignored_credential_settings_are_known_to_the_scrubber_and_not_sent() -> None:
+    # provider settings another provider reads: ignored on this one (a warning), scrubbed, never sent
     config = _params(aws_secret_access_key="aws-SECRET-xyz-123", temperature=0.1,
-                     vertex_credentials={"private_key": "pk-SECRET-456", "project_id": "p"})
+                     vertex_credentials={"private_key": "pk-SECRET-456", "project_id": "p"},
+                     litellm_credential_name="cred-SECRET-789")
     dep = config.deployments[0]
-    assert dep.extra_params == {"temperature": 0.1}
+    assert dep.extra_params == {"temperature": 0.1} and dict(dep.provider_params) == {}
     secrets = config.secrets()
     assert "aws-SECRET-xyz-123" in secrets and "pk-SECRET-456" in secrets and "p" not in secrets
-    assert all("does not implement yet" in w for w in config.warnings) and len(config.warnings) == 2
+    assert "cred-SECRET-789" in secrets
+    warnings = sorted(config.warnings)
+    assert len(warnings) == 3
+    assert "litellm_params.aws_secret_access_key: read by bedrock/ models only; ignored for 'openai/x'" in warnings[0]
+    assert "litellm_params.litellm_credential_name: a LiteLLM deployment setting trioproxy does not implement" \
+        in warnings[1]
+    assert "litellm_params.vertex_credentials: read by vertex_ai/ models only" in warnings[2]
+
+
+def test_a_native_providers_settings_are_kept_for_it_and_not_sent() -> None:
+    config = parse_config({"model_list": [{"model_name": "m", "litellm_params": {
+        "model": "azure/my-deployment", "api_base": "https://r.openai.azure.com", "api_key": KEY,
+        "api_version": "2024-10-21", "azure_ad_token": "ad-SECRET-token-123", "drop_params": True,
+        "additional_drop_params": "logit_bias", "temperature": 0.2}}]}, "c.yaml", Path.cwd())
+    dep = config.deployments[0]
+    assert dep.provider == "azure" and dep.upstream_model == "my-deployment"
+    assert dict(dep.provider_params) == {"api_version": "2024-10-21", "azure_ad_token": "ad-SECRET-token-123",
+                                         "drop_params": True, "additional_drop_params": ["logit_bias"]}
+    assert dep.extra_params == {"temperature": 0.2}
+    assert "ad-SECRET-token-123" in config.secrets() and config.warnings == []
 
 
 def test_organization_becomes_a_header_and_a_query_survives_the_endpoint() -> None:

@@ -96,8 +96,8 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
 
 
 @pytest.mark.parametrize(("section", "key", "value", "expected"), [
-    ("litellm_settings", "fallbacks", [{"m": ["n"]}], "LiteLLM's 'fallbacks' (fallback models when a model fails): "
-                                                      "not in trioproxy yet (issue #15)"),
+    ("litellm_settings", "num_retries_per_request", 2, "LiteLLM's 'num_retries_per_request' (retries per request): "
+                                                       "not in trioproxy yet (issue #15)"),
     ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not in trioproxy yet (issue #11)"),
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
     ("general_settings", "enforce_rbac", True, "role-based access control on every route): not in trioproxy yet "

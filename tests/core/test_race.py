@@ -97,7 +97,7 @@ async def test_streaming_rejection_closes_the_open_stream_before_any_chunk(autoj
 
     assert trio.current_time() == pytest.approx(0.05)
     assert response.status == 400               # decided before the status line: a JSON error
-    assert upstream.sent_frames == 0
+    assert upstream.sent_frames == 1            # only the first event, read within the routing attempt
     assert upstream.closed_at == pytest.approx(0.05)
 
 
@@ -108,10 +108,10 @@ async def test_streaming_no_chunk_before_the_verdict(autojump_clock):
 
     response = await call(pipeline, chat_body(stream=True))
     assert trio.current_time() == pytest.approx(1.0)
-    # nothing read, let alone sent, before the verdict: the first event is read (before the status
-    # line, so that an error there gets its own status) only once the moderation hook passed
+    # nothing sent before the verdict, and nothing read but the first event (read within the routing
+    # attempt, so that a stream failing at once is retried or falls back: upstream/primed.py)
     assert moderation.finished_at == pytest.approx(1.0)
-    assert upstream.frame_times and min(upstream.frame_times) >= moderation.finished_at
+    assert [t for t in upstream.frame_times if t < moderation.finished_at] == [pytest.approx(0.05)]
 
     frames = await collect(response)
     contents = [frame_json(f) for f in frames]

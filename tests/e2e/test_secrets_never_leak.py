@@ -255,7 +255,8 @@ def test_only_openai_parameters_travel_upstream_and_litellm_settings_warn(
         "temperature": 0.25, "max_tokens": 64, "seed": 7, "stop": ["END"],
         # explicit extra body fields (vLLM's top_k)
         "extra_body": {"top_k": 40},
-        # LiteLLM deployment settings trioproxy does not implement: warned, never sent
+        # LiteLLM deployment settings another provider reads, or trioproxy does not implement, and
+        # routing settings: warned (the first two kinds), never sent
         "api_version": "2024-02-01", "aws_region_name": "eu-west-1", "aws_secret_access_key": AWS_SECRET,
         "azure_ad_token": AZURE_TOKEN, "litellm_credential_name": "prod-azure", "tags": ["eu"],
         "vertex_credentials": json.dumps({"type": "service_account", "private_key": VERTEX_PRIVATE_KEY}),
@@ -277,8 +278,10 @@ def test_only_openai_parameters_travel_upstream_and_litellm_settings_warn(
         assert name not in sent.json
     wire = sent.body.decode() + json.dumps(sent.headers)
     _assert_nowhere((AWS_SECRET, AZURE_TOKEN, VERTEX_PRIVATE_KEY), wire, logs)
-    for name in ("api_version", "aws_secret_access_key", "azure_ad_token", "vertex_credentials", "tags", "rpm"):
-        assert f"litellm_params.{name}: a LiteLLM deployment setting trioproxy does not implement yet" in logs
+    for name, readers in (("api_version", "azure/"), ("aws_secret_access_key", "bedrock/"),
+                          ("azure_ad_token", "azure/"), ("vertex_credentials", "vertex_ai/")):
+        assert f"litellm_params.{name}: read by {readers} models only; ignored for 'openai/up-model'" in logs
+    assert "litellm_params.litellm_credential_name: a LiteLLM deployment setting trioproxy does not implement" in logs
 
 
 @pytest.mark.parametrize(("params", "expected"), [

@@ -287,13 +287,14 @@ def test_max_stream_duration_stops_an_endless_stream(proxy: Proxy, upstream: Fak
 
 def test_an_event_over_16_mib_ends_the_stream(proxy: Proxy, upstream: FakeUpstream) -> None:
     huge = "x" * (16 * MIB)
-    upstream.set_behavior("up-model", Behavior(content=huge, chunks=1))
+    upstream.set_behavior("up-model", Behavior(content="hello " + huge))   # "hello", then the huge word
     status, events = stream(proxy, "huge-event")
-    assert status == 200                        # the role chunk came first and was relayed
+    assert status == 200                        # the role chunk and "hello" came first and were relayed
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert events[1]["choices"][0]["delta"]["content"] == "hello"
     assert events[-1]["error"]["code"] == "stream_event_too_large"
     assert events[-1]["error"]["type"] == "response_too_large"
-    assert len(events) == 2
+    assert len(events) == 3
     assert_failed_once(proxy, "huge-event", 502, "stream_event_too_large")
 
 

@@ -116,8 +116,9 @@ def test_usage_based_routing_v1_reads_as_v2_with_a_warning():
 
 def test_not_implemented_router_settings_are_warnings():
     config = ok({"redis_host": "localhost", "retry_policy": {"RateLimitErrorRetries": 3},
-                 "enable_pre_call_checks": True})
+                 "enable_pre_call_checks": True, "cache_params": {"type": "redis", "max_connections": 100}})
     text = "\n".join(warnings(config))
+    assert "router_settings.cache_params" in text and "did you mean" not in text
     assert "router_settings.redis_host" in text and "per process" in text
     assert "router_settings.retry_policy: a LiteLLM router setting trioproxy does not implement" in text
     assert "router_settings.enable_pre_call_checks" in text and "'order'" in text

@@ -94,3 +94,22 @@ def test_deployments_cool_down_independently():
     c.record_failure("a", ErrorKind.RATE_LIMITED)
     assert c.is_cooling("a") and not c.is_cooling("b")
     assert c.cooling() == {"a": 5.0}
+
+
+def test_records_of_keys_that_stopped_failing_are_dropped(monkeypatch):
+    """A wildcard makes a key per model a client names: stale records must not pile up."""
+    from trioproxy.upstream.routing import cooldowns as module
+
+    monkeypatch.setattr(module, "PRUNE_AT", 10)
+    clock = FakeClock()
+    c = Cooldowns(CooldownSettings(allowed_fails=3), clock)
+    for n in range(10):
+        c.record_failure(f"g:model-{n}", ErrorKind.NOT_FOUND)
+    clock.advance(61)
+    c.record_failure("g:recent-a", ErrorKind.NOT_FOUND)    # the 11th record: the stale ten go
+    assert set(c._failures) == {"g:recent-a"}
+    c.record_failure("g:recent-a", ErrorKind.NOT_FOUND)
+    c.record_failure("g:recent-a", ErrorKind.NOT_FOUND)
+    assert not c.is_cooling("g:recent-a")                  # counting still works after a prune
+    c.record_failure("g:recent-a", ErrorKind.NOT_FOUND)
+    assert c.is_cooling("g:recent-a")

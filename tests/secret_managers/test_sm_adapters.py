@@ -27,7 +27,6 @@ from support.fake_azure import IDENTITY_HEADER, FakeKeyVault, FakeManagedIdentit
 from support.fake_google import FakeGoogle
 from support.fake_vault import FakeVault
 from support.moto_aws import AWS_TEST_ENV, moto_endpoint, moto_endpoint_enforcing_auth
-from support.secret_registry import isolated_secret_registry  # noqa: F401 (autouse fixture)
 from trioproxy.secret_managers.aws import AWSKMS, AWSSecretsManager, kms_client, kms_decrypt
 from trioproxy.secret_managers.azure import AzureKeyVault, key_vault_name
 from trioproxy.secret_managers.base import (

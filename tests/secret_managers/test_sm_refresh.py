@@ -13,7 +13,6 @@ from typing import Any
 import trio
 import trio.testing
 
-from support.secret_registry import isolated_secret_registry  # noqa: F401 (autouse fixture)
 from trioproxy.secret_managers.base import SecretManagerUnreachable
 from trioproxy.secret_managers.refresh import SecretRefresher
 from trioproxy.secret_managers.resolve import SecretResolver

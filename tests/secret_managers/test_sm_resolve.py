@@ -18,14 +18,11 @@ import boto3
 import pytest
 
 from support.moto_aws import AWS_TEST_ENV, moto_endpoint
-from support.secret_registry import isolated_secret_registry  # noqa: F401 (autouse fixture)
 from trioproxy.config import ConfigError, parse_config
-from trioproxy.secret_managers import resolve as resolve_module
 from trioproxy.secret_managers.base import (
     SecretAccessDenied,
     SecretManagerUnreachable,
     SecretUndecryptable,
-    resolved_values,
 )
 from trioproxy.secret_managers.kms_env import KMSEnvironmentError, decrypt_kms_environment
 from trioproxy.secret_managers.resolve import (
@@ -167,23 +164,23 @@ def test_references_are_found_outside_the_managers_own_settings() -> None:
                                        "MASTER": "general_settings.master_key"}
 
 
-def test_resolution_replaces_references_and_remembers_values(manager: MemoryManager) -> None:
+def test_resolution_replaces_references_and_returns_what_it_read(manager: MemoryManager) -> None:
     problems: list[str] = []
-    raw = resolve_config_secrets(CONFIG, "c.yaml", problems, [], {"MASTER": "sk-master-from-env-123"})
+    raw, resolution = resolve_config_secrets(CONFIG, "c.yaml", problems, [], {"MASTER": "sk-master-from-env-123"})
     assert problems == []
     assert raw["model_list"][0]["litellm_params"]["api_key"] == VALUE
     assert raw["general_settings"]["master_key"] == "sk-master-from-env-123"
-    assert VALUE in resolved_values()                      # the scrubber will know it
-    resolution = resolve_module.startup_resolution()
     assert resolution is not None and resolution.sources == {"OPENAI_API_KEY": "hashicorp_vault",
                                                              "MASTER": "environment"}
+    assert resolution.managed_values() == [VALUE]           # the scrubber will know it (not the env's)
 
 
 def test_every_failure_is_reported_at_once_naming_variable_manager_and_reason(manager: MemoryManager) -> None:
     manager.values.clear()
     manager.errors["OPENAI_API_KEY"] = SecretAccessDenied("hashicorp_vault", "reading secret/data/OPENAI_API_KEY: HTTP 403")
     problems: list[str] = []
-    raw = resolve_config_secrets(CONFIG, "c.yaml", problems, [], {})
+    raw, resolution = resolve_config_secrets(CONFIG, "c.yaml", problems, [], {})
+    assert resolution is None
     assert problems == [
         "c.yaml: model_list[0].litellm_params.api_key: cannot read os.environ/OPENAI_API_KEY from hashicorp_vault: "
         "access denied: reading secret/data/OPENAI_API_KEY: HTTP 403",
@@ -212,6 +209,11 @@ def test_parse_config_with_a_manager_value_masks_it_in_secrets(manager: MemoryMa
     config = parse_config(PARSEABLE, "c.yaml", tmp_path)
     assert config.deployments[0].api_key == VALUE
     assert VALUE in config.secrets()
+    assert config.secret_resolution is not None and config.deployments[0].secret_refs == {"api_key": "OPENAI_API_KEY"}
+    # nothing process-wide: another config read without the manager does not hold the value
+    plain = parse_config({"model_list": [{"model_name": "m", "litellm_params": {"model": "fake/m"}}]}, "d.yaml",
+                         tmp_path)
+    assert VALUE not in plain.secrets()
 
 
 def test_a_missing_required_variable_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +248,6 @@ def test_use_aws_kms_decrypts_prefixed_variables(kms_env: dict[str, str], monkey
                OTHER="aws_kms/" + encrypt(kms_env, VALUE))
     assert decrypt_kms_environment(env) == ["DATABASE_URL", "OTHER"]
     assert env["DATABASE_URL"] == "postgres://u:pw@db/x" and env["OTHER"] == VALUE
-    assert VALUE in resolved_values()
 
 
 def test_use_aws_kms_failures_name_the_variable(kms_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -334,12 +334,17 @@ def stage_config(text: str, workdir: Path, handler_files: dict[str, str], name: 
     return path
 
 
-def load_config_text(text: str, handler_files: dict[str, str], *, use_cli: bool = False) -> LoadOutcome:
-    """Load one config (as text) the way ``trioproxy check`` + ``run`` do, in a scratch directory."""
+def load_config_text(text: str, handler_files: dict[str, str], *, use_cli: bool = False,
+                     env_text: str | None = None) -> LoadOutcome:
+    """Load one config (as text) the way ``trioproxy check`` + ``run`` do, in a scratch directory.
+
+    ``env_text``: the text whose ``os.environ/`` references set the environment (default: ``text``).
+    A "fixed" config keeps the original's environment: removing a section that named a variable
+    does not unset it for the deployments that read it as a fallback (``AZURE_API_BASE``…)."""
     with tempfile.TemporaryDirectory(prefix="litellm-corpus-") as tmp:
         workdir = Path(tmp).resolve()
         path = stage_config(text, workdir, handler_files)
-        env = placeholder_env(text)
+        env = placeholder_env(text if env_text is None else env_text)
         if use_cli:
             outcome = _load_with_cli(path, env)
         else:
@@ -552,7 +557,8 @@ def fix_problems(raw: Any, problems: list[str]) -> tuple[Any, bool]:
 
     The edit is the simplest one that makes the problem go away without adding a new meaning:
     unknown or mistyped keys are dropped, an unsupported provider becomes ``openai/``, an entry
-    whose handler or guardrail cannot load is dropped, a missing ``model_list`` gets one fake model.
+    whose handler or guardrail cannot load is dropped, a setting a native provider needs gets a
+    placeholder, a missing ``model_list`` gets one fake model.
     """
     doc = copy.deepcopy(raw)
     deletions: list[list[str | int]] = []
@@ -587,6 +593,18 @@ def fix_problems(raw: Any, problems: list[str]) -> tuple[Any, bool]:
             if isinstance(params, dict):
                 for key in ("mock_response", "latency", "chunk_latency", "fail_rate", "fail_status"):
                     changed |= params.pop(key, None) is not None
+            continue
+        if re.fullmatch(r"model_list\[\d+\]\.litellm_params", path):
+            # a native provider's settings (``proxy.check_providers``): "needs 'api_base' …" is fixed
+            # as a user would, by giving the setting (a placeholder); anything else drops the deployment
+            params = _walk(doc, tokens)
+            needed = re.search(r"needs '(\w+)'", message)
+            if isinstance(params, dict) and needed and needed.group(1) not in params:
+                name = needed.group(1)
+                params[name] = "http://127.0.0.1:9" if "base" in name or "endpoint" in name else f"corpus-{name}"
+                changed = True
+            else:
+                deletions.append(_nearest_item(tokens))
             continue
         if "is required" in message or path.startswith(("litellm_settings.callbacks", "guardrails[")) \
                 or re.match(r"litellm_settings\.\w+_callback\[", path):
@@ -648,7 +666,8 @@ def explore_config(case: ConfigCase, *, max_rounds: int = 8, use_cli: bool = Fal
         doc, changed = fix_problems(doc, outcome.problems)
         if not changed:
             break
-        outcome = load_config_text(yaml.safe_dump(doc, sort_keys=False), case.handler_files, use_cli=use_cli)
+        outcome = load_config_text(yaml.safe_dump(doc, sort_keys=False), case.handler_files, use_cli=use_cli,
+                                   env_text=text)
         rounds.append(outcome)
         for problem in outcome.problems:
             if normalized(problem) not in seen:
@@ -710,7 +729,6 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
     for entry in doc.get("model_list") or []:
         if not isinstance(entry, dict):
             continue
-        name = str(entry.get("model_name", ""))
         params = entry.get("litellm_params") or {}
         info = entry.get("model_info") or {}
         if isinstance(info, dict):
@@ -726,9 +744,7 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
             if consumed:
                 out.append(f"litellm_params.{', '.join(consumed)}: LiteLLM consumes them; trioproxy sends them "
                            "upstream as request body fields")
-        if "*" in name:
-            out.append(f"wildcard model_name {name!r}: LiteLLM routes every matching model name; trioproxy "
-                       "takes it as a literal name")
+        # (a '*' in model_name is a wildcard in trioproxy too since routing was wired: docs/routing.md)
         if isinstance(params, dict) and "tags" in params and known_params is not None and "tags" not in known_params:
             out.append("litellm_params.tags: LiteLLM routes by tag; trioproxy sends `tags` upstream as a body field")
     # cache: true without cache_params.type is a Redis cache in LiteLLM and in trioproxy (issue #13)

@@ -47,6 +47,7 @@ class FakeService:
         self.hold = threading.Event()
         self.hold.set()
         self.lock = threading.Lock()
+        self._recorded = threading.Condition(self.lock)
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,7 @@ class FakeService:
                             {k.lower(): v for k, v in self.headers.items()}, body)
                 with service.lock:
                     service.requests.append(seen)
+                    service._recorded.notify_all()
                 service.hold.wait(60)
                 reply = service.handle(seen)
                 payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
@@ -95,6 +97,12 @@ class FakeService:
     def seen(self, predicate: Callable[[Seen], bool] = lambda s: True) -> list[Seen]:
         with self.lock:
             return [s for s in self.requests if predicate(s)]
+
+    def wait_for(self, predicate: Callable[[list[Seen]], bool], timeout: float = 30.0) -> None:
+        """Block until ``predicate(requests so far)`` holds (re-checked at every request)."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: predicate(self.requests), timeout):
+                raise TimeoutError(f"the awaited requests did not reach the fake within {timeout} s")
 
     def __enter__(self) -> FakeService:
         self.thread.start()

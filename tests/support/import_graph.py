@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trioproxy
 
-__all__ = ["ROOT", "cycles", "import_graph", "modules", "package_of"]
+__all__ = ["ROOT", "SUBLAYERS", "cycles", "import_graph", "modules", "package_of"]
 
 ROOT = Path(trioproxy.__file__).parent
 
@@ -73,9 +73,19 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+#: sub-packages that are layers of their own (README "How it is built"): pure code below the package
+#: that holds them, which packages that may not import the holder may import
+SUBLAYERS = ("upstream.routing",)
+
+
 def package_of(module: str) -> str:
-    """``trioproxy.core.run`` → ``core``; ``trioproxy.errors`` → ``errors``; the root → ``trioproxy``."""
+    """``trioproxy.core.run`` → ``core``; ``trioproxy.errors`` → ``errors``; the root → ``trioproxy``;
+    a module of a sub-layer → the sub-layer (``trioproxy.upstream.routing.plan`` → ``upstream.routing``)."""
     parts = module.split(".")
+    for sublayer in SUBLAYERS:
+        depth = sublayer.count(".") + 2
+        if ".".join(parts[1:depth]) == sublayer:
+            return sublayer
     return parts[1] if len(parts) > 1 else parts[0]
 
 

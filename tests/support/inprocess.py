@@ -139,7 +139,8 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
                   settings: dict[str, Any] | None = None, general: dict[str, Any] | None = None,
                   guardrails: list[tuple[Any, Any]] | None = None,
                   model_params: dict[str, Any] | None = None, observers: list[Any] | None = None,
-                  response_cache: Any = None, traceback_in_thread: bool = False) -> Pipeline:
+                  response_cache: Any = None, router: dict[str, Any] | None = None,
+                  traceback_in_thread: bool = False) -> Pipeline:
     """A Pipeline over the given handler objects (in order) and a scripted upstream.
 
     ``traceback_in_thread``: format the failure hooks' traceback in a worker thread as the proxy
@@ -154,6 +155,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
                        {"model_name": "fake-model", "litellm_params": {"model": "fake/fake-model"}}],
         "litellm_settings": settings or {},
         "general_settings": {"master_key": "sk-master-000000000", **(general or {})},
+        "router_settings": router or {},
     }
     config = parse_config(raw, "<test>", Path.cwd())
     loaded = [inspect_handler(f"handler{i}", h, f"litellm_settings.callbacks[{i}]")
@@ -166,7 +168,7 @@ def make_pipeline(handlers: list[Any] | None = None, *, upstream: Upstream | Non
     scrubber = SecretScrubber(config.secrets())
     client = httpx.AsyncClient(transport=httpx.MockTransport(upstream.handle))
     providers = {"openai": OpenAICompatProvider(client, scrubber), "fake": FakeProvider()}
-    router = Router(config, providers)
+    router = Router.from_config(config, providers)
     pipeline = Pipeline(config, HookPlan(loaded), router, DualCache(), scrubber, observers or (),
                         response_cache=response_cache)
     pipeline.rules = dataclasses.replace(pipeline.rules, traceback_in_thread=traceback_in_thread)

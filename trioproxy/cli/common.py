@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import sys
 
 from ..config import ConfigError, ProxyConfig, load_config, load_default_config
@@ -34,10 +36,15 @@ def load(path: str | None) -> ProxyConfig:
     from ..proxy import config_problems
 
     # secret managers (docs/secrets.md): USE_AWS_KMS decrypts LITELLM_SECRET_AWS_KMS_<NAME> into <NAME> first
-    decrypt_kms_environment()
+    decrypted = decrypt_kms_environment()
     try:
-        return load_config(path) if path else load_default_config()
+        config = load_config(path) if path else load_default_config()
     except ConfigError as exc:
         raise ConfigError(config_problems(exc)) from None
+    if decrypted:
+        # the decrypted values are secrets wherever they end up: the composition root's scrubber learns them
+        values = tuple(os.environ[name] for name in decrypted if os.environ.get(name))
+        config = dataclasses.replace(config, managed_secrets=config.managed_secrets + values)
+    return config
 
 

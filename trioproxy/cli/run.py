@@ -102,12 +102,13 @@ def create_app_from_env() -> Any:
     path = os.environ.get(_CONFIG_ENV) or None
     setup_logging(os.environ.get("TRIOPROXY_LOG_LEVEL", "info"), os.environ.get("TRIOPROXY_LOG_FORMAT", "text"))
     config = load(path)
-    install_log_filter(SecretScrubber(config.secrets()))
+    scrubber = SecretScrubber(config.secrets())
+    install_log_filter(scrubber)
     from .server_connection import install
 
     install()   # this worker's connections get the request-head deadline
     event = _supervisor_shutdown_event()
-    app = create_asgi(config, shutdown_event=event)
+    app = create_asgi(config, shutdown_event=event, scrubber=scrubber)
     if event is not None:
         _ignore_terminate_while_draining(event)
     else:
@@ -227,7 +228,10 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             log.error("%s", problem)
         return 1
-    install_log_filter(SecretScrubber(config.secrets()))
+    # one scrubber for the log filter and the proxy: secrets known later (a provider's credentials, a
+    # refreshed secret) are masked in the log too
+    scrubber = SecretScrubber(config.secrets())
+    install_log_filter(scrubber)
     for warning in config.warnings:
         log.warning("%s", warning)
     weakness = _key_weakness(config.master_key)
@@ -291,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
 
     _clear_stale_metrics()      # before the app creates its metrics (their files, in multiprocess mode)
     try:
-        app = create_asgi(config)
+        app = create_asgi(config, scrubber=scrubber)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)

@@ -13,9 +13,12 @@ Modules: ``validators.py`` (a tiny schema language), ``schema.py`` (the sections
 code), ``deployment_params.py`` / ``moderation_keys.py`` (the key lists the schema accepts),
 ``litellm_catalog.py`` (what LiteLLM's configs name that trioproxy does not have, and the message),
 ``model.py`` (the typed result, each default written once), ``env.py`` (``os.environ/NAME``),
-``build.py`` (the order: environment, secret managers, validation, typed values).
+``build.py`` (the order: environment, secret managers, validation, typed values), ``providers.py``
+(the native providers' prefixes and settings, as data), ``live.py`` (:class:`LiveSecrets`: deployments
+with the values a secret refresh read).
 
-May import: ``errors``, ``masking``, ``secret_managers`` (resolving references while loading).
+May import: ``errors``, ``masking``, ``secret_managers`` (resolving references while loading),
+``upstream.routing`` (validating ``router_settings``: pure rules, a layer below this one).
 """
 
 from ..errors import ConfigError

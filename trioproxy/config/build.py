@@ -3,8 +3,10 @@ then the typed values.
 
 Order: ``environment_variables`` are set; references to a secret manager are read
 (``general_settings.key_management_system``); ``os.environ/NAME`` references are replaced; the
-schema validates everything and reports every problem at once; the typed model is built from the
-clean values (absent keys take the model's defaults).
+schema validates everything, the routing rules (``router_settings`` with ``model_list`` and the
+routing keys of ``litellm_settings``) are validated by ``upstream/routing/validate.py``, and every
+problem of both is reported at once; the typed model is built from the clean values (absent keys take
+the model's defaults).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import yaml
 
 from ..errors import ConfigError
 from ..secret_managers.resolve import resolve_config_secrets
+from ..upstream.routing import RoutingConfig, parse_routing_config
 from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
+from .env import PREFIX as ENV_PREFIX
 from .env import apply_environment_variables, resolve_env
 from .litellm_catalog import ALWAYS_ON_CALLBACKS
 from .model import (
     DEFAULT_MAX_STREAM_DURATION,
+    DEFAULT_OPENAI_API_BASE,
     DEFAULT_PASS_THROUGH_TIMEOUT,
     CacheSettings,
     Deployment,
@@ -41,6 +46,7 @@ from .model import (
 )
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
 from .pass_through import build_pass_through
+from .providers import NATIVE, POLICY_SETTINGS, PROVIDER_SETTING_NAMES, providers_reading
 from .schema import GUARDRAIL_MODES, TOP_LEVEL
 from .validators import INVALID, Ctx, describe
 
@@ -71,7 +77,35 @@ def _credential_values(name: str, value: Any, depth: int = 0) -> list[str]:
     return out
 
 
-def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettings, ctx: Ctx) -> Deployment | None:
+def _secret_refs(raw_entry: Any) -> dict[str, str]:
+    """``litellm_params`` key → variable, for each value written ``os.environ/NAME`` (before resolution)."""
+    params = raw_entry.get("litellm_params", raw_entry.get("params")) if isinstance(raw_entry, dict) else None
+    if not isinstance(params, dict):
+        return {}
+    return {str(key): value[len(ENV_PREFIX):] for key, value in params.items()
+            if isinstance(value, str) and value.startswith(ENV_PREFIX)}
+
+
+def _provider_params(params: dict[str, Any], provider: str, model: str, path: str, ctx: Ctx) -> dict[str, Any]:
+    """The native provider's settings of a deployment (``providers.py``); one its provider does not
+    read is ignored with a warning (LiteLLM ignores it too), unless the model is a wildcard ``*``
+    (the provider is the one of the request then)."""
+    out: dict[str, Any] = {}
+    wildcard = "*" in model
+    for key in sorted(params):
+        if key in POLICY_SETTINGS:
+            out[key] = params[key]
+        elif key in PROVIDER_SETTING_NAMES:
+            if wildcard or key in NATIVE.get(provider, ()):
+                out[key] = params[key]
+            else:
+                readers = ", ".join(f"{p}/" for p in providers_reading(key))
+                ctx.warn(f"{path}.{key}", f"read by {readers} models only; ignored for {model!r} (never sent)")
+    return out
+
+
+def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettings, ctx: Ctx,
+                      raw_entry: Any = None) -> Deployment | None:
     """One deployment, or None when its entry had problems already reported (no name, no model)."""
     if "model_name" not in entry or "model" not in entry.get("litellm_params", {}):
         return None
@@ -82,8 +116,9 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     if not sep:
         provider, name = "openai", model
     path = f"model_list[{index}].litellm_params"
-    if provider == "openai" and not params.get("api_base"):
-        params["api_base"] = "https://api.openai.com/v1"
+    if provider == "openai" and not params.get("api_base") and model != "*":
+        # (``model: "*"`` passes the request's provider: its default base comes with it, router.py)
+        params["api_base"] = DEFAULT_OPENAI_API_BASE
     timeout = params.get("timeout", settings.request_timeout)
     fake_keys = ("mock_response", "latency", "chunk_latency", "fail_rate", "fail_status")
     fake = {k: params[k] for k in fake_keys if k in params}
@@ -98,7 +133,11 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     headers = {str(k): str(v) for k, v in params.get("extra_headers", {}).items()}
     if params.get("organization") and not any(k.lower() == "openai-organization" for k in headers):
         headers["OpenAI-Organization"] = params["organization"]
-    secret_settings = tuple(v for name, value in ignored.items() for v in _credential_values(str(name), value))
+    provider_params = _provider_params(params, provider, model, path, ctx)
+    # every credential-like setting is a secret, used or ignored
+    settings_given = [(k, v) for k, v in params.items() if k in PROVIDER_SETTING_NAMES]
+    secret_settings = tuple(v for name, value in [*ignored.items(), *settings_given]
+                            for v in _credential_values(str(name), value))
     return Deployment(
         model_name=entry["model_name"],
         provider=provider,
@@ -119,6 +158,9 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         index=index,
         secret_settings=secret_settings,
         max_stream_duration=float(params.get("max_stream_duration", DEFAULT_MAX_STREAM_DURATION)),
+        provider_params=MappingProxyType(provider_params),
+        secret_refs=MappingProxyType(_secret_refs(raw_entry)),
+        litellm_model=model,
     )
 
 
@@ -192,10 +234,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: <top level>: expected a mapping with 'model_list', got {describe(raw)}"])
     apply_environment_variables(raw, ctx)
+    raw_models = raw.get("model_list")   # before resolution: which settings are os.environ/ references
+    raw_models = raw_models if isinstance(raw_models, list) else []
     # secret managers (docs/secrets.md): os.environ/NAME read through general_settings.key_management_system
-    raw = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
+    raw, resolution = resolve_config_secrets(raw, source, ctx.problems, ctx.warnings)
     resolved = resolve_env(raw, "", ctx)
     clean = TOP_LEVEL(resolved, "", ctx)
+    # None after a routing problem (reported); the partial config then routes by the defaults
+    routing_rules = _routing_rules(resolved, ctx)
     if clean is INVALID:
         clean = {}
 
@@ -207,7 +253,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     deployments = []
     groups: dict[str, list[Deployment]] = {}
     for i, entry in enumerate(clean.get("model_list", [])):
-        dep = _build_deployment(i, entry, settings, ctx)
+        dep = _build_deployment(i, entry, settings, ctx, raw_models[i] if i < len(raw_models) else None)
         if dep is not None:
             deployments.append(dep)
             groups.setdefault(dep.model_name, []).append(dep)
@@ -236,16 +282,38 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         guardrails=guardrails,
         general=_general_settings(general, pass_through, database_url=database_url),
         litellm=settings,
-        routing=_section(RouterSettings, routing),
+        routing=RouterSettings() if routing_rules is None else RouterSettings(
+            num_retries=routing_rules.settings.num_retries, timeout=routing_rules.settings.timeout,
+            routing_strategy=routing_rules.settings.routing_strategy),
         warnings=ctx.warnings,
         notes=ctx.notes,
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(litellm),
         router_settings=MappingProxyType(routing),
+        routing_rules=routing_rules,
+        secret_resolution=resolution,
     )
     if ctx.problems:
         raise ConfigError(ctx.problems, partial=config)
     return config
+
+
+def _routing_rules(resolved: Any, ctx: Ctx) -> RoutingConfig | None:
+    """The routing rules, or None after adding every routing problem to ``ctx`` (with the schema's:
+    all at once). A path the schema already reported (``router_settings`` not a mapping…) is not
+    reported twice."""
+    doc = resolved if isinstance(resolved, dict) else {}
+    result = parse_routing_config(doc.get("router_settings"), doc.get("model_list"),
+                                  doc.get("litellm_settings", doc.get("settings")))
+    if isinstance(result, RoutingConfig):
+        for warning in result.warnings:
+            ctx.warn(getattr(warning, "path", ""), getattr(warning, "message", str(warning)))
+        return result
+    reported = [p.removeprefix(f"{ctx.source}: ") for p in ctx.problems]
+    for problem in result:
+        if not any(r.startswith(f"{problem.path}:") for r in reported):
+            ctx.error(problem.path, problem.message)
+    return None
 
 
 def load_config(path: str | os.PathLike[str]) -> ProxyConfig:

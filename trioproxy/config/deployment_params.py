@@ -7,12 +7,14 @@ proxy that forwarded "anything else" would send a credential from the config in 
 (``aws_secret_access_key`` to an OpenAI-compatible server, say). So every key is classified here,
 by explicit lists, once, when the config loads (``schema.py`` validates with them, ``build.py`` applies them):
 
-* :data:`IMPLEMENTED` — settings trioproxy uses (validated in ``config.MODEL_PARAMS``);
+* :data:`IMPLEMENTED` — settings trioproxy uses (validated in ``config.MODEL_PARAMS``; the native
+  providers' settings are kept per deployment as ``provider_params``, see ``providers.py``, and the
+  routing ones are checked by ``upstream/routing/validate.py``);
 * :data:`OPENAI_REQUEST_FIELDS` — real OpenAI request parameters: the only keys that become body
   defaults (the client's own value wins);
-* :data:`LITELLM_NOT_IMPLEMENTED` — LiteLLM deployment settings that provider adapters of the
-  future will take (Azure, Bedrock, Vertex, credentials by name, routing tags, rate limits): they
-  load with a warning and are never sent anywhere; those that look like credentials
+* :data:`LITELLM_NOT_IMPLEMENTED` — LiteLLM deployment settings trioproxy does not implement (Entra
+  ID and role-assumption flows, credentials by name, budgets per deployment…): they load with a
+  warning and are never sent anywhere; those that look like credentials
   (:func:`looks_like_credential`) are also handed to the secret scrubber;
 * anything else is a config error with the closest known name suggested. Body fields the lists do
   not know (``top_k`` for vLLM, say) go under ``extra_body`` explicitly — and even there a
@@ -25,18 +27,28 @@ from __future__ import annotations
 
 import re
 
+from .providers import POLICY_SETTINGS, PROVIDER_SETTING_NAMES
+
 __all__ = [
     "IMPLEMENTED",
     "LITELLM_NOT_IMPLEMENTED",
     "OPENAI_REQUEST_FIELDS",
+    "ROUTING_SETTINGS",
     "looks_like_credential",
 ]
+
+#: a deployment's routing settings, validated by ``upstream/routing/validate.py`` (docs/routing.md)
+ROUTING_SETTINGS = ("tags", "rpm", "tpm", "order", "cooldown_time")
 
 #: settings trioproxy implements (the validators are in ``config.MODEL_PARAMS``)
 IMPLEMENTED = (
     "model", "api_base", "api_key", "organization", "timeout", "stream_timeout", "max_retries",
     "weight", "input_cost_per_token", "output_cost_per_token", "extra_headers", "extra_body",
     "max_stream_duration",
+    # native providers' settings (``providers.py``: which provider reads which) and the parameter policy
+    *sorted(PROVIDER_SETTING_NAMES), *sorted(POLICY_SETTINGS),
+    # routing (``upstream/routing``, docs/routing.md)
+    *ROUTING_SETTINGS,
     # /v1/responses: translated to chat completions (core/responses_wire.py), which this asks for
     "use_chat_completions_api",
     # the built-in fake provider's knobs
@@ -64,27 +76,23 @@ OPENAI_REQUEST_FIELDS = frozenset({
 #: LiteLLM's deployment settings (``GenericLiteLLMParams``/``CredentialLiteLLMParams`` and the
 #: proxy docs) that trioproxy does not implement yet: accepted with a warning, never sent upstream
 LITELLM_NOT_IMPLEMENTED = frozenset({
-    # Azure
-    "api_version", "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password",
-    "azure_scope", "tenant_id", "client_id", "client_secret",
-    # AWS (Bedrock, SageMaker)
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
-    "aws_session_name", "aws_profile_name", "aws_role_name", "aws_web_identity_token",
-    "aws_sts_endpoint", "aws_external_id", "aws_bedrock_runtime_endpoint",
-    # Google Vertex AI, IBM watsonx, regions
-    "vertex_project", "vertex_location", "vertex_credentials", "watsonx_region_name", "region_name",
+    # Azure (Entra ID flows other than a token given as is)
+    "azure_ad_token_provider", "azure_username", "azure_password", "azure_scope", "tenant_id",
+    "client_id", "client_secret",
+    # AWS (role assumption, SageMaker)
+    "aws_session_name", "aws_role_name", "aws_web_identity_token", "aws_sts_endpoint", "aws_external_id",
+    # IBM watsonx, regions
+    "watsonx_region_name", "region_name",
     # credentials by name, provider override
     "litellm_credential_name", "custom_llm_provider", "configurable_clientside_auth_params",
     # routing, limits, budgets
-    "tags", "tag_regex", "rpm", "tpm", "order", "max_parallel_requests", "max_budget",
-    "budget_duration", "cooldown_time", "num_retries",
+    "tag_regex", "max_parallel_requests", "max_budget", "budget_duration", "num_retries",
     # pricing and model facts
-    "input_cost_per_second", "output_cost_per_second", "base_model", "model_info",
-    "supports_system_message",
+    "input_cost_per_second", "output_cost_per_second", "model_info", "supports_system_message",
     # request shaping done by LiteLLM's SDK
-    "drop_params", "additional_drop_params", "allowed_openai_params",
-    "merge_reasoning_content_in_choices", "use_in_pass_through",
-    "use_litellm_proxy", "max_file_size_mb", "mock_timeout", "litellm_trace_id", "keepalive_seconds",
+    "allowed_openai_params", "merge_reasoning_content_in_choices",
+    "use_in_pass_through", "use_litellm_proxy", "max_file_size_mb", "mock_timeout", "litellm_trace_id",
+    "keepalive_seconds",
 })
 
 _CREDENTIAL = re.compile(

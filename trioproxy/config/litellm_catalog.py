@@ -151,13 +151,7 @@ _GENERAL: dict[str, str] = {
 }
 
 _LITELLM: dict[str, str] = {
-    # routing (issue #15, routing: being wired now)
-    "fallbacks": "fallback models when a model fails",
-    "context_window_fallbacks": "fallback models when a prompt is too long",
-    "content_policy_fallbacks": "fallback models when a content policy refuses",
-    "default_fallbacks": "fallback models for every model",
-    "allowed_fails": "failures allowed before a deployment cools down",
-    "cooldown_time": "how long a failing deployment cools down",
+    # routing (issue #15; the fallback and cooldown keys are implemented: schema.ROUTING_LITELLM_SETTINGS)
     "num_retries_per_request": "retries per request",
     "model_group_alias": "other names for a model",
     # issue #10
@@ -251,8 +245,7 @@ for _issue, _keys in (
          "use_x_forwarded_for enforce_rbac role_permissions ui_access_mode"),
     (13, "use_redis_transaction_buffer user_api_key_cache_ttl allow_requests_on_db_unavailable use_shared_health_check "
          "enable_redis_auth_cache"),
-    (15, "fallbacks context_window_fallbacks content_policy_fallbacks default_fallbacks allowed_fails cooldown_time "
-         "num_retries_per_request model_group_alias"),
+    (15, "num_retries_per_request model_group_alias"),
     (17, "use_azure_key_vault use_google_kms"),
 ):
     _PLANNED.update(dict.fromkeys(_keys.split(), _issue))

@@ -20,10 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..masking import mask_url, url_secrets
-from ..secret_managers.base import resolved_values
+
+if TYPE_CHECKING:
+    from ..secret_managers.resolve import Resolution
+    from ..upstream.routing import RoutingConfig
 
 __all__ = [
     "CacheSettings",
@@ -49,6 +52,8 @@ DEFAULT_MAX_IN_FLIGHT_REQUESTS = 1000       # one worker; = http_pool.max_connec
 DEFAULT_MAX_STREAM_DURATION = 600.0
 #: seconds: a deployment's ``timeout`` when neither it nor ``litellm_settings.request_timeout`` says
 DEFAULT_REQUEST_TIMEOUT = 600.0
+#: where an ``openai/…`` deployment without ``api_base`` is sent
+DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 #: seconds a built-in moderation service (LLM Guard, Llama Guard, Google) may take when its own
 #: ``*_timeout`` is not set (never more than half of ``hook_timeout_seconds``)
 DEFAULT_MODERATION_TIMEOUT = 10.0
@@ -221,6 +226,10 @@ class RouterSettings:
 # ---------------------------------------------------------------------------------------------
 
 
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Deployment:
     """One upstream behind a public model name."""
@@ -245,6 +254,16 @@ class Deployment:
     #: sent anywhere, known to the scrubber all the same
     secret_settings: tuple[str, ...] = ()
     max_stream_duration: float = DEFAULT_MAX_STREAM_DURATION  # seconds (then: stream_duration_exceeded)
+    #: a native provider's settings from ``litellm_params`` (``api_version``, ``aws_region_name``,
+    #: ``vertex_credentials``, ``drop_params``…: ``providers.py``), never sent in a body; may hold
+    #: credentials (they are in ``secret_settings`` too)
+    provider_params: Mapping[str, Any] = field(default_factory=_empty)
+    #: ``litellm_params`` key → the variable its value was read from (``api_key`` →
+    #: ``OPENAI_API_KEY`` for ``os.environ/OPENAI_API_KEY``): what a refreshed secret replaces
+    secret_refs: Mapping[str, str] = field(default_factory=_empty)
+    #: ``litellm_params.model`` as written ("" for a deployment built by hand): a wildcard's pattern
+    #: (``model: "*"`` passes the request's provider, ``openai/*`` does not)
+    litellm_model: str = ""
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
@@ -289,10 +308,6 @@ class GuardrailSpec:
     params: dict[str, Any] = field(repr=False)   # a guardrail's own settings may hold its api_key
 
 
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
 @dataclass(frozen=True, repr=False)
 class ProxyConfig:
     source: str                          # file path or "<embedded defaults>"
@@ -310,6 +325,14 @@ class ProxyConfig:
     general_settings: Mapping[str, Any] = field(default_factory=_empty)
     litellm_settings: Mapping[str, Any] = field(default_factory=_empty)
     router_settings: Mapping[str, Any] = field(default_factory=_empty)
+    #: the routing rules (``upstream/routing``: aliases, wildcards, strategies, cooldowns, fallbacks,
+    #: each deployment's routing view); None for a config built by hand (the router then uses defaults)
+    routing_rules: RoutingConfig | None = None
+    #: what startup read through ``general_settings.key_management_system`` (None without one): the
+    #: values for the scrubber, and the resolver and names the refresh service starts from
+    secret_resolution: Resolution | None = field(default=None, repr=False)
+    #: other values that are secrets wherever they end up (``USE_AWS_KMS``-decrypted variables)
+    managed_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         # the settings hold the master key (and guardrails their own keys): never in a repr
@@ -401,6 +424,9 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
-        out += resolved_values()   # read from a secret manager or decrypted with KMS, wherever they went
+        # read from a secret manager or decrypted with KMS, wherever in the config they went
+        if self.secret_resolution is not None:
+            out += self.secret_resolution.managed_values()
+        out += self.managed_secrets
         return out
 

@@ -16,6 +16,9 @@ Rules, decided here once:
   implemented yet (``api_version``, ``aws_*``, ``tags``…), loaded with a warning and never sent
   upstream (credential-like ones are given to the secret scrubber); anything else is an error with
   the closest name suggested. Nothing from the config reaches a request body unless a list says so.
+* ``router_settings`` (and the routing keys of ``litellm_settings`` and of each deployment) are
+  validated by the routing package (``upstream/routing/validate.py``), to which ``build.py`` hands
+  the sections whole; its problems join these, reported at once.
 * Neutral aliases: ``params`` for ``litellm_params``, ``settings`` for ``litellm_settings``.
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 from .deployment_params import (
     LITELLM_NOT_IMPLEMENTED,
     OPENAI_REQUEST_FIELDS,
+    ROUTING_SETTINGS,
     looks_like_credential,
 )
 from .litellm_catalog import (
@@ -36,6 +40,7 @@ from .litellm_catalog import (
     unsupported_key,
 )
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
+from .providers import PROVIDER_SETTING_NAMES, PROVIDERS
 from .validators import (
     INVALID,
     Ctx,
@@ -54,9 +59,12 @@ from .validators import (
     v_str_or_list,
 )
 
-__all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "TOP_LEVEL", "Section"]
+__all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "ROUTING_LITELLM_SETTINGS", "TOP_LEVEL", "Section"]
 
-PROVIDERS = ("openai", "fake")
+#: routing keys LiteLLM also reads from ``litellm_settings``: validated, with ``router_settings``, by
+#: ``upstream/routing/validate.py`` (``build.py`` hands it both sections whole)
+ROUTING_LITELLM_SETTINGS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
+                            "default_fallbacks", "allowed_fails", "cooldown_time")
 
 
 def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
@@ -78,9 +86,19 @@ def v_provider_model(value: Any, path: str, ctx: Ctx) -> Any:
         return value
     if provider not in PROVIDERS:
         ctx.error(path, f"unknown provider {provider!r} in {value!r}; supported: {', '.join(PROVIDERS)} "
-                        "(any OpenAI-compatible server works as 'openai/<name>' with api_base)")
+                        "(any OpenAI-compatible server works as 'openai/<name>' with api_base; docs/providers.md)")
         return INVALID
     return value
+
+
+def v_credentials(value: Any, path: str, ctx: Ctx) -> Any:
+    """A credential given as a string (a JSON document, a file path) or inline as a mapping
+    (``vertex_credentials``: a service account's JSON written as YAML)."""
+    return value if isinstance(value, dict) else v_secret(value, path, ctx)
+
+
+#: provider settings that take a mapping too
+_MAPPING_SETTINGS = {"vertex_credentials": v_credentials}
 
 
 #: the schemes the store opens (``store/url.py`` is the full parser; this is the config's early check)
@@ -144,6 +162,14 @@ MODEL_PARAMS = Section(
         "weight": v_num(0.0),
         "extra_headers": v_any_dict,
         "extra_body": v_extra_body,
+        # native providers' settings (config/providers.py says which provider reads which)
+        **{name: _MAPPING_SETTINGS.get(name) or (v_secret if looks_like_credential(name) else v_str)
+           for name in sorted(PROVIDER_SETTING_NAMES)},
+        # LiteLLM's parameter policy (docs/providers.md)
+        "drop_params": v_bool,
+        "additional_drop_params": v_str_or_list,
+        # routing (checked, with router_settings, by upstream/routing/validate.py)
+        **dict.fromkeys(ROUTING_SETTINGS, v_any),
         # /v1/responses through chat completions: what trioproxy does for every deployment today
         "use_chat_completions_api": v_bool,
         # the fake provider's knobs (demos, tests, benchmarks)
@@ -164,7 +190,8 @@ MODEL_PARAMS = Section(
 )
 
 MODEL_ENTRY = Section(
-    fields={"model_name": v_str, "litellm_params": MODEL_PARAMS, "model_info": v_any_dict},
+    # rpm / tpm may sit on the entry too, as in LiteLLM (checked by upstream/routing/validate.py)
+    fields={"model_name": v_str, "litellm_params": MODEL_PARAMS, "model_info": v_any_dict, "rpm": v_any, "tpm": v_any},
     aliases={"params": "litellm_params"},
     required=("model_name", "litellm_params"),
 )
@@ -273,6 +300,8 @@ LITELLM_SETTINGS = Section(
         "drop_params": v_bool,
         "set_verbose": v_bool,
         "json_logs": v_bool,
+        # routing (checked, with router_settings, by upstream/routing/validate.py)
+        **dict.fromkeys(ROUTING_LITELLM_SETTINGS, v_any),
         # the store (docs/keys.md)
         "store_audit_logs": v_bool,
     },
@@ -373,14 +402,6 @@ GENERAL_SETTINGS = Section(
     litellm=lambda key: unsupported_key("general_settings", key),
 )
 
-ROUTER_SETTINGS = Section(
-    fields={
-        "num_retries": v_int(0),
-        "timeout": v_num(0.001),
-        "routing_strategy": v_choice("simple-shuffle"),
-    },
-    unsupported=("redis_host", "redis_port", "redis_password", "allowed_fails", "cooldown_time"),
-)
 
 GUARDRAIL_PARAMS = Section(
     fields={
@@ -405,7 +426,8 @@ TOP_LEVEL = Section(
         "model_list": v_list_of(MODEL_ENTRY),
         "litellm_settings": LITELLM_SETTINGS,
         "general_settings": GENERAL_SETTINGS,
-        "router_settings": ROUTER_SETTINGS,
+        # owned whole by upstream/routing/validate.py (build.py hands it there with model_list)
+        "router_settings": v_any_dict,
         "environment_variables": v_any_dict,
         "guardrails": v_list_of(GUARDRAIL_ENTRY),
     },

@@ -50,8 +50,9 @@ EMBEDDINGS = Route("embeddings", "embeddings",
 #: so its requests run as CHAT from then on; ``to_chat_request`` checks the rest of the body
 RESPONSES = Route("responses", "completion", (("model", (str,), "a string"),), True, True)
 
-#: request fields that steer the proxy and are not sent upstream
-PROXY_ONLY_FIELDS = frozenset({"guardrails", "metadata", "cache"})
+#: request fields that steer the proxy and are not sent upstream (``tags``, ``fallbacks`` and
+#: ``disable_fallbacks`` steer routing: docs/routing.md)
+PROXY_ONLY_FIELDS = frozenset({"guardrails", "metadata", "cache", "tags", "fallbacks", "disable_fallbacks"})
 
 # -- bounds on what one request body may cost the event loop (README "Limits and guarantees") --------
 # Parsing cost follows the number of JSON values, not the size: orjson builds 32 MiB of base64 in

@@ -10,8 +10,10 @@ This module answers "what is cancelled when?":
   ``"moderation rejected"``: the upstream request is abandoned mid-flight and its connection
   closed, so the provider stops generating. An upstream failure cancels the moderation hooks. If the
   upstream answers first, the nursery waits for every verdict. Exactly one outcome leaves. For
-  streams, "the upstream answered" means status and headers: no byte of the body is read, let alone
-  sent, before every verdict is in; a rejection closes the already-open stream.
+  streams, "the upstream answered" means its status, headers and first event (read within the routing
+  attempt, so that a stream failing at once is retried: ``upstream/primed.py``): no byte is sent
+  before every verdict is in, and nothing past the first event is read; a rejection closes the
+  already-open stream.
 * **Client disconnect**: the HTTP layer cancels the request's task. Nothing here catches
   ``trio.Cancelled`` for good: on the way out, a shielded scope with a deadline runs the failure
   hooks once (``ClientDisconnectedError``), closes the upstream stream and the iterator hooks'
@@ -58,6 +60,7 @@ from . import endpoints
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
+from .routing_facts import request_facts
 from .run import CLEANUP_DEADLINE, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams, Unanswered
 
@@ -182,22 +185,35 @@ class Pipeline:
         unanswered = Unanswered()
         self.open_streams.add_unanswered(unanswered)
         try:
-            with unanswered.scope:
-                try:
-                    return await self._run(run, raw_body, headers, peer, identity)
-                except Exception as exc:
-                    error = to_proxy_error(exc)
-                    if not isinstance(exc, ProxyError):
-                        log.error("request %s failed with an unexpected error", ctx.id, exc_info=exc)
-                    return await run.fail(error)
-            # only a shutdown stops the scope: answer with its error (hooks and outcome once)
-            return await run.fail(unanswered.error or ShuttingDownError("The proxy is shutting down."))
+            response = await self._answer(run, unanswered, raw_body, headers, peer, identity)
         except trio.Cancelled:
             # the client left (or the server is stopping) at any point above, the failure path included
             await run.cancelled()
+            run.settle_attempt()
             raise
         finally:
             self.open_streams.discard_unanswered(unanswered)
+        if not isinstance(response.body, StreamRelay):
+            # a stream's relay settles its attempt at its end; anything else is over now (an answer
+            # that succeeded was settled when it arrived: what is left was abandoned)
+            run.settle_attempt()
+        return response
+
+    async def _answer(self, run: RequestRun, unanswered: Unanswered, raw_body: bytes | ProxyError,
+                      headers: Mapping[str, str], peer: str | None,
+                      identity: Identity | ProxyError | None) -> ProxyResponse:
+        """The request's response; a request stopped by a graceful shutdown before its status line
+        gets the shutdown's error (hooks and outcome once)."""
+        with unanswered.scope:
+            try:
+                return await self._run(run, raw_body, headers, peer, identity)
+            except Exception as exc:
+                error = to_proxy_error(exc)
+                if not isinstance(exc, ProxyError):
+                    log.error("request %s failed with an unexpected error", run.ctx.id, exc_info=exc)
+                return await run.fail(error)
+        # only a shutdown stops the scope: answer with its error (hooks and outcome once)
+        return await run.fail(unanswered.error or ShuttingDownError("The proxy is shutting down."))
 
     async def _run(self, run: RequestRun, raw_body: bytes | ProxyError, headers: Mapping[str, str],
                    peer: str | None, decided: Identity | ProxyError | None = None) -> ProxyResponse:
@@ -224,7 +240,7 @@ class Pipeline:
         if answer is not None:
             return await self._answer_with_text(run, answer)
         endpoints.validate_after_hooks(ctx.route, ctx.data)
-        self.router.deployments(ctx.data["model"])  # unknown model → 404 before anything is sent
+        self.router.resolve(ctx.data["model"])  # unknown model → 404 before anything is sent
         if ctx.stream:
             return await self._stream(run)
         return await self._complete(run)
@@ -260,11 +276,14 @@ class Pipeline:
             if hit is not None:
                 ctx.cache_hit = True
                 return hit
+        facts = request_facts(ctx, count_tokens=self.router.counts_tokens)
         try:
             if ctx.stream:
-                _, result = await self.router.open_stream(model, ctx.route.endpoint, body, run.upstream_attempt)
+                run.attempt, result = await self.router.open_stream(
+                    model, ctx.route.endpoint, body, facts=facts, on_attempt=run.upstream_attempt)
             else:
-                _, result = await self.router.send(model, ctx.route.endpoint, body, run.upstream_attempt)
+                run.attempt, result = await self.router.send(
+                    model, ctx.route.endpoint, body, facts=facts, on_attempt=run.upstream_attempt)
         finally:
             ctx.upstream_end = time.perf_counter()
         return result
@@ -335,6 +354,9 @@ class Pipeline:
             parsed = orjson.loads(upstream.body)
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("usage"), dict):
+            ctx.usage = parsed["usage"]
+        run.settle_attempt(succeeded=True)
         response = wrap_response(parsed)
         body = ctx.upstream_raw = upstream.body
         calls = run.calls("post_call_success")

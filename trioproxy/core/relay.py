@@ -197,9 +197,9 @@ class StreamRelay:
         except StopAsyncIteration:
             self._ended = True
             return None
-        except APIConnectionError as exc:    # the connection broke (reset, EOF inside a chunk)
-            self._ended = True
-            raise UpstreamStreamInterruptedError(
+        except APIConnectionError as exc:    # the connection broke (reset, EOF inside a chunk), or a native
+            self._ended = True               # stream ended without its own end marker (an adapter says so)
+            raise UpstreamStreamInterruptedError(exc.message if exc.code == "upstream_stream_interrupted" else
                 "The upstream connection broke in the middle of the stream; the answer is incomplete.") from exc
         self._body_bytes += len(piece)
         return piece
@@ -301,6 +301,7 @@ class StreamRelay:
                         continue
                 if ctx.first_chunk_at is None:
                     ctx.first_chunk_at = time.perf_counter()
+                    run.first_token()
                 assembler.add(chunk)
                 encoded = self._encode_chunk(chunk)   # may be empty (an event-less chunk of another API)
                 if buffering:

@@ -37,6 +37,7 @@ from ..errors import (
     HookCrashedError,
     HookTimeoutError,
     ProxyError,
+    UpstreamStreamInterruptedError,
     error_body,
 )
 from ..hooks import scheduler
@@ -46,6 +47,7 @@ from ..masking import SecretScrubber
 if TYPE_CHECKING:
     from ..config import Deployment
     from ..observability.cost import CostCalculator
+    from ..upstream.routing import Attempt
 
 __all__ = ["CLEANUP_DEADLINE", "HookArgs", "Observers", "ProxyResponse", "RequestRun", "Resources", "RunRules"]
 
@@ -198,6 +200,12 @@ class Resources:
 # ---------------------------------------------------------------------------------------------
 
 
+def _upstream_fault(error: ProxyError) -> bool:
+    """Whether ``error`` is what the upstream itself did (for its health): an error made from its
+    answer (it carries the upstream's status) or a stream it ended without its end marker."""
+    return isinstance(error, UpstreamStreamInterruptedError) or getattr(error, "upstream_status", None) is not None
+
+
 def _scrubbed_traceback(scrubber: SecretScrubber, error: BaseException) -> str:
     """``traceback_str`` for the failure hooks (in a worker thread: see :meth:`RequestRun.failure_hooks`)."""
     return scrubber.scrub("".join(traceback.format_exception(error)))
@@ -222,12 +230,15 @@ class RunRules:
 class RequestRun:
     """One request: its context, and the rules for its outcome (see the module docstring)."""
 
-    __slots__ = ("ctx", "picks", "resources", "rules", "wire")
+    __slots__ = ("attempt", "ctx", "picks", "resources", "rules", "wire")
 
     def __init__(self, ctx: RequestContext, rules: RunRules) -> None:
         self.ctx = ctx
         self.rules = rules
         self.resources = Resources()
+        #: the routing attempt whose upstream answered (None: no upstream answered, e.g. a cache hit);
+        #: settled exactly once by :meth:`settle_attempt`
+        self.attempt: Attempt[Deployment] | None = None
         #: which of the guardrails sharing a name runs for this request (``HookPlan.pick``), once
         self.picks: dict[str, int] = {}
         #: how the answer is written when the client spoke another API (``responses_wire.ResponsesWire``)
@@ -255,13 +266,46 @@ class RequestRun:
         return self.rules.plan.calls(phase, self.ctx.data, self.picks)
 
     # -- the upstream ------------------------------------------------------------------------------
-    def upstream_attempt(self, deployment: Deployment, outgoing: dict[str, Any]) -> None:
-        """The router is about to send ``outgoing`` to ``deployment`` (every attempt, retries too)."""
+    def upstream_attempt(self, deployment: Deployment, outgoing: dict[str, Any],
+                         attempt: Attempt[Deployment] | None = None) -> None:
+        """The router is about to send ``outgoing`` to ``deployment`` (every attempt, retries and
+        fallbacks too); the model group is the one entered by name (a fallback's, after a fallback)."""
         ctx = self.ctx
         ctx.deployment = deployment
         ctx.upstream_body = outgoing
         ctx.upstream_start = time.perf_counter()
+        ctx.model_group = attempt.route.requested if attempt is not None else deployment.model_name
         self.rules.observers.notify("on_upstream_request", ctx)
+
+    def first_token(self) -> None:
+        """The first chunk of the answer reached the relay (latency-based routing's time to first token)."""
+        if self.attempt is not None and not self.attempt.settled:
+            self.attempt.mark_first_token()
+
+    def settle_attempt(self, *, succeeded: bool = False, error: ProxyError | None = None) -> None:
+        """How the upstream attempt that answered ended, told to routing exactly once (docs/routing.md).
+
+        ``succeeded``: the whole answer arrived (its usage feeds latency and ``tpm``); an ``error`` the
+        upstream made after answering (a stream without its end marker, an error event: it carries the
+        upstream's status): its health, nothing else is tried; otherwise abandoned (the client left, a
+        hook refused the answer, the proxy stopped the stream) — nobody's fault. A no-op without an answered
+        attempt, and once settled. The outcome rules below call it (:meth:`succeed`,
+        :meth:`failure_hooks`, :meth:`report_failure`), so every way a request ends settles it.
+        """
+        attempt = self.attempt
+        if attempt is None or attempt.settled:
+            return
+        if error is not None and not _upstream_fault(error):
+            error = None
+        if succeeded:
+            usage = self.ctx.usage if isinstance(self.ctx.usage, dict) else {}
+            completion, total = usage.get("completion_tokens"), usage.get("total_tokens")
+            attempt.succeeded(completion_tokens=completion if isinstance(completion, int) else None,
+                              total_tokens=total if isinstance(total, int) else None)
+        elif error is not None:
+            attempt.failed(error, first_byte_sent=True)
+        else:
+            attempt.abandoned()
 
     # -- outcome rules -----------------------------------------------------------------------------
     def settle_cost(self) -> None:
@@ -299,6 +343,7 @@ class RequestRun:
         if ctx.failure_hooks_ran:
             return error
         ctx.failure_hooks_ran = True
+        self.settle_attempt(error=error)    # with the error as it came, before a hook replaces it
         calls = self.calls("failure")
         if not calls:
             ctx.error = error
@@ -351,6 +396,7 @@ class RequestRun:
         ctx.outcome_reported = True
         ctx.status = status
         ctx.end = time.perf_counter()
+        self.settle_attempt(succeeded=True)
         self.rules.observers.notify("on_success", ctx)
 
     def report_failure(self, error: ProxyError) -> None:
@@ -361,6 +407,7 @@ class RequestRun:
         ctx.error = error
         ctx.status = error.status_code
         ctx.end = time.perf_counter()
+        self.settle_attempt(error=error)
         self.rules.observers.notify("on_failure", ctx)
 
     async def cancelled(self, reason: ProxyError | None = None) -> None:

@@ -28,6 +28,7 @@ Rules (``docs/logging.md`` states them for users):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,28 +61,50 @@ UNKNOWN = FinalCost(None, None)
 FREE = FinalCost(0.0, "free")
 
 
-class CostCalculator:
-    def __init__(self, table: PriceTable | None = None) -> None:
-        self.table = table or PriceTable.load_default()
-        self._prices: dict[int, Price | None] = {}
+#: ``(deployment, the model its answer names) -> the name to price it by``, or None for the configured
+#: model: the composition root's, from the provider adapters (Azure prices by ``base_model``)
+PricingModel = Callable[[Deployment, "str | None"], "str | None"]
 
-    def price(self, deployment: Deployment) -> Price | None:
-        """The deployment's price (cached per deployment: config is immutable for the app's life)."""
-        cached = self._prices.get(deployment.index, _UNSET)
+#: prices kept per (deployment, model): a wildcard deployment serves any model a client names
+_PRICE_CACHE_SIZE = 4096
+
+
+class CostCalculator:
+    def __init__(self, table: PriceTable | None = None, *, pricing_model: PricingModel | None = None) -> None:
+        self.table = table or PriceTable.load_default()
+        self._pricing_model = pricing_model
+        self._prices: dict[tuple[int, str, str], Price | None] = {}
+
+    def price(self, deployment: Deployment, answer_model: str | None = None) -> Price | None:
+        """The deployment's price: its overrides, else the table's entry for ``provider/model``.
+
+        The model is the configured one, or what the provider adapter prices by (``pricing_model``:
+        an Azure deployment's ``base_model``, else the dated model of its answer), else any
+        deployment's ``model_info.base_model`` (LiteLLM's way to price a custom name). Cached per
+        deployment and model (the config is immutable for the app's life).
+        """
+        name = self._pricing_model(deployment, answer_model) if self._pricing_model is not None else None
+        if not name:
+            # model_info.base_model: the name to price by (LiteLLM's), e.g. a custom deployment of a known model
+            info = deployment.model_info if isinstance(deployment.model_info, dict) else {}
+            base = info.get("base_model")
+            name = base if isinstance(base, str) and base else deployment.upstream_model
+        key = (deployment.index, deployment.provider, name)
+        cached = self._prices.get(key, _UNSET)
         if cached is not _UNSET:
             return cached  # type: ignore[return-value]
         overrides = {"input_cost_per_token": deployment.input_cost_per_token,
                      "output_cost_per_token": deployment.output_cost_per_token}
-        # model_info.base_model: the name to price by (LiteLLM's), e.g. a custom deployment of a known model
-        info = deployment.model_info if isinstance(deployment.model_info, dict) else {}
-        base = info.get("base_model")
         try:
-            price = price_for(self.table, base if isinstance(base, str) and base else deployment.upstream_model,
-                              overrides)
+            # provider/model first (``gemini/gemini-2.5-flash`` is priced apart from Vertex's), then the
+            # table's own fallbacks (without the prefix, without a snapshot date)
+            price = price_for(self.table, f"{deployment.provider}/{name}", overrides)
         except ValueError as exc:  # config validation makes this unreachable; never fail a request
             log.error("cannot price %s: %s", deployment.label, exc)
             price = None
-        self._prices[deployment.index] = price
+        if len(self._prices) >= _PRICE_CACHE_SIZE:
+            self._prices.clear()
+        self._prices[key] = price
         return price
 
     @staticmethod
@@ -100,21 +123,29 @@ class CostCalculator:
         prompt, completion = self.reported_tokens(ctx)
         if prompt is None and completion is None:
             return UNKNOWN
-        price = self.price(ctx.deployment)
+        price = self.price(ctx.deployment, _answer_model(ctx))
         return FinalCost(compute_cost(price, prompt, completion), "usage" if price is not None else "unpriced")
 
     def needs_estimate(self, ctx: RequestContext) -> bool:
         """True when the request succeeded upstream, is priced, but the upstream reported no usage."""
         if ctx.error is not None or ctx.cost_source is not None or ctx.deployment is None:
             return False
-        return self.price(ctx.deployment) is not None and self.reported_tokens(ctx) == (None, None)
+        return self.price(ctx.deployment, _answer_model(ctx)) is not None and self.reported_tokens(ctx) == (None, None)
 
     def estimate(self, ctx: RequestContext) -> tuple[Tokens, FinalCost]:
         """Count tokens ourselves (worker thread only). Returns the tokens and the cost."""
         body: dict[str, Any] = ctx.upstream_body or ctx.data
         prompt, completion = estimate_usage(body, _response_text(ctx.response))
         assert ctx.deployment is not None
-        return (prompt, completion), FinalCost(compute_cost(self.price(ctx.deployment), prompt, completion), "estimate")
+        price = self.price(ctx.deployment, _answer_model(ctx))
+        return (prompt, completion), FinalCost(compute_cost(price, prompt, completion), "estimate")
+
+
+def _answer_model(ctx: RequestContext) -> str | None:
+    """The model the answer names (``gpt-4o-2024-08-06``), if any."""
+    response = ctx.response
+    model = dict.get(response, "model") if isinstance(response, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def _response_text(response: Any) -> str:

@@ -82,7 +82,7 @@ def _litellm_params(ctx: RequestContext, deployment: Deployment | None) -> dict[
     metadata["requester_ip_address"] = ctx.requester_ip_address
     return {
         "metadata": metadata,
-        "model_group": ctx.requested_model,
+        "model_group": ctx.model_group or ctx.requested_model,
         "custom_llm_provider": deployment.provider if deployment else None,
         "api_base": deployment.safe_api_base if deployment else None,
         "stream": ctx.stream,
@@ -222,6 +222,8 @@ def standard_logging_object(ctx: RequestContext, scrub: SecretScrubber,
         "endpoint": ctx.route.endpoint,
         "stream": ctx.stream,
         "model": ctx.requested_model,
+        # the group that served the request: the requested one, or a fallback's (docs/routing.md)
+        "model_group": ctx.model_group or ctx.requested_model,
         "deployment": deployment.label if deployment else None,
         "upstream_model": deployment.upstream_model if deployment else None,
         "provider": deployment.provider if deployment else None,

@@ -189,23 +189,30 @@ class LlamaGuard(CustomLogger):
         if router is None:
             raise ModerationUnavailable("the proxy's router is not running")
         answer = None
+        called: list[Any] = []      # the deployment the router called (a wildcard's, a fallback's)
         with trio.move_on_after(self.timeout):
             try:
-                deployment, answer = await router.send(self.model_name, endpoint, body)
+                attempt, answer = await router.send(self.model_name, endpoint, body,
+                                                    on_attempt=lambda d, _body, _attempt: called.append(d))
             except ProxyError as exc:
                 raise ModerationUnavailable(f"the guard model {self.model_name!r} failed "
                                             f"(HTTP {exc.status_code}, {exc.code})") from None
         if answer is None:
             raise ModerationUnavailable(f"no answer within llamaguard_timeout={self.timeout:g} s")
+        deployment = called[-1]
         try:
             parsed = orjson.loads(answer.body)
             choice = parsed["choices"][0]
             text = choice["text"] if endpoint == "completions" else choice["message"]["content"]
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            attempt.abandoned()
             raise ModerationUnavailable("the guard model's answer is not an OpenAI completion") from None
+        prompt_tokens, completion_tokens = usage_from_response(parsed) if isinstance(parsed, dict) else (None, None)
+        attempt.succeeded(completion_tokens=completion_tokens,
+                          total_tokens=None if prompt_tokens is None or completion_tokens is None
+                          else prompt_tokens + completion_tokens)
         if not isinstance(text, str):
             raise ModerationUnavailable("the guard model's answer has no text")
-        prompt_tokens, completion_tokens = usage_from_response(parsed) if isinstance(parsed, dict) else (None, None)
         record["deployment"] = deployment.label
         record["prompt_tokens"] = prompt_tokens
         record["completion_tokens"] = completion_tokens
@@ -220,7 +227,9 @@ def llamaguard_from_config(config: ProxyConfig, router: Router | None, cost: Cos
     if not model:
         raise HandlerLoadError("llamaguard_moderations needs litellm_settings.llamaguard_model_name "
                                "(a model_name of this proxy's model_list serving Llama Guard)")
-    if model not in config.model_groups:
+    routing = config.routing_rules
+    aliases = routing.settings.model_group_alias if routing is not None else {}
+    if model not in config.model_groups and model not in aliases:
         known = ", ".join(sorted(config.model_groups))
         raise HandlerLoadError(f"litellm_settings.llamaguard_model_name {model!r} is not a model_name of "
                                f"model_list (models: {known})")

@@ -20,7 +20,6 @@ from .base import (
     SecretManagerMisconfigured,
     SecretManagerUnreachable,
     SecretUndecryptable,
-    resolved_values,
 )
 
 __all__ = [
@@ -30,5 +29,4 @@ __all__ = [
     "SecretManagerMisconfigured",
     "SecretManagerUnreachable",
     "SecretUndecryptable",
-    "resolved_values",
 ]

@@ -37,8 +37,6 @@ __all__ = [
     "SecretManagerUnreachable",
     "SecretUndecryptable",
     "import_client",
-    "remember_value",
-    "resolved_values",
 ]
 
 #: every client is built with these (and with retries off), so one unanswered call ends in seconds
@@ -46,20 +44,6 @@ CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 4.0
 #: all startup reads together: a manager that does not answer stops startup well within 10 s
 STARTUP_DEADLINE = 7.0
-
-
-#: every value this process read from a manager or decrypted with KMS: the log and response scrubber
-#: must know them (``ProxyConfig.secrets()`` adds them), wherever in the config they ended up
-_RESOLVED: set[str] = set()
-
-
-def remember_value(value: str) -> None:
-    _RESOLVED.add(value)
-
-
-def resolved_values() -> list[str]:
-    """The values read through secret managers so far (for the scrubber; never log them)."""
-    return sorted(_RESOLVED)
 
 
 class SecretManager(Protocol):

@@ -19,7 +19,7 @@ import os
 from collections.abc import MutableMapping
 
 from ..errors import ConfigError
-from .base import SecretManagerError, remember_value
+from .base import SecretManagerError
 from .settings import KeyManagementSettings
 
 __all__ = ["ENV_PREFIX", "KMSEnvironmentError", "decrypt_kms_environment"]
@@ -87,7 +87,6 @@ def decrypt_kms_environment(environ: MutableMapping[str, str] | None = None) -> 
         value = results[source][0]
         assert value is not None
         env[target] = value
-        remember_value(value)
     names = sorted(targets.values())
     log.info("USE_AWS_KMS: decrypted %d variable(s) with aws_kms: %s", len(names), ", ".join(names))
     return names

@@ -11,9 +11,9 @@ A failed read during refresh does not stop a running proxy: it is logged (name, 
 never a value) and the previous value stays in use; the next round tries again. Values are passed to
 the callback only, never logged.
 
-Wiring: the callback is where refreshed values would reach running providers (a deployment's
-``api_key``, the master key). That wiring belongs to the composition root the restructure builds;
-until then nothing starts this service, and a changed secret takes effect at the next restart.
+Wiring (``proxy.py``): the composition root builds it from what startup read
+(``ProxyConfig.secret_resolution``) and starts it with the app; its callback tells the scrubber the new
+value, then ``config/live.py:LiveSecrets``, from which the router takes every deployment it calls.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ Rules (LiteLLM's, except the last):
   reason. All names are read concurrently in daemon threads under one deadline
   (``STARTUP_DEADLINE``), so a manager that does not answer stops startup in seconds, never hangs it.
 
-Values read from a manager are remembered for the scrubber (``base.remember_value``) and never
-logged: the startup log line names the variables and where each came from.
+Values read from a manager are never logged (the startup log line names the variables and where
+each came from); they travel in the returned :class:`Resolution`, which the config keeps
+(``ProxyConfig.secret_resolution``) and the composition root hands to the scrubber and to the refresh
+service — no process-global state.
 """
 
 from __future__ import annotations
@@ -35,12 +37,10 @@ from .base import (
     SecretManager,
     SecretManagerError,
     SecretManagerUnreachable,
-    remember_value,
 )
 from .settings import KeyManagementSettings, parse_key_management
 
-__all__ = ["Resolution", "SecretResolver", "find_references", "read_all", "resolve_config_secrets",
-           "startup_resolution"]
+__all__ = ["Resolution", "SecretResolver", "find_references", "read_all", "resolve_config_secrets"]
 
 log = logging.getLogger("trioproxy.secrets")
 
@@ -76,7 +76,6 @@ class SecretResolver:
             except SecretManagerError as exc:
                 raise exc.for_secret(name) from None
             if value is not None:
-                remember_value(value)
                 return value, self.manager_name
         return self.environ.get(name), "environment"
 
@@ -191,7 +190,8 @@ def _substitute(value: Any, values: Mapping[str, str], keys: tuple[str, ...] = (
 
 @dataclass
 class Resolution:
-    """What startup read: the seam the refresh service starts from (see ``refresh.py``)."""
+    """What startup read: the scrubber's values and the seam the refresh service starts from
+    (``refresh.py``; the composition root builds it from this)."""
 
     resolver: SecretResolver
     #: every referenced name → where it came from (``environment`` or the manager's name)
@@ -199,38 +199,35 @@ class Resolution:
     #: every referenced name → its value at startup (secret: never log)
     values: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @property
+    def refresh_interval(self) -> float:
+        """Seconds between refresh rounds (``key_management_settings.refresh_interval``)."""
+        return self.resolver.settings.refresh_interval
 
-_LAST: Resolution | None = None
-
-
-def startup_resolution() -> Resolution | None:
-    """The last resolution done in this process (None without a secret manager).
-
-    Until the restructure passes it through the composition root, this is how the app would find
-    the resolver and names to hand to :class:`~trioproxy.secret_managers.refresh.SecretRefresher`.
-    """
-    return _LAST
+    def managed_values(self) -> list[str]:
+        """The values read from the manager (not the environment's): secrets wherever they went."""
+        return sorted(v for name, v in self.values.items() if v and self.sources.get(name) != "environment")
 
 
 def resolve_config_secrets(raw: Any, source: str, problems: list[str], warnings: list[str],
-                           environ: Mapping[str, str] | None = None) -> Any:
-    """The raw document with ``os.environ/NAME`` replaced through the manager (see module docstring).
+                           environ: Mapping[str, str] | None = None) -> tuple[Any, Resolution | None]:
+    """The raw document with ``os.environ/NAME`` replaced through the manager (see module docstring),
+    and what was read (None without a manager, or when a read failed: startup stops then anyway).
 
     Problems and warnings are appended to the caller's lists (``config/build.py``'s, so that every problem
     of a config is reported at once); a reference that could not be resolved is replaced by ``""``
     so validation does not report it a second time.
     """
-    global _LAST
     if not isinstance(raw, dict) or not isinstance(raw.get("general_settings"), dict):
-        return raw
+        return raw, None
     env = environ if environ is not None else os.environ
     settings, setting_problems, setting_warnings = parse_key_management(raw["general_settings"], source)
     problems += setting_problems
     warnings += setting_warnings
     if settings is None or setting_problems:
-        return raw
+        return raw, None
     if not settings.reads:
-        return raw
+        return raw, None
 
     from .managers import build_manager
 
@@ -242,7 +239,7 @@ def resolve_config_secrets(raw: Any, source: str, problems: list[str], warnings:
         manager = _call_within(lambda: build_manager(settings, env), STARTUP_DEADLINE, settings.system)
     except SecretManagerError as exc:
         problems.append(f"{source}: general_settings.key_management_system: {exc}")
-        return _substitute(raw, dict.fromkeys(references, ""))
+        return _substitute(raw, dict.fromkeys(references, "")), None
     resolver = SecretResolver(settings, manager, env)
     remaining = max(STARTUP_DEADLINE - (time.monotonic() - started), 0.5)
     results, errors = read_all(resolver, references, deadline=remaining)
@@ -262,11 +259,12 @@ def resolve_config_secrets(raw: Any, source: str, problems: list[str], warnings:
             continue
         values[name] = value
         sources[name] = where
+    resolution = None
     if not errors and len(sources) == len(references):
         from_manager = sorted(n for n, w in sources.items() if w != "environment")
         from_env = sorted(n for n, w in sources.items() if w == "environment")
         log.info("secrets: %d of %d os.environ/ references read from %s%s%s", len(from_manager), len(references),
                  settings.system, f" ({', '.join(from_manager)})" if from_manager else "",
                  f"; from the environment: {', '.join(from_env)}" if from_env else "")
-        _LAST = Resolution(resolver, sources, values)
-    return _substitute(raw, values)
+        resolution = Resolution(resolver, sources, values)
+    return _substitute(raw, values), resolution

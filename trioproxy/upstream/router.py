@@ -1,30 +1,83 @@
-"""Choosing a deployment for a model name, and retrying on another when one fails.
+"""A model name → the deployments to try, in order, and the providers that try them.
 
-Several deployments under one ``model_name`` are load-balanced by weight (``simple-shuffle``). A
-deployment that fails with a connection error, a timeout while connecting, or a 5xx *before any
-byte reached the client* is retried on another (``num_retries``, default 2); the deployments not yet
-tried are preferred. Client errors (4xx) are never retried: the same request would fail again.
+The rules are the routing package's (``upstream/routing``, docs/routing.md): model names, aliases and
+wildcards, the strategy's order within a group, cooldowns, tags, retries and fallbacks. This module
+drives them over the providers: for each request the :class:`Router` asks the long-lived
+:class:`~.routing.Routing` for a plan and runs its attempt loop (``routing.call_with_plan``) with a
+provider call per attempt.
 
-The router only ever runs before the first byte of the answer is sent: for streams, "success" is
-the upstream's status line, so a stream is never retried halfway.
+What the router adds to the plan:
+
+* **the deployment actually called**: a wildcard's match replaces the configured model (and, for
+  ``model: "*"``, the provider: ``anthropic/claude-…`` goes to the Anthropic adapter); refreshed
+  secrets replace the values read at startup (``current``, from the composition root). Such derived
+  deployments are kept in a bounded cache, so a provider sees the same object for the same model
+  (and prepares it once) while clients naming ever new models through ``*`` cannot grow it;
+* **the outgoing body**: the deployment's defaults, the client's body over them, ``model`` set to
+  the upstream's name; for a provider that does not apply LiteLLM's parameter policy itself (the
+  built-in ``openai/`` and ``fake/``), without the policy's fields and what the deployment's or the
+  request's ``additional_drop_params`` list (``providers/params.py``);
+* for a stream, **its first event** read within the attempt (``primed.py``): a stream that opens with
+  an error event, or ends before any, fails the attempt, so it is retried or falls back like an error
+  status (nothing of it reached the client yet);
+* the **attempt** it returns with the answer: the caller settles it exactly once (``succeeded`` at
+  the end of the answer, ``failed(…, first_byte_sent=True)`` when a stream breaks, ``abandoned`` when
+  the client leaves), which feeds cooldowns, latency and usage.
+
+The router only ever tries another deployment before the first byte of an answer is sent: for a
+stream, "answered" is its first event, so a stream is never retried halfway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import APIConnectionError, NotFoundError, ProxyError, ServiceUnavailableError, Timeout
+from ..config.model import DEFAULT_OPENAI_API_BASE
+from ..errors import (
+    APIConnectionError,
+    BadRequestError,
+    NotFoundError,
+    ProxyError,
+    ServiceUnavailableError,
+    Timeout,
+)
+from ..masking import SecretScrubber
 from .base import Provider, UpstreamResponse, UpstreamStream
 from .errors import status_is_retryable
+from .primed import prime
+from .providers.params import apply_drop_list
+from .routing import (
+    Attempt,
+    Candidate,
+    Clock,
+    DeploymentRouting,
+    RequestFacts,
+    Route,
+    Routing,
+    RoutingPlan,
+    RoutingSettings,
+    call_with_plan,
+    split_model,
+)
+from .routing.adapter import TrioClock
 
 if TYPE_CHECKING:
     from ..config import Deployment, ProxyConfig
 
-__all__ = ["Router", "is_retryable"]
+__all__ = ["OnAttempt", "Router", "build_routing", "is_retryable"]
 
 log = logging.getLogger("trioproxy.router")
+
+#: called before each attempt with the deployment called, the body sent and the attempt
+OnAttempt = Callable[["Deployment", dict[str, Any], Attempt["Deployment"]], None]
+
+#: derived deployments kept (wildcard matches, refreshed secrets): beyond this the oldest are dropped
+DERIVED_CACHE_SIZE = 1024
 
 
 def is_retryable(error: ProxyError) -> bool:
@@ -44,74 +97,131 @@ def is_retryable(error: ProxyError) -> bool:
     return status_is_retryable(getattr(error, "upstream_status", None) or error.status_code)
 
 
+def _litellm_model(deployment: Deployment) -> str:
+    """The deployment's ``litellm_params.model`` as written (``"*"`` and ``"openai/*"`` differ)."""
+    return deployment.litellm_model or f"{deployment.provider}/{deployment.upstream_model}"
+
+
+def build_routing(config: ProxyConfig, *, clock: Clock | None = None,
+                  rng: random.Random | None = None) -> Routing[Deployment]:
+    """The process's routing service for ``config``: one candidate per deployment (docs/routing.md)."""
+    rules = config.routing_rules
+    if rules is not None:
+        settings, views = rules.settings, rules.deployments
+    else:   # a config built by hand (tests): today's defaults
+        settings = RoutingSettings(num_retries=config.num_retries)
+        views = tuple(DeploymentRouting(id=str(d.index), weight=d.weight, max_retries=d.max_retries)
+                      for d in config.deployments)
+    candidates = [Candidate(key=views[d.index].id, group=d.model_name, model=_litellm_model(d),
+                            routing=views[d.index], target=d) for d in config.deployments]
+    return Routing(candidates, settings, clock=clock or TrioClock(), rng=rng, retryable=is_retryable)
+
+
 class Router:
-    def __init__(self, config: ProxyConfig, providers: dict[str, Provider], rng: random.Random | None = None) -> None:
-        self._groups = config.model_groups
+    """Every upstream call of the proxy (the pipeline's, the Llama Guard built-in's) goes through here."""
+
+    def __init__(self, routing: Routing[Deployment], providers: Mapping[str, Provider], *,
+                 current: Callable[[Deployment], Deployment] | None = None,
+                 scrubber: SecretScrubber | None = None) -> None:
+        self.routing = routing
         self._providers = providers
-        self._num_retries = config.num_retries
-        self._rng = rng or random.Random()
+        self._current = current
+        self._scrubber = scrubber or SecretScrubber()
+        self._derived: OrderedDict[tuple[int, str, str], tuple[Deployment, Deployment]] = OrderedDict()
+
+    @classmethod
+    def from_config(cls, config: ProxyConfig, providers: Mapping[str, Provider], *,
+                    current: Callable[[Deployment], Deployment] | None = None, scrubber: SecretScrubber | None = None,
+                    rng: random.Random | None = None, clock: Clock | None = None) -> Router:
+        return cls(build_routing(config, clock=clock, rng=rng), providers, current=current, scrubber=scrubber)
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether the strategy checks ``tpm`` limits (then requests carry an input-token estimate)."""
+        return self.routing.settings.routing_strategy in ("usage-based-routing-v2", "latency-based-routing")
 
     @property
     def model_names(self) -> list[str]:
-        return list(self._groups)
+        """What ``GET /v1/models`` lists: exact groups, then visible aliases (no wildcard patterns)."""
+        return self.routing.model_names()
+
+    def resolve(self, model: str) -> Route[Deployment]:
+        """Where ``model`` leads; the 404 for a model nobody serves comes from here (as from a plan)."""
+        route = self.routing.resolver.resolve(model) if isinstance(model, str) else None
+        if route is None:
+            raise NotFoundError(f"Model {model!r} is not served by this proxy. GET /v1/models lists the available "
+                                "models.", param="model")
+        return route
 
     def deployments(self, model: str) -> list[Deployment]:
-        group = self._groups.get(model)
-        if not group:
-            raise NotFoundError(
-                f"Model {model!r} is not served by this proxy. GET /v1/models lists the available models.",
-                param="model",
-            )
-        return group
+        """The configured deployments ``model`` leads to (raises the 404 for an unknown model)."""
+        return [c.target for c in self.resolve(model).candidates]
 
-    def _order(self, group: list[Deployment]) -> list[Deployment]:
-        """A weighted shuffle: the first is the weighted pick, the rest the fallbacks in turn."""
-        if len(group) == 1:
-            return list(group)
-        remaining = list(group)
-        ordered = []
-        while remaining:
-            weights = [max(d.weight, 0.0) for d in remaining]
-            pick = self._rng.choices(remaining, weights=weights)[0] if sum(weights) > 0 else remaining[0]
-            ordered.append(pick)
-            remaining.remove(pick)
-        return ordered
+    def plan(self, model: str, facts: RequestFacts | None = None) -> RoutingPlan[Deployment]:
+        return self.routing.plan(model, facts)
 
-    def _retries_for(self, group: list[Deployment]) -> int:
-        explicit = [d.max_retries for d in group if d.max_retries is not None]
-        return min(explicit) if explicit else self._num_retries
+    # -- one attempt ---------------------------------------------------------------------------------
+
+    def _derive(self, base: Deployment, provider: str, name: str) -> Deployment:
+        """``base`` for the model a wildcard matched (same object for the same model, bounded)."""
+        key = (id(base), provider, name)
+        cached = self._derived.get(key)
+        if cached is not None and cached[0] is base:
+            self._derived.move_to_end(key)
+            return cached[1]
+        changes: dict[str, Any] = {"provider": provider, "upstream_model": name}
+        if provider == "openai" and not base.api_base:
+            changes["api_base"] = DEFAULT_OPENAI_API_BASE
+        derived = dataclasses.replace(base, **changes)
+        self._derived[key] = (base, derived)
+        if len(self._derived) > DERIVED_CACHE_SIZE:
+            self._derived.popitem(last=False)
+        return derived
+
+    def _prepare(self, attempt: Attempt[Deployment], body: dict[str, Any]) -> tuple[Deployment, Provider, dict[str, Any]]:
+        deployment = attempt.candidate.target
+        if self._current is not None:
+            deployment = self._current(deployment)
+        provider_name, name = split_model(attempt.model)
+        if (provider_name, name) != (deployment.provider, deployment.upstream_model):
+            deployment = self._derive(deployment, provider_name, name)
+        provider = self._providers.get(provider_name)
+        if provider is None:
+            raise BadRequestError(f"Model {attempt.route.requested!r} leads to provider {provider_name!r}, "
+                                  "which this proxy does not serve (docs/providers.md lists the providers).",
+                                  param="model", code="unsupported_provider")
+        outgoing = dict(deployment.extra_params)
+        outgoing.update(body)
+        outgoing["model"] = name
+        if not getattr(provider, "applies_param_policy", False):
+            listed = deployment.provider_params.get("additional_drop_params") or ()
+            outgoing = apply_drop_list(outgoing, (listed,) if isinstance(listed, str) else listed)
+        return deployment, provider, outgoing
 
     async def _call(self, model: str, endpoint: str, body: dict[str, Any], stream: bool,
-                    on_attempt: Any = None) -> tuple[Deployment, Any]:
-        group = self.deployments(model)
-        order = self._order(group)
-        attempts = self._retries_for(group) + 1
-        last: ProxyError | None = None
-        for attempt in range(attempts):
-            deployment = order[attempt % len(order)]
-            outgoing = dict(deployment.extra_params)
-            outgoing.update(body)
-            outgoing["model"] = deployment.upstream_model
+                    facts: RequestFacts | None, on_attempt: OnAttempt | None) -> tuple[Attempt[Deployment], Any]:
+        plan = self.routing.plan(model, facts or RequestFacts(stream=stream))
+
+        async def one(attempt: Attempt[Deployment]) -> Any:
+            deployment, provider, outgoing = self._prepare(attempt, body)
             if on_attempt is not None:
-                on_attempt(deployment, outgoing)
-            provider = self._providers[deployment.provider]
-            try:
-                if stream:
-                    return deployment, await provider.open_stream(deployment, endpoint, outgoing)
-                return deployment, await provider.send(deployment, endpoint, outgoing)
-            except ProxyError as exc:
-                last = exc
-                if attempt + 1 >= attempts or not is_retryable(exc):
-                    raise
-                log.warning("deployment %s of %r failed (%s); retrying on %s", deployment.label, model,
-                            exc.status_code, order[(attempt + 1) % len(order)].label)
-        assert last is not None
-        raise last
+                on_attempt(deployment, outgoing, attempt)
+            if stream:
+                # up to the first event within the attempt: a stream that fails at once is retried
+                return await prime(await provider.open_stream(deployment, endpoint, outgoing), deployment,
+                                   self._scrubber)
+            return await provider.send(deployment, endpoint, outgoing)
 
-    async def send(self, model: str, endpoint: str, body: dict[str, Any],
-                   on_attempt: Any = None) -> tuple[Deployment, UpstreamResponse]:
-        return await self._call(model, endpoint, body, False, on_attempt)
+        return await call_with_plan(plan, one)
 
-    async def open_stream(self, model: str, endpoint: str, body: dict[str, Any],
-                          on_attempt: Any = None) -> tuple[Deployment, UpstreamStream]:
-        return await self._call(model, endpoint, body, True, on_attempt)
+    async def send(self, model: str, endpoint: str, body: dict[str, Any], *, facts: RequestFacts | None = None,
+                   on_attempt: OnAttempt | None = None) -> tuple[Attempt[Deployment], UpstreamResponse]:
+        """A whole answer from the first deployment that gives one (NotFoundError for an unknown model)."""
+        return await self._call(model, endpoint, body, False, facts, on_attempt)
+
+    async def open_stream(self, model: str, endpoint: str, body: dict[str, Any], *,
+                          facts: RequestFacts | None = None,
+                          on_attempt: OnAttempt | None = None) -> tuple[Attempt[Deployment], UpstreamStream]:
+        """An open stream (status and headers in) from the first deployment that opens one."""
+        return await self._call(model, endpoint, body, True, facts, on_attempt)
+

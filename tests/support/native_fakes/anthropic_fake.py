@@ -35,6 +35,7 @@ class Script:
     tool_call: dict[str, Any] | None = None     # answer with this tool_use when tools are offered
     fail: tuple[int, str, str] | None = None    # (status, error type, message)
     stream_error: tuple[str, str] | None = None  # an ``error`` event mid-stream
+    error_at_start: bool = False                 # stream_error right after message_start (overload)
     truncate: bool = False                       # end the stream without message_stop
     hang: bool = False                           # send the first events, then wait for the client
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 21, "output_tokens": 7,
@@ -164,6 +165,10 @@ class AnthropicFake(NativeFake):
             "id": "msg_fake02", "type": "message", "role": "assistant", "model": body["model"], "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": start_usage}}),
             event("ping", {"type": "ping"})]
+        if self.script.stream_error is not None and self.script.error_at_start:
+            kind, message = self.script.stream_error
+            pieces.append(event("error", {"type": "error", "error": {"type": kind, "message": message}}))
+            return Reply(200, {"content-type": "text/event-stream"}, pieces=pieces)
         if self.script.hang:
             pieces.append(event("content_block_start", {"type": "content_block_start", "index": 0,
                                                         "content_block": {"type": "text", "text": ""}}))

@@ -18,7 +18,7 @@ from trioproxy.errors import (
 from trioproxy.upstream.providers import anthropic, bedrock, gemini, ollama
 from trioproxy.upstream.providers.adapter import Call, StreamInterruptedError
 from trioproxy.upstream.providers.openai_like import OpenAISSEDecoder
-from trioproxy.upstream.providers.params import CHAT_PARAMS, apply_param_policy
+from trioproxy.upstream.providers.params import CHAT_PARAMS, apply_drop_list, apply_param_policy
 from trioproxy.upstream.providers.shapes import encode_embedding, parse_data_url
 
 
@@ -45,6 +45,18 @@ def test_param_policy():
     assert policy(quiet) == base
     with pytest.raises(BadRequestError):
         policy({**base, "n": 2})
+    # the request's own additional_drop_params (a name or a list) drop like the deployment's
+    assert policy({**base, "logprobs": True, "additional_drop_params": ["logprobs", "temperature"]}) == {
+        "model": "m", "messages": [], "top_k": 2}
+    assert policy({**base, "logprobs": True, "additional_drop_params": "logprobs"}) == base
+
+
+def test_drop_list_for_the_builtin_providers():
+    body = {"model": "m", "user": "u", "seed": 1, "frobnicate": 2, "drop_params": True,
+            "additional_drop_params": ["seed", 7, "model"]}
+    # unknown fields pass (OpenAI-compatible), the lists and the policy's fields never do; model stays
+    assert apply_drop_list(body, ("user",)) == {"model": "m", "frobnicate": 2}
+    assert apply_drop_list({"model": "m", "additional_drop_params": {"x": 1}}) == {"model": "m"}
 
 
 def test_data_urls_and_base64_embeddings():

@@ -35,6 +35,9 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     async def health() -> Response:
         model = request.args.get("model")
         deployments = router.deployments(model) if model else services.config.deployments
+        # a wildcard (``openai/*``) names no model to call; the others are called with their current
+        # secrets (a key refreshed from the secret manager, docs/secrets.md)
+        deployments = [services.live_secrets.current(d) for d in deployments if "*" not in d.litellm_model]
         return json_response(200, await check_health(deployments, services.providers, services.scrubber))
 
     @app.get("/health/liveliness")

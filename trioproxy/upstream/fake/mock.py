@@ -82,6 +82,11 @@ class MockingProvider:
         self.inner = inner
         self.fake = fake
 
+    @property
+    def applies_param_policy(self) -> bool:
+        """Whether ``inner`` applies LiteLLM's parameter policy itself (``upstream/router.py`` asks)."""
+        return bool(getattr(self.inner, "applies_param_policy", False))
+
     def _local(self, deployment: Deployment, body: dict[str, Any], endpoint: str) -> tuple[Any, dict[str, Any]]:
         mock = mock_of(deployment, body)
         if isinstance(mock, str):

@@ -7,13 +7,18 @@ Rules (``docs/providers.md`` states them for users):
   ``litellm_params`` through as body defaults).
 * An OpenAI parameter the provider cannot take is dropped when ``drop_params`` is true (the
   request's own ``drop_params``, else the deployment's, else ``litellm_settings.drop_params``) or
-  listed in ``additional_drop_params``; otherwise the request fails with a 400 that names the
+  listed in ``additional_drop_params`` (the deployment's, and the request's own: LiteLLM reads both);
+  otherwise the request fails with a 400 that names the
   parameter and the provider — never a silent change of meaning, never a provider's own
   "extra inputs are not permitted" error.
 * Fields that are neither OpenAI parameters nor the adapter's declared native extras (``top_k``…)
   are treated the same way for native APIs (they reject unknown arguments). OpenAI-compatible
   servers receive them unchanged, as LiteLLM sends them.
 * ``None`` values are dropped (``"stop": null`` means "not set" to OpenAI clients).
+* The built-in OpenAI-compatible providers (``openai/``, ``fake/``) forward every field, as LiteLLM
+  does for them, except the policy's own fields and what ``additional_drop_params`` lists
+  (:func:`apply_drop_list`): an operator who drops ``user`` for a server that rejects it must not
+  find it sent anyway because the server happens to be an ``openai/`` one.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ __all__ = [
     "COMPLETION_PARAMS",
     "EMBEDDING_PARAMS",
     "NEVER_FORWARDED",
+    "POLICY_FIELDS",
+    "apply_drop_list",
     "apply_param_policy",
+    "request_drop_list",
 ]
 
 #: every parameter of OpenAI's chat completions API (what "an OpenAI parameter" means here)
@@ -61,6 +69,27 @@ NEVER_FORWARDED = frozenset({
 })
 
 
+#: the parameter policy's own request fields: read by the proxy, never sent to any provider
+POLICY_FIELDS = frozenset({"drop_params", "additional_drop_params"})
+
+
+def request_drop_list(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The request's own ``additional_drop_params`` (a name or a list of names; anything else: none)."""
+    listed = body.get("additional_drop_params")
+    if isinstance(listed, str):
+        return (listed,)
+    if isinstance(listed, list | tuple):
+        return tuple(name for name in listed if isinstance(name, str))
+    return ()
+
+
+def apply_drop_list(body: Mapping[str, Any], additional_drop_params: Iterable[str] = ()) -> dict[str, Any]:
+    """The body an OpenAI-compatible built-in provider receives: without the policy's fields and
+    without what the deployment's or the request's ``additional_drop_params`` list (``model`` stays)."""
+    dropped = (set(additional_drop_params) | set(request_drop_list(body)) | POLICY_FIELDS) - {"model"}
+    return {name: value for name, value in body.items() if name not in dropped}
+
+
 def _label(provider: str, endpoint: str) -> str:
     return f"{provider} ({endpoint})" if endpoint != "chat/completions" else provider
 
@@ -78,7 +107,7 @@ def apply_param_policy(body: Mapping[str, Any], *, provider: str, endpoint: str,
     request_drop = body.get("drop_params")
     if isinstance(request_drop, bool):
         drop_params = request_drop
-    always_drop = set(additional_drop_params)
+    always_drop = set(additional_drop_params) | set(request_drop_list(body))
     kept = set(keep) | {"model"}
     out: dict[str, Any] = {}
     refused: list[str] = []

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,17 +64,21 @@ _KNOWN = {"chat/completions": CHAT_PARAMS, "completions": COMPLETION_PARAMS, "em
 FAN_OUT = 8
 #: answers larger than this are translated in a worker thread (JSON, base64 floats, token estimates)
 THREAD_PARSE_BYTES = 256 * 1024
+#: prepared deployments kept (see ``AdapterProvider._prepared``)
+PREPARED_CACHE_SIZE = 1024
 
 
 def deployment_params(deployment: Deployment) -> dict[str, Any]:
     """A deployment's ``litellm_params`` as the adapters read them.
 
-    Today's ``Deployment`` keeps provider settings it does not know in ``extra_params``; a
-    ``provider_params`` attribute (if the config layer adds one) wins. ``api_base``, ``api_key``,
-    ``extra_headers`` and ``model_info`` come from their own fields.
+    The config keeps a native provider's settings in ``provider_params`` (``config/providers.py``);
+    they win over ``extra_params`` (the body defaults, where deployments built by hand in tests put
+    them too). ``api_base``, ``api_key``, ``extra_headers`` and ``model_info`` come from their own fields.
     """
+    params: dict[str, Any] = dict(deployment.extra_params)
     explicit = getattr(deployment, "provider_params", None)
-    params: dict[str, Any] = dict(explicit) if isinstance(explicit, Mapping) else dict(deployment.extra_params)
+    if isinstance(explicit, Mapping):
+        params.update(explicit)
     if deployment.api_base:
         params.setdefault("api_base", deployment.api_base)
     if deployment.api_key:
@@ -118,6 +123,10 @@ class AdapterProvider:
     (``ANTHROPIC_API_KEY``, ``AWS_REGION_NAME``…), read when a deployment is configured.
     """
 
+    #: this provider applies LiteLLM's parameter policy itself (``params.apply_param_policy``); the
+    #: router applies only the drop lists for providers without it (``params.apply_drop_list``)
+    applies_param_policy = True
+
     def __init__(self, pool: Http11Pool, scrubber: SecretScrubber, *,
                  adapters: Mapping[str, Adapter] | None = None,
                  params_of: Callable[[Deployment], Mapping[str, Any]] = deployment_params,
@@ -136,7 +145,9 @@ class AdapterProvider:
         self._sign_limiter = sign_limiter or trio.CapacityLimiter(8)
         #: worker threads translating large answers (CPU-bound: about one per core is enough)
         self._parse_limiter = trio.CapacityLimiter(max(2, os.cpu_count() or 2))
-        self._prepared: dict[int, tuple[Deployment, Prepared]] = {}
+        #: prepared deployments by identity, the oldest dropped beyond PREPARED_CACHE_SIZE (a wildcard
+        #: ``*`` makes a deployment per model clients name; a refreshed secret, one per change)
+        self._prepared: OrderedDict[int, tuple[Deployment, Prepared]] = OrderedDict()
 
     @property
     def prefixes(self) -> list[str]:
@@ -152,6 +163,7 @@ class AdapterProvider:
         """
         cached = self._prepared.get(id(deployment))
         if cached is not None and cached[0] is deployment:
+            self._prepared.move_to_end(id(deployment))
             return cached[1]
         adapter = self._adapters.get(deployment.provider)
         if adapter is None:
@@ -168,7 +180,20 @@ class AdapterProvider:
                             secrets=[s for s in adapter.secrets(settings) if s])
         self._scrubber.add(*prepared.secrets)
         self._prepared[id(deployment)] = (deployment, prepared)   # the reference keeps the id unique
+        if len(self._prepared) > PREPARED_CACHE_SIZE:
+            self._prepared.popitem(last=False)
         return prepared
+
+    def pricing_model(self, deployment: Deployment, answer_model: str | None) -> str | None:
+        """The name to price a call of ``deployment`` with, when its adapter knows better than the
+        configured model (Azure: ``model_info.base_model``, else the dated model its answer names)."""
+        if deployment.provider not in self._adapters:
+            return None
+        try:
+            prepared = self.prepare(deployment)
+        except ProviderConfigError:
+            return None
+        return prepared.adapter.pricing_model(prepared.settings, answer_model)
 
     def _call(self, prepared: Prepared, deployment: Deployment, endpoint: str, body: dict[str, Any],
               stream: bool) -> Call:
@@ -318,6 +343,10 @@ class AdapterStream:
     """
 
     sends_done_marker = True
+    #: its first chunk may only announce the answer (a role-only delta made from Anthropic's
+    #: ``message_start`` or Bedrock's ``messageStart``, Azure's empty opening chunk), and providers
+    #: report overload right after it: the router reads past it within the attempt (``primed.py``)
+    announces_first = True
 
     def __init__(self, response: Http11Response, decoder: StreamDecoder, deployment: Deployment) -> None:
         self._response = response

@@ -1,8 +1,8 @@
 """How ``upstream/router.py`` drives a plan: the attempt loop, and a router built on it.
 
-:func:`call_with_plan` is the loop, once, for ``send`` and ``open_stream``. :class:`RoutedRouter` is
-what ``Router`` becomes when routing is wired in — a thin, working sketch (tested with fake providers
-in ``tests/routing/test_routing_adapter.py``) that keeps ``Router``'s surface: ``model_names``,
+:func:`call_with_plan` is the loop, once, for ``send`` and ``open_stream``; ``upstream/router.py``'s
+``Router`` runs it (the wired router). :class:`RoutedRouter` is the sketch it grew from — thin and
+working (tested with fake providers in ``tests/routing/test_routing_adapter.py``), keeping: ``model_names``,
 ``deployments(model)``, ``send`` and ``open_stream``, the ``on_attempt(deployment, outgoing)`` hook.
 Differences the wiring must carry into the pipeline:
 
@@ -39,17 +39,31 @@ R = TypeVar("R")
 
 class TrioClock:
     """Routing's clock on Trio's: ``monotonic`` is ``trio.current_time()``, so latencies and cooldowns
-    follow a ``MockClock`` in tests; ``time`` is the wall clock moved by the same amount."""
+    follow a ``MockClock`` in tests; ``time`` is the wall clock moved by the same amount.
+
+    May be built before ``trio.run`` (the composition root builds the router then): the wall clock is
+    pinned to Trio's at the first reading, inside the run."""
 
     def __init__(self, wall_at_start: float | None = None) -> None:
+        self._wall_at_start = wall_at_start
+        self._offset: float | None = None
+        try:
+            self._pin(trio.current_time())
+        except RuntimeError:    # not inside trio.run yet: pinned at the first reading
+            pass
+
+    def _pin(self, now: float) -> float:
         import time
-        self._offset = (time.time() if wall_at_start is None else wall_at_start) - trio.current_time()
+        self._offset = (time.time() if self._wall_at_start is None else self._wall_at_start) - now
+        return self._offset
 
     def monotonic(self) -> float:
         return trio.current_time()
 
     def time(self) -> float:
-        return self._offset + trio.current_time()
+        now = trio.current_time()
+        offset = self._offset if self._offset is not None else self._pin(now)
+        return offset + now
 
 
 async def call_with_plan(plan: RoutingPlan[T], send: Callable[[Attempt[T]], Awaitable[R]]) -> tuple[Attempt[T], R]:

@@ -37,6 +37,9 @@ __all__ = ["COUNTED", "IMMEDIATE", "WINDOW", "CooldownSettings", "Cooldowns"]
 
 #: seconds over which failures are counted against ``allowed_fails``
 WINDOW = 60.0
+#: failure records kept before the stale ones (no failure within ``WINDOW``) are dropped: a wildcard
+#: gives each model a client names its own key, so keys are as many as clients invent
+PRUNE_AT = 4096
 
 IMMEDIATE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.AUTH, ErrorKind.PAYMENT})
 COUNTED = IMMEDIATE | {ErrorKind.CONNECTION, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.NOT_FOUND}
@@ -55,6 +58,7 @@ class Cooldowns:
         self._clock = clock or SystemClock()
         self._failures: dict[str, deque[float]] = {}
         self._until: dict[str, float] = {}
+        self._prune_at = PRUNE_AT
 
     def record_failure(self, key: str, kind: ErrorKind | None, *, cooldown_time: float | None = None) -> bool:
         """Count a failure of deployment ``key``; True when it starts a cooldown now."""
@@ -70,11 +74,21 @@ class Cooldowns:
         failures.append(now)
         while failures and failures[0] <= now - WINDOW:
             failures.popleft()
+        if len(self._failures) > self._prune_at:
+            self._prune(now)
         if kind in IMMEDIATE or len(failures) > self.settings.allowed_fails:
             self._until[key] = now + duration
             del self._failures[key]
             return True
         return False
+
+    def _prune(self, now: float) -> None:
+        """Drop the records without a failure in the window (and ended cooldowns). Amortised: the
+        next prune waits until the records have doubled, so memory stays within twice the keys that
+        failed in the last ``WINDOW`` seconds."""
+        self._failures = {k: f for k, f in self._failures.items() if f and f[-1] > now - WINDOW}
+        self._until = {k: until for k, until in self._until.items() if until > now}
+        self._prune_at = max(PRUNE_AT, 2 * len(self._failures))
 
     def cooling_until(self, key: str) -> float | None:
         """The monotonic time its cooldown ends, or None when it is not cooling down."""

@@ -67,7 +67,7 @@ class Problem:
 #: LiteLLM Router settings trioproxy accepts but does not implement (a warning, never an error)
 NOT_IMPLEMENTED = frozenset({
     "redis_host", "redis_port", "redis_password", "redis_url", "redis_db", "cache_responses",
-    "cache_kwargs", "caching_groups", "client_ttl", "polling_interval", "default_priority",
+    "cache_kwargs", "cache_params", "caching_groups", "client_ttl", "polling_interval", "default_priority",
     "stream_timeout", "default_litellm_params", "default_max_parallel_requests", "set_verbose",
     "debug_level", "retry_after", "retry_policy", "model_group_retry_policy", "allowed_fails_policy",
     "optional_pre_call_checks", "provider_budget_config", "alerting_config", "router_general_settings",
@@ -82,7 +82,7 @@ _NOTES = {
                               "where the strategy uses limits; context-window pre-checks are not done (ignored)",
     **{key: "routing state (cooldowns, usage, latency) is kept per process for now; sharing it through "
             "Redis is issue #13 (ignored)" for key in ("redis_host", "redis_port", "redis_password",
-                                                      "redis_url", "redis_db")},
+                                                      "redis_url", "redis_db", "cache_params")},
 }
 
 _FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
