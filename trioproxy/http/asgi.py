@@ -25,7 +25,8 @@ The request bounds that need the ASGI scope are enforced here, before anything e
 * **Proxy routes' bodies**: ``max_request_size_mb`` (``413``) and ``request_body_timeout`` for the
   whole body (``408``); both answers close the connection, since the rest of the body is not read.
 
-Refusals that leave a body unread carry ``Connection: close``.
+Refusals that leave a body unread carry ``Connection: close``; any other answer that goes out before
+its request's body was read is made safe for keep-alive by ``unread_body.py`` (drain, or close).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..errors import (
 from .errors import send_internal_error, send_refusal
 from .gate import client_ip
 from .paths import route_for
+from .unread_body import guard_unread_body
 
 if TYPE_CHECKING:
     from ..core.pipeline import Pipeline
@@ -93,6 +95,9 @@ class ProxyASGI:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            # a response that goes out before the body was read must not leave the client reusing a
+            # connection Hypercorn is about to close (unread_body.py): for every route, this first
+            receive, send = guard_unread_body(scope, receive, send, self.body_timeout)
             problem = self._header_problem(scope)
             if problem is not None:
                 await send_refusal(send, problem)

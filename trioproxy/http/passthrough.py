@@ -217,7 +217,8 @@ class PassThroughRouter:
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 disconnected = not progress.finished
-                nursery.cancel_scope.cancel(reason="client disconnected")
+                if disconnected:   # else the client has the whole answer: let the exchange end as usual
+                    nursery.cancel_scope.cancel(reason="client disconnected")
 
             nursery.start_soon(watch_disconnect)
             # what the client must be told leaves the nursery as itself, not inside an exception group
@@ -243,10 +244,13 @@ class PassThroughRouter:
                 raise ResponseTooLargeError(f"The pass-through target of {endpoint.path} answered "
                                             f"{size} bytes; the limit is general_settings.max_response_size_mb.")
             ctx.status = response.status_code
-            await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": self._downstream_headers(response, ctx)})
+            headers = self._downstream_headers(response, ctx)
+            declared = _declared_length(headers)
+            if declared == 0:   # the head is the whole answer (see _relay)
+                progress.finished = True
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             progress.started = True
-            await self._relay(endpoint, response, send)
+            await self._relay(endpoint, response, send, progress, declared)
         finally:
             with trio.CancelScope(shield=True):
                 await response.aclose()
@@ -267,7 +271,13 @@ class PassThroughRouter:
         except httpx.HTTPError as exc:
             raise APIConnectionError(f"{what} could not be reached or closed the connection.") from exc
 
-    async def _relay(self, endpoint: PassThroughEndpoint, response: httpx.Response, send: Any) -> None:
+    async def _relay(self, endpoint: PassThroughEndpoint, response: httpx.Response, send: Any,
+                     progress: _Progress, declared: int | None) -> None:
+        """The target's body to the client, chunk by chunk.
+
+        With a ``Content-Length`` the client has the whole answer once the chunk that completes it
+        is out, before the (empty) last body message: a client that then closes the connection (as
+        ``http.client`` does) did not leave early, so ``progress.finished`` is set before that send."""
         limit = self.max_response_bytes
         relayed = 0
         try:
@@ -276,6 +286,8 @@ class PassThroughRouter:
                 if limit is not None and relayed > limit:
                     raise ResponseTooLargeError(f"The pass-through target of {endpoint.path} answered more than "
                                                 "general_settings.max_response_size_mb.")
+                if declared is not None and relayed >= declared:
+                    progress.finished = True
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except httpx.HTTPError as exc:
             raise UpstreamStreamInterruptedError(
@@ -380,3 +392,9 @@ def _too_large(size: int, limit_mb: float) -> RequestTooLargeError:
         headers={"connection": "close"})
 
 
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The ``Content-Length`` the client is told (``_downstream_headers``), or None (chunked)."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
