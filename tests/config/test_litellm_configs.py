@@ -97,11 +97,9 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
 
 @pytest.mark.parametrize(("section", "key", "value", "expected"), [
     ("litellm_settings", "num_retries_per_request", 2, "LiteLLM's 'num_retries_per_request' (retries per request): "
-                                                       "not in trioproxy yet (issue #15)"),
-    ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not in trioproxy yet (issue #11)"),
+                                                       "not supported by trioproxy"),
+    ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not supported by trioproxy"),
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
-    ("general_settings", "enforce_rbac", True, "role-based access control on every route): not in trioproxy yet "
-                                               "(issue #12)"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
     ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
@@ -224,3 +222,14 @@ def test_a_callback_after_prometheus_keeps_its_position_in_messages() -> None:
     (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "otel"],
                                                                           "num_retries": -1}})[1:]
     assert "litellm_settings.callbacks[1]: 'otel': 'otel' is one of LiteLLM's logging integrations" in problem
+
+
+@pytest.mark.parametrize(("section", "key", "why"), [
+    ("general_settings", "enforce_rbac", "always authorizes every route"),
+    ("general_settings", "use_redis_transaction_buffer", "durable outbox"),
+    ("litellm_settings", "enable_redis_auth_cache", "pushed to all of them through Redis"),
+])
+def test_litellm_keys_for_what_trioproxy_always_does_load_with_a_note(section: str, key: str, why: str) -> None:
+    """Keys whose feature trioproxy has without them load, with a note saying why (not "coming")."""
+    config = parse({"model_list": [MODEL], section: {key: True}})
+    assert any(f"{section}.{key}" in note and why in note for note in config.notes), config.notes

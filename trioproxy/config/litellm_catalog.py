@@ -225,30 +225,10 @@ _TOP_LEVEL: dict[str, str] = {
     "assistant_settings": "the assistants API's settings",
 }
 
-#: key → issue number that brings it (keys of the dicts above not listed here are not planned)
+#: key → open issue that brings it. Empty: the issues that brought the enterprise features (#10–#13),
+#: compatibility (#15) and secret managers (#17) are built; a LiteLLM key still missing after them is
+#: not supported (the message says so), never "coming".
 _PLANNED: dict[str, int] = {}
-for _issue, _keys in (
-    (10, "database_url store_model_in_db supported_db_objects disable_prisma_schema_update database_connection_pool_limit "
-         "database_connection_pool_timeout database_connection_timeout default_team_disabled "
-         "disable_adding_master_key_hash_to_db custom_key_generate disable_error_logs disable_master_key_return "
-         "service_account_settings default_key_generate_params upperbound_key_generate_params "
-         "custom_team_metadata_validate team_metadata_validation_timeout team_metadata_validation_error_message "
-         "key_generation_settings default_team_params enable_key_alias_format_validation default_internal_user_params"),
-    (11, "alerting alerting_args alerting_threshold alert_types alert_to_webhook_url alert_type_config "
-         "spend_report_frequency disable_spend_logs disable_spend_updates disable_reset_budget "
-         "proxy_budget_rescheduler_min_time proxy_budget_rescheduler_max_time maximum_spend_logs_retention_period "
-         "maximum_spend_logs_retention_interval maximum_spend_logs_cleanup_cron store_prompts_in_spend_logs "
-         "max_parallel_requests token_rate_limit_type reject_clientside_metadata_tags reject_metadata_tags "
-         "disable_retry_on_max_parallel_request_limit_error max_end_user_budget tag_budget_config "
-         "disable_end_user_cost_tracking"),
-    (12, "allowed_ips pass_through_endpoints use_client_credentials_pass_through_routes "
-         "use_x_forwarded_for enforce_rbac role_permissions ui_access_mode"),
-    (13, "use_redis_transaction_buffer user_api_key_cache_ttl allow_requests_on_db_unavailable use_shared_health_check "
-         "enable_redis_auth_cache"),
-    (15, "num_retries_per_request model_group_alias"),
-    (17, "use_azure_key_vault use_google_kms"),
-):
-    _PLANNED.update(dict.fromkeys(_keys.split(), _issue))
 
 #: what the kind of a key is, for the message: logging integrations' and guardrails' settings say
 #: what to write instead
@@ -264,8 +244,15 @@ _GUARDRAIL_SETTINGS = frozenset(
 NO_EFFECT: dict[str, dict[str, str]] = {
     "general_settings": {
         "litellm_license": "trioproxy has no licence key: what it has is on without one",
+        "enforce_rbac": "trioproxy always authorizes every route by the caller's role (docs/access.md)",
+        "use_redis_transaction_buffer": "spend goes through each process's durable outbox and is written exactly "
+                                        "once without it (docs/spend.md)",
+        "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
+                                   "to all of them through Redis (docs/deploy.md)",
     },
     "litellm_settings": {
+        "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
+                                   "to all of them through Redis (docs/deploy.md)",
         "telemetry": "trioproxy sends no telemetry",
         "disable_hf_tokenizer_download": "trioproxy never downloads tokenizers",
     },
