@@ -264,8 +264,8 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
                       if {C.classify_problem(p, known).letter for p in [*r.first.problems, *r.later_problems]} == {"a"}
                       and r.final.status != "rejected"]
     providers_intended = [r for r in providers_only if not C.ignored_warnings(r.final)]
-    add(f"**With the providers of issue #16** (being wired in parallel): {len(providers_only)} more configs are "
-        f"rejected only for their provider and load once it is supported ({len(providers_intended)} of them "
+    add(f"**Providers trioproxy lacks** (sagemaker, cohere, …; issue #16's are built): {len(providers_only)} "
+        f"more configs are rejected only for their provider and would load if it were supported ({len(providers_intended)} of them "
         "without an ignored key): "
         f"{len(loads) + len(providers_only)} would load, {intended + len(providers_intended)} with the meaning "
         "their author intended.\n")
@@ -411,9 +411,9 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         f"{intended} of them with the meaning their author intended ({len(ignoring)} ignore a key with a warning, "
         f"{len(meaning)} mean something else). Rejections by cause "
         "(configs): " + ", ".join(f"({k}) {c}" for c, k in top if c) + ". "
-        f"{len(fragments)} docs blocks have no `model_list` ({len(alone)} of them load). With the providers of "
-        f"issue #16, {len(loads) + len(providers_only)} would load, {intended + len(providers_intended)} with their "
-        "intended meaning.",
+        f"{len(fragments)} docs blocks have no `model_list` ({len(alone)} of them load). With the providers "
+        f"trioproxy lacks (not in issue #16), {len(loads) + len(providers_only)} would load, "
+        f"{intended + len(providers_intended)} with their intended meaning.",
         f"- **Validator**: in {len(later)} configs more problems appear only after the first ones are fixed. "
         "Misleading hints: " + ("; ".join(f"{d} ({c} configs)" for d, c in hints) or "none") + ".",
         f"- **Meaning**: {len(meaning)} configs that load mean something else than in LiteLLM (see below); "
