@@ -10,7 +10,10 @@ here); the proxy fetches its keys with its own HTTP client. One proxy, SQLite st
 * an admin-scope token is a proxy admin limited to ``admin_allowed_routes`` (management yes,
   inference no, as in LiteLLM);
 * a rotated key (new ``kid``) is fetched on first sight;
-* the master key and virtual keys keep working beside JWTs.
+* the master key and virtual keys keep working beside JWTs;
+* a token listing several teams (``groups``) is bound per request to the first listed team that
+  may use the model, which pays; none may → 403 with LiteLLM's message; ``x-litellm-team-id``
+  picks a listed team only.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 from conftest import MASTER_KEY
 from support.jwks_server import JWKSServer, SigningKey
 from support.proxy_process import ProxyProcess, write_config
+from support.spend_support import wait_for
 
 KEY = SigningKey("k1")
 ADMIN = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -50,6 +54,7 @@ def proxy(idp: JWKSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "master_key": MASTER_KEY, "database_url": f"sqlite:///{directory / 'proxy.db'}",
             "enable_jwt_auth": True,
             "litellm_jwtauth": {"team_id_jwt_field": "client_id", "user_id_jwt_field": "sub",
+                                "team_ids_jwt_field": "groups",
                                 "user_id_upsert": True, "end_user_id_jwt_field": "customer",
                                 "public_key_refetch_interval": 0},
         },
@@ -58,6 +63,9 @@ def proxy(idp: JWKSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with ProxyProcess(write_config(directory, config), env=env) as process:
         answer = httpx.post(process.base_url + "/team/new", headers=ADMIN,
                             json={"team_id": "team-a", "models": ["fake-chat"]})
+        assert answer.status_code == 200, answer.text
+        answer = httpx.post(process.base_url + "/team/new", headers=ADMIN,
+                            json={"team_id": "team-b", "models": ["fake-other"]})
         assert answer.status_code == 200, answer.text
         yield process
 
@@ -137,3 +145,63 @@ def test_master_and_virtual_keys_work_beside_jwts(proxy: ProxyProcess) -> None:
     key = httpx.post(proxy.base_url + "/key/generate", headers=ADMIN, json={}).json()["key"]
     assert _chat(proxy, key).status_code == 200
     assert _chat(proxy, "sk-no-such-key").status_code == 401
+
+
+def _groups(groups: list[str], sub: str = "bob") -> str:
+    return KEY.token({"aud": AUDIENCE, "sub": sub, "groups": groups})
+
+
+def _spend_row(proxy: ProxyProcess, request_id: str) -> dict[str, Any]:
+    """The request's ``/spend/logs`` row, once the proxy has written it."""
+    def row() -> dict[str, Any] | None:
+        rows = httpx.get(proxy.base_url + "/spend/logs", params={"request_id": request_id}, headers=ADMIN).json()
+        return next((r for r in rows if r["request_id"] == request_id), None)
+    return wait_for(row, what=f"the spend row of {request_id}")  # type: ignore[no-any-return]
+
+
+def test_a_several_teams_token_is_bound_per_model_to_the_team_that_pays(proxy: ProxyProcess) -> None:
+    token = _groups(["team-unknown", "team-a", "team-b"])
+    chat = _chat(proxy, token, model="fake-chat")
+    assert chat.status_code == 200, chat.text
+    other = _chat(proxy, token, model="fake-other")
+    assert other.status_code == 200, other.text
+    assert _spend_row(proxy, chat.headers["x-litellm-call-id"])["team_id"] == "team-a"
+    assert _spend_row(proxy, other.headers["x-litellm-call-id"])["team_id"] == "team-b"
+
+
+def test_a_several_teams_token_no_team_of_which_may_use_the_model_is_refused(proxy: ProxyProcess) -> None:
+    refused = _chat(proxy, _groups(["team-a"]), model="fake-other")
+    assert refused.status_code == 403, refused.text
+    error = refused.json()["error"]
+    assert error["message"] == ("No team has access to the requested model: fake-other. Checked teams=['team-a']. "
+                                "Check `/models` to see all available models.")
+    assert error["type"] == "team_model_access_denied" and error["param"] == "model"
+    unknown = _chat(proxy, _groups(["team-x", "team-y"]))       # unknown teams bind nothing
+    assert unknown.status_code == 403, unknown.text
+    assert "Checked teams=['team-x', 'team-y']" in unknown.json()["error"]["message"]
+
+
+def test_the_team_header_picks_one_of_the_tokens_teams(proxy: ProxyProcess) -> None:
+    token = _groups(["team-a", "team-b"])
+    picked = httpx.post(proxy.base_url + "/v1/chat/completions", json=CHAT, timeout=30,
+                        headers={**_bearer(token), "x-litellm-team-id": "team-b"})
+    assert picked.status_code == 403, picked.text      # team-b may not use fake-chat
+    assert picked.json()["error"]["type"] == "team_model_access_denied"
+    assert "Team=team-b" in picked.json()["error"]["message"]
+    foreign = httpx.post(proxy.base_url + "/v1/chat/completions", json=CHAT, timeout=30,
+                         headers={**_bearer(token), "x-litellm-team-id": "team-other"})
+    assert foreign.status_code == 403, foreign.text
+    assert foreign.json()["error"]["message"] == ("Team 'team-other' from x-litellm-team-id header is not in your "
+                                                  "JWT's allowed teams. Allowed teams: ['team-a', 'team-b']")
+
+
+def test_a_several_teams_token_lists_the_models_of_its_teams(proxy: ProxyProcess) -> None:
+    def listed(groups: list[str]) -> list[str]:
+        answer = httpx.get(proxy.base_url + "/v1/models", headers=_bearer(_groups(groups)))
+        assert answer.status_code == 200, answer.text
+        return [m["id"] for m in answer.json()["data"]]
+
+    assert listed(["team-a"]) == ["fake-chat"]
+    assert listed(["team-b", "team-a"]) == ["fake-chat", "fake-other"]
+    assert listed(["team-x"]) == []
+    assert httpx.get(proxy.base_url + "/v1/models/fake-other", headers=_bearer(_groups(["team-a"]))).status_code == 404

@@ -8,7 +8,7 @@ Settings, as LiteLLM names them (``litellm_jwtauth`` in ``general_settings``; Li
 | ``admin_jwt_scope`` | ``litellm_proxy_admin`` | a token whose ``scope`` (space-separated string or list) holds it is a proxy admin |
 | ``admin_allowed_routes`` | management, spend, global spend, info routes | what an admin token may call |
 | ``team_id_jwt_field`` | — | claim naming the team (``client_id``…); when set, a non-admin token without it is refused |
-| ``team_ids_jwt_field`` | — | claim listing teams (``groups``) |
+| ``team_ids_jwt_field`` | — | claim listing teams (``groups``); each request is bound to the first listed team that may use its model (``store/jwt_records.py``) |
 | ``team_id_default`` | — | team for tokens that name none |
 | ``team_allowed_routes`` | ``openai_routes``, ``info_routes`` | what a team token may call |
 | ``team_id_upsert`` | false | create an unknown team on first use (the integration's job) |
@@ -16,7 +16,7 @@ Settings, as LiteLLM names them (``litellm_jwtauth`` in ``general_settings``; Li
 | ``user_allowed_email_domain`` | — | only emails of this domain are let in (403 otherwise) |
 | ``user_id_upsert`` | false | create an unknown user on first use (the integration's job) |
 | ``end_user_id_jwt_field``, ``org_id_jwt_field`` | — | customer and organisation claims, for spend |
-| ``enforce_team_based_model_access`` | false | only models of the token's teams (the integration's job) |
+| ``enforce_team_based_model_access`` | false | a non-admin token with no team at all is refused (403) |
 | ``public_allowed_routes`` | ``public_routes`` | what a token with no admin scope, team or user may call |
 | ``public_key_ttl`` | 600 | seconds the JWKS is fresh |
 | ``public_key_stale_ttl`` | 600 | seconds past that the last good JWKS serves while the IdP is down (LiteLLM has it too) |

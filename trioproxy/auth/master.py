@@ -76,6 +76,8 @@ class BearerTokens(Protocol):
 
     async def identify(self, token: str) -> Identity: ...
 
+    async def for_request(self, identity: Identity, model: Any, headers: Mapping[str, str]) -> Identity: ...
+
 
 class Authenticator:
     """Who is calling, for every route: one object, so new credential kinds plug in at one place.
@@ -108,6 +110,14 @@ class Authenticator:
         if self.keys is None or is_key_hash(presented):
             raise AuthenticationError(f"Invalid API key: {mask_secret(presented)}")
         return Identity.virtual(await self.keys.authenticate(presented))
+
+    async def for_request(self, identity: Identity, model: Any, headers: Mapping[str, str]) -> Identity:
+        """``identity`` bound to what this request asks for, once its body is read: a JWT that lists
+        several teams gets the team that may use ``model`` (``http/jwt_credentials.py``); every
+        other caller is returned as is."""
+        if identity.kind != "jwt" or self.jwt is None:
+            return identity
+        return await self.jwt.for_request(identity, model, headers)
 
     @property
     def jwt_settings(self) -> Any:

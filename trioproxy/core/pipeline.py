@@ -259,6 +259,9 @@ class Pipeline:
             data = ctx.data = self._from_responses(run, data)
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
+        if identity.kind == "jwt":   # a token listing several teams: the team that may use this model
+            identity = ctx.identity = await self.authenticator.for_request(identity, data.get("model"), headers)
+            ctx.user = identity.user_api_key_auth()
         if identity.record is not None:   # the key's models, enforced params and guardrails
             apply_key_rules(identity.record, data, self.plan.guardrails)
         if self.customers is not None:

@@ -15,6 +15,14 @@ The record of a JWT (``record_for``):
   (401 ``Team doesn't exist in db…``), unless ``team_id_upsert`` creates it (empty: no models
   restriction, no budget). A blocked team is a 401, as for its keys. The team's models, limits and
   budget then bind the token: ``models`` is empty, so the team's list decides.
+* several teams (``team_ids_jwt_field``, no single team named): authentication binds none
+  (``needs_team``); once the request's model is known the pipeline asks ``record_for_model``,
+  which binds — as LiteLLM's ``JWTAuthManager.find_team_with_model_access`` — the first listed
+  team (token order) that exists, is not blocked and may use the model, so its models, limits and
+  budget apply and it pays; none → 403 ``No team has access to the requested model: …``. An
+  ``x-litellm-team-id`` header picks a listed team instead (another: 403, as LiteLLM's
+  ``get_team_id_from_header``). With ``enforce_team_based_model_access``, a token with no team at
+  all is a 403.
 * ``user``: the user named by ``user_id_jwt_field``, created on first use with role
   ``internal_user`` when ``user_id_upsert`` is true; an admin-scope token is ``proxy_admin``
   whatever the stored role says. Membership (``team_memberships``) when both are known.
@@ -33,7 +41,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..auth.identity import hash_key
-from ..errors import AuthenticationError
+from ..auth.key_rules import TeamModelAccessDenied, model_allowed
+from ..errors import AuthenticationError, PermissionDeniedError
 from .errors import Conflict
 from .invalidation import Invalidation
 from .key_cache import AuthRecord, MembershipInfo, TeamInfo, UserInfo, team_info, user_info
@@ -71,6 +80,10 @@ class JWTRecords:
     async def record_for(self, jwt: Any) -> AuthRecord:
         team_id: str | None = jwt.team_id
         user_id: str | None = jwt.user_id
+        if (jwt.enforce_team_based_model_access and team_id is None and not jwt.team_ids
+                and str(jwt.role) != "proxy_admin"):
+            raise PermissionDeniedError("No teams found in token. `enforce_team_based_model_access` is set to True. "
+                                        "Token must belong to a team.", code="team_not_found")
         with unavailable_is_503(self._outage):
             team, user, membership = await self._load(team_id, user_id)
             if team_id is not None and team is None:
@@ -88,6 +101,46 @@ class JWTRecords:
         if team is not None and team.blocked:
             raise AuthenticationError(f"Team={team.team_id} is blocked. Update via /team/unblock if you're an "
                                       "admin.", code="key_blocked")
+        return self._record(jwt, team_id, team, user, membership)
+
+    @staticmethod
+    def needs_team(jwt: Any) -> bool:
+        """A token that lists teams (``team_ids_jwt_field``) but names none: its team is chosen per
+        request (:meth:`record_for_model`), never left unbound on a model route."""
+        return bool(jwt.team_ids) and jwt.team_id is None and str(jwt.role) != "proxy_admin"
+
+    async def record_for_model(self, jwt: Any, model: str | None, header_team_id: str | None = None) -> AuthRecord:
+        """The record of a several-teams token for one request, bound to the team that serves it.
+
+        As LiteLLM's ``JWTAuthManager.auth_builder``: an ``x-litellm-team-id`` header picks the team
+        (it must be one the token lists: 403 otherwise; it must exist: 401 as for a named team).
+        Else the first team, in the token's order, that exists, is not blocked and may use
+        ``model`` (``find_team_with_model_access``); none → 403 "No team has access to the requested
+        model". Without a model (no team can be judged) the record stays unbound, as in LiteLLM.
+        """
+        team_ids = tuple(dict.fromkeys(jwt.team_ids))
+        user_id: str | None = jwt.user_id
+        if header_team_id is not None:
+            if header_team_id not in team_ids:
+                raise PermissionDeniedError(
+                    f"Team '{header_team_id}' from x-litellm-team-id header is not in your JWT's allowed teams. "
+                    f"Allowed teams: {list(team_ids)}", code="team_not_allowed")
+            return await self.record_for(dataclasses.replace(jwt, team_id=header_team_id))
+        if model is None:
+            return await self.record_for(jwt)
+        with unavailable_is_503(self._outage):
+            for team_id in team_ids:
+                team, user, membership = await self._load(team_id, user_id)
+                if team is not None and not team.blocked and model_allowed(team.models, model):
+                    return self._record(jwt, team_id, team, user, membership)
+        raise TeamModelAccessDenied(
+            f"No team has access to the requested model: {model}. Checked teams={list(team_ids)}. "
+            "Check `/models` to see all available models.", param="model")
+
+    @staticmethod
+    def _record(jwt: Any, team_id: str | None, team: TeamInfo | None, user: UserInfo | None,
+                membership: MembershipInfo | None) -> AuthRecord:
+        user_id: str | None = jwt.user_id
         if str(jwt.role) == "proxy_admin":
             user = _admin(user, user_id or jwt.subject)
         subject = jwt.subject or user_id or team_id or ""

@@ -2,7 +2,9 @@
 LiteLLM's ``GET /model/info`` (``/v1/model/info``).
 
 Any valid key may call them; a virtual key sees the models its ``models`` allow-list, and its
-team's, let it call (another is a 404, as OpenAI answers). ``/model/info`` describes each deployment as LiteLLM does
+team's, let it call (another is a 404, as OpenAI answers); a JWT listing several teams
+(``team_ids_jwt_field``) sees the models one of its teams may call (the team a request for that
+model would be bound to). ``/model/info`` describes each deployment as LiteLLM does
 (``model_name``, ``litellm_params``, ``model_info``) without anything secret: ``litellm_params`` has
 the ``model`` (``provider/name``), the ``api_base`` masked as operators see it, and the request
 parameters the deployment sets; never a key, a header value or a credential-like setting.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from quart import Response, request
 
-from ...auth import may_use_model
+from ...auth import Authenticator, Identity, TeamModelAccessDenied, may_use_model
 from ...errors import NotFoundError
 from ..auth import identity
 from ..errors import json_response
@@ -34,6 +36,17 @@ __all__ = ["register"]
 
 def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "trioproxy"}
+
+
+async def _may_use(auth: Authenticator, who: Identity, model: str) -> bool:
+    """Whether ``who`` may call ``model``; a several-teams JWT through the team that would serve it."""
+    if who.record is None:
+        return True
+    try:
+        bound = await auth.for_request(who, model, request.headers)
+    except TeamModelAccessDenied:
+        return False
+    return may_use_model(bound.record, model)
 
 
 def deployment_id(deployment: Deployment) -> str:
@@ -64,7 +77,7 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
         who = await identity(services.authenticator)
         names = services.router.model_names
         if who.record is not None:
-            names = [name for name in names if may_use_model(who.record, name)]
+            names = [name for name in names if await _may_use(services.authenticator, who, name)]
         data = [_model(name) for name in names]
         return json_response(200, {"object": "list", "data": data})
 
@@ -72,7 +85,7 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
     @app.get("/v1/models/<path:model>")
     async def model(model: str) -> Response:
         who = await identity(services.authenticator)
-        allowed = who.record is None or may_use_model(who.record, model)
+        allowed = await _may_use(services.authenticator, who, model)
         if model not in services.router.model_names or not allowed:
             raise NotFoundError(f"The model {model!r} does not exist. GET /v1/models lists the available models.",
                                 param="model")
@@ -85,7 +98,7 @@ def register(app: ProxyApp, proxy: Proxy) -> None:
         wanted = request.args.get("litellm_model_id")
         data = [_info(d, proxy) for d in services.config.deployments
                 if (wanted is None or deployment_id(d) == wanted)
-                and (who.record is None or may_use_model(who.record, d.model_name))]
+                and await _may_use(services.authenticator, who, d.model_name)]
         # nothing secret is put in; the scrubber is the second line (a configured key anywhere in a value)
         body = services.scrubber.scrub(orjson.dumps({"data": data}).decode())
         return Response(body, status=200, content_type="application/json")
