@@ -236,7 +236,10 @@ class Pipeline:
         gets the shutdown's error (hooks and outcome once)."""
         with unanswered.scope:
             try:
-                return await self._run(run, raw_body, headers, peer, identity)
+                # a nursery below (a provider's fan-out) cancelled from outside raises a group of
+                # Cancelled: one Cancelled here, so that handle's cancellation path runs
+                with _single_cancelled():
+                    return await self._run(run, raw_body, headers, peer, identity)
             except Exception as exc:
                 error = to_proxy_error(exc)
                 if not isinstance(exc, ProxyError):

@@ -444,11 +444,15 @@ class StreamRelay:
         if self._closed:
             return
         self._closed = True
+        # closing what the stream opened has its own deadline scope: a hook generator that overruns
+        # it (its ``finally`` awaiting something slow) must not skip the outcome or the spend close
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_DEADLINE):
             await self.run.resources.close_all()   # hook generators, the chunk source, the upstream
+        with trio.CancelScope(shield=True):
             if not self.ctx.outcome_reported:
                 # the client left before the end (or never pulled the first chunk), or send_to's scope
                 # stopped the stream (shutdown, max_stream_duration): reported with that reason
+                # (the failure hooks are bounded by their own deadline: RequestRun.failure_hooks)
                 stopped = self._scope is not None and self._scope.cancel_called
                 await self.run.cancelled(self._stop_reason() if stopped else None)
             await self.run.close_spend()

@@ -317,11 +317,15 @@ class RequestRun:
 
     async def close_spend(self) -> None:
         """Every way out of an admitted request (shielded): the reservation settled or released,
-        the record handed off if no outcome did it. No-op without a ticket; idempotent."""
+        the record handed off if no outcome did it. No-op without a ticket; idempotent; never raises
+        (what the ticket raises is logged: the answer, or the cleanup it runs in, goes on)."""
         ticket = self.ticket
         if ticket is not None:
             with trio.CancelScope(shield=True):
-                await ticket.close(self.ctx)
+                try:
+                    await ticket.close(self.ctx)
+                except Exception as exc:    # a limiter's bug: never the request's answer (or its cleanup)
+                    log.error("closing the spend ticket of %s raised", self.ctx.id, exc_info=exc)
 
     async def settle_final_cost(self) -> None:
         """:meth:`settle_cost`; and for an admitted answer whose upstream reported no usage, its
