@@ -26,7 +26,7 @@ Counters (names of the limiter's keys):
 ==============================  ==================================================================
 ``key:<hash>``                  the key's budget, rpm, tpm, parallel slots
 ``team:<id>``                   one pot for every key of the team; team rpm/tpm/parallel
-``member:<team>:<user>``        ``max_budget_in_team`` (lifetime)
+``member:<team>:<user>``        ``max_budget_in_team`` (its ``budget_duration``)
 ``user:<id>``                   the internal user's budget across *all* their keys (team keys too:
                                 the stricter reading of LiteLLM's disputed rule, #11962)
 ``customer:<id>``               the request's ``user``: its budget row, else ``max_end_user_budget``
@@ -293,8 +293,8 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
                       team.spend, now), _Meaning("team", team.team_id, "team", team.team_id))
     membership = auth.membership
     if team is not None and membership is not None and membership.max_budget_in_team is not None:
-        add(Check(f"member:{team.team_id}:{auth.user_id}", Kind.BUDGET, membership.max_budget_in_team, cost,
-                  window=None, seed=membership.spend),
+        add(_windowed(f"member:{team.team_id}:{auth.user_id}", membership.max_budget_in_team, cost,
+                      membership.budget_duration, membership.budget_reset_at, membership.spend, now),
             _Meaning("member", f"{auth.user_id}|{team.team_id}", "team_member", f"{team.team_id}:{auth.user_id}"))
     user = auth.user
     if user is not None and user.max_budget is not None:

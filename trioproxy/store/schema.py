@@ -137,6 +137,9 @@ team_memberships = sa.Table(
               primary_key=True, index=True),
     sa.Column("role", sa.String(16), nullable=False, server_default=sa.text("'user'")),
     sa.Column("max_budget_in_team", Money, nullable=True),
+    # the member's window (LiteLLM keeps it in the member's budget row): None = lifetime
+    sa.Column("budget_duration", sa.String(16), nullable=True),
+    sa.Column("budget_reset_at", Time, nullable=True),
     sa.Column("spend", Money, nullable=False, server_default=ZERO),
     sa.Column("created_at", Time, nullable=False, server_default=NOW),
 )
