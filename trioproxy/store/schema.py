@@ -280,6 +280,17 @@ daily_spend = sa.Table(
     sa.Index(None, "date"),
 )
 
+# the proxy-wide budget's window anchor (litellm_settings.max_budget / budget_duration, issue #11):
+# the config has no "set" moment, so the first start with a duration is stored here and every
+# process and restart steps windows from it (a changed duration starts a new sequence)
+proxy_budget = sa.Table(
+    "proxy_budget", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),           # "proxy"
+    sa.Column("budget_duration", sa.String(16), nullable=False),
+    sa.Column("budget_start", Time, nullable=False),             # start of the first window
+    sa.Column("updated_at", Time, nullable=False, server_default=NOW),
+)
+
 #: our table → the name LiteLLM's audit log uses (``LitellmTableNames``)
 LITELLM_TABLE_NAMES = {
     "virtual_keys": "LiteLLM_VerificationToken",

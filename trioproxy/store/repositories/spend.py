@@ -392,6 +392,30 @@ class SpendRepository:
             if rolled is not None and rolled.events:
                 self.ctx.bus.publish(*rolled.events)
 
+    async def proxy_budget_start(self, duration: str, *, now: datetime | None = None) -> datetime:
+        """The start of the proxy budget's first window for ``duration`` (``litellm_settings``).
+
+        The first process to ask stores ``now``; every later one (another instance, a restart) reads
+        it, so windows step from one shared start instead of the UTC clock. A different stored duration
+        means the budget was set anew (the operator changed the config): its first window starts now.
+        Both writes are conditional, so processes starting together agree on one row.
+        """
+        at = now or self.ctx.clock()
+
+        def run(conn: Conn) -> datetime:
+            d = conn.dialect
+            params = {"id": "proxy", "d": duration, "at": encode_time(at, d)}
+            conn.execute('INSERT INTO "proxy_budget" ("id", "budget_duration", "budget_start", "updated_at") '
+                         'VALUES (:id, :d, :at, :at) ON CONFLICT ("id") DO NOTHING', params)
+            conn.execute('UPDATE "proxy_budget" SET "budget_duration" = :d, "budget_start" = :at, "updated_at" = :at '
+                         'WHERE "id" = :id AND "budget_duration" <> :d', params)
+            start = _decode_time(conn, conn.scalar('SELECT "budget_start" FROM "proxy_budget" WHERE "id" = :id',
+                                                   {"id": "proxy"}))
+            assert start is not None
+            return start
+
+        return await self.ctx.db.write(run)
+
     async def roll_due(self, *, now: datetime | None = None) -> Rolled:
         """Reset every budget whose window ended; publishes the invalidations."""
         at = now or self.ctx.clock()
