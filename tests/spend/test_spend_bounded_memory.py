@@ -50,7 +50,7 @@ async def test_a_long_outage_keeps_at_most_max_queued_records_in_memory(store: S
         assert writer.pending == 200
         assert len(writer._queue) <= 10 and writer.queue_peak == 10
         assert writer.spilled == 190                     # durable in the outbox, not held in memory
-        assert writer.outbox.unresolved == 400           # admitted + final entries, all kept
+        assert writer.outbox.unresolved == 200           # the finals (each superseded its admitted entry)
         sink.down = False
         assert await writer.drain(60)
         nursery.cancel_scope.cancel()

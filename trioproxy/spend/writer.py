@@ -20,7 +20,7 @@ caps it, and it never exceeds 1 s so spend is visible through the API within a s
 (``SpendRepository.write``: ``ON CONFLICT (request_id) DO NOTHING`` + aggregates of the rows
 inserted). While the store is down the batch is retried with exponential backoff (``retry_initial``
 → ``retry_max``); the records stay queued and in the outbox, so nothing is lost and, after recovery,
-each is counted once. The queue holds at most ``max_queued`` records (10 000, ~20 MB): beyond that a
+each is counted once. The queue holds at most ``max_queued`` records (10 000): beyond that a
 hand-off stays in the outbox only (its entry waits in order) and is read back from the mapped segment
 as the queue empties. A dead process's outbox is replayed one batch at a time. A batch the store *refuses* (not unavailable: a bug, a bad value) is split
 until the offending record is alone; that record is retried a few times, then parked (logged with
@@ -115,6 +115,7 @@ class SpendWriter:
         # beyond max_queued (the store is down) records stay in the outbox only: their entries wait
         # here and are read back, in order, as the queue empties
         self._spilled: deque[Entry] = deque()
+        self._deletable: list[Any] = []       # segments fully resolved on the request path
         self._admitted: dict[str, Entry] = {}
         self._has_items = trio.Event()
         self._flush_now = trio.Event()
@@ -154,6 +155,12 @@ class SpendWriter:
         closed at shutdown) the record is still queued for the store, only not crash-proof — an
         error is logged (``outbox_failures`` counts them)."""
         entry = self._append(FINAL, record)
+        if entry is not None:
+            # the final frame supersedes the admitted one (replay prefers it): resolve that now, so
+            # a request waiting for the store costs one outbox entry, not two and a dict slot
+            admitted = self._admitted.pop(record.request_id, None)
+            if admitted is not None:
+                self._deletable += self.outbox.resolve([admitted])
         if entry is not None and (self._spilled or len(self._queue) >= self.max_queued):
             self._spilled.append(entry)       # durable already; memory holds its place, not the record
             self.spilled += 1
@@ -267,6 +274,9 @@ class SpendWriter:
             if admitted is not None:
                 resolved.append(admitted)
         deletable = self.outbox.resolve(resolved)
+        if self._deletable:
+            deletable += self._deletable
+            self._deletable = []
         self._pending -= len(batch)
         if self._pending == 0:
             self._idle.set()
