@@ -79,6 +79,7 @@ from .spend import SpendWriter, default_outbox_dir, flush_interval_for
 from .spend.admission import AdmissionSettings, Admitter
 from .spend.endpoints import SpendContext
 from .spend.meter import SpendMeter, key_spend_forgetter
+from .spend.proxy_budget import ProxyBudgetAnchorService
 from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
 from .store.durations import InvalidDuration, parse_duration
@@ -424,7 +425,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     # budgets, rate limits and spend (docs/spend.md): with a database only (the ledger lives there)
     price_of = _model_prices(router, cost)
     settings = admission_settings(config, fail_open=shared is not None and shared.fail_open)
-    limiter = writer = resets = meter = None
+    limiter = writer = resets = meter = anchor = None
     if store is not None:
         ledger: list[SpendWriter] = []
         # with Redis every instance shares the counters (one script per reserve and per settle)
@@ -440,6 +441,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
             flush_interval=flush_interval_for(general.proxy_batch_write_at))
         ledger.append(writer)
         resets = BudgetResetService(store.spend, store.bus)
+        anchor = ProxyBudgetAnchorService(store.spend, settings)
         meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
                            scrub=scrubber.scrub)
 
@@ -460,7 +462,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     # a shared response cache (Redis) runs its client and its writer as a service
     cache_service = [response_cache.backend] if response_cache is not None and hasattr(
         response_cache.backend, "run") else []
-    spend_services = [limiter, writer, resets] if store is not None else []
+    spend_services = [limiter, writer, resets, anchor] if store is not None else []
     lifetime = _check_services(config, [*(shared.services if shared else ()), *([store] if store else []),
                                         *spend_services, sink, *cache_service, *handlers.services,
                                         *([refresher] if refresher else []), *([stopper] if stopper else [])])

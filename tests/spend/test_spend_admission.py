@@ -200,6 +200,30 @@ async def test_a_windowed_budget_reopens_on_time_even_with_a_stale_cached_record
         await admitter.admit("w6", auth, facts(100))
 
 
+async def test_a_team_member_budget_window_reopens_on_time(store: Store) -> None:
+    """``max_budget_in_team`` with ``budget_duration`` (set at BASE: window ends at 12:00:30)."""
+    await store.teams.create({"team_id": "t1"}, [], ADMIN)
+    await store.teams.add_members("t1", [{"role": "user", "user_id": "u1"}], ADMIN, max_budget_in_team=2_000,
+                                  budget_duration="30s", budget_reset_at=BASE + timedelta(seconds=30))
+    auth = await _key(store, team_id="t1", user_id="u1")
+    assert auth.membership.budget_duration == "30s"
+    clock = Clock()
+    admitter = Admitter(InProcessLimiter(clock=clock), clock=clock)
+    for i in range(2):
+        await (await admitter.admit(f"m{i}", auth, facts(100))).settle(tokens=1, cost_micros=1_000)
+    with pytest.raises(BudgetExceededError, match="User=u1 in Team=t1") as info:
+        await admitter.admit("m2", auth, facts(100))
+    assert info.value.headers["retry-after"] == "30"
+    clock.t += 29.999
+    with pytest.raises(BudgetExceededError):
+        await admitter.admit("m3", auth, facts(100))
+    clock.t += 0.001                                     # the member's window ends exactly here
+    await (await admitter.admit("m4", auth, facts(100))).settle(tokens=1, cost_micros=1_000)
+    await (await admitter.admit("m5", auth, facts(100))).settle(tokens=1, cost_micros=1_000)
+    with pytest.raises(BudgetExceededError):
+        await admitter.admit("m6", auth, facts(100))
+
+
 async def test_a_fresh_record_seeds_the_counter_with_its_window_spend(store: Store) -> None:
     await store.keys.create({"token": hash_key(KEY), "key_name": "sk-...0001", "max_budget": 2_000,
                              "budget_duration": "1h", "budget_reset_at": BASE + timedelta(minutes=30)}, ADMIN)

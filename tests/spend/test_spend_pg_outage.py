@@ -55,7 +55,7 @@ async def test_postgres_stopped_then_restarted(tmp_path: Path) -> None:
                     writer.admitted(item)
                     writer.finished(build_record(item))
                 await sink.failing.wait()
-                assert writer.pending == 30 and writer.outbox.unresolved == 60
+                assert writer.pending == 30 and writer.outbox.unresolved == 30   # finals (each superseded its admitted entry)
                 await trio.to_thread.run_sync(pg.start)                      # and comes back
                 assert await writer.drain(120)
                 nursery.cancel_scope.cancel()

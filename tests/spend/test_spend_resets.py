@@ -160,3 +160,46 @@ async def test_the_reset_service_on_a_real_store(store: Store, clock: Any) -> No
         assert count == 1 and at == BASE + timedelta(seconds=2)
         nursery.cancel_scope.cancel()
     assert (await _spend_of(store, "virtual_keys", "token", "a" * 64))["spend"] == 0
+
+
+async def test_a_team_member_budget_window_rolls_on_time_and_before_the_writer_adds(store: Store) -> None:
+    """``max_budget_in_team`` with ``budget_duration`` (revision 0003): rolled by ``roll_due`` whole windows
+    forward, rolled by the writer before it adds, a late record not counted in the new window."""
+    reset = BASE + timedelta(seconds=30)
+    await store.teams.create({"team_id": "t1"}, [], ADMIN)
+    await store.teams.add_members("t1", [{"user_id": "u1", "role": "user"}, {"user_id": "u2", "role": "user"}],
+                                  ADMIN, max_budget_in_team=5_000_000)
+    await store.teams.update_member("t1", {"user_id": "u1"}, {"budget_duration": "30s", "budget_reset_at": reset},
+                                    ADMIN)
+    member = {"key": "a" * 64, "team": "t1", "user": "u1"}
+    await store.spend.write([build_record(inputs("m1", spend=700, **member)).to_row(),
+                             build_record(inputs("m2", spend=300, key="b" * 64, team="t1", user="u2")).to_row()])
+
+    async def member_row(user: str) -> dict[str, Any]:
+        [row] = await rows(store, 'SELECT "spend", "budget_reset_at" FROM "team_memberships" '
+                                  'WHERE "team_id" = \'t1\' AND "user_id" = :u', {"u": user})
+        return row
+
+    assert (await member_row("u1"))["spend"] == 700
+    published = len(store.bus.published)  # type: ignore[attr-defined]
+    rolled = await store.spend.roll_due(now=BASE + timedelta(seconds=29))
+    assert rolled.events == [] and rolled.next_due == reset
+    rolled = await store.spend.roll_due(now=BASE + timedelta(seconds=95))       # three windows later
+    assert rolled.next_due == BASE + timedelta(seconds=120)
+    assert (await member_row("u1"))["spend"] == 0
+    assert (await member_row("u2"))["spend"] == 300                              # lifetime: untouched
+    kinds = {(e.kind, e.id) for e in store.bus.published[published:]}  # type: ignore[attr-defined]
+    assert {("user", "u1"), ("team", "t1")} <= kinds
+    [m] = [m for m in await store.teams.members("t1") if m["user_id"] == "u1"]
+    assert m["budget_reset_at"] == BASE + timedelta(seconds=120)
+
+    # the writer rolls the row itself (no reset service): a record of the old window (the store was
+    # down across the reset) stays in the ledger only; one of the new window counts
+    late = build_record(inputs("late", spend=500, at=BASE + timedelta(seconds=110), **member)).to_row()
+    fresh = build_record(inputs("fresh", spend=40, at=BASE + timedelta(seconds=121), **member)).to_row()
+    await store.spend.write([late, fresh], now=BASE + timedelta(seconds=130))
+    row = await member_row("u1")
+    assert row["spend"] == 40
+    assert await scalar(store, 'SELECT SUM("spend") AS s FROM "spend_logs" WHERE "user_id" = \'u1\'') == 1240
+    [m] = [m for m in await store.teams.members("t1") if m["user_id"] == "u1"]
+    assert m["budget_reset_at"] == BASE + timedelta(seconds=150)

@@ -116,7 +116,7 @@ async def test_store_down_keeps_records_then_writes_them_once(store: Store, outb
         await sink.failing.wait()
         assert await scalar(store, 'SELECT COUNT(*) AS n FROM "spend_logs"') == 0
         assert writer.pending == 12
-        assert writer.outbox.unresolved == 24            # admitted + final entries, all kept
+        assert writer.outbox.unresolved == 12            # the finals (each superseded its admitted entry)
         sink.down = False
         assert await writer.drain(30)
         nursery.cancel_scope.cancel()

@@ -106,6 +106,31 @@ async def test_members(admin: AdminContext, store: Store) -> None:
     assert status == 400
 
 
+async def test_a_member_budget_window_starts_when_it_is_set(admin: AdminContext, store: Store, clock) -> None:
+    """``budget_duration`` on /team/member_add and /team/member_update (LiteLLM's member budget row):
+    ``budget_reset_at = now + duration`` each time it is set; ``null`` makes it lifetime again."""
+    from datetime import datetime, timedelta
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    await teams.team_new(admin, MASTER, {"team_id": "t"})
+    added = await teams.team_member_add(admin, MASTER, {"team_id": "t", "member": {"user_id": "u1"},
+                                                        "max_budget_in_team": 2, "budget_duration": "1d"})
+    [m] = added["updated_team_memberships"]
+    assert m["budget_duration"] == "1d" and at(m["budget_reset_at"]) == clock() + timedelta(days=1)
+    assert m["litellm_budget_table"]["budget_duration"] == "1d"
+    clock.advance(60)
+    upd = await teams.team_member_update(admin, MASTER, {"team_id": "t", "user_id": "u1", "budget_duration": "30s"})
+    assert upd["budget_duration"] == "30s" and at(upd["budget_reset_at"]) == clock() + timedelta(seconds=30)
+    assert upd["max_budget_in_team"] == 2.0
+    upd = await teams.team_member_update(admin, MASTER, {"team_id": "t", "user_id": "u1", "budget_duration": None})
+    assert upd["budget_duration"] is None and upd["budget_reset_at"] is None
+    status, err = await error_of(teams.team_member_update(admin, MASTER, {"team_id": "t", "user_id": "u1",
+                                                                          "budget_duration": "soon"}))
+    assert status == 400 and err["param"] == "budget_duration"
+
+
 async def test_team_list(admin: AdminContext, clock) -> None:
     for i in range(3):
         clock.advance(1)

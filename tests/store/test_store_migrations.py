@@ -46,24 +46,27 @@ def _version_rows(url: str) -> list:
 
 def test_an_empty_database_is_migrated_to_the_current_schema(empty_db_url: str) -> None:
     before = migrate.status(empty_db_url)
-    assert before.current is None and before.pending == ["0001", "0002"] and not before.up_to_date
+    assert before.current is None and before.pending == ["0001", "0002", "0003", "0004"] and not before.up_to_date
     after = migrate.upgrade(empty_db_url)
-    assert after.current == after.head == "0002" and after.up_to_date and after.pending == []
+    assert after.current == after.head == "0004" and after.up_to_date and after.pending == []
     assert _schema_differences(empty_db_url) == []           # the migrations build exactly schema.py
-    assert migrate.upgrade(empty_db_url).current == "0002"   # idempotent
-    assert _version_rows(empty_db_url) == [("0002",)]
+    assert migrate.upgrade(empty_db_url).current == "0004"   # idempotent
+    assert _version_rows(empty_db_url) == [("0004",)]
 
 
 def test_a_previous_version_database_keeps_its_data(empty_db_url: str) -> None:
     assert migrate.upgrade(empty_db_url, "0001").current == "0001"
-    assert migrate.status(empty_db_url).pending == ["0002"]
+    assert migrate.status(empty_db_url).pending == ["0002", "0003", "0004"]
     engine = _engine(empty_db_url)
     with engine.begin() as conn:
         conn.execute(sa.text('INSERT INTO virtual_keys (token, key_name, key_alias, max_budget) '
                              "VALUES ('abc', 'sk-...abcd', 'old-key', 5000000)"))
         conn.execute(sa.text("INSERT INTO teams (team_id) VALUES ('t1')"))
+        conn.execute(sa.text("INSERT INTO internal_users (user_id) VALUES ('u1')"))
+        conn.execute(sa.text("INSERT INTO team_memberships (team_id, user_id, max_budget_in_team, spend) "
+                             "VALUES ('t1', 'u1', 2000000, 150)"))
     engine.dispose()
-    assert migrate.upgrade(empty_db_url).current == "0002"
+    assert migrate.upgrade(empty_db_url).current == "0004"
     assert _schema_differences(empty_db_url) == []
     engine = _engine(empty_db_url)
     with engine.begin() as conn:
@@ -78,6 +81,10 @@ def test_a_previous_version_database_keeps_its_data(empty_db_url: str) -> None:
                                  "VALUES (:r, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"r": rid})
         ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM spend_logs ORDER BY id"))]
         assert len(set(ids)) == 2 and all(isinstance(i, int) for i in ids)
+        # revision 0003: an existing membership keeps its budget and spend and stays lifetime
+        member = conn.execute(sa.text("SELECT max_budget_in_team, spend, budget_duration, budget_reset_at "
+                                      "FROM team_memberships")).one()
+        assert tuple(member) == (2_000_000, 150, None, None)
     engine.dispose()
 
 
@@ -85,7 +92,7 @@ def test_downgrade_to_empty_and_back(empty_db_url: str) -> None:
     migrate.upgrade(empty_db_url)
     assert migrate.downgrade(empty_db_url, "0001").current == "0001"
     assert migrate.downgrade(empty_db_url, "base").current is None
-    assert migrate.upgrade(empty_db_url).current == "0002"
+    assert migrate.upgrade(empty_db_url).current == "0004"
     assert _schema_differences(empty_db_url) == []
 
 
@@ -105,8 +112,8 @@ def test_concurrent_upgrades_in_threads_create_the_schema_once(empty_db_url: str
         t.start()
     for t in threads:
         t.join(120)
-    assert results == ["0002"] * 6
-    assert _version_rows(empty_db_url) == [("0002",)]
+    assert results == ["0004"] * 6
+    assert _version_rows(empty_db_url) == [("0004",)]
     assert _schema_differences(empty_db_url) == []
 
 
@@ -127,8 +134,8 @@ def test_concurrent_upgrades_in_processes_create_the_schema_once(empty_db_url: s
     outcomes = [queue.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(60)
-    assert outcomes == ["0002"] * 4
-    assert _version_rows(empty_db_url) == [("0002",)]
+    assert outcomes == ["0004"] * 4
+    assert _version_rows(empty_db_url) == [("0004",)]
 
 
 def test_cli_db_status_and_upgrade(empty_db_url: str, tmp_path: Path) -> None:
@@ -142,10 +149,10 @@ def test_cli_db_status_and_upgrade(empty_db_url: str, tmp_path: Path) -> None:
 
     status = cli("status", str(config))
     assert status.returncode == 0, status.stderr
-    assert "revision: (empty)" in status.stdout and "pending:  0001, 0002" in status.stdout
+    assert "revision: (empty)" in status.stdout and "pending:  0001, 0002, 0003, 0004" in status.stdout
     up = cli("upgrade", str(config))
     assert up.returncode == 0, up.stderr
-    assert "revision: 0002" in up.stdout and "up to date" in up.stdout
+    assert "revision: 0004" in up.stdout and "up to date" in up.stdout
     assert "up to date" in cli("status", "--url", empty_db_url).stdout
 
 

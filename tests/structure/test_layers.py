@@ -74,6 +74,12 @@ LONG_MODULES: dict[str, str] = {
              "settings into services (admission settings, prices, Redis) move next to their packages after both merges",
     "responses_api/request.py": "Responses API → chat request translation: one table per field group (translated, "
                                 "copied, ignored, refused), checked against the OpenAI SDK's field list as a whole",
+    "spend/outbox.py": "the durable outbox: segments, frames, resolution and the replay of dead ones in one "
+                       "file format; over the line since replay was streamed (Orphan.chunks) — the replay side "
+                       "(read_segment, Orphan, find_orphans) is the next to get its own module",
+    "store/repositories/spend.py": "the ledger write and its aggregates' windows in one transaction; over the "
+                                   "line since team-member windows joined the rolls — the window rolls "
+                                   "(_roll_row_tx, _roll_member_tx, roll_due_tx) move to their own module next",
     "spend/record.py": "the spend record's fields and their builder: one value object, just over the line",
     "core/run.py": "the request's run (outcome rules, resources, hooks' timing and its spend ticket): over "
                    "the line since the spend wiring and threaded tracebacks met in one merge; the spend "

@@ -164,17 +164,24 @@ async def team_member_add(ctx: AdminContext, caller: Caller, data: Any) -> dict[
     are created (``internal_user``)."""
     require(caller, Access.ADMIN, "/team/member_add")
     store = ctx.require_store()
-    fields = validate(data, {"team_id": string, "member": members, "max_budget_in_team": optional(money)},
+    fields = validate(data, {"team_id": string, "member": members, "max_budget_in_team": optional(money),
+                             "budget_duration": optional(duration)},
                       "/team/member_add", required=("team_id", "member"))
     team_id = fields["team_id"]
     await _team(ctx, team_id)
+    window = _member_window(fields.get("budget_duration"), ctx.now())
     with store_errors():
         added = await store.teams.add_members(team_id, fields["member"], caller.actor(),
-                                              max_budget_in_team=fields.get("max_budget_in_team"))
+                                              max_budget_in_team=fields.get("max_budget_in_team"), **window)
         users = await store.users.get_many([m["user_id"] for m in added])
     team, member_rows = await _team(ctx, team_id)
     return {**team_view(team, member_rows), "updated_users": [user_view(u) for u in users],
             "updated_team_memberships": [membership_view(m) for m in added]}
+
+
+def _member_window(d: Any, now: Any) -> dict[str, Any]:
+    """A member budget's window starts when it is set, like every budget's (``docs/spend.md``)."""
+    return {"budget_duration": str(d) if d is not None else None, "budget_reset_at": reset_after(d, now)}
 
 
 def _member_ref(fields: dict[str, Any], route: str) -> dict[str, Any]:
@@ -188,11 +195,15 @@ async def team_member_update(ctx: AdminContext, caller: Caller, data: Any) -> di
     store = ctx.require_store()
     route = "/team/member_update"
     fields = validate(data, {"team_id": string, "user_id": optional(string), "user_email": optional(string),
-                             "role": one_of("admin", "user"), "max_budget_in_team": optional(money)},
+                             "role": one_of("admin", "user"), "max_budget_in_team": optional(money),
+                             "budget_duration": optional(duration)},
                       route, required=("team_id",))
     changes = {k: fields[k] for k in ("role", "max_budget_in_team") if k in fields}
+    if "budget_duration" in fields:     # set or changed: a new window starts now; null = lifetime
+        changes.update(_member_window(fields["budget_duration"], ctx.now()))
     if not changes:
-        raise bad_request(f"{route}: nothing to change: pass 'role' and/or 'max_budget_in_team'", param="role")
+        raise bad_request(f"{route}: nothing to change: pass 'role', 'max_budget_in_team' and/or "
+                          "'budget_duration'", param="role")
     await _team(ctx, fields["team_id"])
     with store_errors():
         after = await store.teams.update_member(fields["team_id"], _member_ref(fields, route), changes, caller.actor())
@@ -200,7 +211,8 @@ async def team_member_update(ctx: AdminContext, caller: Caller, data: Any) -> di
     view = membership_view(after)
     return {"team_id": view["team_id"], "user_id": view["user_id"],
             "user_email": user.get("user_email") if user else None, "role": view["role"],
-            "max_budget_in_team": view["max_budget_in_team"]}
+            "max_budget_in_team": view["max_budget_in_team"], "budget_duration": view.get("budget_duration"),
+            "budget_reset_at": view.get("budget_reset_at")}
 
 
 async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:

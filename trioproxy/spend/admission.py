@@ -26,7 +26,7 @@ Counters (names of the limiter's keys):
 ==============================  ==================================================================
 ``key:<hash>``                  the key's budget, rpm, tpm, parallel slots
 ``team:<id>``                   one pot for every key of the team; team rpm/tpm/parallel
-``member:<team>:<user>``        ``max_budget_in_team`` (lifetime)
+``member:<team>:<user>``        ``max_budget_in_team`` (its ``budget_duration``)
 ``user:<id>``                   the internal user's budget across *all* their keys (team keys too:
                                 the stricter reading of LiteLLM's disputed rule, #11962)
 ``customer:<id>``               the request's ``user``: its budget row, else ``max_end_user_budget``
@@ -44,9 +44,12 @@ counter key does not change when the window rolls) and equal on every process. T
 seeded (once per window, never added to) with the row's ``spend`` when the cached row still
 describes the current window, else 0: the window rolled, the ledger's spend belongs to the old one.
 Calendar months (``mo``) are not a fixed length: their counter key carries the window's start
-(``key:<hash>@<epoch>``) and its window is that month. The proxy budget and ``model_max_budget``
-have no stored anchor: their windows are aligned to the UTC epoch (``1d`` = UTC days) and seeded from
-the ledger (``SpendRepository.spend_since``) the first time this process uses them in a window.
+(``key:<hash>@<epoch>``) and its window is that month. The proxy budget's windows step from the
+start stored in the database at the first start with its duration (:class:`ProxyBudgetAnchor`,
+filled by :class:`ProxyBudgetAnchorService`; UTC-epoch aligned only until that has been read);
+``model_max_budget`` has no stored anchor: its windows are aligned to the UTC epoch (``1d`` = UTC
+days). Both are seeded from the ledger (``SpendRepository.spend_since``) the first time this process
+uses them in a window.
 """
 
 from __future__ import annotations
@@ -100,6 +103,19 @@ class BudgetExceededError(ProxyError):
     default_code = "429"
 
 
+class ProxyBudgetAnchor:
+    """Where the proxy budget's windows start (Unix seconds): the stored start of its first window.
+
+    Mutable and shared (settings are frozen): :class:`ProxyBudgetAnchorService` sets ``start`` once
+    the store has answered; while it is None the windows are aligned to the UTC epoch (logged).
+    """
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: float | None = None):
+        self.start = start
+
+
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
     """Proxy-wide settings of admission (from ``litellm_settings`` / ``general_settings``)."""
@@ -111,6 +127,7 @@ class AdmissionSettings:
     budget_exceeded_status: int = 429             # litellm_settings.budget_exceeded_status_code
     rate_limit_window: float = 60.0               # rpm/tpm sliding window, seconds
     fail_open: bool = False                       # shared state down: admit (degraded) instead of 503
+    proxy_anchor: ProxyBudgetAnchor = field(default_factory=ProxyBudgetAnchor, compare=False)
 
     @classmethod
     def from_config(cls, litellm_settings: Mapping[str, Any] | None,
@@ -218,9 +235,40 @@ def _epoch_window(counter: str, limit: int, amount: int, duration: Duration | No
     return Check(counter, Kind.BUDGET, limit, amount, window=window, anchor=0.0), start
 
 
+def _anchored_window(counter: str, limit: int, amount: int, duration: Duration, start: float,
+                     now: float) -> tuple[Check, float]:
+    """A budget window in the sequence that begins at ``start`` (a stored first start); also the
+    current window's start. Fixed lengths keep one counter key (anchor = ``start mod duration``);
+    calendar months carry the window's start in the key, as ``_windowed`` does."""
+    if duration.unit == "mo":
+        # step forward from the real start (a window's end minus a month is not its start once a
+        # 31st was clamped to a 28th): a few hundred steps for decades
+        at, first = datetime.fromtimestamp(now, UTC), datetime.fromtimestamp(start, UTC)
+        begin_dt, end = first, duration.after(first)
+        while end <= at:
+            begin_dt, end = end, duration.after(end)
+        begin = begin_dt.timestamp()
+        return (Check(f"{counter}@{int(begin)}", Kind.BUDGET, limit, amount, window=end.timestamp() - begin,
+                      anchor=begin), begin)
+    window_ms = round(_duration_seconds(duration) * 1000)
+    anchor = (round(start * 1000) % window_ms) / 1000
+    anchor_ms = math.floor(anchor * 1000)                   # what Check derives: use the same value
+    now_ms = math.floor(now * 1000)
+    begin_ms = now_ms - (now_ms - anchor_ms) % window_ms
+    return Check(counter, Kind.BUDGET, limit, amount, window=window_ms / 1000, anchor=anchor), begin_ms / 1000
+
+
+def _proxy_window(limit: int, amount: int, settings: AdmissionSettings, now: float) -> tuple[Check, float]:
+    duration = parse_budget_duration(settings.proxy_budget_duration)
+    start = settings.proxy_anchor.start
+    if duration is not None and start is not None:
+        return _anchored_window("proxy", limit, amount, duration, start, now)
+    return _epoch_window("proxy", limit, amount, duration, now)
+
+
 def proxy_window_start(settings: AdmissionSettings, now: float) -> float:
     """Unix time the proxy budget's current window started (0: no duration, all time)."""
-    _, since = _epoch_window("proxy", 0, 0, parse_budget_duration(settings.proxy_budget_duration), now)
+    _, since = _proxy_window(0, 0, settings, now)
     return since
 
 
@@ -265,10 +313,9 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
         checks.append(check)
         meanings.append(meaning)
 
-    proxy_duration = parse_budget_duration(settings.proxy_budget_duration)
     if master or auth is None:
         if settings.proxy_max_budget is not None:
-            check, since = _epoch_window("proxy", UNLIMITED, cost, proxy_duration, now)
+            check, since = _proxy_window(UNLIMITED, cost, settings, now)
             lazy.append((len(checks), "proxy", None, since))
             add(check, _Meaning("proxy", "", "proxy", "proxy"))
         return Plan(tuple(checks), tuple(meanings), tuple(lazy), cost, tokens)
@@ -293,8 +340,8 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
                       team.spend, now), _Meaning("team", team.team_id, "team", team.team_id))
     membership = auth.membership
     if team is not None and membership is not None and membership.max_budget_in_team is not None:
-        add(Check(f"member:{team.team_id}:{auth.user_id}", Kind.BUDGET, membership.max_budget_in_team, cost,
-                  window=None, seed=membership.spend),
+        add(_windowed(f"member:{team.team_id}:{auth.user_id}", membership.max_budget_in_team, cost,
+                      membership.budget_duration, membership.budget_reset_at, membership.spend, now),
             _Meaning("member", f"{auth.user_id}|{team.team_id}", "team_member", f"{team.team_id}:{auth.user_id}"))
     user = auth.user
     if user is not None and user.max_budget is not None:
@@ -313,7 +360,7 @@ def plan_checks(auth: Any | None, facts: RequestFacts, settings: AdmissionSettin
                               seed=customer.spend if customer is not None else 0)
             add(check, _Meaning("customer", end_user, "end_user", end_user))
     if settings.proxy_max_budget is not None:
-        check, since = _epoch_window("proxy", settings.proxy_max_budget, cost, proxy_duration, now)
+        check, since = _proxy_window(settings.proxy_max_budget, cost, settings, now)
         lazy.append((len(checks), "proxy", None, since))
         add(check, _Meaning("proxy", "", "proxy", "proxy"))
     spec = auth.model_max_budget.get(model) if auth.model_max_budget else None

@@ -106,11 +106,12 @@ class OutboxError(Exception):
 class Entry:
     """One appended frame: resolved once its record is committed (or superseded)."""
 
-    __slots__ = ("end", "resolved", "segment")
+    __slots__ = ("end", "resolved", "segment", "start")
 
-    def __init__(self, segment: _Segment, end: int):
+    def __init__(self, segment: _Segment, end: int, start: int = 0):
         self.segment = segment
         self.end = end
+        self.start = start          # the frame's first byte: the writer reads a spilled record back
         self.resolved = False
 
 
@@ -273,7 +274,7 @@ class Outbox:
         _FRAME.pack_into(mm, pos, n, zlib.crc32(payload, zlib.crc32(kind_byte)), kind)
         end = body + n
         active.pos = end
-        entry = Entry(active, end)
+        entry = Entry(active, end, pos)
         active.entries.append(entry)
         active.open += 1
         self._dirty = True
@@ -292,6 +293,19 @@ class Outbox:
         if old is not None and old.open == 0:
             self._retired.append(old)
         return spare
+
+    def read(self, entry: Entry) -> bytes:
+        """The payload of an unresolved entry, read back from its mapped segment (Trio thread: a
+        memory copy from the page cache, no system call) — the writer keeps records it could not
+        hold in memory only here (``SpendWriter.max_queued``)."""
+        if entry.resolved:
+            raise OutboxError("the entry is resolved; its segment may be gone")
+        mm = entry.segment.mm
+        n, _crc, _kind = _FRAME.unpack_from(mm, entry.start)
+        body = entry.start + _FRAME.size
+        if body + n != entry.end:
+            raise OutboxError("outbox entry does not match its frame")
+        return bytes(mm[body:entry.end])
 
     # --- resolution (Trio thread) ------------------------------------------------------------------
     def resolve(self, entries: list[Entry]) -> list[_Segment]:
@@ -377,9 +391,23 @@ class Orphan:
     records: list[SpendRecord] = field(default_factory=list)
 
     def load(self) -> list[SpendRecord]:
-        """The records to store: each request's final record, else its provisional one (blocking)."""
-        finals: dict[str, SpendRecord] = {}
+        """Every record to store at once (tests, small outboxes); the writer uses :meth:`chunks`."""
+        records = [r for chunk in self.chunks(1_000) for r in chunk]
+        self.records = records
+        return records
+
+    def chunks(self, size: int) -> Iterator[list[SpendRecord]]:
+        """The records to store, at most ``size`` at a time (blocking; call ``next`` in a thread):
+        each request's final record, else its provisional one turned into a failure.
+
+        Memory stays bounded however large the outbox: final records are yielded as they are read
+        (one segment's bytes at a time); only provisional records whose final has not been seen yet
+        are held — the requests the dead process had in flight, since an ADMITTED frame always
+        precedes its FINAL one. A final stored twice (a parked record carried over, a provisional
+        whose final was already committed) is harmless: the store inserts each request id once.
+        """
         provisional: dict[str, SpendRecord] = {}
+        chunk: list[SpendRecord] = []
         for path in self.segments:
             try:
                 last_write = datetime.fromtimestamp(path.stat().st_mtime, UTC)
@@ -392,13 +420,20 @@ class Orphan:
                     log.exception("spend outbox %s: unreadable record skipped", path)
                     continue
                 if kind == FINAL:
-                    finals[record.request_id] = record
+                    provisional.pop(record.request_id, None)
+                    chunk.append(record)
+                    if len(chunk) >= size:
+                        yield chunk
+                        chunk = []
                 else:
                     provisional[record.request_id] = record.interrupted(last_write)
-        records = list(finals.values())
-        records += [r for rid, r in provisional.items() if rid not in finals]
-        self.records = records
-        return records
+        for record in provisional.values():
+            chunk.append(record)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def remove(self) -> None:
         """Everything was committed: delete the segments and the lock file, release the lock."""

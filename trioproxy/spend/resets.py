@@ -9,6 +9,7 @@ window at once:
 * it rolls every overdue row (``roll_due``: spend → 0, ``budget_reset_at`` → the end of the window
   containing now — whole windows forward, never re-aligned to the clock), then sleeps until the
   earliest ``budget_reset_at`` in the store (at most ``max_sleep``);
+* it rolls team memberships too (``max_budget_in_team`` with a ``budget_duration``);
 * it wakes early on every invalidation of a key, team, user or customer (in this process, or from
   others through the coordination bus): a budget just set with a short window is rolled on time too;
 * rolls are compare-and-set in the store, so N processes running this service roll a row once; the

@@ -20,7 +20,9 @@ caps it, and it never exceeds 1 s so spend is visible through the API within a s
 (``SpendRepository.write``: ``ON CONFLICT (request_id) DO NOTHING`` + aggregates of the rows
 inserted). While the store is down the batch is retried with exponential backoff (``retry_initial``
 → ``retry_max``); the records stay queued and in the outbox, so nothing is lost and, after recovery,
-each is counted once. A batch the store *refuses* (not unavailable: a bug, a bad value) is split
+each is counted once. The queue holds at most ``max_queued`` records (10 000): beyond that a
+hand-off stays in the outbox only (its entry waits in order) and is read back from the mapped segment
+as the queue empties. A dead process's outbox is replayed one batch at a time. A batch the store *refuses* (not unavailable: a bug, a bad value) is split
 until the offending record is alone; that record is retried a few times, then parked (logged with
 its request id, kept in the outbox for the next start) so one bad record never stops spend.
 
@@ -95,9 +97,11 @@ class SpendWriter:
     def __init__(self, sink: SpendSink, outbox_dir: str | PathLike[str], *, batch_size: int = 500,
                  flush_interval: float = 0.2, retry_initial: float = 0.1, retry_max: float = 5.0,
                  sync_interval: float = 1.0, replay_interval: float = 30.0,
-                 segment_size: int = DEFAULT_SEGMENT_SIZE):
+                 segment_size: int = DEFAULT_SEGMENT_SIZE, max_queued: int = 10_000):
         if batch_size < 1:
             raise ValueError("batch_size must be ≥ 1")
+        if max_queued < batch_size:
+            raise ValueError("max_queued must be ≥ batch_size")
         self.sink = sink
         self.outbox = Outbox(outbox_dir, segment_size=segment_size)
         self.batch_size = batch_size
@@ -106,7 +110,12 @@ class SpendWriter:
         self.retry_max = retry_max
         self.sync_interval = sync_interval
         self.replay_interval = replay_interval
+        self.max_queued = max_queued
         self._queue: deque[tuple[SpendRecord, Entry | None]] = deque()
+        # beyond max_queued (the store is down) records stay in the outbox only: their entries wait
+        # here and are read back, in order, as the queue empties
+        self._spilled: deque[Entry] = deque()
+        self._deletable: list[Any] = []       # segments fully resolved on the request path
         self._admitted: dict[str, Entry] = {}
         self._has_items = trio.Event()
         self._flush_now = trio.Event()
@@ -124,6 +133,9 @@ class SpendWriter:
         self.replayed = 0                     # rows inserted from dead processes' outboxes
         self.parked: list[SpendRecord] = []   # records the store refused repeatedly
         self.outbox_failures = 0              # hand-offs the outbox could not take (memory only)
+        self.spilled = 0                      # hand-offs kept in the outbox only (queue full)
+        self.queue_peak = 0                   # most records held in memory by the queue
+        self.replay_peak = 0                  # most records of a dead outbox held at once
 
     # --- the request path (synchronous) --------------------------------------------------------------
     def admitted(self, inputs: RecordInputs) -> SpendRecord:
@@ -142,7 +154,20 @@ class SpendWriter:
         Never raises: if the outbox cannot take it (disk full with no spare segment, the outbox
         closed at shutdown) the record is still queued for the store, only not crash-proof — an
         error is logged (``outbox_failures`` counts them)."""
-        self._queue.append((record, self._append(FINAL, record)))
+        entry = self._append(FINAL, record)
+        if entry is not None:
+            # the final frame supersedes the admitted one (replay prefers it): resolve that now, so
+            # a request waiting for the store costs one outbox entry, not two and a dict slot
+            admitted = self._admitted.pop(record.request_id, None)
+            if admitted is not None:
+                self._deletable += self.outbox.resolve([admitted])
+        if entry is not None and (self._spilled or len(self._queue) >= self.max_queued):
+            self._spilled.append(entry)       # durable already; memory holds its place, not the record
+            self.spilled += 1
+        else:                                 # (a record the outbox refused can only live in memory)
+            self._queue.append((record, entry))
+            if len(self._queue) > self.queue_peak:
+                self.queue_peak = len(self._queue)
         if self._pending == 0:
             self._idle = trio.Event()
         self._pending += 1
@@ -202,9 +227,28 @@ class SpendWriter:
             return True
         return False
 
+    def _refill(self) -> None:
+        """Read spilled records back from the outbox into the queue, oldest first, up to one batch
+        per call (a memory copy each: short slices of the Trio thread)."""
+        room = min(self.max_queued - len(self._queue), self.batch_size)
+        while room > 0 and self._spilled:
+            entry = self._spilled.popleft()
+            try:
+                record = SpendRecord.from_json(self.outbox.read(entry))
+            except Exception:   # a bug, not an outage: the frame stays unresolved for the next start
+                log.exception("spilled spend record unreadable from the outbox; left there for the next start")
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
+                continue
+            self._queue.append((record, entry))
+            room -= 1
+
     async def _flush_loop(self) -> None:
         while True:
             await self._has_items.wait()
+            if self._spilled:
+                self._refill()
             if not self._queue:
                 self._has_items = trio.Event()
                 continue
@@ -213,7 +257,7 @@ class SpendWriter:
                     await self._flush_now.wait()
             n = min(len(self._queue), self.batch_size)
             batch = [self._queue.popleft() for _ in range(n)]
-            if not self._queue:
+            if not self._queue and not self._spilled:
                 self._has_items = trio.Event()
             if not self._draining:
                 self._flush_now = trio.Event()
@@ -230,6 +274,9 @@ class SpendWriter:
             if admitted is not None:
                 resolved.append(admitted)
         deletable = self.outbox.resolve(resolved)
+        if self._deletable:
+            deletable += self._deletable
+            self._deletable = []
         self._pending -= len(batch)
         if self._pending == 0:
             self._idle.set()
@@ -293,10 +340,15 @@ class SpendWriter:
         inserted_total = 0
         for i, orphan in enumerate(orphans):
             try:
-                records = await trio.to_thread.run_sync(orphan.load)
+                # one batch in memory at a time (plus the dead process's requests in flight), however
+                # long the outage that filled this outbox was
+                chunks = orphan.chunks(self.batch_size)
                 refused: list[SpendRecord] = []
-                for start in range(0, len(records), self.batch_size):
-                    inserted, bad = await self._replay_write(records[start:start + self.batch_size])
+                count = 0
+                while (chunk := await trio.to_thread.run_sync(next, chunks, None)) is not None:
+                    count += len(chunk)
+                    self.replay_peak = max(self.replay_peak, len(chunk))
+                    inserted, bad = await self._replay_write(chunk)
                     inserted_total += inserted
                     self.replayed += inserted
                     refused += bad
@@ -306,9 +358,9 @@ class SpendWriter:
                     await trio.to_thread.run_sync(orphan.release)
                     continue
                 await trio.to_thread.run_sync(orphan.remove)
-                if records:
+                if count:
                     log.info("spend outbox of dead process %s replayed: %d records, %d new",
-                             orphan.group, len(records), inserted_total)
+                             orphan.group, count, inserted_total)
             except (StoreUnavailable, StoreClosed) as exc:
                 log.warning("spend outbox replay postponed (store unavailable: %s)", exc)
                 for rest in orphans[i:]:

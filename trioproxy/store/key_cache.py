@@ -165,6 +165,8 @@ class MembershipInfo:
     role: str
     max_budget_in_team: int | None
     spend: int
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +306,8 @@ def load_auth_record_tx(conn: Conn, token: str, now: datetime) -> AuthRecord | N
         team = team_info(codec_for(teams, d).decode(raw, "t__"))  # type: ignore[arg-type]
     if raw.get("m__user_id") is not None:
         m = codec_for(team_memberships, d).decode(raw, "m__")  # type: ignore[arg-type]
-        membership = MembershipInfo(role=m["role"], max_budget_in_team=m["max_budget_in_team"], spend=m["spend"] or 0)
+        membership = MembershipInfo(role=m["role"], max_budget_in_team=m["max_budget_in_team"], spend=m["spend"] or 0,
+                                    budget_duration=m["budget_duration"], budget_reset_at=m["budget_reset_at"])
     return AuthRecord(
         token=k["token"], key_name=k["key_name"], key_alias=k["key_alias"], user_id=k["user_id"],
         team_id=k["team_id"], organization_id=k["organization_id"],

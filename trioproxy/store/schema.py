@@ -137,6 +137,9 @@ team_memberships = sa.Table(
               primary_key=True, index=True),
     sa.Column("role", sa.String(16), nullable=False, server_default=sa.text("'user'")),
     sa.Column("max_budget_in_team", Money, nullable=True),
+    # the member's window (LiteLLM keeps it in the member's budget row): None = lifetime
+    sa.Column("budget_duration", sa.String(16), nullable=True),
+    sa.Column("budget_reset_at", Time, nullable=True),
     sa.Column("spend", Money, nullable=False, server_default=ZERO),
     sa.Column("created_at", Time, nullable=False, server_default=NOW),
 )
@@ -275,6 +278,17 @@ daily_spend = sa.Table(
     sa.UniqueConstraint("entity_type", "entity_id", "date", "api_key", "model", "custom_llm_provider",
                         name=sa.schema.conv("uq_daily_spend_bucket")),
     sa.Index(None, "date"),
+)
+
+# the proxy-wide budget's window anchor (litellm_settings.max_budget / budget_duration, issue #11):
+# the config has no "set" moment, so the first start with a duration is stored here and every
+# process and restart steps windows from it (a changed duration starts a new sequence)
+proxy_budget = sa.Table(
+    "proxy_budget", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),           # "proxy"
+    sa.Column("budget_duration", sa.String(16), nullable=False),
+    sa.Column("budget_start", Time, nullable=False),             # start of the first window
+    sa.Column("updated_at", Time, nullable=False, server_default=NOW),
 )
 
 #: our table → the name LiteLLM's audit log uses (``LitellmTableNames``)

@@ -112,7 +112,9 @@ def budget_view(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def membership_view(row: Mapping[str, Any]) -> dict[str, Any]:
     out = _common(row)
-    out["litellm_budget_table"] = {"max_budget": out.get("max_budget_in_team")}
+    out["litellm_budget_table"] = {"max_budget": out.get("max_budget_in_team"),
+                                   "budget_duration": out.get("budget_duration"),
+                                   "budget_reset_at": out.get("budget_reset_at")}
     return out
 
 

@@ -179,6 +179,29 @@ def test_a_budget_window_reopens_when_it_rolls(api: Api, upstream: FakeUpstream)
     assert api.chat(made["key"]).status_code == 200                 # admitted again in the new window
 
 
+def test_a_team_member_budget_window_reopens_when_it_rolls(api: Api, upstream: FakeUpstream) -> None:
+    """``budget_duration`` on /team/member_add: the member's budget is refused, then admitted again
+    once the reset service rolled the membership (its ``budget_reset_at`` moved, spend 0)."""
+    team_id, user_id = uid("team"), uid("member")
+    api.ok(api.post("/team/new", {"team_id": team_id}))
+    added = api.ok(api.post("/team/member_add", {"team_id": team_id, "member": {"role": "user", "user_id": user_id},
+                                                 "max_budget_in_team": 0.00001, "budget_duration": "2s"}))
+    [membership] = added["updated_team_memberships"]
+    window_end = datetime.fromisoformat(membership["budget_reset_at"])
+    made = api.new_key(team_id=team_id, user_id=user_id)
+    assert api.chat(made["key"], max_tokens=MAX_TOKENS).status_code == 200    # spends the member's budget
+    refused = api.chat(made["key"])
+    assert refused.status_code == 429 and f"User={user_id} in Team={team_id}" in error(refused)["message"]
+
+    def rolled() -> bool:
+        info = api.ok(api.get("/team/info", {"team_id": team_id}))
+        [m] = [m for m in info["team_memberships"] if m["user_id"] == user_id]
+        return datetime.fromisoformat(m["budget_reset_at"]) > window_end and m["spend"] == 0
+
+    wait_for(rolled, what="the member's budget window to roll")
+    assert api.chat(made["key"]).status_code == 200                  # admitted again in the new window
+
+
 def test_an_unknown_model_and_a_hook_free_refusal_leave_no_record(api: Api) -> None:
     """Refused before admission (a model outside the key's list): no record, no rpm spent."""
     made = api.new_key(models=["gpt-held"], rpm_limit=1)

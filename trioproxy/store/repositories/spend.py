@@ -19,7 +19,8 @@ Aggregates updated per inserted record (money in micro-USD):
 adding, a row whose ``budget_reset_at`` has passed is rolled forward (spend 0, ``budget_reset_at`` →
 end of the window containing now), and a record whose ``end_time`` lies before the current window
 (written late: the store was down across a reset) is not added to that row's spend — it stays in
-the ledger and in ``daily_spend``. Customers' windows are their budget row's (``budgets``): rolling
+the ledger and in ``daily_spend``. Team memberships have their own window (``max_budget_in_team`` with
+``budget_duration``, revision 0003). Customers' windows are their budget row's (``budgets``): rolling
 a budget row resets every customer attached to it. :func:`roll_due_tx` rolls every overdue row
 (the reset service calls it on time). Rolls are compare-and-set on ``budget_reset_at``, so
 concurrent rollers (several processes) roll a row once.
@@ -106,6 +107,50 @@ def _decode_time(conn: Conn, value: Any) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _roll_member_tx(conn: Conn, team_id: str, user_id: str, duration_text: str | None,
+                    reset_at: datetime | None, now: datetime, rolled: Rolled) -> datetime | None:
+    """:func:`_roll_row_tx` for a team membership (two-column key, no ``updated_at``); the start of
+    its current window, None for a lifetime budget. Publishes the member's user and team (the key
+    cache reads the membership with the key; both kinds drop the keys involved)."""
+    duration = parse_budget_duration(duration_text)
+    if duration is None or reset_at is None:
+        return None
+    if now < reset_at:
+        return window_start(reset_at, duration)
+    new_reset = roll_forward(reset_at, duration, now)
+    d = conn.dialect
+    where = {"t": team_id, "u": user_id}
+    changed = conn.execute(
+        'UPDATE "team_memberships" SET "budget_reset_at" = :new, "spend" = 0 '
+        'WHERE "team_id" = :t AND "user_id" = :u AND "budget_reset_at" = :old',
+        {"new": encode_time(new_reset, d), "old": encode_time(reset_at, d), **where})
+    if changed:
+        rolled.events += [Invalidation.user(user_id), Invalidation.team(team_id)]
+        return window_start(new_reset, duration)
+    row = conn.one('SELECT "budget_duration", "budget_reset_at" FROM "team_memberships" '
+                   'WHERE "team_id" = :t AND "user_id" = :u', where)
+    if row is None:
+        return None
+    current, dur = _decode_time(conn, row["budget_reset_at"]), parse_budget_duration(row["budget_duration"])
+    return window_start(current, dur) if current is not None and dur is not None else None
+
+
+def _add_members(conn: Conn, by_member: Mapping[tuple[str, str], list[Mapping[str, Any]]], now: datetime,
+                 rolled: Rolled) -> None:
+    """spend += records in the membership's current window (rolled first when due)."""
+    updates = []
+    for (team_id, user_id), records in sorted(by_member.items()):
+        row = conn.one('SELECT "budget_duration", "budget_reset_at" FROM "team_memberships" '
+                       'WHERE "team_id" = :t AND "user_id" = :u', {"t": team_id, "u": user_id})
+        if row is None:
+            continue
+        start = _roll_member_tx(conn, team_id, user_id, row["budget_duration"],
+                                _decode_time(conn, row["budget_reset_at"]), now, rolled)
+        updates.append({"d": sum(r["spend"] for r in records if _in_window(r, start)), "t": team_id, "u": user_id})
+    conn.execute_many('UPDATE "team_memberships" SET "spend" = "spend" + :d WHERE "team_id" = :t AND "user_id" = :u',
+                      updates)
+
+
 def roll_due_tx(conn: Conn, now: datetime) -> Rolled:
     """Roll every row whose ``budget_reset_at`` passed; report the next due time."""
     rolled = Rolled()
@@ -117,7 +162,11 @@ def roll_due_tx(conn: Conn, now: datetime) -> Rolled:
         for row in rows:
             _roll_row_tx(conn, table, pk, row["pk"], row["budget_duration"],
                          _decode_time(conn, row["budget_reset_at"]), now, rolled)
-    for table in _WINDOWED:
+    for row in conn.all('SELECT "team_id", "user_id", "budget_duration", "budget_reset_at" FROM "team_memberships" '
+                        'WHERE "budget_duration" IS NOT NULL AND "budget_reset_at" <= :now', {"now": now_param}):
+        _roll_member_tx(conn, row["team_id"], row["user_id"], row["budget_duration"],
+                        _decode_time(conn, row["budget_reset_at"]), now, rolled)
+    for table in (*_WINDOWED, "team_memberships"):
         value = _decode_time(conn, conn.scalar(
             f'SELECT MIN("budget_reset_at") AS m FROM {quote(table)} WHERE "budget_duration" IS NOT NULL'))
         if value is not None and (rolled.next_due is None or value < rolled.next_due):
@@ -291,7 +340,7 @@ def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime)
     by_key: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     by_team: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     by_user: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    by_member: dict[tuple[str, str], int] = defaultdict(int)
+    by_member: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     by_customer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in new:
         if row.get("api_key"):
@@ -299,7 +348,7 @@ def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime)
         if row.get("team_id"):
             by_team[row["team_id"]].append(row)
             if row.get("user_id"):
-                by_member[(row["team_id"], row["user_id"])] += row["spend"]
+                by_member[(row["team_id"], row["user_id"])].append(row)
         if row.get("user_id"):
             by_user[row["user_id"]].append(row)
         if row.get("end_user"):
@@ -313,8 +362,7 @@ def write_spend_tx(conn: Conn, rows: Sequence[Mapping[str, Any]], now: datetime)
     _add_windowed(conn, "virtual_keys", "token", by_key, now, rolled)
     _add_windowed(conn, "teams", "team_id", by_team, now, rolled)
     _add_windowed(conn, "internal_users", "user_id", by_user, now, rolled)
-    conn.execute_many('UPDATE "team_memberships" SET "spend" = "spend" + :d WHERE "team_id" = :t AND "user_id" = :u',
-                      [{"d": delta, "t": t, "u": u} for (t, u), delta in sorted(by_member.items())])
+    _add_members(conn, by_member, now, rolled)
     _add_customers(conn, by_customer, now, rolled)
     _add_daily(conn, new, now)
     return inserted, rolled
@@ -343,6 +391,30 @@ class SpendRepository:
         finally:
             if rolled is not None and rolled.events:
                 self.ctx.bus.publish(*rolled.events)
+
+    async def proxy_budget_start(self, duration: str, *, now: datetime | None = None) -> datetime:
+        """The start of the proxy budget's first window for ``duration`` (``litellm_settings``).
+
+        The first process to ask stores ``now``; every later one (another instance, a restart) reads
+        it, so windows step from one shared start instead of the UTC clock. A different stored duration
+        means the budget was set anew (the operator changed the config): its first window starts now.
+        Both writes are conditional, so processes starting together agree on one row.
+        """
+        at = now or self.ctx.clock()
+
+        def run(conn: Conn) -> datetime:
+            d = conn.dialect
+            params = {"id": "proxy", "d": duration, "at": encode_time(at, d)}
+            conn.execute('INSERT INTO "proxy_budget" ("id", "budget_duration", "budget_start", "updated_at") '
+                         'VALUES (:id, :d, :at, :at) ON CONFLICT ("id") DO NOTHING', params)
+            conn.execute('UPDATE "proxy_budget" SET "budget_duration" = :d, "budget_start" = :at, "updated_at" = :at '
+                         'WHERE "id" = :id AND "budget_duration" <> :d', params)
+            start = _decode_time(conn, conn.scalar('SELECT "budget_start" FROM "proxy_budget" WHERE "id" = :id',
+                                                   {"id": "proxy"}))
+            assert start is not None
+            return start
+
+        return await self.ctx.db.write(run)
 
     async def roll_due(self, *, now: datetime | None = None) -> Rolled:
         """Reset every budget whose window ended; publishes the invalidations."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..errors import Conflict, NotFound, UniqueViolation
@@ -89,7 +90,8 @@ def resolve_member_tx(conn: Conn, ctx: RepoContext, member: MemberSpec, actor: A
 
 
 def add_members_tx(conn: Conn, ctx: RepoContext, team_id: str, members: list[MemberSpec],
-                   actor: Actor, *, max_budget_in_team: int | None = None) -> list[dict[str, Any]]:
+                   actor: Actor, *, max_budget_in_team: int | None = None, budget_duration: str | None = None,
+                   budget_reset_at: datetime | None = None) -> list[dict[str, Any]]:
     added = []
     now = ctx.clock()
     for member in members:
@@ -98,7 +100,8 @@ def add_members_tx(conn: Conn, ctx: RepoContext, team_id: str, members: list[Mem
         if get_tx(conn, team_memberships, team_id=team_id, user_id=user_id) is not None:
             raise Conflict("team member", "user_id", user_id)
         row = {"team_id": team_id, "user_id": user_id, "role": member.get("role") or "user",
-               "max_budget_in_team": max_budget_in_team, "created_at": now}
+               "max_budget_in_team": max_budget_in_team, "budget_duration": budget_duration,
+               "budget_reset_at": budget_reset_at, "created_at": now}
         insert_tx(conn, team_memberships, row)
         added.append(row)
         write_audit_tx(conn, ctx, actor, action="created", table="team_memberships",
@@ -220,12 +223,14 @@ class TeamRepository:
         return await mutate(self.ctx, run, [Invalidation.team(t) for t in team_ids])
 
     async def add_members(self, team_id: str, members: list[MemberSpec], actor: Actor, *,
-                          max_budget_in_team: int | None = None) -> list[dict[str, Any]]:
+                          max_budget_in_team: int | None = None, budget_duration: str | None = None,
+                          budget_reset_at: datetime | None = None) -> list[dict[str, Any]]:
         def run(conn: Conn, inv: Any) -> list[dict[str, Any]]:
             if get_tx(conn, teams, team_id=team_id) is None:
                 raise NotFound("team", [team_id])
             added = add_members_tx(conn, self.ctx, team_id, members, actor,
-                                   max_budget_in_team=max_budget_in_team)
+                                   max_budget_in_team=max_budget_in_team, budget_duration=budget_duration,
+                                   budget_reset_at=budget_reset_at)
             inv.add(*(Invalidation.user(m["user_id"]) for m in added))
             return added
 
@@ -233,7 +238,8 @@ class TeamRepository:
 
     async def update_member(self, team_id: str, member: MemberSpec, changes: Mapping[str, Any],
                             actor: Actor) -> dict[str, Any]:
-        """``changes``: ``role`` and/or ``max_budget_in_team`` (micro-USD)."""
+        """``changes``: ``role``, ``max_budget_in_team`` (micro-USD), ``budget_duration`` with its
+        ``budget_reset_at`` (the admin layer starts the window)."""
         def run(conn: Conn, inv: Any) -> dict[str, Any]:
             if get_tx(conn, teams, team_id=team_id) is None:
                 raise NotFound("team", [team_id])
