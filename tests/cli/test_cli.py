@@ -230,3 +230,20 @@ def test_check_lists_limits_and_budgets_in_the_pre_call_phase_with_a_database(tm
     (row,) = [line for line in result.stdout.splitlines() if "async_pre_call_hook" in line]
     assert row.split()[-2:] == ["enforce_user_param,", "limits_and_budgets"]
     assert "budgets, rate limits and spend records: on" in result.stdout
+
+
+def test_run_on_a_port_already_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    """A second ``trioproxy run`` on the port of the first (the README's first command, run twice):
+    one clear line and exit 1, not an exception group's traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "trioproxy", "run", "--port", str(port)], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "trioproxy could not start:" in done.stderr and "Address already in use" in done.stderr
+    assert "another process listens on that address" in done.stderr
+    assert "Traceback" not in done.stderr

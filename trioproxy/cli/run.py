@@ -366,8 +366,13 @@ def _metrics_dir() -> Iterator[None]:
 def _startup_failure(group: BaseExceptionGroup) -> str | None:
     """The message of a service that failed to start (the store could not open its database…),
     found in what Hypercorn's lifespan raised; None for anything else."""
+    import errno
+
     from hypercorn.utils import LifespanFailureError
 
+    taken, _ = group.split(lambda exc: isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE)
+    if taken is not None:
+        return f"{_leaf(taken)} (another process listens on that address: stop it, or choose --port)"
     found, _ = group.split(LifespanFailureError)
     leaf: BaseException | None = found
     while isinstance(leaf, BaseExceptionGroup):
@@ -376,6 +381,13 @@ def _startup_failure(group: BaseExceptionGroup) -> str | None:
         return None
     cause = leaf.__context__
     return str(cause) if cause is not None else str(leaf)
+
+
+def _leaf(group: BaseExceptionGroup) -> BaseException:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf
 
 
 def _migrate(config: ProxyConfig) -> str | None:
