@@ -98,26 +98,6 @@ class ProxyApp(QuartTrio):
 _QUART_BODY_CAP = 1024 * 1024
 
 
-#: a refused request's body up to this size is received and dropped (keep-alive kept); beyond it,
-#: the answer closes the connection instead
-_DISCARDABLE_BODY = 64 * 1024
-_CLOSE = "trioproxy.close_after_refusal"
-
-
-async def _drain_small_body() -> bool:
-    """Receive and drop a refused request's body when it is small; False if it was left unread."""
-    length = request.content_length
-    if length is None:
-        return "chunked" not in request.headers.get("transfer-encoding", "").lower()  # no body
-    if length > _DISCARDABLE_BODY:
-        return False
-    try:
-        await request.get_data(cache=False)   # within the app's BODY_TIMEOUT
-    except Exception:   # timed out, or the client left: the connection is not reused either way
-        return False
-    return True
-
-
 def make_app(proxy: Proxy) -> ProxyApp:
     """The Quart app serving ``proxy`` (built by ``proxy.build_proxy``)."""
     config = proxy.services.config
@@ -157,17 +137,9 @@ def make_app(proxy: Proxy) -> ProxyApp:
             request.scope[IDENTITY] = await gate.authorize(request.headers, request.path, request.method,
                                                            client_ip(request.scope))
         except ProxyError:
-            # decided before the body; a small body is still received (and dropped, never parsed) so
-            # the connection can carry the next request: Hypercorn cannot go on past an unread body
-            if not await _drain_small_body():
-                request.scope[_CLOSE] = True
+            # decided before the body, which is never parsed; the entry's guard (unread_body.py)
+            # drains a small one or closes the connection, so the next request on it is safe
             raise
-
-    @app.after_request
-    async def _close_if_undrained(response: Response) -> Response:
-        if request.scope.get(_CLOSE):
-            response.headers["connection"] = "close"
-        return response
 
     @app.errorhandler(ProxyError)
     async def _proxy_error(exc: ProxyError) -> Response:
