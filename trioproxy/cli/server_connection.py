@@ -1,7 +1,7 @@
 """Hypercorn's per-connection server, leaner on the hot path and bounded where Hypercorn is not.
 
 This subclass of Hypercorn's trio ``TCPServer`` (installed in place of Hypercorn's own: it has no
-setting for the class) changes five things, each measured or needed, none visible to the app:
+setting for the class) changes these things, each measured or needed, none visible to the app:
 
 * **Head deadline** (``general_settings.request_header_timeout``, slowloris): Hypercorn's only timer
   before a request head is complete is its keep-alive timer (75 s here, so that load balancers can
@@ -29,6 +29,18 @@ setting for the class) changes five things, each measured or needed, none visibl
   the lock would protect nothing. Only what the kernel does not take at once (a client that reads
   slowly) goes Hypercorn's way: the lock, a shielded ``send_all``. Every 16th fast write still
   yields to the scheduler, so that a sender that never waits elsewhere cannot starve the others.
+* **Reads wait first.** On plain TCP (without Hypercorn's ``read_timeout``, which trioproxy does
+  not set) the read loop waits for readability and then reads, instead of a cancel scope and a
+  ``recv`` that fails with ``EAGAIN`` between keep-alive requests; and when it ends (EOF, reset)
+  the request being served is cancelled through the connection's end (``core/disconnect.py``),
+  which spares the app a task per request watching for ``http.disconnect``.
+* **A response's head and the start of its body in one write.** Hypercorn writes the head when the
+  app sends ``http.response.start`` and the body when it sends ``http.response.body``: two system
+  calls and two TCP segments per answer, each write costing ~15 µs of CPU here (bench/README.md,
+  "CPU per request"). A head that announces a non-empty ``Content-Length`` is held and written with
+  the body's first bytes (h11 cannot end that response without them; any other event, such as the
+  close of a response cut short, writes the held head first, so the bytes on the wire are the same).
+  A head without a length (a stream), with ``Content-Length: 0`` or a ``1xx`` goes out at once.
 * **A client that stops reading no longer holds a graceful shutdown forever.** Hypercorn shields
   its writes from cancellation (a half-written chunk would corrupt the connection), so at the
   graceful deadline a write that a client never takes kept the worker alive indefinitely. Here a
@@ -54,9 +66,10 @@ from hypercorn.config import Config
 from hypercorn.events import Closed, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_trio_run
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 from ..config import GeneralSettings
+from ..core.disconnect import CONNECTION_END, ConnectionEnd
 from ..errors import RequestTimeoutError, error_body
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
@@ -130,10 +143,16 @@ class HeadDeadlineTCPServer(TCPServer):
         #: the raw socket under a plain-TCP stream (None for TLS: every write goes Hypercorn's way)
         self._socket = getattr(stream, "socket", None) if isinstance(stream, trio.SocketStream) else None
         self._fast_writes = 0
+        #: a response head whose body must follow, held to go out in one write with the body
+        self._held_head: bytes | None = None
+        #: the connection's end, which cancels the request being served (core/disconnect.py)
+        self._end = ConnectionEnd()
 
     async def run(self) -> None:
         parent = trio.lowlevel.current_task().parent_nursery
         self._server_scope = parent.cancel_scope if parent is not None else None
+        # every task Hypercorn starts for this connection's requests inherits this context
+        CONNECTION_END.set(self._end)
         await super().run()
 
     # -- the idle timer --------------------------------------------------------------------------
@@ -189,15 +208,56 @@ class HeadDeadlineTCPServer(TCPServer):
     async def _read_data(self) -> None:
         self.protocol = _WatchHeadBytes(self.protocol, self)  # type: ignore[assignment]
         try:
-            await super()._read_data()
+            if self._socket is not None and not self.config.read_timeout:
+                await self._read_plain()
+            else:
+                await super()._read_data()
         finally:
             self._end_idle_watch()
+            self._end.ended()   # the client is gone: cancel the request it was waiting for
+
+    async def _read_plain(self) -> None:
+        """Hypercorn's read loop on plain TCP without a ``read_timeout``: wait for readability, then read.
+
+        Hypercorn's ``receive_some`` under a ``fail_after`` enters a cancel scope per read and tries
+        ``recv`` first, which on a keep-alive connection between requests fails with ``EAGAIN`` (a
+        wasted system call and an exception) before it waits and reads again. The same bytes reach
+        the protocol in the same order; the end is the same too: EOF, a reset or a closed socket."""
+        sock = self._socket
+        while True:
+            fd = sock.fileno()
+            if fd < 0:   # closed by the server (an error answer, shutdown): Hypercorn's ClosedResourceError
+                break
+            try:
+                await trio.lowlevel.wait_readable(fd)
+                if sock.fileno() != fd:   # closed while this task waited to run: the number may be reused
+                    break
+                data = os.read(fd, MAX_RECV)
+            except BlockingIOError:
+                continue
+            except (trio.ClosedResourceError, trio.BrokenResourceError, OSError):
+                break
+            await self.protocol.handle(RawData(data))
+            if not data:
+                break
+        await self.protocol.handle(Closed())
 
     # -- writing ---------------------------------------------------------------------------------
     async def protocol_send(self, event: Any) -> None:
         if type(event) is RawData:
-            await self._write(event.data)
-        elif isinstance(event, Updated):
+            data = event.data
+            if self._held_head is not None:
+                data = self._held_head + data
+                self._held_head = None
+            elif _body_must_follow(data):
+                self._held_head = data   # written with the body's first bytes (module docstring)
+                return
+            await self._write(data)
+            return
+        if self._held_head is not None:   # anything else (the end, a close) goes after the head
+            head, self._held_head = self._held_head, None
+            await self._write(head)
+        if isinstance(event, Updated):
             if event.idle:
                 # a response is complete and the connection kept alive: the next head has not begun,
                 # unless a pipelining client already sent part of it (h11 holds those bytes)
@@ -223,7 +283,7 @@ class HeadDeadlineTCPServer(TCPServer):
         if sock is not None and not self.send_lock.locked():
             fd = sock.fileno()
             if fd < 0:
-                await self.protocol.handle(Closed())
+                await self._peer_gone()
                 return
             try:
                 sent = os.write(fd, data)
@@ -233,7 +293,7 @@ class HeadDeadlineTCPServer(TCPServer):
                 if exc.errno in (errno.EINTR, errno.ENOBUFS):
                     sent = 0
                 else:   # EPIPE, ECONNRESET…: the peer is gone (Hypercorn's send_all would say Broken)
-                    await self.protocol.handle(Closed())
+                    await self._peer_gone()
                     return
             if sent == len(data):
                 self._fast_writes += 1
@@ -263,7 +323,13 @@ class HeadDeadlineTCPServer(TCPServer):
                     await trio.aclose_forcefully(self.stream)
                 broken = True
         if broken:
-            await self.protocol.handle(Closed())
+            await self._peer_gone()
+
+    async def _peer_gone(self) -> None:
+        """A write found the connection broken: Hypercorn tells the request (``http.disconnect``), and
+        the connection's end cancels it, as when the read loop sees the break."""
+        self._end.ended()
+        await self.protocol.handle(Closed())
 
     def _lift_shield_at_graceful_deadline(self, scope: trio.CancelScope) -> trio.CancelScope | None:
         """Give ``scope`` the graceful deadline once the shutdown begins; returns the watcher's scope."""
@@ -284,6 +350,23 @@ class HeadDeadlineTCPServer(TCPServer):
         if math.isinf(deadline):   # not set yet (it is set right after "terminated"): the same figure
             deadline = trio.current_time() + self.config.graceful_timeout
         return deadline
+
+
+def _body_must_follow(data: bytes) -> bool:
+    """``data`` is a final response head announcing a non-empty ``Content-Length`` body.
+
+    Only then is the head held for the body's first write: h11 will not end that response without
+    body bytes, so the next write (or the close of a response cut short) is sure to come. A head
+    without a length (chunked: a stream whose first chunk may take long), with ``0``, or a ``1xx``
+    goes out at once, as before."""
+    if not data.startswith(b"HTTP/1.1 ") or data[9:10] == b"1" or not data.endswith(b"\r\n\r\n"):
+        return False
+    lower = data.lower()
+    at = lower.find(b"\r\ncontent-length:")
+    if at < 0:
+        return False
+    value = lower[at + 17:lower.find(b"\r\n", at + 17)].strip()
+    return value.isdigit() and int(value) > 0
 
 
 def install() -> None:

@@ -7,10 +7,12 @@ none of it: they read a body, hand it to the pipeline, and send what it returns.
 (``/v1/models``, health, ``/metrics``, the built-ins' routes, errors for unknown routes, the app's
 lifespan) stays in Quart.
 
-Structure, the same as quart-trio's own connection class: one nursery per request, holding the
-request's work and a task that watches for ``http.disconnect``; a disconnect cancels the work (the
-pipeline then runs the failure hooks, shielded, and closes the upstream). A streaming body is
-relayed inside the same nursery and always closed (``StreamRelay.aclose``) on the way out.
+Structure: each request's work runs in one cancel scope that the client's leaving cancels (the
+pipeline then runs the failure hooks, shielded, and closes the upstream). On HTTP/1.x the
+connection's end cancels it (``core/disconnect.py``: the server's connection class signals it, no
+task per request); otherwise, as in quart-trio's own connection class, a nursery holds the work and
+a task that watches for ``http.disconnect``. A streaming body is relayed inside the same scope and
+always closed (``StreamRelay.aclose``) on the way out.
 
 The request bounds that need the ASGI scope are enforced here, before anything else runs:
 
@@ -32,11 +34,13 @@ its request's body was read is made safe for keep-alive by ``unread_body.py`` (d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ..auth import Identity
+from ..core.disconnect import CONNECTION_END
 from ..core.relay import StreamRelay
 from ..errors import (
     ClientDisconnectedError,
@@ -206,75 +210,107 @@ class ProxyASGI:
 
     async def _serve(self, route: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        relay: StreamRelay | None = None
-        started = False
+        exchange = _Exchange()
+        # who cancels the request when the client leaves: the connection's end on HTTP/1.x
+        # (core/disconnect.py: no task per request), else a task watching for "http.disconnect"
+        end = CONNECTION_END.get() if scope.get("http_version") in _ONE_REQUEST_PER_CONNECTION else None
         try:
-            async with trio.open_nursery() as nursery:
-                # the one route decision, before a byte of the body is read: a caller without the
-                # right to the route gets its 401/403 (or a 503), never a 413/400 about its body
-                decided: Identity | ProxyError
-                try:
-                    decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
-                except ProxyError as refusal:
-                    decided = refusal
-                if isinstance(decided, ProxyError):
-                    body: bytes | ProxyError = b""
-                    try:   # the decision is made; the body is only received and dropped, never parsed
-                        drained = await self._discard_body(receive, headers)
-                    except _Disconnected:
-                        return
-                else:
-                    drained = True
+            if end is not None:
+                with trio.CancelScope() as request_scope:
                     try:
-                        body = await self._read_body(scope, receive, headers)
-                    except _Disconnected:
-                        return
+                        await self._exchange(route, scope, receive, send, headers, exchange,
+                                             lambda: end.cancel_on_end(request_scope))
+                    finally:
+                        end.release(request_scope)
+            else:
+                async with trio.open_nursery() as nursery:
 
-                async def watch_disconnect() -> None:
-                    while True:
-                        message = await receive()
-                        if message["type"] == "http.disconnect":
-                            nursery.cancel_scope.cancel(reason="client disconnected")
-                            return
+                    async def watch_disconnect() -> None:
+                        while True:
+                            message = await receive()
+                            if message["type"] == "http.disconnect":
+                                nursery.cancel_scope.cancel(reason="client disconnected")
+                                return
 
-                nursery.start_soon(watch_disconnect)
-                outcome = await self.pipeline.handle(route, body, headers, client_ip(scope), decided)
-                response_headers = [(b"content-type", outcome.media_type.encode())]
-                if not drained:   # the rest of a refused body was not received: close after the answer
-                    response_headers.append((b"connection", b"close"))
-                response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
-                if isinstance(outcome.body, StreamRelay):
-                    relay = outcome.body
-                    await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
-                    started = True
-                    async def send_frame(frame: bytes) -> None:
-                        await send({"type": "http.response.body", "body": frame, "more_body": True})
-
-                    # within the stream's deadline and stop signal (see StreamRelay.send_to)
-                    await relay.send_to(send_frame)
-                    last = b""
-                else:
-                    response_headers.append((b"content-length", str(len(outcome.body)).encode()))
-                    await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
-                    started = True
-                    last = outcome.body
-                # The last body message makes Hypercorn recycle the keep-alive connection (restarting
-                # the idle task that closes it at shutdown) and tell us "http.disconnect" at once; if the
-                # watcher cancelled this send midway, that idle task would die and the connection would
-                # hold up a graceful shutdown for its whole deadline. The send is short: shield it.
-                with trio.CancelScope(shield=True):
-                    await send({"type": "http.response.body", "body": last, "more_body": False})
-                nursery.cancel_scope.cancel(reason="response sent")
+                    await self._exchange(route, scope, receive, send, headers, exchange,
+                                         lambda: nursery.start_soon(watch_disconnect))
+                    nursery.cancel_scope.cancel(reason="response sent")
         except Exception as exc:
             # the pipeline answers every error itself; reaching here is a bug (or a broken socket)
             if isinstance(exc, ClientDisconnectedError):
                 return
             log.error("unexpected error serving %s", scope.get("path"), exc_info=exc)
-            if not started:
+            if not exchange.started:
                 await send_internal_error(send)
         finally:
-            if relay is not None:
-                await relay.aclose()
+            if exchange.relay is not None:
+                await exchange.relay.aclose()
+
+    async def _exchange(self, route: Any, scope: dict[str, Any], receive: Any, send: Any,
+                        headers: dict[str, str], exchange: _Exchange, watch: Callable[[], None]) -> None:
+        """Decide, read the body, answer. ``watch()`` starts the disconnect cancellation once the
+        body is read (before that, a disconnect arrives as the body's ``http.disconnect``)."""
+        # the one route decision, before a byte of the body is read: a caller without the
+        # right to the route gets its 401/403 (or a 503), never a 413/400 about its body
+        decided: Identity | ProxyError
+        try:
+            decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
+        except ProxyError as refusal:
+            decided = refusal
+        if isinstance(decided, ProxyError):
+            body: bytes | ProxyError = b""
+            try:   # the decision is made; the body is only received and dropped, never parsed
+                drained = await self._discard_body(receive, headers)
+            except _Disconnected:
+                return
+        else:
+            drained = True
+            try:
+                body = await self._read_body(scope, receive, headers)
+            except _Disconnected:
+                return
+        watch()
+        outcome = await self.pipeline.handle(route, body, headers, client_ip(scope), decided)
+        response_headers = [(b"content-type", outcome.media_type.encode())]
+        if not drained:   # the rest of a refused body was not received: close after the answer
+            response_headers.append((b"connection", b"close"))
+        response_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
+        if isinstance(outcome.body, StreamRelay):
+            relay = exchange.relay = outcome.body
+            await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
+            exchange.started = True
+
+            async def send_frame(frame: bytes) -> None:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+            # within the stream's deadline and stop signal (see StreamRelay.send_to)
+            await relay.send_to(send_frame)
+            last = b""
+        else:
+            response_headers.append((b"content-length", str(len(outcome.body)).encode()))
+            await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
+            exchange.started = True
+            last = outcome.body
+        # The last body message makes Hypercorn recycle the keep-alive connection (restarting
+        # the idle task that closes it at shutdown) and tell us "http.disconnect" at once; if the
+        # watcher cancelled this send midway, that idle task would die and the connection would
+        # hold up a graceful shutdown for its whole deadline. The send is short: shield it.
+        with trio.CancelScope(shield=True):
+            await send({"type": "http.response.body", "body": last, "more_body": False})
+
+
+class _Exchange:
+    """What :meth:`ProxyASGI._serve` must know on its way out: the stream to close, whether a status went out."""
+
+    __slots__ = ("relay", "started")
+
+    def __init__(self) -> None:
+        self.relay: StreamRelay | None = None
+        self.started = False
+
+
+#: HTTP versions whose connection carries one request at a time: its end is its client leaving
+_ONE_REQUEST_PER_CONNECTION = frozenset({"1.1", "1.0"})
 
 
 #: a refused request's body up to this size is received and dropped, to keep the connection
