@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a directory holding another trioproxy/ (e.g. an export of main): "
                              "run it as target 'base' on PYTHONPATH")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--floor-connection", action="store_true",
+                        help="also run the floor on trioproxy's connection class (target 'floor-tp')")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the first round here")
     parser.add_argument("--profile-rate", type=int, default=250)
     parser.add_argument("--no-pin", action="store_true")
@@ -98,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
                 server_cpus)
             started.append(floor)
             servers["floor"] = (floor, port, "")
+        if args.floor_connection:
+            floor_tp, port = start_announcing(
+                workdir, "hypercorn_floor_tp", [str(BENCH_DIR / "hypercorn_floor.py"), "--port", "0",
+                                                "--connection", "trioproxy"], server_cpus)
+            started.append(floor_tp)
+            servers["floor-tp"] = (floor_tp, port, "")
         proxy, port = start_proxy_with_path(workdir, upstream_port, server_cpus, None, "proxy")
         started.append(proxy)
         servers["proxy"] = (proxy, port, harness.MASTER_KEY)
