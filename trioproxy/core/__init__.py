@@ -10,6 +10,8 @@
 * ``endpoints.py``: the three endpoints (``CHAT``, ``COMPLETIONS``, ``EMBEDDINGS``), body checks and
   bounds, what goes upstream, a pre-call hook's string as the answer;
 * ``shutdown.py``: open streams ended with a ``shutdown`` event before Hypercorn's deadline;
+* ``disconnect.py``: an HTTP/1.x connection's end cancels the request it serves (the server's
+  connection class signals it; the fast path in ``http/asgi.py`` registers the request's scope);
 * ``health.py``: ``GET /health``, every deployment called once (LiteLLM's health check).
 
 Private by convention (the handler API is ``trioproxy/__init__.py``). May import: ``hooks``,

@@ -1,7 +1,7 @@
 """The HTTP surface: what Hypercorn serves.
 
 * ``asgi.py``: the fast path: the three proxy endpoints as plain ASGI (request bounds, the
-  in-flight cap, the body, the disconnect watcher), in front of the Quart app;
+  in-flight cap, the body, the client's leaving: ``core/disconnect.py`` on HTTP/1.x, a watcher task otherwise), in front of the Quart app;
 * ``app.py``: the Quart-Trio app for everything else, and the lifespan (starts and drains the
   proxy's services);
 * ``routes/``: one module per route group (models, health, metrics, customers, robots);
