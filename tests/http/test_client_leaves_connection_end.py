@@ -10,7 +10,9 @@ connection class cancels the request being served when its read loop ends. Throu
   one cancelled (each request registers its own scope and releases it when answered);
 * an answered request is never cancelled by the client closing afterwards (no 499 for it);
 * a response's head and body still arrive as one well-formed answer, ``HEAD`` included (the head
-  of a ``Content-Length`` answer is held for its body: ``cli/server_connection.py``).
+  of a ``Content-Length`` answer is held for its body: ``cli/server_connection.py``);
+* on HTTP/2 (h2c, Hypercorn's ``h2`` dependency as the client) a reset stream cancels its request
+  while the connection goes on: there the fast path keeps its watcher task.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import threading
 import time
 from collections.abc import Iterator
 
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
 import httpx
 import pytest
 
@@ -169,4 +175,65 @@ def test_heads_held_for_their_body_still_arrive_whole(proxy: ProxyProcess) -> No
         assert head.startswith(b"HTTP/1.1 4"), head
         assert set(json.loads(body)["error"]) >= {"message", "type", "param", "code"}
     finally:
+        sock.close()
+
+
+def _h2_connect(proxy: ProxyProcess) -> tuple[socket.socket, h2.connection.H2Connection]:
+    """An HTTP/2 connection with prior knowledge (h2c), which Hypercorn serves on the same port."""
+    sock = _connect(proxy)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def _h2_request(sock: socket.socket, conn: h2.connection.H2Connection, model: str) -> int:
+    stream_id = conn.get_next_available_stream_id()
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    conn.send_headers(stream_id, [(":method", "POST"), (":path", "/v1/chat/completions"), (":scheme", "http"),
+                                  (":authority", "proxy"), ("authorization", f"Bearer {MASTER_KEY}"),
+                                  ("content-type", "application/json"), ("content-length", str(len(body)))])
+    conn.send_data(stream_id, body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    return stream_id
+
+
+def _h2_answer(sock: socket.socket, conn: h2.connection.H2Connection, stream_id: int) -> tuple[int, bytes]:
+    status, body = 0, b""
+    while True:
+        data = sock.recv(65536)
+        assert data, "the connection closed before the answer"
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream_id:
+                status = int(dict(event.headers)[b":status"])
+            elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream_id:
+                body += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
+                sock.sendall(conn.data_to_send())
+                return status, body
+        sock.sendall(conn.data_to_send())
+
+
+def test_an_http2_stream_reset_cancels_its_request_and_the_connection_goes_on(proxy: ProxyProcess,
+                                                                               fake: FakeUpstream) -> None:
+    """HTTP/2 keeps the watcher task: a client can leave one request (RST_STREAM) and keep its
+    connection, whose end therefore says nothing about that request."""
+    hold = threading.Event()
+    fake.set_behavior("up-held", Behavior(hold=hold))
+    sock, conn = _h2_connect(proxy)
+    try:
+        seen = len(fake.requests)
+        held = _h2_request(sock, conn, "held")
+        fake.wait_for_requests(seen + 1, timeout=WAIT)
+        conn.reset_stream(held, error_code=h2.errors.ErrorCodes.CANCEL)
+        sock.sendall(conn.data_to_send())
+        record = fake.wait_for_disconnect(timeout=WAIT)
+        assert record.json["model"] == "up-held" and not record.completed
+        _wait_for(lambda: _status_count(proxy, 499) == 1, "the reset request is recorded once as 499")
+        status, body = _h2_answer(sock, conn, _h2_request(sock, conn, "quick"))
+        assert status == 200, body
+        assert json.loads(body)["object"] == "chat.completion"
+    finally:
+        hold.set()
         sock.close()
