@@ -154,7 +154,7 @@ def main() -> None:
             return run_python(url, key, args.concurrency, duration)
 
         for mode in ("redis", "embedded"):       # first requests of a process are slower: not measured
-            load(proxies[mode][1], 2)
+            load(proxies[mode][1], 3)
         results: dict[str, list[dict[str, Any]]] = {"redis": [], "embedded": []}
         for round_index in range(args.rounds):
             order = ("redis", "embedded") if round_index % 2 == 0 else ("embedded", "redis")
