@@ -5,21 +5,25 @@ Two ``trioproxy run`` processes on one PostgreSQL database, the same config exce
 ``general_settings.coordination_redis`` (shared limits, budgets and invalidations) and the other
 ``coordination_redis: false`` (the in-process limiter). One virtual key with an rpm limit, a tpm
 limit and a budget (all far above what the run reaches), so every request reserves and settles four
-counters. ``bench/fast_upstream.py`` answers; ``bench/loadgen.py`` drives 16 keep-alive clients.
-Interleaved rounds (on, off, off, on, …); per round and mode: requests/s, p50/p99 latency, the
-proxy's CPU per request (``/proc/<pid>/stat``), and — Redis on — the Redis commands per request
-(``INFO commandstats`` of EVALSHA/EVAL/PUBLISH — what the proxy sends itself, not what the
-scripts run inside — minus the background sweeps and renewals measured while idle).
+counters. ``bench/fast_upstream.py`` answers; ``wrk`` (``--loadgen wrk``, the default: a few µs of
+CPU per request, see ``bench/workers.py``) or ``bench/loadgen.py`` (``--loadgen python``) drives 16
+keep-alive clients. One unmeasured warm-up run per proxy, then interleaved rounds (on, off, off, on,
+…); per round and mode: requests/s, p50/p99 latency, the proxy's CPU per request
+(``/proc/<pid>/stat`` over the whole run, divided by every request answered in it), Redis's own CPU
+per request, and — Redis on — the Redis commands per request (``INFO commandstats`` of
+EVALSHA/EVAL/PUBLISH — what the proxy sends itself, not what the scripts run inside — minus the
+background sweeps and renewals measured while idle). The last line is the difference of the medians:
+what the shared limiter costs the proxy per request over the in-process one.
 
-Needs a PostgreSQL and a Redis: run it through the project's script, which starts throwaway ones::
+Needs a PostgreSQL and a Redis: run it through the project's script, which starts throwaway ones
+(about a minute with the defaults)::
 
-    scripts/pg-redis.sh run -- .venv/bin/python bench/shared_state.py [--rounds 3] [--duration 4]
+    scripts/pg-redis.sh run -- .venv/bin/python bench/shared_state.py [--rounds 3] [--duration 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,6 +40,10 @@ import psycopg
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from workers import ensure_wrk, run_python, run_wrk, write_wrk_script  # noqa: E402
+
 MASTER = "sk-bench-shared-master"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -94,9 +102,11 @@ def redis_commands(host: str, port: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--loadgen", choices=("wrk", "python"), default="wrk")
     args = parser.parse_args()
+    wrk = ensure_wrk() if args.loadgen == "wrk" else ""
     pg_dsn, redis_url = os.environ.get("TEST_PG_DSN"), os.environ.get("TEST_REDIS_URL")
     if not pg_dsn or not redis_url:
         raise SystemExit("run through scripts/pg-redis.sh run -- (needs TEST_PG_DSN and TEST_REDIS_URL)")
@@ -136,6 +146,15 @@ def main() -> None:
         idle_before = redis_commands(redis_host, int(redis_port))
         time.sleep(2.0)
         background = (redis_commands(redis_host, int(redis_port)) - idle_before) / 2.0
+        script = write_wrk_script(work / "post.lua", key)
+
+        def load(url: str, duration: float) -> dict[str, Any]:
+            if args.loadgen == "wrk":
+                return run_wrk(wrk, script, url, args.concurrency, duration)
+            return run_python(url, key, args.concurrency, duration)
+
+        for mode in ("redis", "embedded"):       # first requests of a process are slower: not measured
+            load(proxies[mode][1], 3)
         results: dict[str, list[dict[str, Any]]] = {"redis": [], "embedded": []}
         for round_index in range(args.rounds):
             order = ("redis", "embedded") if round_index % 2 == 0 else ("embedded", "redis")
@@ -143,24 +162,25 @@ def main() -> None:
                 proxy, url = proxies[mode]
                 rcpu0 = cpu_seconds(rpid)
                 cpu0, cmd0, t0 = cpu_seconds(proxy.pid), redis_commands(redis_host, int(redis_port)), time.monotonic()
-                out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), "--url", f"{url}/v1/chat/completions",
-                                      "-c", str(args.concurrency), "--duration", str(args.duration), "--warmup", "1",
-                                      "--api-key", key], capture_output=True, check=True)
+                run = load(url, args.duration)
                 cpu1, cmd1, t1 = cpu_seconds(proxy.pid), redis_commands(redis_host, int(redis_port)), time.monotonic()
                 rcpu1 = cpu_seconds(rpid)
-                load = json.loads(out.stdout)
-                total = load["ok"] + load["warmup_ok"]
+                total = run["total"]
                 results[mode].append({
-                    "rps": load["rps"], "p50": load["latency_ms"]["p50"], "p99": load["latency_ms"]["p99"],
-                    "failed": load["failed"],
+                    "rps": run["rps"], "p50": run["p50_ms"], "p99": run["p99_ms"],
                     "cpu_us": (cpu1 - cpu0) / max(total, 1) * 1e6,
                     "redis_cpu_us": (rcpu1 - rcpu0) / max(total, 1) * 1e6,
                     "redis_per_request": ((cmd1 - cmd0) - background * (t1 - t0)) / max(total, 1),
+                    "loadgen_us": run["loadgen_us"],
                 })
-                print(mode, results[mode][-1], file=sys.stderr)
+                row = results[mode][-1]
+                print(f"round {round_index + 1} {mode:8}: {row['rps']:6.0f} req/s, p50 {row['p50']:.2f} ms, proxy "
+                      f"{row['cpu_us']:.0f} µs/req, Redis {row['redis_cpu_us']:.0f} µs/req, "
+                      f"{row['redis_per_request']:.2f} Redis calls/req, loadgen {row['loadgen_us']:.0f} µs/req",
+                      file=sys.stderr, flush=True)
         print(f"\n{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}; {args.rounds} interleaved rounds of {args.duration:g} s, "
-              f"c={args.concurrency}; medians\n")
+              f"c={args.concurrency}, loadgen {args.loadgen}; medians\n")
         print("| limiter | req/s | p50 ms | p99 ms | proxy CPU µs/request | Redis commands/request | "
               "Redis server CPU µs/request |")
         print("|---|---|---|---|---|---|---|")
@@ -173,6 +193,12 @@ def main() -> None:
             print(f"| {mode} | {med('rps'):,.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {med('cpu_us'):.0f} | "
                   f"{redis_cell} | {med('redis_cpu_us'):.0f} |")
         print(f"\nbackground Redis commands (sweeps, renewals, bus PINGs) while idle: {background:.1f}/s")
+        on = statistics.median(r["cpu_us"] for r in results["redis"])
+        off = statistics.median(r["cpu_us"] for r in results["embedded"])
+        ratio = statistics.median(r["rps"] for r in results["redis"]) / statistics.median(
+            r["rps"] for r in results["embedded"])
+        print(f"shared limiter over the in-process one: {on - off:+.0f} µs of proxy CPU per request; "
+              f"throughput on/off {ratio:.2f}")
     finally:
         for process in processes:
             process.kill()

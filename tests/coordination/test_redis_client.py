@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import partial
 
 import pytest
@@ -96,6 +97,32 @@ async def test_a_cancelled_callers_reply_is_read_and_dropped(redis_client: Redis
             await other.execute("LPUSH", key, "for-the-cancelled-one")
     assert result == [b"mine"]
     assert await redis_client.execute("LLEN", key) == 0    # the BLPOP did pop it: reply dropped
+
+
+async def test_a_direct_write_the_socket_takes_in_part_is_finished_before_what_follows(
+        redis_client: RedisClient, key_prefix: str) -> None:
+    """A quiet connection's command is written by its caller (redis.py, "Direct write"); what the
+    socket does not take at once goes to the writer task, and a command sent meanwhile queues behind
+    it. A 4 KiB send buffer makes the 1 MiB command's direct write partial."""
+    mux = redis_client._mux
+    assert mux is not None and mux.sock is not None
+    mux.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    key, value = key_prefix + "big", b"x" * (1 << 20)
+    results: dict[str, object] = {}
+
+    async def big() -> None:
+        results["set"] = await redis_client.execute("SET", key, value, timeout=30)
+
+    async def small() -> None:
+        results["echo"] = await redis_client.execute("ECHO", "after", timeout=30)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(big)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(small)
+    assert results == {"set": b"OK", "echo": b"after"}
+    assert await redis_client.execute("GET", key) == value
+    assert redis_client.connections == 1
 
 
 async def test_a_call_without_reply_in_time_raises_redis_timeout(redis_client: RedisClient,
