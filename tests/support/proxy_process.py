@@ -50,6 +50,8 @@ class ProxyProcess:
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self._log_file, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=str(cwd or log_dir),
+            # a session of its own, so kill() reaches `--workers N` worker processes too
+            start_new_session=True,
         )
         lines: queue.Queue[str | None] = queue.Queue()
 
@@ -93,9 +95,14 @@ class ProxyProcess:
             self._log_file.close()
 
     def kill(self) -> None:
+        """SIGKILL the proxy and every process of its session (workers outlive a killed supervisor)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(timeout=10)
+        self.process.wait(timeout=10)
         if not self._log_file.closed:
             self._log_file.close()
 
