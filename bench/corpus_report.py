@@ -220,7 +220,10 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     add("## Counts\n")
     add(f"**Configs: {n}** ({by_origin['repository']} from LiteLLM's repository, {by_origin['docs']} from its docs' "
         "config blocks). Each is loaded as `trioproxy check` and `trioproxy run` do (validation, handlers, logging "
-        "callbacks, building the app), with a placeholder value for every `os.environ/NAME` it reads.\n")
+        "callbacks, building the app), with a placeholder value for every `os.environ/NAME` it reads and for "
+        "the environment variables LiteLLM's docs tell the user to set for a feature the config uses (a Redis "
+        "cache without a server in `cache_params`: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`; "
+        "`DOCUMENTED_ENV` in the harness). Loading connects to nothing.\n")
     add("| outcome | configs |\n|---|---:|")
     add(f"| loads cleanly | {status['clean']} |")
     add(f"| loads with warnings (a key ignored) | {status['warnings']} |")
