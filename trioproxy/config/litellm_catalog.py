@@ -200,7 +200,6 @@ _LITELLM: dict[str, str] = {
     "mcp_aliases": "aliases of MCP servers",
     "disable_add_transform_inline_image_block": "an image URL rewrite for Fireworks AI",
     "disable_copilot_system_to_assistant": "a message rewrite for GitHub Copilot",
-    "enable_caching_on_provider_specific_optional_params": "provider-specific parameters in cache keys",
     "forward_traceparent_to_llm_provider": "the W3C traceparent header forwarded to providers",
     "include_cost_in_streaming_usage": "the cost inside a stream's usage chunk",
     "return_response_headers": "the provider's response headers returned to clients",

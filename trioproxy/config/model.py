@@ -175,10 +175,13 @@ class CacheSettings:
     #: ``host``/``port``/``username``/``password``/``ssl``, else ``$REDIS_URL`` / ``$REDIS_HOST``…
     #: (LiteLLM's fallbacks). Holds the password: never logged (``ProxyConfig.secrets``).
     redis_url: str | None = None
+    #: LiteLLM's ``cache_params.mode``: ``default_on`` (every request of the supported call types)
+    #: or ``default_off`` (only requests whose ``cache`` object has ``"use-cache": true``)
+    mode: str = "default_on"
 
     def __repr__(self) -> str:
         return (f"CacheSettings(enabled={self.enabled}, type={self.type!r}, ttl={self.ttl}, "
-                f"namespace={self.namespace!r})")
+                f"namespace={self.namespace!r}, mode={self.mode!r})")
 
 
 @dataclass(frozen=True, slots=True)
