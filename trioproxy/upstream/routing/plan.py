@@ -22,9 +22,13 @@ request the router asks it for a :class:`RoutingPlan` and then loops::
 
 ``adapter.call_with_plan`` is that loop. Rules the plan implements, in order:
 
-1. **Enter a group** (the requested one, then fallbacks): tag filter → drop deployments cooling down →
-   the strategy's order. None left: the group is *unavailable* — tags (400) or rpm/tpm (429) or
-   all cooling — and its general fallbacks come next.
+1. **Enter a group** (the requested one, then fallbacks): tag filter → LiteLLM's pre-call checks
+   when ``enable_pre_call_checks`` is on (:mod:`.pre_call`: context window, customer region) → drop
+   deployments cooling down → the strategy's order → the deployment limits enforced whatever the
+   strategy (``enforced_limits``). None left: the group is *unavailable* — tags (400), the prompt
+   too long for every deployment (400 ``context_length_exceeded``: its ``context_window_fallbacks``
+   come next), no deployment in the region (400), rpm/tpm (429) or all cooling — and its general
+   fallbacks come next.
 2. **Attempts in a group**: at most ``1 + retries`` (retries: the smallest ``max_retries`` of its
    deployments, else ``num_retries``). Untried deployments first, in the strategy's order, then round
    again. A deployment cooling down is skipped.
@@ -63,6 +67,7 @@ from .errors import NoDeploymentsAvailableError, NoDeploymentsForTagsError
 from .fallbacks import FallbackPlanner
 from .latency import LatencyBased
 from .least_busy import LeastBusy
+from .pre_call import PreCallChecks
 from .resolver import ModelResolver, Route, infer_providers
 from .settings import RoutingSettings
 from .shuffle import SimpleShuffle
@@ -127,6 +132,18 @@ class Routing(Generic[T]):
         self.tags = TagFilter(self.settings.enable_tag_filtering, self.settings.tag_filtering_match_any)
         self.fallbacks = FallbackPlanner(self.settings.fallback_settings)
         self.retryable = retryable
+        self.pre_call = PreCallChecks() if self.settings.enable_pre_call_checks else None
+        # deployment limits enforced whatever the strategy: counted here unless the strategy counts
+        # them itself (usage-based and latency-based routing already leave out deployments over them)
+        own_limits = getattr(self.strategy, "limits", None)
+        self.enforced: UsageLimits | None = None
+        self._counts_enforced = False
+        if self.settings.enforced_limits is not None:
+            if isinstance(own_limits, UsageLimits):
+                self.enforced = own_limits
+            else:
+                self.enforced = UsageLimits(usage_counter, self.clock)
+                self._counts_enforced = True
 
     def model_names(self) -> list[str]:
         """What ``GET /v1/models`` lists."""
@@ -304,6 +321,11 @@ class RoutingPlan(Generic[T]):
         if not eligible:
             self._unavailable_group(route, NoDeploymentsForTagsError(route.requested, self.facts.tags))
             return
+        if r.pre_call is not None:
+            eligible, refusal = r.pre_call.filter(route.requested, eligible, self.facts)
+            if refusal is not None:
+                self._unavailable_group(route, refusal, fallback_kind(classify(refusal)))
+                return
         active = [c for c in eligible if not r.cooldowns.is_cooling(c.key)]
         if not active:
             self._cooling_skipped.append((route, eligible))
@@ -312,6 +334,10 @@ class RoutingPlan(Generic[T]):
                 route.requested, "every deployment is cooling down after failures", retry_after=wait))
             return
         order = list(r.strategy.order(active, self.facts))
+        if r.enforced is not None:
+            tpm = r.settings.enforced_limits == "rpm+tpm"
+            order = [c for c in order if not r.enforced.over_limit(c, self.facts.input_tokens if tpm else 0,
+                                                                   count_tokens=tpm)]
         if not order:
             wait = 60 - r.clock.time() % 60
             self._unavailable_group(route, NoDeploymentsAvailableError(
@@ -319,11 +345,12 @@ class RoutingPlan(Generic[T]):
             return
         self._current = _GroupRun(route, order, attempts_left=r.retries_for(route) + 1)
 
-    def _unavailable_group(self, route: Route[T], why: ProxyError) -> None:
+    def _unavailable_group(self, route: Route[T], why: ProxyError,
+                           kind: FallbackKind = FallbackKind.GENERAL) -> None:
         self.skipped.append((route.requested, why))
         if self._unavailable is None:
             self._unavailable = why
-        self._walk.push(route.fallback_keys, FallbackKind.GENERAL)
+        self._walk.push(route.fallback_keys, kind)
 
     def _end_group(self, kind: FallbackKind) -> None:
         run = self._current
@@ -367,6 +394,8 @@ class RoutingPlan(Generic[T]):
         attempt = Attempt(self, candidate, run.route, len(self.attempts) + 1,
                           is_fallback=run.route.identity != self.route.identity, started_at=self._now())
         self._routing.strategy.on_start(candidate)
+        if self._routing._counts_enforced:
+            self._routing.enforced.record_start(candidate)  # type: ignore[union-attr]
         self.attempts.append(attempt)
         self._open = attempt
         return attempt
@@ -385,6 +414,8 @@ class RoutingPlan(Generic[T]):
         self._routing.strategy.on_success(
             attempt.candidate, latency=self._now() - attempt.started_at, ttft=ttft,
             completion_tokens=completion_tokens, total_tokens=total_tokens, stream=self.facts.stream)
+        if self._routing._counts_enforced:
+            self._routing.enforced.record_tokens(attempt.candidate, total_tokens)  # type: ignore[union-attr]
 
     def _abandoned(self, attempt: Attempt[T]) -> None:
         self._open = None

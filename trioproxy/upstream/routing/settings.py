@@ -54,6 +54,19 @@ class RoutingSettings:
     disable_cooldowns: bool = False
     enable_tag_filtering: bool = False
     tag_filtering_match_any: bool = True
+    #: LiteLLM's ``enable_pre_call_checks``: deployments whose context window is too small for the
+    #: prompt, outside the customer's region, or at their ``rpm`` this minute are left out (plan.py)
+    enable_pre_call_checks: bool = False
+    #: LiteLLM's ``optional_pre_call_checks`` that trioproxy implements (``enforce_model_rate_limits``)
+    optional_pre_call_checks: tuple[str, ...] = ()
+
+    @property
+    def enforced_limits(self) -> str | None:
+        """Deployment limits applied whatever the strategy: ``"rpm+tpm"`` (``enforce_model_rate_limits``),
+        ``"rpm"`` (``enable_pre_call_checks``: LiteLLM checks the request count only), or None."""
+        if "enforce_model_rate_limits" in self.optional_pre_call_checks:
+            return "rpm+tpm"
+        return "rpm" if self.enable_pre_call_checks else None
 
     @property
     def cooldown_settings(self) -> CooldownSettings:

@@ -67,6 +67,12 @@ class DeploymentRouting:
     tags: frozenset[str] = frozenset()
     cooldown_time: float | None = None
     max_retries: int | None = None
+    #: the context window LiteLLM's pre-call checks compare the prompt with: ``model_info.max_input_tokens``,
+    #: else the price table's entry for the model (``router.build_routing``); None: unknown, never filtered
+    max_input_tokens: int | None = None
+    #: ``litellm_params.region_name``, else the provider's region setting (``vertex_location``,
+    #: ``aws_region_name``): what a customer's ``allowed_model_region`` is compared with
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,9 @@ class RequestFacts:
     * ``fallbacks``: the request's own ``fallbacks`` list (LiteLLM's client-side fallbacks): model
       names that replace the configured general fallbacks for this request. The wiring must check
       the caller may use each of them (they come from the client, not from the operator).
+    * ``prompt_tokens``: the prompt's tokens as LiteLLM's pre-call checks count them (messages with
+      their framing), only when ``enable_pre_call_checks`` is on; None: not counted, no check;
+    * ``allowed_region``: the customer's ``allowed_model_region`` (``eu`` / ``us``), None: any.
     """
 
     stream: bool = False
@@ -113,6 +122,8 @@ class RequestFacts:
     tags: tuple[str, ...] = ()
     disable_fallbacks: bool = False
     fallbacks: tuple[str, ...] | None = None
+    prompt_tokens: int | None = None
+    allowed_region: str | None = None
 
 
 def split_model(model: str) -> tuple[str, str]:

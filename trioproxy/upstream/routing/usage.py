@@ -84,14 +84,15 @@ class UsageLimits:
         if tokens:
             self.counter.add(candidate.key, self.minute(), tokens=tokens)
 
-    def over_limit(self, candidate: Candidate, input_tokens: int) -> bool:
+    def over_limit(self, candidate: Candidate, input_tokens: int, *, count_tokens: bool = True) -> bool:
+        """Whether one more request would exceed ``rpm``, or (``count_tokens``) its tokens ``tpm``."""
         rpm, tpm = candidate.routing.rpm, candidate.routing.tpm
-        if rpm is None and tpm is None:
+        if rpm is None and (tpm is None or not count_tokens):
             return False
         requests, tokens = self.usage(candidate.key)
         if rpm is not None and requests + 1 > rpm:
             return True
-        return tpm is not None and tokens + max(input_tokens, 0) > tpm
+        return count_tokens and tpm is not None and tokens + max(input_tokens, 0) > tpm
 
 
 class UsageBasedV2(BaseStrategy):

@@ -70,16 +70,17 @@ NOT_IMPLEMENTED = frozenset({
     "cache_kwargs", "cache_params", "caching_groups", "client_ttl", "polling_interval", "default_priority",
     "stream_timeout", "default_litellm_params", "default_max_parallel_requests", "set_verbose",
     "debug_level", "retry_after", "retry_policy", "model_group_retry_policy", "allowed_fails_policy",
-    "optional_pre_call_checks", "provider_budget_config", "alerting_config", "router_general_settings",
+    "provider_budget_config", "alerting_config", "router_general_settings",
     "ignore_invalid_deployments", "routing_groups", "deployment_affinity_ttl_seconds",
     "model_group_affinity_config", "enable_health_check_routing", "health_check_staleness_threshold",
     "health_check_ignore_transient_errors", "enable_weighted_failover", "tag_routing_prefix",
     "assistants_config", "search_tools", "guardrail_list",
 })
 
+#: LiteLLM's ``optional_pre_call_checks`` trioproxy implements (plan.py); the others load with a warning
+PRE_CALL_CHECKS = frozenset({"enforce_model_rate_limits"})
+
 _NOTES = {
-    "enable_pre_call_checks": "trioproxy always honours 'order' and skips deployments over their rpm/tpm "
-                              "where the strategy uses limits; context-window pre-checks are not done (ignored)",
     **{key: "routing state (cooldowns, usage, latency) is kept per process; not shared through Redis "
             "(ignored)" for key in ("redis_db", "cache_params")},
 }
@@ -211,6 +212,19 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
     order = optional("order", lambda v, p: ctx.integer(v, p, 0))
     cooldown = optional("cooldown_time", lambda v, p: ctx.number(v, p, 0.0))
     retries = optional("max_retries", lambda v, p: ctx.integer(v, p, 0))
+    max_input = None
+    if info.get("max_input_tokens") is not None:
+        checked = ctx.integer(info["max_input_tokens"], f"{path}.model_info.max_input_tokens", 1)
+        max_input = None if checked is _INVALID else checked
+    region = None
+    for name in ("region_name", "vertex_location", "aws_region_name"):   # LiteLLM's _get_model_region
+        if params.get(name) is not None:
+            if isinstance(params[name], str) and params[name]:
+                region = params[name]
+            elif name == "region_name":
+                ctx.error(f"{ppath}.region_name", f"expected a region name ('eu', 'us', or the provider's), "
+                                                  f"got {_describe(params[name])}")
+            break
     tags: tuple[str, ...] = ()
     if params.get("tags") is not None:
         checked = ctx.names(params["tags"], f"{ppath}.tags", "tag")
@@ -224,7 +238,8 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
         ctx.error(f"{ppath}.model", f"{model!r} has more '*' than model_name {model_name!r}: each '*' of the "
                                     "model takes the text matched by a '*' of the model_name")
     routing = DeploymentRouting(id=dep_id, weight=weight, rpm=limit("rpm"), tpm=limit("tpm"), order=order,
-                                tags=frozenset(tags), cooldown_time=cooldown, max_retries=retries)
+                                tags=frozenset(tags), cooldown_time=cooldown, max_retries=retries,
+                                max_input_tokens=max_input, region=region)
     return routing, model_name, model
 
 
@@ -377,9 +392,24 @@ _SCALARS: dict[str, tuple[Callable[[_Ctx, Any, str], Any], Any]] = {
     "disable_cooldowns": (lambda c, v, p: c.boolean(v, p), False),
     "enable_tag_filtering": (lambda c, v, p: c.boolean(v, p), False),
     "tag_filtering_match_any": (lambda c, v, p: c.boolean(v, p), True),
+    "enable_pre_call_checks": (lambda c, v, p: c.boolean(v, p), False),
 }
 _OWN_KEYS = ("routing_strategy", "routing_strategy_args", "model_group_alias", *_FALLBACK_KEYS,
-             "default_fallbacks", *_SCALARS)
+             "default_fallbacks", "optional_pre_call_checks", *_SCALARS)
+
+
+def _pre_call_checks(ctx: _Ctx, value: Any, path: str) -> tuple[str, ...]:
+    """``optional_pre_call_checks``: the names trioproxy implements; LiteLLM's others warn (ignored)."""
+    if value is None:
+        return ()
+    checked = ctx.names(value, path, "pre-call check name")
+    if checked is _INVALID:
+        return ()
+    for i, name in enumerate(checked):
+        if name not in PRE_CALL_CHECKS:
+            ctx.warn(f"{path}[{i}]", f"LiteLLM's pre-call check {name!r} is not implemented by trioproxy (ignored); "
+                                     f"implemented: {', '.join(sorted(PRE_CALL_CHECKS))}")
+    return tuple(n for n in checked if n in PRE_CALL_CHECKS)
 
 
 def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings: Any = None,
@@ -446,6 +476,8 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
         values["num_retries"] = retries if isinstance(retries, int) and not isinstance(retries, bool) \
             and retries >= 0 else DEFAULT_NUM_RETRIES
     strategy = _strategy(ctx, rs.get("routing_strategy"), "router_settings.routing_strategy")
+    pre_call_checks = _pre_call_checks(ctx, rs.get("optional_pre_call_checks"),
+                                       "router_settings.optional_pre_call_checks")
     latency_args = _latency_args(ctx, strategy, rs.get("routing_strategy_args"),
                                  "router_settings.routing_strategy_args")
 
@@ -499,5 +531,7 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
         disable_cooldowns=values["disable_cooldowns"],
         enable_tag_filtering=values["enable_tag_filtering"],
         tag_filtering_match_any=values["tag_filtering_match_any"],
+        enable_pre_call_checks=values["enable_pre_call_checks"],
+        optional_pre_call_checks=pre_call_checks,
     )
     return RoutingConfig(settings, tuple(deployments), tuple(ctx.warnings))
