@@ -163,7 +163,6 @@ _LITELLM: dict[str, str] = {
     "default_internal_user_params": "defaults of new internal users",
     # issue #11
     "max_end_user_budget": "a budget per end user",
-    "tag_budget_config": "budgets per request tag",
     "disable_end_user_cost_tracking": "no spend tracked per end user",
     "cost_discount_config": "discounts applied to costs",
     "cost_margin_config": "margins added to costs",

@@ -66,7 +66,7 @@ __all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "ROUTING_LITELLM_SETT
 #: routing keys LiteLLM also reads from ``litellm_settings``: validated, with ``router_settings``, by
 #: ``upstream/routing/validate.py`` (``build.py`` hands it both sections whole)
 ROUTING_LITELLM_SETTINGS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-                            "default_fallbacks", "allowed_fails", "cooldown_time")
+                            "default_fallbacks", "allowed_fails", "cooldown_time", "tag_budget_config")
 
 
 def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:

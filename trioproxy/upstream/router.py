@@ -147,6 +147,18 @@ class Router:
         self._current = current
         self._scrubber = scrubber or SecretScrubber()
         self._derived: OrderedDict[tuple[int, str, str], tuple[Deployment, Deployment]] = OrderedDict()
+        self._ids = {c.target.index: c.id for c in routing.candidates}
+
+    @property
+    def has_budgets(self) -> bool:
+        """LiteLLM's provider / deployment / tag budgets are configured (``routing/budgets.py``)."""
+        return bool(self.routing.budgets)
+
+    def record_spend(self, deployment: Deployment, tags: list[str], cost: float) -> None:
+        """A successful request's cost, for the budgets: its provider (the one called, a wildcard's
+        too), its deployment, its tags."""
+        self.routing.budgets.record(deployment_id=self._ids.get(deployment.index), provider=deployment.provider,
+                                    tags=tags, cost=cost)
 
     @classmethod
     def from_config(cls, config: ProxyConfig, providers: Mapping[str, Provider], *,

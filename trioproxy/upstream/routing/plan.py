@@ -61,6 +61,7 @@ from ...errors import (
     ServiceUnavailableError,
     Timeout,
 )
+from .budgets import RouterBudgets
 from .classify import ErrorKind, FallbackKind, classify, fallback_kind, status_of
 from .cooldowns import Cooldowns
 from .errors import NoDeploymentsAvailableError, NoDeploymentsForTagsError
@@ -123,6 +124,9 @@ class Routing(Generic[T]):
                  retryable: Callable[[ProxyError], bool] = default_retryable,
                  usage_counter: UsageCounter | None = None,
                  infer: Callable[[str], tuple[str, ...]] = infer_providers) -> None:
+        candidates = list(candidates)
+        #: every deployment as configured (wildcard matches are made per request from these)
+        self.candidates: tuple[Candidate[T], ...] = tuple(candidates)
         self.settings = settings or RoutingSettings()
         self.clock = clock or SystemClock()
         self.resolver: ModelResolver[T] = ModelResolver(candidates, self.settings.model_group_alias, infer)
@@ -133,6 +137,9 @@ class Routing(Generic[T]):
         self.fallbacks = FallbackPlanner(self.settings.fallback_settings)
         self.retryable = retryable
         self.pre_call = PreCallChecks() if self.settings.enable_pre_call_checks else None
+        self.budgets = RouterBudgets(
+            providers=self.settings.provider_budgets, tags=self.settings.tag_budgets, clock=self.clock,
+            deployments={c.id: c.routing.budget for c in candidates if c.routing.budget is not None})
         # deployment limits enforced whatever the strategy: counted here unless the strategy counts
         # them itself (usage-based and latency-based routing already leave out deployments over them)
         own_limits = getattr(self.strategy, "limits", None)
@@ -325,6 +332,11 @@ class RoutingPlan(Generic[T]):
             eligible, refusal = r.pre_call.filter(route.requested, eligible, self.facts)
             if refusal is not None:
                 self._unavailable_group(route, refusal, fallback_kind(classify(refusal)))
+                return
+        if r.budgets:
+            eligible, crossed = r.budgets.filter(route.requested, eligible, self.facts.tags)
+            if crossed is not None:
+                self._unavailable_group(route, crossed)
                 return
         active = [c for c in eligible if not r.cooldowns.is_cooling(c.key)]
         if not active:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .budgets import Budget
 from .cooldowns import CooldownSettings
 from .fallbacks import FallbackSettings
 from .latency import LatencyArgs
@@ -59,6 +60,9 @@ class RoutingSettings:
     enable_pre_call_checks: bool = False
     #: LiteLLM's ``optional_pre_call_checks`` that trioproxy implements (``enforce_model_rate_limits``)
     optional_pre_call_checks: tuple[str, ...] = ()
+    #: LiteLLM's ``provider_budget_config`` (by provider) and ``tag_budget_config`` (by request tag)
+    provider_budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
+    tag_budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def enforced_limits(self) -> str | None:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .budgets import Budget
 
 __all__ = [
     "Candidate",
@@ -73,6 +76,8 @@ class DeploymentRouting:
     #: ``litellm_params.region_name``, else the provider's region setting (``vertex_location``,
     #: ``aws_region_name``): what a customer's ``allowed_model_region`` is compared with
     region: str | None = None
+    #: ``litellm_params.max_budget`` / ``budget_duration``: this deployment's spend limit (``budgets.py``)
+    budget: Budget | None = None
 
 
 @dataclass(frozen=True, slots=True)
