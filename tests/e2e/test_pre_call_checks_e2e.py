@@ -119,3 +119,18 @@ def test_a_customers_allowed_model_region_keeps_its_requests_in_the_region(start
     for _ in range(20):   # anyone else: either deployment (simple-shuffle)
         client.chat.completions.create(model="gpt-3.5-turbo", messages=SHORT, user="someone-else")
     assert set(sent_models(fake_upstream)[6:]) == {"eu-model", "us-model"}
+
+
+def test_tag_regex_routes_by_user_agent(start_proxy, fake_upstream):
+    """LiteLLM's docs config (tag_routing.md): Claude Code's User-Agent to its own deployment."""
+    models = [deployment(fake_upstream, "claude-sonnet", "code-model", tag_regex=["^User-Agent: claude-code\\/"]),
+              deployment(fake_upstream, "claude-sonnet", "regular-model", tags=["default"])]
+    config = {"model_list": models, "general_settings": {"master_key": MASTER_KEY},
+              "router_settings": {"enable_tag_filtering": True, "tag_filtering_match_any": True}}
+    proxy = start_proxy(config)
+    code = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0,
+                         default_headers={"User-Agent": "claude-code/1.0.43 (external, cli)"})
+    other = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0)
+    for client in (code, other, code):
+        client.chat.completions.create(model="claude-sonnet", messages=SHORT)
+    assert sent_models(fake_upstream) == ["code-model", "regular-model", "code-model"]

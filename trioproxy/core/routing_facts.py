@@ -118,6 +118,9 @@ def request_facts(ctx: RequestContext, *, count_tokens: bool) -> RequestFacts:
                               code="invalid_type")
     tags = list(request_tags(data, ctx.request_headers)) + caller_tags(ctx.user)
     region = getattr(ctx.customer, "allowed_model_region", None)
+    headers = ctx.request_headers or {}
+    agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
     return RequestFacts(stream=ctx.stream, input_tokens=_input_tokens(data) if count_tokens else 0,
                         tags=tuple(dict.fromkeys(tags)), disable_fallbacks=bool(disable), fallbacks=fallbacks,
-                        allowed_region=region if isinstance(region, str) and region else None)
+                        allowed_region=region if isinstance(region, str) and region else None,
+                        user_agent=agent or None)

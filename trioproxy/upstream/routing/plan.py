@@ -324,7 +324,7 @@ class RoutingPlan(Generic[T]):
     def _enter(self, route: Route[T]) -> None:
         r = self._routing
         self._visited.add(route.identity)
-        eligible = r.tags.filter(route.candidates, self.facts.tags)
+        eligible = r.tags.filter(route.candidates, self.facts.tags, self.facts.user_agent)
         if not eligible:
             self._unavailable_group(route, NoDeploymentsForTagsError(route.requested, self.facts.tags))
             return

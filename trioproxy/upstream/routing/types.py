@@ -12,6 +12,7 @@ that several processes sharing usage through Redis (issue #13) must agree on.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -78,6 +79,9 @@ class DeploymentRouting:
     region: str | None = None
     #: ``litellm_params.max_budget`` / ``budget_duration``: this deployment's spend limit (``budgets.py``)
     budget: Budget | None = None
+    #: ``litellm_params.tag_regex``: patterns matched against ``User-Agent: <the request's user agent>``
+    #: by the tag filter (``tags.py``)
+    tag_regex: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +123,8 @@ class RequestFacts:
       the caller may use each of them (they come from the client, not from the operator).
     * ``prompt_tokens``: the prompt's tokens as LiteLLM's pre-call checks count them (messages with
       their framing), only when ``enable_pre_call_checks`` is on; None: not counted, no check;
-    * ``allowed_region``: the customer's ``allowed_model_region`` (``eu`` / ``us``), None: any.
+    * ``allowed_region``: the customer's ``allowed_model_region`` (``eu`` / ``us``), None: any;
+    * ``user_agent``: the request's ``User-Agent`` header, for deployments' ``tag_regex``.
     """
 
     stream: bool = False
@@ -129,6 +134,7 @@ class RequestFacts:
     fallbacks: tuple[str, ...] | None = None
     prompt_tokens: int | None = None
     allowed_region: str | None = None
+    user_agent: str | None = None
 
 
 def split_model(model: str) -> tuple[str, str]:

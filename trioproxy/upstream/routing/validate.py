@@ -231,6 +231,14 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
                 ctx.error(f"{ppath}.region_name", f"expected a region name ('eu', 'us', or the provider's), "
                                                   f"got {_describe(params[name])}")
             break
+    patterns: list[re.Pattern[str]] = []
+    if params.get("tag_regex") is not None:
+        checked = ctx.names(params["tag_regex"], f"{ppath}.tag_regex", "regular expression")
+        for i, text in enumerate(() if checked is _INVALID else checked):
+            try:
+                patterns.append(re.compile(text))
+            except re.error as exc:
+                ctx.error(f"{ppath}.tag_regex[{i}]", f"not a regular expression ({exc}): {_describe(text)}")
     tags: tuple[str, ...] = ()
     if params.get("tags") is not None:
         checked = ctx.names(params["tags"], f"{ppath}.tags", "tag")
@@ -245,7 +253,8 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
                                     "model takes the text matched by a '*' of the model_name")
     routing = DeploymentRouting(id=dep_id, weight=weight, rpm=limit("rpm"), tpm=limit("tpm"), order=order,
                                 tags=frozenset(tags), cooldown_time=cooldown, max_retries=retries,
-                                max_input_tokens=max_input, region=region, budget=budget)
+                                max_input_tokens=max_input, region=region, budget=budget,
+                                tag_regex=tuple(patterns))
     return routing, model_name, model
 
 
