@@ -252,9 +252,15 @@ _ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
 #:   Redis Credentials to .env": ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PASSWORD``. LiteLLM's
 #:   ``RedisCache`` reads them (``litellm/_redis.py`` ``_get_redis_client_logic``); so does trioproxy
 #:   (``config/build.py`` ``cache_redis_url``). Loading does not connect: no server is needed.
+#: * ``azure``: a deployment ``azure/…`` without ``api_base`` or ``api_key`` (an empty ``api_key:``
+#:   is none, for LiteLLM as for trioproxy) — docs/providers/azure.md, "API keys" (``AZURE_API_KEY``,
+#:   ``AZURE_API_BASE``, ``AZURE_API_VERSION``), which LiteLLM's Azure client reads when
+#:   ``litellm_params`` does not give them; so does trioproxy (``upstream/providers/azure.py``).
 DOCUMENTED_ENV: dict[str, dict[str, str]] = {
     "redis-cache": {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379",
                     "REDIS_PASSWORD": "corpus-placeholder-redis_password"},
+    "azure": {"AZURE_API_BASE": "https://corpus-placeholder.openai.azure.com",
+              "AZURE_API_KEY": "corpus-placeholder-azure_api_key", "AZURE_API_VERSION": "2024-10-21"},
 }
 
 
@@ -264,14 +270,22 @@ def documented_features(text: str) -> list[str]:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
         return []
-    litellm = doc.get("litellm_settings") if isinstance(doc, dict) else None
-    if not isinstance(litellm, dict) or not litellm.get("cache"):
+    if not isinstance(doc, dict):
         return []
-    params = litellm.get("cache_params")
-    params = params if isinstance(params, dict) else {}
-    if params.get("type", "redis") == "redis" and not any(params.get(k) for k in ("host", "url")):
-        return ["redis-cache"]
-    return []
+    features = []
+    litellm = doc.get("litellm_settings")
+    if isinstance(litellm, dict) and litellm.get("cache"):
+        params = litellm.get("cache_params")
+        params = params if isinstance(params, dict) else {}
+        if params.get("type", "redis") == "redis" and not any(params.get(k) for k in ("host", "url")):
+            features.append("redis-cache")
+    for entry in doc.get("model_list") or []:
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        if isinstance(params, dict) and str(params.get("model", "")).startswith("azure/") \
+                and not (params.get("api_base") and params.get("api_key")):
+            features.append("azure")
+            break
+    return features
 
 
 def placeholder_env(text: str) -> dict[str, str]:

@@ -171,11 +171,20 @@ def v_extra_body(value: Any, path: str, ctx: Ctx) -> Any:
     return checked if ok else INVALID
 
 
+def v_api_key(value: Any, path: str, ctx: Ctx) -> Any:
+    """A deployment's ``api_key``; an empty one (``api_key:`` with nothing after it) is no key, as in
+    LiteLLM (its ``litellm_params`` are all optional, None = not given): the provider's environment
+    variable (``OPENAI_API_KEY``, ``AZURE_API_KEY``…) is read instead. Left out of the section."""
+    if value is None:
+        return INVALID     # no error: the key is simply absent
+    return v_secret(value, path, ctx)
+
+
 MODEL_PARAMS = Section(
     fields={
         "model": v_provider_model,
         "api_base": v_str,
-        "api_key": v_secret,
+        "api_key": v_api_key,
         "organization": v_str,
         "timeout": v_num(0.001),
         "stream_timeout": v_num(0.001),
