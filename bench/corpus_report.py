@@ -222,7 +222,8 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
         "config blocks). Each is loaded as `trioproxy check` and `trioproxy run` do (validation, handlers, logging "
         "callbacks, building the app), with a placeholder value for every `os.environ/NAME` it reads and for "
         "the environment variables LiteLLM's docs tell the user to set for a feature the config uses (a Redis "
-        "cache without a server in `cache_params`: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`; "
+        "cache without a server in `cache_params`: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`; an `azure/` "
+        "deployment without `api_base` or `api_key`: `AZURE_API_BASE`, `AZURE_API_KEY`, `AZURE_API_VERSION`; "
         "`DOCUMENTED_ENV` in the harness). Loading connects to nothing.\n")
     add("| outcome | configs |\n|---|---:|")
     add(f"| loads cleanly | {status['clean']} |")
