@@ -32,8 +32,9 @@ def test_the_lists_do_not_overlap_and_name_what_they_should() -> None:
     # native providers' settings, the parameter policy and routing are implemented (issues #15, #16)
     assert {"api_version", "azure_ad_token", "tags", "rpm", "tpm", "order", "cooldown_time", "drop_params",
             "additional_drop_params", "aws_secret_access_key", "aws_region_name", "vertex_credentials",
-            "vertex_project", "base_model"} <= set(IMPLEMENTED)
-    assert {"litellm_credential_name", "aws_role_name", "azure_ad_token_provider", "tag_regex"} <= LITELLM_NOT_IMPLEMENTED
+            "vertex_project", "base_model", "tag_regex", "region_name", "max_budget",
+            "budget_duration"} <= set(IMPLEMENTED)
+    assert {"litellm_credential_name", "aws_role_name", "azure_ad_token_provider"} <= LITELLM_NOT_IMPLEMENTED
 
 
 @pytest.mark.parametrize(("name", "credential"), [

@@ -355,6 +355,12 @@ def build_response_cache(settings: CacheSettings, source: str,
         except ValueError as exc:    # the message never holds the password
             raise ConfigError([f"{source}: litellm_settings.cache_params: {exc}"]) from None
         backend = RedisResponseCache(RedisClient(url, name="trioproxy-cache"))
+    elif settings.type == "disk":
+        from pathlib import Path
+
+        from .disk_cache import DiskResponseCache
+
+        backend = DiskResponseCache(Path(settings.disk_cache_dir))
     else:
         backend = LocalCache(max_size=settings.max_size)
     return ResponseCache(backend, ttl=settings.ttl, namespace=settings.namespace,

@@ -354,8 +354,10 @@ def cache_type_message(cache_type: str) -> str:
                 "a cache shared by every worker and instance, or type: local for one in this process")
     if cache_type in CACHE_TYPES:
         return (f"LiteLLM's {cache_type!r} cache is not supported by trioproxy; use type: local for an "
-                "in-process cache (one per worker process, empty after a restart)")
-    return f"unknown cache type {cache_type!r}; trioproxy has 'local' (LiteLLM's: {', '.join(sorted(CACHE_TYPES))})"
+                "in-process cache (one per worker process, empty after a restart), disk for one kept in a "
+                "directory, or redis for one shared by every instance")
+    return (f"unknown cache type {cache_type!r}; trioproxy has 'local', 'disk' and 'redis' "
+            f"(LiteLLM's: {', '.join(sorted(CACHE_TYPES))})")
 
 
 #: LiteLLM's guardrail settings (``litellm_params`` of a guardrail, its ``LitellmParams``): passed to

@@ -231,7 +231,7 @@ MODEL_ENTRY = Section(
 
 def v_cache_type(value: Any, path: str, ctx: Ctx) -> Any:
     """``local`` or ``redis``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
-    if value in ("local", "redis"):
+    if value in ("local", "redis", "disk"):
         return value
     ctx.error(path, cache_type_message(str(value)) if isinstance(value, str) else
               f"expected a cache type ('local'), got {describe(value)}")
@@ -273,7 +273,7 @@ similarity_threshold redis_semantic_cache_embedding_model redis_semantic_cache_i
 qdrant_api_base qdrant_api_key qdrant_collection_name qdrant_quantization_config qdrant_semantic_cache_embedding_model
 qdrant_semantic_cache_vector_size s3_bucket_name s3_region_name s3_api_version s3_use_ssl s3_verify s3_endpoint_url
 s3_aws_access_key_id s3_aws_secret_access_key s3_aws_session_token s3_path gcs_bucket_name gcs_path
-gcs_path_service_account gcp_service_account azure_account_url azure_blob_container disk_cache_dir
+gcs_path_service_account gcp_service_account azure_account_url azure_blob_container
 """.split())
 
 
@@ -281,7 +281,8 @@ def _cache_setting(key: str) -> str | None:
     if key not in _OTHER_CACHE_SETTINGS:
         return None
     return (f"LiteLLM's {key!r} is a setting of its non-local caches ({', '.join(sorted(CACHE_TYPES - {'local'}))}); "
-            "trioproxy's local cache takes type, ttl, max_size, namespace and supported_call_types")
+            "trioproxy's caches take type, ttl, namespace, supported_call_types and mode; local: max_size; "
+            "disk: disk_cache_dir; redis: host, port, password, username, ssl or url, max_connections")
 
 
 CACHE_PARAMS = Section(
@@ -301,6 +302,8 @@ CACHE_PARAMS = Section(
         # LiteLLM's bound on the Redis connection pool: trioproxy's cache client uses one pipelined
         # connection per process (caching/redis_cache.py), within any bound >= 1
         "max_connections": v_int(1),
+        # type: disk (caching/disk_cache.py): the directory, LiteLLM's default ./.litellm_cache
+        "disk_cache_dir": v_str,
         # LiteLLM's CacheMode: default_off caches only requests that send cache: {"use-cache": true}
         "mode": v_choice("default_on", "default_off"),
     },
