@@ -27,6 +27,7 @@ import yaml
 from ..errors import ConfigError
 from ..secret_managers.resolve import resolve_config_secrets
 from ..upstream.routing import RoutingConfig, parse_routing_config
+from .credentials import apply_credential_list
 from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
 from .env import PREFIX as ENV_PREFIX
 from .env import apply_environment_variables, resolve_env
@@ -234,6 +235,8 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: <top level>: expected a mapping with 'model_list', got {describe(raw)}"])
     apply_environment_variables(raw, ctx)
+    # credential_list / litellm_credential_name: the credentials' values become deployment settings
+    raw = apply_credential_list(raw, ctx)
     raw_models = raw.get("model_list")   # before resolution: which settings are os.environ/ references
     raw_models = raw_models if isinstance(raw_models, list) else []
     # secret managers (docs/secrets.md): os.environ/NAME read through general_settings.key_management_system

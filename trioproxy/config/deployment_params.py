@@ -85,7 +85,7 @@ LITELLM_NOT_IMPLEMENTED = frozenset({
     # IBM watsonx, regions
     "watsonx_region_name",
     # credentials by name, provider override
-    "litellm_credential_name", "custom_llm_provider", "configurable_clientside_auth_params",
+    "custom_llm_provider", "configurable_clientside_auth_params",
     # routing, limits, budgets
     "max_parallel_requests", "num_retries",
     # pricing and model facts

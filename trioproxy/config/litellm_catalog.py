@@ -216,7 +216,6 @@ _TOP_LEVEL: dict[str, str] = {
     "policy_attachments": "where guardrail policies apply",
     "finetune_settings": "provider credentials for the fine-tuning API",
     "files_settings": "provider credentials for the files API",
-    "credential_list": "named provider credentials models refer to",
     "vector_store_registry": "vector stores for retrieval",
     "prompts": "managed prompt templates",
     "callback_settings": "per-integration settings of logging callbacks",

@@ -280,6 +280,12 @@ gcs_path_service_account gcp_service_account azure_account_url azure_blob_contai
 def _cache_setting(key: str) -> str | None:
     if key not in _OTHER_CACHE_SETTINGS:
         return None
+    if key in ("redis_startup_nodes", "startup_nodes"):
+        return (f"LiteLLM's {key!r} makes its Redis cache a Redis Cluster client, which trioproxy does not have: "
+                "give one server (host, port, password or url)")
+    if key in ("sentinel_nodes", "sentinel_password", "service_name"):
+        return (f"LiteLLM's {key!r} makes its Redis cache find the server through Redis Sentinel, which trioproxy "
+                "does not have: give the server itself (host, port, password or url)")
     return (f"LiteLLM's {key!r} is a setting of its non-local caches ({', '.join(sorted(CACHE_TYPES - {'local'}))}); "
             "trioproxy's caches take type, ttl, namespace, supported_call_types and mode; local: max_size; "
             "disk: disk_cache_dir; redis: host, port, password, username, ssl or url, max_connections")
