@@ -43,6 +43,7 @@ def test_a_name_that_is_not_in_the_list_is_an_error(tmp_path: Path):
     text = str(info.value)
     assert "model_list[0].litellm_params.litellm_credential_name" in text
     assert "did you mean 'default_azure_credential'?" in text
+    assert "default_azure_credentials" not in text           # the value given is never echoed
 
 
 def test_malformed_entries_are_errors_and_values_are_never_shown(tmp_path: Path):

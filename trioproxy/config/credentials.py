@@ -97,8 +97,9 @@ def apply_credential_list(raw: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
         if not isinstance(name, str) or name not in table:
             close = difflib.get_close_matches(name, list(table), n=1) if isinstance(name, str) else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            # the value is not echoed: a name that looks like a credential is treated as one everywhere
             ctx.error(f"model_list[{i}].litellm_params.litellm_credential_name",
-                      f"{describe(name)} is not the credential_name of an entry of credential_list{hint}")
+                      f"not the credential_name of an entry of credential_list{hint}")
             expanded.append({**entry, "litellm_params": own})
             continue
         expanded.append({**entry, "litellm_params": {**table[name], **own}})

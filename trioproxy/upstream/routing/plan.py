@@ -75,7 +75,7 @@ from .shuffle import SimpleShuffle
 from .strategy import Strategy
 from .tags import TagFilter
 from .types import Candidate, Clock, RequestFacts, SystemClock, T
-from .usage import UsageBasedV2, UsageCounter, UsageLimits
+from .usage import EnforcedLimits, UsageBasedV2, UsageCounter, UsageLimits
 
 __all__ = ["Attempt", "RoutingPlan", "Routing", "build_strategy", "default_retryable"]
 
@@ -140,17 +140,8 @@ class Routing(Generic[T]):
         self.budgets = RouterBudgets(
             providers=self.settings.provider_budgets, tags=self.settings.tag_budgets, clock=self.clock,
             deployments={c.id: c.routing.budget for c in candidates if c.routing.budget is not None})
-        # deployment limits enforced whatever the strategy: counted here unless the strategy counts
-        # them itself (usage-based and latency-based routing already leave out deployments over them)
-        own_limits = getattr(self.strategy, "limits", None)
-        self.enforced: UsageLimits | None = None
-        self._counts_enforced = False
-        if self.settings.enforced_limits is not None:
-            if isinstance(own_limits, UsageLimits):
-                self.enforced = own_limits
-            else:
-                self.enforced = UsageLimits(usage_counter, self.clock)
-                self._counts_enforced = True
+        self.enforced = EnforcedLimits(self.settings.enforced_limits, getattr(self.strategy, "limits", None),
+                                       usage_counter, self.clock) if self.settings.enforced_limits else None
 
     def model_names(self) -> list[str]:
         """What ``GET /v1/models`` lists."""
@@ -347,9 +338,7 @@ class RoutingPlan(Generic[T]):
             return
         order = list(r.strategy.order(active, self.facts))
         if r.enforced is not None:
-            tpm = r.settings.enforced_limits == "rpm+tpm"
-            order = [c for c in order if not r.enforced.over_limit(c, self.facts.input_tokens if tpm else 0,
-                                                                   count_tokens=tpm)]
+            order = r.enforced.allowed(order, self.facts.input_tokens)
         if not order:
             wait = 60 - r.clock.time() % 60
             self._unavailable_group(route, NoDeploymentsAvailableError(
@@ -406,8 +395,8 @@ class RoutingPlan(Generic[T]):
         attempt = Attempt(self, candidate, run.route, len(self.attempts) + 1,
                           is_fallback=run.route.identity != self.route.identity, started_at=self._now())
         self._routing.strategy.on_start(candidate)
-        if self._routing._counts_enforced:
-            self._routing.enforced.record_start(candidate)  # type: ignore[union-attr]
+        if self._routing.enforced is not None:
+            self._routing.enforced.on_start(candidate)
         self.attempts.append(attempt)
         self._open = attempt
         return attempt
@@ -426,8 +415,8 @@ class RoutingPlan(Generic[T]):
         self._routing.strategy.on_success(
             attempt.candidate, latency=self._now() - attempt.started_at, ttft=ttft,
             completion_tokens=completion_tokens, total_tokens=total_tokens, stream=self.facts.stream)
-        if self._routing._counts_enforced:
-            self._routing.enforced.record_tokens(attempt.candidate, total_tokens)  # type: ignore[union-attr]
+        if self._routing.enforced is not None:
+            self._routing.enforced.on_success(attempt.candidate, total_tokens)
 
     def _abandoned(self, attempt: Attempt[T]) -> None:
         self._open = None
