@@ -789,7 +789,8 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
                            "trioproxy prices tokens only")
         if isinstance(params, dict) and known_params is not None:
             consumed = sorted(k for k in params if k not in known_params and k not in OPENAI_BODY_PARAMS
-                              and k not in ("tags", "rpm", "tpm"))
+                              # litellm_credential_name: consumed before validation (config/credentials.py)
+                              and k not in ("tags", "rpm", "tpm", "litellm_credential_name"))
             if consumed:
                 out.append(f"litellm_params.{', '.join(consumed)}: LiteLLM consumes them; trioproxy sends them "
                            "upstream as request body fields")
