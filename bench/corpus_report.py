@@ -220,7 +220,11 @@ def render(reports: list[C.ConfigReport], handlers: list[C.HandlerReport], refer
     add("## Counts\n")
     add(f"**Configs: {n}** ({by_origin['repository']} from LiteLLM's repository, {by_origin['docs']} from its docs' "
         "config blocks). Each is loaded as `trioproxy check` and `trioproxy run` do (validation, handlers, logging "
-        "callbacks, building the app), with a placeholder value for every `os.environ/NAME` it reads.\n")
+        "callbacks, building the app), with a placeholder value for every `os.environ/NAME` it reads and for "
+        "the environment variables LiteLLM's docs tell the user to set for a feature the config uses (a Redis "
+        "cache without a server in `cache_params`: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`; an `azure/` "
+        "deployment without `api_base` or `api_key`: `AZURE_API_BASE`, `AZURE_API_KEY`, `AZURE_API_VERSION`; "
+        "`DOCUMENTED_ENV` in the harness). Loading connects to nothing.\n")
     add("| outcome | configs |\n|---|---:|")
     add(f"| loads cleanly | {status['clean']} |")
     add(f"| loads with warnings (a key ignored) | {status['warnings']} |")
@@ -451,12 +455,16 @@ without `type` is Redis too. So the cache is shared by every worker and instance
 per-request controls (`cache: {{no-cache, no-store, ttl, s-maxage, namespace}}`) apply to it; with no Redis
 reachable LiteLLM logs connection errors and answers uncached.
 
-**trioproxy** (`trioproxy/config/build.py` `_check_cache`, `docs/logging.md` "Response cache"): refused, with
-that explanation: trioproxy has no Redis cache yet (issue #13 brings it) and `cache_params: {{type: local}}` is
-its in-process LRU memory cache (one per `--workers` process, empty after a restart). LiteLLM's other types
-(`redis`, `redis-semantic`, `s3`, `disk`, `qdrant-semantic`, …) are refused naming them: cause (g) above.
+**trioproxy** (`trioproxy/config/build.py` `cache_redis_url`, `docs/logging.md` "Response cache"): the same —
+a Redis cache whose server comes from `cache_params` (`url`, or `host`, `port`, `password`…), else from
+`REDIS_URL` or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD`; refused, saying what to write, when neither names
+one. Loading connects to nothing (a Redis that is down means misses). So the harness runs such configs with
+the environment LiteLLM's caching docs tell their user to set (`REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`:
+placeholders, `DOCUMENTED_ENV` in `tests/support/corpus.py`). `type: local` is the in-process cache, `type:
+disk` LiteLLM's disk cache; LiteLLM's semantic caches, `s3` and `gcs`, Redis Cluster and Sentinel are refused
+naming them: cause (g) above.
 
-Configs in this corpus with `cache: true` and no `cache_params.type`: {files}.
+Configs in this corpus with `cache: true` and no `cache_params.type` that mean something else: {files}.
 """
 
 

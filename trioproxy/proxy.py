@@ -56,6 +56,7 @@ from .coordination import (
 from .coordination.settings import RedisSettings, redis_settings_from
 from .coordination.settings import describe as describe_redis
 from .coordination.shared import SharedState, open_shared_state
+from .core.budget_spend import RoutingBudgetObserver
 from .core.pipeline import Pipeline
 from .core.run import Observers
 from .core.shutdown import StreamStopper
@@ -421,6 +422,8 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     observers: list[Any] = [request_observer]
     if response_cache is not None:
         observers.append(response_cache)
+    if router.has_budgets:     # LiteLLM's provider / deployment / tag budgets (docs/routing.md)
+        observers.append(RoutingBudgetObserver(router))
 
     # budgets, rate limits and spend (docs/spend.md): with a database only (the ledger lives there)
     price_of = _model_prices(router, cost)

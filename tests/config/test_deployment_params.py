@@ -32,8 +32,10 @@ def test_the_lists_do_not_overlap_and_name_what_they_should() -> None:
     # native providers' settings, the parameter policy and routing are implemented (issues #15, #16)
     assert {"api_version", "azure_ad_token", "tags", "rpm", "tpm", "order", "cooldown_time", "drop_params",
             "additional_drop_params", "aws_secret_access_key", "aws_region_name", "vertex_credentials",
-            "vertex_project", "base_model"} <= set(IMPLEMENTED)
-    assert {"litellm_credential_name", "aws_role_name", "azure_ad_token_provider", "tag_regex"} <= LITELLM_NOT_IMPLEMENTED
+            "vertex_project", "base_model", "tag_regex", "region_name", "max_budget",
+            "budget_duration"} <= set(IMPLEMENTED)
+    assert {"aws_role_name", "azure_ad_token_provider"} <= LITELLM_NOT_IMPLEMENTED
+    assert "litellm_credential_name" not in LITELLM_NOT_IMPLEMENTED   # config/credentials.py consumes it
 
 
 @pytest.mark.parametrize(("name", "credential"), [
@@ -50,19 +52,16 @@ def test_looks_like_credential(name: str, credential: bool) -> None:
 def test_ignored_credential_settings_are_known_to_the_scrubber_and_not_sent() -> None:
     # provider settings another provider reads: ignored on this one (a warning), scrubbed, never sent
     config = _params(aws_secret_access_key="aws-SECRET-xyz-123", temperature=0.1,
-                     vertex_credentials={"private_key": "pk-SECRET-456", "project_id": "p"},
-                     litellm_credential_name="cred-SECRET-789")
+                     vertex_credentials={"private_key": "pk-SECRET-456", "project_id": "p"})
     dep = config.deployments[0]
     assert dep.extra_params == {"temperature": 0.1} and dict(dep.provider_params) == {}
     secrets = config.secrets()
     assert "aws-SECRET-xyz-123" in secrets and "pk-SECRET-456" in secrets and "p" not in secrets
-    assert "cred-SECRET-789" in secrets
     warnings = sorted(config.warnings)
-    assert len(warnings) == 3
+    assert len(warnings) == 2
     assert "litellm_params.aws_secret_access_key: read by bedrock/ models only; ignored for 'openai/x'" in warnings[0]
-    assert "litellm_params.litellm_credential_name: a LiteLLM deployment setting trioproxy does not implement" \
-        in warnings[1]
-    assert "litellm_params.vertex_credentials: read by vertex_ai/ models only" in warnings[2]
+    assert "litellm_params.vertex_credentials: read by vertex_ai/ models only" in warnings[1]
+    # litellm_credential_name is implemented since (tests/config/test_credential_list.py)
 
 
 def test_a_native_providers_settings_are_kept_for_it_and_not_sent() -> None:

@@ -263,6 +263,8 @@ def test_only_openai_parameters_travel_upstream_and_litellm_settings_warn(
         "rpm": 100,
     }
     config = {"model_list": [upstream_model(fake_upstream, **params)],
+              # litellm_credential_name names one (config/credentials.py: its values fill the deployment's)
+              "credential_list": [{"credential_name": "prod-azure", "credential_values": {"organization": "org-1"}}],
               "general_settings": {"master_key": MASTER_KEY}, "litellm_settings": {"num_retries": 0}}
     proxy, events = _start(start_proxy, tmp_path, config)
     ok = _post(proxy, _chat(temperature=0.9))
@@ -281,7 +283,7 @@ def test_only_openai_parameters_travel_upstream_and_litellm_settings_warn(
     for name, readers in (("api_version", "azure/"), ("aws_secret_access_key", "bedrock/"),
                           ("azure_ad_token", "azure/"), ("vertex_credentials", "vertex_ai/")):
         assert f"litellm_params.{name}: read by {readers} models only; ignored for 'openai/up-model'" in logs
-    assert "litellm_params.litellm_credential_name: a LiteLLM deployment setting trioproxy does not implement" in logs
+    assert sent.headers.get("openai-organization") == "org-1"   # the credential's value, as a setting
 
 
 @pytest.mark.parametrize(("params", "expected"), [

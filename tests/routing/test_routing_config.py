@@ -122,7 +122,8 @@ def test_not_implemented_router_settings_are_warnings():
     # redis_host turns on the proxy's shared state (docs/deploy.md): accepted without a warning
     assert "router_settings.redis_host" not in text and "router_settings.cache_params: routing state" in text
     assert "router_settings.retry_policy: a LiteLLM router setting trioproxy does not implement" in text
-    assert "router_settings.enable_pre_call_checks" in text and "'order'" in text
+    # implemented since (tests/routing/test_routing_pre_call.py): read, never a warning
+    assert "router_settings.enable_pre_call_checks" not in text and config.settings.enable_pre_call_checks
 
 
 def test_a_model_listed_as_its_own_fallback_is_dropped_with_a_warning():

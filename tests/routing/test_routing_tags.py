@@ -52,3 +52,26 @@ def test_request_tags_from_body_metadata_and_header_without_repeats():
     assert request_tags({"tags": "solo"}) == ("solo",)
     assert request_tags({"tags": [1, None, "ok"], "metadata": "not a mapping"}) == ("ok",)
     assert request_tags({}) == ()
+
+
+def test_tag_regex_matches_the_user_agent_like_a_tag():
+    """LiteLLM's ``tag_regex`` (tag_routing.md): Claude Code's traffic to its own deployment,
+    everything else to the ``default`` one."""
+    import re
+
+    from trioproxy.upstream.routing import Candidate, DeploymentRouting
+
+    code = Candidate("code", "g", "openai/x", DeploymentRouting(id="code", tag_regex=(re.compile(r"^User-Agent: claude-code\/"),)), "code")
+    regular = dep("regular", tags=("default",))
+    f = TagFilter(enabled=True)
+    assert [c.target for c in f.filter([code, regular], (), "claude-code/1.0.3 (external, cli)")] == ["code"]
+    assert [c.target for c in f.filter([code, regular], (), "OpenAI/Python 1.50")] == ["regular"]
+    assert [c.target for c in f.filter([code, regular], ())] == ["regular"]
+    # a request tag matching another deployment, and the agent matching this one: both qualify
+    tagged = dep("tagged", tags=("team-a",))
+    assert {c.target for c in f.filter([code, tagged, regular], ("team-a",), "claude-code/2")} == {"code", "tagged"}
+    # strict tags: a deployment with plain tags must match by them, its pattern does not count
+    both = Candidate("both", "g", "openai/y", DeploymentRouting(id="both", tags=frozenset({"x"}),
+                     tag_regex=(re.compile("claude-code"),)), "both")
+    assert TagFilter(enabled=True, match_any=False).filter([both], (), "claude-code/2") == []
+    assert TagFilter(enabled=False).filter([code, regular], (), "anything") == [code, regular]

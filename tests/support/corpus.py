@@ -11,7 +11,8 @@ docs wire it, and serves a plain and a streaming chat request through a real ``t
 
 Why in-process for configs: 220 configs, several rounds each, in seconds rather than minutes of
 subprocess start-up; each load runs with its own environment (``os.environ/NAME`` references get
-placeholder values, as a real deployment would have them set), its own copy of the handler files
+placeholder values, as a real deployment would have them set, and so do the variables LiteLLM's docs
+tell the user to set for a feature the config uses: :data:`DOCUMENTED_ENV`), its own copy of the handler files
 and its ``sys.path``/``sys.modules``/``os.environ`` restored afterwards. The trioproxy functions
 are found by name (:func:`proxy_api`), not by module path, so the harness keeps working when the
 modules move (issue #9); only when none is found does it fall back to ``python -m trioproxy check``.
@@ -242,9 +243,57 @@ class LoadOutcome:
 _ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
 
 
+#: The environment LiteLLM's own docs tell the user to set for a feature a config uses, by feature:
+#: a config is run with these set (placeholders), as its author's deployment would have them. Only
+#: variables LiteLLM documents for that feature and reads with that meaning are listed:
+#:
+#: * ``redis-cache``: ``litellm_settings.cache`` on with ``cache_params.type: redis`` (or no type:
+#:   LiteLLM's default) and no server in ``cache_params`` — docs/proxy/caching.md, "Step 2: Add
+#:   Redis Credentials to .env": ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PASSWORD``. LiteLLM's
+#:   ``RedisCache`` reads them (``litellm/_redis.py`` ``_get_redis_client_logic``); so does trioproxy
+#:   (``config/build.py`` ``cache_redis_url``). Loading does not connect: no server is needed.
+#: * ``azure``: a deployment ``azure/…`` without ``api_base`` or ``api_key`` (an empty ``api_key:``
+#:   is none, for LiteLLM as for trioproxy) — docs/providers/azure.md, "API keys" (``AZURE_API_KEY``,
+#:   ``AZURE_API_BASE``, ``AZURE_API_VERSION``), which LiteLLM's Azure client reads when
+#:   ``litellm_params`` does not give them; so does trioproxy (``upstream/providers/azure.py``).
+DOCUMENTED_ENV: dict[str, dict[str, str]] = {
+    "redis-cache": {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379",
+                    "REDIS_PASSWORD": "corpus-placeholder-redis_password"},
+    "azure": {"AZURE_API_BASE": "https://corpus-placeholder.openai.azure.com",
+              "AZURE_API_KEY": "corpus-placeholder-azure_api_key", "AZURE_API_VERSION": "2024-10-21"},
+}
+
+
+def documented_features(text: str) -> list[str]:
+    """The features of :data:`DOCUMENTED_ENV` a config uses (none when it is not YAML)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(doc, dict):
+        return []
+    features = []
+    litellm = doc.get("litellm_settings")
+    if isinstance(litellm, dict) and litellm.get("cache"):
+        params = litellm.get("cache_params")
+        params = params if isinstance(params, dict) else {}
+        if params.get("type", "redis") == "redis" and not any(params.get(k) for k in ("host", "url")):
+            features.append("redis-cache")
+    for entry in doc.get("model_list") or []:
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        if isinstance(params, dict) and str(params.get("model", "")).startswith("azure/") \
+                and not (params.get("api_base") and params.get("api_key")):
+            features.append("azure")
+            break
+    return features
+
+
 def placeholder_env(text: str) -> dict[str, str]:
-    """A value for every ``os.environ/NAME`` a config reads: a deployment would have them set."""
+    """A value for every ``os.environ/NAME`` a config reads, and the variables LiteLLM's docs tell
+    the user to set for the features it uses (:data:`DOCUMENTED_ENV`): a deployment would have them set."""
     env = {}
+    for feature in documented_features(text):
+        env.update(DOCUMENTED_ENV[feature])
     if "llmguard_moderations" in text:   # the built-in reads it, in LiteLLM as in trioproxy
         env["LLM_GUARD_API_BASE"] = "http://127.0.0.1:9"
     for name in _ENV_REF.findall(text):
@@ -740,7 +789,8 @@ def meaning_differences(doc: Any, known_params: frozenset[str] | None = None) ->
                            "trioproxy prices tokens only")
         if isinstance(params, dict) and known_params is not None:
             consumed = sorted(k for k in params if k not in known_params and k not in OPENAI_BODY_PARAMS
-                              and k not in ("tags", "rpm", "tpm"))
+                              # litellm_credential_name: consumed before validation (config/credentials.py)
+                              and k not in ("tags", "rpm", "tpm", "litellm_credential_name"))
             if consumed:
                 out.append(f"litellm_params.{', '.join(consumed)}: LiteLLM consumes them; trioproxy sends them "
                            "upstream as request body fields")

@@ -25,7 +25,9 @@ turns it on. The pieces:
 * **Per request** (the request body's ``cache`` object, never sent upstream): ``no-cache: true``
   skips the lookup (the fresh answer is still stored), ``no-store: true`` does not store it,
   ``ttl`` sets this entry's lifetime, ``s-maxage`` accepts only an entry at most that old,
-  ``namespace`` keeps entries apart.
+  ``namespace`` keeps entries apart. With ``cache_params.mode: default_off`` (LiteLLM's
+  ``CacheMode``) only a request that sends ``"use-cache": true`` is looked up and stored; the
+  others go to the upstream as if there were no cache (LiteLLM's ``Cache.should_use_cache``).
 * **The backend** is an interface (:class:`CacheBackend`): ``get`` is async so that a shared
   backend (Redis) can do I/O; ``set`` is sync and must not block, because it is called by the
   observer on the Trio thread (a remote backend queues the write to a service of its own).
@@ -182,7 +184,7 @@ def _controls(ctx: RequestContext) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise BadRequestError("'cache' must be an object such as {\"no-cache\": true}.", param="cache")
-    for flag in ("no-cache", "no-store"):
+    for flag in ("no-cache", "no-store", "use-cache"):
         if flag in raw and not isinstance(raw[flag], bool):
             raise BadRequestError(f"'cache.{flag}' must be true or false.", param=f"cache.{flag}")
     for number in ("ttl", "s-maxage"):
@@ -199,8 +201,11 @@ class ResponseCache:
 
     def __init__(self, backend: CacheBackend, *, ttl: float = DEFAULT_TTL, namespace: str = "",
                  call_types: Iterable[str] = ("completion", "text_completion", "embeddings"),
-                 on_lookup: Callable[[RequestContext, bool], None] | None = None) -> None:
+                 on_lookup: Callable[[RequestContext, bool], None] | None = None,
+                 mode: str = "default_on") -> None:
         self.backend = backend
+        #: ``default_off``: only requests with ``cache: {"use-cache": true}`` use the cache
+        self.opt_in = mode == "default_off"
         self.ttl = ttl
         self.namespace = namespace
         self.call_types = frozenset(call_types)
@@ -211,6 +216,8 @@ class ResponseCache:
         if ctx.route.call_type not in self.call_types:
             return None
         controls = _controls(ctx)
+        if self.opt_in and controls.get("use-cache") is not True:
+            return None     # no key: store() keeps nothing of this request either
         namespace = controls.get("namespace", self.namespace)
         digest = cache_key(namespace, ctx.route.endpoint, body)
         # the namespace also prefixes the stored key (LiteLLM's "namespace:key"), so that an operator
@@ -348,7 +355,13 @@ def build_response_cache(settings: CacheSettings, source: str,
         except ValueError as exc:    # the message never holds the password
             raise ConfigError([f"{source}: litellm_settings.cache_params: {exc}"]) from None
         backend = RedisResponseCache(RedisClient(url, name="trioproxy-cache"))
+    elif settings.type == "disk":
+        from pathlib import Path
+
+        from .disk_cache import DiskResponseCache
+
+        backend = DiskResponseCache(Path(settings.disk_cache_dir))
     else:
         backend = LocalCache(max_size=settings.max_size)
     return ResponseCache(backend, ttl=settings.ttl, namespace=settings.namespace,
-                         call_types=call_types, on_lookup=on_lookup)
+                         call_types=call_types, on_lookup=on_lookup, mode=settings.mode)

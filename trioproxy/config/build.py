@@ -27,6 +27,7 @@ import yaml
 from ..errors import ConfigError
 from ..secret_managers.resolve import resolve_config_secrets
 from ..upstream.routing import RoutingConfig, parse_routing_config
+from .credentials import apply_credential_list
 from .deployment_params import OPENAI_REQUEST_FIELDS, looks_like_credential
 from .env import PREFIX as ENV_PREFIX
 from .env import apply_environment_variables, resolve_env
@@ -234,6 +235,8 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: <top level>: expected a mapping with 'model_list', got {describe(raw)}"])
     apply_environment_variables(raw, ctx)
+    # credential_list / litellm_credential_name: the credentials' values become deployment settings
+    raw = apply_credential_list(raw, ctx)
     raw_models = raw.get("model_list")   # before resolution: which settings are os.environ/ references
     raw_models = raw_models if isinstance(raw_models, list) else []
     # secret managers (docs/secrets.md): os.environ/NAME read through general_settings.key_management_system
@@ -249,7 +252,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
     litellm = clean.get("litellm_settings", {})
     routing = clean.get("router_settings", {})
     _note_builtin_metrics(litellm, ctx)
-    settings = _litellm_settings(litellm)
+    settings = _litellm_settings(litellm, base_dir)
     deployments = []
     groups: dict[str, list[Deployment]] = {}
     for i, entry in enumerate(clean.get("model_list", [])):
@@ -453,12 +456,18 @@ def _check_cache_server(litellm: dict[str, Any], written: Any, settings: Litellm
             # the scheme only: the URL may hold a password
             ctx.error("litellm_settings.cache_params.url", "a Redis URL starts with redis://, rediss:// or "
                       f"unix:// (got {scheme + '://' if scheme else 'no scheme'})")
-    elif cache.type == "local":
+    elif cache.type in ("local", "disk"):
         for key in ("host", "port", "url", "username", "password", "ssl"):
             if key in params:
-                ctx.warn(f"litellm_settings.cache_params.{key}", "a Redis server setting, ignored: the cache is "
-                         "type: local (in this process); write type: redis to share the cache between workers "
+                ctx.warn(f"litellm_settings.cache_params.{key}", f"a Redis server setting, ignored: the cache is "
+                         f"type: {cache.type}; write type: redis to share the cache between workers "
                          "and instances (docs/deploy.md)")
+    if cache.type != "disk" and "disk_cache_dir" in params:
+        ctx.warn("litellm_settings.cache_params.disk_cache_dir", "the directory of a type: disk cache, ignored: "
+                 f"the cache is type: {cache.type}")
+    if cache.type == "disk" and "max_size" in params:
+        ctx.warn("litellm_settings.cache_params.max_size", "bounds the local cache only, ignored: a disk cache is "
+                 "bounded at 1 GiB, least recently stored answers evicted first (docs/logging.md)")
     if cache.type == "redis" and "max_size" in params:
         ctx.warn("litellm_settings.cache_params.max_size", "bounds the local cache only; a Redis cache is "
                  "bounded by the server's maxmemory (docs/deploy.md)")
@@ -490,7 +499,7 @@ def _general_settings(values: dict[str, Any], pass_through: tuple[Any, ...] = ()
     return _section(GeneralSettings, values, **converted)
 
 
-def _litellm_settings(values: dict[str, Any]) -> LitellmSettings:
+def _litellm_settings(values: dict[str, Any], base_dir: Path) -> LitellmSettings:
     converted: dict[str, Any] = {
         name: _listed(values[name])
         for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
@@ -504,6 +513,10 @@ def _litellm_settings(values: dict[str, Any]) -> LitellmSettings:
         # LiteLLM's proxy reads cache_params.get("type", "redis") (and REDIS_HOST/REDIS_PORT/REDIS_PASSWORD)
         params["type"] = "redis"
     redis_url = cache_redis_url(params, os.environ) if params.get("type") == "redis" else None
+    if params.get("type") == "disk":
+        # LiteLLM's default directory; ~ expanded; relative to the config file (as database_url is)
+        directory = Path(str(params.get("disk_cache_dir") or ".litellm_cache")).expanduser()
+        params["disk_cache_dir"] = str(directory if directory.is_absolute() else base_dir / directory)
     converted["cache"] = _section(CacheSettings, params, enabled=bool(values.get("cache", False)),
                                   redis_url=redis_url)
     converted["google_thresholds"] = MappingProxyType(

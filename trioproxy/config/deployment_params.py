@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 #: a deployment's routing settings, validated by ``upstream/routing/validate.py`` (docs/routing.md)
-ROUTING_SETTINGS = ("tags", "rpm", "tpm", "order", "cooldown_time")
+ROUTING_SETTINGS = ("tags", "rpm", "tpm", "order", "cooldown_time", "region_name", "max_budget", "budget_duration",
+                    "tag_regex")
 
 #: settings trioproxy implements (the validators are in ``config.MODEL_PARAMS``)
 IMPLEMENTED = (
@@ -82,11 +83,11 @@ LITELLM_NOT_IMPLEMENTED = frozenset({
     # AWS (role assumption, SageMaker)
     "aws_session_name", "aws_role_name", "aws_web_identity_token", "aws_sts_endpoint", "aws_external_id",
     # IBM watsonx, regions
-    "watsonx_region_name", "region_name",
+    "watsonx_region_name",
     # credentials by name, provider override
-    "litellm_credential_name", "custom_llm_provider", "configurable_clientside_auth_params",
+    "custom_llm_provider", "configurable_clientside_auth_params",
     # routing, limits, budgets
-    "tag_regex", "max_parallel_requests", "max_budget", "budget_duration", "num_retries",
+    "max_parallel_requests", "num_retries",
     # pricing and model facts
     "input_cost_per_second", "output_cost_per_second", "model_info", "supports_system_message",
     # request shaping done by LiteLLM's SDK

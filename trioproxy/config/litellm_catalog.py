@@ -163,7 +163,6 @@ _LITELLM: dict[str, str] = {
     "default_internal_user_params": "defaults of new internal users",
     # issue #11
     "max_end_user_budget": "a budget per end user",
-    "tag_budget_config": "budgets per request tag",
     "disable_end_user_cost_tracking": "no spend tracked per end user",
     "cost_discount_config": "discounts applied to costs",
     "cost_margin_config": "margins added to costs",
@@ -200,7 +199,6 @@ _LITELLM: dict[str, str] = {
     "mcp_aliases": "aliases of MCP servers",
     "disable_add_transform_inline_image_block": "an image URL rewrite for Fireworks AI",
     "disable_copilot_system_to_assistant": "a message rewrite for GitHub Copilot",
-    "enable_caching_on_provider_specific_optional_params": "provider-specific parameters in cache keys",
     "forward_traceparent_to_llm_provider": "the W3C traceparent header forwarded to providers",
     "include_cost_in_streaming_usage": "the cost inside a stream's usage chunk",
     "return_response_headers": "the provider's response headers returned to clients",
@@ -218,7 +216,6 @@ _TOP_LEVEL: dict[str, str] = {
     "policy_attachments": "where guardrail policies apply",
     "finetune_settings": "provider credentials for the fine-tuning API",
     "files_settings": "provider credentials for the files API",
-    "credential_list": "named provider credentials models refer to",
     "vector_store_registry": "vector stores for retrieval",
     "prompts": "managed prompt templates",
     "callback_settings": "per-integration settings of logging callbacks",
@@ -356,8 +353,10 @@ def cache_type_message(cache_type: str) -> str:
                 "a cache shared by every worker and instance, or type: local for one in this process")
     if cache_type in CACHE_TYPES:
         return (f"LiteLLM's {cache_type!r} cache is not supported by trioproxy; use type: local for an "
-                "in-process cache (one per worker process, empty after a restart)")
-    return f"unknown cache type {cache_type!r}; trioproxy has 'local' (LiteLLM's: {', '.join(sorted(CACHE_TYPES))})"
+                "in-process cache (one per worker process, empty after a restart), disk for one kept in a "
+                "directory, or redis for one shared by every instance")
+    return (f"unknown cache type {cache_type!r}; trioproxy has 'local', 'disk' and 'redis' "
+            f"(LiteLLM's: {', '.join(sorted(CACHE_TYPES))})")
 
 
 #: LiteLLM's guardrail settings (``litellm_params`` of a guardrail, its ``LitellmParams``): passed to

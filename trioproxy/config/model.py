@@ -164,7 +164,8 @@ class CacheSettings:
     """``litellm_settings.cache`` (on/off) and ``cache_params``."""
 
     enabled: bool = False
-    #: ``local`` (in this process) or ``redis`` (shared by every process and instance)
+    #: ``local`` (in this process), ``disk`` (a directory: this machine's processes, kept across
+    #: restarts) or ``redis`` (shared by every process and instance)
     type: str = "local"
     ttl: float = 600.0
     max_size: int = 1000
@@ -175,10 +176,16 @@ class CacheSettings:
     #: ``host``/``port``/``username``/``password``/``ssl``, else ``$REDIS_URL`` / ``$REDIS_HOST``…
     #: (LiteLLM's fallbacks). Holds the password: never logged (``ProxyConfig.secrets``).
     redis_url: str | None = None
+    #: LiteLLM's ``cache_params.mode``: ``default_on`` (every request of the supported call types)
+    #: or ``default_off`` (only requests whose ``cache`` object has ``"use-cache": true``)
+    mode: str = "default_on"
+    #: ``type: disk``: the directory (``~`` expanded, relative to the config file's directory);
+    #: LiteLLM's default ``.litellm_cache``. Made absolute by ``config/build.py``.
+    disk_cache_dir: str = ".litellm_cache"
 
     def __repr__(self) -> str:
         return (f"CacheSettings(enabled={self.enabled}, type={self.type!r}, ttl={self.ttl}, "
-                f"namespace={self.namespace!r})")
+                f"namespace={self.namespace!r}, mode={self.mode!r})")
 
 
 @dataclass(frozen=True, slots=True)

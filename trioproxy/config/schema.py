@@ -66,7 +66,7 @@ __all__ = ["GUARDRAIL_MODES", "MODEL_PARAMS", "PROVIDERS", "ROUTING_LITELLM_SETT
 #: routing keys LiteLLM also reads from ``litellm_settings``: validated, with ``router_settings``, by
 #: ``upstream/routing/validate.py`` (``build.py`` hands it both sections whole)
 ROUTING_LITELLM_SETTINGS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-                            "default_fallbacks", "allowed_fails", "cooldown_time")
+                            "default_fallbacks", "allowed_fails", "cooldown_time", "tag_budget_config")
 
 
 def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
@@ -171,11 +171,20 @@ def v_extra_body(value: Any, path: str, ctx: Ctx) -> Any:
     return checked if ok else INVALID
 
 
+def v_api_key(value: Any, path: str, ctx: Ctx) -> Any:
+    """A deployment's ``api_key``; an empty one (``api_key:`` with nothing after it) is no key, as in
+    LiteLLM (its ``litellm_params`` are all optional, None = not given): the provider's environment
+    variable (``OPENAI_API_KEY``, ``AZURE_API_KEY``…) is read instead. Left out of the section."""
+    if value is None:
+        return INVALID     # no error: the key is simply absent
+    return v_secret(value, path, ctx)
+
+
 MODEL_PARAMS = Section(
     fields={
         "model": v_provider_model,
         "api_base": v_str,
-        "api_key": v_secret,
+        "api_key": v_api_key,
         "organization": v_str,
         "timeout": v_num(0.001),
         "stream_timeout": v_num(0.001),
@@ -222,7 +231,7 @@ MODEL_ENTRY = Section(
 
 def v_cache_type(value: Any, path: str, ctx: Ctx) -> Any:
     """``local`` or ``redis``; LiteLLM's other cache types are named as such (``litellm_catalog.cache_type_message``)."""
-    if value in ("local", "redis"):
+    if value in ("local", "redis", "disk"):
         return value
     ctx.error(path, cache_type_message(str(value)) if isinstance(value, str) else
               f"expected a cache type ('local'), got {describe(value)}")
@@ -259,23 +268,27 @@ def v_call_types(value: Any, path: str, ctx: Ctx) -> Any:
 #: LiteLLM's ``Cache(...)`` arguments for its other backends (Redis, S3, GCS, Qdrant, disk)
 _OTHER_CACHE_SETTINGS = frozenset("""
 redis_startup_nodes startup_nodes sentinel_nodes sentinel_password service_name
-ssl_cert_reqs ssl_check_hostname max_connections redis_flush_size default_in_memory_ttl default_in_redis_ttl
+ssl_cert_reqs ssl_check_hostname redis_flush_size default_in_memory_ttl default_in_redis_ttl
 similarity_threshold redis_semantic_cache_embedding_model redis_semantic_cache_index_name
 qdrant_api_base qdrant_api_key qdrant_collection_name qdrant_quantization_config qdrant_semantic_cache_embedding_model
 qdrant_semantic_cache_vector_size s3_bucket_name s3_region_name s3_api_version s3_use_ssl s3_verify s3_endpoint_url
 s3_aws_access_key_id s3_aws_secret_access_key s3_aws_session_token s3_path gcs_bucket_name gcs_path
-gcs_path_service_account gcp_service_account azure_account_url azure_blob_container disk_cache_dir mode
+gcs_path_service_account gcp_service_account azure_account_url azure_blob_container
 """.split())
 
 
 def _cache_setting(key: str) -> str | None:
     if key not in _OTHER_CACHE_SETTINGS:
         return None
-    if key == "mode":
-        return ("LiteLLM's cache mode (default_off: cache only requests that ask for it) is not supported by "
-                "trioproxy: its cache serves every request of the supported call types")
+    if key in ("redis_startup_nodes", "startup_nodes"):
+        return (f"LiteLLM's {key!r} makes its Redis cache a Redis Cluster client, which trioproxy does not have: "
+                "give one server (host, port, password or url)")
+    if key in ("sentinel_nodes", "sentinel_password", "service_name"):
+        return (f"LiteLLM's {key!r} makes its Redis cache find the server through Redis Sentinel, which trioproxy "
+                "does not have: give the server itself (host, port, password or url)")
     return (f"LiteLLM's {key!r} is a setting of its non-local caches ({', '.join(sorted(CACHE_TYPES - {'local'}))}); "
-            "trioproxy's local cache takes type, ttl, max_size, namespace and supported_call_types")
+            "trioproxy's caches take type, ttl, namespace, supported_call_types and mode; local: max_size; "
+            "disk: disk_cache_dir; redis: host, port, password, username, ssl or url, max_connections")
 
 
 CACHE_PARAMS = Section(
@@ -292,6 +305,13 @@ CACHE_PARAMS = Section(
         "password": v_secret,
         "url": v_secret,
         "ssl": v_bool,
+        # LiteLLM's bound on the Redis connection pool: trioproxy's cache client uses one pipelined
+        # connection per process (caching/redis_cache.py), within any bound >= 1
+        "max_connections": v_int(1),
+        # type: disk (caching/disk_cache.py): the directory, LiteLLM's default ./.litellm_cache
+        "disk_cache_dir": v_str,
+        # LiteLLM's CacheMode: default_off caches only requests that send cache: {"use-cache": true}
+        "mode": v_choice("default_on", "default_off"),
     },
     litellm=_cache_setting,
 )
@@ -306,6 +326,10 @@ LITELLM_SETTINGS = Section(
         "request_timeout": v_num(0.001),
         "cache": v_bool,
         "cache_params": CACHE_PARAMS,
+        # LiteLLM keys the cache on OpenAI's parameters unless this is true; trioproxy's key always
+        # holds every body field sent upstream (caching/response_cache.py), so both values load and
+        # true means exactly what it means in LiteLLM
+        "enable_caching_on_provider_specific_optional_params": v_bool,
         "banned_keywords_list": v_list_or_file,
         "blocked_user_list": v_list_or_file,
         "llm_guard_mode": v_choice("all", "key-specific", "request-specific"),

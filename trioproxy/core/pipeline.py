@@ -30,6 +30,7 @@ a body are ``endpoints.py``'s.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -62,7 +63,7 @@ from . import endpoints
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
-from .routing_facts import request_facts
+from .routing_facts import prompt_tokens, request_facts
 from .run import CLEANUP_DEADLINE, Meter, Observers, ProxyResponse, RequestRun, RunRules
 from .shutdown import OpenStreams, Unanswered
 
@@ -313,6 +314,8 @@ class Pipeline:
                 ctx.cache_hit = True
                 return hit
         facts = request_facts(ctx, count_tokens=self.router.counts_tokens)
+        if self.router.checks_context_window:
+            facts = dataclasses.replace(facts, prompt_tokens=await prompt_tokens(body))
         try:
             if ctx.stream:
                 run.attempt, result = await self.router.open_stream(

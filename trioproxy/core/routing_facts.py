@@ -12,6 +12,12 @@
 * **disable_fallbacks**: ``true`` turns fallbacks off for the request.
 * **input_tokens**: an estimate of the prompt's tokens (characters / 4 over the user's text), only
   when a strategy counts tokens per minute against ``tpm`` limits; 0 otherwise (no work spent).
+* **allowed_region**: the customer's ``allowed_model_region`` (``/customer/new``), for LiteLLM's
+  region check (``enable_pre_call_checks``).
+* **prompt_tokens** (:func:`prompt_tokens`, awaited by the pipeline only when
+  ``enable_pre_call_checks`` is on): the prompt's tokens with OpenAI's message framing
+  (``observability.tokens.estimate_usage``), what LiteLLM's ``token_counter`` counts for its
+  context-window check; a large prompt is counted in a worker thread.
 """
 
 from __future__ import annotations
@@ -19,16 +25,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import trio
+
 from ..auth import UserAPIKeyAuth
 from ..context import RequestContext
 from ..errors import AuthenticationError, BadRequestError
+from ..observability.tokens import estimate_usage
 from ..prompt import text_slots
 from ..upstream.routing import RequestFacts, request_tags
 
-__all__ = ["caller_tags", "check_model_access", "request_facts"]
+__all__ = ["caller_tags", "check_model_access", "prompt_tokens", "request_facts"]
 
 #: characters per token in the estimate for ``tpm`` (OpenAI's rule of thumb for English)
 CHARS_PER_TOKEN = 4
+#: prompts longer than this (characters) are counted for the context-window check in a worker
+#: thread: the estimator is linear but a megabyte of text takes long enough to stall other requests
+INLINE_COUNT_CHARS = 32_768
+#: worker threads counting prompts at once (CPU work: more than the cores would only queue)
+COUNT_LIMITER = trio.CapacityLimiter(2)
 
 
 def _strings(value: Any) -> list[str]:
@@ -83,6 +97,15 @@ def _input_tokens(data: dict[str, Any]) -> int:
     return -(-chars // CHARS_PER_TOKEN)
 
 
+async def prompt_tokens(body: Mapping[str, Any]) -> int:
+    """The prompt's tokens for LiteLLM's context-window pre-call check (see the module docstring)."""
+    chars = sum(len(slot.text) for slot in text_slots(dict(body)))
+    if chars <= INLINE_COUNT_CHARS:
+        return estimate_usage(body, "")[0]
+    counted = await trio.to_thread.run_sync(estimate_usage, body, "", limiter=COUNT_LIMITER)
+    return counted[0]
+
+
 def request_facts(ctx: RequestContext, *, count_tokens: bool) -> RequestFacts:
     """The request's routing facts (see the module docstring). Raises the 400 / 401 it describes."""
     data = ctx.data
@@ -94,5 +117,10 @@ def request_facts(ctx: RequestContext, *, count_tokens: bool) -> RequestFacts:
         raise BadRequestError("'disable_fallbacks' must be true or false.", param="disable_fallbacks",
                               code="invalid_type")
     tags = list(request_tags(data, ctx.request_headers)) + caller_tags(ctx.user)
+    region = getattr(ctx.customer, "allowed_model_region", None)
+    headers = ctx.request_headers or {}
+    agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
     return RequestFacts(stream=ctx.stream, input_tokens=_input_tokens(data) if count_tokens else 0,
-                        tags=tuple(dict.fromkeys(tags)), disable_fallbacks=bool(disable), fallbacks=fallbacks)
+                        tags=tuple(dict.fromkeys(tags)), disable_fallbacks=bool(disable), fallbacks=fallbacks,
+                        allowed_region=region if isinstance(region, str) and region else None,
+                        user_agent=agent or None)

@@ -26,8 +26,9 @@ from typing import Any
 
 from ..config import Deployment
 from .cost import CostCalculator
+from .prices import PriceTable
 
-__all__ = ["model_group_info"]
+__all__ = ["model_group_info", "table_entry"]
 
 _SUPPORTS = ("supports_parallel_function_calling", "supports_vision", "supports_web_search",
              "supports_reasoning", "supports_function_calling")
@@ -42,6 +43,13 @@ def _table_entries() -> Mapping[str, Mapping[str, Any]]:
     ref = resources.files("trioproxy").joinpath("data", "model_prices.json")
     models = json.loads(ref.read_text(encoding="utf-8"))["models"]
     return {name.lower(): entry for name, entry in models.items()}
+
+
+def table_entry(table: PriceTable, model: str) -> Mapping[str, Any] | None:
+    """The price table's entry for ``model`` (its facts: ``max_input_tokens``, ``mode``…), by the
+    same name rules as its price; None when the table does not know it."""
+    key = table.resolve(model)
+    return _table_entries().get(key) if key is not None else None
 
 
 def _highest(values: list[Any]) -> Any:

@@ -102,6 +102,23 @@ def _litellm_model(deployment: Deployment) -> str:
     return deployment.litellm_model or f"{deployment.provider}/{deployment.upstream_model}"
 
 
+def _with_context_window(view: DeploymentRouting, deployment: Deployment) -> DeploymentRouting:
+    """``model_info.max_input_tokens`` (read by routing's validator), else the price table's entry for
+    the model (``base_model`` first), as LiteLLM's ``get_router_model_info`` merges its cost map."""
+    if view.max_input_tokens is not None:
+        return view
+    from ..observability.model_info import table_entry
+    from ..observability.prices import PriceTable  # the table is read once per process
+
+    table = PriceTable.load_default()
+    for name in (deployment.model_info.get("base_model"), deployment.upstream_model):
+        entry = table_entry(table, name) if isinstance(name, str) and name else None
+        window = entry.get("max_input_tokens") if entry else None
+        if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+            return dataclasses.replace(view, max_input_tokens=window)
+    return view
+
+
 def build_routing(config: ProxyConfig, *, clock: Clock | None = None,
                   rng: random.Random | None = None) -> Routing[Deployment]:
     """The process's routing service for ``config``: one candidate per deployment (docs/routing.md)."""
@@ -112,6 +129,8 @@ def build_routing(config: ProxyConfig, *, clock: Clock | None = None,
         settings = RoutingSettings(num_retries=config.num_retries)
         views = tuple(DeploymentRouting(id=str(d.index), weight=d.weight, max_retries=d.max_retries)
                       for d in config.deployments)
+    if settings.enable_pre_call_checks:
+        views = tuple(_with_context_window(view, d) for view, d in zip(views, config.deployments, strict=True))
     candidates = [Candidate(key=views[d.index].id, group=d.model_name, model=_litellm_model(d),
                             routing=views[d.index], target=d) for d in config.deployments]
     return Routing(candidates, settings, clock=clock or TrioClock(), rng=rng, retryable=is_retryable)
@@ -128,6 +147,18 @@ class Router:
         self._current = current
         self._scrubber = scrubber or SecretScrubber()
         self._derived: OrderedDict[tuple[int, str, str], tuple[Deployment, Deployment]] = OrderedDict()
+        self._ids = {c.target.index: c.id for c in routing.candidates}
+
+    @property
+    def has_budgets(self) -> bool:
+        """LiteLLM's provider / deployment / tag budgets are configured (``routing/budgets.py``)."""
+        return bool(self.routing.budgets)
+
+    def record_spend(self, deployment: Deployment, tags: list[str], cost: float) -> None:
+        """A successful request's cost, for the budgets: its provider (the one called, a wildcard's
+        too), its deployment, its tags."""
+        self.routing.budgets.record(deployment_id=self._ids.get(deployment.index), provider=deployment.provider,
+                                    tags=tags, cost=cost)
 
     @classmethod
     def from_config(cls, config: ProxyConfig, providers: Mapping[str, Provider], *,
@@ -137,8 +168,16 @@ class Router:
 
     @property
     def counts_tokens(self) -> bool:
-        """Whether the strategy checks ``tpm`` limits (then requests carry an input-token estimate)."""
-        return self.routing.settings.routing_strategy in ("usage-based-routing-v2", "latency-based-routing")
+        """Whether the strategy checks ``tpm`` limits, or ``enforce_model_rate_limits`` does (then requests
+        carry an input-token estimate)."""
+        settings = self.routing.settings
+        return settings.routing_strategy in ("usage-based-routing-v2", "latency-based-routing") \
+            or settings.enforced_limits == "rpm+tpm"
+
+    @property
+    def checks_context_window(self) -> bool:
+        """``enable_pre_call_checks``: requests carry their prompt's token count (``RequestFacts.prompt_tokens``)."""
+        return self.routing.settings.enable_pre_call_checks
 
     @property
     def model_names(self) -> list[str]:

@@ -22,9 +22,13 @@ request the router asks it for a :class:`RoutingPlan` and then loops::
 
 ``adapter.call_with_plan`` is that loop. Rules the plan implements, in order:
 
-1. **Enter a group** (the requested one, then fallbacks): tag filter → drop deployments cooling down →
-   the strategy's order. None left: the group is *unavailable* — tags (400) or rpm/tpm (429) or
-   all cooling — and its general fallbacks come next.
+1. **Enter a group** (the requested one, then fallbacks): tag filter → LiteLLM's pre-call checks
+   when ``enable_pre_call_checks`` is on (:mod:`.pre_call`: context window, customer region) → drop
+   deployments cooling down → the strategy's order → the deployment limits enforced whatever the
+   strategy (``enforced_limits``). None left: the group is *unavailable* — tags (400), the prompt
+   too long for every deployment (400 ``context_length_exceeded``: its ``context_window_fallbacks``
+   come next), no deployment in the region (400), rpm/tpm (429) or all cooling — and its general
+   fallbacks come next.
 2. **Attempts in a group**: at most ``1 + retries`` (retries: the smallest ``max_retries`` of its
    deployments, else ``num_retries``). Untried deployments first, in the strategy's order, then round
    again. A deployment cooling down is skipped.
@@ -57,19 +61,21 @@ from ...errors import (
     ServiceUnavailableError,
     Timeout,
 )
+from .budgets import RouterBudgets
 from .classify import ErrorKind, FallbackKind, classify, fallback_kind, status_of
 from .cooldowns import Cooldowns
 from .errors import NoDeploymentsAvailableError, NoDeploymentsForTagsError
 from .fallbacks import FallbackPlanner
 from .latency import LatencyBased
 from .least_busy import LeastBusy
+from .pre_call import PreCallChecks
 from .resolver import ModelResolver, Route, infer_providers
 from .settings import RoutingSettings
 from .shuffle import SimpleShuffle
 from .strategy import Strategy
 from .tags import TagFilter
 from .types import Candidate, Clock, RequestFacts, SystemClock, T
-from .usage import UsageBasedV2, UsageCounter, UsageLimits
+from .usage import EnforcedLimits, UsageBasedV2, UsageCounter, UsageLimits
 
 __all__ = ["Attempt", "RoutingPlan", "Routing", "build_strategy", "default_retryable"]
 
@@ -118,6 +124,9 @@ class Routing(Generic[T]):
                  retryable: Callable[[ProxyError], bool] = default_retryable,
                  usage_counter: UsageCounter | None = None,
                  infer: Callable[[str], tuple[str, ...]] = infer_providers) -> None:
+        candidates = list(candidates)
+        #: every deployment as configured (wildcard matches are made per request from these)
+        self.candidates: tuple[Candidate[T], ...] = tuple(candidates)
         self.settings = settings or RoutingSettings()
         self.clock = clock or SystemClock()
         self.resolver: ModelResolver[T] = ModelResolver(candidates, self.settings.model_group_alias, infer)
@@ -127,6 +136,12 @@ class Routing(Generic[T]):
         self.tags = TagFilter(self.settings.enable_tag_filtering, self.settings.tag_filtering_match_any)
         self.fallbacks = FallbackPlanner(self.settings.fallback_settings)
         self.retryable = retryable
+        self.pre_call = PreCallChecks() if self.settings.enable_pre_call_checks else None
+        self.budgets = RouterBudgets(
+            providers=self.settings.provider_budgets, tags=self.settings.tag_budgets, clock=self.clock,
+            deployments={c.id: c.routing.budget for c in candidates if c.routing.budget is not None})
+        self.enforced = EnforcedLimits(self.settings.enforced_limits, getattr(self.strategy, "limits", None),
+                                       usage_counter, self.clock) if self.settings.enforced_limits else None
 
     def model_names(self) -> list[str]:
         """What ``GET /v1/models`` lists."""
@@ -300,10 +315,20 @@ class RoutingPlan(Generic[T]):
     def _enter(self, route: Route[T]) -> None:
         r = self._routing
         self._visited.add(route.identity)
-        eligible = r.tags.filter(route.candidates, self.facts.tags)
+        eligible = r.tags.filter(route.candidates, self.facts.tags, self.facts.user_agent)
         if not eligible:
             self._unavailable_group(route, NoDeploymentsForTagsError(route.requested, self.facts.tags))
             return
+        if r.pre_call is not None:
+            eligible, refusal = r.pre_call.filter(route.requested, eligible, self.facts)
+            if refusal is not None:
+                self._unavailable_group(route, refusal, fallback_kind(classify(refusal)))
+                return
+        if r.budgets:
+            eligible, crossed = r.budgets.filter(route.requested, eligible, self.facts.tags)
+            if crossed is not None:
+                self._unavailable_group(route, crossed)
+                return
         active = [c for c in eligible if not r.cooldowns.is_cooling(c.key)]
         if not active:
             self._cooling_skipped.append((route, eligible))
@@ -312,6 +337,8 @@ class RoutingPlan(Generic[T]):
                 route.requested, "every deployment is cooling down after failures", retry_after=wait))
             return
         order = list(r.strategy.order(active, self.facts))
+        if r.enforced is not None:
+            order = r.enforced.allowed(order, self.facts.input_tokens)
         if not order:
             wait = 60 - r.clock.time() % 60
             self._unavailable_group(route, NoDeploymentsAvailableError(
@@ -319,11 +346,12 @@ class RoutingPlan(Generic[T]):
             return
         self._current = _GroupRun(route, order, attempts_left=r.retries_for(route) + 1)
 
-    def _unavailable_group(self, route: Route[T], why: ProxyError) -> None:
+    def _unavailable_group(self, route: Route[T], why: ProxyError,
+                           kind: FallbackKind = FallbackKind.GENERAL) -> None:
         self.skipped.append((route.requested, why))
         if self._unavailable is None:
             self._unavailable = why
-        self._walk.push(route.fallback_keys, FallbackKind.GENERAL)
+        self._walk.push(route.fallback_keys, kind)
 
     def _end_group(self, kind: FallbackKind) -> None:
         run = self._current
@@ -367,6 +395,8 @@ class RoutingPlan(Generic[T]):
         attempt = Attempt(self, candidate, run.route, len(self.attempts) + 1,
                           is_fallback=run.route.identity != self.route.identity, started_at=self._now())
         self._routing.strategy.on_start(candidate)
+        if self._routing.enforced is not None:
+            self._routing.enforced.on_start(candidate)
         self.attempts.append(attempt)
         self._open = attempt
         return attempt
@@ -385,6 +415,8 @@ class RoutingPlan(Generic[T]):
         self._routing.strategy.on_success(
             attempt.candidate, latency=self._now() - attempt.started_at, ttft=ttft,
             completion_tokens=completion_tokens, total_tokens=total_tokens, stream=self.facts.stream)
+        if self._routing.enforced is not None:
+            self._routing.enforced.on_success(attempt.candidate, total_tokens)
 
     def _abandoned(self, attempt: Attempt[T]) -> None:
         self._open = None

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .budgets import Budget
 from .cooldowns import CooldownSettings
 from .fallbacks import FallbackSettings
 from .latency import LatencyArgs
@@ -54,6 +55,22 @@ class RoutingSettings:
     disable_cooldowns: bool = False
     enable_tag_filtering: bool = False
     tag_filtering_match_any: bool = True
+    #: LiteLLM's ``enable_pre_call_checks``: deployments whose context window is too small for the
+    #: prompt, outside the customer's region, or at their ``rpm`` this minute are left out (plan.py)
+    enable_pre_call_checks: bool = False
+    #: LiteLLM's ``optional_pre_call_checks`` that trioproxy implements (``enforce_model_rate_limits``)
+    optional_pre_call_checks: tuple[str, ...] = ()
+    #: LiteLLM's ``provider_budget_config`` (by provider) and ``tag_budget_config`` (by request tag)
+    provider_budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
+    tag_budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def enforced_limits(self) -> str | None:
+        """Deployment limits applied whatever the strategy: ``"rpm+tpm"`` (``enforce_model_rate_limits``),
+        ``"rpm"`` (``enable_pre_call_checks``: LiteLLM checks the request count only), or None."""
+        if "enforce_model_rate_limits" in self.optional_pre_call_checks:
+            return "rpm+tpm"
+        return "rpm" if self.enable_pre_call_checks else None
 
     @property
     def cooldown_settings(self) -> CooldownSettings:

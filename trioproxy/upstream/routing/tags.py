@@ -16,6 +16,13 @@ has no tags, some deployments ``default``   the deployments tagged ``default``
 has no tags, no ``default``                 every deployment
 ==========================================  ====================================================
 
+**``tag_regex``** (LiteLLM's, on a deployment's ``litellm_params``): regular expressions searched in
+``User-Agent: <the request's User-Agent header>``. A deployment whose pattern matches is chosen as
+if its tags had matched (``^User-Agent: claude-code/`` sends Claude Code's traffic to it), so a
+request with a user agent counts as "has tags" when some deployment of the group has ``tag_regex``.
+With ``tag_filtering_match_any: false`` a deployment that also has plain tags must match by tags
+(its pattern cannot get around the strict policy), as in LiteLLM.
+
 A request's tags (:func:`request_tags`) are the union of the body's ``tags``, ``metadata.tags`` and
 the ``x-litellm-tags`` header (comma-separated), in that order, without repeats; the wiring adds the
 key's and team's tags. Filtering happens before cooldowns and strategies see the candidates.
@@ -57,16 +64,27 @@ class TagFilter:
         self.enabled = enabled
         self.match_any = match_any
 
-    def filter(self, candidates: Sequence[Candidate], tags: Sequence[str]) -> list[Candidate]:
+    def filter(self, candidates: Sequence[Candidate], tags: Sequence[str],
+               user_agent: str | None = None) -> list[Candidate]:
         """The candidates that may serve a request with ``tags`` (empty: none may)."""
         if not self.enabled:
             return list(candidates)
         defaults = [c for c in candidates if "default" in c.routing.tags]
-        if not tags:
+        header = f"User-Agent: {user_agent}" if user_agent else None
+        by_regex = header is not None and any(c.routing.tag_regex for c in candidates)
+        if not tags and not by_regex:
             return defaults or list(candidates)
         wanted = set(tags)
-        if self.match_any:
-            matching = [c for c in candidates if c.routing.tags & wanted]
-        else:
-            matching = [c for c in candidates if wanted <= c.routing.tags]
+
+        def by_tags(c: Candidate) -> bool:
+            if not wanted or not c.routing.tags:
+                return False
+            return bool(c.routing.tags & wanted) if self.match_any else wanted <= c.routing.tags
+
+        def by_pattern(c: Candidate) -> bool:
+            if header is None or not c.routing.tag_regex or (not self.match_any and c.routing.tags):
+                return False
+            return any(p.search(header) for p in c.routing.tag_regex)
+
+        matching = [c for c in candidates if by_tags(c) or by_pattern(c)]
         return matching or defaults

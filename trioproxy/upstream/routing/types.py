@@ -12,9 +12,13 @@ that several processes sharing usage through Redis (issue #13) must agree on.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .budgets import Budget
 
 __all__ = [
     "Candidate",
@@ -67,6 +71,17 @@ class DeploymentRouting:
     tags: frozenset[str] = frozenset()
     cooldown_time: float | None = None
     max_retries: int | None = None
+    #: the context window LiteLLM's pre-call checks compare the prompt with: ``model_info.max_input_tokens``,
+    #: else the price table's entry for the model (``router.build_routing``); None: unknown, never filtered
+    max_input_tokens: int | None = None
+    #: ``litellm_params.region_name``, else the provider's region setting (``vertex_location``,
+    #: ``aws_region_name``): what a customer's ``allowed_model_region`` is compared with
+    region: str | None = None
+    #: ``litellm_params.max_budget`` / ``budget_duration``: this deployment's spend limit (``budgets.py``)
+    budget: Budget | None = None
+    #: ``litellm_params.tag_regex``: patterns matched against ``User-Agent: <the request's user agent>``
+    #: by the tag filter (``tags.py``)
+    tag_regex: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +121,10 @@ class RequestFacts:
     * ``fallbacks``: the request's own ``fallbacks`` list (LiteLLM's client-side fallbacks): model
       names that replace the configured general fallbacks for this request. The wiring must check
       the caller may use each of them (they come from the client, not from the operator).
+    * ``prompt_tokens``: the prompt's tokens as LiteLLM's pre-call checks count them (messages with
+      their framing), only when ``enable_pre_call_checks`` is on; None: not counted, no check;
+    * ``allowed_region``: the customer's ``allowed_model_region`` (``eu`` / ``us``), None: any;
+    * ``user_agent``: the request's ``User-Agent`` header, for deployments' ``tag_regex``.
     """
 
     stream: bool = False
@@ -113,6 +132,9 @@ class RequestFacts:
     tags: tuple[str, ...] = ()
     disable_fallbacks: bool = False
     fallbacks: tuple[str, ...] | None = None
+    prompt_tokens: int | None = None
+    allowed_region: str | None = None
+    user_agent: str | None = None
 
 
 def split_model(model: str) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from .classify import ErrorKind
 from .strategy import BaseStrategy
 from .types import Candidate, Clock, RequestFacts, SystemClock
 
-__all__ = ["InMemoryUsageCounter", "UsageBasedV2", "UsageCounter", "UsageLimits"]
+__all__ = ["EnforcedLimits", "InMemoryUsageCounter", "UsageBasedV2", "UsageCounter", "UsageLimits"]
 
 
 class UsageCounter(Protocol):
@@ -84,14 +84,15 @@ class UsageLimits:
         if tokens:
             self.counter.add(candidate.key, self.minute(), tokens=tokens)
 
-    def over_limit(self, candidate: Candidate, input_tokens: int) -> bool:
+    def over_limit(self, candidate: Candidate, input_tokens: int, *, count_tokens: bool = True) -> bool:
+        """Whether one more request would exceed ``rpm``, or (``count_tokens``) its tokens ``tpm``."""
         rpm, tpm = candidate.routing.rpm, candidate.routing.tpm
-        if rpm is None and tpm is None:
+        if rpm is None and (tpm is None or not count_tokens):
             return False
         requests, tokens = self.usage(candidate.key)
         if rpm is not None and requests + 1 > rpm:
             return True
-        return tpm is not None and tokens + max(input_tokens, 0) > tpm
+        return count_tokens and tpm is not None and tokens + max(input_tokens, 0) > tpm
 
 
 class UsageBasedV2(BaseStrategy):
@@ -113,3 +114,30 @@ class UsageBasedV2(BaseStrategy):
 
     def on_failure(self, candidate: Candidate, kind: ErrorKind | None, *, latency: float) -> None:
         pass
+
+
+class EnforcedLimits:
+    """Deployment limits applied whatever the strategy (``RoutingSettings.enforced_limits``: LiteLLM's
+    ``enable_pre_call_checks`` checks ``rpm``, ``enforce_model_rate_limits`` ``rpm`` and ``tpm``).
+
+    A strategy that honours limits itself (usage-based, latency-based) already leaves out the
+    deployments over them and counts their usage: its counter is shared, nothing is counted twice.
+    For the others this counts starts and tokens, as they do.
+    """
+
+    def __init__(self, mode: str, strategy_limits: Any, counter: UsageCounter | None, clock: Clock) -> None:
+        self.count_tokens = mode == "rpm+tpm"
+        self._own = not isinstance(strategy_limits, UsageLimits)
+        self.limits: UsageLimits = UsageLimits(counter, clock) if self._own else strategy_limits
+
+    def allowed(self, order: list[Candidate], input_tokens: int) -> list[Candidate]:
+        tokens = input_tokens if self.count_tokens else 0
+        return [c for c in order if not self.limits.over_limit(c, tokens, count_tokens=self.count_tokens)]
+
+    def on_start(self, candidate: Candidate) -> None:
+        if self._own:
+            self.limits.record_start(candidate)
+
+    def on_success(self, candidate: Candidate, total_tokens: int | None) -> None:
+        if self._own:
+            self.limits.record_tokens(candidate, total_tokens)

@@ -34,11 +34,13 @@ What it reads and checks:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from .budgets import Budget, BudgetPeriod
 from .latency import LatencyArgs
 from .resolver import Alias, ModelResolver
 from .settings import (
@@ -70,16 +72,17 @@ NOT_IMPLEMENTED = frozenset({
     "cache_kwargs", "cache_params", "caching_groups", "client_ttl", "polling_interval", "default_priority",
     "stream_timeout", "default_litellm_params", "default_max_parallel_requests", "set_verbose",
     "debug_level", "retry_after", "retry_policy", "model_group_retry_policy", "allowed_fails_policy",
-    "optional_pre_call_checks", "provider_budget_config", "alerting_config", "router_general_settings",
+ "alerting_config", "router_general_settings",
     "ignore_invalid_deployments", "routing_groups", "deployment_affinity_ttl_seconds",
     "model_group_affinity_config", "enable_health_check_routing", "health_check_staleness_threshold",
     "health_check_ignore_transient_errors", "enable_weighted_failover", "tag_routing_prefix",
     "assistants_config", "search_tools", "guardrail_list",
 })
 
+#: LiteLLM's ``optional_pre_call_checks`` trioproxy implements (plan.py); the others load with a warning
+PRE_CALL_CHECKS = frozenset({"enforce_model_rate_limits"})
+
 _NOTES = {
-    "enable_pre_call_checks": "trioproxy always honours 'order' and skips deployments over their rpm/tpm "
-                              "where the strategy uses limits; context-window pre-checks are not done (ignored)",
     **{key: "routing state (cooldowns, usage, latency) is kept per process; not shared through Redis "
             "(ignored)" for key in ("redis_db", "cache_params")},
 }
@@ -90,7 +93,7 @@ SHARED_STATE_KEYS = frozenset({"redis_host", "redis_port", "redis_password", "re
 
 _FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 #: routing keys LiteLLM also reads from litellm_settings
-_LITELLM_SETTINGS_KEYS = (*_FALLBACK_KEYS, "default_fallbacks", "allowed_fails", "cooldown_time")
+_LITELLM_SETTINGS_KEYS = (*_FALLBACK_KEYS, "default_fallbacks", "allowed_fails", "cooldown_time", "tag_budget_config")
 
 _STRATEGY_ARGS: dict[str, dict[str, str]] = {
     "latency-based-routing": {"ttl": "seconds > 0", "lowest_latency_buffer": "number >= 0",
@@ -211,6 +214,31 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
     order = optional("order", lambda v, p: ctx.integer(v, p, 0))
     cooldown = optional("cooldown_time", lambda v, p: ctx.number(v, p, 0.0))
     retries = optional("max_retries", lambda v, p: ctx.integer(v, p, 0))
+    budget = None
+    if params.get("max_budget") is not None or params.get("budget_duration") is not None:
+        budget = _budget(ctx, {k: params[k] for k in ("max_budget", "budget_duration") if params.get(k) is not None},
+                         ppath, ("max_budget", "max_budget"), ("budget_duration", "budget_duration"))
+    max_input = None
+    if info.get("max_input_tokens") is not None:
+        checked = ctx.integer(info["max_input_tokens"], f"{path}.model_info.max_input_tokens", 1)
+        max_input = None if checked is _INVALID else checked
+    region = None
+    for name in ("region_name", "vertex_location", "aws_region_name"):   # LiteLLM's _get_model_region
+        if params.get(name) is not None:
+            if isinstance(params[name], str) and params[name]:
+                region = params[name]
+            elif name == "region_name":
+                ctx.error(f"{ppath}.region_name", f"expected a region name ('eu', 'us', or the provider's), "
+                                                  f"got {_describe(params[name])}")
+            break
+    patterns: list[re.Pattern[str]] = []
+    if params.get("tag_regex") is not None:
+        checked = ctx.names(params["tag_regex"], f"{ppath}.tag_regex", "regular expression")
+        for i, text in enumerate(() if checked is _INVALID else checked):
+            try:
+                patterns.append(re.compile(text))
+            except re.error as exc:
+                ctx.error(f"{ppath}.tag_regex[{i}]", f"not a regular expression ({exc}): {_describe(text)}")
     tags: tuple[str, ...] = ()
     if params.get("tags") is not None:
         checked = ctx.names(params["tags"], f"{ppath}.tags", "tag")
@@ -224,7 +252,9 @@ def _deployment(ctx: _Ctx, index: int, entry: Mapping[str, Any], seen_ids: dict[
         ctx.error(f"{ppath}.model", f"{model!r} has more '*' than model_name {model_name!r}: each '*' of the "
                                     "model takes the text matched by a '*' of the model_name")
     routing = DeploymentRouting(id=dep_id, weight=weight, rpm=limit("rpm"), tpm=limit("tpm"), order=order,
-                                tags=frozenset(tags), cooldown_time=cooldown, max_retries=retries)
+                                tags=frozenset(tags), cooldown_time=cooldown, max_retries=retries,
+                                max_input_tokens=max_input, region=region, budget=budget,
+                                tag_regex=tuple(patterns))
     return routing, model_name, model
 
 
@@ -377,9 +407,73 @@ _SCALARS: dict[str, tuple[Callable[[_Ctx, Any, str], Any], Any]] = {
     "disable_cooldowns": (lambda c, v, p: c.boolean(v, p), False),
     "enable_tag_filtering": (lambda c, v, p: c.boolean(v, p), False),
     "tag_filtering_match_any": (lambda c, v, p: c.boolean(v, p), True),
+    "enable_pre_call_checks": (lambda c, v, p: c.boolean(v, p), False),
 }
 _OWN_KEYS = ("routing_strategy", "routing_strategy_args", "model_group_alias", *_FALLBACK_KEYS,
-             "default_fallbacks", *_SCALARS)
+             "default_fallbacks", "optional_pre_call_checks", "provider_budget_config", "tag_budget_config",
+             *_SCALARS)
+
+_PERIOD = re.compile(r"^([0-9]{1,12})(s|m|h|d|w|mo)$")
+
+
+def _period(ctx: _Ctx, value: Any, path: str) -> Any:
+    """A budget period as LiteLLM writes it: ``30s``, ``1h``, ``1d``, ``2w``, ``1mo``."""
+    match = _PERIOD.match(value.strip()) if isinstance(value, str) else None
+    if match is None or int(match[1]) == 0:
+        return ctx.error(path, f"expected a duration like '1h', '1d', '30d' or '1mo' (a number > 0 and a unit: "
+                               f"s, m, h, d, w, mo), got {_describe(value)}")
+    return BudgetPeriod(int(match[1]), match[2])
+
+
+def _budget(ctx: _Ctx, spec: Any, path: str, amount_keys: tuple[str, str] = ("max_budget", "budget_limit"),
+            period_keys: tuple[str, str] = ("budget_duration", "time_period")) -> Budget | None:
+    """``{max_budget, budget_duration}`` (or LiteLLM's older ``{budget_limit, time_period}``)."""
+    if not isinstance(spec, Mapping):
+        ctx.error(path, f"expected a mapping like {{max_budget: 100, budget_duration: 1d}}, got {_describe(spec)}")
+        return None
+    amount_key = next((k for k in amount_keys if spec.get(k) is not None), None)
+    period_key = next((k for k in period_keys if spec.get(k) is not None), None)
+    if amount_key is None or period_key is None:
+        ctx.error(path, f"needs {amount_keys[0]} (USD) and {period_keys[0]} (e.g. 1d); LiteLLM's "
+                        f"{amount_keys[1]} / {period_keys[1]} are read too")
+        return None
+    amount = ctx.number(spec[amount_key], f"{path}.{amount_key}", 0.0)
+    period = _period(ctx, spec[period_key], f"{path}.{period_key}")
+    for key in spec:
+        if key not in (*amount_keys, *period_keys):
+            ctx.error(f"{path}.{key}", f"unknown budget setting (known: {', '.join((*amount_keys, *period_keys))})")
+    if amount is _INVALID or period is _INVALID:
+        return None
+    return Budget(float(amount), period)
+
+
+def _budget_table(ctx: _Ctx, value: Any, path: str) -> dict[str, Budget]:
+    """``{name: budget}``: providers of ``provider_budget_config``, tags of ``tag_budget_config``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        ctx.error(path, f"expected a mapping of name → {{max_budget, budget_duration}}, got {_describe(value)}")
+        return {}
+    out: dict[str, Budget] = {}
+    for name, spec in value.items():
+        budget = _budget(ctx, spec, f"{path}.{name}")
+        if budget is not None:
+            out[str(name)] = budget
+    return out
+
+
+def _pre_call_checks(ctx: _Ctx, value: Any, path: str) -> tuple[str, ...]:
+    """``optional_pre_call_checks``: the names trioproxy implements; LiteLLM's others warn (ignored)."""
+    if value is None:
+        return ()
+    checked = ctx.names(value, path, "pre-call check name")
+    if checked is _INVALID:
+        return ()
+    for i, name in enumerate(checked):
+        if name not in PRE_CALL_CHECKS:
+            ctx.warn(f"{path}[{i}]", f"LiteLLM's pre-call check {name!r} is not implemented by trioproxy (ignored); "
+                                     f"implemented: {', '.join(sorted(PRE_CALL_CHECKS))}")
+    return tuple(n for n in checked if n in PRE_CALL_CHECKS)
 
 
 def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings: Any = None,
@@ -446,6 +540,11 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
         values["num_retries"] = retries if isinstance(retries, int) and not isinstance(retries, bool) \
             and retries >= 0 else DEFAULT_NUM_RETRIES
     strategy = _strategy(ctx, rs.get("routing_strategy"), "router_settings.routing_strategy")
+    pre_call_checks = _pre_call_checks(ctx, rs.get("optional_pre_call_checks"),
+                                       "router_settings.optional_pre_call_checks")
+    provider_budgets = _budget_table(ctx, rs.get("provider_budget_config"), "router_settings.provider_budget_config")
+    found_tags = setting("tag_budget_config")
+    tag_budgets = _budget_table(ctx, found_tags[0], found_tags[1]) if found_tags else {}
     latency_args = _latency_args(ctx, strategy, rs.get("routing_strategy_args"),
                                  "router_settings.routing_strategy_args")
 
@@ -499,5 +598,9 @@ def parse_routing_config(router_settings: Any, model_list: Any, litellm_settings
         disable_cooldowns=values["disable_cooldowns"],
         enable_tag_filtering=values["enable_tag_filtering"],
         tag_filtering_match_any=values["tag_filtering_match_any"],
+        enable_pre_call_checks=values["enable_pre_call_checks"],
+        provider_budgets=MappingProxyType(provider_budgets),
+        tag_budgets=MappingProxyType(tag_budgets),
+        optional_pre_call_checks=pre_call_checks,
     )
     return RoutingConfig(settings, tuple(deployments), tuple(ctx.warnings))
