@@ -6,7 +6,14 @@ from typing import Any
 
 from ..store.views import key_view, membership_view, team_view, user_view
 from .access import Access, Caller, require
-from .common import AdminContext, reset_after, store_errors
+from .common import (
+    DEFAULT_LIST_PAGE_SIZE,
+    MAX_LIST_PAGE_SIZE,
+    AdminContext,
+    PagedList,
+    reset_after,
+    store_errors,
+)
 from .errors import bad_request, forbidden, not_found
 from .validation import (
     boolean,
@@ -228,21 +235,21 @@ async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> di
     return team_view(team, member_rows)
 
 
-async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> list[dict[str, Any]]:
-    """``GET /team/list?user_id=&organization_id=`` → a JSON array of teams (LiteLLM's shape);
-    ``page``/``page_size`` optional (all teams without them)."""
+async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
+    """``GET /team/list?user_id=&organization_id=&page=&page_size=`` → a JSON array of teams
+    (LiteLLM's shape), one page: ``page_size`` 100 by default, at most 1000 (``page``/``page_size``
+    are LiteLLM's ``/v2/team/list`` names); oldest first; the totals in ``x-total-count`` & co.
+    The page's teams and all their members come from one read (no query per team)."""
     require(caller, Access.ADMIN_READ, "/team/list")
     store = ctx.require_store()
     where = "/team/list"
     query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
                             "page_size": lambda v: v}, where)
-    size = query_int(query.get("page_size"), "page_size", where, default=0, minimum=1, maximum=1000) \
-        if query.get("page_size") not in (None, "") else None
+    size = query_int(query.get("page_size"), "page_size", where, default=DEFAULT_LIST_PAGE_SIZE, minimum=1,
+                     maximum=MAX_LIST_PAGE_SIZE)
     page = query_int(query.get("page"), "page", where, default=1)
     with store_errors():
-        result = await store.teams.list(user_id=query.get("user_id"), organization_id=query.get("organization_id"),
-                                        page=page, size=size)
-        out = []
-        for team in result.rows:
-            out.append(team_view(team, await store.teams.members(team["team_id"])))
-    return out
+        result, members = await store.teams.list_with_members(
+            user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
+    return PagedList.page([team_view(team, members[team["team_id"]]) for team in result.rows],
+                          total=result.total, page=page, size=size)
