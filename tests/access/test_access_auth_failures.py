@@ -12,7 +12,11 @@ import pytest
 import trio
 
 from trioproxy.access import IPPolicy, RouteRules
-from trioproxy.access.auth_failures import FailedAuthLimiter, TooManyFailedAuthentications, bucket_of
+from trioproxy.access.auth_failures import (
+    FailedAuthLimiter,
+    TooManyFailedAuthentications,
+    bucket_of,
+)
 from trioproxy.auth import Authenticator
 from trioproxy.errors import AuthenticationError
 from trioproxy.http.gate import AccessGate
