@@ -41,6 +41,7 @@ from .access import (
     RouteRules,
     http_fetcher,
 )
+from .access.auth_failures import FailedAuthLimiter
 from .admin import AdminContext
 from .auth import Authenticator
 from .caching.dual_cache import DualCache
@@ -85,6 +86,7 @@ from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
 from .store.durations import InvalidDuration, parse_duration
 from .store.jwt_records import JWTRecords
+from .store.key_cache import BlockedKeyError, ExpiredKeyError
 from .store.money import to_micros
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
@@ -376,7 +378,10 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     jwt_records = JWTRecords(store, ttl=general.user_api_key_cache_ttl) if store is not None and verifier is not None else None
     authenticator = Authenticator(config.master_key, store.key_cache if store else None,
                                   jwt=JWTCredentials(verifier, jwt_records))
-    access = AccessGate(ip_policy, route_rules, authenticator)
+    # failed authentications per address (docs/access.md): a real key that is expired or blocked is no guess
+    failed_auth = FailedAuthLimiter.from_settings(config.general_settings,
+                                                  not_counted=(ExpiredKeyError, BlockedKeyError))
+    access = AccessGate(ip_policy, route_rules, authenticator, failed_auth)
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router

@@ -114,3 +114,25 @@ def store_errors() -> Iterator[None]:
         log.warning("management call failed: the store is unavailable (%s)", exc)
         raise ServiceUnavailableError("The database is unavailable right now. Retry later.",
                                       code="store_unavailable") from None
+
+
+#: ``/team/list`` and ``/customer/list`` without ``page_size``: at most this many (docs/keys.md)
+DEFAULT_LIST_PAGE_SIZE = 100
+#: the largest ``page_size`` a list route accepts
+MAX_LIST_PAGE_SIZE = 1000
+
+
+class PagedList(list[Any]):
+    """A JSON array answer (LiteLLM's shape for ``/team/list``, ``/customer/list``) that is one page
+    of a longer list: the HTTP layer sends ``headers`` with it (``x-total-count`` & co.), so a
+    client that does not page can still tell that it got only part of the list."""
+
+    headers: dict[str, str]
+
+    @classmethod
+    def page(cls, items: list[Any], *, total: int, page: int, size: int) -> PagedList:
+        answer = cls(items)
+        pages = max(1, -(-total // size))
+        answer.headers = {"x-total-count": str(total), "x-page": str(page), "x-page-size": str(size),
+                          "x-total-pages": str(pages)}
+        return answer

@@ -11,7 +11,14 @@ from typing import Any
 
 from ..store.views import budget_view, customer_view
 from .access import Access, Caller, require
-from .common import AdminContext, reset_after, store_errors
+from .common import (
+    DEFAULT_LIST_PAGE_SIZE,
+    MAX_LIST_PAGE_SIZE,
+    AdminContext,
+    PagedList,
+    reset_after,
+    store_errors,
+)
 from .errors import bad_request, not_found
 from .validation import (
     boolean,
@@ -135,18 +142,20 @@ async def customer_delete(ctx: AdminContext, caller: Caller, data: Any) -> dict[
     return {"deleted_customers": ids}
 
 
-async def customer_list(ctx: AdminContext, caller: Caller, data: Any) -> list[dict[str, Any]]:
-    """``GET /customer/list`` → a JSON array (LiteLLM's shape); ``page``/``page_size`` optional."""
+async def customer_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
+    """``GET /customer/list?page=&page_size=`` → a JSON array (LiteLLM's shape; LiteLLM takes no
+    paging parameters and answers every customer), one page: ``page_size`` 100 by default, at most
+    1000; oldest first; the totals in ``x-total-count`` & co. Budgets come with one query per page."""
     route = "/customer/list"
     require(caller, Access.ADMIN_READ, route)
     store = ctx.require_store()
     query = validate(data, {"page": lambda v: v, "page_size": lambda v: v}, route)
-    size = query_int(query.get("page_size"), "page_size", route, default=0, minimum=1, maximum=1000) \
-        if query.get("page_size") not in (None, "") else None
+    size = query_int(query.get("page_size"), "page_size", route, default=DEFAULT_LIST_PAGE_SIZE, minimum=1,
+                     maximum=MAX_LIST_PAGE_SIZE)
     page = query_int(query.get("page"), "page", route, default=1)
     with store_errors():
-        rows, _ = await store.customers.list(page=page, size=size)
-    return [customer_view(c, b) for c, b in rows]
+        rows, total = await store.customers.list(page=page, size=size)
+    return PagedList.page([customer_view(c, b) for c, b in rows], total=total, page=page, size=size)
 
 
 async def _set_blocked(ctx: AdminContext, caller: Caller, data: Any, blocked: bool, route: str) -> list[str]:

@@ -8,9 +8,10 @@ raises a ``trioproxy.errors`` error. The clear key appears only in the answers o
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..store.durations import Duration
 from ..store.views import key_view
 from .access import Access, Caller, require
 from .common import AdminContext, new_clear_key, reset_after, store_errors, token_of
@@ -75,6 +76,24 @@ KEY_FIELDS = {
 #: the longest ``grace_period`` of a rotation: long enough to roll every client, short enough that a
 #: rotated-away secret does not quietly live on
 MAX_GRACE = timedelta(days=30)
+
+
+def _longest_span(grace: Duration) -> timedelta:
+    """The longest a duration can last: a month counts as 31 days, so whether ``1mo`` fits under
+    :data:`MAX_GRACE` never depends on the date of the rotation (it never does: 400)."""
+    if grace.unit == "mo":
+        return timedelta(days=31 * grace.amount)
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    return grace.after(start) - start
+
+
+def check_grace_period(grace: Duration | None, route: str) -> None:
+    """400 naming the limit when ``grace`` is longer than :data:`MAX_GRACE`."""
+    if grace is not None and _longest_span(grace) > MAX_GRACE:
+        raise bad_request(f"{route}: grace_period '{grace}' is too long: it is at most {MAX_GRACE.days} days "
+                          f"('{MAX_GRACE.days}d', '{MAX_GRACE.days * 24}h'; a month counts as 31 days). The old "
+                          "secret stays valid for the whole grace period; rotate again for a longer overlap.",
+                          param="grace_period")
 
 GENERATE_FIELDS = {"key": string, **KEY_FIELDS}
 UPDATE_FIELDS = {"key": string, **KEY_FIELDS}
@@ -252,11 +271,9 @@ async def key_regenerate(ctx: AdminContext, caller: Caller, data: Any) -> dict[s
     else:
         new_clear = new_clear_key()
     grace = fields.pop("grace_period", None)
+    check_grace_period(grace, "/key/regenerate")
     current = await _find(ctx, key)
     now = ctx.now()
-    if grace is not None and grace.after(now) - now > MAX_GRACE:
-        raise bad_request(f"/key/regenerate: grace_period is at most {MAX_GRACE.days} days (the old secret stays "
-                          "valid that long)", param="grace_period")
     changes = _row_changes(fields, now, current_metadata=current.get("metadata"))
     new_token = token_of(new_clear)
     with store_errors():

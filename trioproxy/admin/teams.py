@@ -6,7 +6,14 @@ from typing import Any
 
 from ..store.views import key_view, membership_view, team_view, user_view
 from .access import Access, Caller, require
-from .common import AdminContext, reset_after, store_errors
+from .common import (
+    DEFAULT_LIST_PAGE_SIZE,
+    MAX_LIST_PAGE_SIZE,
+    AdminContext,
+    PagedList,
+    reset_after,
+    store_errors,
+)
 from .errors import bad_request, forbidden, not_found
 from .validation import (
     boolean,
@@ -97,22 +104,39 @@ async def team_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, An
 
 
 async def team_info(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``GET /team/info?team_id=`` → the team, its keys and memberships (LiteLLM's shape).
+
+    Who sees what (docs/access.md "What /team/info shows"): proxy admins, admin viewers and the
+    team's admins see everything. Any other member — a user listed in the team, or a key bound to
+    it — sees the team (with ``members_with_roles``: who is in it) but only **their own** keys
+    (the caller's key, and keys of the caller's user) and **their own** membership row: not the
+    other members' keys, spend or budgets. LiteLLM shows every member everything. Anyone else: 403,
+    before the team is looked up (no existence leak)."""
     require(caller, Access.SELF, "/team/info")
     store = ctx.require_store()
     team_id = validate(data, {"team_id": string}, "/team/info", required=("team_id",))["team_id"]
-    if not caller.can_read_all and caller.team_id != team_id:
-        member_of = []
+    sees_all = caller.can_read_all
+    if not sees_all:
+        roles: dict[str, str] = {}
         if caller.user_id:
             with store_errors():
-                member_of = [m["team_id"] for m in await store.teams.memberships_of_user(caller.user_id)]
-        if team_id not in member_of:
+                roles = {m["team_id"]: m["role"] for m in await store.teams.memberships_of_user(caller.user_id)}
+        if caller.team_id != team_id and team_id not in roles:
             raise forbidden(f"You are not allowed to access this team's info. team_id={team_id}")
+        sees_all = roles.get(team_id) == "admin"
     team, member_rows = await _team(ctx, team_id)
     with store_errors():
         keys = await store.keys.for_owner(team_id=team_id)
+    memberships = member_rows
+    if not sees_all:
+        def own(row: dict[str, Any]) -> bool:
+            return caller.user_id is not None and row.get("user_id") == caller.user_id
+
+        keys = [k for k in keys if k["token"] == caller.token or own(k)]
+        memberships = [m for m in member_rows if own(m)]
     return {"team_id": team_id, "team_info": team_view(team, member_rows),
             "keys": [key_view(k) for k in keys],
-            "team_memberships": [membership_view(m) for m in member_rows]}
+            "team_memberships": [membership_view(m) for m in memberships]}
 
 
 async def team_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
@@ -228,21 +252,21 @@ async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> di
     return team_view(team, member_rows)
 
 
-async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> list[dict[str, Any]]:
-    """``GET /team/list?user_id=&organization_id=`` → a JSON array of teams (LiteLLM's shape);
-    ``page``/``page_size`` optional (all teams without them)."""
+async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
+    """``GET /team/list?user_id=&organization_id=&page=&page_size=`` → a JSON array of teams
+    (LiteLLM's shape), one page: ``page_size`` 100 by default, at most 1000 (``page``/``page_size``
+    are LiteLLM's ``/v2/team/list`` names); oldest first; the totals in ``x-total-count`` & co.
+    The page's teams and all their members come from one read (no query per team)."""
     require(caller, Access.ADMIN_READ, "/team/list")
     store = ctx.require_store()
     where = "/team/list"
     query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
                             "page_size": lambda v: v}, where)
-    size = query_int(query.get("page_size"), "page_size", where, default=0, minimum=1, maximum=1000) \
-        if query.get("page_size") not in (None, "") else None
+    size = query_int(query.get("page_size"), "page_size", where, default=DEFAULT_LIST_PAGE_SIZE, minimum=1,
+                     maximum=MAX_LIST_PAGE_SIZE)
     page = query_int(query.get("page"), "page", where, default=1)
     with store_errors():
-        result = await store.teams.list(user_id=query.get("user_id"), organization_id=query.get("organization_id"),
-                                        page=page, size=size)
-        out = []
-        for team in result.rows:
-            out.append(team_view(team, await store.teams.members(team["team_id"])))
-    return out
+        result, members = await store.teams.list_with_members(
+            user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
+    return PagedList.page([team_view(team, members[team["team_id"]]) for team in result.rows],
+                          total=result.total, page=page, size=size)

@@ -444,6 +444,9 @@ GENERAL_SETTINGS = Section(
         "allowed_ips": v_any,
         "use_x_forwarded_for": v_bool,
         "trusted_proxy_ranges": v_any,
+        # failed authentications per client address (access/auth_failures.py); 0 turns it off
+        "auth_rate_limit_max_failures_per_ip": v_int(0),
+        "auth_rate_limit_window_seconds": v_num(0.001),
         "pass_through_endpoints": v_list_of(PASS_THROUGH_ENTRY),
         "pass_through_request_timeout": v_num(0.001),
         "enable_jwt_auth": v_bool,

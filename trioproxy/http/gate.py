@@ -50,6 +50,7 @@ from ..access import (
     caller_for_jwt,
     normalize_path,
 )
+from ..access.auth_failures import FailedAuthLimiter
 from ..auth import Authenticator, Identity, extract_key
 from ..errors import AuthenticationError, ProxyError
 
@@ -90,10 +91,15 @@ def client_ip(scope: Mapping[str, Any]) -> str | None:
 class AccessGate:
     """Path, caller address and allowlist at the entry; the route decision for the routes wired to it."""
 
-    def __init__(self, ip_policy: IPPolicy, rules: RouteRules, authenticator: Authenticator) -> None:
+    def __init__(self, ip_policy: IPPolicy, rules: RouteRules, authenticator: Authenticator,
+                 failed_auth: FailedAuthLimiter | None = None) -> None:
         self.ip_policy = ip_policy
         self.rules = rules
         self.authenticator = authenticator
+        #: failed authentications per address (docs/access.md); None: no limit
+        self.failed_auth = failed_auth
+        self._locked_since_log = 0
+        self._next_lockout_log = 0.0
         self._refused_since_log = 0
         self._next_refusal_log = 0.0
         self._route_lists: dict[tuple[Any, ...], RouteSet] = {}
@@ -201,10 +207,36 @@ class AccessGate:
         """The one route decision, for every route: the caller's :class:`Identity` (``anonymous``
         for a caller without a credential on a public route), or raise 401/403/503.
 
-        ``path`` is the normalised path the router matched (``admit`` put it in the scope)."""
-        caller, who = await self.caller(headers, address)
-        authorize(caller, path, method, self.rules)
+        ``path`` is the normalised path the router matched (``admit`` put it in the scope).
+        An address locked out by :class:`~trioproxy.access.FailedAuthLimiter` is a rejected caller
+        (429) whose credential is not looked at; a refused credential counts as its failure."""
+        limiter = self.failed_auth
+        wait = limiter.retry_after(address) if limiter is not None else None
+        if wait is not None and extract_key(headers) is not None:
+            caller, who = Caller.rejected(limiter.refusal(address, wait)), None   # type: ignore[union-attr]
+        else:
+            caller, who = await self.caller(headers, address)
+        try:
+            authorize(caller, path, method, self.rules)
+        except AuthenticationError as refusal:
+            if limiter is not None and refusal is caller.error and limiter.counts(refusal) \
+                    and limiter.record_failure(address):
+                self._log_lockout(address)
+            raise
         return who if who is not None else Identity.anonymous()
+
+    def _log_lockout(self, address: str | None) -> None:
+        """One warning per 10 s at most: the address only, never the credential."""
+        self._locked_since_log += 1
+        now = trio.current_time()
+        if now >= self._next_lockout_log:
+            limiter = self.failed_auth
+            log.warning("locked out %s for failed authentications: %d within %g s "
+                        "(general_settings.auth_rate_limit_max_failures_per_ip; %d lockouts since the last such "
+                        "warning)", address or "an unknown address", limiter.max_failures if limiter else 0,
+                        limiter.window if limiter else 0, self._locked_since_log)
+            self._locked_since_log = 0
+            self._next_lockout_log = now + _REFUSAL_LOG_INTERVAL
 
 
 def _role(value: str | None) -> Role | None:

@@ -99,7 +99,7 @@ def register_table(app: ProxyApp, proxy: Proxy, routes: Iterable[Route]) -> None
                 log.error("management route %s %s failed", route.method, route.path, exc_info=exc)
                 return error_response(InternalServerError("Internal error in the proxy; see the server log."),
                                       scrubber)
-            return json_response(200, answer)
+            return json_response(200, answer, getattr(answer, "headers", None) if isinstance(answer, list) else None)
 
         return view
 

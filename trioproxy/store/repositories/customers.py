@@ -41,6 +41,15 @@ def _with_budget(conn: Conn, row: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return row, budget
 
 
+def _with_budgets(conn: Conn, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each customer with its budget row, the budgets of the whole page in one query (not one per row)."""
+    ids = sorted({r["budget_id"] for r in rows if r.get("budget_id")})
+    found: dict[str, dict[str, Any]] = {}
+    if ids:
+        found = {b["budget_id"]: b for b in select_tx(conn, budgets, {"budget_id": ids})}
+    return [(r, found.get(r["budget_id"]) if r.get("budget_id") else None) for r in rows]
+
+
 class CustomerRepository:
     def __init__(self, ctx: RepoContext):
         self.ctx = ctx
@@ -59,7 +68,7 @@ class CustomerRepository:
             total = count_tx(conn, end_users, where)
             rows = select_tx(conn, end_users, where, order_by=("created_at", "user_id"), limit=size,
                              offset=(page - 1) * (size or 0))
-            return [_with_budget(conn, r) for r in rows], total
+            return _with_budgets(conn, rows), total
 
         return await self.ctx.db.read(run)
 

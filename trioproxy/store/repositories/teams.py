@@ -61,6 +61,26 @@ def members_tx(conn: Conn, team_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def members_of_teams_tx(conn: Conn, team_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The memberships of several teams in one query (a page of ``/team/list``: no query per team),
+    each team's oldest first, as :func:`members_tx`."""
+    out: dict[str, list[dict[str, Any]]] = {team_id: [] for team_id in team_ids}
+    if not team_ids:
+        return out
+    names = [f":t{i}" for i in range(len(team_ids))]
+    sql = ('SELECT m.*, u."user_email" AS user_email FROM "team_memberships" m '
+           'LEFT JOIN "internal_users" u ON u."user_id" = m."user_id" '
+           f'WHERE m."team_id" IN ({", ".join(names)}) ORDER BY m."created_at", m."user_id"')
+    from ..sql import codec_for
+
+    codec = codec_for(team_memberships, conn.dialect)  # type: ignore[arg-type]
+    for raw in conn.all(sql, {f"t{i}": team_id for i, team_id in enumerate(team_ids)}):
+        row = codec.decode(raw)
+        row["user_email"] = raw.get("user_email")
+        out[row["team_id"]].append(row)
+    return out
+
+
 def resolve_member_tx(conn: Conn, ctx: RepoContext, member: MemberSpec, actor: Actor, *,
                       create: bool) -> str | None:
     """The user_id of a member named by id or email; creates the user when ``create``."""
@@ -147,6 +167,25 @@ class TeamRepository:
             rows = select_tx(conn, teams, where, order_by=("created_at", "team_id"), limit=limit,
                              offset=(page - 1) * (size or 0), extra=extra)
             return Page(rows, total, page, size or max(total, 1))
+
+        return await self.ctx.db.read(run)
+
+    async def list_with_members(self, *, user_id: str | None = None, organization_id: str | None = None,
+                                page: int = 1, size: int) -> tuple[Page, dict[str, list[dict[str, Any]]]]:
+        """A page of teams and their memberships: two statements and a count in one read, whatever
+        the page size."""
+        def run(conn: Conn) -> tuple[Page, dict[str, list[dict[str, Any]]]]:
+            where: dict[str, Any] = {}
+            if organization_id is not None:
+                where["organization_id"] = organization_id
+            extra = None
+            if user_id is not None:
+                extra = ('"team_id" IN (SELECT "team_id" FROM "team_memberships" WHERE "user_id" = :member)',
+                         {"member": user_id})
+            total = count_tx(conn, teams, where, extra)
+            rows = select_tx(conn, teams, where, order_by=("created_at", "team_id"), limit=size,
+                             offset=(page - 1) * size, extra=extra)
+            return Page(rows, total, page, size), members_of_teams_tx(conn, [r["team_id"] for r in rows])
 
         return await self.ctx.db.read(run)
 
