@@ -5,6 +5,7 @@ files written for the seeds (the LiteLLM proxy docs) port by changing their impo
 """
 
 from .auth import LitellmUserRoles, UserAPIKeyAuth
+from .auth.request import Request
 from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,
@@ -88,6 +89,7 @@ __all__ = [
     "ProxyError",
     "ProxyException",
     "RateLimitError",
+    "Request",
     "ServiceUnavailableError",
     "StreamingChoices",
     "TextCompletionResponse",

@@ -43,6 +43,7 @@ from .access import (
 )
 from .admin import AdminContext
 from .auth import Authenticator
+from .auth.custom_auth import CustomAuth, check_function, custom_auth_settings
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
@@ -61,6 +62,7 @@ from .core.run import Observers
 from .core.shutdown import StreamStopper
 from .errors import ProxyError
 from .hooks.assembly import Handlers, assemble, service_problem
+from .hooks.loader import HandlerLoadError, import_object
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
 from .http.gate import AccessGate
@@ -84,6 +86,7 @@ from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
 from .store.durations import InvalidDuration, parse_duration
 from .store.jwt_records import JWTRecords
+from .store.key_cache import record_for_custom_auth
 from .store.money import to_micros
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider
@@ -241,6 +244,28 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
     return ip_policy, rules
 
 
+def load_custom_auth(config: ProxyConfig) -> CustomAuth | None:
+    """``general_settings.custom_auth`` (``module.function``, looked up next to the config first, like
+    handlers) with its ``custom_auth_settings``; ``None`` when absent or ``mode: off``. Raises
+    ConfigError naming the problem (``trioproxy check`` calls this too)."""
+    general = config.general_settings
+    dotted = general.get("custom_auth")
+    if not dotted:
+        return None
+    settings = custom_auth_settings(general)
+    try:
+        function = import_object(str(dotted), config.base_dir, instantiate=False)
+    except HandlerLoadError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_auth: {exc}"]) from None
+    why = check_function(function, str(dotted))
+    if why is not None:
+        raise ConfigError([f"{config.source}: {why}"])
+    if settings.mode == "off":
+        log.info("general_settings.custom_auth %s is off (custom_auth_settings.mode: off)", dotted)
+        return None
+    return CustomAuth(function, str(dotted), settings, record_for_custom_auth)
+
+
 def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
     """The handlers and the logging callbacks, with every problem of both in one ConfigError.
 
@@ -297,6 +322,10 @@ def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
         problems += exc.problems
     try:
         build_access(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        load_custom_auth(config)
     except ConfigError as exc:
         problems += exc.problems
     if problems or handlers is None:
@@ -375,7 +404,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     jwt_records = JWTRecords(store, ttl=general.user_api_key_cache_ttl) if store is not None and verifier is not None else None
     authenticator = Authenticator(config.master_key, store.key_cache if store else None,
                                   jwt=JWTCredentials(verifier, jwt_records))
-    access = AccessGate(ip_policy, route_rules, authenticator)
+    access = AccessGate(ip_policy, route_rules, authenticator, load_custom_auth(config))
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router

@@ -108,8 +108,6 @@ _GENERAL: dict[str, str] = {
     "use_azure_key_vault": "keys read from Azure Key Vault (today: key_management_system)",
     "use_google_kms": "keys read from Google KMS (today: key_management_system)",
     # not planned
-    "custom_auth": "a custom authentication function (general_settings.custom_auth)",
-    "custom_auth_settings": "settings of the custom authentication function",
     "custom_auth_run_common_checks": "LiteLLM's checks run after the custom authentication function",
     "custom_sso": "custom single sign-on for the UI",
     "custom_ui_sso_sign_in_handler": "a custom SSO sign-in handler for the UI",

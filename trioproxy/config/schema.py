@@ -372,6 +372,13 @@ HTTP_POOL = Section(
     }
 )
 
+CUSTOM_AUTH_SETTINGS = Section(
+    fields={
+        "mode": v_choice("on", "off", "auto"),
+        "timeout": v_num(0.001),   # trioproxy's: a slower custom_auth is a 503
+    }
+)
+
 GENERAL_SETTINGS = Section(
     fields={
         "master_key": v_secret,
@@ -424,6 +431,9 @@ GENERAL_SETTINGS = Section(
         "pass_through_request_timeout": v_num(0.001),
         "enable_jwt_auth": v_bool,
         "litellm_jwtauth": v_any,   # checked field by field by access.JWTAuthSettings
+        # custom authentication (docs/access.md "Custom auth"): loaded by proxy.load_custom_auth
+        "custom_auth": v_str,
+        "custom_auth_settings": CUSTOM_AUTH_SETTINGS,
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},

@@ -21,6 +21,11 @@ for the OpenAI endpoints, by one ``before_request`` of the Quart app (``app.py``
 route (the management API included), and by the pass-through router (``passthrough.py``). Handlers
 then check only objects (whose key, which team), never the route.
 
+**``general_settings.custom_auth``** (``auth/custom_auth.py``) is called here, in ``authorize``, for
+every route that is not public — so every route honours it and the route rules then judge the caller
+it returns like a virtual key (its ``user_role``, ``allowed_routes``, team). Without it configured the
+only cost on the request path is one ``is None`` test.
+
 Refusals here run no hook and produce no logging event (like ``431`` and ``503``): they happen
 before anything is known about the request, and refusing must stay cheap. IP refusals are counted
 and logged at most once per 10 s.
@@ -46,11 +51,14 @@ from ..access import (
     Role,
     RouteRules,
     RouteSet,
+    Rule,
     authorize,
     caller_for_jwt,
     normalize_path,
 )
 from ..auth import Authenticator, Identity, extract_key
+from ..auth.custom_auth import CustomAuth
+from ..auth.request import BodyReader, Request
 from ..errors import AuthenticationError, ProxyError
 
 __all__ = ["CLIENT_IP", "AccessGate", "client_ip"]
@@ -90,10 +98,12 @@ def client_ip(scope: Mapping[str, Any]) -> str | None:
 class AccessGate:
     """Path, caller address and allowlist at the entry; the route decision for the routes wired to it."""
 
-    def __init__(self, ip_policy: IPPolicy, rules: RouteRules, authenticator: Authenticator) -> None:
+    def __init__(self, ip_policy: IPPolicy, rules: RouteRules, authenticator: Authenticator,
+                 custom_auth: CustomAuth | None = None) -> None:
         self.ip_policy = ip_policy
         self.rules = rules
         self.authenticator = authenticator
+        self.custom_auth = custom_auth
         self._refused_since_log = 0
         self._next_refusal_log = 0.0
         self._route_lists: dict[tuple[Any, ...], RouteSet] = {}
@@ -137,6 +147,11 @@ class AccessGate:
             self._next_refusal_log = now + _REFUSAL_LOG_INTERVAL
 
     # -- the route decision --------------------------------------------------------------------
+    def _is_public(self, path: str) -> bool:
+        """A public route answers without credentials: ``custom_auth`` is not asked (in LiteLLM such
+        routes carry no auth dependency at all)."""
+        return _is_public_rule(self.rules, path)
+
     async def caller(self, headers: Mapping[str, str], address: str | None) -> tuple[Caller, Identity | None]:
         """The request's credentials as a :class:`Caller` and, when they proved something, the
         :class:`~trioproxy.auth.Identity`. A wrong key or token is a rejected caller (the route
@@ -197,14 +212,31 @@ class AccessGate:
         return cached
 
     async def authorize(self, headers: Mapping[str, str], path: str, method: str,
-                        address: str | None) -> Identity:
+                        address: str | None, *, query_string: bytes = b"",
+                        body: BodyReader | None = None) -> Identity:
         """The one route decision, for every route: the caller's :class:`Identity` (``anonymous``
         for a caller without a credential on a public route), or raise 401/403/503.
 
-        ``path`` is the normalised path the router matched (``admit`` put it in the scope)."""
+        ``path`` is the normalised path the router matched (``admit`` put it in the scope).
+        ``query_string`` and ``body`` (a one-shot reader of the request's body) are for
+        ``custom_auth``'s ``Request`` only; routes pass them only when it is configured."""
+        if self.custom_auth is not None and not self._is_public(path):
+            request = Request(method, path, headers, query_string=query_string, client_host=address, body=body)
+            decided = await self.custom_auth.decide(request, extract_key(headers) or "")
+            if isinstance(decided, Identity):
+                authorize(self.caller_for(decided), path, method, self.rules)
+                return decided
+            if isinstance(decided, str):   # a key for the proxy's own key auth (LiteLLM's "auto" flow)
+                headers = {**{k: v for k, v in headers.items() if k.lower() not in ("authorization", "api-key")},
+                           "authorization": f"Bearer {decided}"}
         caller, who = await self.caller(headers, address)
         authorize(caller, path, method, self.rules)
         return who if who is not None else Identity.anonymous()
+
+
+def _is_public_rule(rules: RouteRules, path: str) -> bool:
+    spec = rules.catalog.lookup(path)
+    return (spec is not None and spec.rule is Rule.PUBLIC) or rules.public.matches(path)
 
 
 def _role(value: str | None) -> Role | None:

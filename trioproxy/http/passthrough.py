@@ -192,7 +192,8 @@ class PassThroughRouter:
         endpoint = match.endpoint
         headers = ctx.request_headers
         # auth: false makes the route public in the route rules; allowed_routes still applies to it
-        ctx.identity = await self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address)
+        ctx.identity = await self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address,
+                                                 query_string=scope.get("query_string", b""))
         ctx.user = ctx.identity.user_api_key_auth()
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
