@@ -4,6 +4,11 @@ This module is the handler author's API and nothing else: what a handler file im
 files written for the seeds (the LiteLLM proxy docs) port by changing their imports to these names.
 """
 
+from .admin.team_metadata import (
+    TeamMetadataRequester,
+    TeamMetadataValidationPayload,
+    TeamMetadataValidationResult,
+)
 from .auth import LitellmUserRoles, UserAPIKeyAuth
 from .auth.request import Request
 from .caching.dual_cache import DualCache
@@ -92,6 +97,9 @@ __all__ = [
     "Request",
     "ServiceUnavailableError",
     "StreamingChoices",
+    "TeamMetadataRequester",
+    "TeamMetadataValidationPayload",
+    "TeamMetadataValidationResult",
     "TextCompletionResponse",
     "Timeout",
     "UnprocessableEntityError",

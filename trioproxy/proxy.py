@@ -42,6 +42,8 @@ from .access import (
     http_fetcher,
 )
 from .admin import AdminContext
+from .admin.key_generation import KeyGenerationPolicy, KeyGenerationSettingsError
+from .admin.team_metadata import TeamMetadataValidator
 from .auth import Authenticator
 from .auth.custom_auth import CustomAuth, check_function, custom_auth_settings
 from .caching.dual_cache import DualCache
@@ -266,6 +268,31 @@ def load_custom_auth(config: ProxyConfig) -> CustomAuth | None:
     return CustomAuth(function, str(dotted), settings, record_for_custom_auth)
 
 
+def load_key_generation(config: ProxyConfig) -> KeyGenerationPolicy | None:
+    """``litellm_settings``' ``default_key_generate_params``, ``upperbound_key_generate_params`` and
+    ``key_generation_settings`` (``admin/key_generation.py``), or None. Raises ConfigError."""
+    try:
+        return KeyGenerationPolicy.from_settings(config.litellm_settings)
+    except KeyGenerationSettingsError as exc:
+        raise ConfigError([f"{config.source}: {problem}" for problem in exc.problems]) from None
+
+
+def load_team_metadata_validator(config: ProxyConfig) -> TeamMetadataValidator | None:
+    """``general_settings.custom_team_metadata_validate`` (``admin/team_metadata.py``), or None."""
+    general = config.general_settings
+    dotted = general.get("custom_team_metadata_validate")
+    if not dotted:
+        return None
+    try:
+        function = import_object(str(dotted), config.base_dir, instantiate=False)
+    except HandlerLoadError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_team_metadata_validate: {exc}"]) from None
+    try:
+        return TeamMetadataValidator.from_settings(function, str(dotted), general)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_team_metadata_validate: {exc}"]) from None
+
+
 def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
     """The handlers and the logging callbacks, with every problem of both in one ConfigError.
 
@@ -324,10 +351,11 @@ def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
         build_access(config)
     except ConfigError as exc:
         problems += exc.problems
-    try:
-        load_custom_auth(config)
-    except ConfigError as exc:
-        problems += exc.problems
+    for load in (load_custom_auth, load_key_generation, load_team_metadata_validator):
+        try:
+            load(config)   # type: ignore[operator]
+        except ConfigError as exc:
+            problems += exc.problems
     if problems or handlers is None:
         raise ConfigError(problems)
     return handlers, callbacks
@@ -472,14 +500,16 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
         resets = BudgetResetService(store.spend, store.bus)
         anchor = ProxyBudgetAnchorService(store.spend, settings)
         meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
-                           scrub=scrubber.scrub)
+                           scrub=scrubber.scrub,
+                           store_prompts=config.general_settings.get("store_prompts_in_spend_logs") is True)
 
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
                         authenticator=authenticator, cost=cost, response_cache=response_cache,
                         customers=store.customer_cache if store else None, meter=meter)
     admin = SpendContext(store, config_blocked_users=frozenset(
         builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
-        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of)
+        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of,
+        key_generation=load_key_generation(config), team_metadata_validator=load_team_metadata_validator(config))
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
@@ -585,7 +615,9 @@ def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> S
         return None
     general = config.general
     try:
-        return Store(url, audit=config.litellm.store_audit_logs, migrate=True, bus=bus,
+        return Store(url, audit=config.litellm.store_audit_logs, bus=bus,
+                     # disable_prisma_schema_update: the schema is managed outside (cli/run.py checks it)
+                     migrate=config.general_settings.get("disable_prisma_schema_update") is not True,
                      pool_size=general.database_connection_pool_limit,
                      readers=general.database_connection_pool_limit,
                      key_cache_ttl=general.user_api_key_cache_ttl,

@@ -99,7 +99,7 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     ("litellm_settings", "num_retries_per_request", 2, "LiteLLM's 'num_retries_per_request' (retries per request): "
                                                        "not supported by trioproxy"),
     ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not supported by trioproxy"),
-    ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
+    ("general_settings", "custom_auth_run_common_checks", True, "LiteLLM's checks run after the custom authentication"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
     ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
