@@ -112,8 +112,7 @@ def _answer(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 async def key_generate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
     policy = ctx.key_generation
-    if policy is None or not policy.delegated:
-        require(caller, Access.ADMIN, "/key/generate")
+    require(caller, Access.KEY_GENERATE, "/key/generate", delegated=policy is not None and policy.delegated)
     store = ctx.require_store()
     fields = validate(data, GENERATE_FIELDS, "/key/generate")
     if policy is not None:   # litellm_settings: defaults, upper bounds, who may generate (key_generation.py)
