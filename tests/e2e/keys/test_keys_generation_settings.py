@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from support.fake_upstream import FakeUpstream
-from support.keys_support import UPSTREAM_KEY, Api, Database, FakeGuard, error, keys_config, make_database
+from support.keys_support import (
+    UPSTREAM_KEY,
+    Api,
+    Database,
+    FakeGuard,
+    error,
+    keys_config,
+    make_database,
+)
 from support.proxy_process import ProxyProcess, write_config
 from support.spend_support import rows_of, wait_for
 
