@@ -101,7 +101,6 @@ _GENERAL: dict[str, str] = {
     "use_azure_key_vault": "keys read from Azure Key Vault (today: key_management_system)",
     "use_google_kms": "keys read from Google KMS (today: key_management_system)",
     # not planned
-    "custom_auth_run_common_checks": "LiteLLM's checks run after the custom authentication function",
     "custom_sso": "custom single sign-on for the UI",
     "custom_ui_sso_sign_in_handler": "a custom SSO sign-in handler for the UI",
     "auto_redirect_ui_login_to_sso": "the UI login redirected to SSO",
@@ -237,8 +236,12 @@ NO_EFFECT: dict[str, dict[str, str]] = {
                                         "once without it (docs/spend.md)",
         "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
                                    "to all of them through Redis (docs/deploy.md)",
+        "custom_auth_run_common_checks": "trioproxy always checks what a custom_auth function returns (models, "
+                                         "routes, limits, budgets: docs/access.md)",
     },
     "litellm_settings": {
+        "enable_post_custom_auth_checks": "trioproxy always checks what a custom_auth function returns (models, "
+                                          "routes, limits, budgets: docs/access.md)",
         "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
                                    "to all of them through Redis (docs/deploy.md)",
         "telemetry": "trioproxy sends no telemetry",
