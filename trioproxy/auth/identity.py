@@ -232,7 +232,10 @@ class Identity:
     def user_api_key_auth(self) -> UserAPIKeyAuth:
         """A fresh ``UserAPIKeyAuth`` for hooks (they may change it; the cache never sees that)."""
         if self.user is not None:   # custom_auth: its own answer, every field it set (a fresh copy)
-            return copy.deepcopy(self.user)  # type: ignore[no-any-return]
+            try:
+                return copy.deepcopy(self.user)  # type: ignore[no-any-return]
+            except Exception:   # an object the function put in that cannot be copied: a shallow copy
+                return copy.copy(self.user)  # type: ignore[no-any-return]
         if self.record is not None:
             user = self.record.to_user_api_key_auth()
             if self.jwt is not None:   # the customer the token names, for spend (end_user_id_jwt_field)
