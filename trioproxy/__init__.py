@@ -4,13 +4,13 @@ This module is the handler author's API and nothing else: what a handler file im
 files written for the seeds (the LiteLLM proxy docs) port by changing their imports to these names.
 """
 
-from .admin.team_metadata import (
+from .auth import LitellmUserRoles, UserAPIKeyAuth
+from .auth.request import Request
+from .auth.team_metadata import (
     TeamMetadataRequester,
     TeamMetadataValidationPayload,
     TeamMetadataValidationResult,
 )
-from .auth import LitellmUserRoles, UserAPIKeyAuth
-from .auth.request import Request
 from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,

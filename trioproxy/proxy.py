@@ -86,9 +86,9 @@ from .spend.meter import SpendMeter, key_spend_forgetter
 from .spend.proxy_budget import ProxyBudgetAnchorService
 from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
+from .store.custom_auth_records import record_for_custom_auth
 from .store.durations import InvalidDuration, parse_duration
 from .store.jwt_records import JWTRecords
-from .store.key_cache import record_for_custom_auth
 from .store.money import to_micros
 from .upstream.base import Provider
 from .upstream.fake import FakeProvider, MockingProvider

@@ -22,7 +22,7 @@ from trioproxy.errors import (
     ServiceUnavailableError,
 )
 from trioproxy.http.gate import AccessGate
-from trioproxy.store.key_cache import record_for_custom_auth
+from trioproxy.store.custom_auth_records import record_for_custom_auth
 
 KEY = "sk-presented-key-0123456789"
 MASTER = "sk-master-unit-0123456789"

@@ -15,11 +15,16 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 
+from ..auth.team_metadata import (
+    TeamMetadataRequester,
+    TeamMetadataValidationPayload,
+    TeamMetadataValidationResult,
+)
 from ..errors import ServiceUnavailableError
 from .errors import bad_request
 
@@ -32,30 +37,6 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_UNAVAILABLE = ("Team metadata validation is currently unavailable, so the team was not saved. "
                        "Contact your proxy admin.")
 DEFAULT_REJECTED = "Team metadata failed validation."
-
-
-@dataclass
-class TeamMetadataRequester:
-    user_id: str | None = None
-    user_email: str | None = None
-    user_role: str | None = None
-
-
-@dataclass
-class TeamMetadataValidationPayload:
-    operation: Literal["create", "update"]
-    metadata: dict[str, Any]
-    requester: TeamMetadataRequester
-    existing_metadata: dict[str, Any] | None = None
-    team_id: str | None = None
-    team_alias: str | None = None
-
-
-@dataclass
-class TeamMetadataValidationResult:
-    valid: bool
-    error_message: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
