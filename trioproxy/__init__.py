@@ -5,6 +5,12 @@ files written for the seeds (the LiteLLM proxy docs) port by changing their impo
 """
 
 from .auth import LitellmUserRoles, UserAPIKeyAuth
+from .auth.request import Request
+from .auth.team_metadata import (
+    TeamMetadataRequester,
+    TeamMetadataValidationPayload,
+    TeamMetadataValidationResult,
+)
 from .caching.dual_cache import DualCache
 from .errors import (
     APIConnectionError,
@@ -88,8 +94,12 @@ __all__ = [
     "ProxyError",
     "ProxyException",
     "RateLimitError",
+    "Request",
     "ServiceUnavailableError",
     "StreamingChoices",
+    "TeamMetadataRequester",
+    "TeamMetadataValidationPayload",
+    "TeamMetadataValidationResult",
     "TextCompletionResponse",
     "Timeout",
     "UnprocessableEntityError",

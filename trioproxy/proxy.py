@@ -43,7 +43,10 @@ from .access import (
 )
 from .access.auth_failures import FailedAuthLimiter
 from .admin import AdminContext
+from .admin.key_generation import KeyGenerationPolicy, KeyGenerationSettingsError
+from .admin.team_metadata import TeamMetadataValidator
 from .auth import Authenticator
+from .auth.custom_auth import CustomAuth, check_function, custom_auth_settings
 from .caching.dual_cache import DualCache
 from .caching.response_cache import ResponseCache, build_response_cache
 from .config import ConfigError, ProxyConfig
@@ -63,6 +66,7 @@ from .core.run import Observers
 from .core.shutdown import StreamStopper
 from .errors import ProxyError
 from .hooks.assembly import Handlers, assemble, service_problem
+from .hooks.loader import HandlerLoadError, import_object
 from .http.app import ProxyApp, make_app
 from .http.asgi import ProxyASGI
 from .http.gate import AccessGate
@@ -84,6 +88,7 @@ from .spend.meter import SpendMeter, key_spend_forgetter
 from .spend.proxy_budget import ProxyBudgetAnchorService
 from .spend.resets import BudgetResetService
 from .store import InvalidationBus, InvalidDatabaseURL, Store
+from .store.custom_auth_records import record_for_custom_auth
 from .store.durations import InvalidDuration, parse_duration
 from .store.jwt_records import JWTRecords
 from .store.key_cache import BlockedKeyError, ExpiredKeyError
@@ -244,6 +249,53 @@ def build_access(config: ProxyConfig) -> tuple[IPPolicy, RouteRules]:
     return ip_policy, rules
 
 
+def load_custom_auth(config: ProxyConfig) -> CustomAuth | None:
+    """``general_settings.custom_auth`` (``module.function``, looked up next to the config first, like
+    handlers) with its ``custom_auth_settings``; ``None`` when absent or ``mode: off``. Raises
+    ConfigError naming the problem (``trioproxy check`` calls this too)."""
+    general = config.general_settings
+    dotted = general.get("custom_auth")
+    if not dotted:
+        return None
+    settings = custom_auth_settings(general)
+    try:
+        function = import_object(str(dotted), config.base_dir, instantiate=False)
+    except HandlerLoadError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_auth: {exc}"]) from None
+    why = check_function(function, str(dotted))
+    if why is not None:
+        raise ConfigError([f"{config.source}: {why}"])
+    if settings.mode == "off":
+        log.info("general_settings.custom_auth %s is off (custom_auth_settings.mode: off)", dotted)
+        return None
+    return CustomAuth(function, str(dotted), settings, record_for_custom_auth)
+
+
+def load_key_generation(config: ProxyConfig) -> KeyGenerationPolicy | None:
+    """``litellm_settings``' ``default_key_generate_params``, ``upperbound_key_generate_params`` and
+    ``key_generation_settings`` (``admin/key_generation.py``), or None. Raises ConfigError."""
+    try:
+        return KeyGenerationPolicy.from_settings(config.litellm_settings)
+    except KeyGenerationSettingsError as exc:
+        raise ConfigError([f"{config.source}: {problem}" for problem in exc.problems]) from None
+
+
+def load_team_metadata_validator(config: ProxyConfig) -> TeamMetadataValidator | None:
+    """``general_settings.custom_team_metadata_validate`` (``admin/team_metadata.py``), or None."""
+    general = config.general_settings
+    dotted = general.get("custom_team_metadata_validate")
+    if not dotted:
+        return None
+    try:
+        function = import_object(str(dotted), config.base_dir, instantiate=False)
+    except HandlerLoadError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_team_metadata_validate: {exc}"]) from None
+    try:
+        return TeamMetadataValidator.from_settings(function, str(dotted), general)
+    except ValueError as exc:
+        raise ConfigError([f"{config.source}: general_settings.custom_team_metadata_validate: {exc}"]) from None
+
+
 def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
     """The handlers and the logging callbacks, with every problem of both in one ConfigError.
 
@@ -302,6 +354,11 @@ def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
         build_access(config)
     except ConfigError as exc:
         problems += exc.problems
+    for load in (load_custom_auth, load_key_generation, load_team_metadata_validator):
+        try:
+            load(config)   # type: ignore[operator]
+        except ConfigError as exc:
+            problems += exc.problems
     if problems or handlers is None:
         raise ConfigError(problems)
     return handlers, callbacks
@@ -381,7 +438,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     # failed authentications per address (docs/access.md): a real key that is expired or blocked is no guess
     failed_auth = FailedAuthLimiter.from_settings(config.general_settings,
                                                   not_counted=(ExpiredKeyError, BlockedKeyError))
-    access = AccessGate(ip_policy, route_rules, authenticator, failed_auth)
+    access = AccessGate(ip_policy, route_rules, authenticator, failed_auth, custom_auth=load_custom_auth(config))
     dual_cache = DualCache()
 
     # upstreams: the transport, the providers (native ones on the shared HTTP/1.1 pool), the router
@@ -451,14 +508,16 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
         resets = BudgetResetService(store.spend, store.bus)
         anchor = ProxyBudgetAnchorService(store.spend, settings)
         meter = SpendMeter(Admitter(limiter, settings, seeds=store.spend), writer, price_of=price_of,
-                           scrub=scrubber.scrub)
+                           scrub=scrubber.scrub,
+                           store_prompts=config.general_settings.get("store_prompts_in_spend_logs") is True)
 
     pipeline = Pipeline(config, handlers.plan, router, dual_cache, scrubber, observers,
                         authenticator=authenticator, cost=cost, response_cache=response_cache,
                         customers=store.customer_cache if store else None, meter=meter)
     admin = SpendContext(store, config_blocked_users=frozenset(
         builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
-        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of)
+        forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of,
+        key_generation=load_key_generation(config), team_metadata_validator=load_team_metadata_validator(config))
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)
@@ -564,7 +623,9 @@ def build_store(config: ProxyConfig, *, bus: InvalidationBus | None = None) -> S
         return None
     general = config.general
     try:
-        return Store(url, audit=config.litellm.store_audit_logs, migrate=True, bus=bus,
+        return Store(url, audit=config.litellm.store_audit_logs, bus=bus,
+                     # disable_prisma_schema_update: the schema is managed outside (cli/run.py checks it)
+                     migrate=config.general_settings.get("disable_prisma_schema_update") is not True,
                      pool_size=general.database_connection_pool_limit,
                      readers=general.database_connection_pool_limit,
                      key_cache_ttl=general.user_api_key_cache_ttl,

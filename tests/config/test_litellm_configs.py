@@ -99,7 +99,6 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     ("litellm_settings", "num_retries_per_request", 2, "LiteLLM's 'num_retries_per_request' (retries per request): "
                                                        "not supported by trioproxy"),
     ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not supported by trioproxy"),
-    ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
     ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
@@ -233,3 +232,12 @@ def test_litellm_keys_for_what_trioproxy_always_does_load_with_a_note(section: s
     """Keys whose feature trioproxy has without them load, with a note saying why (not "coming")."""
     config = parse({"model_list": [MODEL], section: {key: True}})
     assert any(f"{section}.{key}" in note and why in note for note in config.notes), config.notes
+
+
+def test_custom_auth_check_flags_load_with_a_note() -> None:
+    """trioproxy always checks what a custom_auth function returns: LiteLLM's opt-in flags for that are notes."""
+    config = parse({"model_list": [MODEL], "litellm_settings": {"enable_post_custom_auth_checks": True},
+                    "general_settings": {"custom_auth_run_common_checks": True}})
+    assert config.warnings == []
+    text = "\n".join(config.notes)
+    assert "litellm_settings.enable_post_custom_auth_checks" in text and "custom_auth_run_common_checks" in text

@@ -122,8 +122,9 @@ def proxy_api() -> ProxyAPI:
 # Import rewriting: the README's table, and nothing else
 # ---------------------------------------------------------------------------------------------
 
-#: names that ``fastapi`` exports and the README maps to trioproxy (everything else stays fastapi's)
-_FASTAPI_TO_TRIOPROXY = {"HTTPException"}
+#: names that ``fastapi`` exports and the README maps to trioproxy (everything else stays fastapi's):
+#: ``Request`` is what a ``custom_auth`` function receives (``trioproxy/auth/request.py``)
+_FASTAPI_TO_TRIOPROXY = {"HTTPException", "Request"}
 
 
 def _rewrite_node(node: ast.Import | ast.ImportFrom) -> str | None:
@@ -896,7 +897,16 @@ def handler_config(case: HandlerCase, model_names: tuple[str, ...] = ("gpt-3.5-t
         ]
     if "custom_auth" in wiring:
         config["general_settings"]["custom_auth"] = f"{case.module}.{wiring['custom_auth']}"
+        if "custom_auth_settings" in wiring:
+            config["general_settings"]["custom_auth_settings"] = dict(wiring["custom_auth_settings"])
+        if "master_key" in wiring:   # the key a custom_auth function maps its callers to
+            config["general_settings"]["master_key"] = wiring["master_key"]
     return config
+
+
+def handler_request_key(case: HandlerCase) -> str:
+    """The key the test client sends: the master key, or the one the file's custom_auth accepts."""
+    return str(case.wiring.get("api_key", "sk-corpus-master-key"))
 
 
 @dataclass
@@ -1011,14 +1021,14 @@ def run_handler_case(case: HandlerCase, *, serve: bool = True, what_if: bool = T
     load = load_config_text(text, files)
     report = HandlerReport(case, gaps, not error, error, load)
     if serve and load.status != "rejected":
-        report.plain, report.stream, report.log_errors = serve_requests(text, files)
+        report.plain, report.stream, report.log_errors = serve_requests(text, files, api_key=handler_request_key(case))
     if what_if and re.search(r"cannot import name|module 'trioproxy' has no attribute", error):
         with _stand_ins_in_process():
             again = load_config_text(text, files)
         if again.status == "rejected":
             report.what_if = "still rejected: " + "; ".join(split_problem(p)[1] for p in again.problems)[:300]
         elif serve:
-            plain, stream, errors = serve_requests(text, files, stand_ins=True)
+            plain, stream, errors = serve_requests(text, files, stand_ins=True, api_key=handler_request_key(case))
             report.what_if = "works" if plain == stream == "ok" else f"plain: {plain}; stream: {stream}"
             if errors:
                 report.what_if += f" (log: {'; '.join(errors)[:200]})"
@@ -1027,8 +1037,8 @@ def run_handler_case(case: HandlerCase, *, serve: bool = True, what_if: bool = T
     return report
 
 
-def serve_requests(config_text: str, handler_files: dict[str, str], *,
-                   stand_ins: bool = False) -> tuple[str, str, list[str]]:
+def serve_requests(config_text: str, handler_files: dict[str, str], *, stand_ins: bool = False,
+                   api_key: str = "sk-corpus-master-key") -> tuple[str, str, list[str]]:
     """A plain and a streaming chat request through a real ``trioproxy run``: ("ok" | why not) for
     each, and the ERROR lines the proxy logged (a logging callback that fails off the request path
     does not change the answer, but the handler does not do what its author meant)."""
@@ -1050,7 +1060,7 @@ def serve_requests(config_text: str, handler_files: dict[str, str], *,
             why = f"did not start: {str(exc).splitlines()[-1][:160]}"
             return why, why, []
         with proxy, httpx.Client(base_url=proxy.url, timeout=30,
-                                 headers={"Authorization": "Bearer sk-corpus-master-key"}) as client:
+                                 headers={"Authorization": f"Bearer {api_key}"}) as client:
             body = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Say something nice"}]}
             plain = _check_plain(client.post("/chat/completions", json=body))
             with client.stream("POST", "/chat/completions", json={**body, "stream": True}) as response:

@@ -37,6 +37,9 @@ class Access(Enum):
     ADMIN = "admin"            # proxy admins only
     ADMIN_READ = "admin_read"  # proxy admins and proxy_admin_viewer
     SELF = "self"              # also any key, for its own key / user / team (checked by the operation)
+    #: ``/key/generate``: proxy admins, and others only when ``key_generation_settings`` delegates it
+    #: (``key_generation.py``; the operation applies its rules)
+    KEY_GENERATE = "key_generate"
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ class Caller:
         return Actor(changed_by=changed_by, api_key=self.token or "")
 
 
-def require(caller: Caller, access: Access, route: str) -> None:
+def require(caller: Caller, access: Access, route: str, *, delegated: bool = False) -> None:
     """403 unless ``caller`` passes ``access``; ``Access.SELF`` passes here and is narrowed by the
-    operation (only it knows whose key/user/team is asked for)."""
+    operation (only it knows whose key/user/team is asked for). ``delegated``: the config lets
+    non-admins generate keys (``Access.KEY_GENERATE``)."""
+    if access is Access.KEY_GENERATE:
+        access = Access.SELF if delegated else Access.ADMIN
     if access is Access.ADMIN and not caller.is_admin:
         raise forbidden(f"user not allowed to access this route. Route={route} is an admin only route")
     if access is Access.ADMIN_READ and not caller.can_read_all:

@@ -46,6 +46,10 @@ class AdminContext:
     #: drops the live budget counter of a key (by hash) whose ``spend`` an admin set, so that it is
     #: seeded again from the row (docs/spend.md); None when nothing counts budgets
     forget_key_spend: Callable[[str], Awaitable[None]] | None = None
+    #: ``litellm_settings``' key generation rules (``admin/key_generation.py``); None: none set
+    key_generation: Any = None
+    #: ``general_settings.custom_team_metadata_validate`` (``admin/team_metadata.py``); None: none set
+    team_metadata_validator: Any = None
 
     def require_store(self) -> Store:
         if self.store is None:

@@ -130,9 +130,18 @@ def _answer(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 async def key_generate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
-    require(caller, Access.ADMIN, "/key/generate")
+    policy = ctx.key_generation
+    require(caller, Access.KEY_GENERATE, "/key/generate", delegated=policy is not None and policy.delegated)
     store = ctx.require_store()
     fields = validate(data, GENERATE_FIELDS, "/key/generate")
+    if policy is not None:   # litellm_settings: defaults, upper bounds, who may generate (key_generation.py)
+        if caller.is_admin:
+            policy.check_admin_personal(fields, data)
+        else:
+            team_role = await _team_role(ctx, fields.get("team_id"), caller.user_id)
+            fields = policy.check_non_admin(role=caller.role, user_id=caller.user_id, fields=fields, sent=data,
+                                            team_role=team_role)
+        fields = policy.apply(fields, ctx.now())
     clear = fields.pop("key", None)
     if clear is not None:
         _check_custom_key(clear, "key")
@@ -145,6 +154,20 @@ async def key_generate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str
     with store_errors():
         stored = await store.keys.create(row, caller.actor())
     return _answer(stored, key=clear, token_id=token)
+
+
+async def _team_role(ctx: AdminContext, team_id: str | None, user_id: str | None) -> str | None:
+    """``user_id``'s role in ``team_id`` (``None``: no such team or not a member)."""
+    if team_id is None or user_id is None:
+        return None
+    with store_errors():
+        found = await ctx.require_store().teams.get_with_members(team_id)
+    if found is None:
+        raise bad_request(f"Unable to find team object in database. Team ID: {team_id}", param="team_id")
+    for member in found[1]:
+        if member.get("user_id") == user_id:
+            return str(member.get("role") or "user")
+    return None
 
 
 async def _find(ctx: AdminContext, key: str) -> dict[str, Any]:

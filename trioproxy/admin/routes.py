@@ -45,7 +45,7 @@ def _get(path: str, handler: Handler, access: Access = Access.ADMIN_READ) -> Rou
 
 ROUTES: tuple[Route, ...] = (
     # keys
-    _post("/key/generate", keys.key_generate),
+    _post("/key/generate", keys.key_generate, Access.KEY_GENERATE),
     _get("/key/info", keys.key_info, Access.SELF),
     _post("/key/update", keys.key_update),
     _post("/key/delete", keys.key_delete),

@@ -15,6 +15,7 @@ from .common import (
     store_errors,
 )
 from .errors import bad_request, forbidden, not_found
+from .team_metadata import TeamMetadataRequester, TeamMetadataValidationPayload
 from .validation import (
     boolean,
     duration,
@@ -89,6 +90,11 @@ async def _team(ctx: AdminContext, team_id: str) -> tuple[dict[str, Any], list[d
     return found
 
 
+def _requester(caller: Caller) -> TeamMetadataRequester:
+    return TeamMetadataRequester(user_id=caller.user_id or ("admin" if caller.is_master else None),
+                                 user_role=caller.role)
+
+
 async def team_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
     require(caller, Access.ADMIN, "/team/new")
     store = ctx.require_store()
@@ -97,6 +103,10 @@ async def team_new(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, An
     # a proxy_admin user creating a team becomes its admin (the seed's audit example shows this)
     if caller.user_id and not caller.is_master and not any(m["user_id"] == caller.user_id for m in team_members):
         team_members.append({"role": "admin", "user_id": caller.user_id, "user_email": None})
+    if ctx.team_metadata_validator is not None:   # before anything is written (team_metadata.py)
+        await ctx.team_metadata_validator.check(TeamMetadataValidationPayload(
+            operation="create", metadata=dict(fields.get("metadata") or {}), requester=_requester(caller),
+            team_id=fields.get("team_id"), team_alias=fields.get("team_alias")))
     row = _columns(fields, ctx.now())
     with store_errors():
         team, member_rows = await store.teams.create(row, team_members, caller.actor())
@@ -145,6 +155,11 @@ async def team_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str,
     fields = validate(data, UPDATE_FIELDS, "/team/update", required=("team_id",))
     team_id = fields.pop("team_id")
     current, _ = await _team(ctx, team_id)
+    if ctx.team_metadata_validator is not None and "metadata" in fields:
+        await ctx.team_metadata_validator.check(TeamMetadataValidationPayload(
+            operation="update", metadata=dict(fields.get("metadata") or {}), requester=_requester(caller),
+            existing_metadata=dict(current.get("metadata") or {}), team_id=team_id,
+            team_alias=fields.get("team_alias", current.get("team_alias"))))
     with store_errors():
         await store.teams.update(team_id, _columns(fields, ctx.now(), current.get("metadata")), caller.actor())
     team, member_rows = await _team(ctx, team_id)

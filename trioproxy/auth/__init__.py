@@ -23,6 +23,7 @@ from .key_rules import (
     may_use_model,
     missing_param,
     model_allowed,
+    reject_client_tags,
 )
 from .master import Authenticator, authenticate, extract_key
 from .roles import LitellmUserRoles
@@ -46,4 +47,5 @@ __all__ = [
     "may_use_model",
     "missing_param",
     "model_allowed",
+    "reject_client_tags",
 ]

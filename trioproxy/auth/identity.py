@@ -13,10 +13,13 @@ budgets and limits (issue #11) and route rules (issue #12) read the same record 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import Any, Literal, Protocol
 
 from ..masking import mask_secret
@@ -36,9 +39,14 @@ def is_key_hash(value: str) -> bool:
     return len(value) == 64 and _HASH.fullmatch(value) is not None
 
 
-@dataclass
+@dataclass(init=False)
 class UserAPIKeyAuth:
-    """The caller, as the seeds describe it. Unknown keyword arguments are kept in ``metadata``."""
+    """The caller, as the seeds describe it.
+
+    LiteLLM's pydantic model ignores keyword arguments it does not know; so does this class, but it
+    keeps them in :attr:`extra` (a ``custom_auth`` function may return fields of a newer LiteLLM).
+    ``token=`` (LiteLLM's hashed key) is accepted as ``api_key`` when no ``api_key`` is given.
+    """
 
     api_key: str | None = None          # SHA-256 of the presented key, never the key itself
     key_alias: str | None = None        # masked, safe to log
@@ -73,6 +81,45 @@ class UserAPIKeyAuth:
     allowed_cache_controls: list[str] = field(default_factory=list)   # e.g. ["no-cache", "no-store"]
     request_route: str | None = None
     parent_otel_span: Any = None
+    # what a custom_auth function may return (LiteLLM's docs/proxy/custom_auth.md "Fields Reference")
+    allowed_routes: list[str] = field(default_factory=list)
+    user_tpm_limit: int | None = None
+    user_rpm_limit: int | None = None
+    user_max_budget: float | None = None
+    team_member_tpm_limit: int | None = None
+    team_member_rpm_limit: int | None = None
+    tpm_limit_per_model: dict[str, int] | None = None
+    rpm_limit_per_model: dict[str, int] | None = None
+    model_max_budget: dict[str, Any] = field(default_factory=dict)
+    end_user_tpm_limit: int | None = None
+    end_user_rpm_limit: int | None = None
+    end_user_max_budget: float | None = None
+    aliases: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    blocked: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, **kwargs: Any) -> None:
+        token = kwargs.pop("token", None)
+        if kwargs.get("api_key") is None and token is not None:
+            kwargs["api_key"] = token
+        known = self.__dataclass_fields__
+        extra = {name: kwargs.pop(name) for name in list(kwargs) if name not in known}
+        for name, spec in known.items():
+            if name in kwargs:
+                value = kwargs[name]
+            elif spec.default_factory is not MISSING:
+                value = spec.default_factory()
+            else:
+                value = spec.default
+            setattr(self, name, value)
+        if extra:
+            self.extra = {**self.extra, **extra}
+        if isinstance(self.expires, datetime):   # LiteLLM accepts a datetime (its docs' example)
+            when = self.expires if self.expires.tzinfo else self.expires.astimezone()
+            self.expires = when.isoformat()
+        if isinstance(self.user_role, Enum):   # LitellmUserRoles.PROXY_ADMIN → "proxy_admin"
+            self.user_role = str(self.user_role.value)
 
     @property
     def token(self) -> str | None:  # the seeds' name for the hashed key
@@ -106,7 +153,7 @@ class VirtualKeys(Protocol):
     async def authenticate(self, api_key: str) -> Any: ...
 
 
-Kind = Literal["open", "master_key", "virtual_key", "jwt", "anonymous"]
+Kind = Literal["open", "master_key", "virtual_key", "jwt", "custom_auth", "anonymous"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +163,9 @@ class Identity:
     ``kind``: ``open`` (no master key configured: everyone is an anonymous admin), ``master_key``,
     ``virtual_key``, ``jwt`` (a verified JWT; ``record`` is built from its claims and the store's
     team and user, so model access, limits and budgets read it like a key's), ``anonymous`` (no or a
-    refused credential on a route the route rules made public: no role, no rights).
+    refused credential on a route the route rules made public: no role, no rights), ``custom_auth``
+    (what ``general_settings.custom_auth`` returned: ``record`` is built from it, ``user`` is the
+    returned object itself, key hashed).
     ``token``: the SHA-256 of the key (for a virtual key, its row's current token).
     ``record``: the virtual key's cached, immutable record (``None`` otherwise).
     ``jwt``: the verified token's :class:`~trioproxy.access.JWTIdentity`.
@@ -127,6 +176,7 @@ class Identity:
     alias: str | None = None          # master key / open proxy: the presented key, masked
     record: Any = None
     jwt: Any = None
+    user: Any = None                  # custom_auth: the UserAPIKeyAuth the function returned
 
     @classmethod
     def anonymous(cls) -> Identity:
@@ -135,6 +185,10 @@ class Identity:
     @classmethod
     def from_jwt(cls, jwt: Any, record: Any) -> Identity:
         return cls("jwt", record.token, record.key_alias, record, jwt)
+
+    @classmethod
+    def custom(cls, record: Any, user: UserAPIKeyAuth) -> Identity:
+        return cls("custom_auth", record.token, record.key_alias, record, None, user)
 
     @classmethod
     def open(cls, presented: str | None) -> Identity:
@@ -177,6 +231,11 @@ class Identity:
 
     def user_api_key_auth(self) -> UserAPIKeyAuth:
         """A fresh ``UserAPIKeyAuth`` for hooks (they may change it; the cache never sees that)."""
+        if self.user is not None:   # custom_auth: its own answer, every field it set (a fresh copy)
+            try:
+                return copy.deepcopy(self.user)  # type: ignore[no-any-return]
+            except Exception:   # an object the function put in that cannot be copied: a shallow copy
+                return copy.copy(self.user)  # type: ignore[no-any-return]
         if self.record is not None:
             user = self.record.to_user_api_key_auth()
             if self.jwt is not None:   # the customer the token names, for spend (end_user_id_jwt_field)

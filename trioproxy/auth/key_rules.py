@@ -20,7 +20,7 @@ Pure functions of the record and the body: no I/O, no store import (the record i
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import BadRequestError, InternalServerError, PermissionDeniedError
@@ -34,6 +34,7 @@ __all__ = [
     "missing_param",
     "may_use_model",
     "model_allowed",
+    "reject_client_tags",
 ]
 
 #: entries of a ``models`` list that allow every model (LiteLLM's special name, and a wildcard)
@@ -175,3 +176,18 @@ def apply_key_rules(record: Any, data: dict[str, Any], configured_guardrails: Co
     names = key_guardrails(record)
     if names:
         _require_guardrails(data, names, configured_guardrails)
+
+
+def reject_client_tags(data: Mapping[str, Any]) -> None:
+    """``general_settings.reject_clientside_metadata_tags``: a request that brings its own tags —
+    ``metadata.tags`` (LiteLLM's check) or the top-level ``tags`` (which LiteLLM also turns into
+    spend and routing tags) — is a 400, so budgets and tag spend follow only the tags an admin put
+    on the key or team."""
+    metadata = data.get("metadata")
+    if isinstance(metadata, Mapping) and "tags" in metadata:
+        raise BadRequestError("Client-side 'metadata.tags' not allowed in request. 'reject_clientside_metadata_tags'"
+                              "=True. Tags can only be set via API key metadata.", param="metadata.tags",
+                              code="client_tags_not_allowed")
+    if "tags" in data:
+        raise BadRequestError("Client-side 'tags' not allowed in request. 'reject_clientside_metadata_tags'=True. "
+                              "Tags can only be set via API key metadata.", param="tags", code="client_tags_not_allowed")

@@ -396,7 +396,22 @@ def _migrate(config: ProxyConfig) -> str | None:
     if config.database_url is None:
         return None
     from ..store import MigrationError, upgrade
+    from ..store.migrate import status
 
+    if config.general_settings.get("disable_prisma_schema_update") is True:
+        # LiteLLM's "no schema update at startup" (the schema is someone else's job): nothing is
+        # migrated; a database that is not at this version's schema stops startup, naming the fix
+        try:
+            found = status(config.database_url)
+        except (MigrationError, OSError) as exc:
+            return f"general_settings.database_url: {exc}"
+        if found.pending:
+            return (f"general_settings.database_url: the database is at revision {found.current or '(empty)'}, "
+                    f"this trioproxy needs {found.head}, and disable_prisma_schema_update is true: nothing is "
+                    f"migrated at startup. Run `trioproxy db upgrade` first.")
+        log.info("database %s at revision %s (disable_prisma_schema_update: not migrated at startup)",
+                 found.url, found.current)
+        return None
     try:
         result = upgrade(config.database_url)
     except (MigrationError, OSError) as exc:

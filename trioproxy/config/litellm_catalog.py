@@ -53,7 +53,6 @@ _GENERAL: dict[str, str] = {
     "database_url": "the database of virtual keys, teams and spend",
     "store_model_in_db": "models stored in and loaded from the database",
     "supported_db_objects": "which objects are loaded from the database",
-    "disable_prisma_schema_update": "no automatic database schema update",
     "database_connection_pool_limit": "the database connection pool's size",
     "database_connection_pool_timeout": "the database connection pool's timeout",
     "database_connection_timeout": "the database connection timeout",
@@ -65,9 +64,6 @@ _GENERAL: dict[str, str] = {
     "service_account_settings": "settings of service-account keys",
     "default_key_generate_params": "defaults of generated keys",
     "upperbound_key_generate_params": "upper bounds of generated keys",
-    "custom_team_metadata_validate": "a custom check of team metadata",
-    "team_metadata_validation_timeout": "the custom team metadata check's timeout",
-    "team_metadata_validation_error_message": "the custom team metadata check's message",
     # issue #11: budgets, rate limits, spend, alerts
     "alerting": "alerts (Slack, webhooks) on failures, slow calls and budgets",
     "alerting_args": "alert settings",
@@ -84,11 +80,8 @@ _GENERAL: dict[str, str] = {
     "maximum_spend_logs_retention_period": "how long spend logs are kept",
     "maximum_spend_logs_retention_interval": "how often old spend logs are purged",
     "maximum_spend_logs_cleanup_cron": "when old spend logs are purged",
-    "store_prompts_in_spend_logs": "prompts and answers stored in the spend logs",
     "max_parallel_requests": "a cap on parallel requests per deployment",
     "token_rate_limit_type": "which tokens rate limits count",
-    "reject_clientside_metadata_tags": "requests carrying their own metadata.tags refused",
-    "reject_metadata_tags": "requests carrying metadata.tags refused",
     "disable_retry_on_max_parallel_request_limit_error": "no retry after a parallel-request limit error",
     # issue #12: access control
     "allowed_ips": "an IP allowlist for the whole proxy",
@@ -108,9 +101,6 @@ _GENERAL: dict[str, str] = {
     "use_azure_key_vault": "keys read from Azure Key Vault (today: key_management_system)",
     "use_google_kms": "keys read from Google KMS (today: key_management_system)",
     # not planned
-    "custom_auth": "a custom authentication function (general_settings.custom_auth)",
-    "custom_auth_settings": "settings of the custom authentication function",
-    "custom_auth_run_common_checks": "LiteLLM's checks run after the custom authentication function",
     "custom_sso": "custom single sign-on for the UI",
     "custom_ui_sso_sign_in_handler": "a custom SSO sign-in handler for the UI",
     "auto_redirect_ui_login_to_sso": "the UI login redirected to SSO",
@@ -155,9 +145,6 @@ _LITELLM: dict[str, str] = {
     "num_retries_per_request": "retries per request",
     "model_group_alias": "other names for a model",
     # issue #10
-    "key_generation_settings": "who may generate keys",
-    "default_key_generate_params": "defaults of generated keys",
-    "upperbound_key_generate_params": "upper bounds of generated keys",
     "default_team_params": "defaults of new teams",
     "enable_key_alias_format_validation": "a format check of key aliases",
     "default_internal_user_params": "defaults of new internal users",
@@ -246,8 +233,12 @@ NO_EFFECT: dict[str, dict[str, str]] = {
                                         "once without it (docs/spend.md)",
         "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
                                    "to all of them through Redis (docs/deploy.md)",
+        "custom_auth_run_common_checks": "trioproxy always checks what a custom_auth function returns (models, "
+                                         "routes, limits, budgets: docs/access.md)",
     },
     "litellm_settings": {
+        "enable_post_custom_auth_checks": "trioproxy always checks what a custom_auth function returns (models, "
+                                          "routes, limits, budgets: docs/access.md)",
         "enable_redis_auth_cache": "with Redis configured, each process caches keys and every change is pushed "
                                    "to all of them through Redis (docs/deploy.md)",
         "telemetry": "trioproxy sends no telemetry",

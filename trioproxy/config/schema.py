@@ -352,6 +352,11 @@ LITELLM_SETTINGS = Section(
         **dict.fromkeys(ROUTING_LITELLM_SETTINGS, v_any),
         # the store (docs/keys.md)
         "store_audit_logs": v_bool,
+        # /key/generate's defaults, bounds and who may call it (docs/keys.md; checked field by field
+        # by admin/key_generation.py when the proxy is built, and by trioproxy check)
+        "default_key_generate_params": v_any_dict,
+        "upperbound_key_generate_params": v_any_dict,
+        "key_generation_settings": v_any_dict,
         # budgets (docs/spend.md); the rescheduler times are LiteLLM's sweep: accepted, no effect here
         "max_budget": v_num(0.0),
         "budget_duration": v_budget_duration,
@@ -393,6 +398,13 @@ HTTP_POOL = Section(
         "max_keepalive_connections": v_int(0),
         "keepalive_expiry": v_num(0.0),
         "connect_timeout": v_num(0.001),
+    }
+)
+
+CUSTOM_AUTH_SETTINGS = Section(
+    fields={
+        "mode": v_choice("on", "off", "auto"),
+        "timeout": v_num(0.001),   # trioproxy's: a slower custom_auth is a 503
     }
 )
 
@@ -451,6 +463,18 @@ GENERAL_SETTINGS = Section(
         "pass_through_request_timeout": v_num(0.001),
         "enable_jwt_auth": v_bool,
         "litellm_jwtauth": v_any,   # checked field by field by access.JWTAuthSettings
+        # custom authentication (docs/access.md "Custom auth"): loaded by proxy.load_custom_auth
+        "custom_auth": v_str,
+        "custom_auth_settings": CUSTOM_AUTH_SETTINGS,
+        # docs/keys.md: client-side tags refused; prompts kept in spend rows; no migration at startup;
+        # a custom check of team metadata (admin/team_metadata.py)
+        "reject_clientside_metadata_tags": v_bool,
+        "reject_metadata_tags": v_bool,
+        "store_prompts_in_spend_logs": v_bool,
+        "disable_prisma_schema_update": v_bool,
+        "custom_team_metadata_validate": v_str,
+        "team_metadata_validation_timeout": v_num(0.001),
+        "team_metadata_validation_error_message": v_str,
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import trio
 
-from ..auth import Authenticator, Identity, apply_key_rules
+from ..auth import Authenticator, Identity, apply_key_rules, reject_client_tags
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
@@ -174,6 +174,10 @@ class Pipeline:
         self.rules = RunRules(plan=plan, cache=cache, scrubber=scrubber, hook_timeout=config.hook_timeout,
                               observers=self.observers, cost=cost, meter=meter)
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
+        #: ``reject_clientside_metadata_tags`` (or LiteLLM's earlier name ``reject_metadata_tags``)
+        general = config.general_settings
+        self.reject_client_tags = bool(general.get("reject_clientside_metadata_tags")
+                                       or general.get("reject_metadata_tags"))
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
 
@@ -261,6 +265,8 @@ class Pipeline:
         data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
         if ctx.route is RESPONSES:   # translated first: every hook below sees a chat completion
             data = ctx.data = self._from_responses(run, data)
+        if self.reject_client_tags:   # before any hook: only keys and teams carry tags (docs/keys.md)
+            reject_client_tags(data)
         ctx.requested_model = data.get("model")
         ctx.stream = bool(data.get("stream")) and ctx.route.can_stream
         if identity.kind == "jwt":   # a token listing several teams: the team that may use this model

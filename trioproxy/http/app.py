@@ -134,8 +134,13 @@ def make_app(proxy: Proxy) -> ProxyApp:
         if request.url_rule is None:
             return
         try:
-            request.scope[IDENTITY] = await gate.authorize(request.headers, request.path, request.method,
-                                                           client_ip(request.scope))
+            if gate.custom_auth is None:
+                request.scope[IDENTITY] = await gate.authorize(request.headers, request.path, request.method,
+                                                               client_ip(request.scope))
+            else:   # custom_auth's Request may read the body: Quart reads it once and keeps it
+                request.scope[IDENTITY] = await gate.authorize(
+                    request.headers, request.path, request.method, client_ip(request.scope),
+                    query_string=request.query_string, body=request.get_data)
         except ProxyError:
             # decided before the body, which is never parsed; the entry's guard (unread_body.py)
             # drains a small one or closes the connection, so the next request on it is safe

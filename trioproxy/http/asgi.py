@@ -256,12 +256,24 @@ class ProxyASGI:
         # the one route decision, before a byte of the body is read: a caller without the
         # right to the route gets its 401/403 (or a 503), never a 413/400 about its body
         decided: Identity | ProxyError
+        early: _BodyOnce | None = None
         try:
-            decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
+            if self.gate.custom_auth is None:
+                decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope))
+            else:   # custom_auth may read the body (request.json()): read once, kept for the route
+                early = _BodyOnce(lambda: self._read_body(scope, receive, headers))
+                decided = await self.gate.authorize(headers, scope["path"], "POST", client_ip(scope),
+                                                    query_string=scope.get("query_string", b""),
+                                                    body=early.read)
         except ProxyError as refusal:
             decided = refusal
-        if isinstance(decided, ProxyError):
-            body: bytes | ProxyError = b""
+        if early is not None and early.disconnected:
+            return
+        if early is not None and early.result is not None:
+            body: bytes | ProxyError = early.result
+            drained = True
+        elif isinstance(decided, ProxyError):
+            body = b""
             try:   # the decision is made; the body is only received and dropped, never parsed
                 drained = await self._discard_body(receive, headers)
             except _Disconnected:
@@ -321,6 +333,29 @@ class _Exchange:
 
 #: HTTP versions whose connection carries one request at a time: its end is its client leaving
 _ONE_REQUEST_PER_CONNECTION = frozenset({"1.1", "1.0"})
+
+
+class _BodyOnce:
+    """The body read for ``custom_auth`` (``await request.body()``), once, and kept for the route.
+
+    A body the proxy refuses (too large, too slow) is that refusal raised to the function (and so
+    answered as it is); a client that hung up ends the request like any other disconnect."""
+
+    def __init__(self, read: Any) -> None:
+        self._read = read
+        self.result: bytes | ProxyError | None = None
+        self.disconnected = False
+
+    async def read(self) -> bytes:
+        if self.result is None:
+            try:
+                self.result = await self._read()
+            except _Disconnected:
+                self.disconnected = True
+                raise ClientDisconnectedError("The client disconnected.") from None
+        if isinstance(self.result, ProxyError):
+            raise self.result
+        return self.result
 
 
 #: a refused request's body up to this size is received and dropped, to keep the connection

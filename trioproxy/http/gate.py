@@ -21,6 +21,11 @@ for the OpenAI endpoints, by one ``before_request`` of the Quart app (``app.py``
 route (the management API included), and by the pass-through router (``passthrough.py``). Handlers
 then check only objects (whose key, which team), never the route.
 
+**``general_settings.custom_auth``** (``auth/custom_auth.py``) is called here, in ``authorize``, for
+every route that is not public — so every route honours it and the route rules then judge the caller
+it returns like a virtual key (its ``user_role``, ``allowed_routes``, team). Without it configured the
+only cost on the request path is one ``is None`` test.
+
 Refusals here run no hook and produce no logging event (like ``431`` and ``503``): they happen
 before anything is known about the request, and refusing must stay cheap. IP refusals are counted
 and logged at most once per 10 s.
@@ -46,12 +51,15 @@ from ..access import (
     Role,
     RouteRules,
     RouteSet,
+    Rule,
     authorize,
     caller_for_jwt,
     normalize_path,
 )
 from ..access.auth_failures import FailedAuthLimiter
 from ..auth import Authenticator, Identity, extract_key
+from ..auth.custom_auth import CustomAuth
+from ..auth.request import BodyReader, Request
 from ..errors import AuthenticationError, ProxyError
 
 __all__ = ["CLIENT_IP", "AccessGate", "client_ip"]
@@ -92,7 +100,8 @@ class AccessGate:
     """Path, caller address and allowlist at the entry; the route decision for the routes wired to it."""
 
     def __init__(self, ip_policy: IPPolicy, rules: RouteRules, authenticator: Authenticator,
-                 failed_auth: FailedAuthLimiter | None = None) -> None:
+                 failed_auth: FailedAuthLimiter | None = None,
+                 custom_auth: CustomAuth | None = None) -> None:
         self.ip_policy = ip_policy
         self.rules = rules
         self.authenticator = authenticator
@@ -100,6 +109,7 @@ class AccessGate:
         self.failed_auth = failed_auth
         self._locked_since_log = 0
         self._next_lockout_log = 0.0
+        self.custom_auth = custom_auth
         self._refused_since_log = 0
         self._next_refusal_log = 0.0
         self._route_lists: dict[tuple[Any, ...], RouteSet] = {}
@@ -143,6 +153,11 @@ class AccessGate:
             self._next_refusal_log = now + _REFUSAL_LOG_INTERVAL
 
     # -- the route decision --------------------------------------------------------------------
+    def _is_public(self, path: str) -> bool:
+        """A public route answers without credentials: ``custom_auth`` is not asked (in LiteLLM such
+        routes carry no auth dependency at all)."""
+        return _is_public_rule(self.rules, path)
+
     async def caller(self, headers: Mapping[str, str], address: str | None) -> tuple[Caller, Identity | None]:
         """The request's credentials as a :class:`Caller` and, when they proved something, the
         :class:`~trioproxy.auth.Identity`. A wrong key or token is a rejected caller (the route
@@ -203,27 +218,50 @@ class AccessGate:
         return cached
 
     async def authorize(self, headers: Mapping[str, str], path: str, method: str,
-                        address: str | None) -> Identity:
+                        address: str | None, *, query_string: bytes = b"",
+                        body: BodyReader | None = None) -> Identity:
         """The one route decision, for every route: the caller's :class:`Identity` (``anonymous``
         for a caller without a credential on a public route), or raise 401/403/503.
 
         ``path`` is the normalised path the router matched (``admit`` put it in the scope).
         An address locked out by :class:`~trioproxy.access.FailedAuthLimiter` is a rejected caller
-        (429) whose credential is not looked at; a refused credential counts as its failure."""
+        (429) whose credential is not looked at (nor given to ``custom_auth``); a refused credential
+        counts as its failure, a ``custom_auth`` refusal (401) too.
+        ``query_string`` and ``body`` (a one-shot reader of the request's body) are for
+        ``custom_auth``'s ``Request`` only; routes pass them only when it is configured."""
         limiter = self.failed_auth
         wait = limiter.retry_after(address) if limiter is not None else None
-        if wait is not None and extract_key(headers) is not None:
+        locked = wait is not None and extract_key(headers) is not None
+        if not locked and self.custom_auth is not None and not self._is_public(path):
+            request = Request(method, path, headers, query_string=query_string, client_host=address, body=body)
+            try:
+                decided = await self.custom_auth.decide(request, extract_key(headers) or "")
+            except AuthenticationError as refusal:
+                if refusal.status_code == 401:
+                    self._count_failure(refusal, address)
+                raise
+            if isinstance(decided, Identity):
+                authorize(self.caller_for(decided), path, method, self.rules)
+                return decided
+            if isinstance(decided, str):   # a key for the proxy's own key auth (LiteLLM's "auto" flow)
+                headers = {**{k: v for k, v in headers.items() if k.lower() not in ("authorization", "api-key")},
+                           "authorization": f"Bearer {decided}"}
+        if locked:
             caller, who = Caller.rejected(limiter.refusal(address, wait)), None   # type: ignore[union-attr]
         else:
             caller, who = await self.caller(headers, address)
         try:
             authorize(caller, path, method, self.rules)
         except AuthenticationError as refusal:
-            if limiter is not None and refusal is caller.error and limiter.counts(refusal) \
-                    and limiter.record_failure(address):
-                self._log_lockout(address)
+            if refusal is caller.error:
+                self._count_failure(refusal, address)
             raise
         return who if who is not None else Identity.anonymous()
+
+    def _count_failure(self, refusal: AuthenticationError, address: str | None) -> None:
+        limiter = self.failed_auth
+        if limiter is not None and limiter.counts(refusal) and limiter.record_failure(address):
+            self._log_lockout(address)
 
     def _log_lockout(self, address: str | None) -> None:
         """One warning per 10 s at most: the address only, never the credential."""
@@ -237,6 +275,11 @@ class AccessGate:
                         limiter.window if limiter else 0, self._locked_since_log)
             self._locked_since_log = 0
             self._next_lockout_log = now + _REFUSAL_LOG_INTERVAL
+
+
+def _is_public_rule(rules: RouteRules, path: str) -> bool:
+    spec = rules.catalog.lookup(path)
+    return (spec is not None and spec.rule is Rule.PUBLIC) or rules.public.matches(path)
 
 
 def _role(value: str | None) -> Role | None:

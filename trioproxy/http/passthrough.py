@@ -192,7 +192,11 @@ class PassThroughRouter:
         endpoint = match.endpoint
         headers = ctx.request_headers
         # auth: false makes the route public in the route rules; allowed_routes still applies to it
-        ctx.identity = await self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address)
+        if getattr(self.gate, "custom_auth", None) is None:
+            ctx.identity = await self.gate.authorize(headers, scope["path"], scope["method"], ctx.requester_ip_address)
+        else:   # custom_auth's Request sees the query (the body is streamed to the target: not offered)
+            ctx.identity = await self.gate.authorize(headers, scope["path"], scope["method"],
+                                                     ctx.requester_ip_address, query_string=scope.get("query_string", b""))
         ctx.user = ctx.identity.user_api_key_auth()
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:

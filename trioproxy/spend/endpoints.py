@@ -70,8 +70,9 @@ def _time(value: datetime | None) -> str | None:
 
 
 def log_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``spend_logs`` row as LiteLLM's ``/spend/logs`` shows it."""
-    return {
+    """A ``spend_logs`` row as LiteLLM's ``/spend/logs`` shows it (``messages``, ``response`` and
+    ``proxy_server_request`` only when ``store_prompts_in_spend_logs`` kept them)."""
+    view = {
         "request_id": row["request_id"], "call_type": row["call_type"], "api_key": row["api_key"],
         "spend": _usd(row["spend"]), "total_tokens": row["total_tokens"], "prompt_tokens": row["prompt_tokens"],
         "completion_tokens": row["completion_tokens"], "startTime": _time(row["start_time"]),
@@ -85,6 +86,10 @@ def log_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "requester_ip_address": row.get("requester_ip_address"), "status": row.get("status"),
         "session_id": row.get("session_id"),
     }
+    for name in ("messages", "response", "proxy_server_request"):
+        if row.get(name) is not None:
+            view[name] = row[name]
+    return view
 
 
 def _date(value: Any) -> str:

@@ -33,8 +33,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import trio
 
 from ..coordination import Kind, Limiter
@@ -70,8 +72,10 @@ class SpendMeter:
     """Admission and records for every request of one process (see the module docstring)."""
 
     def __init__(self, admitter: Admitter, writer: SpendWriter, *, price_of: Callable[[str], Price | None],
-                 scrub: Callable[[str], str] = lambda text: text) -> None:
+                 scrub: Callable[[str], str] = lambda text: text, store_prompts: bool = False) -> None:
         self.admitter = admitter
+        #: ``general_settings.store_prompts_in_spend_logs``: messages, answer and request body in the row
+        self.store_prompts = store_prompts
         self.writer = writer
         #: the model group's price (its first deployment's), None when unknown or unpriced
         self.price_of = price_of
@@ -167,6 +171,8 @@ class Ticket:
         self.finished = True
         try:
             record = self._final(ctx)
+            if self.meter.store_prompts:
+                record = self._with_prompts(record, ctx)
         except Exception as exc:
             log.error("building the spend record of %s failed; recorded as a failure", ctx.id, exc_info=exc)
             record = self.base.complete(end_time=time.time(), status="failure",
@@ -188,6 +194,18 @@ class Ticket:
         if not self.reservation.settled:
             with trio.move_on_after(CLOSE_DEADLINE):
                 await self.reservation.release()   # applies the actuals a deferred settle kept
+
+    def _with_prompts(self, record: SpendRecord, ctx: Any) -> SpendRecord:
+        """``store_prompts_in_spend_logs``: what was asked and answered, as LiteLLM's row keeps it —
+        through the proxy's secret scrubber first (provider keys, the master key and any other known
+        secret a client pasted never reach the database in clear)."""
+        data = ctx.data if isinstance(ctx.data, Mapping) else {}
+        asked = data.get("messages")
+        if asked is None:
+            asked = data.get("prompt", data.get("input"))
+        scrub = self.meter.scrub
+        return replace(record, messages=_scrubbed(asked, scrub), response=_scrubbed(_plain(ctx.response), scrub),
+                       proxy_server_request=_scrubbed(dict(data), scrub))
 
     def _final(self, ctx: Any) -> SpendRecord:
         now = time.time()
@@ -218,6 +236,25 @@ class Ticket:
                              self.meter.scrub(str(getattr(error, "message", error))), provider)
         return self.base.complete(end_time=now, status="failure", spend_micros=0, error=info,
                                   completion_start_time=completion_start, cache_hit=ctx.cache_hit, **served)
+
+
+def _plain(value: Any) -> Any:
+    """A response object (the types' ``model_dump``/``to_dict``, or a dict) as a JSON value."""
+    if value is None or isinstance(value, dict | list | str):
+        return value
+    for name in ("model_dump", "to_dict", "dict"):
+        method = getattr(value, name, None)
+        if callable(method):
+            return method()
+    return str(value)
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    """``value`` through the scrubber, as JSON (and without NUL characters, which PostgreSQL refuses)."""
+    if value is None:
+        return None
+    text = orjson.dumps(value, default=str).decode()
+    return orjson.loads(scrub(text).replace("\\u0000", "\\ufffd"))
 
 
 def _count(value: Any) -> int:

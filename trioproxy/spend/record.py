@@ -170,6 +170,11 @@ class SpendRecord:
     request_tags: tuple[str, ...]
     status: Status
     session_id: str | None
+    #: ``general_settings.store_prompts_in_spend_logs`` only (else None): the request's messages (or
+    #: prompt / input), the answer and the request body, JSON values with the proxy's secrets scrubbed
+    messages: Any = None
+    response: Any = None
+    proxy_server_request: Any = None
 
     # --- the store's row ----------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:
@@ -193,6 +198,8 @@ class SpendRecord:
             "cache_hit": "True" if self.cache_hit else "False", "request_tags": list(self.request_tags),
             "status": self.status, "session_id": self.session_id,
         }
+        if self.messages is not None or self.response is not None or self.proxy_server_request is not None:
+            row.update(messages=self.messages, response=self.response, proxy_server_request=self.proxy_server_request)
         if _has_nul(row):
             row = _without_nul(row)
         for name, width in _WIDTHS:
@@ -207,8 +214,10 @@ class SpendRecord:
     # --- the outbox's bytes ---------------------------------------------------------------------------
     def to_json(self) -> bytes:
         """Compact JSON for the outbox (times as epoch microseconds: exact and fast to parse)."""
+        prompts = {} if self.messages is None and self.response is None and self.proxy_server_request is None else {
+            "msg": self.messages, "rsp": self.response, "psr": self.proxy_server_request}
         return orjson.dumps({
-            "i": self.request_id, "ct": self.call_type, "k": self.api_key, "s": self.spend,
+            **prompts, "i": self.request_id, "ct": self.call_type, "k": self.api_key, "s": self.spend,
             "pt": self.prompt_tokens, "outt": self.completion_tokens, "tt": self.total_tokens,
             "st": _us(self.start_time), "et": _us(self.end_time),
             "cst": _us(self.completion_start_time) if self.completion_start_time else None,
@@ -229,7 +238,7 @@ class SpendRecord:
             api_base=d.get("ab"), user=d.get("u"), team_id=d.get("t"), organization_id=d.get("o"),
             end_user=d.get("eu"), requester_ip_address=d.get("ip"), metadata=d.get("md") or {},
             cache_hit=bool(d.get("ch")), request_tags=tuple(d.get("tg") or ()), status=d["x"],
-            session_id=d.get("sid"))
+            session_id=d.get("sid"), messages=d.get("msg"), response=d.get("rsp"), proxy_server_request=d.get("psr"))
 
     def with_end_time(self, end: datetime) -> SpendRecord:
         return replace(self, end_time=max(end, self.start_time))
@@ -265,7 +274,8 @@ class SpendRecord:
             custom_llm_provider if custom_llm_provider is not None else self.custom_llm_provider,
             safe_api_base(api_base) if api_base is not None else self.api_base, self.user, self.team_id,
             self.organization_id, self.end_user, self.requester_ip_address, metadata,
-            self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id)
+            self.cache_hit if cache_hit is None else bool(cache_hit), self.request_tags, status, self.session_id,
+            self.messages, self.response, self.proxy_server_request)
 
 
 #: VARCHAR columns of spend_logs and their widths (the request id is the proxy's own: never cut, a cut

@@ -89,7 +89,8 @@ def register_table(app: ProxyApp, proxy: Proxy, routes: Iterable[Route]) -> None
             try:
                 who = await identity(authenticator)
                 caller = Caller.for_identity(who, changed_by=request.headers.get("litellm-changed-by"))
-                require(caller, route.access, route.path)
+                require(caller, route.access, route.path,
+                        delegated=getattr(ctx.key_generation, "delegated", False))
                 answer = await route.handler(ctx, caller, await _data(route, params))
             except ProxyError as err:
                 return error_response(err, scrubber)

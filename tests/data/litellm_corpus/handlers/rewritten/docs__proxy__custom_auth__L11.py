@@ -1,4 +1,4 @@
-from fastapi import Request
+from trioproxy import Request
 from trioproxy import UserAPIKeyAuth
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth: 

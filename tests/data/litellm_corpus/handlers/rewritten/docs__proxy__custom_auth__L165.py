@@ -1,4 +1,4 @@
-from fastapi import Request
+from trioproxy import Request
 from datetime import datetime, timedelta
 from trioproxy import UserAPIKeyAuth, LitellmUserRoles
 

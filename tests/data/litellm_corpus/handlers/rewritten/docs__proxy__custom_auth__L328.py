@@ -6,7 +6,7 @@ This will allow all keys starting with "my-custom-key" to pass through.
 
 from typing import Union
 
-from fastapi import Request
+from trioproxy import Request
 
 from trioproxy import UserAPIKeyAuth, ProxyException
 
