@@ -13,6 +13,7 @@ import trio
 
 from trioproxy import LitellmUserRoles, ProxyException, Request, UserAPIKeyAuth
 from trioproxy.access import IPPolicy, RouteRules
+from trioproxy.access.auth_failures import FailedAuthLimiter, TooManyFailedAuthentications
 from trioproxy.auth import Authenticator, Identity, hash_key
 from trioproxy.auth.custom_auth import CustomAuth, CustomAuthSettings, check_function
 from trioproxy.errors import (
@@ -162,7 +163,7 @@ async def test_the_request_offers_what_custom_auth_files_read() -> None:
 
 def _gate(function: Any, mode: str = "on") -> AccessGate:
     rules = RouteRules.from_settings({})
-    return AccessGate(IPPolicy.from_settings({}), rules, Authenticator(MASTER), _auth(function, mode))
+    return AccessGate(IPPolicy.from_settings({}), rules, Authenticator(MASTER), custom_auth=_auth(function, mode))
 
 
 async def test_the_gate_judges_the_returned_caller_by_the_route_rules() -> None:
@@ -210,3 +211,29 @@ async def test_auto_mode_falls_back_to_the_master_key_and_maps_keys() -> None:
     with pytest.raises(ProxyError) as caught:
         await gate.authorize({"authorization": "Bearer sk-wrong-0000000000"}, "/key/generate", "POST", None)
     assert caught.value.status_code == 401
+
+
+async def test_custom_auth_refusals_count_as_failed_authentications(autojump_clock: Any) -> None:
+    """A key custom_auth refuses (401) counts toward the failed-auth limit of its address; a
+    locked-out address gets the 429 without the function being asked again."""
+    asked: list[str] = []
+
+    async def fn(request: Request, api_key: str) -> UserAPIKeyAuth:
+        asked.append(api_key)
+        if api_key != "k-good":
+            raise ValueError("unknown key")
+        return UserAPIKeyAuth(api_key=api_key, user_id="u1")
+
+    gate = AccessGate(IPPolicy.from_settings({}), RouteRules.from_settings({}), Authenticator(MASTER),
+                      FailedAuthLimiter(3, 60.0), custom_auth=_auth(fn, "on"))
+    headers = {"authorization": "Bearer k-bad"}
+    for _ in range(3):
+        with pytest.raises(ProxyError) as refused:
+            await gate.authorize(headers, "/v1/chat/completions", "POST", "203.0.113.9")
+        assert refused.value.status_code == 401
+    with pytest.raises(TooManyFailedAuthentications):
+        await gate.authorize({"authorization": "Bearer k-good"}, "/v1/chat/completions", "POST", "203.0.113.9")
+    assert asked == ["k-bad"] * 3
+    # another address is unaffected
+    assert (await gate.authorize({"authorization": "Bearer k-good"}, "/v1/chat/completions", "POST",
+                                 "198.51.100.2")).user_id == "u1"
