@@ -33,6 +33,7 @@ from ..hooks.steps import LIMITS_AND_BUDGETS, LimitsAndBudgets
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
+from .guardrails import make_guardrail
 from .hide_secrets import HideSecrets
 from .lists import load_list
 from .llamaguard import llamaguard_from_config
@@ -127,7 +128,10 @@ class Builtins:
     def guardrail(self, class_path: str, kwargs: dict[str, Any]) -> Any | None:
         """The built-in guardrail ``class_path`` made with ``kwargs``, or None when it is not a built-in."""
         cls = BUILTIN_GUARDRAILS.get(class_path)
-        return None if cls is None else cls(**kwargs)
+        if cls is not None:
+            return cls(**kwargs)
+        # LiteLLM's built-in guardrails (presidio, bedrock, …): policies/guardrails/
+        return make_guardrail(class_path, kwargs, self.config, self.resources.http_client)
 
     def policies(self) -> list[tuple[str, Any]]:
         """The built-in request policies that are switched on, in their fixed order: the
