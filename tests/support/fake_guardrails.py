@@ -112,3 +112,86 @@ class FakePresidio(StrictService):
             items.append({"start": r["start"], "end": r["start"] + len(token), "entity_type": r["entity_type"],
                           "text": token, "operator": "replace"})
         return Reply(200, {"text": text, "items": items})
+
+
+# -- Bedrock ApplyGuardrail ------------------------------------------------------------------------
+_SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/bedrock/aws4_request, "
+                    r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+class FakeBedrockGuardrail(StrictService):
+    """``POST /guardrail/{id}/version/{version}/apply`` with SigV4 checked.
+
+    Requests signed with a key in ``credentials`` have their signature recomputed (botocore's
+    canonical request) and must match; keys from STS (``ASIA…``, ``allow_session_keys``) must carry
+    ``x-amz-security-token``. A text containing "coffee" is blocked (topic policy), e-mail addresses
+    are anonymized to ``{EMAIL}``; anything else passes (``action: NONE``).
+    """
+
+    def __init__(self, credentials: dict[str, str], region: str = "us-east-1") -> None:
+        super().__init__()
+        self.credentials = credentials
+        self.region = region
+        self.allow_session_keys = False
+        #: guardrail ids this fake knows → version
+        self.guardrails: dict[str, str] = {}
+
+    def _check_signature(self, seen: Seen) -> str | None:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        found = _SIGV4.match(seen.headers.get("authorization", ""))
+        if found is None:
+            return "no SigV4 authorization header for the service bedrock"
+        key, _, region, signed, signature = found.groups()
+        if region != self.region:
+            return f"signed for region {region}"
+        if "x-amz-date" not in signed.split(";") or "host" not in signed.split(";"):
+            return "x-amz-date and host must be signed"
+        if key.startswith("ASIA") and self.allow_session_keys:
+            return None if "x-amz-security-token" in seen.headers else "a session key without its token"
+        if key not in self.credentials:
+            return f"unknown access key {key}"
+        headers = {h: seen.headers[h] for h in signed.split(";") if h != "host"}
+        request = AWSRequest(method=seen.method, url=f"{self.url}{seen.path}", data=seen.body, headers=headers)
+        request.context["timestamp"] = seen.headers["x-amz-date"]
+        auth = SigV4Auth(Credentials(key, self.credentials[key]), "bedrock", region)
+        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+        return None if expected == signature else "signature mismatch"
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"message": "unavailable"})
+        found = re.fullmatch(r"/guardrail/([^/]+)/version/([^/]+)/apply", seen.path)
+        if found is None or self.guardrails.get(found.group(1)) != found.group(2):
+            return self.refuse(f"unknown guardrail path {seen.path}")
+        problem = self._check_signature(seen)
+        if problem is not None:
+            self.problems.append(problem)
+            return Reply(403, {"message": problem})
+        body, problem = self.json_body(seen, {"source": str, "content": list}, {})
+        if body is None or body["source"] not in ("INPUT", "OUTPUT"):
+            return self.refuse(f"apply: {problem or 'source'}")
+        texts = []
+        for item in body["content"]:
+            if not isinstance(item, dict) or not isinstance(item.get("text"), dict) or \
+                    not isinstance(item["text"].get("text"), str) or set(item) != {"text"}:
+                return self.refuse("apply: content items are {'text': {'text': str}}")
+            texts.append(item["text"]["text"])
+        usage = {"topicPolicyUnits": 1, "contentPolicyUnits": 0, "wordPolicyUnits": 0,
+                 "sensitiveInformationPolicyUnits": 1, "sensitiveInformationPolicyFreeUnits": 0,
+                 "contextualGroundingPolicyUnits": 0}
+        if any("coffee" in t.lower() for t in texts):
+            blocked = "Sorry, the model cannot answer this question. coffee guardrail applied"
+            return Reply(200, {"action": "GUARDRAIL_INTERVENED", "blockedResponse": blocked,
+                               "outputs": [{"text": blocked}], "usage": usage,
+                               "assessments": [{"topicPolicy": {"topics": [
+                                   {"name": "Coffee", "type": "DENY", "action": "BLOCKED"}]}}]})
+        if any(_EMAIL.search(t) for t in texts):
+            return Reply(200, {"action": "GUARDRAIL_INTERVENED", "usage": usage,
+                               "outputs": [{"text": _EMAIL.sub("{EMAIL}", t)} for t in texts],
+                               "assessments": [{"sensitiveInformationPolicy": {"piiEntities": [
+                                   {"type": "EMAIL", "action": "ANONYMIZED", "match": "x"}]}}]})
+        return Reply(200, {"action": "NONE", "outputs": [], "assessments": [], "usage": usage})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...hooks.loader import HandlerLoadError
+from .bedrock import BedrockGuardrail
 from .presidio import PresidioGuardrail
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ def _service(cls: type) -> Callable[[dict[str, Any], GuardrailResources], Any]:
 #: ``guardrail:`` value → factory(kwargs, resources)
 LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any]] = {
     "presidio": _service(PresidioGuardrail),
+    "bedrock": _service(BedrockGuardrail),
+    "bedrock/guardrail": _service(BedrockGuardrail),
 }
 
 
