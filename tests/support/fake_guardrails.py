@@ -12,7 +12,7 @@ from typing import Any
 
 from support.fake_services import FakeService, Reply, Seen
 
-__all__ = ["FakePresidio"]
+__all__ = ["FakeAporia", "FakeBedrockGuardrail", "FakeLakera", "FakePresidio"]
 
 
 class StrictService(FakeService):
@@ -195,3 +195,71 @@ class FakeBedrockGuardrail(StrictService):
                                "assessments": [{"sensitiveInformationPolicy": {"piiEntities": [
                                    {"type": "EMAIL", "action": "ANONYMIZED", "match": "x"}]}}]})
         return Reply(200, {"action": "NONE", "outputs": [], "assessments": [], "usage": usage})
+
+
+# -- Aporia ----------------------------------------------------------------------------------------
+class FakeAporia(StrictService):
+    """``POST /validate`` with ``X-APORIA-API-KEY``; "forbidden" anywhere → ``action: block``."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"detail": "unavailable"})
+        if seen.path != "/validate":
+            return self.refuse(f"unknown path {seen.path}")
+        if seen.headers.get("x-aporia-api-key") != self.api_key:
+            self.problems.append("wrong X-APORIA-API-KEY")
+            return Reply(401, {"detail": "unauthorized"})
+        body, problem = self.json_body(seen, {"messages": list, "validation_target": str}, {"response": str})
+        if body is None:
+            return self.refuse(f"/validate: {problem}")
+        target = body["validation_target"]
+        if target not in ("prompt", "response", "both") or (target == "both") != ("response" in body):
+            return self.refuse(f"/validate: validation_target {target!r} with response={'response' in body}")
+        for m in body["messages"]:
+            if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "other"):
+                return self.refuse(f"/validate: message role {m.get('role') if isinstance(m, dict) else m!r}")
+        texts = [str(m.get("content")) for m in body["messages"]] + [body.get("response", "")]
+        if any("forbidden" in t for t in texts):
+            return Reply(200, {"action": "block", "revised_response": "Aporia says no.",
+                               "explain_log": [], "policy_execution_result": {}})
+        return Reply(200, {"action": "passthrough", "revised_response": None})
+
+
+# -- Lakera Guard v2 -------------------------------------------------------------------------------
+class FakeLakera(StrictService):
+    """``POST /v2/guard`` with a bearer key. "ignore previous instructions" → prompt attack;
+    e-mail addresses → ``pii/email`` detections (with ``payload`` offsets per message)."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"error": "unavailable"})
+        if seen.path != "/v2/guard":
+            return self.refuse(f"unknown path {seen.path}")
+        if seen.headers.get("authorization") != f"Bearer {self.api_key}":
+            self.problems.append("wrong bearer key")
+            return Reply(401, {"error": "unauthorized"})
+        body, problem = self.json_body(seen, {"messages": list},
+                                       {"payload": bool, "breakdown": bool, "dev_info": bool, "project_id": str,
+                                        "metadata": dict})
+        if body is None:
+            return self.refuse(f"/v2/guard: {problem}")
+        attack, payload = False, []
+        for index, m in enumerate(body["messages"]):
+            if not isinstance(m, dict) or not isinstance(m.get("content"), str) or not isinstance(m.get("role"), str):
+                return self.refuse("/v2/guard: messages are {role, content: str}")
+            attack = attack or "ignore previous instructions" in m["content"].lower()
+            payload += [{"start": e.start(), "end": e.end(), "text": e.group(), "detector_type": "pii/email",
+                         "labels": [], "message_id": index} for e in _EMAIL.finditer(m["content"])]
+        breakdown = [{"project_id": "p", "policy_id": "x", "detector_id": "d1", "detector_type": "prompt_attack",
+                      "detected": attack},
+                     {"project_id": "p", "policy_id": "x", "detector_id": "d2", "detector_type": "pii/email",
+                      "detected": bool(payload)}]
+        return Reply(200, {"flagged": attack or bool(payload), "payload": payload, "breakdown": breakdown})

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...hooks.loader import HandlerLoadError
+from .aporia import AporiaGuardrail
 from .bedrock import BedrockGuardrail
+from .lakera import LakeraGuardrail
 from .presidio import PresidioGuardrail
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ def _service(cls: type) -> Callable[[dict[str, Any], GuardrailResources], Any]:
 #: ``guardrail:`` value → factory(kwargs, resources)
 LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any]] = {
     "presidio": _service(PresidioGuardrail),
+    "lakera_v2": _service(LakeraGuardrail),
+    "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
 }
