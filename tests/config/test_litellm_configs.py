@@ -102,8 +102,8 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
-    ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
-     "trioproxy has no LiteLLM built-in guardrails: write a custom guardrail"),
+    ("litellm_settings", "skip_system_message_in_guardrail", True,
+     "trioproxy does not implement this setting of LiteLLM's guardrails"),
 ])
 def test_a_litellm_key_trioproxy_lacks_is_named_never_a_typo(section: str, key: str, value: Any, expected: str) -> None:
     (problem,) = problems_of({"model_list": [MODEL], section: {key: value}})

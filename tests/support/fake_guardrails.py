@@ -12,7 +12,7 @@ from typing import Any
 
 from support.fake_services import FakeService, Reply, Seen
 
-__all__ = ["FakeAporia", "FakeBedrockGuardrail", "FakeLakera", "FakePresidio"]
+__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeLakera", "FakePresidio"]
 
 
 class StrictService(FakeService):
@@ -263,3 +263,42 @@ class FakeLakera(StrictService):
                      {"project_id": "p", "policy_id": "x", "detector_id": "d2", "detector_type": "pii/email",
                       "detected": bool(payload)}]
         return Reply(200, {"flagged": attack or bool(payload), "payload": payload, "breakdown": breakdown})
+
+
+# -- Azure AI Content Safety -----------------------------------------------------------------------
+class FakeAzureContentSafety(StrictService):
+    """``POST /contentsafety/text:analyze`` and ``text:shieldPrompt`` with ``Ocp-Apim-Subscription-Key``
+    and ``api-version``. Severity 4 for Violence when "attack" appears, 6 for Hate on "hate"; a prompt
+    containing "ignore all rules" is a detected attack."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"error": {"code": "InternalError", "message": "unavailable"}})
+        if seen.headers.get("ocp-apim-subscription-key") != self.api_key:
+            self.problems.append("wrong Ocp-Apim-Subscription-Key")
+            return Reply(401, {"error": {"code": "401", "message": "Access denied"}})
+        version = (seen.query.get("api-version") or [""])[0]
+        if version not in ("2023-10-01", "2024-09-01"):
+            return self.refuse(f"api-version {version!r}")
+        if seen.path == "/contentsafety/text:analyze":
+            body, problem = self.json_body(seen, {"text": str}, {"categories": list, "blocklistNames": list,
+                                                                 "haltOnBlocklistHit": bool, "outputType": str})
+            if body is None or len(body["text"]) > 10_000:
+                return self.refuse(f"text:analyze: {problem or 'text over 10,000 characters'}")
+            text = body["text"].lower()
+            severity = {"Hate": 6 if "hate" in text else 0, "SelfHarm": 0, "Sexual": 0,
+                        "Violence": 4 if "attack" in text else 0}
+            wanted = body.get("categories") or list(severity)
+            return Reply(200, {"blocklistsMatch": [], "categoriesAnalysis": [
+                {"category": c, "severity": severity[c]} for c in wanted]})
+        if seen.path == "/contentsafety/text:shieldPrompt":
+            body, problem = self.json_body(seen, {"userPrompt": str, "documents": list}, {})
+            if body is None:
+                return self.refuse(f"text:shieldPrompt: {problem}")
+            return Reply(200, {"userPromptAnalysis": {"attackDetected": "ignore all rules" in body["userPrompt"]},
+                               "documentsAnalysis": []})
+        return self.refuse(f"unknown path {seen.path}")

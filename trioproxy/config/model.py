@@ -437,6 +437,9 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
+        safety = self.litellm_settings.get("azure_content_safety_params")   # the azure_content_safety callback's key
+        if isinstance(safety, Mapping) and isinstance(safety.get("key"), str) and safety["key"]:
+            out.append(safety["key"])
         out += self._redis_secrets()
         # read from a secret manager or decrypted with KMS, wherever in the config they went
         if self.secret_resolution is not None:

@@ -319,6 +319,9 @@ LITELLM_SETTINGS = Section(
         "google_moderation_confidence_threshold": v_num(0.0, 1.0),
         "google_moderation_fail_open": v_bool,
         "google_moderation_timeout": v_num(0.001),
+        # settings of LiteLLM's built-in guardrail callbacks (policies/guardrails/: checked when built)
+        "azure_content_safety_params": v_any_dict,
+        "prompt_injection_params": v_any_dict,
         **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
         "public_model_groups": v_str_or_list,
         "drop_params": v_bool,

@@ -33,7 +33,7 @@ from ..hooks.steps import LIMITS_AND_BUDGETS, LimitsAndBudgets
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
-from .guardrails import make_guardrail
+from .guardrails import azure_content_safety_from_config, make_guardrail
 from .hide_secrets import HideSecrets
 from .lists import load_list
 from .llamaguard import llamaguard_from_config
@@ -98,6 +98,8 @@ BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {
     # hosted moderation (docs/guardrails.md): factories in their own modules
     "llamaguard_moderations": lambda b: llamaguard_from_config(b.config, b.resources.router, b.resources.cost),
     "google_text_moderation": lambda b: google_text_moderation_from_config(b.config, b.resources.http_client),
+    # LiteLLM's built-in guardrails as callbacks (policies/guardrails/)
+    "azure_content_safety": lambda b: azure_content_safety_from_config(b.config, b.resources.http_client),
 }
 
 #: ``guardrails[].litellm_params.guardrail`` names → classes (called with the guardrail's kwargs)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...hooks.loader import HandlerLoadError
 from .aporia import AporiaGuardrail
+from .azure import AzureContentSafetyCallback, AzurePromptShield, AzureTextModeration
 from .bedrock import BedrockGuardrail
 from .lakera import LakeraGuardrail
 from .presidio import PresidioGuardrail
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from ...config import ProxyConfig
 
-__all__ = ["LITELLM_GUARDRAILS", "GuardrailResources", "make_guardrail"]
+__all__ = ["LITELLM_GUARDRAILS", "GuardrailResources", "azure_content_safety_from_config", "make_guardrail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ def _service(cls: type) -> Callable[[dict[str, Any], GuardrailResources], Any]:
 LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any]] = {
     "presidio": _service(PresidioGuardrail),
     "lakera_v2": _service(LakeraGuardrail),
+    "azure/text_moderations": _service(AzureTextModeration),
+    "azure/prompt_shield": _service(AzurePromptShield),
     "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
@@ -73,3 +76,19 @@ def make_guardrail(class_path: str, kwargs: dict[str, Any], config: ProxyConfig,
     """The built-in LiteLLM guardrail ``class_path``, or None when trioproxy has none by that name."""
     factory = LITELLM_GUARDRAILS.get(class_path)
     return None if factory is None else factory(kwargs, GuardrailResources(config, http_client))
+
+
+def azure_content_safety_from_config(config: ProxyConfig, http_client: httpx.AsyncClient | None) -> Any:
+    """``callbacks: ["azure_content_safety"]`` with ``litellm_settings.azure_content_safety_params``."""
+    params = dict(config.litellm_settings.get("azure_content_safety_params") or {})
+    unknown = sorted(set(params) - {"endpoint", "key", "thresholds", "api_version"})
+    if unknown:
+        raise HandlerLoadError(f"litellm_settings.azure_content_safety_params: unknown key(s) {', '.join(unknown)} "
+                               "(keys: endpoint, key, thresholds, api_version)")
+    if not params.get("endpoint") or not params.get("key"):
+        raise HandlerLoadError("azure_content_safety needs litellm_settings.azure_content_safety_params with "
+                               "endpoint and key (the Content Safety resource's)")
+    return AzureContentSafetyCallback(api_base=params["endpoint"], api_key=params["key"],
+                                      api_version=params.get("api_version"), thresholds=params.get("thresholds"),
+                                      http_client=http_client, timeout=config.moderation_timeout(None),
+                                      base_dir=config.base_dir)
