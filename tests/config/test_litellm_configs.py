@@ -58,7 +58,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
           success_callback: [datadog]
         guardrails:
           - guardrail_name: pii
-            litellm_params: {guardrail: presidio, mode: pre_call}
+            litellm_params: {guardrail: pangea, mode: pre_call}
     """))
     done = subprocess.run([sys.executable, "-m", "trioproxy", "check", str(config)], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
@@ -76,7 +76,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
     ], problems
     text = "\n".join(problems)
     assert "did you mean 'master_key'?" in text
-    assert "'presidio' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'presidio'" in text
+    assert "'pangea' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'pangea'" in text
     assert "cannot find module 'missing_module'" in text
     assert "'langfuse' is one of LiteLLM's logging integrations" in text
     assert "log_success_event cannot be called with the seeds' 4 arguments" in text
@@ -176,7 +176,7 @@ def test_settings_of_other_cache_backends_are_named() -> None:
     assert "LiteLLM's cache mode (default_off" in text
 
 
-@pytest.mark.parametrize("name", ["bedrock/guardrail", "aporia", "lakera_v2", "azure/text_moderations"])
+@pytest.mark.parametrize("name", ["guardrails_ai", "pangea", "lakera", "model_armor"])
 def test_litellm_builtin_guardrails_are_named(name: str) -> None:
     (problem,) = problems_of({"model_list": [MODEL, {"model_name": "m", "litellm_params": {"model": "fake/x",
                                                                                            "timeout": "x"}}],
