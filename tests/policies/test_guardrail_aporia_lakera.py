@@ -31,6 +31,7 @@ def make_config(fake: FakeUpstream, aporia: FakeAporia, lakera: FakeLakera) -> d
         "guardrails": [
             g("aporia-pre", "aporia", "during_call", api_key="os.environ/APORIA_KEY", api_base=aporia.url),
             g("aporia-post", "aporia", "post_call", api_key="os.environ/APORIA_KEY", api_base=aporia.url),
+            g("aporia-before", "aporia", "pre_call", api_key="os.environ/APORIA_KEY", api_base=aporia.url),
             g("lakera-pre", "lakera_v2", "pre_call", api_key=LAKERA_KEY, api_base=lakera.url),
             g("lakera-during", "lakera_v2", "during_call", api_key=LAKERA_KEY, api_base=lakera.url,
               project_id="project-7"),
@@ -81,6 +82,12 @@ def test_aporia_during_call_blocks_the_prompt(ctx: dict[str, Any]) -> None:
     assert ctx["aporia"].requests[-1].json() == {
         "messages": [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hello"}],
         "validation_target": "prompt"}
+
+
+def test_aporia_pre_call_blocks_before_the_upstream(ctx: dict[str, Any]) -> None:
+    with pytest.raises(openai.BadRequestError):
+        chat(ctx, ["aporia-before"], "something forbidden")
+    assert ctx["fake"].requests == []
 
 
 def test_aporia_post_call_checks_prompt_and_answer(ctx: dict[str, Any]) -> None:

@@ -249,6 +249,8 @@ def placeholder_env(text: str) -> dict[str, str]:
         env["LLM_GUARD_API_BASE"] = "http://127.0.0.1:9"
     if "presidio" in text:               # LiteLLM's presidio guardrail reads them, and so does trioproxy's
         env["PRESIDIO_ANALYZER_API_BASE"] = env["PRESIDIO_ANONYMIZER_API_BASE"] = "http://127.0.0.1:9"
+    if "aporia" in text:                 # LiteLLM's aporia guardrail falls back to them (its spelling)
+        env["APORIO_API_KEY"], env["APORIO_API_BASE"] = "corpus-placeholder-aporio", "http://127.0.0.1:9"
     for name in _ENV_REF.findall(text):
         upper = name.upper()
         if upper.endswith("PORT"):

@@ -8,8 +8,9 @@ and ``"validation_target": "both"``. The request's ``extra_body`` for the guardr
 Aporia's ``action: block`` → 400 ``guardrail_violation`` (``Violated guardrail policy``, with Aporia's
 ``revised_response`` when it gives one); ``modify`` / ``rephrase`` / ``passthrough`` let it through
 unchanged, as in LiteLLM. ``api_key`` / ``api_base`` default to LiteLLM's variables
-``APORIO_API_KEY`` / ``APORIO_API_BASE`` (sic). Modes: ``during_call``, ``post_call`` (LiteLLM's);
-on streams the assembled answer is checked once before ``[DONE]``.
+``APORIO_API_KEY`` / ``APORIO_API_BASE`` (sic). Modes: ``during_call``, ``post_call`` (LiteLLM's
+hooks), and ``pre_call`` (LiteLLM's docs configure it; the same prompt check, before the call
+instead of racing it); on streams the assembled answer is checked once before ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _ROLES = ("system", "user", "assistant")
 
 class AporiaGuardrail(ServiceGuardrail):
     provider = "aporia"
-    supported_modes = ("during_call", "post_call")
+    supported_modes = ("pre_call", "during_call", "post_call")
 
     def __init__(self, *, api_key: str | None = None, api_base: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -68,6 +69,10 @@ class AporiaGuardrail(ServiceGuardrail):
             raise GuardrailViolationError(
                 f"Violated guardrail policy: {revised}" if isinstance(revised, str) and revised
                 else "Violated guardrail policy", guardrail=self.name)
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> None:
+        if isinstance(data.get("messages"), list):
+            await self._validate(data, None)
 
     async def async_moderation_hook(self, data: dict, user_api_key_dict: Any, call_type: str) -> None:
         if isinstance(data.get("messages"), list):
