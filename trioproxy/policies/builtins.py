@@ -34,6 +34,7 @@ from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
 from .guardrails import azure_content_safety_from_config, make_guardrail
+from .guardrails.prompt_injection import prompt_injection_from_config
 from .hide_secrets import HideSecrets
 from .lists import load_list
 from .llamaguard import llamaguard_from_config
@@ -100,6 +101,8 @@ BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {
     "google_text_moderation": lambda b: google_text_moderation_from_config(b.config, b.resources.http_client),
     # LiteLLM's built-in guardrails as callbacks (policies/guardrails/)
     "azure_content_safety": lambda b: azure_content_safety_from_config(b.config, b.resources.http_client),
+    "detect_prompt_injection": lambda b: prompt_injection_from_config(b.config, b.resources.router,
+                                                                      b.resources.http_client),
 }
 
 #: ``guardrails[].litellm_params.guardrail`` names → classes (called with the guardrail's kwargs)
