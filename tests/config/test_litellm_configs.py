@@ -102,7 +102,7 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
-    ("litellm_settings", "skip_system_message_in_guardrail", True,
+    ("litellm_settings", "guardrails", [{"prompt_injection": True}],
      "trioproxy does not implement this setting of LiteLLM's guardrails"),
 ])
 def test_a_litellm_key_trioproxy_lacks_is_named_never_a_typo(section: str, key: str, value: Any, expected: str) -> None:

@@ -29,7 +29,7 @@ def make_config(fake: FakeUpstream) -> dict[str, Any]:
                                                              "api_key": UPSTREAM_KEY}}
                        for m in ("plain", "tokens", "leaky")],
         "general_settings": {"master_key": MASTER_KEY},
-        "litellm_settings": {"num_retries": 0},
+        "litellm_settings": {"num_retries": 0, "skip_system_message_in_guardrail": True},
         "guardrails": [
             guard("pii-mask", "pre_call"),
             guard("pii-block", "pre_call", pii_entities_config={"CREDIT_CARD": "BLOCK", "EMAIL_ADDRESS": "MASK"}),
@@ -164,3 +164,12 @@ def test_outage_is_a_503_naming_the_guardrail(ctx: dict[str, Any]) -> None:
     assert "'pii-mask'" in error["message"] and "it answered HTTP 500" in error["message"]
     assert ctx["fake"].requests == []
     assert "Jane" not in response.text
+
+
+def test_skip_system_message_in_guardrail(ctx: dict[str, Any]) -> None:
+    client(ctx).chat.completions.create(
+        model="plain", extra_body={"guardrails": ["pii-mask"]},
+        messages=[{"role": "system", "content": "Operator: John Smith"}, {"role": "user", "content": TEXT}])
+    sent = ctx["fake"].requests[-1].json["messages"]
+    assert [m["content"] for m in sent] == ["Operator: John Smith", "I am <PERSON>, mail <EMAIL_ADDRESS>"]
+    assert [s.json()["text"] for s in ctx["presidio"].seen(lambda s: s.path == "/analyze")] == [TEXT]

@@ -188,7 +188,6 @@ _LITELLM: dict[str, str] = {
     "disable_end_user_cost_tracking_prometheus_only": "no end-user label on Prometheus metrics",
     # built-in guardrails' settings
     "guardrails": "LiteLLM's pre-v1 guardrail list (today: the top-level guardrails section)",
-    "skip_system_message_in_guardrail": "system messages left out of LiteLLM's built-in guardrails",
     # not planned
     "enable_json_schema_validation": "answers validated against the requested JSON schema",
     "modify_params": "request parameters rewritten for providers that need it",
@@ -236,7 +235,7 @@ _LOGGING_SETTINGS = frozenset(
     "allow_dynamic_callback_disabling service_callbacks redact_user_api_key_info turn_off_message_logging "
     "disable_end_user_cost_tracking_prometheus_only callback_settings".split())
 _GUARDRAIL_SETTINGS = frozenset(
-    "guardrails skip_system_message_in_guardrail".split())
+    "guardrails".split())
 
 #: section → key → why it has no effect in trioproxy (accepted; ``trioproxy check`` notes it)
 NO_EFFECT: dict[str, dict[str, str]] = {

@@ -322,6 +322,7 @@ LITELLM_SETTINGS = Section(
         # settings of LiteLLM's built-in guardrail callbacks (policies/guardrails/: checked when built)
         "azure_content_safety_params": v_any_dict,
         "prompt_injection_params": v_any_dict,
+        "skip_system_message_in_guardrail": v_bool,
         **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
         "public_model_groups": v_str_or_list,
         "drop_params": v_bool,

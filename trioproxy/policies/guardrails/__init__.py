@@ -53,7 +53,8 @@ def _service(cls: type) -> Callable[[dict[str, Any], GuardrailResources], Any]:
         timeout = _timeout(kwargs, resources.config)
         try:
             return cls(http_client=resources.http_client, timeout=timeout, base_dir=resources.config.base_dir,
-                       **kwargs)
+                       skip_system_messages=resources.config.litellm_settings.get(
+                           "skip_system_message_in_guardrail") is True, **kwargs)
         except TypeError as exc:     # a setting of the wrong type reaching a constructor
             raise HandlerLoadError(f"invalid settings: {exc}") from None
     return make

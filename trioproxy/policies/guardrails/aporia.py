@@ -43,11 +43,9 @@ class AporiaGuardrail(ServiceGuardrail):
                                    "(or the environment variables APORIO_API_KEY and APORIO_API_BASE)")
         self.url = base.rstrip("/") + "/validate"
 
-    @staticmethod
-    def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
-        messages = data.get("messages")
+    def _messages(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         out = []
-        for m in messages if isinstance(messages, list) else ():
+        for m in self.request_messages(data):
             if isinstance(m, dict):
                 out.append(m if m.get("role") in _ROLES else {**m, "role": "other"})
         return out

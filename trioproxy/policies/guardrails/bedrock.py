@@ -38,7 +38,7 @@ from urllib.parse import quote
 import trio
 
 from ...errors import GuardrailViolationError
-from ...prompt import TextSlot, text_slots
+from ...prompt import TextSlot
 from ...upstream.providers.adapter import NativeRequest
 from ...upstream.providers.bedrock import AwsSigner
 from .service import GuardrailUnavailable, ServiceGuardrail, answer_texts, set_text
@@ -163,7 +163,7 @@ class BedrockGuardrail(ServiceGuardrail):
 
     # -- request ----------------------------------------------------------------------------------
     def _request_slots(self, data: dict[str, Any]) -> list[TextSlot]:
-        slots = [s for s in text_slots(data) if s.text.strip()]
+        slots = self.request_slots(data)
         if self.latest_only:
             messages = data.get("messages")
             users = [i for i, m in enumerate(messages or ()) if isinstance(m, dict) and m.get("role") == "user"]

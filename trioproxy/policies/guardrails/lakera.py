@@ -100,8 +100,9 @@ class LakeraGuardrail(ServiceGuardrail):
 
     def _request_messages(self, data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
         out = []
+        kept = {id(m) for m in self.request_messages(data)}
         for index, m in enumerate(data.get("messages") or ()):
-            text = _text(m.get("content")) if isinstance(m, dict) else None
+            text = _text(m.get("content")) if isinstance(m, dict) and id(m) in kept else None
             if text:
                 out.append((index, {"role": m.get("role", "user"), "content": text}))
         return out

@@ -43,7 +43,6 @@ from typing import Any
 
 from ...errors import GuardrailViolationError
 from ...hooks.loader import HandlerLoadError
-from ...prompt import text_slots
 from .service import GuardrailUnavailable, ServiceGuardrail, answer_texts, gather_limited, set_text
 
 __all__ = ["PresidioGuardrail"]
@@ -208,7 +207,7 @@ class PresidioGuardrail(ServiceGuardrail):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> Any:
         if "pre_call" not in self._modes() or self.scope == "output":
             return None
-        slots = [s for s in text_slots(data) if s.text.strip()]
+        slots = self.request_slots(data)
         if not slots:
             return None
         tokens = self._tokens_for(data) if self.output_parse_pii else None
@@ -229,7 +228,7 @@ class PresidioGuardrail(ServiceGuardrail):
     async def async_moderation_hook(self, data: dict, user_api_key_dict: Any, call_type: str) -> None:
         if self.scope == "output":
             return
-        texts = [s.text for s in text_slots(data) if s.text.strip()]
+        texts = [s.text for s in self.request_slots(data)]
 
         async def analyze_all() -> None:
             for results in await gather_limited(lambda t: self._analyze(t, data), texts):

@@ -35,6 +35,7 @@ import trio
 from ...errors import ServiceUnavailableError
 from ...hooks.base import CustomGuardrail
 from ...hooks.loader import HandlerLoadError
+from ...prompt import TextSlot, text_slots
 
 __all__ = ["GuardrailUnavailable", "ServiceGuardrail", "answer_texts", "gather_limited", "stream_texts"]
 
@@ -58,7 +59,8 @@ class ServiceGuardrail(CustomGuardrail):
     supported_modes: tuple[str, ...] = ("pre_call", "during_call", "post_call")
 
     def __init__(self, *, http_client: httpx.AsyncClient | None = None, timeout: float = 10.0,
-                 unreachable_fallback: str = "fail_closed", base_dir: Path | None = None, **kwargs: Any) -> None:
+                 unreachable_fallback: str = "fail_closed", base_dir: Path | None = None,
+                 skip_system_messages: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         modes = self._modes()
         unsupported = [m for m in modes if m not in self.supported_modes]
@@ -74,6 +76,26 @@ class ServiceGuardrail(CustomGuardrail):
         self.fail_open = unreachable_fallback == "fail_open"
         #: the config's directory (files a setting names are relative to it)
         self.base_dir = base_dir
+        #: ``litellm_settings.skip_system_message_in_guardrail``: system messages are not sent to the service
+        self.skip_system_messages = skip_system_messages
+
+    def request_slots(self, data: dict[str, Any]) -> list[TextSlot]:
+        """The request's non-blank texts (``prompt.text_slots``), without system messages when skipped."""
+        slots = [s for s in text_slots(data) if s.text.strip()]
+        if self.skip_system_messages:
+            messages = data.get("messages") or []
+            slots = [s for s in slots if s.message is None or not isinstance(messages[s.message], dict)
+                     or messages[s.message].get("role") not in ("system", "developer")]
+        return slots
+
+    def request_messages(self, data: dict[str, Any]) -> list[Any]:
+        """The request's messages, without system messages when skipped."""
+        messages = data.get("messages")
+        if not isinstance(messages, list):
+            return []
+        if self.skip_system_messages:
+            return [m for m in messages if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
+        return messages
 
     @property
     def name(self) -> str:
