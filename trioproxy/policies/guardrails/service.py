@@ -68,6 +68,9 @@ class ServiceGuardrail(CustomGuardrail):
             raise HandlerLoadError(
                 f"trioproxy's built-in {self.provider!r} guardrail supports the modes "
                 f"{', '.join(self.supported_modes)}; not {', '.join(map(repr, unsupported))}")
+        if self.optional_params:   # LiteLLM accepts them too; say so rather than ignore them silently
+            log.warning("guardrail %s: trioproxy's built-in %r does not use the setting(s) %s",
+                        self.name, self.provider, ", ".join(sorted(self.optional_params)))
         if unreachable_fallback not in ("fail_closed", "fail_open"):
             raise HandlerLoadError(f"unreachable_fallback must be 'fail_closed' or 'fail_open', "
                                    f"got {unreachable_fallback!r}")
