@@ -150,11 +150,24 @@ def test_litellm_guardrail_modes_trioproxy_lacks() -> None:
     problems = problems_of({"model_list": [MODEL], "guardrails": [
         {"guardrail_name": "a", "litellm_params": {"guardrail": "hide-secrets", "mode": "pre_mcp_call"}},
         {"guardrail_name": "b", "litellm_params": {"guardrail": "hide-secrets",
-                                                   "mode": {"tags": {"User-Agent: x": "pre_call"}, "default": "pre_call"}}},
+                                                   "mode": {"tags": {"User-Agent: x": "pre_cal"}, "default": "pre_call"}}},
+        {"guardrail_name": "c", "litellm_params": {"guardrail": "hide-secrets", "mode": {"tag": {}}}},
     ]})
     text = "\n".join(problems)
     assert "'pre_mcp_call' is a mode of LiteLLM's MCP gateway" in text
-    assert "LiteLLM's mode chosen by request tags" in text
+    assert "guardrails[1].litellm_params.mode: unknown mode 'pre_cal'; did you mean 'pre_call'?" in text
+    assert "guardrails[2].litellm_params.mode: a mode chosen by request tag is {tags: {tag: mode, ...}, " \
+           "default: mode}; unknown key(s) 'tag'" in text
+
+
+def test_mode_chosen_by_request_tag_is_parsed() -> None:
+    config = parse({"model_list": [MODEL], "guardrails": [{"guardrail_name": "b", "litellm_params": {
+        "guardrail": "hide-secrets", "mode": {"tags": {"User-Agent: claude-cli": ["pre_call", "post_call"]},
+                                              "default": "logging_only"}}}]})
+    spec = config.guardrails[0]
+    assert spec.modes == ["logging_only", "pre_call", "post_call"]
+    assert spec.modes_for({"User-Agent: claude-cli", "x"}) == ["pre_call", "post_call"]
+    assert spec.modes_for({"other"}) == ["logging_only"]
 
 
 @pytest.mark.parametrize(("cache_type", "expected"), [

@@ -37,6 +37,8 @@ def make_config(fake: FakeUpstream) -> dict[str, Any]:
             guard("pii-parse", "pre_call", output_parse_pii=True),
             guard("pii-post", "post_call"),
             guard("pii-during", "during_call", pii_entities_config={"PERSON": "BLOCK"}),
+            guard("pii-tagged", {"tags": {"User-Agent: claude-cli": "post_call", "trusted": []},
+                                 "default": "pre_call"}),
             guard("pii-adhoc", "pre_call", presidio_ad_hoc_recognizers="recognizers.json",
                   presidio_language="de", presidio_entities_deny_list=["EMAIL_ADDRESS"]),
         ],
@@ -173,3 +175,18 @@ def test_skip_system_message_in_guardrail(ctx: dict[str, Any]) -> None:
     sent = ctx["fake"].requests[-1].json["messages"]
     assert [m["content"] for m in sent] == ["Operator: John Smith", "I am <PERSON>, mail <EMAIL_ADDRESS>"]
     assert [s.json()["text"] for s in ctx["presidio"].seen(lambda s: s.path == "/analyze")] == [TEXT]
+
+
+def test_mode_chosen_by_request_tag(ctx: dict[str, Any]) -> None:
+    """LiteLLM's ``mode: {tags: …, default: …}``: the User-Agent tag, a metadata tag, the default."""
+    chat(ctx, ["pii-tagged"], model="leaky")                                  # default: pre_call
+    assert sent_upstream(ctx) == "I am <PERSON>, mail <EMAIL_ADDRESS>"
+    cli = openai.OpenAI(base_url=ctx["proxy"].url, api_key=MASTER_KEY, max_retries=0, timeout=30,
+                        default_headers={"User-Agent": "claude-cli/1.0.3 (external, cli)"})
+    answer = cli.chat.completions.create(model="leaky", messages=[{"role": "user", "content": TEXT}],
+                                         extra_body={"guardrails": ["pii-tagged"]})
+    assert sent_upstream(ctx) == TEXT                                         # post_call only
+    assert answer.choices[0].message.content == "Sure <PERSON>, your card <CREDIT_CARD>"
+    ctx["presidio"].requests.clear()
+    chat(ctx, ["pii-tagged"], metadata={"tags": ["trusted"]})                 # no mode: does not run
+    assert sent_upstream(ctx) == TEXT and ctx["presidio"].requests == []

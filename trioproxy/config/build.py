@@ -190,6 +190,11 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
     extra = params.pop("__extra__", {})
     path = f"guardrails[{index}].litellm_params.mode"
     modes = params["mode"]
+    tag_modes: dict[str, list[str]] = {}
+    default_modes: list[str] = []
+    if isinstance(modes, dict):   # LiteLLM's mode chosen by request tag: every mode it may run in
+        tag_modes, default_modes = modes["tags"], modes["default"]
+        modes = list(dict.fromkeys([*default_modes, *(m for ms in tag_modes.values() for m in ms)]))
     for mode in modes:
         if mode in _MCP_MODES:
             ctx.error(path, f"{mode!r} is a mode of LiteLLM's MCP gateway (it guards MCP tool calls), which "
@@ -205,6 +210,8 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
         default_on=bool(params.get("default_on", False)),
         stream_mode=params.get("stream_mode", "pass_through"),
         params=extra,
+        tag_modes=tag_modes,
+        default_modes=default_modes,
     )
 
 

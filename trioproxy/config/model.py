@@ -16,7 +16,7 @@ mappings of the validated YAML for code that takes a mapping by design (the acce
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -319,6 +319,20 @@ class GuardrailSpec:
     default_on: bool
     stream_mode: str
     params: dict[str, Any] = field(repr=False)   # a guardrail's own settings may hold its api_key
+    #: LiteLLM's mode chosen by request tag (``mode: {tags: …, default: …}``): request tag → modes, and
+    #: the modes of a request no tag matches; empty for a plain mode (``modes`` is then all of them)
+    tag_modes: dict[str, list[str]] = field(default_factory=dict)
+    default_modes: list[str] = field(default_factory=list)
+
+    def modes_for(self, tags: Collection[str]) -> list[str]:
+        """The modes this guardrail runs in for a request with ``tags`` (the first tag of the config
+        that the request carries, else ``default``)."""
+        if not self.tag_modes:
+            return self.modes
+        for tag, modes in self.tag_modes.items():
+            if tag in tags:
+                return modes
+        return self.default_modes
 
 
 @dataclass(frozen=True, repr=False)

@@ -70,11 +70,21 @@ ROUTING_LITELLM_SETTINGS = ("fallbacks", "context_window_fallbacks", "content_po
 
 
 def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
-    """A mode or a list of modes; LiteLLM's modes chosen by request tag are named as such."""
-    if isinstance(value, dict) and ("tags" in value or "default" in value):
-        ctx.error(path, "LiteLLM's mode chosen by request tags ({tags: {...}, default: ...}) is not supported by "
-                        "trioproxy; give one mode or a list of modes (pre_call, during_call, post_call, logging_only)")
-        return INVALID
+    """A mode or a list of modes, or LiteLLM's mode chosen by request tag:
+    ``{tags: {"User-Agent: claude-cli": mode or [modes], …}, default: mode or [modes]}``
+    (returned as ``{"tags": {tag: [modes]}, "default": [modes]}``; docs/guardrails.md)."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"tags", "default"})
+        if unknown or not value:
+            ctx.error(path, "a mode chosen by request tag is {tags: {tag: mode, ...}, default: mode}"
+                            + (f"; unknown key(s) {', '.join(map(repr, unknown))}" if unknown else ""))
+            return INVALID
+        tags = value.get("tags") or {}
+        if not isinstance(tags, dict):
+            ctx.error(f"{path}.tags", f"expected a mapping of request tag → mode(s), got {describe(tags)}")
+            return INVALID
+        out = {str(tag): v_str_or_list(modes, f"{path}.tags.{tag}", ctx) for tag, modes in tags.items()}
+        return {"tags": out, "default": v_str_or_list(value.get("default"), f"{path}.default", ctx)}
     return v_str_or_list(value, path, ctx)
 
 
