@@ -246,3 +246,10 @@ def test_litellm_keys_for_what_trioproxy_always_does_load_with_a_note(section: s
     """Keys whose feature trioproxy has without them load, with a note saying why (not "coming")."""
     config = parse({"model_list": [MODEL], section: {key: True}})
     assert any(f"{section}.{key}" in note and why in note for note in config.notes), config.notes
+
+
+def test_a_models_guardrails_must_be_configured() -> None:
+    (problem,) = problems_of({"model_list": [{"model_name": "m", "litellm_params": {
+        "model": "fake/demo", "guardrails": ["nope"]}}]})
+    assert "model_list[0].litellm_params.guardrails: 'nope' is not a guardrail_name of the guardrails section" \
+        in problem

@@ -27,7 +27,9 @@ def make_config(fake: FakeUpstream) -> dict[str, Any]:
     return {
         "model_list": [{"model_name": m, "litellm_params": {"model": f"openai/{m}", "api_base": fake.base_url,
                                                              "api_key": UPSTREAM_KEY}}
-                       for m in ("plain", "tokens", "leaky")],
+                       for m in ("plain", "tokens", "leaky")] + [
+            {"model_name": "guarded", "litellm_params": {"model": "openai/plain", "api_base": fake.base_url,
+                                                         "api_key": UPSTREAM_KEY, "guardrails": ["pii-mask"]}}],
         "general_settings": {"master_key": MASTER_KEY},
         "litellm_settings": {"num_retries": 0, "skip_system_message_in_guardrail": True},
         "guardrails": [
@@ -190,3 +192,14 @@ def test_mode_chosen_by_request_tag(ctx: dict[str, Any]) -> None:
     ctx["presidio"].requests.clear()
     chat(ctx, ["pii-tagged"], metadata={"tags": ["trusted"]})                 # no mode: does not run
     assert sent_upstream(ctx) == TEXT and ctx["presidio"].requests == []
+
+
+def test_a_models_guardrails_run_without_being_named(ctx: dict[str, Any]) -> None:
+    """``litellm_params.guardrails`` on a deployment: every request to that model runs them."""
+    client(ctx).chat.completions.create(model="guarded", messages=[{"role": "user", "content": TEXT}])
+    assert sent_upstream(ctx) == "I am <PERSON>, mail <EMAIL_ADDRESS>"
+    client(ctx).chat.completions.create(model="guarded", messages=[{"role": "user", "content": TEXT}],
+                                        extra_body={"guardrails": {"pii-mask": False}})   # cannot switch it off
+    assert sent_upstream(ctx) == "I am <PERSON>, mail <EMAIL_ADDRESS>"
+    chat(ctx, [])
+    assert sent_upstream(ctx) == TEXT                                 # another model: not guarded

@@ -161,6 +161,7 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         provider_params=MappingProxyType(provider_params),
         secret_refs=MappingProxyType(_secret_refs(raw_entry)),
         litellm_model=model,
+        guardrails=tuple(params.get("guardrails", ())),
     )
 
 
@@ -274,6 +275,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         spec = _build_guardrail(i, entry, ctx)
         if spec is not None:
             guardrails.append(spec)
+
+    names = {g.name for g in guardrails}
+    for dep in deployments:     # a model's guardrails must be configured: a typo would skip one
+        for name in dep.guardrails:
+            if name not in names:
+                ctx.error(f"model_list[{dep.index}].litellm_params.guardrails",
+                          f"{name!r} is not a guardrail_name of the guardrails section "
+                          f"(guardrails: {', '.join(sorted(names)) or 'none'})")
 
     database_url = _database_url(general.get("database_url"), base_dir)
     if database_url is None:

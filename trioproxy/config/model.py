@@ -277,6 +277,8 @@ class Deployment:
     #: ``litellm_params.model`` as written ("" for a deployment built by hand): a wildcard's pattern
     #: (``model: "*"`` passes the request's provider, ``openai/*`` does not)
     litellm_model: str = ""
+    #: ``litellm_params.guardrails``: guardrails every request to this model runs (as if named)
+    guardrails: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines

@@ -206,6 +206,8 @@ MODEL_PARAMS = Section(
         **dict.fromkeys(ROUTING_SETTINGS, v_any),
         # /v1/responses through chat completions: what trioproxy does for every deployment today
         "use_chat_completions_api": v_bool,
+        # guardrails every request to this model runs (names of the guardrails section; docs/guardrails.md)
+        "guardrails": v_str_or_list,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
@@ -374,7 +376,7 @@ PASS_THROUGH_ENTRY = Section(
     required=("path", "target"),
     # LiteLLM's fields for what trioproxy does not do on pass-through routes (ids are for its UI;
     # guardrails would need the body parsed; the client's query is always merged)
-    unsupported=("id", "guardrails", "merge_query_params", "is_from_config", "custom_llm_provider"),
+    unsupported=("id", "merge_query_params", "is_from_config", "custom_llm_provider"),
 )
 
 HTTP_POOL = Section(
