@@ -478,6 +478,10 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
         return ProblemCause("g", "handler file: " + _handler_detail(message))
     if re.match(r"guardrails\[\d+\]\.litellm_params\.guardrail$", path):
         name = _bad_name(message) or ""
+        unsupported_mode = re.search(r"built-in '[^']+' guardrail supports the modes .*; not '([^']+)'", message)
+        if unsupported_mode:    # a mode of a built-in trioproxy has (MCP modes are counted under (g) already)
+            mode = unsupported_mode.group(1)
+            return ProblemCause("g", "MCP guardrail mode") if "mcp" in mode else ProblemCause("c", f"{name} {mode}")
         if "." not in name and any(b in message for b in builtin):
             return ProblemCause("c", name)
         return ProblemCause("g", "handler file: " + _handler_detail(message))
