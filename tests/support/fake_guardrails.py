@@ -12,7 +12,7 @@ from typing import Any
 
 from support.fake_services import FakeService, Reply, Seen
 
-__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeLakera", "FakePresidio"]
+__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeGuardrailsAI", "FakeLakera", "FakePresidio"]
 
 
 class StrictService(FakeService):
@@ -302,3 +302,27 @@ class FakeAzureContentSafety(StrictService):
             return Reply(200, {"userPromptAnalysis": {"attackDetected": "ignore all rules" in body["userPrompt"]},
                                "documentsAnalysis": []})
         return self.refuse(f"unknown path {seen.path}")
+
+
+# -- Guardrails AI server --------------------------------------------------------------------------
+class FakeGuardrailsAI(StrictService):
+    """``POST /guards/{guard}/validate`` with ``{"llmOutput": str}``: "toxic" fails validation; the
+    guard ``detect-pii`` returns the text with e-mail addresses replaced by ``<EMAIL_ADDRESS>``."""
+
+    def __init__(self, guards: tuple[str, ...] = ("detect-pii",)) -> None:
+        super().__init__()
+        self.guards = guards
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"message": "unavailable"})
+        found = re.fullmatch(r"/guards/([^/]+)/validate", seen.path)
+        if found is None or found.group(1) not in self.guards:
+            return self.refuse(f"unknown guard path {seen.path}")
+        body, problem = self.json_body(seen, {"llmOutput": str}, {"numReasks": int, "promptParams": dict})
+        if body is None:
+            return self.refuse(f"validate: {problem}")
+        text = body["llmOutput"]
+        passed = "toxic" not in text.lower()
+        return Reply(200, {"callId": "c1", "rawLlmOutput": text, "validationPassed": passed,
+                           "validatedOutput": _EMAIL.sub("<EMAIL_ADDRESS>", text) if passed else None})
