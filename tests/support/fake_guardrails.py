@@ -12,7 +12,7 @@ from typing import Any
 
 from support.fake_services import FakeService, Reply, Seen
 
-__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeGuardrailsAI", "FakeLakera", "FakePresidio"]
+__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeGenericGuardrail", "FakeGuardrailsAI", "FakeLakera", "FakePresidio"]
 
 
 class StrictService(FakeService):
@@ -326,3 +326,39 @@ class FakeGuardrailsAI(StrictService):
         passed = "toxic" not in text.lower()
         return Reply(200, {"callId": "c1", "rawLlmOutput": text, "validationPassed": passed,
                            "validatedOutput": _EMAIL.sub("<EMAIL_ADDRESS>", text) if passed else None})
+
+
+# -- LiteLLM's Generic Guardrail API ---------------------------------------------------------------
+class FakeGenericGuardrail(StrictService):
+    """``POST /beta/litellm_basic_guardrail_api``: "blockme" → BLOCKED; e-mail addresses → the texts
+    with ``[EMAIL]`` (GUARDRAIL_INTERVENED); else NONE. Checks ``x-api-key`` and the payload's keys."""
+
+    NONE_OR = type(None)
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"detail": "unavailable"})
+        if seen.path != "/beta/litellm_basic_guardrail_api":
+            return self.refuse(f"unknown path {seen.path}")
+        if seen.headers.get("x-api-key") != self.api_key:
+            self.problems.append("wrong x-api-key")
+            return Reply(401, {"detail": "unauthorized"})
+        none = self.NONE_OR
+        body, problem = self.json_body(
+            seen, {"texts": list, "input_type": str, "additional_provider_specific_params": dict},
+            {"litellm_call_id": (str, none), "litellm_trace_id": (str, none), "request_data": (dict, none),
+             "images": (list, none), "tools": (list, none), "tool_calls": (list, none),
+             "structured_messages": (list, none), "request_headers": (dict, none), "litellm_version": (str, none)})
+        if body is None or body["input_type"] not in ("request", "response") or \
+                not all(isinstance(t, str) for t in body["texts"]):
+            return self.refuse(f"guardrail api: {problem or 'input_type / texts'}")
+        texts = body["texts"]
+        if any("blockme" in t for t in texts):
+            return Reply(200, {"action": "BLOCKED", "blocked_reason": "policy 7"})
+        if any(_EMAIL.search(t) for t in texts):
+            return Reply(200, {"action": "GUARDRAIL_INTERVENED", "texts": [_EMAIL.sub("[EMAIL]", t) for t in texts]})
+        return Reply(200, {"action": "NONE"})

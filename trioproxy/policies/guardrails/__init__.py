@@ -17,6 +17,7 @@ from ...hooks.loader import HandlerLoadError
 from .aporia import AporiaGuardrail
 from .azure import AzureContentSafetyCallback, AzurePromptShield, AzureTextModeration
 from .bedrock import BedrockGuardrail
+from .generic_api import GenericGuardrailAPI
 from .guardrails_ai import GuardrailsAI
 from .lakera import LakeraGuardrail
 from .presidio import PresidioGuardrail
@@ -68,6 +69,7 @@ LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any
     "azure/text_moderations": _service(AzureTextModeration),
     "azure/prompt_shield": _service(AzurePromptShield),
     "guardrails_ai": _service(GuardrailsAI),
+    "generic_guardrail_api": _service(GenericGuardrailAPI),
     "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
