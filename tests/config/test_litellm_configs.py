@@ -189,7 +189,7 @@ def test_settings_of_other_cache_backends_are_named() -> None:
     assert "LiteLLM's cache mode (default_off" in text
 
 
-@pytest.mark.parametrize("name", ["aim", "pangea", "lakera", "model_armor"])
+@pytest.mark.parametrize("name", ["noma", "pangea", "lakera", "model_armor"])
 def test_litellm_builtin_guardrails_are_named(name: str) -> None:
     (problem,) = problems_of({"model_list": [MODEL, {"model_name": "m", "litellm_params": {"model": "fake/x",
                                                                                            "timeout": "x"}}],

@@ -37,7 +37,7 @@ def test_every_built_in_guardrail_problem_in_one_run(tmp_path: Path) -> None:
             g("l-flag", "lakera_v2", api_key=SECRET, on_flagged="shout"),
             g("l-timeout", "lakera_v2", api_key=SECRET, guardrail_timeout=30),
             g("l-fallback", "lakera_v2", api_key=SECRET, unreachable_fallback="maybe"),
-            g("unbuilt", "aim"),
+            g("unbuilt", "pangea"),
         ],
     }
     path = write_config(tmp_path, config)
@@ -55,7 +55,7 @@ def test_every_built_in_guardrail_problem_in_one_run(tmp_path: Path) -> None:
         ("guardrails[5]", "on_flagged is 'block' or 'monitor', got 'shout'"),
         ("guardrails[6]", "guardrail_timeout (30 s) must be below general_settings.hook_timeout_seconds (20 s)"),
         ("guardrails[7]", "unreachable_fallback must be 'fail_closed' or 'fail_open', got 'maybe'"),
-        ("guardrails[8]", "'aim' is one of LiteLLM's built-in guardrails; trioproxy has no built-in"),
+        ("guardrails[8]", "'pangea' is one of LiteLLM's built-in guardrails; trioproxy has no built-in"),
         ("litellm_settings.callbacks[0]", "prompt_injection_params.llm_api_name 'nope' must be a model_name"),
         ("litellm_settings.callbacks[1]", "azure_content_safety needs litellm_settings.azure_content_safety_params"),
     ]

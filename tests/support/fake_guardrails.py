@@ -12,7 +12,7 @@ from typing import Any
 
 from support.fake_services import FakeService, Reply, Seen
 
-__all__ = ["FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeGenericGuardrail", "FakeGuardrailsAI", "FakeLakera", "FakePresidio"]
+__all__ = ["FakeAim", "FakeAporia", "FakeAzureContentSafety", "FakeBedrockGuardrail", "FakeGenericGuardrail", "FakeGuardrailsAI", "FakeLakera", "FakePresidio"]
 
 
 class StrictService(FakeService):
@@ -362,3 +362,41 @@ class FakeGenericGuardrail(StrictService):
         if any(_EMAIL.search(t) for t in texts):
             return Reply(200, {"action": "GUARDRAIL_INTERVENED", "texts": [_EMAIL.sub("[EMAIL]", t) for t in texts]})
         return Reply(200, {"action": "NONE"})
+
+
+# -- Aim Security ----------------------------------------------------------------------------------
+class FakeAim(StrictService):
+    """``POST /fw/v1/analyze`` with a bearer key and ``x-aim-litellm-hook``. "jailbreak" → block;
+    "Alice" in the last message (pre_call) → anonymized to ``[NAME_1]`` (a session entity)."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def handle(self, seen: Seen) -> Reply:
+        if self.status is not None:
+            return Reply(self.status, {"detail": "unavailable"})
+        if seen.path != "/fw/v1/analyze":
+            return self.refuse(f"unknown path {seen.path}")
+        if seen.headers.get("authorization") != f"Bearer {self.api_key}":
+            self.problems.append("wrong bearer key")
+            return Reply(401, {"detail": "unauthorized"})
+        hook = seen.headers.get("x-aim-litellm-hook")
+        if hook not in ("pre_call", "moderation", "output") or not seen.headers.get("x-aim-litellm-version"):
+            return self.refuse(f"x-aim-litellm-hook {hook!r} / version header")
+        body, problem = self.json_body(seen, {"messages": list}, {})
+        if body is None:
+            return self.refuse(f"analyze: {problem}")
+        texts = [str(m.get("content")) for m in body["messages"] if isinstance(m, dict)]
+        analysis = {"policy_drill_down": {"jailbreak": {}}, "session_entities": []}
+        if any("jailbreak" in t for t in texts):
+            return Reply(200, {"analysis_result": analysis, "required_action": {
+                "action_type": "block_action", "detection_message": "Jailbreak attempt detected"}})
+        last = body["messages"][-1] if body["messages"] else {}
+        if hook == "pre_call" and "Alice" in str(last.get("content")):
+            analysis["session_entities"] = [{"name": "NAME_1", "content": "Alice"}]
+            redacted = {"role": last.get("role"), "content": str(last.get("content")).replace("Alice", "[NAME_1]")}
+            return Reply(200, {"analysis_result": analysis, "required_action": {
+                "action_type": "anonymize_action",
+                "chat_redaction_result": {"redacted_new_message": redacted, "all_redacted_messages": []}}})
+        return Reply(200, {"analysis_result": analysis, "required_action": None})

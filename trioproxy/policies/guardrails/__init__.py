@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...hooks.loader import HandlerLoadError
+from .aim import AimGuardrail
 from .aporia import AporiaGuardrail
 from .azure import AzureContentSafetyCallback, AzurePromptShield, AzureTextModeration
 from .bedrock import BedrockGuardrail
@@ -70,6 +71,7 @@ LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any
     "azure/prompt_shield": _service(AzurePromptShield),
     "guardrails_ai": _service(GuardrailsAI),
     "generic_guardrail_api": _service(GenericGuardrailAPI),
+    "aim": _service(AimGuardrail),
     "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
