@@ -13,6 +13,7 @@ import pytest
 
 from conftest import MASTER_KEY, UPSTREAM_KEY
 from support.fake_guardrails import FakePresidio
+from support.fake_services import FakeService, Reply, Seen
 from support.fake_upstream import Behavior, FakeUpstream
 from support.proxy_process import ProxyProcess, write_config
 
@@ -31,7 +32,8 @@ def make_config(fake: FakeUpstream) -> dict[str, Any]:
             {"model_name": "guarded", "litellm_params": {"model": "openai/plain", "api_base": fake.base_url,
                                                          "api_key": UPSTREAM_KEY, "guardrails": ["pii-mask"]}}],
         "general_settings": {"master_key": MASTER_KEY},
-        "litellm_settings": {"num_retries": 0, "skip_system_message_in_guardrail": True},
+        "litellm_settings": {"num_retries": 0, "skip_system_message_in_guardrail": True,
+                             "callbacks": ["capture.handler"]},
         "guardrails": [
             guard("pii-mask", "pre_call"),
             guard("pii-block", "pre_call", pii_entities_config={"CREDIT_CARD": "BLOCK", "EMAIL_ADDRESS": "MASK"}),
@@ -39,12 +41,37 @@ def make_config(fake: FakeUpstream) -> dict[str, Any]:
             guard("pii-parse", "pre_call", output_parse_pii=True),
             guard("pii-post", "post_call"),
             guard("pii-during", "during_call", pii_entities_config={"PERSON": "BLOCK"}),
+            guard("pii-logs", {"tags": {"mask-logs": "logging_only"}, "default": []}),
             guard("pii-tagged", {"tags": {"User-Agent: claude-cli": "post_call", "trusted": []},
                                  "default": "pre_call"}),
             guard("pii-adhoc", "pre_call", presidio_ad_hoc_recognizers="recognizers.json",
                   presidio_language="de", presidio_entities_deny_list=["EMAIL_ADDRESS"]),
         ],
     }
+
+
+#: a logging callback that writes what it receives (a sync method: the sink runs it in a thread)
+CAPTURE = """
+import json, os, urllib.request
+from trioproxy import CustomLogger
+
+class Capture(CustomLogger):
+    def log_success_event(self, kwargs, response_obj, start_time, end_time):
+        record = {"id": kwargs["litellm_call_id"], "messages": kwargs["messages"], "input": kwargs["input"],
+                  "original_response": kwargs.get("original_response"),
+                  "answer": response_obj["choices"][0]["message"]["content"]}
+        request = urllib.request.Request(os.environ["CAPTURE_URL"], data=json.dumps(record).encode(),
+                                         headers={"content-type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+
+handler = Capture()
+"""
+
+class Collector(FakeService):
+    """Receives what the capture callback logged (so a test waits for it without polling)."""
+
+    def handle(self, seen: Seen) -> Reply:
+        return Reply(200, {})
 
 
 RECOGNIZERS = [{"name": "Project names", "supported_language": "de", "supported_entity": "PROJECT",
@@ -55,10 +82,12 @@ RECOGNIZERS = [{"name": "Project names", "supported_language": "de", "supported_
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("presidio")
     with FakeUpstream(api_key=UPSTREAM_KEY) as fake, FakePresidio() as presidio:
-        path = write_config(directory, make_config(fake), files={"recognizers.json": json.dumps(RECOGNIZERS)})
-        with ProxyProcess(path, env={"PRESIDIO_ANALYZER_API_BASE": presidio.url,
-                                     "PRESIDIO_ANONYMIZER_API_BASE": presidio.url}) as proxy:
-            yield {"proxy": proxy, "fake": fake, "presidio": presidio}
+        path = write_config(directory, make_config(fake), files={"recognizers.json": json.dumps(RECOGNIZERS),
+                                                                 "capture.py": CAPTURE})
+        with Collector() as captured, ProxyProcess(path, env={"PRESIDIO_ANALYZER_API_BASE": presidio.url,
+                                                             "PRESIDIO_ANONYMIZER_API_BASE": presidio.url,
+                                                             "CAPTURE_URL": captured.url}) as proxy:
+            yield {"proxy": proxy, "fake": fake, "presidio": presidio, "captured": captured}
         assert not fake.errors, fake.errors
 
 
@@ -203,3 +232,23 @@ def test_a_models_guardrails_run_without_being_named(ctx: dict[str, Any]) -> Non
     assert sent_upstream(ctx) == "I am <PERSON>, mail <EMAIL_ADDRESS>"
     chat(ctx, [])
     assert sent_upstream(ctx) == TEXT                                 # another model: not guarded
+
+
+def test_logging_only_masks_what_the_callbacks_receive(ctx: dict[str, Any]) -> None:
+    """``logging_only`` (here chosen by the request tag ``mask-logs``): the request and the answer are
+    untouched; the logging callback receives them masked, and never the raw upstream text."""
+    text = TEXT + " (logged)"
+    answer = client(ctx).chat.completions.create(
+        model="leaky", messages=[{"role": "user", "content": text}], extra_body={"metadata": {"tags": ["mask-logs"]}})
+    assert sent_upstream(ctx) == text
+    assert answer.choices[0].message.content == "Sure Jane Doe, your card 4111 1111 1111 1111"
+
+    def logged(requests: list[Seen]) -> list[Any]:
+        return [r for r in (s.json() for s in requests) if "(logged)" in r["messages"][-1]["content"]]
+
+    ctx["captured"].wait_for(lambda requests: bool(logged(requests)))
+    (record,) = logged(ctx["captured"].seen())
+    assert record["messages"] == [{"role": "user", "content": "I am <PERSON>, mail <EMAIL_ADDRESS> (logged)"}]
+    assert record["input"] == record["messages"]
+    assert record["answer"] == "Sure <PERSON>, your card <CREDIT_CARD>"
+    assert record["original_response"] is None

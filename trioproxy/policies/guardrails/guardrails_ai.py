@@ -8,13 +8,16 @@ As LiteLLM's ``GuardrailsAI`` (``guardrail_hooks/guardrails_ai/guardrails_ai.py`
 * ``pre_call``: the last user message is validated and replaced by the guard's ``validatedOutput``
   (or ``rawLlmOutput``), so a guard that fixes text (PII redaction) changes what the model sees.
 * ``post_call``: the answer's text is validated (on streams: assembled, once, before ``[DONE]``).
-* ``logging_only`` (LiteLLM validates what its logging callbacks receive) is not supported, and
-  LiteLLM's ``guardrails_ai_api_input_format: inputs`` (which its own code says does not work with
-  the Guardrails AI API) neither: startup errors.
+* ``logging_only``: as LiteLLM, the last user message of what the logging callbacks receive is
+  validated and replaced by the validated text (``logging_only.py``; the request is untouched). A
+  failed validation stops the event's delivery to the callbacks.
+* LiteLLM's ``guardrails_ai_api_input_format: inputs`` (which its own code says does not work with
+  the Guardrails AI API) is a startup error.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from typing import Any
@@ -32,7 +35,7 @@ log = logging.getLogger("trioproxy.guardrails.guardrails_ai")
 
 class GuardrailsAI(ServiceGuardrail):
     provider = "guardrails_ai"
-    supported_modes = ("pre_call", "post_call")
+    supported_modes = ("pre_call", "post_call", "logging_only")
 
     def __init__(self, *, guard_name: str | None = None, api_base: str | None = None,
                  guardrails_ai_api_input_format: str = "llmOutput", **kwargs: Any) -> None:
@@ -78,3 +81,21 @@ class GuardrailsAI(ServiceGuardrail):
         texts = answer_texts(response)
         if texts and texts[0][2]:
             await self.validate(texts[0][2], data)
+
+    async def async_logging_hook(self, kwargs: dict[str, Any], result: Any, call_type: str) -> tuple[dict, Any]:
+        """``logging_only``: the logged last user message, validated (a copy; ``logging_only.py``)."""
+        messages = kwargs.get("messages")
+        if not isinstance(messages, list):
+            return kwargs, result
+        copied = {"messages": copy.deepcopy(messages)}
+        changed = await self.async_pre_call_hook(None, None, copied, call_type)
+        if changed is None:
+            return kwargs, result
+        kwargs = {**kwargs, "messages": copied["messages"]}
+        if kwargs.get("input") is not None:
+            kwargs["input"] = copied["messages"]
+        extra = kwargs.get("additional_args")
+        if isinstance(extra, dict) and isinstance(extra.get("complete_input_dict"), dict):
+            kwargs["additional_args"] = {**extra, "complete_input_dict": {**extra["complete_input_dict"],
+                                                                          "messages": copied["messages"]}}
+        return kwargs, result

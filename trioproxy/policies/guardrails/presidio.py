@@ -24,7 +24,7 @@ Modes: ``pre_call`` masks (or blocks) the request; ``during_call`` only blocks (
 a request already sent cannot be masked); ``post_call`` masks (or blocks) the answer — on a stream
 the answer is held and sent masked as one piece, as LiteLLM does with ``apply_to_output``.
 ``presidio_filter_scope`` (``input`` | ``output`` | ``both``) limits which side is checked.
-``logging_only`` (masking only what logging callbacks see) is not supported: a startup error says so.
+``logging_only`` masks only what the logging callbacks receive (``logging_only.py``), on every request.
 Outages follow ``service.py`` (503, or ``unreachable_fallback: fail_open``); LiteLLM lets a
 request through unmasked when the analyzer answers an HTTP error and no entity is configured — here
 it is an outage like any other.
@@ -43,6 +43,7 @@ from typing import Any
 
 from ...errors import GuardrailViolationError
 from ...hooks.loader import HandlerLoadError
+from .logging_only import mask_kwargs
 from .service import GuardrailUnavailable, ServiceGuardrail, answer_texts, gather_limited, set_text
 
 __all__ = ["PresidioGuardrail"]
@@ -66,6 +67,7 @@ def _api_base(value: str | None, variable: str, name: str) -> str:
 
 class PresidioGuardrail(ServiceGuardrail):
     provider = "presidio"
+    supported_modes = ("pre_call", "during_call", "post_call", "logging_only")
 
     def __init__(self, *, presidio_analyzer_api_base: str | None = None,
                  presidio_anonymizer_api_base: str | None = None, output_parse_pii: bool = False,
@@ -235,6 +237,18 @@ class PresidioGuardrail(ServiceGuardrail):
                 self._block(results)
 
         await self.checked(analyze_all)
+
+    async def async_logging_hook(self, kwargs: dict[str, Any], result: Any, call_type: str) -> tuple[dict, Any]:
+        """``logging_only``: the logged messages and answer, masked (copies; ``logging_only.py``)."""
+        data = kwargs.get("litellm_params", {}).get("metadata") or {}
+
+        async def mask(texts: list[str], _data: dict[str, Any]) -> list[str]:
+            masked = await self._mask_texts(texts, {"metadata": data})
+            if masked is None:     # unreachable_fallback: fail_open — logged as it is
+                return texts
+            return masked
+
+        return await mask_kwargs(kwargs, result, mask, {})
 
     # -- answer -----------------------------------------------------------------------------------
     def _masks_output(self) -> bool:
