@@ -30,7 +30,8 @@ def test_block_rewrite_and_outage(fake_upstream: FakeUpstream, start_proxy: Call
             "general_settings": {"master_key": MASTER_KEY},
             "litellm_settings": {"num_retries": 0},
             "guardrails": [g("pillar", ["pre_call", "post_call"]),
-                           g("pillar-open", "pre_call", unreachable_fallback="fail_open")],
+                           g("pillar-open", "pre_call", unreachable_fallback="fail_open"),
+                           g("pillar-fast", "pre_call", guardrail_timeout=0.5)],
         })
         client = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=30)
         fake_upstream.set_behavior("up-model", Behavior(content="reach me at bob@example.com"))
@@ -48,6 +49,17 @@ def test_block_rewrite_and_outage(fake_upstream: FakeUpstream, start_proxy: Call
             client.chat.completions.create(model="gpt-test", extra_body={"guardrails": ["pillar"]},
                                            messages=[{"role": "user", "content": "blockme"}])
         assert caught.value.body["message"] == "Content blocked by guardrail: policy 7"
+
+        guard.hold.clear()          # the service takes no decision: the time limit decides
+        try:
+            response = httpx.post(f"{proxy.url}/chat/completions", timeout=30,
+                                  headers={"authorization": f"Bearer {MASTER_KEY}"},
+                                  json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}],
+                                        "guardrails": ["pillar-fast"]})
+        finally:
+            guard.hold.set()
+        assert response.status_code == 503
+        assert "no answer within 0.5 s" in response.json()["error"]["message"]
 
         guard.status = 502
         response = httpx.post(f"{proxy.url}/chat/completions", timeout=30, headers={"authorization": f"Bearer {MASTER_KEY}"},
