@@ -28,8 +28,7 @@ def test_every_built_in_guardrail_problem_in_one_run(tmp_path: Path) -> None:
                              "azure_content_safety_params": {"endpoint": "http://127.0.0.1:9"}},
         "guardrails": [
             g("p-env", "presidio"),
-            g("p-log", "presidio", "logging_only", presidio_analyzer_api_base="http://a",
-              presidio_anonymizer_api_base="http://b"),
+            g("l-log", "lakera_v2", "logging_only", api_key=SECRET),
             g("p-action", "presidio", presidio_analyzer_api_base="http://a", presidio_anonymizer_api_base="http://b",
               pii_entities_config={"PERSON": "HIDE"}),
             g("b-id", "bedrock"),
