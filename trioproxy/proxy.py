@@ -80,6 +80,7 @@ from .observability.observer import REQUEST_LOGGER, RequestObserver
 from .observability.prices import Price
 from .observability.sink import LoggingSink
 from .policies.builtins import BuiltinResources, Builtins
+from .policies.guardrails.logging_only import logging_hooks
 from .secret_managers.refresh import SecretRefresher
 from .spend import SpendWriter, default_outbox_dir, flush_interval_for
 from .spend.admission import AdmissionSettings, Admitter
@@ -477,6 +478,7 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
         error_log_interval=general.callback_error_log_interval,
     )
     metrics.bind_sink(lambda: sink.depth, lambda: sink.dropped)
+    sink.logging_hooks = logging_hooks(handlers.plan.handlers)   # logging_only guardrails (presidio)
     response_cache = build_response_cache(config.litellm.cache, config.source, metrics.cache_lookup)
     # observers, in order: the logging event first ("exactly one outcome event" must not depend on
     # the metrics or the cache store working), then the response cache's store

@@ -58,7 +58,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
           success_callback: [datadog]
         guardrails:
           - guardrail_name: pii
-            litellm_params: {guardrail: presidio, mode: pre_call}
+            litellm_params: {guardrail: pangea, mode: pre_call}
     """))
     done = subprocess.run([sys.executable, "-m", "trioproxy", "check", str(config)], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
@@ -76,7 +76,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
     ], problems
     text = "\n".join(problems)
     assert "did you mean 'master_key'?" in text
-    assert "'presidio' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'presidio'" in text
+    assert "'pangea' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'pangea'" in text
     assert "cannot find module 'missing_module'" in text
     assert "'langfuse' is one of LiteLLM's logging integrations" in text
     assert "log_success_event cannot be called with the seeds' 4 arguments" in text
@@ -101,8 +101,8 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not supported by trioproxy"),
     ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
      "trioproxy has no built-in logging integrations: write a CustomLogger"),
-    ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
-     "trioproxy has no LiteLLM built-in guardrails: write a custom guardrail"),
+    ("litellm_settings", "guardrails", [{"prompt_injection": True}],
+     "trioproxy does not implement this setting of LiteLLM's guardrails"),
 ])
 def test_a_litellm_key_trioproxy_lacks_is_named_never_a_typo(section: str, key: str, value: Any, expected: str) -> None:
     (problem,) = problems_of({"model_list": [MODEL], section: {key: value}})
@@ -149,11 +149,24 @@ def test_litellm_guardrail_modes_trioproxy_lacks() -> None:
     problems = problems_of({"model_list": [MODEL], "guardrails": [
         {"guardrail_name": "a", "litellm_params": {"guardrail": "hide-secrets", "mode": "pre_mcp_call"}},
         {"guardrail_name": "b", "litellm_params": {"guardrail": "hide-secrets",
-                                                   "mode": {"tags": {"User-Agent: x": "pre_call"}, "default": "pre_call"}}},
+                                                   "mode": {"tags": {"User-Agent: x": "pre_cal"}, "default": "pre_call"}}},
+        {"guardrail_name": "c", "litellm_params": {"guardrail": "hide-secrets", "mode": {"tag": {}}}},
     ]})
     text = "\n".join(problems)
     assert "'pre_mcp_call' is a mode of LiteLLM's MCP gateway" in text
-    assert "LiteLLM's mode chosen by request tags" in text
+    assert "guardrails[1].litellm_params.mode: unknown mode 'pre_cal'; did you mean 'pre_call'?" in text
+    assert "guardrails[2].litellm_params.mode: a mode chosen by request tag is {tags: {tag: mode, ...}, " \
+           "default: mode}; unknown key(s) 'tag'" in text
+
+
+def test_mode_chosen_by_request_tag_is_parsed() -> None:
+    config = parse({"model_list": [MODEL], "guardrails": [{"guardrail_name": "b", "litellm_params": {
+        "guardrail": "hide-secrets", "mode": {"tags": {"User-Agent: claude-cli": ["pre_call", "post_call"]},
+                                              "default": "logging_only"}}}]})
+    spec = config.guardrails[0]
+    assert spec.modes == ["logging_only", "pre_call", "post_call"]
+    assert spec.modes_for({"User-Agent: claude-cli", "x"}) == ["pre_call", "post_call"]
+    assert spec.modes_for({"other"}) == ["logging_only"]
 
 
 @pytest.mark.parametrize(("cache_type", "expected"), [
@@ -175,7 +188,7 @@ def test_settings_of_other_cache_backends_are_named() -> None:
     assert "cache_params.mode" not in text   # LiteLLM's cache mode is trioproxy's too (test_cache_litellm_settings.py)
 
 
-@pytest.mark.parametrize("name", ["bedrock/guardrail", "aporia", "lakera_v2", "azure/text_moderations"])
+@pytest.mark.parametrize("name", ["noma", "pangea", "lakera", "model_armor"])
 def test_litellm_builtin_guardrails_are_named(name: str) -> None:
     (problem,) = problems_of({"model_list": [MODEL, {"model_name": "m", "litellm_params": {"model": "fake/x",
                                                                                            "timeout": "x"}}],
@@ -241,3 +254,10 @@ def test_custom_auth_check_flags_load_with_a_note() -> None:
     assert config.warnings == []
     text = "\n".join(config.notes)
     assert "litellm_settings.enable_post_custom_auth_checks" in text and "custom_auth_run_common_checks" in text
+
+
+def test_a_models_guardrails_must_be_configured() -> None:
+    (problem,) = problems_of({"model_list": [{"model_name": "m", "litellm_params": {
+        "model": "fake/demo", "guardrails": ["nope"]}}]})
+    assert "model_list[0].litellm_params.guardrails: 'nope' is not a guardrail_name of the guardrails section" \
+        in problem

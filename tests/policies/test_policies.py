@@ -429,8 +429,9 @@ def test_startup_errors_name_the_key(tmp_path: Path) -> None:
         _load({"callbacks": ["banned_keywords"]})
     with pytest.raises(ConfigError, match=r"file not found: .*missing\.txt"):
         _load({"callbacks": ["banned_keywords"], "banned_keywords_list": "missing.txt"}, tmp_path)
-    with pytest.raises(ConfigError, match=r"'hide_secret' is neither a built-in callback \(banned_keywords, "
-                                          r"blocked_user_check, google_text_moderation, hide_secrets, "
+    with pytest.raises(ConfigError, match=r"'hide_secret' is neither a built-in callback \(azure_content_safety, "
+                                          r"banned_keywords, blocked_user_check, detect_prompt_injection, "
+                                          r"google_text_moderation, hide_secrets, "
                                           r"llamaguard_moderations, llmguard_moderations\)"):
         _load({"callbacks": ["hide_secret"]})
     _load({"callbacks": ["banned_keywords", "blocked_user_check"], "banned_keywords_list": "keywords.txt",

@@ -297,6 +297,10 @@ def placeholder_env(text: str) -> dict[str, str]:
         env.update(DOCUMENTED_ENV[feature])
     if "llmguard_moderations" in text:   # the built-in reads it, in LiteLLM as in trioproxy
         env["LLM_GUARD_API_BASE"] = "http://127.0.0.1:9"
+    if "presidio" in text:               # LiteLLM's presidio guardrail reads them, and so does trioproxy's
+        env["PRESIDIO_ANALYZER_API_BASE"] = env["PRESIDIO_ANONYMIZER_API_BASE"] = "http://127.0.0.1:9"
+    if "aporia" in text:                 # LiteLLM's aporia guardrail falls back to them (its spelling)
+        env["APORIO_API_KEY"], env["APORIO_API_BASE"] = "corpus-placeholder-aporio", "http://127.0.0.1:9"
     for name in _ENV_REF.findall(text):
         upper = name.upper()
         if upper.endswith("PORT"):
@@ -524,6 +528,10 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
         return ProblemCause("g", "handler file: " + _handler_detail(message))
     if re.match(r"guardrails\[\d+\]\.litellm_params\.guardrail$", path):
         name = _bad_name(message) or ""
+        unsupported_mode = re.search(r"built-in '[^']+' guardrail supports the modes .*; not '([^']+)'", message)
+        if unsupported_mode:    # a mode of a built-in trioproxy has (MCP modes are counted under (g) already)
+            mode = unsupported_mode.group(1)
+            return ProblemCause("g", "MCP guardrail mode") if "mcp" in mode else ProblemCause("c", f"{name} {mode}")
         if "." not in name and any(b in message for b in builtin):
             return ProblemCause("c", name)
         return ProblemCause("g", "handler file: " + _handler_detail(message))

@@ -35,6 +35,7 @@ __all__ = [
     "may_use_model",
     "model_allowed",
     "reject_client_tags",
+    "require_guardrails",
 ]
 
 #: entries of a ``models`` list that allow every model (LiteLLM's special name, and a wildcard)
@@ -135,6 +136,12 @@ def _selection(data: dict[str, Any]) -> Any:
         if isinstance(metadata, dict):
             found = metadata.get("guardrails")
     return found
+
+
+def require_guardrails(data: dict[str, Any], names: list[str]) -> None:
+    """Add ``names`` to the request's guardrail selection (a model's ``litellm_params.guardrails``:
+    checked against the config at startup); a request's ``{"name": false}`` cannot switch them off."""
+    _require_guardrails(data, names, names)
 
 
 def _require_guardrails(data: dict[str, Any], names: list[str], configured: Container[str]) -> None:

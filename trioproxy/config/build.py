@@ -162,6 +162,7 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         provider_params=MappingProxyType(provider_params),
         secret_refs=MappingProxyType(_secret_refs(raw_entry)),
         litellm_model=model,
+        guardrails=tuple(params.get("guardrails", ())),
     )
 
 
@@ -191,6 +192,11 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
     extra = params.pop("__extra__", {})
     path = f"guardrails[{index}].litellm_params.mode"
     modes = params["mode"]
+    tag_modes: dict[str, list[str]] = {}
+    default_modes: list[str] = []
+    if isinstance(modes, dict):   # LiteLLM's mode chosen by request tag: every mode it may run in
+        tag_modes, default_modes = modes["tags"], modes["default"]
+        modes = list(dict.fromkeys([*default_modes, *(m for ms in tag_modes.values() for m in ms)]))
     for mode in modes:
         if mode in _MCP_MODES:
             ctx.error(path, f"{mode!r} is a mode of LiteLLM's MCP gateway (it guards MCP tool calls), which "
@@ -206,6 +212,8 @@ def _build_guardrail(index: int, entry: dict[str, Any], ctx: Ctx) -> GuardrailSp
         default_on=bool(params.get("default_on", False)),
         stream_mode=params.get("stream_mode", "pass_through"),
         params=extra,
+        tag_modes=tag_modes,
+        default_modes=default_modes,
     )
 
 
@@ -270,6 +278,14 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         spec = _build_guardrail(i, entry, ctx)
         if spec is not None:
             guardrails.append(spec)
+
+    names = {g.name for g in guardrails}
+    for dep in deployments:     # a model's guardrails must be configured: a typo would skip one
+        for name in dep.guardrails:
+            if name not in names:
+                ctx.error(f"model_list[{dep.index}].litellm_params.guardrails",
+                          f"{name!r} is not a guardrail_name of the guardrails section "
+                          f"(guardrails: {', '.join(sorted(names)) or 'none'})")
 
     database_url = _database_url(general.get("database_url"), base_dir)
     if database_url is None:

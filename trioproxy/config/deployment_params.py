@@ -52,6 +52,8 @@ IMPLEMENTED = (
     *ROUTING_SETTINGS,
     # /v1/responses: translated to chat completions (core/responses_wire.py), which this asks for
     "use_chat_completions_api",
+    # guardrails every request to the model runs (docs/guardrails.md)
+    "guardrails",
     # the built-in fake provider's knobs
     "mock_response", "latency", "chunk_latency", "fail_rate", "fail_status",
 )

@@ -174,9 +174,6 @@ _LITELLM: dict[str, str] = {
     "disable_end_user_cost_tracking_prometheus_only": "no end-user label on Prometheus metrics",
     # built-in guardrails' settings
     "guardrails": "LiteLLM's pre-v1 guardrail list (today: the top-level guardrails section)",
-    "prompt_injection_params": "settings of LiteLLM's prompt-injection detection",
-    "azure_content_safety_params": "settings of the Azure Content Safety guardrail",
-    "skip_system_message_in_guardrail": "system messages left out of LiteLLM's built-in guardrails",
     # not planned
     "enable_json_schema_validation": "answers validated against the requested JSON schema",
     "modify_params": "request parameters rewritten for providers that need it",
@@ -222,7 +219,7 @@ _LOGGING_SETTINGS = frozenset(
     "allow_dynamic_callback_disabling service_callbacks redact_user_api_key_info turn_off_message_logging "
     "disable_end_user_cost_tracking_prometheus_only callback_settings".split())
 _GUARDRAIL_SETTINGS = frozenset(
-    "guardrails prompt_injection_params azure_content_safety_params skip_system_message_in_guardrail".split())
+    "guardrails".split())
 
 #: section → key → why it has no effect in trioproxy (accepted; ``trioproxy check`` notes it)
 NO_EFFECT: dict[str, dict[str, str]] = {
@@ -275,7 +272,8 @@ def unsupported_key(section: str, key: str) -> str | None:
         instead = (f"trioproxy has no built-in logging integrations: write a CustomLogger or a logging "
                    f"function ({LOGGING_DOCS})")
     elif key in _GUARDRAIL_SETTINGS:
-        instead = f"trioproxy has no LiteLLM built-in guardrails: write a custom guardrail ({CUSTOM_GUARDRAIL_DOCS})"
+        instead = ("trioproxy does not implement this setting of LiteLLM's guardrails: configure them in the "
+                   f"top-level guardrails section, or write a custom guardrail ({CUSTOM_GUARDRAIL_DOCS})")
     elif issue is not None:
         instead = f"not in trioproxy yet (issue #{issue}); remove it to start without it"
     else:

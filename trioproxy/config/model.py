@@ -16,7 +16,7 @@ mappings of the validated YAML for code that takes a mapping by design (the acce
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -284,6 +284,8 @@ class Deployment:
     #: ``litellm_params.model`` as written ("" for a deployment built by hand): a wildcard's pattern
     #: (``model: "*"`` passes the request's provider, ``openai/*`` does not)
     litellm_model: str = ""
+    #: ``litellm_params.guardrails``: guardrails every request to this model runs (as if named)
+    guardrails: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines
@@ -326,6 +328,20 @@ class GuardrailSpec:
     default_on: bool
     stream_mode: str
     params: dict[str, Any] = field(repr=False)   # a guardrail's own settings may hold its api_key
+    #: LiteLLM's mode chosen by request tag (``mode: {tags: …, default: …}``): request tag → modes, and
+    #: the modes of a request no tag matches; empty for a plain mode (``modes`` is then all of them)
+    tag_modes: dict[str, list[str]] = field(default_factory=dict)
+    default_modes: list[str] = field(default_factory=list)
+
+    def modes_for(self, tags: Collection[str]) -> list[str]:
+        """The modes this guardrail runs in for a request with ``tags`` (the first tag of the config
+        that the request carries, else ``default``)."""
+        if not self.tag_modes:
+            return self.modes
+        for tag, modes in self.tag_modes.items():
+            if tag in tags:
+                return modes
+        return self.default_modes
 
 
 @dataclass(frozen=True, repr=False)
@@ -444,6 +460,9 @@ class ProxyConfig:
             for name, value in g.params.items():
                 if isinstance(value, str) and value and _SECRET_HEADER.search(str(name)):
                     out.append(value)
+        safety = self.litellm_settings.get("azure_content_safety_params")   # the azure_content_safety callback's key
+        if isinstance(safety, Mapping) and isinstance(safety.get("key"), str) and safety["key"]:
+            out.append(safety["key"])
         out += self._redis_secrets()
         # read from a secret manager or decrypted with KMS, wherever in the config they went
         if self.secret_resolution is not None:

@@ -70,11 +70,21 @@ ROUTING_LITELLM_SETTINGS = ("fallbacks", "context_window_fallbacks", "content_po
 
 
 def v_guardrail_mode(value: Any, path: str, ctx: Ctx) -> Any:
-    """A mode or a list of modes; LiteLLM's modes chosen by request tag are named as such."""
-    if isinstance(value, dict) and ("tags" in value or "default" in value):
-        ctx.error(path, "LiteLLM's mode chosen by request tags ({tags: {...}, default: ...}) is not supported by "
-                        "trioproxy; give one mode or a list of modes (pre_call, during_call, post_call, logging_only)")
-        return INVALID
+    """A mode or a list of modes, or LiteLLM's mode chosen by request tag:
+    ``{tags: {"User-Agent: claude-cli": mode or [modes], …}, default: mode or [modes]}``
+    (returned as ``{"tags": {tag: [modes]}, "default": [modes]}``; docs/guardrails.md)."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"tags", "default"})
+        if unknown or not value:
+            ctx.error(path, "a mode chosen by request tag is {tags: {tag: mode, ...}, default: mode}"
+                            + (f"; unknown key(s) {', '.join(map(repr, unknown))}" if unknown else ""))
+            return INVALID
+        tags = value.get("tags") or {}
+        if not isinstance(tags, dict):
+            ctx.error(f"{path}.tags", f"expected a mapping of request tag → mode(s), got {describe(tags)}")
+            return INVALID
+        out = {str(tag): v_str_or_list(modes, f"{path}.tags.{tag}", ctx) for tag, modes in tags.items()}
+        return {"tags": out, "default": v_str_or_list(value.get("default"), f"{path}.default", ctx)}
     return v_str_or_list(value, path, ctx)
 
 
@@ -205,6 +215,8 @@ MODEL_PARAMS = Section(
         **dict.fromkeys(ROUTING_SETTINGS, v_any),
         # /v1/responses through chat completions: what trioproxy does for every deployment today
         "use_chat_completions_api": v_bool,
+        # guardrails every request to this model runs (names of the guardrails section; docs/guardrails.md)
+        "guardrails": v_str_or_list,
         # the fake provider's knobs (demos, tests, benchmarks)
         "mock_response": v_str,
         "latency": v_num(0.0),
@@ -343,6 +355,10 @@ LITELLM_SETTINGS = Section(
         "google_moderation_confidence_threshold": v_num(0.0, 1.0),
         "google_moderation_fail_open": v_bool,
         "google_moderation_timeout": v_num(0.001),
+        # settings of LiteLLM's built-in guardrail callbacks (policies/guardrails/: checked when built)
+        "azure_content_safety_params": v_any_dict,
+        "prompt_injection_params": v_any_dict,
+        "skip_system_message_in_guardrail": v_bool,
         **{key: v_num(0.0, 1.0) for key in GOOGLE_THRESHOLD_KEYS},
         "public_model_groups": v_str_or_list,
         "drop_params": v_bool,
@@ -389,7 +405,7 @@ PASS_THROUGH_ENTRY = Section(
     required=("path", "target"),
     # LiteLLM's fields for what trioproxy does not do on pass-through routes (ids are for its UI;
     # guardrails would need the body parsed; the client's query is always merged)
-    unsupported=("id", "guardrails", "merge_query_params", "is_from_config", "custom_llm_provider"),
+    unsupported=("id", "merge_query_params", "is_from_config", "custom_llm_provider"),
 )
 
 HTTP_POOL = Section(

@@ -41,6 +41,7 @@ import orjson
 import trio
 
 from ..auth import Authenticator, Identity, apply_key_rules, reject_client_tags
+from ..auth.key_rules import require_guardrails
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
@@ -276,6 +277,10 @@ class Pipeline:
             apply_key_rules(identity.record, data, self.plan.guardrails)
         if self.customers is not None:
             await self._check_customer(ctx, data)
+        model_guardrails = [g for d in self.config.model_groups.get(data.get("model"), ()) for g in d.guardrails] \
+            if isinstance(data.get("model"), str) else ()
+        if model_guardrails:   # the model's litellm_params.guardrails run as if the request named them
+            require_guardrails(data, list(dict.fromkeys(model_guardrails)))
         self.plan.check_requested_guardrails(data)
 
         calls = run.calls("pre_call")

@@ -305,7 +305,7 @@ class RequestRun:
 
     def calls(self, phase: str) -> list[HookCall]:
         """The hooks that run in ``phase`` for this request (guardrails selected by its ``data``)."""
-        return self.rules.plan.calls(phase, self.ctx.data, self.picks)
+        return self.rules.plan.calls(phase, self.ctx.data, self.picks, self.ctx.request_headers)
 
     # -- spend -------------------------------------------------------------------------------------
     async def admit(self) -> None:

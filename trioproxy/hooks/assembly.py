@@ -124,10 +124,12 @@ def assemble(config: ProxyConfig, builtins: BuiltinSource) -> Handlers:
                 if litellm_builtin is not None:
                     raise HandlerLoadError(litellm_builtin)
                 obj = import_handler(spec.class_path, config.base_dir, kwargs=kwargs)
-            phases = tuple(p for mode in spec.modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
+            # a built-in may run in more modes than configured (presidio's output_parse_pii: post_call too)
+            modes = list(dict.fromkeys([*spec.modes, *getattr(obj, "implied_modes", ())]))
+            phases = tuple(p for mode in modes for p in GUARDRAIL_MODE_PHASES.get(mode, ()))
             handler = inspect_handler(spec.name, obj, key_path, phases=phases, guardrail=spec)
             _add_apply_guardrail_hooks(handler, phases)
-            for mode in spec.modes:  # a mode whose hook the class lacks would be a silent no-op
+            for mode in modes:  # a mode whose hook the class lacks would be a silent no-op
                 mode_phases = GUARDRAIL_MODE_PHASES.get(mode, ())
                 if mode_phases and not any(p in handler.hooks for p in mode_phases):
                     hooks = " or ".join(CALL_HOOKS[p] for p in mode_phases)

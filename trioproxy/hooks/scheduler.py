@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,16 +150,20 @@ class HookPlan:
         group = self.guardrail_groups[name]
         return next(self._turns[name]) % len(group) if len(group) > 1 else 0
 
-    def calls(self, phase: str, data: dict[str, Any], picks: dict[str, int] | None = None) -> list[HookCall]:
+    def calls(self, phase: str, data: dict[str, Any], picks: dict[str, int] | None = None,
+              headers: Mapping[str, str] | None = None) -> list[HookCall]:
         """The calls that run in ``phase`` for this request (guardrails filtered by selection).
 
         ``picks``: the request's choice among guardrails that share a name (:meth:`pick`), made
         once per request and kept there, so that every phase of one request uses the same one.
+        ``headers``: the request's, for guardrails whose mode is chosen by request tag (the
+        ``User-Agent`` and ``x-litellm-tags`` tags).
         """
         calls = self.phases[phase]
         if not self.guardrails or not any(c.guardrail for c in calls):
             return calls
         event = PHASE_EVENT.get(phase, phase)
+        tags: set[str] | None = None
         selected = []
         for call in calls:
             if call.guardrail is None:
@@ -173,6 +177,11 @@ class HookPlan:
                     picks[call.guardrail] = self.pick(call.guardrail)
                 member = self.guardrail_groups[call.guardrail][picks[call.guardrail]]
                 if member.hooks.get(phase) is not call:
+                    continue
+            if member.guardrail.tag_modes:    # mode chosen by request tag: this request's modes
+                if tags is None:
+                    tags = mode_tags(data, headers)
+                if event not in member.guardrail.modes_for(tags):
                     continue
             should_run = getattr(call.obj, "should_run_guardrail", None)
             if should_run is None:
@@ -191,6 +200,24 @@ class HookPlan:
             names = [f"{c.handler} (guardrail)" if c.guardrail else c.handler for c in calls]
             lines.append(f"  {phase:<20} {CALL_HOOKS[phase]:<42} {', '.join(names) if names else '-'}")
         return lines
+
+
+def mode_tags(data: dict[str, Any], headers: Mapping[str, str] | None) -> set[str]:
+    """The tags a guardrail's ``mode: {tags: …}`` is matched against: the body's ``tags`` and
+    ``metadata.tags``, the ``x-litellm-tags`` header, and, as LiteLLM adds them to every request,
+    ``User-Agent: <product>`` and ``User-Agent: <whole header>`` (``User-Agent: claude-cli`` for
+    ``claude-cli/1.0.3 (external, cli)``)."""
+    found: set[str] = set()
+    metadata = data.get("metadata")
+    for value in (data.get("tags"), metadata.get("tags") if isinstance(metadata, dict) else None):
+        if isinstance(value, list):
+            found.update(v for v in value if isinstance(v, str))
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    found.update(t.strip() for t in lowered.get("x-litellm-tags", "").split(",") if t.strip())
+    agent = lowered.get("user-agent", "").strip()
+    if agent:
+        found.update({f"User-Agent: {agent}", f"User-Agent: {agent.split('/', 1)[0].strip()}"})
+    return found
 
 
 def _is_selection_mapping(value: Any) -> bool:

@@ -128,6 +128,10 @@ class LoggingSink:
         self.dropped = 0
         #: callback calls that raised or overran their time limit
         self.callback_errors = 0
+        #: ``async (kwargs, response, ctx) -> (kwargs, response)`` run before the callbacks of every
+        #: event (the ``logging_only`` guardrails: policies/guardrails/logging_only.py); one that fails
+        #: stops the event's delivery
+        self.logging_hooks: list[Callable[..., Any]] = []
         self.delivered = 0
 
     # -- what observers call (Trio thread, must return at once) ------------------------------------
@@ -296,6 +300,14 @@ class LoggingSink:
             text = await trio.to_thread.run_sync(traceback_text, ctx.error, self.scrubber, limiter=self._own_limiter)
         kwargs = build_kwargs(event, event_type, self.scrubber, record, text)
         response = ctx.response if event_type in (POST_API_CALL, SUCCESS) else None
+        for hook in self.logging_hooks:   # logging_only guardrails rewrite what the callbacks receive
+            try:
+                with trio.fail_after(self.callback_timeout):
+                    kwargs, response = await hook(kwargs, response, ctx)
+            except Exception as exc:   # never deliver what a masking guardrail could not mask
+                log.error("logging hook %s failed for %s (%s); the event is not delivered to the logging "
+                          "callbacks", getattr(hook, "__qualname__", hook), ctx.id, _one_line(exc))
+                return
         async with trio.open_nursery() as nursery:
             for callback in callbacks:
                 own = dict(kwargs)  # top-level keys are each callback's own

@@ -33,6 +33,8 @@ from ..hooks.steps import LIMITS_AND_BUDGETS, LimitsAndBudgets
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
+from .guardrails import azure_content_safety_from_config, make_guardrail
+from .guardrails.prompt_injection import prompt_injection_from_config
 from .hide_secrets import HideSecrets
 from .lists import load_list
 from .llamaguard import llamaguard_from_config
@@ -97,6 +99,10 @@ BUILTIN_CALLBACKS: dict[str, CallbackFactory] = {
     # hosted moderation (docs/guardrails.md): factories in their own modules
     "llamaguard_moderations": lambda b: llamaguard_from_config(b.config, b.resources.router, b.resources.cost),
     "google_text_moderation": lambda b: google_text_moderation_from_config(b.config, b.resources.http_client),
+    # LiteLLM's built-in guardrails as callbacks (policies/guardrails/)
+    "azure_content_safety": lambda b: azure_content_safety_from_config(b.config, b.resources.http_client),
+    "detect_prompt_injection": lambda b: prompt_injection_from_config(b.config, b.resources.router,
+                                                                      b.resources.http_client),
 }
 
 #: ``guardrails[].litellm_params.guardrail`` names → classes (called with the guardrail's kwargs)
@@ -127,7 +133,10 @@ class Builtins:
     def guardrail(self, class_path: str, kwargs: dict[str, Any]) -> Any | None:
         """The built-in guardrail ``class_path`` made with ``kwargs``, or None when it is not a built-in."""
         cls = BUILTIN_GUARDRAILS.get(class_path)
-        return None if cls is None else cls(**kwargs)
+        if cls is not None:
+            return cls(**kwargs)
+        # LiteLLM's built-in guardrails (presidio, bedrock, …): policies/guardrails/
+        return make_guardrail(class_path, kwargs, self.config, self.resources.http_client)
 
     def policies(self) -> list[tuple[str, Any]]:
         """The built-in request policies that are switched on, in their fixed order: the
