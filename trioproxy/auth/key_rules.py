@@ -36,6 +36,7 @@ __all__ = [
     "model_allowed",
     "reject_client_tags",
     "require_guardrails",
+    "apply_model_guardrails",
 ]
 
 #: entries of a ``models`` list that allow every model (LiteLLM's special name, and a wildcard)
@@ -142,6 +143,15 @@ def require_guardrails(data: dict[str, Any], names: list[str]) -> None:
     """Add ``names`` to the request's guardrail selection (a model's ``litellm_params.guardrails``:
     checked against the config at startup); a request's ``{"name": false}`` cannot switch them off."""
     _require_guardrails(data, names, names)
+
+
+def apply_model_guardrails(data: dict[str, Any], model_groups: Mapping[str, Any]) -> None:
+    """The requested model's ``litellm_params.guardrails`` run as if the request named them."""
+    model = data.get("model")
+    names = list(dict.fromkeys(g for d in model_groups.get(model, ()) for g in d.guardrails)) \
+        if isinstance(model, str) else []
+    if names:
+        require_guardrails(data, names)
 
 
 def _require_guardrails(data: dict[str, Any], names: list[str], configured: Container[str]) -> None:

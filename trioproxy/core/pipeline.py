@@ -29,7 +29,6 @@ a body are ``endpoints.py``'s.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import time
@@ -41,7 +40,7 @@ import orjson
 import trio
 
 from ..auth import Authenticator, Identity, apply_key_rules, reject_client_tags
-from ..auth.key_rules import require_guardrails
+from ..auth.key_rules import apply_model_guardrails
 from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
@@ -61,6 +60,7 @@ from ..responses_api.ids import new_id as new_response_id
 from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints
+from .body_edits import copy_request, with_id
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
@@ -102,30 +102,6 @@ def _single_cancelled() -> Iterator[None]:
         while isinstance(leaf, BaseExceptionGroup):
             leaf = leaf.exceptions[0]
         raise leaf from None
-
-
-def _copy_request(data: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a JSON request; through orjson (C) when it is plain JSON, which it nearly always is."""
-    try:
-        return orjson.loads(orjson.dumps(data))
-    except TypeError:
-        return copy.deepcopy(data)
-
-
-def _with_id(raw: bytes, parsed: dict[str, Any], new: str) -> bytes:
-    """The upstream's JSON body with its top-level ``id`` replaced by the proxy's request id.
-
-    The bytes stay as the upstream sent them (a splice) when ``"id": "<old>"`` occurs exactly once;
-    otherwise the parsed body is re-encoded. Why the proxy's id: it is the spend record's key and is
-    known before the upstream answers; upstream ids are not unique (docs/spend.md)."""
-    old = parsed.get("id")
-    parsed["id"] = new
-    if isinstance(old, str):
-        encoded = orjson.dumps(old)
-        for needle in (b'"id":' + encoded, b'"id": ' + encoded):
-            if raw.count(needle) == 1:
-                return raw.replace(needle, needle[:-len(encoded)] + orjson.dumps(new))
-    return orjson.dumps(parsed)
 
 
 async def _close_quietly(stream: Any) -> None:
@@ -176,9 +152,7 @@ class Pipeline:
                               observers=self.observers, cost=cost, meter=meter)
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
         #: ``reject_clientside_metadata_tags`` (or LiteLLM's earlier name ``reject_metadata_tags``)
-        general = config.general_settings
-        self.reject_client_tags = bool(general.get("reject_clientside_metadata_tags")
-                                       or general.get("reject_metadata_tags"))
+        self.reject_client_tags = any(map(config.general_settings.get, ("reject_clientside_metadata_tags", "reject_metadata_tags")))
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
 
@@ -277,10 +251,7 @@ class Pipeline:
             apply_key_rules(identity.record, data, self.plan.guardrails)
         if self.customers is not None:
             await self._check_customer(ctx, data)
-        model_guardrails = [g for d in self.config.model_groups.get(data.get("model"), ()) for g in d.guardrails] \
-            if isinstance(data.get("model"), str) else ()
-        if model_guardrails:   # the model's litellm_params.guardrails run as if the request named them
-            require_guardrails(data, list(dict.fromkeys(model_guardrails)))
+        apply_model_guardrails(data, self.config.model_groups)   # the model's litellm_params.guardrails
         self.plan.check_requested_guardrails(data)
 
         calls = run.calls("pre_call")
@@ -373,7 +344,7 @@ class Pipeline:
                     async def moderate(rank: int, call: HookCall) -> None:
                         # each hook gets its own copy: moderation cannot change what is sent, and
                         # concurrent hooks cannot see each other's changes (no order is promised)
-                        own = _copy_request(data)
+                        own = copy_request(data)
                         try:
                             await run.invoke(call, run.args(data=own, request_data=own))
                         except Exception as exc:
@@ -409,7 +380,7 @@ class Pipeline:
         run.settle_attempt(succeeded=True)
         body = ctx.upstream_raw = upstream.body
         if run.ticket is not None and type(parsed) is dict and "id" in parsed:
-            body = _with_id(body, parsed, ctx.id)   # metered: the id the client receives is the record's
+            body = with_id(body, parsed, ctx.id)   # metered: the id the client receives is the record's
         response = wrap_response(parsed)
         calls = run.calls("post_call_success")
         if calls:
