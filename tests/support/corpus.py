@@ -247,6 +247,11 @@ def placeholder_env(text: str) -> dict[str, str]:
     env = {}
     if "llmguard_moderations" in text:   # the built-in reads it, in LiteLLM as in trioproxy
         env["LLM_GUARD_API_BASE"] = "http://127.0.0.1:9"
+    # the built-in logging integrations read their keys from the environment, as LiteLLM's do
+    from trioproxy.observability.integrations import REQUIRED_ENV
+    for name, variables in REQUIRED_ENV.items():
+        if re.search(rf"""["'\s\[]{name}["'\s,\]]""", text):
+            env.update(variables)
     for name in _ENV_REF.findall(text):
         upper = name.upper()
         if upper.endswith("PORT"):
