@@ -1,7 +1,8 @@
 """A strict local receiver for the built-in logging integrations (tests/observability/integrations).
 
 One threaded HTTP server on 127.0.0.1 playing every service at once, each on its own path:
-Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, an S3 bucket ``/<bucket>/<key>``
+Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
+``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
 (path style), a generic API endpoint ``/generic``, LangSmith's ``/runs/batch``, an OTLP/HTTP
 collector ``/v1/traces`` and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
@@ -55,6 +56,11 @@ class FakeCollectors:
     received: list[Received] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     fail_paths: set[str] = field(default_factory=set)
+    #: requests to these paths are recorded, then held until ``release`` is set (a hanging endpoint)
+    hold_paths: set[str] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
+    #: the OAuth tokens a Google token endpoint issued (``FakeGoogle.tokens``): GCS uploads need one
+    gcs_tokens: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -122,6 +128,8 @@ class FakeCollectors:
         with self._changed:
             self.received.append(record)
             self._changed.notify_all()
+        if any(path.startswith(p) for p in self.hold_paths):
+            self.release.wait(60)
         return status, answer
 
     def _check(self, r: Received) -> tuple[int, Any]:
@@ -176,6 +184,17 @@ class FakeCollectors:
             message.ParseFromString(r.body)
             r.payload = message
             return 200, {}
+        if r.path.startswith("/upload/storage/v1/b/"):
+            from urllib.parse import parse_qs, urlsplit
+
+            bearer = h.get("authorization", "").removeprefix("Bearer ")
+            query = parse_qs(urlsplit(r.path).query)
+            if r.method != "POST" or bearer not in self.gcs_tokens or query.get("uploadType") != ["media"]:
+                self._problem("gcs: wrong method, token or uploadType")
+                return 401, {"error": {"code": 401}}
+            assert query.get("name"), "an upload names its object"
+            r.payload = json.loads(r.body)
+            return 200, {"name": query["name"][0]}
         if r.path == "/slack":
             r.payload = json.loads(r.body)
             assert isinstance(r.payload.get("text"), str)

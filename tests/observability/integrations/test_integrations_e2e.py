@@ -43,6 +43,9 @@ def _env(c: FakeCollectors) -> dict[str, str]:
 
 
 def _config(fake_upstream: Any, c: FakeCollectors, **litellm: Any) -> dict[str, Any]:
+    """Every integration at once; model ``gpt-bad`` answers 400 upstream."""
+    fake_upstream.set_behavior("bad-model", Behavior(status=400, error_message="bad request upstream",
+                                                     error_type="invalid_request_error"))
     k = c.creds
     return {
         "model_list": [upstream_model(fake_upstream),
@@ -73,8 +76,6 @@ def _run_requests(proxy: Any) -> str:
 
 def test_each_integration_sends_what_litellm_sends(start_proxy: Any, fake_upstream: Any,
                                                    collectors: FakeCollectors) -> None:
-    fake_upstream.set_behavior("bad-model", Behavior(status=400, error_message="bad request upstream",
-                                                     error_type="invalid_request_error"))
     proxy = start_proxy(_config(fake_upstream, collectors), env=_env(collectors))
     answer_id = _run_requests(proxy)
     assert proxy.terminate(signal.SIGTERM) == 0
@@ -165,6 +166,22 @@ def test_a_failing_endpoint_never_fails_a_request(start_proxy: Any, fake_upstrea
         assert secret not in logs
 
 
+def test_a_hanging_endpoint_never_delays_a_request(start_proxy: Any, fake_upstream: Any,
+                                                  collectors: FakeCollectors) -> None:
+    """Every answer arrives while the endpoint holds every delivery unanswered: deliveries are off
+    the request path (no timing involved: the hold is an event the test releases afterwards)."""
+    collectors.hold_paths = {"/generic"}
+    proxy = start_proxy(_config(fake_upstream, collectors, callbacks=[]), env=_env(collectors))
+    client = openai.OpenAI(api_key=MASTER_KEY, base_url=proxy.url, max_retries=0)
+    for _ in range(3):
+        assert client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "hi"}]).id
+    assert len(collectors.wait_for("/generic", 3)) == 3
+    assert not collectors.release.is_set()   # none of them has been answered, yet every request was
+    collectors.release.set()
+    assert proxy.terminate(signal.SIGTERM) == 0
+    assert collectors.problems == []
+
+
 def test_a_missing_key_is_a_startup_error_naming_the_variable(start_proxy: Any, fake_upstream: Any,
                                                              collectors: FakeCollectors) -> None:
     env = _env(collectors)
@@ -173,3 +190,26 @@ def test_a_missing_key_is_a_startup_error_naming_the_variable(start_proxy: Any, 
         start_proxy(_config(fake_upstream, collectors), env=env)
     for secret in collectors.creds.all_secrets():
         assert secret not in str(caught.value)
+
+
+def test_gcs_bucket_uploads_one_object_per_request(start_proxy: Any, fake_upstream: Any, collectors: FakeCollectors,
+                                                   tmp_path: Any) -> None:
+    """A real service-account file: google-auth signs a JWT, the fake token endpoint issues the token
+    the upload must carry."""
+    from support.fake_google import FakeGoogle
+
+    with FakeGoogle() as google:
+        collectors.gcs_tokens = google.tokens
+        config = _config(fake_upstream, collectors)
+        config["litellm_settings"]["callbacks"] = ["gcs_bucket"]
+        env = {**_env(collectors), "GCS_BUCKET_NAME": "my-logs/proxy", "STORAGE_EMULATOR_HOST": collectors.url,
+               "GCS_PATH_SERVICE_ACCOUNT": str(google.service_account_file(tmp_path))}
+        proxy = start_proxy(config, env=env)
+        answer_id = _run_requests(proxy)
+        assert proxy.terminate(signal.SIGTERM) == 0
+    uploads = collectors.on("/upload/storage/v1/b/my-logs/o")
+    assert collectors.problems == [] and len(uploads) == 2
+    names = sorted(httpx.URL(u.path).params["name"] for u in uploads)
+    assert names[0].startswith("proxy/") and names[0].endswith(f"/{answer_id}")
+    assert "/failure-" in names[1]
+    assert {u.payload["status"] for u in uploads} == {"success", "failure"}

@@ -32,6 +32,11 @@ def _otel(settings: IntegrationSettings) -> Integration:
     return OpenTelemetryLogger(settings)
 
 
+def _gcs_bucket(settings: IntegrationSettings) -> Integration:
+    from .gcs_bucket import GCSBucketLogger
+    return GCSBucketLogger(settings)
+
+
 #: callback name → factory
 INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "langfuse": LangfuseLogger,
@@ -41,6 +46,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "s3_v2": _s3("s3_v2"),
     "generic_api": GenericAPILogger,
     "langsmith": LangsmithLogger,
+    "gcs_bucket": _gcs_bucket,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -52,6 +58,7 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "s3_v2": {},
     "generic_api": {"GENERIC_LOGGER_ENDPOINT": "http://127.0.0.1:9/log"},
     "langsmith": {"LANGSMITH_API_KEY": "placeholder"},
+    "gcs_bucket": {"GCS_BUCKET_NAME": "placeholder-bucket"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
