@@ -3,7 +3,8 @@
 One threaded HTTP server on 127.0.0.1 playing every service at once, each on its own path:
 Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
 ``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
-(path style), a generic API endpoint ``/generic``, LangSmith's ``/runs/batch``, an OTLP/HTTP
+(path style), a generic API endpoint ``/generic``, OpenMeter's ``/api/v1/events``, Athina's
+``/api/v1/log/inference``, LangSmith's ``/runs/batch``, an OTLP/HTTP
 collector ``/v1/traces`` and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
 botocore from the known secret, ``x-api-key``), the encoding (gzip, protobuf, JSON) — and answers
@@ -39,6 +40,8 @@ class Credentials:
     dd_api_key: str = "dd-SECRET-api-key-0123456789"
     langsmith_key: str = "ls-SECRET-api-key-0123456789"
     generic_token: str = "generic-SECRET-token-0123456789"
+    openmeter_key: str = "om-SECRET-api-key-0123456789"
+    athina_key: str = "athina-SECRET-api-key-0123456789"
     otel_token: str = "otel-SECRET-token-0123456789"
     aws_key_id: str = "AKIATESTKEY0123456789"
     aws_secret: str = "aws-SECRET-access-key-0123456789"
@@ -47,7 +50,7 @@ class Credentials:
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
-                self.aws_secret]
+                self.aws_secret, self.openmeter_key, self.athina_key]
 
 
 @dataclass
@@ -195,6 +198,21 @@ class FakeCollectors:
             assert query.get("name"), "an upload names its object"
             r.payload = json.loads(r.body)
             return 200, {"name": query["name"][0]}
+        if r.path == "/api/v1/events":   # OpenMeter: one CloudEvent
+            if h.get("authorization") != f"Bearer {c.openmeter_key}" or \
+                    h.get("content-type") != "application/cloudevents+json":
+                self._problem("openmeter: wrong Bearer key or content type")
+                return 401, {}
+            r.payload = json.loads(r.body)
+            assert r.payload["specversion"] == "1.0" and r.payload["subject"] and r.payload["id"]
+            return 204, {}
+        if r.path == "/api/v1/log/inference":   # Athina
+            if h.get("athina-api-key") != c.athina_key:
+                self._problem("athina: wrong athina-api-key")
+                return 401, {}
+            r.payload = json.loads(r.body)
+            assert r.payload["language_model_id"]
+            return 200, {}
         if r.path == "/slack":
             r.payload = json.loads(r.body)
             assert isinstance(r.payload.get("text"), str)

@@ -39,6 +39,8 @@ def _env(c: FakeCollectors) -> dict[str, str]:
         "OTEL_SERVICE_NAME": "trioproxy-test", "OTEL_BSP_SCHEDULE_DELAY": "100",
         "AWS_SECRET_ACCESS_KEY_FOR_LOGS": k.aws_secret,
         "SLACK_WEBHOOK_URL": f"{c.url}/slack",
+        "OPENMETER_API_KEY": k.openmeter_key, "OPENMETER_API_ENDPOINT": c.url,
+        "ATHINA_API_KEY": k.athina_key, "ATHINA_BASE_URL": c.url,
     }
 
 
@@ -53,7 +55,7 @@ def _config(fake_upstream: Any, c: FakeCollectors, **litellm: Any) -> dict[str, 
         "general_settings": {"master_key": MASTER_KEY, "alerting": ["slack"], "alert_types": ["llm_exceptions"]},
         "litellm_settings": {
             "callbacks": ["langfuse", "otel", "datadog", "s3_v2", "langsmith"],
-            "success_callback": ["generic_api"],
+            "success_callback": ["generic_api", "openmeter", "athina"],
             "s3_callback_params": {"s3_bucket_name": k.bucket, "s3_region_name": k.region, "s3_path": "proxy-logs",
                                    "s3_endpoint_url": c.url, "s3_aws_access_key_id": k.aws_key_id,
                                    "s3_aws_secret_access_key": "os.environ/AWS_SECRET_ACCESS_KEY_FOR_LOGS"},
@@ -117,6 +119,14 @@ def test_each_integration_sends_what_litellm_sends(start_proxy: Any, fake_upstre
     # generic_api (success_callback: successes only): a JSON array of StandardLoggingPayloads
     generic = c.on("/generic")
     assert len(generic) == 1 and generic[0].payload[0]["response"]["id"] == answer_id
+
+    # openmeter and athina (successes only, as in LiteLLM)
+    (event,) = [r.payload for r in c.on("/api/v1/events")]
+    assert event["subject"] == "end-user-7" and event["type"] == "litellm_tokens" and event["id"] == answer_id
+    assert event["data"]["total_tokens"] > 0 and event["data"]["model"] == "up-model"
+    (inference,) = [r.payload for r in c.on("/api/v1/log/inference")]
+    assert inference["prompt"] == [{"role": "user", "content": "hello there"}]
+    assert inference["response"]["id"] == answer_id
 
     # langsmith: an llm run per request
     runs = [run for r in c.on("/runs/batch") for run in r.payload["post"]]

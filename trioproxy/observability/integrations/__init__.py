@@ -15,6 +15,7 @@ from ...config import ProxyConfig
 from ...config.logging_keys import BUILTIN_LOGGING_INTEGRATIONS
 from .base import Integration, IntegrationError, IntegrationSettings
 from .http_loggers import DatadogLogger, GenericAPILogger, LangfuseLogger, LangsmithLogger
+from .usage_loggers import AthinaLogger, OpenMeterLogger
 
 __all__ = ["INTEGRATIONS", "REQUIRED_ENV", "Integration", "IntegrationError", "alerting_integrations",
            "make_integration"]
@@ -47,6 +48,8 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "generic_api": GenericAPILogger,
     "langsmith": LangsmithLogger,
     "gcs_bucket": _gcs_bucket,
+    "openmeter": OpenMeterLogger,
+    "athina": AthinaLogger,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -59,6 +62,8 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "generic_api": {"GENERIC_LOGGER_ENDPOINT": "http://127.0.0.1:9/log"},
     "langsmith": {"LANGSMITH_API_KEY": "placeholder"},
     "gcs_bucket": {"GCS_BUCKET_NAME": "placeholder-bucket"},
+    "openmeter": {"OPENMETER_API_KEY": "placeholder"},
+    "athina": {"ATHINA_API_KEY": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
