@@ -6,7 +6,10 @@ end times (CPU, no I/O; ``bench/otel_span_cost.py`` measures it) and the SDK's
 ``BatchSpanProcessor`` hands it to its own export thread, which batches, encodes protobuf and POSTs
 ``<OTEL_ENDPOINT>/v1/traces``. The Trio thread never waits on the collector; a full SDK queue
 drops spans (the SDK's ``OTEL_BSP_MAX_QUEUE_SIZE``, 2048). Spans still queued at exit are flushed by
-the SDK's exit handler.
+the SDK's exit handler. Measured (``bench/otel_span_cost.py --spans 1000 --rounds 3``, median, shared
+2-core machine under a test run): 109 µs of process CPU per span with the SDK, export thread
+included, against 515 µs for OTLP/JSON written by hand and posted per span (that variant would
+need its own buffer, timer and shutdown flush to batch: what the SDK's processor already is).
 
 Environment, as LiteLLM reads it: ``OTEL_EXPORTER`` (``otlp_http``, ``console``; ``OTEL_ENDPOINT``
 alone means ``otlp_http``), ``OTEL_ENDPOINT``, ``OTEL_HEADERS`` (``k=v,k2=v2``),
