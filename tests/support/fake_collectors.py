@@ -4,7 +4,7 @@ One threaded HTTP server on 127.0.0.1 playing every service at once, each on its
 Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
 ``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
 (path style), a generic API endpoint ``/generic``, OpenMeter's ``/api/v1/events``, Athina's
-``/api/v1/log/inference``, LangSmith's ``/runs/batch``, an OTLP/HTTP
+``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, an OTLP/HTTP
 collector ``/v1/traces`` and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
 botocore from the known secret, ``x-api-key``), the encoding (gzip, protobuf, JSON) — and answers
@@ -198,6 +198,17 @@ class FakeCollectors:
             assert query.get("name"), "an upload names its object"
             r.payload = json.loads(r.body)
             return 200, {"name": query["name"][0]}
+        if r.path == "/123456789012/log-queue":   # an SQS queue URL
+            from urllib.parse import parse_qs
+
+            form = parse_qs(r.body.decode())
+            if r.method != "POST" or not self._sigv4_ok(r, "sqs") or form.get("Action") != ["SendMessage"] \
+                    or h.get("content-type") != "application/x-www-form-urlencoded":
+                self._problem("sqs: wrong method, form or SigV4 signature")
+                return 403, {"Error": "SignatureDoesNotMatch"}
+            assert form["Version"] == ["2012-11-05"]
+            r.payload = json.loads(form["MessageBody"][0])
+            return 200, {}
         if r.path == "/api/v1/events":   # OpenMeter: one CloudEvent
             if h.get("authorization") != f"Bearer {c.openmeter_key}" or \
                     h.get("content-type") != "application/cloudevents+json":
@@ -220,15 +231,15 @@ class FakeCollectors:
         self._problem(f"unexpected request {r.method} {r.path}")
         return 404, {}
 
-    def _sigv4_ok(self, r: Received) -> bool:
+    def _sigv4_ok(self, r: Received, service: str = "s3") -> bool:
         """Recompute the SigV4 signature from the received request with botocore and the known secret."""
         import hashlib
 
-        from botocore.auth import S3SigV4Auth
+        from botocore.auth import S3SigV4Auth, SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials as BotoCredentials
 
-        if r.headers.get("x-amz-content-sha256") != hashlib.sha256(r.body).hexdigest():
+        if service == "s3" and r.headers.get("x-amz-content-sha256") != hashlib.sha256(r.body).hexdigest():
             return False
         auth_header = r.headers.get("authorization", "")
         if not auth_header.startswith("AWS4-HMAC-SHA256 ") or f"Credential={self.creds.aws_key_id}/" not in auth_header:
@@ -237,7 +248,8 @@ class FakeCollectors:
         request = AWSRequest(method=r.method, url=f"http://{r.headers['host']}{r.path}", data=r.body,
                              headers={k: v for k, v in r.headers.items() if k in signed})
         request.context["timestamp"] = r.headers["x-amz-date"]
-        signer = S3SigV4Auth(BotoCredentials(self.creds.aws_key_id, self.creds.aws_secret), "s3", self.creds.region)
+        signer_class = S3SigV4Auth if service == "s3" else SigV4Auth
+        signer = signer_class(BotoCredentials(self.creds.aws_key_id, self.creds.aws_secret), service, self.creds.region)
         canonical = signer.canonical_request(request)
         signature = signer.signature(signer.string_to_sign(request, canonical), request)
         return auth_header.endswith(f"Signature={signature}")

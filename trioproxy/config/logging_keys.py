@@ -46,6 +46,24 @@ S3_CALLBACK_PARAMS = Section(
 )
 
 
+AWS_SQS_CALLBACK_PARAMS = Section(
+    fields={
+        "sqs_queue_url": v_str,
+        "sqs_region_name": v_str,
+        "sqs_aws_access_key_id": v_secret,
+        "sqs_aws_secret_access_key": v_secret,
+        "sqs_aws_session_token": v_secret,
+    },
+    unsupported=("sqs_api_version", "sqs_use_ssl", "sqs_verify", "sqs_endpoint_url", "sqs_aws_session_name",
+                 "sqs_aws_profile_name", "sqs_aws_role_name", "sqs_aws_web_identity_token", "sqs_aws_sts_endpoint",
+                 "sqs_strip_base64_files", "sqs_aws_use_application_level_encryption", "sqs_app_encryption_key_b64",
+                 "sqs_app_encryption_aad", "sqs_config", "sqs_batch_size", "sqs_flush_interval",
+                 # the seeds' SQS example carries two S3 settings along
+                 "s3_use_team_prefix", "s3_use_key_prefix"),
+    unsupported_note="a LiteLLM SQS setting trioproxy's aws_sqs integration does not have; ignored",
+)
+
+
 def _generic_log_format(value: Any, path: str, ctx: Ctx) -> Any:
     if value in ("json_array", "ndjson", "single"):
         return value
@@ -61,6 +79,7 @@ GENERIC_API_PARAMS = Section(
 LOGGING_LITELLM_SETTINGS = {
     "s3_callback_params": S3_CALLBACK_PARAMS,
     "generic_api_params": GENERIC_API_PARAMS,
+    "aws_sqs_callback_params": AWS_SQS_CALLBACK_PARAMS,
     "langfuse_default_tags": v_str_or_list,
     "redact_user_api_key_info": v_bool,
     "turn_off_message_logging": v_bool,
@@ -74,7 +93,7 @@ LOGGING_NO_EFFECT = {
 
 #: LiteLLM's logging integrations trioproxy builds in (``observability/integrations``), by callback name
 BUILTIN_LOGGING_INTEGRATIONS = ("langfuse", "otel", "datadog", "s3", "s3_v2", "generic_api", "langsmith", "gcs_bucket",
-                                "openmeter", "athina")
+                                "openmeter", "athina", "aws_sqs")
 
 #: the alert types trioproxy's slack alerting sends (observability/integrations/slack.py)
 SLACK_ALERT_TYPES = ("llm_exceptions", "llm_too_slow", "budget_alerts")
@@ -122,6 +141,8 @@ def logging_secrets(litellm_settings: Mapping[str, Any], general_settings: Mappi
                 out.append(value)
     params = litellm_settings.get("s3_callback_params") or {}
     out += [str(params[k]) for k in ("s3_aws_secret_access_key", "s3_aws_session_token") if params.get(k)]
+    sqs = litellm_settings.get("aws_sqs_callback_params") or {}
+    out += [str(sqs[k]) for k in ("sqs_aws_secret_access_key", "sqs_aws_session_token") if sqs.get(k)]
     generic = litellm_settings.get("generic_api_params") or {}
     out += [str(v) for v in (generic.get("headers") or {}).values() if len(str(v)) >= 8]
     hooks = general_settings.get("alert_to_webhook_url") or {}

@@ -54,11 +54,14 @@ def _config(fake_upstream: Any, c: FakeCollectors, **litellm: Any) -> dict[str, 
                        upstream_model(fake_upstream, model_name="gpt-bad", upstream_name="bad-model")],
         "general_settings": {"master_key": MASTER_KEY, "alerting": ["slack"], "alert_types": ["llm_exceptions"]},
         "litellm_settings": {
-            "callbacks": ["langfuse", "otel", "datadog", "s3_v2", "langsmith"],
+            "callbacks": ["langfuse", "otel", "datadog", "s3_v2", "langsmith", "aws_sqs"],
             "success_callback": ["generic_api", "openmeter", "athina"],
             "s3_callback_params": {"s3_bucket_name": k.bucket, "s3_region_name": k.region, "s3_path": "proxy-logs",
                                    "s3_endpoint_url": c.url, "s3_aws_access_key_id": k.aws_key_id,
                                    "s3_aws_secret_access_key": "os.environ/AWS_SECRET_ACCESS_KEY_FOR_LOGS"},
+            "aws_sqs_callback_params": {"sqs_queue_url": f"{c.url}/123456789012/log-queue", "sqs_region_name": k.region,
+                                        "sqs_aws_access_key_id": k.aws_key_id,
+                                        "sqs_aws_secret_access_key": "os.environ/AWS_SECRET_ACCESS_KEY_FOR_LOGS"},
             "langfuse_default_tags": ["cache_hit"],
             **litellm,
         },
@@ -115,6 +118,9 @@ def test_each_integration_sends_what_litellm_sends(start_proxy: Any, fake_upstre
     assert all(o.path.startswith(f"/{c.creds.bucket}/proxy-logs/") and o.path.endswith(".json") for o in objects)
     assert {o.payload["status"] for o in objects} == {"success", "failure"}
     assert all(o.path.endswith(f"_{o.payload['id']}.json") for o in objects)
+
+    # aws_sqs: one SendMessage per request (SigV4 for sqs checked), the payload as the message body
+    assert sorted(m.payload["status"] for m in c.on("/123456789012/log-queue")) == ["failure", "success"]
 
     # generic_api (success_callback: successes only): a JSON array of StandardLoggingPayloads
     generic = c.on("/generic")

@@ -28,6 +28,11 @@ def _s3(name: str) -> Callable[[IntegrationSettings], Integration]:
     return make
 
 
+def _aws_sqs(settings: IntegrationSettings) -> Integration:
+    from .aws_sqs import SQSLogger
+    return SQSLogger(settings)
+
+
 def _otel(settings: IntegrationSettings) -> Integration:
     from .otel import OpenTelemetryLogger
     return OpenTelemetryLogger(settings)
@@ -50,6 +55,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "gcs_bucket": _gcs_bucket,
     "openmeter": OpenMeterLogger,
     "athina": AthinaLogger,
+    "aws_sqs": _aws_sqs,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -64,6 +70,7 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "gcs_bucket": {"GCS_BUCKET_NAME": "placeholder-bucket"},
     "openmeter": {"OPENMETER_API_KEY": "placeholder"},
     "athina": {"ATHINA_API_KEY": "placeholder"},
+    "aws_sqs": {},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 

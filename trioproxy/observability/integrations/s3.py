@@ -27,10 +27,48 @@ from ...hooks.loader import HandlerLoadError
 from .base import Integration, IntegrationSettings, env
 from .standard_payload import logging_id
 
-__all__ = ["S3Logger"]
+__all__ = ["AwsCredentialSource", "S3Logger", "require_botocore"]
 
 #: botocore's credential chain may call the instance metadata service: one thread at a time
 _CREDENTIALS_LIMITER = trio.CapacityLimiter(1)
+
+
+def require_botocore(integration: str) -> None:
+    """Checked at startup: a missing extra is a startup error, not a failure at the first request."""
+    try:
+        import botocore.auth
+        import botocore.credentials  # noqa: F401
+    except ImportError:
+        raise HandlerLoadError(f"LiteLLM's {integration!r} logging integration needs botocore: "
+                               "pip install 'trioproxy[s3]'") from None
+
+
+class AwsCredentialSource:
+    """Static keys from the config, else botocore's credential chain (read in a worker thread)."""
+
+    def __init__(self, integration: str, key_id: str | None, secret: str | None, token: str | None) -> None:
+        self.integration = integration
+        self._static = None
+        if key_id and secret:
+            from botocore.credentials import Credentials
+            self._static = Credentials(key_id, secret, token).get_frozen_credentials()
+        self._chain: Any = None
+
+    async def get(self) -> Any:
+        """Frozen credentials (access key, secret, token: one consistent snapshot)."""
+        if self._static is not None:
+            return self._static
+
+        def resolve() -> Any:
+            if self._chain is None:
+                import botocore.session
+                self._chain = botocore.session.Session().get_credentials()
+            if self._chain is None:
+                raise RuntimeError(f"{self.integration}: no AWS credentials (the integration's access key "
+                                   "settings, AWS_ACCESS_KEY_ID, a profile or an instance role)")
+            return self._chain.get_frozen_credentials()
+
+        return await trio.to_thread.run_sync(resolve, limiter=_CREDENTIALS_LIMITER)
 
 
 class S3Logger(Integration):
@@ -39,12 +77,7 @@ class S3Logger(Integration):
     def __init__(self, settings: IntegrationSettings, name: str = "s3") -> None:
         self.name = name
         super().__init__(settings)
-        try:
-            import botocore.auth
-            import botocore.credentials  # noqa: F401
-        except ImportError:
-            raise HandlerLoadError(f"LiteLLM's {name!r} logging integration needs botocore: "
-                                   "pip install 'trioproxy[s3]'") from None
+        require_botocore(name)
         params: Mapping[str, Any] = settings.litellm.get("s3_callback_params") or {}
         self.bucket = params.get("s3_bucket_name") or env("AWS_S3_BUCKET_NAME")
         if not self.bucket:
@@ -54,13 +87,9 @@ class S3Logger(Integration):
                        or env("AWS_DEFAULT_REGION") or "us-east-1")
         self.path = params.get("s3_path") or ""
         self.endpoint = (params.get("s3_endpoint_url") or "").rstrip("/")
-        key_id = params.get("s3_aws_access_key_id")
-        secret = params.get("s3_aws_secret_access_key")
-        self._static = None
-        if key_id and secret:
-            from botocore.credentials import Credentials
-            self._static = Credentials(key_id, secret, params.get("s3_aws_session_token")).get_frozen_credentials()
-        self._chain: Any = None
+        self.credentials = AwsCredentialSource(self.name, params.get("s3_aws_access_key_id"),
+                                               params.get("s3_aws_secret_access_key"),
+                                               params.get("s3_aws_session_token"))
 
     def object_key(self, payload: Mapping[str, Any]) -> str:
         import datetime as _dt
@@ -73,21 +102,6 @@ class S3Logger(Integration):
         if self.endpoint:
             return f"{self.endpoint}/{self.bucket}/{encoded}"
         return f"https://{self.bucket}.s3.{self.region}.amazonaws.com/{encoded}"
-
-    async def _credentials(self) -> Any:
-        if self._static is not None:
-            return self._static
-
-        def resolve() -> Any:
-            if self._chain is None:
-                import botocore.session
-                self._chain = botocore.session.Session().get_credentials()
-            if self._chain is None:
-                raise RuntimeError(f"{self.name}: no AWS credentials (s3_callback_params.s3_aws_access_key_id, "
-                                   "AWS_ACCESS_KEY_ID, a profile or an instance role)")
-            return self._chain.get_frozen_credentials()
-
-        return await trio.to_thread.run_sync(resolve, limiter=_CREDENTIALS_LIMITER)
 
     def signed_headers(self, credentials: Any, url: str, body: bytes) -> dict[str, str]:
         from botocore.auth import S3SigV4Auth
@@ -104,5 +118,5 @@ class S3Logger(Integration):
     async def send(self, payload: dict[str, Any], kwargs: Mapping[str, Any], response: Any) -> None:
         body = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
         url = self.url(self.object_key(payload))
-        headers = self.signed_headers(await self._credentials(), url, body)
+        headers = self.signed_headers(await self.credentials.get(), url, body)
         await self.request("PUT", url, content=body, headers=headers)
