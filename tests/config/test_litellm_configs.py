@@ -103,8 +103,8 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
                                                        "not supported by trioproxy"),
     ("general_settings", "alert_type_config", {"llm_exceptions": {}}, "not supported by trioproxy"),
     ("general_settings", "custom_auth", "auth.user_api_key_auth", "a custom authentication function"),
-    ("litellm_settings", "aws_sqs_callback_params", {"queue_url": "b"},
-     "trioproxy does not have the logging integration it configures (it has langfuse, otel"),
+    ("litellm_settings", "log_raw_request_response", True,
+     "not supported by trioproxy's built-in logging integrations (langfuse, otel"),
     ("litellm_settings", "prompt_injection_params", {"heuristics_check": True},
      "trioproxy has no LiteLLM built-in guardrails: write a custom guardrail"),
 ])

@@ -286,8 +286,8 @@ def unsupported_key(section: str, key: str) -> str | None:
         return None
     issue = _PLANNED.get(key)
     if key in _LOGGING_SETTINGS:
-        instead = (f"trioproxy does not have the logging integration it configures (it has "
-                   f"{', '.join(BUILTIN_LOGGING_INTEGRATIONS)}): write a CustomLogger or a logging function "
+        instead = (f"not supported by trioproxy's built-in logging integrations "
+                   f"({', '.join(BUILTIN_LOGGING_INTEGRATIONS)}): write a CustomLogger or a logging function "
                    f"({LOGGING_DOCS})")
     elif key in _GUARDRAIL_SETTINGS:
         instead = f"trioproxy has no LiteLLM built-in guardrails: write a custom guardrail ({CUSTOM_GUARDRAIL_DOCS})"
