@@ -27,6 +27,24 @@ from .validators import (
 __all__ = ["ALERTING_GENERAL_SETTINGS", "BUILTIN_LOGGING_INTEGRATIONS", "LOGGING_LITELLM_SETTINGS", "LOGGING_NO_EFFECT", "SLACK_ALERT_TYPES",
            "logging_secrets"]
 
+def _off_only(what: str) -> Any:
+    """A LiteLLM switch whose ``false`` is what trioproxy does: ``false`` is accepted silently,
+    anything else warns that it is ignored."""
+    def check(value: Any, path: str, ctx: Ctx) -> Any:
+        if value is False or (isinstance(value, str) and value.lower() == "false"):
+            return False
+        ctx.warn(path, f"{what}: not done by trioproxy; ignored")
+        return value
+    return check
+
+
+#: off-only switches of LiteLLM's S3 and SQS settings
+_OFF_ONLY = {
+    "s3_use_team_prefix": _off_only("a team-alias prefix in the object key"),
+    "s3_use_key_prefix": _off_only("a key-alias prefix in the object key"),
+    "s3_strip_base64_files": _off_only("base64 files stripped from the payload"),
+}
+
 S3_CALLBACK_PARAMS = Section(
     fields={
         "s3_bucket_name": v_str,
@@ -36,11 +54,12 @@ S3_CALLBACK_PARAMS = Section(
         "s3_aws_access_key_id": v_secret,
         "s3_aws_secret_access_key": v_secret,
         "s3_aws_session_token": v_secret,
+        **_OFF_ONLY,
     },
-    # LiteLLM's other S3 settings (team prefixes, batching, IAM role names): accepted with a warning
-    unsupported=("s3_use_team_prefix", "s3_use_key_prefix", "s3_flush_interval", "s3_batch_size", "s3_api_version",
+    # LiteLLM's other S3 settings (batching, IAM role names): accepted with a warning
+    unsupported=("s3_flush_interval", "s3_batch_size", "s3_api_version",
                  "s3_use_ssl", "s3_verify", "s3_aws_role_name", "s3_aws_session_name", "s3_aws_profile_name",
-                 "s3_aws_web_identity_token", "s3_aws_sts_endpoint", "s3_config", "s3_strip_base64_files",
+                 "s3_aws_web_identity_token", "s3_aws_sts_endpoint", "s3_config",
                  "s3_use_virtual_hosted_style", "s3_partition_granularity", "s3_batch_file_upload"),
     unsupported_note="a LiteLLM S3 setting trioproxy's s3 integration does not have; ignored",
 )
@@ -53,13 +72,16 @@ AWS_SQS_CALLBACK_PARAMS = Section(
         "sqs_aws_access_key_id": v_secret,
         "sqs_aws_secret_access_key": v_secret,
         "sqs_aws_session_token": v_secret,
+        "sqs_strip_base64_files": _off_only("base64 files stripped from the message"),
+        "sqs_aws_use_application_level_encryption": _off_only("application-level encryption of the message"),
+        # the seeds' SQS example carries two S3 settings along
+        "s3_use_team_prefix": _OFF_ONLY["s3_use_team_prefix"],
+        "s3_use_key_prefix": _OFF_ONLY["s3_use_key_prefix"],
     },
     unsupported=("sqs_api_version", "sqs_use_ssl", "sqs_verify", "sqs_endpoint_url", "sqs_aws_session_name",
                  "sqs_aws_profile_name", "sqs_aws_role_name", "sqs_aws_web_identity_token", "sqs_aws_sts_endpoint",
-                 "sqs_strip_base64_files", "sqs_aws_use_application_level_encryption", "sqs_app_encryption_key_b64",
-                 "sqs_app_encryption_aad", "sqs_config", "sqs_batch_size", "sqs_flush_interval",
-                 # the seeds' SQS example carries two S3 settings along
-                 "s3_use_team_prefix", "s3_use_key_prefix"),
+                 "sqs_app_encryption_key_b64", "sqs_app_encryption_aad", "sqs_config", "sqs_batch_size",
+                 "sqs_flush_interval"),
     unsupported_note="a LiteLLM SQS setting trioproxy's aws_sqs integration does not have; ignored",
 )
 
