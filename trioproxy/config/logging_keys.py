@@ -40,8 +40,6 @@ def _off_only(what: str) -> Any:
 
 #: off-only switches of LiteLLM's S3 and SQS settings
 _OFF_ONLY = {
-    "s3_use_team_prefix": _off_only("a team-alias prefix in the object key"),
-    "s3_use_key_prefix": _off_only("a key-alias prefix in the object key"),
     "s3_strip_base64_files": _off_only("base64 files stripped from the payload"),
 }
 
@@ -54,6 +52,9 @@ S3_CALLBACK_PARAMS = Section(
         "s3_aws_access_key_id": v_secret,
         "s3_aws_secret_access_key": v_secret,
         "s3_aws_session_token": v_secret,
+        # <team alias>/ and <key alias>/ before the date (observability/integrations/s3.py)
+        "s3_use_team_prefix": v_bool,
+        "s3_use_key_prefix": v_bool,
         **_OFF_ONLY,
     },
     # LiteLLM's other S3 settings (batching, IAM role names): accepted with a warning
@@ -75,8 +76,8 @@ AWS_SQS_CALLBACK_PARAMS = Section(
         "sqs_strip_base64_files": _off_only("base64 files stripped from the message"),
         "sqs_aws_use_application_level_encryption": _off_only("application-level encryption of the message"),
         # the seeds' SQS example carries two S3 settings along
-        "s3_use_team_prefix": _OFF_ONLY["s3_use_team_prefix"],
-        "s3_use_key_prefix": _OFF_ONLY["s3_use_key_prefix"],
+        "s3_use_team_prefix": _off_only("a team-alias prefix (an S3 setting)"),
+        "s3_use_key_prefix": _off_only("a key-alias prefix (an S3 setting)"),
     },
     unsupported=("sqs_api_version", "sqs_use_ssl", "sqs_verify", "sqs_endpoint_url", "sqs_aws_session_name",
                  "sqs_aws_profile_name", "sqs_aws_role_name", "sqs_aws_web_identity_token", "sqs_aws_sts_endpoint",

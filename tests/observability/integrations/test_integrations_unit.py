@@ -155,6 +155,15 @@ def test_s3_object_key_is_litellms(monkeypatch: pytest.MonkeyPatch) -> None:
     assert logger.url(key) == "https://b.s3.eu-west-1.amazonaws.com/" + key   # type: ignore[attr-defined]
 
 
+def test_s3_team_and_key_prefixes() -> None:
+    logger = make_integration("s3", config_of({"s3_callback_params": {
+        "s3_bucket_name": "b", "s3_use_team_prefix": True, "s3_use_key_prefix": True,
+        "s3_aws_access_key_id": "AKIA1", "s3_aws_secret_access_key": "secret-0123456789"}}))
+    assert logger is not None
+    key = logger.object_key(logger.payload(kwargs_for(team_alias="team-a"), RESPONSE))   # type: ignore[attr-defined]
+    assert key == "team-a/sk-...abcd/2026-11-30/time-12-00-00-000000_req-1.json"
+
+
 def test_settings_problems_are_startup_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GENERIC_LOGGER_ENDPOINT", "LANGSMITH_API_KEY", "GCS_BUCKET_NAME"):
         monkeypatch.delenv(name, raising=False)

@@ -86,6 +86,9 @@ class S3Logger(Integration):
         self.region = (params.get("s3_region_name") or env("AWS_REGION_NAME") or env("AWS_REGION")
                        or env("AWS_DEFAULT_REGION") or "us-east-1")
         self.path = params.get("s3_path") or ""
+        # LiteLLM's s3_v2 prefixes: <team alias>/ and <key alias>/ (trioproxy's key alias is the masked key)
+        self.team_prefix = params.get("s3_use_team_prefix") is True
+        self.key_prefix = params.get("s3_use_key_prefix") is True
         self.endpoint = (params.get("s3_endpoint_url") or "").rstrip("/")
         self.credentials = AwsCredentialSource(self.name, params.get("s3_aws_access_key_id"),
                                                params.get("s3_aws_secret_access_key"),
@@ -95,7 +98,11 @@ class S3Logger(Integration):
         import datetime as _dt
         day = _dt.datetime.fromtimestamp(payload["startTime"], _dt.UTC).strftime("%Y-%m-%d")
         name = logging_id(payload).replace("/", "_").replace(":", "_")
-        return (f"{self.path.rstrip('/')}/" if self.path else "") + f"{day}/{name}.json"
+        metadata = payload.get("metadata") or {}
+        prefix = "".join(f"{str(part).replace('/', '_')}/" for part in (
+            metadata.get("user_api_key_team_alias") if self.team_prefix else None,
+            metadata.get("user_api_key_alias") if self.key_prefix else None) if part)
+        return (f"{self.path.rstrip('/')}/" if self.path else "") + f"{prefix}{day}/{name}.json"
 
     def url(self, key: str) -> str:
         encoded = quote(key, safe="/")

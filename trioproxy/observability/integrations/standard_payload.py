@@ -58,7 +58,7 @@ def standard_logging_payload(kwargs: Mapping[str, Any], response: Any, *, messag
         "user_api_key_team_id": record.get("team_id"),
         "user_api_key_user_id": record.get("user_id"),
         "user_api_key_org_id": None,
-        "user_api_key_team_alias": None,
+        "user_api_key_team_alias": record.get("team_alias"),
         "user_api_key_end_user_id": record.get("user"),
         "spend_logs_metadata": request_metadata.get("spend_logs_metadata"),
         "requester_ip_address": record.get("requester_ip_address"),
