@@ -54,9 +54,7 @@ class OpenTelemetryLogger(Integration):
     def __init__(self, settings: IntegrationSettings) -> None:
         super().__init__(settings)
         try:
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
         except ImportError:
             raise HandlerLoadError("LiteLLM's 'otel' logging integration needs the OpenTelemetry SDK: "
                                    "pip install 'trioproxy[otel]'") from None
@@ -64,7 +62,7 @@ class OpenTelemetryLogger(Integration):
         exporter_name = env("OTEL_EXPORTER_OTLP_PROTOCOL") or env("OTEL_EXPORTER") or (
             "otlp_http" if endpoint else "console")
         headers = parse_headers(env("OTEL_EXPORTER_OTLP_HEADERS") or env("OTEL_HEADERS"))
-        if exporter_name in ("otlp_http", "http/protobuf", "http/json"):
+        if exporter_name in ("otlp_http", "http/protobuf"):
             if not endpoint:
                 raise HandlerLoadError("LiteLLM's 'otel' logging integration with OTEL_EXPORTER=otlp_http "
                                        "needs OTEL_ENDPOINT (the collector's URL)")
@@ -78,11 +76,25 @@ class OpenTelemetryLogger(Integration):
             raise HandlerLoadError(f"OTEL_EXPORTER={exporter_name!r} is not supported by trioproxy's 'otel' "
                                    "integration: use otlp_http (OTLP over HTTP, which every collector accepts) "
                                    "or console")
-        self.provider = TracerProvider(resource=Resource.create(
-            {"service.name": env("OTEL_SERVICE_NAME", "litellm") or "litellm"}))
-        self.processor = BatchSpanProcessor(exporter)
-        self.provider.add_span_processor(self.processor)
-        self.tracer = self.provider.get_tracer(env("OTEL_TRACER_NAME", "litellm") or "litellm")
+        self._make_exporter = lambda: exporter
+        self._service_name = env("OTEL_SERVICE_NAME", "litellm") or "litellm"
+        self._tracer_name = env("OTEL_TRACER_NAME", "litellm") or "litellm"
+        self.provider: Any = None
+        self._tracer: Any = None
+
+    @property
+    def tracer(self) -> Any:
+        """Made at the first span: ``trioproxy check`` (and each config the corpus loads) builds the
+        integration without starting the SDK's export thread."""
+        if self._tracer is None:
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            self.provider = TracerProvider(resource=Resource.create({"service.name": self._service_name}))
+            self.provider.add_span_processor(BatchSpanProcessor(self._make_exporter()))
+            self._tracer = self.provider.get_tracer(self._tracer_name)
+        return self._tracer
 
     def attributes(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         attrs: dict[str, Any] = {
