@@ -16,6 +16,7 @@ refreshed in a worker thread (google-auth's transport is blocking). ``STORAGE_EM
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,34 @@ __all__ = ["GCSBucketLogger"]
 _TOKEN_LIMITER = trio.CapacityLimiter(1)
 
 
+class _ServiceAccountTokens:
+    """OAuth tokens from a service-account file, else Application Default Credentials (google-auth).
+    Blocking (file read, token refresh): call only from a worker thread."""
+
+    SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._credentials: Any = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        import google.auth
+        from google.auth.transport.requests import Request
+        from google.oauth2 import service_account
+
+        with self._lock:
+            if self._credentials is None:
+                if self.path:
+                    self._credentials = service_account.Credentials.from_service_account_file(
+                        self.path, scopes=list(self.SCOPES))
+                else:
+                    self._credentials, _ = google.auth.default(scopes=list(self.SCOPES))
+            if not self._credentials.valid:
+                self._credentials.refresh(Request())
+            return str(self._credentials.token)
+
+
 def _safe(component: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in component)[:200]
 
@@ -47,11 +76,9 @@ class GCSBucketLogger(Integration):
         except ImportError:
             raise HandlerLoadError("LiteLLM's 'gcs_bucket' logging integration needs google-auth: "
                                    "pip install 'trioproxy[vertex]'") from None
-        from ...upstream.providers.vertex import GoogleTokenSource
-
         bucket = require_env(self.name, "GCS_BUCKET_NAME").strip("/")
         self.bucket, _, self.folder = bucket.partition("/")
-        self.tokens = GoogleTokenSource(env("GCS_PATH_SERVICE_ACCOUNT"))
+        self.tokens = _ServiceAccountTokens(env("GCS_PATH_SERVICE_ACCOUNT"))
         self.api_base = (env("STORAGE_EMULATOR_HOST") or "https://storage.googleapis.com").rstrip("/")
 
     def object_name(self, payload: Mapping[str, Any], kwargs: Mapping[str, Any]) -> str:
