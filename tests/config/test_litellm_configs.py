@@ -8,6 +8,7 @@ one run: the config's own problems, its handler files' and its logging callbacks
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -54,14 +55,15 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
             litellm_params: {model: fake/demo, timeout: soon}
         general_settings: {master_kye: sk-1234}
         litellm_settings:
-          callbacks: [handlers.logger, missing_module.handler, langfuse]
+          callbacks: [handlers.logger, missing_module.handler, lunary]
           success_callback: [datadog]
         guardrails:
           - guardrail_name: pii
             litellm_params: {guardrail: pangea, mode: pre_call}
     """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
     done = subprocess.run([sys.executable, "-m", "trioproxy", "check", str(config)], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+                          timeout=60, cwd=tmp_path, env=env)
     assert done.returncode == 1
     problems = [line.strip() for line in done.stderr.splitlines() if line.startswith("  ")]
     where = [p.split(": ")[1] for p in problems]
@@ -78,16 +80,17 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
     assert "did you mean 'master_key'?" in text
     assert "'pangea' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'pangea'" in text
     assert "cannot find module 'missing_module'" in text
-    assert "'langfuse' is one of LiteLLM's logging integrations" in text
+    assert "'lunary' is one of LiteLLM's logging integrations; trioproxy has no built-in 'lunary'" in text
     assert "log_success_event cannot be called with the seeds' 4 arguments" in text
-    assert "'datadog' is one of LiteLLM's logging integrations" in text
+    # a built-in integration (docs/logging.md) whose key is not in the environment
+    assert "'datadog' logging integration needs DD_API_KEY in the environment" in text
 
 
 def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_path: Path) -> None:
     (tmp_path / "handlers.py").write_text(HANDLERS)
     path = tmp_path / "config.yaml"
     path.write_text("model_list: [{model_name: m, litellm_params: {model: fake/demo}}]\n"
-                    "litellm_settings: {callbacks: [handlers.logger, nope.handler], success_callback: [otel]}\n")
+                    "litellm_settings: {callbacks: [handlers.logger, nope.handler], success_callback: [lunary]}\n")
     done = subprocess.run([sys.executable, "-m", "trioproxy", "check", str(path)], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 1
@@ -98,9 +101,9 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
 @pytest.mark.parametrize(("section", "key", "value", "expected"), [
     ("litellm_settings", "num_retries_per_request", 2, "LiteLLM's 'num_retries_per_request' (retries per request): "
                                                        "not supported by trioproxy"),
-    ("general_settings", "alerting_args", {"daily_report_frequency": 3}, "not supported by trioproxy"),
-    ("litellm_settings", "s3_callback_params", {"s3_bucket_name": "b"},
-     "trioproxy has no built-in logging integrations: write a CustomLogger"),
+    ("general_settings", "alert_type_config", {"llm_exceptions": {}}, "not supported by trioproxy"),
+    ("litellm_settings", "log_raw_request_response", True,
+     "not supported by trioproxy's built-in logging integrations (langfuse, otel"),
     ("litellm_settings", "guardrails", [{"prompt_injection": True}],
      "trioproxy does not implement this setting of LiteLLM's guardrails"),
 ])
@@ -231,9 +234,9 @@ def test_model_info_prices_and_base_model_price_the_deployment() -> None:
 
 
 def test_a_callback_after_prometheus_keeps_its_position_in_messages() -> None:
-    (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "otel"],
+    (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "lunary"],
                                                                           "num_retries": -1}})[1:]
-    assert "litellm_settings.callbacks[1]: 'otel': 'otel' is one of LiteLLM's logging integrations" in problem
+    assert "litellm_settings.callbacks[1]: 'lunary': 'lunary' is one of LiteLLM's logging integrations" in problem
 
 
 @pytest.mark.parametrize(("section", "key", "why"), [

@@ -301,6 +301,11 @@ def placeholder_env(text: str) -> dict[str, str]:
         env["PRESIDIO_ANALYZER_API_BASE"] = env["PRESIDIO_ANONYMIZER_API_BASE"] = "http://127.0.0.1:9"
     if "aporia" in text:                 # LiteLLM's aporia guardrail falls back to them (its spelling)
         env["APORIO_API_KEY"], env["APORIO_API_BASE"] = "corpus-placeholder-aporio", "http://127.0.0.1:9"
+    # the built-in logging integrations read their keys from the environment, as LiteLLM's do
+    from trioproxy.observability.integrations import REQUIRED_ENV
+    for name, variables in REQUIRED_ENV.items():
+        if re.search(rf"""["'\s\[]{name}["'\s,\]]""", text):
+            env.update(variables)
     for name in _ENV_REF.findall(text):
         upper = name.upper()
         if upper.endswith("PORT"):

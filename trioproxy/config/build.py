@@ -314,6 +314,7 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> ProxyConfig:
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(litellm),
         router_settings=MappingProxyType(routing),
+        callback_settings=MappingProxyType(clean.get("callback_settings") or {}),
         routing_rules=routing_rules,
         secret_resolution=resolution,
     )

@@ -29,6 +29,8 @@ logging registries, and the corpus of real configs (``tests/data/litellm_corpus`
 
 from __future__ import annotations
 
+from .logging_keys import BUILTIN_LOGGING_INTEGRATIONS
+
 __all__ = [
     "ALWAYS_ON_CALLBACKS",
     "CACHE_TYPES",
@@ -269,8 +271,9 @@ def unsupported_key(section: str, key: str) -> str | None:
         return None
     issue = _PLANNED.get(key)
     if key in _LOGGING_SETTINGS:
-        instead = (f"trioproxy has no built-in logging integrations: write a CustomLogger or a logging "
-                   f"function ({LOGGING_DOCS})")
+        instead = (f"not supported by trioproxy's built-in logging integrations "
+                   f"({', '.join(BUILTIN_LOGGING_INTEGRATIONS)}): write a CustomLogger or a logging function "
+                   f"({LOGGING_DOCS})")
     elif key in _GUARDRAIL_SETTINGS:
         instead = ("trioproxy does not implement this setting of LiteLLM's guardrails: configure them in the "
                    f"top-level guardrails section, or write a custom guardrail ({CUSTOM_GUARDRAIL_DOCS})")
@@ -330,8 +333,9 @@ def builtin_callback_message(name: str, *, functions: bool = False) -> str | Non
                 f"custom guardrail ({CUSTOM_GUARDRAIL_DOCS}), or a callback handler")
     if name in _LOGGERS:
         what = "a logging function" if functions else "a CustomLogger"
-        return (f"{name!r} is one of LiteLLM's logging integrations; trioproxy has no built-in logging "
-                f"integrations: write {what} that sends to it ({LOGGING_DOCS})")
+        return (f"{name!r} is one of LiteLLM's logging integrations; trioproxy has no built-in {name!r} (it "
+                f"has {', '.join(BUILTIN_LOGGING_INTEGRATIONS)} and slack alerting): write {what} that sends "
+                f"to it ({LOGGING_DOCS})")
     return None
 
 

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..masking import mask_url, url_secrets
+from .logging_keys import logging_secrets
 
 if TYPE_CHECKING:
     from ..secret_managers.resolve import Resolution
@@ -361,6 +362,8 @@ class ProxyConfig:
     general_settings: Mapping[str, Any] = field(default_factory=_empty)
     litellm_settings: Mapping[str, Any] = field(default_factory=_empty)
     router_settings: Mapping[str, Any] = field(default_factory=_empty)
+    #: the top-level ``callback_settings`` (per logging integration: ``otel: {message_logging: false}``)
+    callback_settings: Mapping[str, Any] = field(default_factory=_empty)
     #: the routing rules (``upstream/routing``: aliases, wildcards, strategies, cooldowns, fallbacks,
     #: each deployment's routing view); None for a config built by hand (the router then uses defaults)
     routing_rules: RoutingConfig | None = None
@@ -464,6 +467,7 @@ class ProxyConfig:
         if isinstance(safety, Mapping) and isinstance(safety.get("key"), str) and safety["key"]:
             out.append(safety["key"])
         out += self._redis_secrets()
+        out += logging_secrets(self.litellm_settings, self.general_settings)
         # read from a secret manager or decrypted with KMS, wherever in the config they went
         if self.secret_resolution is not None:
             out += self.secret_resolution.managed_values()

@@ -40,6 +40,7 @@ from .litellm_catalog import (
     cache_type_message,
     unsupported_key,
 )
+from .logging_keys import ALERTING_GENERAL_SETTINGS, LOGGING_LITELLM_SETTINGS, LOGGING_NO_EFFECT
 from .moderation_keys import GOOGLE_THRESHOLD_KEYS
 from .providers import PROVIDER_SETTING_NAMES, PROVIDERS
 from .validators import (
@@ -380,12 +381,14 @@ LITELLM_SETTINGS = Section(
         "budget_exceeded_status_code": v_budget_status,
         "proxy_budget_rescheduler_min_time": v_num(0.0),
         "proxy_budget_rescheduler_max_time": v_num(0.0),
+        # the built-in logging integrations' settings (docs/logging.md)
+        **LOGGING_LITELLM_SETTINGS,
     },
     unsupported=(
         "service_callback",
         "default_team_settings",
     ),
-    no_effect=NO_EFFECT["litellm_settings"],
+    no_effect={**NO_EFFECT["litellm_settings"], **LOGGING_NO_EFFECT},
     litellm=lambda key: unsupported_key("litellm_settings", key),
 )
 
@@ -491,11 +494,12 @@ GENERAL_SETTINGS = Section(
         "custom_team_metadata_validate": v_str,
         "team_metadata_validation_timeout": v_num(0.001),
         "team_metadata_validation_error_message": v_str,
+        # alerts: slack (observability/integrations/slack.py)
+        **ALERTING_GENERAL_SETTINGS,
     },
     # LiteLLM's name for a per-instance cap on concurrent requests (it answers 429; we answer 503)
     aliases={"global_max_parallel_requests": "max_in_flight_requests"},
     unsupported=(
-        "alerting",
         "spend_logs_metadata",
         "store_model_in_db",
     ),
@@ -531,6 +535,8 @@ TOP_LEVEL = Section(
         "router_settings": v_any_dict,
         "environment_variables": v_any_dict,
         "guardrails": v_list_of(GUARDRAIL_ENTRY),
+        # per-integration settings of the logging integrations (``otel: {message_logging: false}``)
+        "callback_settings": v_any_dict,
     },
     aliases={"settings": "litellm_settings"},
     # LiteLLM starts without a model_list (its models may come from its database): so does trioproxy,

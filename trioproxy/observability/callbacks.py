@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import ALWAYS_ON_CALLBACKS, ConfigError, ProxyConfig, builtin_callback_message
 from ..hooks.loader import HandlerLoadError, LoadedHandler, import_object
+from .integrations import INTEGRATIONS, alerting_integrations, make_integration
 
 __all__ = ["EVENT_TYPES", "Callback", "load_callbacks", "load_function_callbacks"]
 
@@ -138,6 +139,9 @@ def load_function_callbacks(config: ProxyConfig) -> list[Callback]:
                 continue
             where = f"{config.source}: litellm_settings.{key}[{index}]: {path!r}"
             try:
+                if path in INTEGRATIONS:   # LiteLLM's integration by name, built in (docs/logging.md)
+                    callbacks.append(_integration_callback(path, event, config))
+                    continue
                 if "." not in path:
                     raise HandlerLoadError(builtin_callback_message(path, functions=True) or (
                         "is not a dotted path 'module.function'; trioproxy has no built-in logging "
@@ -149,6 +153,36 @@ def load_function_callbacks(config: ProxyConfig) -> list[Callback]:
     if problems:
         raise ConfigError(problems)
     return callbacks
+
+
+def _integration_callback(name: str, event: str, config: ProxyConfig) -> Callback:
+    """``success_callback: ["langfuse"]`` logs successes only, ``failure_callback`` failures only
+    (as in LiteLLM); ``callbacks: ["langfuse"]`` (a handler, policies/builtins.py) logs both."""
+    integration = make_integration(name, config)
+    assert integration is not None
+    method = {"successful_api_call": integration.async_log_success_event,
+              "failed_api_call": integration.async_log_failure_event}.get(event)
+    if method is None:
+        raise HandlerLoadError("is one of LiteLLM's logging integrations: list it under callbacks, "
+                               "success_callback or failure_callback")
+    return Callback(name, event, method, True, "event")
+
+
+def alerting_callbacks(config: ProxyConfig) -> list[Callback]:
+    """``general_settings.alerting``: ``slack`` (both outcomes). Raises ConfigError."""
+    names = list(config.general_settings.get("alerting") or ())
+    other = [n for n in names if n != "slack"]
+    if other:
+        raise ConfigError([f"{config.source}: general_settings.alerting: {', '.join(map(repr, other))}: trioproxy "
+                           "sends alerts to Slack only ('slack'); for another service write a logging callback "
+                           "(docs/logging.md)"])
+    try:
+        found = alerting_integrations(config)
+    except HandlerLoadError as exc:
+        raise ConfigError([f"{config.source}: general_settings.alerting: {exc}"]) from None
+    return [Callback(f"alerting.{a.name}", event, fn, True, "event") for a in found
+            for event, fn in (("successful_api_call", a.async_log_success_event),
+                              ("failed_api_call", a.async_log_failure_event))]
 
 
 def _handler_callbacks(handler: LoadedHandler) -> tuple[list[Callback], list[str]]:
@@ -176,10 +210,11 @@ def load_callbacks(config: ProxyConfig, loggers: Iterable[LoadedHandler]) -> lis
         found, wrong = _handler_callbacks(handler)
         callbacks += found
         problems += [f"{config.source}: {handler.key_path}: {p}" for p in wrong]
-    try:
-        callbacks += load_function_callbacks(config)
-    except ConfigError as exc:
-        problems += exc.problems
+    for load in (load_function_callbacks, alerting_callbacks):
+        try:
+            callbacks += load(config)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError(problems)
     return callbacks

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import ProxyConfig
 from ..hooks.loader import HandlerLoadError
 from ..hooks.steps import LIMITS_AND_BUDGETS, LimitsAndBudgets
+from ..observability.integrations import make_integration
 from .banned_keywords import BannedKeywords
 from .blocked_users import BlockedUsers
 from .google_text_moderation import google_text_moderation_from_config
@@ -128,7 +129,9 @@ class Builtins:
     def callback(self, name: str) -> Any | None:
         """The built-in callback ``name`` (a new object), or None when there is none by that name."""
         factory = BUILTIN_CALLBACKS.get(name)
-        return None if factory is None else factory(self)
+        if factory is None:   # LiteLLM's logging integrations by name (observability/integrations)
+            return make_integration(name, self.config)
+        return factory(self)
 
     def guardrail(self, class_path: str, kwargs: dict[str, Any]) -> Any | None:
         """The built-in guardrail ``class_path`` made with ``kwargs``, or None when it is not a built-in."""
