@@ -28,7 +28,9 @@ async def limiter(request: pytest.FixtureRequest, fake_clock: FakeClock, key_pre
     if request.param == "memory":
         yield InProcessLimiter(clock=fake_clock, lease=30)
         return
-    client = RedisClient(request.getfixturevalue("redis_url"))   # only this variant needs the server
+    # only this variant needs the server; a generous per-command timeout: these tests are about
+    # atomicity, and 50 scripts queued on a loaded 2-core machine can wait past the 0.5 s default
+    client = RedisClient(request.getfixturevalue("redis_url"), timeout=10.0)
     await nursery.start(client.run)
     await client.wait_connected()
     yield RedisLimiter(client, prefix=key_prefix, clock=fake_clock, lease=30)
