@@ -572,6 +572,8 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
             return ProblemCause("g", "cache_params of a cache backend other than local")
         if key in FEATURE_SECTIONS:
             return ProblemCause("g", f"LiteLLM feature section `{key}`")
+        if "not supported by trioproxy" in message:
+            return ProblemCause("g", f"LiteLLM setting trioproxy names as not supported: {key}")
         return ProblemCause("g", f"unknown key {key}")
     if leaf == "routing_strategy":
         return ProblemCause("e", "routing_strategy value")
