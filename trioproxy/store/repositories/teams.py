@@ -154,38 +154,16 @@ class TeamRepository:
 
     async def list(self, *, user_id: str | None = None, organization_id: str | None = None,
                    page: int = 1, size: int | None = None) -> Page:
-        def run(conn: Conn) -> Page:
-            where: dict[str, Any] = {}
-            if organization_id is not None:
-                where["organization_id"] = organization_id
-            extra = None
-            if user_id is not None:
-                extra = ('"team_id" IN (SELECT "team_id" FROM "team_memberships" WHERE "user_id" = :member)',
-                         {"member": user_id})
-            total = count_tx(conn, teams, where, extra)
-            limit = size if size is not None else None
-            rows = select_tx(conn, teams, where, order_by=("created_at", "team_id"), limit=limit,
-                             offset=(page - 1) * (size or 0), extra=extra)
-            return Page(rows, total, page, size or max(total, 1))
-
-        return await self.ctx.db.read(run)
+        """Teams (a user's, an organisation's), oldest first; every row when ``size`` is None."""
+        return await self.ctx.db.read(lambda conn: _team_page_tx(conn, user_id, organization_id, page, size))
 
     async def list_with_members(self, *, user_id: str | None = None, organization_id: str | None = None,
                                 page: int = 1, size: int) -> tuple[Page, dict[str, list[dict[str, Any]]]]:
         """A page of teams and their memberships: two statements and a count in one read, whatever
         the page size."""
         def run(conn: Conn) -> tuple[Page, dict[str, list[dict[str, Any]]]]:
-            where: dict[str, Any] = {}
-            if organization_id is not None:
-                where["organization_id"] = organization_id
-            extra = None
-            if user_id is not None:
-                extra = ('"team_id" IN (SELECT "team_id" FROM "team_memberships" WHERE "user_id" = :member)',
-                         {"member": user_id})
-            total = count_tx(conn, teams, where, extra)
-            rows = select_tx(conn, teams, where, order_by=("created_at", "team_id"), limit=size,
-                             offset=(page - 1) * size, extra=extra)
-            return Page(rows, total, page, size), members_of_teams_tx(conn, [r["team_id"] for r in rows])
+            page_ = _team_page_tx(conn, user_id, organization_id, page, size)
+            return page_, members_of_teams_tx(conn, [r["team_id"] for r in page_.rows])
 
         return await self.ctx.db.read(run)
 
@@ -318,3 +296,19 @@ def _changed_view(changes: Mapping[str, Any]) -> dict[str, Any]:
     from ..views import user_view
 
     return user_view(dict(changes))   # the generic row view: money as USD, times as ISO
+
+
+def _team_page_tx(conn: Conn, user_id: str | None, organization_id: str | None, page: int,
+                  size: int | None) -> Page:
+    """One page of teams (every row when ``size`` is None), filtered by member and organisation."""
+    where: dict[str, Any] = {}
+    if organization_id is not None:
+        where["organization_id"] = organization_id
+    extra = None
+    if user_id is not None:
+        extra = ('"team_id" IN (SELECT "team_id" FROM "team_memberships" WHERE "user_id" = :member)',
+                 {"member": user_id})
+    total = count_tx(conn, teams, where, extra)
+    rows = select_tx(conn, teams, where, order_by=("created_at", "team_id"), limit=size,
+                     offset=(page - 1) * (size or 0), extra=extra)
+    return Page(rows, total, page, size or max(total, 1))
