@@ -178,7 +178,8 @@ def upstream_body(ctx: RequestContext, data: dict[str, Any]) -> dict[str, Any]:
     """The body sent upstream: without the proxy-only fields; a stream always asks for usage (for
     cost), and ``ctx.client_wants_usage`` records whether the client asked for it too."""
     body = {k: v for k, v in data.items() if k not in PROXY_ONLY_FIELDS}
-    if ctx.stream and ctx.route.can_stream:
+    if ctx.stream and ctx.route.can_stream and ctx.route.endpoint != "responses":
+        # (a native Responses stream carries its usage in response.completed; no stream_options)
         options = body.get("stream_options")
         ctx.client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
         if not ctx.client_wants_usage:
@@ -201,7 +202,8 @@ def chat_frames(chunks: list[dict[str, Any]]) -> bytes:
 
 def text_answer_chunks(ctx: RequestContext, text: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """:func:`text_answer` as objects: the completion, and its stream chunks (``None``: not streaming)."""
-    chat = ctx.route.endpoint == "chat/completions"
+    # (a native /v1/responses request: a chat answer, which responses_wire writes as a Responses one)
+    chat = ctx.route.endpoint in ("chat/completions", "responses")
     created = int(time.time())
     model = ctx.data.get("model")
     if chat:
