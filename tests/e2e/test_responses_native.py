@@ -35,6 +35,8 @@ class EditInput(CustomLogger):
         with open(os.environ["SEEN_FILE"], "a") as f:
             f.write(json.dumps({"call_type": call_type, "input": data.get("input"),
                                 "messages": data.get("messages")}) + "\\n")
+        if data.get("input") == "canned please":
+            return "a canned answer"
         if isinstance(data.get("input"), str):
             data["input"] = data["input"].replace("secret", "[masked]")
         return data
@@ -221,6 +223,31 @@ def test_fallback_to_another_native_group_before_the_first_byte(ctx: dict[str, A
     response = client(ctx).responses.create(model="broken", input="hi")
     assert response.output_text == "Hello from the fake upstream."
     assert [r.json["model"] for r in ctx["fake"].requests] == ["up-broken", "up-backup"]
+    # a stream whose first event is an error event has sent the client nothing: it falls back too
+    ctx["fake"].reset()
+    ctx["fake"].set_behavior("up-broken", Behavior(error_in_200={"type": "error", "code": "server_error",
+                                                                 "message": "overloaded", "sequence_number": 0}))
+    events = raw_events(ctx, model="broken", input="hi")
+    assert events[-1][0] == "response.completed"
+    assert [r.json["model"] for r in ctx["fake"].requests] == ["up-broken", "up-backup"]
+
+
+def test_a_pre_call_string_is_a_responses_answer(ctx: dict[str, Any]) -> None:
+    response = client(ctx).responses.create(model="gpt-n", input="canned please")
+    assert response.output_text == "a canned answer" and response.object == "response"
+    events = raw_events(ctx, model="gpt-n", input="canned please")
+    assert "".join(d["delta"] for n, d in events if n == "response.output_text.delta") == "a canned answer"
+    assert events[-1][0] == "response.completed"
+    assert ctx["fake"].requests == []
+
+
+def test_an_upstream_echoing_the_key_never_shows_it(ctx: dict[str, Any]) -> None:
+    ctx["fake"].set_behavior("up-native", Behavior(status=401, error_message="bad key {key}", echo=True,
+                                                   error_code="invalid_api_key"))
+    response = httpx.post(f"{ctx['proxy'].url}/responses", headers=HEADERS, timeout=30,
+                          json={"model": "gpt-n", "input": "hi"})
+    assert response.status_code == 401 and set(response.json()["error"]) >= {"message", "type", "param", "code"}
+    assert UPSTREAM_KEY not in response.text
 
 
 def test_logged_with_call_type_aresponses_and_cost_from_responses_usage(start_proxy: Any, tmp_path: Any) -> None:
@@ -240,3 +267,39 @@ def test_logged_with_call_type_aresponses_and_cost_from_responses_usage(start_pr
     usage = plain.usage
     assert rows[0]["cost"] == pytest.approx(usage.input_tokens * 0.001 + usage.output_tokens * 0.002)
     assert rows[1]["cost"] > 0
+
+
+def test_spend_is_recorded_once_from_the_responses_usage_sqlite(tmp_path: Any) -> None:
+    """With a database (SQLite file): a virtual key's native requests are admitted, recorded once each
+    under the request's id (``x-litellm-call-id``; the body keeps the upstream's ``resp_…`` id), with
+    the cost of the Responses usage, and counted in the key's spend."""
+    from support.keys_support import UPSTREAM_KEY as SPEND_UPSTREAM_KEY
+    from support.keys_support import Api, make_database
+    from support.spend_support import INPUT_PRICE, OUTPUT_PRICE, rows_of, spend_config, wait_for
+
+    database = make_database("sqlite", tmp_path / "db", None)
+    with FakeUpstream(api_key=SPEND_UPSTREAM_KEY) as fake:
+        config = spend_config(fake, database.url)
+        config["model_list"][0]["model_info"] = NATIVE     # gpt-test (upstream up-model): native
+        with ProxyProcess(write_config(tmp_path / "proxy", config)) as proxy:
+            api = Api(proxy)
+            made = api.new_key()
+            ids, costs = [], []
+            for stream in (False, True):
+                body = {"model": "gpt-test", "input": "count me please", "stream": stream}
+                answer = api.post("/v1/responses", body, key=made["key"])
+                assert answer.status_code == 200, answer.text
+                assert fake.requests[-1].path == "/v1/responses"
+                ids.append(answer.headers["x-litellm-call-id"])
+                usage = answer.json()["usage"] if not stream else \
+                    json.loads(answer.text.strip().split("data: ")[-1])["response"]["usage"]
+                costs.append(usage["input_tokens"] * INPUT_PRICE + usage["output_tokens"] * OUTPUT_PRICE)
+            for request_id, cost in zip(ids, costs, strict=True):
+                (row,) = wait_for(lambda rid=request_id: rows_of(api, request_id=rid), what="the record")
+                assert (row["status"], row["api_key"], row["call_type"]) == ("success", made["token"], "aresponses")
+                assert row["spend"] == pytest.approx(cost)
+                assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+            wait_for(lambda: api.ok(api.get("/key/info", {"key": made["key"]}))["info"]["spend"]
+                     == pytest.approx(sum(costs)), what="the key's spend: both answers, each once")
+            api.close()
+    database.drop()
