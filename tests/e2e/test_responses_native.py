@@ -48,6 +48,21 @@ class Words(CustomGuardrail):
             raise ValueError("forbidden word")
         if any("stopnow" in t for t in inputs["texts"]) and self.event_hook == "during_call":
             raise ValueError("moderation says stop")
+        if any("stoplater" in t for t in inputs["texts"]) and self.event_hook == "during_call":
+            # rejects once the test saw the upstream stream bytes (a file it creates then)
+            import trio
+            while not await trio.Path(os.environ["GO_FILE"]).exists():
+                await trio.sleep(0.01)
+            raise ValueError("moderation says stop, later")
+        return inputs
+
+class Answers(CustomGuardrail):
+    """apply_guardrail only, post_call: rewrites a plain answer, blocks a BLOCKED one."""
+    async def apply_guardrail(self, inputs, request_data, input_type, logging_obj=None):
+        if input_type == "response":
+            if any("BLOCKED" in t for t in inputs["texts"]):
+                raise ValueError("the answer is blocked")
+            return {"texts": [t.replace("fake", "[redacted]") for t in inputs["texts"]]}
         return inputs
 
 class ChatOnly(CustomGuardrail):
@@ -76,7 +91,7 @@ def native(fake: FakeUpstream, name: str, upstream: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("responses-native")
-    files = {name: directory / f"{name}.jsonl" for name in ("log", "seen")}
+    files = {name: directory / f"{name}.jsonl" for name in ("log", "seen", "go")}
     with FakeUpstream(api_key=UPSTREAM_KEY) as fake:
         config = {
             "model_list": [native(fake, "gpt-n", "up-native"), native(fake, "backup", "up-backup"),
@@ -89,12 +104,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                                                "default_on": True}},
                 {"guardrail_name": "moderate", "litellm_params": {"guardrail": "hooks.Words", "mode": "during_call",
                                                                   "default_on": True}},
+                {"guardrail_name": "answers", "litellm_params": {"guardrail": "hooks.Answers", "mode": "post_call"}},
                 {"guardrail_name": "chat-only", "litellm_params": {"guardrail": "hooks.ChatOnly",
                                                                    "mode": "pre_call"}},
             ],
         }
         path = write_config(directory, config, files={"hooks.py": HOOKS})
-        with ProxyProcess(path, env={"LOG_FILE": str(files["log"]), "SEEN_FILE": str(files["seen"])}) as proxy:
+        with ProxyProcess(path, env={"LOG_FILE": str(files["log"]), "SEEN_FILE": str(files["seen"]),
+                                       "GO_FILE": str(files["go"])}) as proxy:
             yield {"proxy": proxy, "fake": fake, **files}
 
 
@@ -168,6 +185,18 @@ def test_an_apply_guardrail_guardrail_reads_input_items(ctx: dict[str, Any]) -> 
     assert ctx["fake"].requests == []
 
 
+def test_a_post_call_apply_guardrail_reads_the_responses_answer(ctx: dict[str, Any]) -> None:
+    llm = client(ctx)
+    plain = llm.responses.create(model="gpt-n", input="hi", extra_body={"guardrails": ["answers"]})
+    assert plain.output_text == "Hello from the [redacted] upstream."
+    assert ctx["fake"].requests[-1].path == "/v1/responses"
+    ctx["fake"].set_behavior("up-native", Behavior(content="this answer is BLOCKED"))
+    events = raw_events(ctx, model="gpt-n", input="hi", guardrails=["answers"])
+    assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
+    assert "the answer is blocked" in events[-2][1]["message"]
+    assert not any(name == "response.completed" for name, _ in events)
+
+
 def test_a_chat_only_guardrail_makes_the_request_translated_so_it_sees_the_text(ctx: dict[str, Any]) -> None:
     response = httpx.post(f"{ctx['proxy'].url}/responses", headers=HEADERS, timeout=30,
                           json={"model": "gpt-n", "input": "verboten words", "guardrails": ["chat-only"]})
@@ -192,6 +221,23 @@ def test_a_moderation_rejection_cancels_the_upstream(ctx: dict[str, Any]) -> Non
                           json={"model": "gpt-n", "input": "please stopnow", "stream": True})
     assert response.status_code == 400 and "moderation says stop" in response.text
     assert ctx["fake"].wait_for_disconnect().path == "/v1/responses"
+
+
+def test_a_moderation_rejection_closes_an_upstream_already_streaming(ctx: dict[str, Any]) -> None:
+    ctx["go"].unlink(missing_ok=True)
+    ctx["fake"].set_behavior("up-native", Behavior(endless=True, chunk_delay=0.01))
+    result: dict[str, httpx.Response] = {}
+    thread = threading.Thread(target=lambda: result.update(response=httpx.post(
+        f"{ctx['proxy'].url}/responses", headers=HEADERS, timeout=30,
+        json={"model": "gpt-n", "input": "stoplater", "stream": True})))
+    thread.start()
+    ctx["fake"].wait_for_requests(1)
+    rec = ctx["fake"].requests[0]
+    ctx["fake"].wait_until(lambda: rec.stream_bytes > 0, what="the upstream streaming")
+    ctx["go"].write_text("go")
+    thread.join(30)
+    assert result["response"].status_code == 400 and "moderation says stop, later" in result["response"].text
+    assert ctx["fake"].wait_for_disconnect() is rec
 
 
 def test_client_hang_up_closes_the_upstream(ctx: dict[str, Any]) -> None:

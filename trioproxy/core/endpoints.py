@@ -46,8 +46,9 @@ COMPLETIONS = Route("completions", "text_completion",
                     (("model", (str,), "a string"), ("prompt", (str, list), "a string or a list")), True, True)
 EMBEDDINGS = Route("embeddings", "embeddings",
                    (("model", (str,), "a string"), ("input", (str, list), "a string or a list")), False, False)
-#: OpenAI's Responses API: translated to a chat completion before any hook (``core/responses_wire.py``),
-#: so its requests run as CHAT from then on; ``to_chat_request`` checks the rest of the body
+#: OpenAI's Responses API as it arrives: before any hook it becomes either a natively forwarded request
+#: (``responses_native.ROUTE``, call_type ``aresponses``) or a chat completion (``core/responses_wire.py``:
+#: CHAT from then on; ``to_chat_request`` checks the rest of the body)
 RESPONSES = Route("responses", "completion", (("model", (str,), "a string"),), True, True)
 
 #: request fields that steer the proxy and are not sent upstream (``tags``, ``fallbacks`` and
