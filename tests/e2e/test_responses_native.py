@@ -77,6 +77,10 @@ class Log(CustomLogger):
             f.write(json.dumps({"call_type": kwargs.get("call_type"), "cost": kwargs.get("response_cost"),
                                 "model": kwargs.get("model")}) + "\\n")
 
+class MaskLogs(CustomGuardrail):
+    async def async_logging_hook(self, kwargs, result, call_type):
+        return kwargs, result
+
 edit = EditInput()
 log = Log()
 '''
@@ -349,3 +353,17 @@ def test_spend_is_recorded_once_from_the_responses_usage_sqlite(tmp_path: Any) -
                      == pytest.approx(sum(costs)), what="the key's spend: both answers, each once")
             api.close()
     database.drop()
+
+
+def test_a_logging_only_guardrail_makes_requests_translated(start_proxy: Any) -> None:
+    """It masks the logged ``messages`` and chat answers: a native body would reach the loggers unmasked."""
+    with FakeUpstream(api_key=UPSTREAM_KEY) as fake:
+        proxy = start_proxy({"model_list": [native(fake, "gpt-n", "up-native")],
+                             "general_settings": {"master_key": MASTER_KEY},
+                             "guardrails": [{"guardrail_name": "mask", "litellm_params": {
+                                 "guardrail": "hooks.MaskLogs", "mode": "logging_only"}}]},
+                            files={"hooks.py": HOOKS}, env={"LOG_FILE": "/dev/null", "SEEN_FILE": "/dev/null"})
+        with proxy:
+            llm = openai.OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0)
+            assert llm.responses.create(model="gpt-n", input="hi").output_text == "Hello from the fake upstream."
+            assert [r.path for r in fake.requests] == ["/v1/chat/completions"]

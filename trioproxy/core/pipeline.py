@@ -153,6 +153,9 @@ class Pipeline:
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
         #: ``reject_clientside_metadata_tags`` (or LiteLLM's earlier name ``reject_metadata_tags``)
         self.reject_client_tags = any(map(config.general_settings.get, ("reject_clientside_metadata_tags", "reject_metadata_tags")))
+        #: a ``logging_only`` guardrail masks the logged ``messages`` and chat answers: with one, every
+        #: /v1/responses request is translated, so that it masks them (docs/responses_api.md)
+        self.masks_logs = any("logging_only" in g.modes for g in config.guardrails)
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
 
@@ -255,7 +258,7 @@ class Pipeline:
             # forwarded as is when every deployment serves /v1/responses and every hook of the request
             # reads Responses bodies; otherwise translated now, so every hook below sees a chat
             # completion (docs/responses_api.md: "Native or translated")
-            if not responses_native.use_native(run, self.router, data):
+            if self.masks_logs or not responses_native.use_native(run, self.router, data):
                 data = ctx.data = self._from_responses(run, data)
         model_before_hooks = data.get("model")
 

@@ -18,7 +18,8 @@ A request is forwarded only when both hold:
   are found in ``input``/``instructions`` and in the answer's ``output``), the built-in
   ``limits_and_budgets`` step, and any handler whose class sets ``handles_responses_api = True``
   (a trioproxy attribute: LiteLLM has no way to say it). Failure, headers and logging callbacks run
-  either way.
+  either way; a ``logging_only`` guardrail (it masks logged ``messages`` and chat answers) makes
+  every ``/v1/responses`` request translated (``Pipeline.masks_logs``).
 
 A forwarded request keeps what only OpenAI's own Responses API has (built-in tools, stored
 responses, ``previous_response_id``, ``background``); its answer is the upstream's, id included
