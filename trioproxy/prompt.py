@@ -21,7 +21,10 @@ policy that rewrites text changes exactly the string it read and nothing else):
 * a Responses API body (``POST /v1/responses`` forwarded natively): its ``instructions``
   (``"instructions"``), a string ``input`` (``"input"``), and in ``input`` items the text of each
   message (a string ``content``, or the ``text`` of its ``input_text``/``output_text`` parts:
-  ``"content"``/``"part"``) and each ``function_call_output``'s string ``output`` (``"tool_output"``).
+  ``"content"``/``"part"``), the ``output`` of every tool result item (``function_call_output``,
+  ``custom_tool_call_output``…: a string, or the text of its parts: ``"tool_output"``), with
+  ``arguments`` a call item's ``arguments``/``input`` (``"tool_arguments"``), and the ``variables``
+  of a stored ``prompt`` (``"prompt_variable"``).
 """
 
 from __future__ import annotations
@@ -90,31 +93,60 @@ def text_slots(data: dict[str, Any], *, arguments: bool = False, names: bool = F
             if arguments:
                 _function(message.get("function_call"), index, slots, "function_arguments", "arguments")
     slots += _strings(data, "prompt")
+    if "messages" not in data:
+        _prompt_variables(data.get("prompt"), slots)
     if isinstance(data.get("instructions"), str) and "messages" not in data:
         slots.append(TextSlot(data["instructions"], data, "instructions", "instructions"))
     slots += _strings(data, "input")
     items = data.get("input")
     for item in items if isinstance(items, list) else ():
         if isinstance(item, dict):
-            _responses_item(item, slots)
+            _responses_item(item, slots, arguments)
     return slots
 
 
-def _responses_item(item: dict[str, Any], slots: list[TextSlot]) -> None:
-    """The text of one Responses ``input`` item (a message, or a function call's output)."""
-    if item.get("type") == "function_call_output":
-        if isinstance(item.get("output"), str):
-            slots.append(TextSlot(item["output"], item, "output", "tool_output"))
+def _responses_item(item: dict[str, Any], slots: list[TextSlot], arguments: bool) -> None:
+    """The text of one Responses ``input`` item: a message's, or a tool result's (any item with an
+    ``output``: ``function_call_output``, ``custom_tool_call_output``, ``shell_call_output``…, whose
+    output is a string or a list of parts with text), and with ``arguments`` a call's arguments.
+
+    Every item type with client-written text is read, not only the ones the translated path accepts:
+    a natively forwarded body reaches OpenAI with all of them, and a guardrail must see that text."""
+    if item.get("type", "message") == "message":
+        content = item.get("content")
+        if isinstance(content, str):
+            slots.append(TextSlot(content, item, "content", "content"))
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") in ("input_text", "output_text") and \
+                    isinstance(part.get("text"), str):
+                slots.append(TextSlot(part["text"], part, "text", "part"))
         return
-    if item.get("type", "message") != "message":
-        return
-    content = item.get("content")
-    if isinstance(content, str):
-        slots.append(TextSlot(content, item, "content", "content"))
-    for part in content if isinstance(content, list) else ():
-        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text") and \
-                isinstance(part.get("text"), str):
-            slots.append(TextSlot(part["text"], part, "text", "part"))
+    output = item.get("output")
+    if isinstance(output, str):
+        slots.append(TextSlot(output, item, "output", "tool_output"))
+    for part in output if isinstance(output, list) else ():
+        for key in _OUTPUT_TEXT_KEYS if isinstance(part, dict) else ():
+            if isinstance(part.get(key), str):
+                slots.append(TextSlot(part[key], part, key, "tool_output"))
+    if arguments:
+        for key in ("arguments", "input"):      # function_call, custom_tool_call
+            if isinstance(item.get(key), str):
+                slots.append(TextSlot(item[key], item, key, "tool_arguments"))
+
+
+#: the text of a tool result's parts (``input_text``/``output_text``; a shell call's ``stdout``/``stderr``)
+_OUTPUT_TEXT_KEYS = ("text", "stdout", "stderr")
+
+
+def _prompt_variables(prompt: Any, slots: list[TextSlot]) -> None:
+    """A Responses ``prompt`` (a stored prompt at OpenAI): its ``variables`` are the client's text,
+    substituted into the stored prompt upstream (a string, or an ``input_text`` part)."""
+    variables = prompt.get("variables") if isinstance(prompt, dict) else None
+    for name, value in variables.items() if isinstance(variables, dict) else ():
+        if isinstance(value, str):
+            slots.append(TextSlot(value, variables, name, "prompt_variable"))
+        elif isinstance(value, dict) and isinstance(value.get("text"), str):
+            slots.append(TextSlot(value["text"], value, "text", "prompt_variable"))
 
 
 def get_formatted_prompt(data: dict, call_type: str = "completion") -> str:

@@ -39,6 +39,8 @@ class EditInput(CustomLogger):
             return "a canned answer"
         if isinstance(data.get("input"), str):
             data["input"] = data["input"].replace("secret", "[masked]")
+            if "pick chat moderation" in data["input"]:      # selects a chat-only during_call guardrail
+                data["guardrails"] = ["chat-only-during"]
         return data
 
 class Words(CustomGuardrail):
@@ -70,6 +72,12 @@ class ChatOnly(CustomGuardrail):
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
         if "verboten" in json.dumps(data["messages"]):
             raise ValueError("chat-only guardrail saw it")
+
+class ChatOnlyDuring(CustomGuardrail):
+    """A during_call hook that reads messages only (tolerating a body without them)."""
+    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
+        if "verboten" in json.dumps(data.get("messages") or []):
+            raise ValueError("chat-only moderation saw it")
 
 class Log(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
@@ -111,6 +119,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 {"guardrail_name": "answers", "litellm_params": {"guardrail": "hooks.Answers", "mode": "post_call"}},
                 {"guardrail_name": "chat-only", "litellm_params": {"guardrail": "hooks.ChatOnly",
                                                                    "mode": "pre_call"}},
+                {"guardrail_name": "chat-only-during", "litellm_params": {"guardrail": "hooks.ChatOnlyDuring",
+                                                                          "mode": "during_call"}},
             ],
         }
         path = write_config(directory, config, files={"hooks.py": HOOKS})
@@ -187,6 +197,37 @@ def test_an_apply_guardrail_guardrail_reads_input_items(ctx: dict[str, Any]) -> 
         assert response.status_code == 400, response.text
         assert response.json()["error"]["type"] == "guardrail_violation"
     assert ctx["fake"].requests == []
+
+
+def test_an_apply_guardrail_guardrail_reads_tool_results_and_prompt_variables(ctx: dict[str, Any]) -> None:
+    """Text in every place a native body carries it, also where the translated path would refuse the item."""
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    for request in (
+            {"input": [call, {"type": "function_call_output", "call_id": "c1",
+                              "output": [{"type": "input_text", "text": "forbidden"}]}]},
+            {"input": [{"type": "custom_tool_call", "call_id": "c2", "name": "g", "input": "x"},
+                       {"type": "custom_tool_call_output", "call_id": "c2", "output": "forbidden"}]},
+            {"input": [{"type": "shell_call_output", "call_id": "c3",
+                        "output": [{"stdout": "forbidden", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}]}]},
+            {"input": "hi", "prompt": {"id": "pmpt_1", "variables": {"topic": "forbidden"}}},
+            {"input": "hi", "prompt": {"id": "pmpt_1", "variables": {"topic": {"type": "input_text",
+                                                                              "text": "forbidden"}}}}):
+        response = httpx.post(f"{ctx['proxy'].url}/responses", headers=HEADERS, timeout=30,
+                              json={"model": "gpt-n", **request})
+        assert response.status_code == 400, (request, response.text)
+        assert response.json()["error"]["type"] == "guardrail_violation"
+    assert ctx["fake"].requests == []
+
+
+def test_a_chat_only_hook_a_pre_call_hook_selects_makes_the_request_translated(ctx: dict[str, Any]) -> None:
+    """The decision is checked again after the pre-call hooks: one that selects a guardrail reading
+    chat bodies only (here a during_call one) gets it a chat body, where it sees the text."""
+    response = httpx.post(f"{ctx['proxy'].url}/responses", headers=HEADERS, timeout=30,
+                          json={"model": "gpt-n", "input": "verboten: pick chat moderation"})
+    assert response.status_code == 400 and "chat-only moderation saw it" in response.text, response.text
+    ok = client(ctx).responses.create(model="gpt-n", input="fine: pick chat moderation")
+    assert ok.output_text == "Hello from the fake upstream."
+    assert ctx["fake"].requests[-1].path == "/v1/chat/completions"
 
 
 def test_a_post_call_apply_guardrail_reads_the_responses_answer(ctx: dict[str, Any]) -> None:

@@ -260,7 +260,6 @@ class Pipeline:
             # completion (docs/responses_api.md: "Native or translated")
             if self.masks_logs or not responses_native.use_native(run, self.router, data):
                 data = ctx.data = self._from_responses(run, data)
-        model_before_hooks = data.get("model")
 
         calls = run.calls("pre_call")
         answer = await scheduler.run_pre_call(calls, run.invoke, run.args()) if calls else None
@@ -268,10 +267,10 @@ class Pipeline:
             return await self._answer_with_text(run, answer)
         endpoints.validate_after_hooks(ctx.route, ctx.data)
         self.router.resolve(ctx.data["model"])  # unknown model → 404 before anything is sent
-        if ctx.route is responses_native.ROUTE and ctx.data["model"] != model_before_hooks and not \
-                responses_native.use_native(run, self.router, ctx.data):
-            # a pre-call hook sent a native request to a model without a native /v1/responses: translated
-            # now (every hook of the request reads Responses bodies, and chat bodies too)
+        if ctx.route is responses_native.ROUTE and not responses_native.use_native(run, self.router, ctx.data):
+            # a pre-call hook changed what decided it: the model (or its fallbacks) leads to a deployment
+            # without a native /v1/responses, or the guardrails, tags or metadata it set select a hook of
+            # a later phase that reads chat bodies only: translated now (every hook that ran reads both)
             ctx.data = self._from_responses(run, ctx.data)
         if ctx.stream:
             return await self._stream(run)
