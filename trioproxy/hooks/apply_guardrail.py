@@ -62,10 +62,8 @@ def _answer_slots(response: Any) -> list[TextSlot]:
     slots: list[TextSlot] = []
     output = response.get("output") if isinstance(response, dict) else None
     for item in output if isinstance(output, list) else ():
-        content = item.get("content") if isinstance(item, dict) and item.get("type") == "message" else None
-        for part in content if isinstance(content, list) else ():
-            if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
-                slots.append(TextSlot(part["text"], part, "text", "content"))
+        if isinstance(item, dict):
+            _output_item_slots(item, slots)
     choices = response.get("choices") if isinstance(response, dict) else None
     for choice in choices if isinstance(choices, list) else ():
         if not isinstance(choice, dict):
@@ -76,6 +74,25 @@ def _answer_slots(response: Any) -> list[TextSlot]:
         elif isinstance(choice.get("text"), str):
             slots.append(TextSlot(choice["text"], choice, "text", "prompt"))
     return slots
+
+def _output_item_slots(item: dict[str, Any], slots: list[TextSlot]) -> None:
+    """The text of one item of a Responses answer's ``output``: a message's ``output_text`` parts; and
+    the text a natively forwarded request's built-in tools return to the client (an ``mcp_call``'s or
+    a tool call's string ``output``, a ``code_interpreter_call``'s logs, a reasoning summary), which
+    reaches the client like the message does, so a post-call guardrail reads it too."""
+    if item.get("type") == "message":
+        content = item.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                slots.append(TextSlot(part["text"], part, "text", "content"))
+        return
+    if isinstance(item.get("output"), str):
+        slots.append(TextSlot(item["output"], item, "output", "tool_output"))
+    for key, field in (("outputs", "logs"), ("summary", "text"), ("content", "text")):
+        parts = item.get(key)
+        for part in parts if isinstance(parts, list) else ():
+            if isinstance(part, dict) and isinstance(part.get(field), str):
+                slots.append(TextSlot(part[field], part, field, "tool_output"))
 
 
 class ApplyGuardrailHooks:
