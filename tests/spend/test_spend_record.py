@@ -103,6 +103,21 @@ def test_estimate_leans_high_and_is_cheap_to_compute() -> None:
     assert estimate_cost_micros(None, 1000, 1000) == 0
 
 
+def test_a_native_responses_body_reserves_its_items_and_max_output_tokens() -> None:
+    """A natively forwarded /v1/responses body reserves like its translated chat body would: the text
+    of its input items and instructions, and max_output_tokens (not the default)."""
+    text = "Please summarise the following paragraph in one line. " * 20
+    native = {"model": "m", "instructions": "be brief",
+              "input": [{"role": "user", "content": [{"type": "input_text", "text": text}]},
+                        {"type": "function_call_output", "call_id": "c", "output": text}],
+              "max_output_tokens": 50_000}
+    chat = {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": text},
+                         {"role": "tool", "content": text}]}
+    assert estimate_prompt_tokens(native) >= 2 * len(text) // 3 >= estimate_usage(chat, "")[0]
+    assert requested_output_tokens(native, 4096) == 50_000
+    assert estimate_prompt_tokens({"input": ["abcdef", "abc"]}) == 3          # embeddings: as before
+
+
 def test_outbox_location_and_flush_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from trioproxy.spend import default_outbox_dir, flush_interval_for
 

@@ -42,7 +42,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "coordination": {"errors"},
     "access": {"errors"},
     "admin": {"store", "auth", "access", "errors", "masking"},   # access: route lists are checked with its parser
-    "spend": {"admin", "store", "coordination", "observability", "errors"},
+    "spend": {"admin", "store", "coordination", "observability", "prompt", "errors"},
     # built-in handlers
     "policies": {"hooks", "observability", "upstream", "config", "auth", "prompt", "masking", "errors"},
     # the request core, the HTTP surface, the composition root, the command line

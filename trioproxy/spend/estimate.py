@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from ..observability.prices import Price
+from ..prompt import text_slots
 
 __all__ = ["estimate_cost_micros", "estimate_prompt_tokens", "requested_output_tokens"]
 
@@ -75,6 +76,10 @@ def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
                     size += len(orjson.dumps(calls))
         if messages:
             framing += _REPLY
+    elif _is_responses_body(body):
+        # a natively forwarded /v1/responses body: its input items and instructions (the walker's places)
+        for slot in text_slots(dict(body), arguments=True):
+            size += _text_bytes(slot.text)
     else:
         for key in ("prompt", "input"):
             if key in body:
@@ -90,11 +95,20 @@ def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     return framing + math.ceil(size / 3)
 
 
+def _is_responses_body(body: Mapping[str, Any]) -> bool:
+    """A Responses API body (items in ``input``, or ``instructions``), not an embeddings one."""
+    items = body.get("input")
+    return "instructions" in body or (isinstance(items, list) and any(isinstance(i, Mapping) for i in items))
+
+
 def requested_output_tokens(body: Mapping[str, Any], default: int) -> int:
-    """``max_completion_tokens`` / ``max_tokens`` of the request (× ``n``), else ``default``."""
+    """``max_completion_tokens`` / ``max_tokens`` (a native Responses body: ``max_output_tokens``) of
+    the request (× ``n``), else ``default``."""
     value = body.get("max_completion_tokens")
     if value is None:
         value = body.get("max_tokens")
+    if value is None:
+        value = body.get("max_output_tokens")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         value = default
     n = body.get("n")
