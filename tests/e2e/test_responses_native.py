@@ -259,6 +259,15 @@ def test_a_deployment_without_native_responses_is_translated(ctx: dict[str, Any]
     assert rec.path == "/v1/chat/completions" and rec.json["messages"] == [{"role": "user", "content": "hi"}]
 
 
+def test_a_request_fallback_object_to_a_chat_only_model_makes_it_translated(ctx: dict[str, Any]) -> None:
+    """``fallbacks: [{"model": …}]`` (LiteLLM's object form) counts like a name: the fallback's body is chat."""
+    ctx["fake"].set_behavior("up-native", Behavior(status=500, error_message="down"))
+    response = client(ctx).responses.create(model="gpt-n", input="hi", extra_body={"fallbacks": [{"model": "chat-only"}]})
+    assert response.output_text == "Hello from the fake upstream."
+    assert [(r.path, r.json["model"]) for r in ctx["fake"].requests] == [
+        ("/v1/chat/completions", "up-native"), ("/v1/chat/completions", "up-chat")]
+
+
 def test_a_moderation_rejection_cancels_the_upstream(ctx: dict[str, Any]) -> None:
     held = threading.Event()        # never set: the upstream answers only when the proxy lets go
     ctx["fake"].set_behavior("up-native", Behavior(hold=held))

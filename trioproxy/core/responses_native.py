@@ -69,8 +69,11 @@ def hook_reads_responses(call: HookCall) -> bool:
 
 
 def _fallback_names(data: dict[str, Any]) -> list[str]:
+    """The request's ``fallbacks``: names, or ``{"model": name}`` objects (LiteLLM's two forms, both
+    routed: ``routing_facts``)."""
     value = data.get("fallbacks")
-    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
+    names = [item.get("model") if isinstance(item, dict) else item for item in value] if isinstance(value, list) else []
+    return [name for name in names if isinstance(name, str)]
 
 
 def use_native(run: RequestRun, router: Router, data: dict[str, Any]) -> bool:
