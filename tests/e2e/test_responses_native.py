@@ -117,6 +117,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 {"guardrail_name": "moderate", "litellm_params": {"guardrail": "hooks.Words", "mode": "during_call",
                                                                   "default_on": True}},
                 {"guardrail_name": "answers", "litellm_params": {"guardrail": "hooks.Answers", "mode": "post_call"}},
+                {"guardrail_name": "answers-buffered", "litellm_params": {"guardrail": "hooks.Answers", "mode": "post_call",
+                                                                          "stream_mode": "buffer"}},
                 {"guardrail_name": "chat-only", "litellm_params": {"guardrail": "hooks.ChatOnly",
                                                                    "mode": "pre_call"}},
                 {"guardrail_name": "chat-only-during", "litellm_params": {"guardrail": "hooks.ChatOnlyDuring",
@@ -240,6 +242,19 @@ def test_a_post_call_apply_guardrail_reads_the_responses_answer(ctx: dict[str, A
     assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
     assert "the answer is blocked" in events[-2][1]["message"]
     assert not any(name == "response.completed" for name, _ in events)
+
+
+@pytest.mark.parametrize("model", ["gpt-n", "chat-only"])
+def test_a_buffered_post_call_block_releases_none_of_the_answer(ctx: dict[str, Any], model: str) -> None:
+    """stream_mode: buffer: nothing of a blocked answer reaches the client, the failure event's
+    ``response.output`` included (native, and translated)."""
+    upstream = "up-native" if model == "gpt-n" else "up-chat"
+    ctx["fake"].set_behavior(upstream, Behavior(content="this answer is BLOCKED"))
+    events = raw_events(ctx, model=model, input="hi", guardrails=["answers-buffered"])
+    assert [name for name, _ in events[-2:]] == ["error", "response.failed"], events
+    assert "the answer is blocked" in events[-2][1]["message"]
+    assert events[-1][1]["response"]["output"] == []
+    assert not any("BLOCKED" in json.dumps(data) for _, data in events), events
 
 
 def test_a_chat_only_guardrail_makes_the_request_translated_so_it_sees_the_text(ctx: dict[str, Any]) -> None:

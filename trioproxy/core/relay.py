@@ -137,6 +137,8 @@ class StreamRelay:
         self._closed = False
         # chunks, the end, an error as the client gets them: chat frames, or another API's events (encoder's
         # chunk / done / error: the Responses API's, responses_wire.py); the hooks see chat chunks either way
+        #: what the encoder forgets when held frames are dropped (``withhold_output``; chat frames: nothing)
+        self._withhold_output: Callable[[], None] | None = getattr(encoder, "withhold_output", None)
         if encoder is None:
             self._encode_chunk: Callable[[Any], bytes] = frame
             self._encode_done: Callable[[], bytes] = lambda: DONE_FRAME
@@ -352,7 +354,10 @@ class StreamRelay:
             error = to_proxy_error(exc)
             if not isinstance(exc, ProxyError) and error.__class__ is InternalServerError:
                 log.error("stream %s failed with an unexpected error", ctx.id, exc_info=exc)
-            # drop what a buffering guardrail held back: it was never approved
+            # drop what a buffering guardrail held back: it was never approved (nor may the error event
+            # carry it: a Responses failure event lists the answer's items so far)
+            if held and self._withhold_output is not None:
+                self._withhold_output()
             held.clear()
             if ready:   # these passed every hook: release them before the error event
                 yield b"".join(ready)

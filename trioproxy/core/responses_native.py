@@ -157,6 +157,11 @@ class NativeStream:
     def done(self) -> bytes:
         return _frame(self._final) if self._final is not None else b""
 
+    def withhold_output(self) -> None:
+        """The events seen so far were held back and dropped (a buffering guardrail refused the answer):
+        the failure event must not list their items."""
+        self._items.clear()
+
     def error(self, error: ProxyError) -> bytes:
         """``error`` then ``response.failed`` (the items so far, cut), numbered after the upstream's events."""
         body = error_body(error)["error"]

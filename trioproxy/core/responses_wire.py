@@ -81,6 +81,10 @@ class ResponsesWire:
     def done(self) -> bytes:
         return encode_events(self.translator.finish())
 
+    def withhold_output(self) -> None:
+        """The chunks fed so far were held back and dropped (a buffering guardrail refused the answer)."""
+        self.translator.withhold_output()
+
     def error(self, error: ProxyError) -> bytes:
         return encode_events(self.translator.fail(error))
 

@@ -207,6 +207,11 @@ class ResponsesStreamTranslator:
         self._ended = True
         return events
 
+    def withhold_output(self) -> None:
+        """Forget the items so far: their events were never sent (a buffering guardrail dropped them),
+        so the ``response.failed`` that follows must not list them either."""
+        self._output = []
+
     def fail(self, error: ProxyError | Mapping[str, Any]) -> list[dict[str, Any]]:
         """The stream broke (or a hook rejected it): an ``error`` event, then ``response.failed``.
 
