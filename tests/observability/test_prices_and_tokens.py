@@ -413,3 +413,20 @@ def test_estimate_usage_prompt_and_input() -> None:
 def test_estimate_usage_empty_request() -> None:
     assert estimate_usage({}, "") == (0, 0)
     assert estimate_usage({"messages": []}, "") == (0, 0)
+
+
+def test_a_native_responses_request_without_usage_is_estimated_from_its_items_and_output() -> None:
+    """An upstream that serves /v1/responses natively and reports no usage is billed by estimate,
+    like a chat completion: its input items and instructions, and its messages' output text."""
+    from trioproxy.observability.cost import _response_text
+
+    text = "Please summarise the following paragraph in one line. " * 10
+    body = {"model": "m", "instructions": "be brief",
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": text}]}]}
+    chat = {"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]}
+    answer = {"object": "response", "output": [{"type": "message", "role": "assistant",
+                                                "content": [{"type": "output_text", "text": text}]}]}
+    prompt, completion = estimate_usage(body, _response_text(answer))
+    assert prompt >= estimate_usage(chat, "")[0] - 20 > 0      # the chat body adds per-message framing only
+    assert completion == estimate_usage(chat, text)[1] > 0
+    assert estimate_usage({"input": ["abc def"]}, "")[0] > 0      # embeddings: as before

@@ -149,10 +149,16 @@ def _answer_model(ctx: RequestContext) -> str | None:
 
 
 def _response_text(response: Any) -> str:
-    """All generated text of a chat or text completion (what completion tokens were spent on)."""
+    """All generated text of a chat or text completion, or of a Responses answer's messages (what
+    completion tokens were spent on)."""
     if not isinstance(response, dict):
         return ""
     parts: list[str] = []
+    for item in dict.get(response, "output") or ():     # a native Responses answer's message text
+        content = item.get("content") if isinstance(item, dict) and item.get("type") == "message" else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
     for choice in dict.get(response, "choices") or ():
         if not isinstance(choice, dict):
             continue

@@ -106,6 +106,12 @@ def _prompt_tokens(prompt: object) -> int:
     return 0
 
 
+def _is_responses_body(body: Mapping[str, Any]) -> bool:
+    """A Responses API body (items in ``input``, or ``instructions``), not an embeddings one."""
+    items = body.get("input")
+    return "instructions" in body or (isinstance(items, list) and any(isinstance(i, Mapping) for i in items))
+
+
 #: the places of a message that are billed as prompt (the legacy ``function_call`` is not counted)
 _MESSAGE_PLACES = frozenset({"content", "part", "bare_part", "name", "tool_name", "tool_arguments"})
 
@@ -128,6 +134,9 @@ def estimate_usage(request_body: Mapping[str, Any], response_text: str) -> tuple
                 prompt_tokens += estimate_tokens(slot.text) + (_TOKENS_PER_NAME if slot.where == "name" else 0)
         if messages:
             prompt_tokens += _REPLY_PRIMING
+    elif _is_responses_body(request_body):
+        # a natively forwarded /v1/responses body: the text of its input items and instructions
+        prompt_tokens = sum(estimate_tokens(slot.text) for slot in text_slots(dict(request_body), arguments=True))
     elif "prompt" in request_body:
         prompt_tokens = _prompt_tokens(request_body["prompt"])
     elif "input" in request_body:
