@@ -22,6 +22,7 @@ from .generic_api import GenericGuardrailAPI
 from .guardrails_ai import GuardrailsAI
 from .lakera import LakeraGuardrail
 from .presidio import PresidioGuardrail
+from .tool_permission import ToolPermissionGuardrail
 
 if TYPE_CHECKING:
     import httpx
@@ -75,6 +76,7 @@ LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any
     "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
+    "tool_permission": _service(ToolPermissionGuardrail),
 }
 
 
