@@ -13,7 +13,10 @@ import pytest
 from conftest import MASTER_KEY
 from support.proxy_process import ProxyProcess, write_config
 from trioproxy.hooks.loader import HandlerLoadError
-from trioproxy.policies.guardrails.tool_permission import ToolPermissionGuardrail, compile_tool_pattern
+from trioproxy.policies.guardrails.tool_permission import (
+    ToolPermissionGuardrail,
+    compile_tool_pattern,
+)
 
 #: LiteLLM's example (litellm/proxy/example_config_yaml/tool_permission_example.yaml), rules as written
 EXAMPLE_RULES = [

@@ -4,8 +4,9 @@ One threaded HTTP server on 127.0.0.1 playing every service at once, each on its
 Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
 ``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
 (path style), a generic API endpoint ``/generic``, OpenMeter's ``/api/v1/events``, Athina's
-``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, an OTLP/HTTP
-collector ``/v1/traces`` and a Slack webhook ``/slack``. It records every request and checks what
+``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, OTLP/HTTP
+collectors (``/v1/traces``, a self-hosted Phoenix's ``/phoenix/v1/traces``, Langtrace's ``/api/trace``)
+and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
 botocore from the known secret, ``x-api-key``), the encoding (gzip, protobuf, JSON) — and answers
 401/403/400 when a check fails, like the service would; ``problems`` lists every failed check.
@@ -45,12 +46,14 @@ class Credentials:
     otel_token: str = "otel-SECRET-token-0123456789"
     aws_key_id: str = "AKIATESTKEY0123456789"
     aws_secret: str = "aws-SECRET-access-key-0123456789"
+    phoenix_key: str = "phoenix-SECRET-api-key-0123456789"
+    langtrace_key: str = "langtrace-SECRET-api-key-0123456789"
     region: str = "us-west-2"
     bucket: str = "logs-bucket"
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
-                self.aws_secret, self.openmeter_key, self.athina_key]
+                self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key]
 
 
 @dataclass
@@ -175,13 +178,18 @@ class FakeCollectors:
                 return 401, {}
             r.payload = json.loads(r.body)
             return 202, {}
-        if r.path == "/v1/traces":
+        # OTLP/HTTP: the otel collector, a self-hosted Phoenix, Langtrace's endpoint (its own auth each)
+        otlp_auth = {"/v1/traces": ("authorization", f"Bearer {c.otel_token}"),
+                     "/phoenix/v1/traces": ("authorization", f"Bearer {c.phoenix_key}"),
+                     "/api/trace": ("api_key", c.langtrace_key)}
+        if r.path in otlp_auth:
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                 ExportTraceServiceRequest,
             )
 
-            if h.get("authorization") != f"Bearer {c.otel_token}" or h.get("content-type") != "application/x-protobuf":
-                self._problem("otel: OTEL_HEADERS not sent, or not protobuf")
+            header, expected = otlp_auth[r.path]
+            if h.get(header) != expected or h.get("content-type") != "application/x-protobuf":
+                self._problem(f"otlp {r.path}: {header} not sent, or not protobuf")
                 return 401, {}
             message = ExportTraceServiceRequest()
             message.ParseFromString(r.body)

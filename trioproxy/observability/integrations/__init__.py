@@ -38,6 +38,15 @@ def _otel(settings: IntegrationSettings) -> Integration:
     return OpenTelemetryLogger(settings)
 
 
+def _otel_vendor(name: str) -> Callable[[IntegrationSettings], Integration]:
+    def make(settings: IntegrationSettings) -> Integration:
+        from . import otel_vendors
+        cls = {"arize": otel_vendors.ArizeLogger, "arize_phoenix": otel_vendors.ArizePhoenixLogger,
+               "langtrace": otel_vendors.LangtraceLogger}[name]
+        return cls(settings)
+    return make
+
+
 def _gcs_bucket(settings: IntegrationSettings) -> Integration:
     from .gcs_bucket import GCSBucketLogger
     return GCSBucketLogger(settings)
@@ -56,6 +65,9 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "openmeter": OpenMeterLogger,
     "athina": AthinaLogger,
     "aws_sqs": _aws_sqs,
+    "arize": _otel_vendor("arize"),
+    "arize_phoenix": _otel_vendor("arize_phoenix"),
+    "langtrace": _otel_vendor("langtrace"),
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -71,6 +83,9 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "openmeter": {"OPENMETER_API_KEY": "placeholder"},
     "athina": {"ATHINA_API_KEY": "placeholder"},
     "aws_sqs": {},
+    "arize": {"ARIZE_SPACE_KEY": "placeholder", "ARIZE_API_KEY": "placeholder"},
+    "arize_phoenix": {"PHOENIX_API_KEY": "placeholder"},
+    "langtrace": {"LANGTRACE_API_KEY": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
