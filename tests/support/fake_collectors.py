@@ -5,8 +5,8 @@ Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
 ``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
 (path style), a generic API endpoint ``/generic``, OpenMeter's ``/api/v1/events``, Athina's
 ``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, OTLP/HTTP
-collectors (``/v1/traces``, a self-hosted Phoenix's ``/phoenix/v1/traces``, Langtrace's ``/api/trace``)
-and a Slack webhook ``/slack``. It records every request and checks what
+collectors (``/v1/traces``, a self-hosted Phoenix's ``/phoenix/v1/traces``, Langtrace's ``/api/trace``),
+Lunary's ``/v1/runs/ingest`` and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
 botocore from the known secret, ``x-api-key``), the encoding (gzip, protobuf, JSON) — and answers
 401/403/400 when a check fails, like the service would; ``problems`` lists every failed check.
@@ -48,12 +48,14 @@ class Credentials:
     aws_secret: str = "aws-SECRET-access-key-0123456789"
     phoenix_key: str = "phoenix-SECRET-api-key-0123456789"
     langtrace_key: str = "langtrace-SECRET-api-key-0123456789"
+    lunary_key: str = "lunary-SECRET-private-key-0123456789"
     region: str = "us-west-2"
     bucket: str = "logs-bucket"
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
-                self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key]
+                self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key,
+                self.lunary_key]
 
 
 @dataclass
@@ -231,6 +233,16 @@ class FakeCollectors:
                 return 401, {}
             r.payload = json.loads(r.body)
             assert r.payload["language_model_id"]
+            return 200, {}
+        if r.path == "/v1/runs/ingest":   # Lunary: {"events": [...]} under its Bearer key
+            if r.method != "POST" or h.get("authorization") != f"Bearer {c.lunary_key}" or \
+                    h.get("content-type") != "application/json":
+                self._problem("lunary: wrong method, Bearer key or content type")
+                return 401, {"error": "Unauthorized"}
+            r.payload = json.loads(r.body)
+            for event in r.payload["events"]:
+                assert event["event"] in ("start", "end", "error") and event["type"] in ("llm", "embed"), event
+                assert event["runId"] and event["timestamp"], event
             return 200, {}
         if r.path == "/slack":
             r.payload = json.loads(r.body)

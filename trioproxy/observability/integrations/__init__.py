@@ -15,6 +15,7 @@ from ...config import ProxyConfig
 from ...config.logging_keys import BUILTIN_LOGGING_INTEGRATIONS
 from .base import Integration, IntegrationError, IntegrationSettings
 from .http_loggers import DatadogLogger, GenericAPILogger, LangfuseLogger, LangsmithLogger
+from .lunary import LunaryLogger
 from .usage_loggers import AthinaLogger, OpenMeterLogger
 
 __all__ = ["INTEGRATIONS", "REQUIRED_ENV", "Integration", "IntegrationError", "alerting_integrations",
@@ -68,6 +69,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "arize": _otel_vendor("arize"),
     "arize_phoenix": _otel_vendor("arize_phoenix"),
     "langtrace": _otel_vendor("langtrace"),
+    "lunary": LunaryLogger,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -86,6 +88,7 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "arize": {"ARIZE_SPACE_KEY": "placeholder", "ARIZE_API_KEY": "placeholder"},
     "arize_phoenix": {"PHOENIX_API_KEY": "placeholder"},
     "langtrace": {"LANGTRACE_API_KEY": "placeholder"},
+    "lunary": {"LUNARY_PUBLIC_KEY": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
