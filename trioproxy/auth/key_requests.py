@@ -15,7 +15,6 @@ import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..types import OpenAIObject
 
 __all__ = ["GenerateKeyRequest", "UpdateKeyRequest"]
 
@@ -30,13 +29,21 @@ _KEY_FIELDS: dict[str, Any] = {
 }
 
 
-class _KeyRequest(OpenAIObject):
+class _KeyRequest(dict):
     _defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, sent: Mapping[str, Any] | None = None, /) -> None:
         sent = dict(sent or {})
         super().__init__({**copy.deepcopy(self._defaults), **sent})
         object.__setattr__(self, "_sent", frozenset(sent))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)   # a field the request did not send and LiteLLM's model lacks: None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
 
     @property
     def model_fields_set(self) -> set[str]:
