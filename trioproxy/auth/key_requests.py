@@ -15,7 +15,6 @@ import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-
 __all__ = ["GenerateKeyRequest", "UpdateKeyRequest"]
 
 #: LiteLLM's ``GenerateRequestBase`` / ``KeyRequestBase`` fields and their defaults
