@@ -18,6 +18,7 @@ from .aim import AimGuardrail
 from .aporia import AporiaGuardrail
 from .azure import AzureContentSafetyCallback, AzurePromptShield, AzureTextModeration
 from .bedrock import BedrockGuardrail
+from .content_filter import ContentFilterGuardrail
 from .generic_api import GenericGuardrailAPI
 from .guardrails_ai import GuardrailsAI
 from .lakera import LakeraGuardrail
@@ -77,6 +78,7 @@ LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
     "tool_permission": _service(ToolPermissionGuardrail),
+    "litellm_content_filter": _service(ContentFilterGuardrail),
 }
 
 
