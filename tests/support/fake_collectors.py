@@ -69,6 +69,8 @@ class FakeCollectors:
     release: threading.Event = field(default_factory=threading.Event)
     #: the OAuth tokens a Google token endpoint issued (``FakeGoogle.tokens``): GCS uploads need one
     gcs_tokens: set[str] = field(default_factory=set)
+    #: more Langfuse projects (public key -> secret key) the ingestion endpoint accepts (per-team logging)
+    langfuse_projects: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -143,8 +145,10 @@ class FakeCollectors:
     def _check(self, r: Received) -> tuple[int, Any]:
         c, h = self.creds, r.headers
         if r.path == "/api/public/ingestion":
-            expected = "Basic " + base64.b64encode(f"{c.langfuse_public}:{c.langfuse_secret}".encode()).decode()
-            if r.method != "POST" or h.get("authorization") != expected:
+            projects = {c.langfuse_public: c.langfuse_secret, **self.langfuse_projects}
+            accepted = {"Basic " + base64.b64encode(f"{public}:{secret}".encode()).decode()
+                        for public, secret in projects.items()}
+            if r.method != "POST" or h.get("authorization") not in accepted:
                 self._problem("langfuse: wrong method or Basic auth")
                 return 401, {"message": "Invalid credentials"}
             r.payload = json.loads(r.body)

@@ -386,7 +386,6 @@ LITELLM_SETTINGS = Section(
     },
     unsupported=(
         "service_callback",
-        "default_team_settings",
     ),
     no_effect={**NO_EFFECT["litellm_settings"], **LOGGING_NO_EFFECT},
     litellm=lambda key: unsupported_key("litellm_settings", key),
