@@ -201,6 +201,14 @@ class FakeCollectors:
             message.ParseFromString(r.body)
             r.payload = message
             return 200, {}
+        if r.path.startswith("/v1/projects/") and r.path.endswith(":publish"):   # Pub/Sub's REST publish
+            bearer = h.get("authorization", "").removeprefix("Bearer ")
+            if r.method != "POST" or bearer not in self.gcs_tokens:
+                self._problem("pubsub: wrong method or token")
+                return 401, {"error": {"code": 401}}
+            body = json.loads(r.body)
+            r.payload = [json.loads(base64.b64decode(m["data"])) for m in body["messages"]]
+            return 200, {"messageIds": [str(i) for i in range(len(r.payload))]}
         if r.path.startswith("/upload/storage/v1/b/"):
             from urllib.parse import parse_qs, urlsplit
 

@@ -158,7 +158,7 @@ LOGGING_NO_EFFECT = {
 #: LiteLLM's logging integrations trioproxy builds in (``observability/integrations``), by callback name
 BUILTIN_LOGGING_INTEGRATIONS = ("langfuse", "otel", "datadog", "s3", "s3_v2", "generic_api", "langsmith", "gcs_bucket",
                                 "openmeter", "athina", "aws_sqs", "arize", "arize_phoenix", "langtrace",
-                                "lunary")
+                                "lunary", "gcs_pubsub")
 
 #: the alert types trioproxy's slack alerting sends (observability/integrations/slack.py)
 SLACK_ALERT_TYPES = ("llm_exceptions", "llm_too_slow", "budget_alerts")

@@ -229,3 +229,25 @@ def test_gcs_bucket_uploads_one_object_per_request(start_proxy: Any, fake_upstre
     assert names[0].startswith("proxy/") and names[0].endswith(f"/{answer_id}")
     assert "/failure-" in names[1]
     assert {u.payload["status"] for u in uploads} == {"success", "failure"}
+
+
+def test_gcs_pubsub_publishes_each_success(start_proxy: Any, fake_upstream: Any, collectors: FakeCollectors,
+                                           tmp_path: Any) -> None:
+    """LiteLLM's docs' config (``callbacks: ["gcs_pubsub"]``): one base64 message per successful request,
+    under an OAuth token google-auth got from the fake token endpoint; failures are not published."""
+    from support.fake_google import FakeGoogle
+
+    with FakeGoogle() as google:
+        collectors.gcs_tokens = google.tokens
+        config = _config(fake_upstream, collectors)
+        config["litellm_settings"]["callbacks"] = ["gcs_pubsub"]
+        env = {**_env(collectors), "GCS_PUBSUB_PROJECT_ID": "my-project", "GCS_PUBSUB_TOPIC_ID": "litellm-logs",
+               "PUBSUB_EMULATOR_HOST": collectors.url,
+               "GCS_PATH_SERVICE_ACCOUNT": str(google.service_account_file(tmp_path))}
+        proxy = start_proxy(config, env=env)
+        answer_id = _run_requests(proxy)
+        assert proxy.terminate(signal.SIGTERM) == 0
+    published = collectors.on("/v1/projects/my-project/topics/litellm-logs:publish")
+    assert collectors.problems == [] and len(published) == 1
+    (message,) = published[0].payload
+    assert message["status"] == "success" and message["response"]["id"] == answer_id

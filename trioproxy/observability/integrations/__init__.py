@@ -53,6 +53,11 @@ def _gcs_bucket(settings: IntegrationSettings) -> Integration:
     return GCSBucketLogger(settings)
 
 
+def _gcs_pubsub(settings: IntegrationSettings) -> Integration:
+    from .gcs_bucket import GCSPubSubLogger
+    return GCSPubSubLogger(settings)
+
+
 #: callback name → factory
 INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "langfuse": LangfuseLogger,
@@ -70,6 +75,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "arize_phoenix": _otel_vendor("arize_phoenix"),
     "langtrace": _otel_vendor("langtrace"),
     "lunary": LunaryLogger,
+    "gcs_pubsub": _gcs_pubsub,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -89,6 +95,7 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "arize_phoenix": {"PHOENIX_API_KEY": "placeholder"},
     "langtrace": {"LANGTRACE_API_KEY": "placeholder"},
     "lunary": {"LUNARY_PUBLIC_KEY": "placeholder"},
+    "gcs_pubsub": {"GCS_PUBSUB_PROJECT_ID": "placeholder-project", "GCS_PUBSUB_TOPIC_ID": "placeholder-topic"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
