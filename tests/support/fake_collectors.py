@@ -49,13 +49,14 @@ class Credentials:
     phoenix_key: str = "phoenix-SECRET-api-key-0123456789"
     langtrace_key: str = "langtrace-SECRET-api-key-0123456789"
     lunary_key: str = "lunary-SECRET-private-key-0123456789"
+    confident_key: str = "confident-SECRET-api-key-0123456789"
     region: str = "us-west-2"
     bucket: str = "logs-bucket"
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
                 self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key,
-                self.lunary_key]
+                self.lunary_key, self.confident_key]
 
 
 @dataclass
@@ -256,6 +257,17 @@ class FakeCollectors:
                 assert event["event"] in ("start", "end", "error") and event["type"] in ("llm", "embed"), event
                 assert event["runId"] and event["timestamp"], event
             return 200, {}
+        if r.path == "/v1/tracing":   # Confident AI (deepeval): one trace with its llm span
+            if r.method != "POST" or h.get("confident_api_key") != c.confident_key:
+                self._problem("deepeval: wrong method or CONFIDENT_API_KEY header")
+                return 401, {"error": "Unauthorized"}
+            r.payload = json.loads(r.body)
+            assert set(r.payload) == {"uuid", "baseSpans", "agentSpans", "llmSpans", "retrieverSpans", "toolSpans",
+                                      "startTime", "endTime", "environment"}, r.payload
+            (span,) = r.payload["llmSpans"]
+            assert span["type"] == "llm" and span["status"] in ("SUCCESS", "ERRORED") and span["traceUuid"]
+            assert span["startTime"].endswith("Z") and None not in span.values()
+            return 200, {"success": True}
         if r.path == "/slack":
             r.payload = json.loads(r.body)
             assert isinstance(r.payload.get("text"), str)

@@ -251,3 +251,24 @@ def test_gcs_pubsub_publishes_each_success(start_proxy: Any, fake_upstream: Any,
     assert collectors.problems == [] and len(published) == 1
     (message,) = published[0].payload
     assert message["status"] == "success" and message["response"]["id"] == answer_id
+
+
+def test_deepeval_sends_one_trace_per_request(start_proxy: Any, fake_upstream: Any,
+                                              collectors: FakeCollectors) -> None:
+    """LiteLLM's docs' config (``success_callback`` and ``failure_callback: ["deepeval"]``)."""
+    config = _config(fake_upstream, collectors)
+    config["litellm_settings"].update(callbacks=[], success_callback=["deepeval"], failure_callback=["deepeval"])
+    env = {**_env(collectors), "CONFIDENT_API_KEY": collectors.creds.confident_key,
+           "CONFIDENT_BASE_URL": collectors.url, "LITELM_ENVIRONMENT": "staging"}
+    proxy = start_proxy(config, env=env)
+    answer_id = _run_requests(proxy)
+    assert proxy.terminate(signal.SIGTERM) == 0
+    assert collectors.problems == []
+    traces = {t.payload["llmSpans"][0]["status"]: t.payload for t in collectors.on("/v1/tracing")}
+    ok, failed = traces["SUCCESS"]["llmSpans"][0], traces["ERRORED"]["llmSpans"][0]
+    assert traces["SUCCESS"]["environment"] == "staging"
+    assert ok["name"] == "litellm_success_callback" and ok["model"] == "up-model"
+    assert ok["input"] == [{"role": "user", "content": "hello there"}] and ok["inputTokenCount"] > 0
+    assert ok["output"] and answer_id
+    assert failed["name"] == "litellm_failure_callback" and "bad request upstream" in failed["output"]
+    assert collectors.creds.confident_key not in proxy.logs()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ...config import ProxyConfig
 from ...config.logging_keys import BUILTIN_LOGGING_INTEGRATIONS
 from .base import Integration, IntegrationError, IntegrationSettings
+from .deepeval import DeepEvalLogger
 from .http_loggers import DatadogLogger, GenericAPILogger, LangfuseLogger, LangsmithLogger
 from .lunary import LunaryLogger
 from .usage_loggers import AthinaLogger, OpenMeterLogger
@@ -76,6 +77,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "langtrace": _otel_vendor("langtrace"),
     "lunary": LunaryLogger,
     "gcs_pubsub": _gcs_pubsub,
+    "deepeval": DeepEvalLogger,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -96,6 +98,7 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "langtrace": {"LANGTRACE_API_KEY": "placeholder"},
     "lunary": {"LUNARY_PUBLIC_KEY": "placeholder"},
     "gcs_pubsub": {"GCS_PUBSUB_PROJECT_ID": "placeholder-project", "GCS_PUBSUB_TOPIC_ID": "placeholder-topic"},
+    "deepeval": {"CONFIDENT_API_KEY": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
