@@ -50,13 +50,14 @@ class Credentials:
     langtrace_key: str = "langtrace-SECRET-api-key-0123456789"
     lunary_key: str = "lunary-SECRET-private-key-0123456789"
     confident_key: str = "confident-SECRET-api-key-0123456789"
+    galileo_password: str = "galileo-SECRET-password-0123456789"
     region: str = "us-west-2"
     bucket: str = "logs-bucket"
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
                 self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key,
-                self.lunary_key, self.confident_key]
+                self.lunary_key, self.confident_key, self.galileo_password]
 
 
 @dataclass
@@ -72,6 +73,8 @@ class FakeCollectors:
     gcs_tokens: set[str] = field(default_factory=set)
     #: more Langfuse projects (public key -> secret key) the ingestion endpoint accepts (per-team logging)
     langfuse_projects: dict[str, str] = field(default_factory=dict)
+    #: logins Galileo's fake issued (each makes the tokens before it stale)
+    galileo_logins: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -268,6 +271,25 @@ class FakeCollectors:
             assert span["type"] == "llm" and span["status"] in ("SUCCESS", "ERRORED") and span["traceUuid"]
             assert span["startTime"].endswith("Z") and None not in span.values()
             return 200, {"success": True}
+        if r.path == "/galileo/login":   # Galileo: a form login issues a bearer token
+            from urllib.parse import parse_qs
+
+            form = parse_qs(r.body.decode())
+            if r.method != "POST" or h.get("content-type") != "application/x-www-form-urlencoded" or \
+                    form.get("username") != ["proxy-user"] or form.get("password") != [c.galileo_password]:
+                self._problem("galileo: wrong login form")
+                return 401, {"detail": "Incorrect username or password"}
+            self.galileo_logins += 1
+            return 200, {"access_token": f"galileo-token-{self.galileo_logins}", "token_type": "bearer"}
+        if r.path.startswith("/galileo/projects/") and r.path.endswith("/observe/ingest"):
+            if h.get("authorization") != f"Bearer galileo-token-{self.galileo_logins}":
+                return 401, {"detail": "token expired"}        # a stale token: the client logs in again
+            r.payload = json.loads(r.body)
+            for record in r.payload["records"]:
+                assert set(record) == {"latency_ms", "status_code", "input_text", "output_text", "node_type", "model",
+                                       "num_input_tokens", "num_output_tokens", "output_logprobs", "created_at",
+                                       "tags", "user_metadata"}, record
+            return 200, {"num_records": len(r.payload["records"])}
         if r.path == "/slack":
             r.payload = json.loads(r.body)
             assert isinstance(r.payload.get("text"), str)

@@ -158,7 +158,7 @@ LOGGING_NO_EFFECT = {
 #: LiteLLM's logging integrations trioproxy builds in (``observability/integrations``), by callback name
 BUILTIN_LOGGING_INTEGRATIONS = ("langfuse", "otel", "datadog", "s3", "s3_v2", "generic_api", "langsmith", "gcs_bucket",
                                 "openmeter", "athina", "aws_sqs", "arize", "arize_phoenix", "langtrace",
-                                "lunary", "gcs_pubsub", "deepeval")
+                                "lunary", "gcs_pubsub", "deepeval", "galileo")
 
 #: the alert types trioproxy's slack alerting sends (observability/integrations/slack.py)
 SLACK_ALERT_TYPES = ("llm_exceptions", "llm_too_slow", "budget_alerts")
@@ -195,7 +195,7 @@ _SECRET_ENV = ("LANGFUSE_SECRET_KEY", "LANGFUSE_PUBLIC_KEY", "DD_API_KEY", "LANG
                "GENERIC_LOGGER_HEADERS", "OTEL_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", "AWS_SECRET_ACCESS_KEY",
                "AWS_SESSION_TOKEN", "ARIZE_API_KEY", "ARIZE_SPACE_KEY", "ARIZE_SPACE_ID", "PHOENIX_API_KEY",
                "LANGTRACE_API_KEY", "LUNARY_PRIVATE_KEY", "LUNARY_PUBLIC_KEY", "LUNARY_APP_ID",
-               "CONFIDENT_API_KEY")
+               "CONFIDENT_API_KEY", "GALILEO_PASSWORD")
 
 
 def logging_secrets(litellm_settings: Mapping[str, Any], general_settings: Mapping[str, Any]) -> list[str]:

@@ -272,3 +272,26 @@ def test_deepeval_sends_one_trace_per_request(start_proxy: Any, fake_upstream: A
     assert ok["output"] and answer_id
     assert failed["name"] == "litellm_failure_callback" and "bad request upstream" in failed["output"]
     assert collectors.creds.confident_key not in proxy.logs()
+
+
+def test_galileo_logs_in_and_ingests_each_success(start_proxy: Any, fake_upstream: Any,
+                                                  collectors: FakeCollectors) -> None:
+    """LiteLLM's docs' config (``success_callback: ["galileo"]``); a token that goes stale is renewed once."""
+    config = _config(fake_upstream, collectors)
+    config["litellm_settings"].update(callbacks=[], success_callback=["galileo"])
+    env = {**_env(collectors), "GALILEO_BASE_URL": f"{collectors.url}/galileo", "GALILEO_PROJECT_ID": "proj-1",
+           "GALILEO_USERNAME": "proxy-user", "GALILEO_PASSWORD": collectors.creds.galileo_password}
+    proxy = start_proxy(config, env=env)
+    _run_requests(proxy)                                      # one success, one failure (not logged)
+    collectors.wait_for("/galileo/projects/proj-1/observe/ingest", 1)
+    collectors.galileo_logins += 1                            # the proxy's token is stale from now on
+    client = openai.OpenAI(api_key=MASTER_KEY, base_url=proxy.url, max_retries=0)
+    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "again"}])
+    assert proxy.terminate(signal.SIGTERM) == 0
+    assert collectors.problems == []
+    accepted = [r.payload["records"][0] for r in collectors.on("/galileo/projects/proj-1/observe/ingest")
+                if r.payload is not None]
+    assert [r["input_text"] for r in accepted] == ["hello there", "again"]
+    assert accepted[0]["node_type"] == "acompletion" and accepted[0]["model"] == "up-model"
+    assert json.loads(accepted[0]["output_text"])["role"] == "assistant" and accepted[0]["num_input_tokens"] > 0
+    assert collectors.creds.galileo_password not in proxy.logs()

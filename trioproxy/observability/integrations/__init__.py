@@ -15,6 +15,7 @@ from ...config import ProxyConfig
 from ...config.logging_keys import BUILTIN_LOGGING_INTEGRATIONS
 from .base import Integration, IntegrationError, IntegrationSettings
 from .deepeval import DeepEvalLogger
+from .galileo import GalileoLogger
 from .http_loggers import DatadogLogger, GenericAPILogger, LangfuseLogger, LangsmithLogger
 from .lunary import LunaryLogger
 from .usage_loggers import AthinaLogger, OpenMeterLogger
@@ -78,6 +79,7 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "lunary": LunaryLogger,
     "gcs_pubsub": _gcs_pubsub,
     "deepeval": DeepEvalLogger,
+    "galileo": GalileoLogger,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -99,6 +101,8 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "lunary": {"LUNARY_PUBLIC_KEY": "placeholder"},
     "gcs_pubsub": {"GCS_PUBSUB_PROJECT_ID": "placeholder-project", "GCS_PUBSUB_TOPIC_ID": "placeholder-topic"},
     "deepeval": {"CONFIDENT_API_KEY": "placeholder"},
+    "galileo": {"GALILEO_BASE_URL": "http://127.0.0.1:9", "GALILEO_PROJECT_ID": "placeholder",
+                "GALILEO_USERNAME": "placeholder", "GALILEO_PASSWORD": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 
