@@ -51,12 +51,11 @@ def _only_for(team_id: str, method: Callable[..., Awaitable[Any]]) -> Callable[.
     return log_for_team
 
 
-def team_callbacks(config: ProxyConfig) -> list[Any]:
-    """The per-team callbacks (``observability.callbacks.Callback``). Raises ConfigError listing every problem."""
-    from .callbacks import Callback  # callbacks.py imports this module
-
+def team_callbacks(config: ProxyConfig) -> list[tuple[str, str, Callable[..., Awaitable[Any]]]]:
+    """The per-team callbacks as ``(name, event, async fn(kwargs, response, start, end))``;
+    ``observability/callbacks.py`` makes them ``Callback`` objects. Raises ConfigError listing every problem."""
     problems: list[str] = []
-    out: list[Any] = []
+    out: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = []
     for index, entry in enumerate(config.litellm_settings.get("default_team_settings") or ()):
         team_id = str(entry["team_id"])
         overrides = {variable: str(entry[key]) for key, variable in TEAM_DYNAMIC_PARAMS.items() if entry.get(key)}
@@ -77,7 +76,7 @@ def team_callbacks(config: ProxyConfig) -> list[Any]:
                 assert integration is not None
                 method = integration.async_log_success_event if event == "successful_api_call" \
                     else integration.async_log_failure_event
-                out.append(Callback(f"{name}[team {team_id}]", event, _only_for(team_id, method), True, "event"))
+                out.append((f"{name}[team {team_id}]", event, _only_for(team_id, method)))
     if problems:
         raise ConfigError(problems)
     return out
