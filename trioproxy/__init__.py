@@ -5,6 +5,7 @@ files written for the seeds (the LiteLLM proxy docs) port by changing their impo
 """
 
 from .auth import LitellmUserRoles, UserAPIKeyAuth
+from .auth.key_requests import GenerateKeyRequest, UpdateKeyRequest
 from .auth.request import Request
 from .auth.team_metadata import (
     TeamMetadataRequester,
@@ -79,6 +80,7 @@ __all__ = [
     "Delta",
     "DualCache",
     "EmbeddingResponse",
+    "GenerateKeyRequest",
     "GenericGuardrailAPIInputs",
     "GuardrailEventHooks",
     "GuardrailViolationError",
@@ -103,6 +105,7 @@ __all__ = [
     "TextCompletionResponse",
     "Timeout",
     "UnprocessableEntityError",
+    "UpdateKeyRequest",
     "Usage",
     "UserAPIKeyAuth",
     "completion_cost",

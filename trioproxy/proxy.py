@@ -43,6 +43,7 @@ from .access import (
 )
 from .access.auth_failures import FailedAuthLimiter
 from .admin import AdminContext
+from .admin.custom_key_hooks import CustomKeyHook, CustomKeyHooks, is_async_function
 from .admin.key_generation import KeyGenerationPolicy, KeyGenerationSettingsError
 from .admin.team_metadata import TeamMetadataValidator
 from .auth import Authenticator
@@ -297,6 +298,34 @@ def load_team_metadata_validator(config: ProxyConfig) -> TeamMetadataValidator |
         raise ConfigError([f"{config.source}: general_settings.custom_team_metadata_validate: {exc}"]) from None
 
 
+def load_custom_key_hooks(config: ProxyConfig) -> CustomKeyHooks | None:
+    """``general_settings.custom_key_generate`` / ``custom_key_update`` (``admin/custom_key_hooks.py``),
+    or None. Raises ConfigError naming every problem."""
+    general = config.general_settings
+    timeout = float(general.get("custom_key_generate_timeout") or 10.0)
+    hooks: dict[str, CustomKeyHook] = {}
+    problems: list[str] = []
+    for setting in ("custom_key_generate", "custom_key_update"):
+        dotted = general.get(setting)
+        if not dotted:
+            continue
+        try:
+            function = import_object(str(dotted), config.base_dir, instantiate=False)
+        except HandlerLoadError as exc:
+            problems.append(f"{config.source}: general_settings.{setting}: {exc}")
+            continue
+        if not is_async_function(function):
+            problems.append(f"{config.source}: general_settings.{setting}: {dotted} must be an async function "
+                            "(async def fn(data) -> {'decision': bool, 'message': str}), as in LiteLLM")
+            continue
+        hooks[setting] = CustomKeyHook(function, str(dotted), setting, timeout)
+    if problems:
+        raise ConfigError(problems)
+    if not hooks:
+        return None
+    return CustomKeyHooks(generate=hooks.get("custom_key_generate"), update=hooks.get("custom_key_update"))
+
+
 def check_handlers(config: ProxyConfig, builtins: Builtins | None = None) -> tuple[Handlers, list[Callback]]:
     """The handlers and the logging callbacks, with every problem of both in one ConfigError.
 
@@ -355,7 +384,7 @@ def check_startup(config: ProxyConfig) -> tuple[Handlers, list[Callback]]:
         build_access(config)
     except ConfigError as exc:
         problems += exc.problems
-    for load in (load_custom_auth, load_key_generation, load_team_metadata_validator):
+    for load in (load_custom_auth, load_key_generation, load_team_metadata_validator, load_custom_key_hooks):
         try:
             load(config)   # type: ignore[operator]
         except ConfigError as exc:
@@ -519,7 +548,8 @@ def build_proxy(config: ProxyConfig, *, shutdown_event: Any = None, scrubber: Se
     admin = SpendContext(store, config_blocked_users=frozenset(
         builtins.blocked_users.blocked if builtins.blocked_users is not None else ()),
         forget_key_spend=key_spend_forgetter(limiter), admission=settings, price_of=price_of,
-        key_generation=load_key_generation(config), team_metadata_validator=load_team_metadata_validator(config))
+        key_generation=load_key_generation(config), team_metadata_validator=load_team_metadata_validator(config),
+        custom_key_hooks=load_custom_key_hooks(config))
     stopper = None
     if shutdown_event is not None:
         stopper = StreamStopper(shutdown_event, config.graceful_shutdown_timeout, pipeline.stop_streams)

@@ -55,7 +55,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
             litellm_params: {model: fake/demo, timeout: soon}
         general_settings: {master_kye: sk-1234}
         litellm_settings:
-          callbacks: [handlers.logger, missing_module.handler, lunary]
+          callbacks: [handlers.logger, missing_module.handler, azure_storage]
           success_callback: [datadog]
         guardrails:
           - guardrail_name: pii
@@ -80,7 +80,7 @@ def test_check_reports_the_config_the_handlers_and_the_callbacks_in_one_run(tmp_
     assert "did you mean 'master_key'?" in text
     assert "'pangea' is one of LiteLLM's built-in guardrails; trioproxy has no built-in 'pangea'" in text
     assert "cannot find module 'missing_module'" in text
-    assert "'lunary' is one of LiteLLM's logging integrations; trioproxy has no built-in 'lunary'" in text
+    assert "'azure_storage' is one of LiteLLM's logging integrations; trioproxy has no built-in 'azure_storage'" in text
     assert "log_success_event cannot be called with the seeds' 4 arguments" in text
     # a built-in integration (docs/logging.md) whose key is not in the environment
     assert "'datadog' logging integration needs DD_API_KEY in the environment" in text
@@ -90,7 +90,7 @@ def test_a_valid_config_with_broken_handlers_lists_every_handler_problem(tmp_pat
     (tmp_path / "handlers.py").write_text(HANDLERS)
     path = tmp_path / "config.yaml"
     path.write_text("model_list: [{model_name: m, litellm_params: {model: fake/demo}}]\n"
-                    "litellm_settings: {callbacks: [handlers.logger, nope.handler], success_callback: [lunary]}\n")
+                    "litellm_settings: {callbacks: [handlers.logger, nope.handler], success_callback: [azure_storage]}\n")
     done = subprocess.run([sys.executable, "-m", "trioproxy", "check", str(path)], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 1
@@ -234,9 +234,9 @@ def test_model_info_prices_and_base_model_price_the_deployment() -> None:
 
 
 def test_a_callback_after_prometheus_keeps_its_position_in_messages() -> None:
-    (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "lunary"],
+    (problem,) = problems_of({"model_list": [MODEL], "litellm_settings": {"callbacks": ["prometheus", "azure_storage"],
                                                                           "num_retries": -1}})[1:]
-    assert "litellm_settings.callbacks[1]: 'lunary': 'lunary' is one of LiteLLM's logging integrations" in problem
+    assert "litellm_settings.callbacks[1]: 'azure_storage': 'azure_storage' is one of LiteLLM's logging integrations" in problem
 
 
 @pytest.mark.parametrize(("section", "key", "why"), [

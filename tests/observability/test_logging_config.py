@@ -69,7 +69,7 @@ def test_valid_callbacks_load(tmp_path):
 
 def test_each_problem_names_the_file_the_key_and_the_fix(tmp_path):
     found = problems(tmp_path, success_callback=["cbs.fuor", "nomodule.fn", "cbs.two", "cbs.NotAFunction",
-                                                 "cbs.count", "lunary", "cbs.logger"],
+                                                 "cbs.count", "azure_storage", "cbs.logger"],
                      input_callback=["cbs.two"])
     source = str(tmp_path / "config.yaml")
     assert all(p.startswith(f"{source}: litellm_settings.") for p in found), found
@@ -80,8 +80,8 @@ def test_each_problem_names_the_file_the_key_and_the_fix(tmp_path):
             "end_time): two(kwargs, response): too many positional arguments") in text
     assert "success_callback[3]: 'cbs.NotAFunction': is a class, not a function" in text
     assert "success_callback[4]: 'cbs.count': is a int, not a function" in text
-    assert ("success_callback[5]: 'lunary': 'lunary' is one of LiteLLM's logging integrations; trioproxy has "
-            "no built-in 'lunary' (it has langfuse, otel") in text
+    assert ("success_callback[5]: 'azure_storage': 'azure_storage' is one of LiteLLM's logging integrations; trioproxy has "
+            "no built-in 'azure_storage' (it has langfuse, otel") in text
     assert "write a logging function that sends to it" in text
     assert "success_callback[6]: 'cbs.logger': is a CustomLogger object" in text
     assert "input_callback[0]: 'cbs.two': cannot be called as (kwargs) or (kwargs," in text

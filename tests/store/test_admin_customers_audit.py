@@ -132,7 +132,7 @@ def test_the_route_table_covers_every_endpoint() -> None:
             "/end_user/delete", "/end_user/block", "/end_user/unblock", "/budget/new")
     } | {("GET", p) for p in ("/key/info", "/key/list", "/team/info", "/team/list", "/user/info", "/user/list",
                               "/customer/info", "/customer/list", "/end_user/info", "/end_user/list", "/audit",
-                              "/audit/{id}")}
+                              "/audit/{id}", "/v2/team/list")}
     assert paths == expected
     assert len(paths) == len(ROUTES)
     assert {r.path for r in ROUTES if r.access is Access.SELF} == {"/key/info", "/user/info", "/team/info"}

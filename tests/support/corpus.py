@@ -539,6 +539,8 @@ def classify_problem(problem: str, known_litellm_keys: set[str] | None = None) -
             return ProblemCause("g", "MCP guardrail mode") if "mcp" in mode else ProblemCause("c", f"{name} {mode}")
         if "." not in name and any(b in message for b in builtin):
             return ProblemCause("c", name)
+        if "." not in name and "category_file" in message:   # a built-in's data LiteLLM ships in its package
+            return ProblemCause("c", f"{name}: a category file LiteLLM ships in its package")
         return ProblemCause("g", "handler file: " + _handler_detail(message))
     if "duplicate guardrail name" in message:
         return ProblemCause("g", "the same guardrail name twice (LiteLLM load-balances them)")

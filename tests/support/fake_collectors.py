@@ -4,8 +4,9 @@ One threaded HTTP server on 127.0.0.1 playing every service at once, each on its
 Langfuse's ``/api/public/ingestion``, Datadog's ``/api/v2/logs``, GCS uploads
 ``/upload/storage/v1/b/<bucket>/o`` (tokens of :class:`~support.fake_google.FakeGoogle`), an S3 bucket ``/<bucket>/<key>``
 (path style), a generic API endpoint ``/generic``, OpenMeter's ``/api/v1/events``, Athina's
-``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, an OTLP/HTTP
-collector ``/v1/traces`` and a Slack webhook ``/slack``. It records every request and checks what
+``/api/v1/log/inference``, an SQS queue ``/123456789012/log-queue``, LangSmith's ``/runs/batch``, OTLP/HTTP
+collectors (``/v1/traces``, a self-hosted Phoenix's ``/phoenix/v1/traces``, Langtrace's ``/api/trace``),
+Lunary's ``/v1/runs/ingest`` and a Slack webhook ``/slack``. It records every request and checks what
 the real service would check — the auth header (Basic, ``DD-API-KEY``, SigV4 recomputed with
 botocore from the known secret, ``x-api-key``), the encoding (gzip, protobuf, JSON) — and answers
 401/403/400 when a check fails, like the service would; ``problems`` lists every failed check.
@@ -45,12 +46,18 @@ class Credentials:
     otel_token: str = "otel-SECRET-token-0123456789"
     aws_key_id: str = "AKIATESTKEY0123456789"
     aws_secret: str = "aws-SECRET-access-key-0123456789"
+    phoenix_key: str = "phoenix-SECRET-api-key-0123456789"
+    langtrace_key: str = "langtrace-SECRET-api-key-0123456789"
+    lunary_key: str = "lunary-SECRET-private-key-0123456789"
+    confident_key: str = "confident-SECRET-api-key-0123456789"
+    galileo_password: str = "galileo-SECRET-password-0123456789"
     region: str = "us-west-2"
     bucket: str = "logs-bucket"
 
     def all_secrets(self) -> list[str]:
         return [self.langfuse_secret, self.dd_api_key, self.langsmith_key, self.generic_token, self.otel_token,
-                self.aws_secret, self.openmeter_key, self.athina_key]
+                self.aws_secret, self.openmeter_key, self.athina_key, self.phoenix_key, self.langtrace_key,
+                self.lunary_key, self.confident_key, self.galileo_password]
 
 
 @dataclass
@@ -64,6 +71,10 @@ class FakeCollectors:
     release: threading.Event = field(default_factory=threading.Event)
     #: the OAuth tokens a Google token endpoint issued (``FakeGoogle.tokens``): GCS uploads need one
     gcs_tokens: set[str] = field(default_factory=set)
+    #: more Langfuse projects (public key -> secret key) the ingestion endpoint accepts (per-team logging)
+    langfuse_projects: dict[str, str] = field(default_factory=dict)
+    #: logins Galileo's fake issued (each makes the tokens before it stale)
+    galileo_logins: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,8 +149,10 @@ class FakeCollectors:
     def _check(self, r: Received) -> tuple[int, Any]:
         c, h = self.creds, r.headers
         if r.path == "/api/public/ingestion":
-            expected = "Basic " + base64.b64encode(f"{c.langfuse_public}:{c.langfuse_secret}".encode()).decode()
-            if r.method != "POST" or h.get("authorization") != expected:
+            projects = {c.langfuse_public: c.langfuse_secret, **self.langfuse_projects}
+            accepted = {"Basic " + base64.b64encode(f"{public}:{secret}".encode()).decode()
+                        for public, secret in projects.items()}
+            if r.method != "POST" or h.get("authorization") not in accepted:
                 self._problem("langfuse: wrong method or Basic auth")
                 return 401, {"message": "Invalid credentials"}
             r.payload = json.loads(r.body)
@@ -175,18 +188,31 @@ class FakeCollectors:
                 return 401, {}
             r.payload = json.loads(r.body)
             return 202, {}
-        if r.path == "/v1/traces":
+        # OTLP/HTTP: the otel collector, a self-hosted Phoenix, Langtrace's endpoint (its own auth each)
+        otlp_auth = {"/v1/traces": ("authorization", f"Bearer {c.otel_token}"),
+                     "/phoenix/v1/traces": ("authorization", f"Bearer {c.phoenix_key}"),
+                     "/api/trace": ("api_key", c.langtrace_key)}
+        if r.path in otlp_auth:
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                 ExportTraceServiceRequest,
             )
 
-            if h.get("authorization") != f"Bearer {c.otel_token}" or h.get("content-type") != "application/x-protobuf":
-                self._problem("otel: OTEL_HEADERS not sent, or not protobuf")
+            header, expected = otlp_auth[r.path]
+            if h.get(header) != expected or h.get("content-type") != "application/x-protobuf":
+                self._problem(f"otlp {r.path}: {header} not sent, or not protobuf")
                 return 401, {}
             message = ExportTraceServiceRequest()
             message.ParseFromString(r.body)
             r.payload = message
             return 200, {}
+        if r.path.startswith("/v1/projects/") and r.path.endswith(":publish"):   # Pub/Sub's REST publish
+            bearer = h.get("authorization", "").removeprefix("Bearer ")
+            if r.method != "POST" or bearer not in self.gcs_tokens:
+                self._problem("pubsub: wrong method or token")
+                return 401, {"error": {"code": 401}}
+            body = json.loads(r.body)
+            r.payload = [json.loads(base64.b64decode(m["data"])) for m in body["messages"]]
+            return 200, {"messageIds": [str(i) for i in range(len(r.payload))]}
         if r.path.startswith("/upload/storage/v1/b/"):
             from urllib.parse import parse_qs, urlsplit
 
@@ -224,6 +250,46 @@ class FakeCollectors:
             r.payload = json.loads(r.body)
             assert r.payload["language_model_id"]
             return 200, {}
+        if r.path == "/v1/runs/ingest":   # Lunary: {"events": [...]} under its Bearer key
+            if r.method != "POST" or h.get("authorization") != f"Bearer {c.lunary_key}" or \
+                    h.get("content-type") != "application/json":
+                self._problem("lunary: wrong method, Bearer key or content type")
+                return 401, {"error": "Unauthorized"}
+            r.payload = json.loads(r.body)
+            for event in r.payload["events"]:
+                assert event["event"] in ("start", "end", "error") and event["type"] in ("llm", "embed"), event
+                assert event["runId"] and event["timestamp"], event
+            return 200, {}
+        if r.path == "/v1/tracing":   # Confident AI (deepeval): one trace with its llm span
+            if r.method != "POST" or h.get("confident_api_key") != c.confident_key:
+                self._problem("deepeval: wrong method or CONFIDENT_API_KEY header")
+                return 401, {"error": "Unauthorized"}
+            r.payload = json.loads(r.body)
+            assert set(r.payload) == {"uuid", "baseSpans", "agentSpans", "llmSpans", "retrieverSpans", "toolSpans",
+                                      "startTime", "endTime", "environment"}, r.payload
+            (span,) = r.payload["llmSpans"]
+            assert span["type"] == "llm" and span["status"] in ("SUCCESS", "ERRORED") and span["traceUuid"]
+            assert span["startTime"].endswith("Z") and None not in span.values()
+            return 200, {"success": True}
+        if r.path == "/galileo/login":   # Galileo: a form login issues a bearer token
+            from urllib.parse import parse_qs
+
+            form = parse_qs(r.body.decode())
+            if r.method != "POST" or h.get("content-type") != "application/x-www-form-urlencoded" or \
+                    form.get("username") != ["proxy-user"] or form.get("password") != [c.galileo_password]:
+                self._problem("galileo: wrong login form")
+                return 401, {"detail": "Incorrect username or password"}
+            self.galileo_logins += 1
+            return 200, {"access_token": f"galileo-token-{self.galileo_logins}", "token_type": "bearer"}
+        if r.path.startswith("/galileo/projects/") and r.path.endswith("/observe/ingest"):
+            if h.get("authorization") != f"Bearer galileo-token-{self.galileo_logins}":
+                return 401, {"detail": "token expired"}        # a stale token: the client logs in again
+            r.payload = json.loads(r.body)
+            for record in r.payload["records"]:
+                assert set(record) == {"latency_ms", "status_code", "input_text", "output_text", "node_type", "model",
+                                       "num_input_tokens", "num_output_tokens", "output_logprobs", "created_at",
+                                       "tags", "user_metadata"}, record
+            return 200, {"num_records": len(r.payload["records"])}
         if r.path == "/slack":
             r.payload = json.loads(r.body)
             assert isinstance(r.payload.get("text"), str)

@@ -165,7 +165,7 @@ ROUTES: tuple[RouteSpec, ...] = tuple(
               Rule.ADMIN, [MANAGEMENT], "teams")
     + _routes("POST", ["/team/member_add", "/team/member_update", "/team/member_delete"], Rule.TEAM_ADMIN,
               [MANAGEMENT, SELF_MANAGED], "team members")
-    + _routes("GET", ["/team/info", "/team/list"], Rule.INFO, [INFO, MANAGEMENT, UI, ADMIN_VIEWER],
+    + _routes("GET", ["/team/info", "/team/list", "/v2/team/list"], Rule.INFO, [INFO, MANAGEMENT, UI, ADMIN_VIEWER],
               "teams (own teams)")
     # ---- internal users
     + _routes("POST", ["/user/new", "/user/update", "/user/delete"], Rule.ADMIN, [MANAGEMENT], "internal users")

@@ -50,6 +50,8 @@ class AdminContext:
     key_generation: Any = None
     #: ``general_settings.custom_team_metadata_validate`` (``admin/team_metadata.py``); None: none set
     team_metadata_validator: Any = None
+    #: ``general_settings.custom_key_generate`` / ``custom_key_update`` (``admin/custom_key_hooks.py``)
+    custom_key_hooks: Any = None
 
     def require_store(self) -> Store:
         if self.store is None:

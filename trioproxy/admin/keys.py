@@ -134,6 +134,9 @@ async def key_generate(ctx: AdminContext, caller: Caller, data: Any) -> dict[str
     require(caller, Access.KEY_GENERATE, "/key/generate", delegated=policy is not None and policy.delegated)
     store = ctx.require_store()
     fields = validate(data, GENERATE_FIELDS, "/key/generate")
+    hooks = ctx.custom_key_hooks
+    if hooks is not None and hooks.generate is not None:   # the user's function first (custom_key_hooks.py)
+        await hooks.generate.check(fields)
     if policy is not None:   # litellm_settings: defaults, upper bounds, who may generate (key_generation.py)
         if caller.is_admin:
             policy.check_admin_personal(fields, data)
@@ -200,6 +203,9 @@ async def key_update(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, 
     require(caller, Access.ADMIN, "/key/update")
     store = ctx.require_store()
     fields = validate(data, UPDATE_FIELDS, "/key/update", required=("key",))
+    hooks = ctx.custom_key_hooks
+    if hooks is not None and hooks.update is not None:
+        await hooks.update.check(fields)
     key = fields.pop("key")
     current = await _find(ctx, key)
     changes = _row_changes(fields, ctx.now(), current_metadata=current.get("metadata"))

@@ -65,6 +65,7 @@ ROUTES: tuple[Route, ...] = (
     _post("/team/block", teams.team_block),
     _post("/team/unblock", teams.team_unblock),
     _get("/team/list", teams.team_list),
+    _get("/v2/team/list", teams.team_list_v2),
     # internal users
     _post("/user/new", users.user_new),
     _get("/user/info", users.user_info, Access.SELF),

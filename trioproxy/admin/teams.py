@@ -38,6 +38,7 @@ __all__ = [
     "team_delete",
     "team_info",
     "team_list",
+    "team_list_v2",
     "team_member_add",
     "team_member_delete",
     "team_member_update",
@@ -267,6 +268,9 @@ async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> di
     return team_view(team, member_rows)
 
 
+#: LiteLLM's default page size of ``/v2/team/list``
+V2_LIST_PAGE_SIZE = 10
+
 async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
     """``GET /team/list?user_id=&organization_id=&page=&page_size=`` → a JSON array of teams
     (LiteLLM's shape), one page: ``page_size`` 100 by default, at most 1000 (``page``/``page_size``
@@ -285,3 +289,24 @@ async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
             user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
     return PagedList.page([team_view(team, members[team["team_id"]]) for team in result.rows],
                           total=result.total, page=page, size=size)
+
+
+async def team_list_v2(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
+    """``GET /v2/team/list?user_id=&organization_id=&page=&page_size=`` → LiteLLM's envelope
+    ``{"teams", "total", "page", "page_size", "total_pages"}``; ``page_size`` 10 by default (LiteLLM's),
+    at most 1000. The same teams, order and single read as ``/team/list``. LiteLLM's other filters
+    (``team_id``, ``team_alias``, ``status``, ``sort_by``, ``sort_order``) are not supported: a 400
+    names the parameter, rather than an unfiltered list that looks filtered."""
+    require(caller, Access.ADMIN_READ, "/v2/team/list")
+    store = ctx.require_store()
+    where = "/v2/team/list"
+    query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
+                            "page_size": lambda v: v}, where)
+    size = query_int(query.get("page_size"), "page_size", where, default=V2_LIST_PAGE_SIZE, minimum=1,
+                     maximum=MAX_LIST_PAGE_SIZE)
+    page = query_int(query.get("page"), "page", where, default=1)
+    with store_errors():
+        result, members = await store.teams.list_with_members(
+            user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
+    return {"teams": [team_view(team, members[team["team_id"]]) for team in result.rows], "total": result.total,
+            "page": page, "page_size": size, "total_pages": result.total_pages}

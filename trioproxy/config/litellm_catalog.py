@@ -60,7 +60,6 @@ _GENERAL: dict[str, str] = {
     "database_connection_timeout": "the database connection timeout",
     "default_team_disabled": "no personal keys (keys without a team)",
     "disable_adding_master_key_hash_to_db": "the master key's hash kept out of the database",
-    "custom_key_generate": "a custom function deciding key generation",
     "disable_error_logs": "errors kept out of the database",
     "disable_master_key_return": "the master key never shown in the UI",
     "service_account_settings": "settings of service-account keys",

@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .validators import (
+    INVALID,
     Ctx,
     Section,
     describe,
     v_any_dict,
     v_bool,
+    v_list_of,
     v_num,
     v_secret,
     v_str,
@@ -99,7 +101,46 @@ GENERIC_API_PARAMS = Section(
 )
 
 #: ``litellm_settings`` keys of the built-in integrations
+#: LiteLLM's per-team logging credentials (``StandardCallbackDynamicParams``) → the variable each
+#: built-in integration reads (``observability/team_logging.py``)
+TEAM_DYNAMIC_PARAMS = {
+    "langfuse_public_key": "LANGFUSE_PUBLIC_KEY", "langfuse_secret": "LANGFUSE_SECRET_KEY",
+    "langfuse_secret_key": "LANGFUSE_SECRET_KEY", "langfuse_host": "LANGFUSE_HOST",
+    "langsmith_api_key": "LANGSMITH_API_KEY", "langsmith_project": "LANGSMITH_PROJECT",
+    "langsmith_base_url": "LANGSMITH_BASE_URL", "gcs_bucket_name": "GCS_BUCKET_NAME",
+    "gcs_path_service_account": "GCS_PATH_SERVICE_ACCOUNT", "arize_api_key": "ARIZE_API_KEY",
+    "arize_space_key": "ARIZE_SPACE_KEY",
+}
+_TEAM_SECRETS = ("langfuse_public_key", "langfuse_secret", "langfuse_secret_key", "langsmith_api_key",
+                 "arize_api_key")
+
+
+def _team_entry(value: Any, path: str, ctx: Ctx) -> Any:
+    if not isinstance(value, dict):
+        ctx.error(path, f"expected a mapping with team_id and success_callback / failure_callback, got "
+                        f"{describe(value)}")
+        return INVALID
+    if not isinstance(value.get("team_id"), str) or not value["team_id"]:
+        ctx.error(f"{path}.team_id", "is required (the team whose requests these callbacks log)")
+        return INVALID
+    out = dict(value)
+    for key in ("success_callback", "failure_callback"):
+        out[key] = v_str_or_list(value.get(key), f"{path}.{key}", ctx)
+    for key, item in value.items():
+        if key in ("team_id", "success_callback", "failure_callback"):
+            continue
+        if key in TEAM_DYNAMIC_PARAMS:
+            if not isinstance(item, str):
+                ctx.error(f"{path}.{key}", f"expected a string, got {describe(item)}")
+            continue
+        ctx.warn(f"{path}.{key}", "a LiteLLM per-team setting trioproxy's integrations do not read; ignored "
+                                  f"(they read {', '.join(TEAM_DYNAMIC_PARAMS)}; docs/logging.md)")
+    return out
+
+
 LOGGING_LITELLM_SETTINGS = {
+    # per-team logging callbacks (observability/team_logging.py)
+    "default_team_settings": v_list_of(_team_entry),
     "s3_callback_params": S3_CALLBACK_PARAMS,
     "generic_api_params": GENERIC_API_PARAMS,
     "aws_sqs_callback_params": AWS_SQS_CALLBACK_PARAMS,
@@ -116,7 +157,8 @@ LOGGING_NO_EFFECT = {
 
 #: LiteLLM's logging integrations trioproxy builds in (``observability/integrations``), by callback name
 BUILTIN_LOGGING_INTEGRATIONS = ("langfuse", "otel", "datadog", "s3", "s3_v2", "generic_api", "langsmith", "gcs_bucket",
-                                "openmeter", "athina", "aws_sqs")
+                                "openmeter", "athina", "aws_sqs", "arize", "arize_phoenix", "langtrace",
+                                "lunary", "gcs_pubsub", "deepeval", "galileo")
 
 #: the alert types trioproxy's slack alerting sends (observability/integrations/slack.py)
 SLACK_ALERT_TYPES = ("llm_exceptions", "llm_too_slow", "budget_alerts")
@@ -151,7 +193,9 @@ ALERTING_GENERAL_SETTINGS = {
 _SECRET_ENV = ("LANGFUSE_SECRET_KEY", "LANGFUSE_PUBLIC_KEY", "DD_API_KEY", "LANGSMITH_API_KEY", "SLACK_WEBHOOK_URL",
                "OPENMETER_API_KEY", "ATHINA_API_KEY",
                "GENERIC_LOGGER_HEADERS", "OTEL_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", "AWS_SECRET_ACCESS_KEY",
-               "AWS_SESSION_TOKEN")
+               "AWS_SESSION_TOKEN", "ARIZE_API_KEY", "ARIZE_SPACE_KEY", "ARIZE_SPACE_ID", "PHOENIX_API_KEY",
+               "LANGTRACE_API_KEY", "LUNARY_PRIVATE_KEY", "LUNARY_PUBLIC_KEY", "LUNARY_APP_ID",
+               "CONFIDENT_API_KEY", "GALILEO_PASSWORD")
 
 
 def logging_secrets(litellm_settings: Mapping[str, Any], general_settings: Mapping[str, Any]) -> list[str]:
@@ -166,6 +210,9 @@ def logging_secrets(litellm_settings: Mapping[str, Any], general_settings: Mappi
     out += [str(params[k]) for k in ("s3_aws_secret_access_key", "s3_aws_session_token") if params.get(k)]
     sqs = litellm_settings.get("aws_sqs_callback_params") or {}
     out += [str(sqs[k]) for k in ("sqs_aws_secret_access_key", "sqs_aws_session_token") if sqs.get(k)]
+    for entry in litellm_settings.get("default_team_settings") or ():
+        if isinstance(entry, Mapping):
+            out += [str(entry[k]) for k in _TEAM_SECRETS if isinstance(entry.get(k), str) and len(entry[k]) >= 8]
     generic = litellm_settings.get("generic_api_params") or {}
     out += [str(v) for v in (generic.get("headers") or {}).values() if len(str(v)) >= 8]
     hooks = general_settings.get("alert_to_webhook_url") or {}

@@ -386,7 +386,6 @@ LITELLM_SETTINGS = Section(
     },
     unsupported=(
         "service_callback",
-        "default_team_settings",
     ),
     no_effect={**NO_EFFECT["litellm_settings"], **LOGGING_NO_EFFECT},
     litellm=lambda key: unsupported_key("litellm_settings", key),
@@ -494,6 +493,10 @@ GENERAL_SETTINGS = Section(
         "custom_team_metadata_validate": v_str,
         "team_metadata_validation_timeout": v_num(0.001),
         "team_metadata_validation_error_message": v_str,
+        # custom functions deciding /key/generate and /key/update (admin/custom_key_hooks.py)
+        "custom_key_generate": v_str,
+        "custom_key_update": v_str,
+        "custom_key_generate_timeout": v_num(0.001),
         # alerts: slack (observability/integrations/slack.py)
         **ALERTING_GENERAL_SETTINGS,
     },

@@ -28,6 +28,7 @@ from typing import Any
 from ..config import ALWAYS_ON_CALLBACKS, ConfigError, ProxyConfig, builtin_callback_message
 from ..hooks.loader import HandlerLoadError, LoadedHandler, import_object
 from .integrations import INTEGRATIONS, alerting_integrations, make_integration
+from .team_logging import team_callbacks
 
 __all__ = ["EVENT_TYPES", "Callback", "load_callbacks", "load_function_callbacks"]
 
@@ -168,6 +169,11 @@ def _integration_callback(name: str, event: str, config: ProxyConfig) -> Callbac
     return Callback(name, event, method, True, "event")
 
 
+def _team_callbacks(config: ProxyConfig) -> list[Callback]:
+    """``litellm_settings.default_team_settings`` (``team_logging.py``). Raises ConfigError."""
+    return [Callback(name, event, fn, True, "event") for name, event, fn in team_callbacks(config)]
+
+
 def alerting_callbacks(config: ProxyConfig) -> list[Callback]:
     """``general_settings.alerting``: ``slack`` (both outcomes). Raises ConfigError."""
     names = list(config.general_settings.get("alerting") or ())
@@ -210,7 +216,7 @@ def load_callbacks(config: ProxyConfig, loggers: Iterable[LoadedHandler]) -> lis
         found, wrong = _handler_callbacks(handler)
         callbacks += found
         problems += [f"{config.source}: {handler.key_path}: {p}" for p in wrong]
-    for load in (load_function_callbacks, alerting_callbacks):
+    for load in (load_function_callbacks, alerting_callbacks, _team_callbacks):
         try:
             callbacks += load(config)
         except ConfigError as exc:

@@ -27,3 +27,16 @@ def test_lists_are_arrays_with_paging_headers(api: Api) -> None:
         assert refused.status_code == 400
         assert error(refused)["message"] == f"{path.replace('/end_user', '/customer')}: 'page_size' must be an " \
             "integer of at least 1 and at most 1000"
+
+
+def test_v2_team_list_answers_litellms_envelope(api: Api) -> None:
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    made = [api.ok(api.post("/team/new", {"organization_id": org}))["team_id"] for _ in range(3)]
+    body = api.ok(api.get("/v2/team/list", {"organization_id": org, "page_size": "2"}))
+    assert (body["total"], body["page"], body["page_size"], body["total_pages"]) == (3, 1, 2, 2)
+    assert [t["team_id"] for t in body["teams"]] == made[:2]
+    assert api.ok(api.get("/v2/team/list", {"organization_id": org, "page": "2", "page_size": "2"}))["teams"][0][
+        "team_id"] == made[2]
+    assert api.ok(api.get("/v2/team/list"))["page_size"] == 10                # LiteLLM's default page size
+    refused = api.get("/v2/team/list", {"team_alias": "x"})                   # a LiteLLM filter trioproxy lacks
+    assert refused.status_code == 400 and error(refused)["param"] == "team_alias"

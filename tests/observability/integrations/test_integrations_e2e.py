@@ -229,3 +229,69 @@ def test_gcs_bucket_uploads_one_object_per_request(start_proxy: Any, fake_upstre
     assert names[0].startswith("proxy/") and names[0].endswith(f"/{answer_id}")
     assert "/failure-" in names[1]
     assert {u.payload["status"] for u in uploads} == {"success", "failure"}
+
+
+def test_gcs_pubsub_publishes_each_success(start_proxy: Any, fake_upstream: Any, collectors: FakeCollectors,
+                                           tmp_path: Any) -> None:
+    """LiteLLM's docs' config (``callbacks: ["gcs_pubsub"]``): one base64 message per successful request,
+    under an OAuth token google-auth got from the fake token endpoint; failures are not published."""
+    from support.fake_google import FakeGoogle
+
+    with FakeGoogle() as google:
+        collectors.gcs_tokens = google.tokens
+        config = _config(fake_upstream, collectors)
+        config["litellm_settings"]["callbacks"] = ["gcs_pubsub"]
+        env = {**_env(collectors), "GCS_PUBSUB_PROJECT_ID": "my-project", "GCS_PUBSUB_TOPIC_ID": "litellm-logs",
+               "PUBSUB_EMULATOR_HOST": collectors.url,
+               "GCS_PATH_SERVICE_ACCOUNT": str(google.service_account_file(tmp_path))}
+        proxy = start_proxy(config, env=env)
+        answer_id = _run_requests(proxy)
+        assert proxy.terminate(signal.SIGTERM) == 0
+    published = collectors.on("/v1/projects/my-project/topics/litellm-logs:publish")
+    assert collectors.problems == [] and len(published) == 1
+    (message,) = published[0].payload
+    assert message["status"] == "success" and message["response"]["id"] == answer_id
+
+
+def test_deepeval_sends_one_trace_per_request(start_proxy: Any, fake_upstream: Any,
+                                              collectors: FakeCollectors) -> None:
+    """LiteLLM's docs' config (``success_callback`` and ``failure_callback: ["deepeval"]``)."""
+    config = _config(fake_upstream, collectors)
+    config["litellm_settings"].update(callbacks=[], success_callback=["deepeval"], failure_callback=["deepeval"])
+    env = {**_env(collectors), "CONFIDENT_API_KEY": collectors.creds.confident_key,
+           "CONFIDENT_BASE_URL": collectors.url, "LITELM_ENVIRONMENT": "staging"}
+    proxy = start_proxy(config, env=env)
+    answer_id = _run_requests(proxy)
+    assert proxy.terminate(signal.SIGTERM) == 0
+    assert collectors.problems == []
+    traces = {t.payload["llmSpans"][0]["status"]: t.payload for t in collectors.on("/v1/tracing")}
+    ok, failed = traces["SUCCESS"]["llmSpans"][0], traces["ERRORED"]["llmSpans"][0]
+    assert traces["SUCCESS"]["environment"] == "staging"
+    assert ok["name"] == "litellm_success_callback" and ok["model"] == "up-model"
+    assert ok["input"] == [{"role": "user", "content": "hello there"}] and ok["inputTokenCount"] > 0
+    assert ok["output"] and answer_id
+    assert failed["name"] == "litellm_failure_callback" and "bad request upstream" in failed["output"]
+    assert collectors.creds.confident_key not in proxy.logs()
+
+
+def test_galileo_logs_in_and_ingests_each_success(start_proxy: Any, fake_upstream: Any,
+                                                  collectors: FakeCollectors) -> None:
+    """LiteLLM's docs' config (``success_callback: ["galileo"]``); a token that goes stale is renewed once."""
+    config = _config(fake_upstream, collectors)
+    config["litellm_settings"].update(callbacks=[], success_callback=["galileo"])
+    env = {**_env(collectors), "GALILEO_BASE_URL": f"{collectors.url}/galileo", "GALILEO_PROJECT_ID": "proj-1",
+           "GALILEO_USERNAME": "proxy-user", "GALILEO_PASSWORD": collectors.creds.galileo_password}
+    proxy = start_proxy(config, env=env)
+    _run_requests(proxy)                                      # one success, one failure (not logged)
+    collectors.wait_for("/galileo/projects/proj-1/observe/ingest", 1)
+    collectors.galileo_logins += 1                            # the proxy's token is stale from now on
+    client = openai.OpenAI(api_key=MASTER_KEY, base_url=proxy.url, max_retries=0)
+    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "again"}])
+    assert proxy.terminate(signal.SIGTERM) == 0
+    assert collectors.problems == []
+    accepted = [r.payload["records"][0] for r in collectors.on("/galileo/projects/proj-1/observe/ingest")
+                if r.payload is not None]
+    assert [r["input_text"] for r in accepted] == ["hello there", "again"]
+    assert accepted[0]["node_type"] == "acompletion" and accepted[0]["model"] == "up-model"
+    assert json.loads(accepted[0]["output_text"])["role"] == "assistant" and accepted[0]["num_input_tokens"] > 0
+    assert collectors.creds.galileo_password not in proxy.logs()

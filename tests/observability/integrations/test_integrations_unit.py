@@ -171,8 +171,13 @@ def test_settings_problems_are_startup_errors(monkeypatch: pytest.MonkeyPatch) -
         make_integration("generic_api", config_of())
     with pytest.raises(HandlerLoadError, match="s3_callback_params.s3_bucket_name"):
         make_integration("s3", config_of())
-    monkeypatch.setenv("OTEL_EXPORTER", "otlp_grpc")
+    monkeypatch.setenv("OTEL_EXPORTER", "zipkin")
     with pytest.raises(HandlerLoadError, match="use otlp_http"):
+        make_integration("otel", config_of())
+    monkeypatch.setenv("OTEL_EXPORTER", "otlp_grpc")     # gRPC is supported; it needs its endpoint
+    monkeypatch.delenv("OTEL_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    with pytest.raises(HandlerLoadError, match="needs OTEL_ENDPOINT"):
         make_integration("otel", config_of())
     config = parse_config({"model_list": [], "general_settings": {"alerting": ["slack", "email"]}}, "c.yaml",
                           Path("."))
@@ -184,6 +189,7 @@ def test_otel_endpoint_gets_the_traces_path() -> None:
     assert traces_endpoint("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_endpoint("http://collector:4318/v1/traces") == "http://collector:4318/v1/traces"
     assert traces_endpoint("https://api.honeycomb.io/v1/logs") == "https://api.honeycomb.io/v1/traces"
+    assert traces_endpoint("https://otlp.arize.com/v1") == "https://otlp.arize.com/v1/traces"
 
 
 def test_integration_credentials_join_the_secret_scrubber(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from ...config import ProxyConfig
 from ...config.logging_keys import BUILTIN_LOGGING_INTEGRATIONS
 from .base import Integration, IntegrationError, IntegrationSettings
+from .deepeval import DeepEvalLogger
+from .galileo import GalileoLogger
 from .http_loggers import DatadogLogger, GenericAPILogger, LangfuseLogger, LangsmithLogger
+from .lunary import LunaryLogger
 from .usage_loggers import AthinaLogger, OpenMeterLogger
 
 __all__ = ["INTEGRATIONS", "REQUIRED_ENV", "Integration", "IntegrationError", "alerting_integrations",
@@ -38,9 +41,23 @@ def _otel(settings: IntegrationSettings) -> Integration:
     return OpenTelemetryLogger(settings)
 
 
+def _otel_vendor(name: str) -> Callable[[IntegrationSettings], Integration]:
+    def make(settings: IntegrationSettings) -> Integration:
+        from . import otel_vendors
+        cls = {"arize": otel_vendors.ArizeLogger, "arize_phoenix": otel_vendors.ArizePhoenixLogger,
+               "langtrace": otel_vendors.LangtraceLogger}[name]
+        return cls(settings)
+    return make
+
+
 def _gcs_bucket(settings: IntegrationSettings) -> Integration:
     from .gcs_bucket import GCSBucketLogger
     return GCSBucketLogger(settings)
+
+
+def _gcs_pubsub(settings: IntegrationSettings) -> Integration:
+    from .gcs_bucket import GCSPubSubLogger
+    return GCSPubSubLogger(settings)
 
 
 #: callback name → factory
@@ -56,6 +73,13 @@ INTEGRATIONS: dict[str, Callable[[IntegrationSettings], Integration]] = {
     "openmeter": OpenMeterLogger,
     "athina": AthinaLogger,
     "aws_sqs": _aws_sqs,
+    "arize": _otel_vendor("arize"),
+    "arize_phoenix": _otel_vendor("arize_phoenix"),
+    "langtrace": _otel_vendor("langtrace"),
+    "lunary": LunaryLogger,
+    "gcs_pubsub": _gcs_pubsub,
+    "deepeval": DeepEvalLogger,
+    "galileo": GalileoLogger,
 }
 
 #: the environment each needs (placeholders for ``trioproxy check``-style runs, e.g. the corpus)
@@ -71,6 +95,14 @@ REQUIRED_ENV: dict[str, dict[str, str]] = {
     "openmeter": {"OPENMETER_API_KEY": "placeholder"},
     "athina": {"ATHINA_API_KEY": "placeholder"},
     "aws_sqs": {},
+    "arize": {"ARIZE_SPACE_KEY": "placeholder", "ARIZE_API_KEY": "placeholder"},
+    "arize_phoenix": {"PHOENIX_API_KEY": "placeholder"},
+    "langtrace": {"LANGTRACE_API_KEY": "placeholder"},
+    "lunary": {"LUNARY_PUBLIC_KEY": "placeholder"},
+    "gcs_pubsub": {"GCS_PUBSUB_PROJECT_ID": "placeholder-project", "GCS_PUBSUB_TOPIC_ID": "placeholder-topic"},
+    "deepeval": {"CONFIDENT_API_KEY": "placeholder"},
+    "galileo": {"GALILEO_BASE_URL": "http://127.0.0.1:9", "GALILEO_PROJECT_ID": "placeholder",
+                "GALILEO_USERNAME": "placeholder", "GALILEO_PASSWORD": "placeholder"},
     "slack": {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack"},
 }
 

@@ -15,7 +15,10 @@ never a header.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -25,7 +28,8 @@ from ...hooks.loader import HandlerLoadError
 from ...masking import mask_url
 from .standard_payload import standard_logging_payload
 
-__all__ = ["Integration", "IntegrationError", "IntegrationSettings", "env", "parse_headers", "require_env"]
+__all__ = ["Integration", "IntegrationError", "IntegrationSettings", "env", "env_overrides", "parse_headers",
+           "require_env"]
 
 #: an integration's own HTTP deadline: below the default callback timeout (10 s), so a slow
 #: endpoint ends as this error (with its URL) rather than as an anonymous callback timeout
@@ -57,8 +61,23 @@ class IntegrationSettings:
         return bool(self.litellm.get("redact_user_api_key_info", False))
 
 
+#: variables that take the place of the environment's while a per-team integration is built
+#: (``observability/team_logging.py``: LiteLLM's ``langfuse_public_key`` & co. of a team)
+_OVERRIDES: ContextVar[Mapping[str, str]] = ContextVar("integration_env_overrides", default=MappingProxyType({}))
+
+
+@contextmanager
+def env_overrides(values: Mapping[str, str]) -> Iterator[None]:
+    """While building an integration: :func:`env` reads ``values`` before the environment."""
+    token = _OVERRIDES.set(dict(values))
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
 def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
+    value = _OVERRIDES.get().get(name) or os.environ.get(name)
     return value if value not in (None, "") else default
 
 

@@ -15,6 +15,7 @@ refreshed in a worker thread (google-auth's transport is blocking). ``STORAGE_EM
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import threading
 import uuid
@@ -28,7 +29,7 @@ import trio
 from ...hooks.loader import HandlerLoadError
 from .base import Integration, IntegrationSettings, env, require_env
 
-__all__ = ["GCSBucketLogger"]
+__all__ = ["GCSBucketLogger", "GCSPubSubLogger"]
 
 #: google-auth's token refresh is a blocking HTTP call: one at a time
 _TOKEN_LIMITER = trio.CapacityLimiter(1)
@@ -38,10 +39,12 @@ class _ServiceAccountTokens:
     """OAuth tokens from a service-account file, else Application Default Credentials (google-auth).
     Blocking (file read, token refresh): call only from a worker thread."""
 
-    SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
+    SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/devstorage.read_write",)
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, scopes: tuple[str, ...] | None = None) -> None:
         self.path = path
+        if scopes is not None:
+            self.SCOPES = scopes
         self._credentials: Any = None
         self._lock = threading.Lock()
 
@@ -100,4 +103,39 @@ class GCSBucketLogger(Integration):
         name = quote(self.object_name(payload, kwargs), safe="")
         url = f"{self.api_base}/upload/storage/v1/b/{self.bucket}/o?uploadType=media&name={name}"
         await self.request("POST", url, content=orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS),
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+
+class GCSPubSubLogger(Integration):
+    """``gcs_pubsub``: LiteLLM's ``GcsPubSubLogger`` — each successful request's
+    StandardLoggingPayload (LiteLLM's default; ``gcs_pub_sub_use_v1``'s older spend-log shape is not
+    built) as one Pub/Sub message: ``POST https://pubsub.googleapis.com/v1/projects/<project>/topics/
+    <topic>:publish`` with ``{"messages": [{"data": <base64 of the JSON>}]}`` and an OAuth bearer.
+    ``GCS_PUBSUB_PROJECT_ID`` and ``GCS_PUBSUB_TOPIC_ID`` (required), ``GCS_PATH_SERVICE_ACCOUNT``
+    (else Application Default Credentials), ``PUBSUB_EMULATOR_HOST`` (Google's variable) replaces the
+    API's base URL. Successes only, as LiteLLM's. One publish per request (LiteLLM batches in memory:
+    see docs/logging.md for why not here)."""
+
+    name = "gcs_pubsub"
+    logs_failure = False
+
+    def __init__(self, settings: IntegrationSettings) -> None:
+        super().__init__(settings)
+        try:
+            import google.auth  # noqa: F401 - checked now: a missing extra is a startup error
+        except ImportError:
+            raise HandlerLoadError("LiteLLM's 'gcs_pubsub' logging integration needs google-auth: "
+                                   "pip install 'trioproxy[vertex]'") from None
+        project = require_env(self.name, "GCS_PUBSUB_PROJECT_ID")
+        topic = require_env(self.name, "GCS_PUBSUB_TOPIC_ID")
+        self.tokens = _ServiceAccountTokens(env("GCS_PATH_SERVICE_ACCOUNT"),
+                                            ("https://www.googleapis.com/auth/pubsub",))
+        emulator = env("PUBSUB_EMULATOR_HOST")
+        base = (emulator if "://" in emulator else f"http://{emulator}") if emulator else "https://pubsub.googleapis.com"
+        self.url = f"{base.rstrip('/')}/v1/projects/{quote(project, safe='')}/topics/{quote(topic, safe='')}:publish"
+
+    async def send(self, payload: dict[str, Any], kwargs: Mapping[str, Any], response: Any) -> None:
+        token = await trio.to_thread.run_sync(self.tokens.token, limiter=_TOKEN_LIMITER)
+        data = base64.b64encode(orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)).decode()
+        await self.request("POST", self.url, content=orjson.dumps({"messages": [{"data": data}]}),
                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})

@@ -18,10 +18,12 @@ from .aim import AimGuardrail
 from .aporia import AporiaGuardrail
 from .azure import AzureContentSafetyCallback, AzurePromptShield, AzureTextModeration
 from .bedrock import BedrockGuardrail
+from .content_filter import ContentFilterGuardrail
 from .generic_api import GenericGuardrailAPI
 from .guardrails_ai import GuardrailsAI
 from .lakera import LakeraGuardrail
 from .presidio import PresidioGuardrail
+from .tool_permission import ToolPermissionGuardrail
 
 if TYPE_CHECKING:
     import httpx
@@ -75,6 +77,8 @@ LITELLM_GUARDRAILS: dict[str, Callable[[dict[str, Any], GuardrailResources], Any
     "aporia": _service(AporiaGuardrail),
     "bedrock": _service(BedrockGuardrail),
     "bedrock/guardrail": _service(BedrockGuardrail),
+    "tool_permission": _service(ToolPermissionGuardrail),
+    "litellm_content_filter": _service(ContentFilterGuardrail),
 }
 
 
