@@ -48,9 +48,15 @@ setting for the class) changes these things, each measured or needed, none visib
   on its connections' nursery when the shutdown begins), then the socket is closed: the write fails,
   the connection ends, and the worker exits on time.
 
-Hypercorn has no setting for the per-connection class: :func:`install` swaps the name
-``hypercorn.trio.run`` instantiates (checked against Hypercorn 0.18; ``install`` refuses to run
-against a layout it does not know).
+* **Fewer passes over a request's headers, and less per-request bookkeeping** (each measured in
+  bench/README.md, "CPU per request"): :class:`ProxyH11Protocol` copies a request's fields once
+  (Hypercorn walked them three times, decoding every name); the idle timer's deadline is not moved
+  when a request starts or ends (the watcher re-checks when it wakes); Hypercorn's ``date`` header
+  is rendered once per second (:class:`ProxyHypercornConfig`).
+
+Hypercorn has no setting for the per-connection class nor the HTTP/1.1 protocol class: :func:`install`
+swaps the names ``hypercorn.trio.run`` and ``hypercorn.protocol`` instantiate (checked against
+Hypercorn 0.18; ``install`` refuses to run against a layout it does not know).
 """
 
 from __future__ import annotations
@@ -61,11 +67,15 @@ import os
 import time
 from typing import Any
 
+import h11
+import hypercorn.protocol as hypercorn_protocol
 import orjson
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData, Updated
-from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.events import Request
+from hypercorn.protocol.h11 import STREAM_ID, H11Protocol
+from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
@@ -73,7 +83,7 @@ from ..config import GeneralSettings
 from ..core.disconnect import CONNECTION_END, ConnectionEnd
 from ..errors import RequestTimeoutError, error_body
 
-__all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
+__all__ = ["HeadDeadlineTCPServer", "ProxyH11Protocol", "ProxyHypercornConfig", "install", "timeout_response"]
 
 #: a fast (synchronous) write yields to the scheduler once per this many, for fairness
 _YIELD_EVERY = 16
@@ -420,12 +430,66 @@ def _body_must_follow(data: bytes) -> bool:
     return value.isdigit() and int(value) > 0
 
 
+class ProxyH11Protocol(H11Protocol):
+    """Hypercorn's HTTP/1.1 protocol, with a request's headers walked once rather than three times.
+
+    For every request Hypercorn's ``_check_protocol`` and ``_create_stream`` each iterate h11's
+    header sequence (its ``__iter__`` goes through ``__getitem__`` per field) decoding, stripping
+    and lower-casing every name to find ``upgrade``/``connection``, and ``_create_stream`` iterates
+    it a third time to copy it: ~3 % of the proxy's CPU per request (py-spy, bench/README.md "CPU
+    per request"). h11 has already lower-cased and validated the names (no whitespace), so here the
+    fields are copied once from h11's item list and compared as bytes. A request that names
+    ``upgrade`` (h2c, WebSocket), the ``PRI`` preface, ``h11_pass_raw_headers`` or an h11 without
+    that list take Hypercorn's own code, unchanged.
+    """
+
+    async def _check_protocol(self, event: h11.Request) -> None:
+        fields = _plain_fields(event, self.config)
+        if fields is None or event.method == b"PRI":
+            await super()._check_protocol(event)
+        # else: no upgrade and no HTTP/2 preface: Hypercorn's check would do nothing
+
+    async def _create_stream(self, request: h11.Request) -> None:
+        fields = _plain_fields(request, self.config)
+        if fields is None:
+            await super()._create_stream(request)
+            return
+        self.stream = HTTPStream(self.app, self.config, self.context, self.task_group, self.ssl, self.client,
+                                 self.server, self.stream_send, STREAM_ID)
+        await self.stream.handle(Request(stream_id=STREAM_ID, headers=fields,
+                                         http_version=request.http_version.decode(),
+                                         method=request.method.decode("ascii").upper(),
+                                         raw_path=request.target, state=self.connection_state))
+        self.keep_alive_requests += 1
+        await self.context.mark_request()
+
+
+def _plain_fields(request: h11.Request, config: Config) -> list[tuple[bytes, bytes]] | None:
+    """The request's ``(name, value)`` fields as Hypercorn passes them, or None when Hypercorn's own
+    code must look (an ``upgrade`` field, raw headers asked for, an h11 without ``_full_items``)."""
+    full = getattr(request.headers, "_full_items", None)
+    if type(full) is not list or config.h11_pass_raw_headers:
+        return None
+    fields = [(name, value) for _raw, name, value in full]
+    for name, _value in fields:
+        if name == b"upgrade":
+            return None
+    return fields
+
+
 def install() -> None:
-    """Make Hypercorn's trio worker serve each connection with :class:`HeadDeadlineTCPServer`."""
+    """Make Hypercorn's trio worker serve each connection with :class:`HeadDeadlineTCPServer`, and
+    HTTP/1.1 with :class:`ProxyH11Protocol`."""
     current = getattr(hypercorn_trio_run, "TCPServer", None)
-    if current is HeadDeadlineTCPServer:
+    if current is not HeadDeadlineTCPServer:
+        if current is not TCPServer:
+            raise RuntimeError("hypercorn.trio.run no longer builds connections from TCPServer: "
+                               "trioproxy's request-head deadline cannot be installed on this Hypercorn version")
+        hypercorn_trio_run.TCPServer = HeadDeadlineTCPServer  # type: ignore[misc]
+    protocol = getattr(hypercorn_protocol, "H11Protocol", None)
+    if protocol is ProxyH11Protocol:
         return
-    if current is not TCPServer:
-        raise RuntimeError("hypercorn.trio.run no longer builds connections from TCPServer: "
-                           "trioproxy's request-head deadline cannot be installed on this Hypercorn version")
-    hypercorn_trio_run.TCPServer = HeadDeadlineTCPServer  # type: ignore[misc]
+    if protocol is not H11Protocol:
+        raise RuntimeError("hypercorn.protocol no longer builds HTTP/1.1 connections from H11Protocol: "
+                           "trioproxy's protocol cannot be installed on this Hypercorn version")
+    hypercorn_protocol.H11Protocol = ProxyH11Protocol  # type: ignore[misc]
