@@ -65,11 +65,14 @@ def receive_nowait_of(receive: Any) -> Callable[[], dict[str, Any]] | None:
     nearly always queued by the time the app reads it; taking it without waiting spares the read
     its own cancel scope (the body deadline), ~1 % of the proxy's CPU per request (bench/README.md,
     "CPU per request"). ``None`` for any other ``receive`` (other servers, test doubles)."""
+    if getattr(receive, "__name__", "") != "receive":
+        return None
     owner = getattr(receive, "__self__", None)
-    if isinstance(owner, trio.MemoryReceiveChannel) and getattr(receive, "__name__", "") == "receive":
-        return owner.receive_nowait  # type: ignore[no-any-return]
-    if isinstance(owner, UnreadBodyGuard) and owner._receive_nowait is not None:
-        return owner.receive_nowait
+    kind = type(owner)   # exact types first: isinstance against Trio's generic class is an ABC check
+    if kind is UnreadBodyGuard or (kind is not trio.MemoryReceiveChannel and isinstance(owner, UnreadBodyGuard)):
+        return owner.receive_nowait if owner._receive_nowait is not None else None  # type: ignore[union-attr]
+    if kind is trio.MemoryReceiveChannel or isinstance(owner, trio.MemoryReceiveChannel):
+        return owner.receive_nowait  # type: ignore[union-attr,no-any-return]
     return None
 
 
