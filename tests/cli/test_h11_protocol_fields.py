@@ -19,12 +19,14 @@ import h2.events
 import h11
 import hypercorn.protocol
 import pytest
+import trio
+import trio.testing
 from hypercorn.config import Config
 
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess
-from trioproxy.cli.server_connection import ProxyH11Protocol, _plain_fields, install
+from trioproxy.cli.server_connection import ProxyH11Protocol, _plain_fields, _QueuedPut, install
 
 WAIT = 60.0
 
@@ -151,3 +153,36 @@ def test_an_h2c_upgrade_is_still_switched_and_served_over_http2(start_proxy: Cal
                 sock.sendall(outgoing)
     assert status == b"200"
     assert b"alive" in body
+
+
+async def test_body_messages_queue_without_waiting_and_wait_only_when_the_queue_is_full() -> None:
+    """``_QueuedPut``: room in the queue → queued at once (no scheduler round); full → waits, order kept."""
+    send, receive = trio.open_memory_channel[int](2)
+    put = _QueuedPut(send).put
+    received: list[int] = []
+    async with trio.open_nursery() as nursery:
+        async def producer() -> None:
+            for i in range(5):
+                await put(i)
+        nursery.start_soon(producer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert receive.statistics().current_buffer_used == 2   # the third waits for room
+        for _ in range(5):
+            received.append(await receive.receive())
+    assert received == [0, 1, 2, 3, 4]
+
+
+async def test_a_message_queued_with_room_takes_no_scheduler_round() -> None:
+    send, receive = trio.open_memory_channel[int](4)
+    put = _QueuedPut(send).put
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        await put(1)
+        await put(2)
+        assert ran == []      # no yield happened: the other task has not run yet
+    assert [receive.receive_nowait(), receive.receive_nowait()] == [1, 2]

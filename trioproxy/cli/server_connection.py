@@ -460,8 +460,34 @@ class ProxyH11Protocol(H11Protocol):
                                          http_version=request.http_version.decode(),
                                          method=request.method.decode("ascii").upper(),
                                          raw_path=request.target, state=self.connection_state))
+        put = getattr(self.stream, "app_put", None)
+        channel = getattr(put, "__self__", None)
+        if type(channel) is trio.MemorySendChannel and getattr(put, "__name__", "") == "send":
+            self.stream.app_put = _QueuedPut(channel).put
         self.keep_alive_requests += 1
         await self.context.mark_request()
+
+
+class _QueuedPut:
+    """Hands a request's body messages to the app's queue without a scheduler round each.
+
+    Hypercorn puts every body message (and the end of the body) with ``MemorySendChannel.send``,
+    which yields to the scheduler after queueing even when there was room: two extra scheduler
+    rounds per request for the connection's read task, which then only goes back to waiting for the
+    socket. Here a message goes in with ``send_nowait`` when the queue has room (the same message,
+    the same order; the app reads it as before), and ``send`` (waiting, as Hypercorn) only when the
+    queue is full. The read task still checkpoints at its next wait for the socket."""
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: trio.MemorySendChannel[Any]) -> None:
+        self._channel = channel
+
+    async def put(self, message: Any) -> None:
+        try:
+            self._channel.send_nowait(message)
+        except trio.WouldBlock:
+            await self._channel.send(message)
 
 
 def _plain_fields(request: h11.Request, config: Config) -> list[tuple[bytes, bytes]] | None:
