@@ -26,7 +26,8 @@ from hypercorn.config import Config
 from conftest import MASTER_KEY, UPSTREAM_KEY, upstream_model
 from support.fake_upstream import FakeUpstream
 from support.proxy_process import ProxyProcess
-from trioproxy.cli.server_connection import ProxyH11Protocol, _plain_fields, _QueuedPut, install
+from trioproxy.cli.h11_protocol import ProxyH11Protocol, _plain_fields, _QueuedPut
+from trioproxy.cli.server_connection import install
 
 WAIT = 60.0
 

@@ -49,8 +49,9 @@ setting for the class) changes these things, each measured or needed, none visib
   the connection ends, and the worker exits on time.
 
 * **Fewer passes over a request's headers, and less per-request bookkeeping** (each measured in
-  bench/README.md, "CPU per request"): :class:`ProxyH11Protocol` copies a request's fields once
-  (Hypercorn walked them three times, decoding every name); the idle timer's deadline is not moved
+  bench/README.md, "CPU per request"): ``h11_protocol.ProxyH11Protocol`` copies a request's fields
+  once (Hypercorn walked them three times, decoding every name) and queues its body without a
+  scheduler round per message; the idle timer's deadline is not moved
   when a request starts or ends (the watcher re-checks when it wakes); Hypercorn's ``date`` header
   is rendered once per second (:class:`ProxyHypercornConfig`).
 
@@ -67,21 +68,19 @@ import os
 import time
 from typing import Any
 
-import h11
 import hypercorn.protocol as hypercorn_protocol
 import orjson
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData, Updated
-from hypercorn.protocol.events import Request
-from hypercorn.protocol.h11 import STREAM_ID, H11Protocol
-from hypercorn.protocol.http_stream import HTTPStream
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 from ..config import GeneralSettings
 from ..core.disconnect import CONNECTION_END, ConnectionEnd
 from ..errors import RequestTimeoutError, error_body
+from .h11_protocol import ProxyH11Protocol
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyH11Protocol", "ProxyHypercornConfig", "install", "timeout_response"]
 
@@ -428,79 +427,6 @@ def _body_must_follow(data: bytes) -> bool:
             return False
     value = data[at + 17:data.find(b"\r\n", at + 17)].strip()
     return value.isdigit() and int(value) > 0
-
-
-class ProxyH11Protocol(H11Protocol):
-    """Hypercorn's HTTP/1.1 protocol, with a request's headers walked once rather than three times.
-
-    For every request Hypercorn's ``_check_protocol`` and ``_create_stream`` each iterate h11's
-    header sequence (its ``__iter__`` goes through ``__getitem__`` per field) decoding, stripping
-    and lower-casing every name to find ``upgrade``/``connection``, and ``_create_stream`` iterates
-    it a third time to copy it: ~3 % of the proxy's CPU per request (py-spy, bench/README.md "CPU
-    per request"). h11 has already lower-cased and validated the names (no whitespace), so here the
-    fields are copied once from h11's item list and compared as bytes. A request that names
-    ``upgrade`` (h2c, WebSocket), the ``PRI`` preface, ``h11_pass_raw_headers`` or an h11 without
-    that list take Hypercorn's own code, unchanged.
-    """
-
-    async def _check_protocol(self, event: h11.Request) -> None:
-        fields = _plain_fields(event, self.config)
-        if fields is None or event.method == b"PRI":
-            await super()._check_protocol(event)
-        # else: no upgrade and no HTTP/2 preface: Hypercorn's check would do nothing
-
-    async def _create_stream(self, request: h11.Request) -> None:
-        fields = _plain_fields(request, self.config)
-        if fields is None:
-            await super()._create_stream(request)
-            return
-        self.stream = HTTPStream(self.app, self.config, self.context, self.task_group, self.ssl, self.client,
-                                 self.server, self.stream_send, STREAM_ID)
-        await self.stream.handle(Request(stream_id=STREAM_ID, headers=fields,
-                                         http_version=request.http_version.decode(),
-                                         method=request.method.decode("ascii").upper(),
-                                         raw_path=request.target, state=self.connection_state))
-        put = getattr(self.stream, "app_put", None)
-        channel = getattr(put, "__self__", None)
-        if type(channel) is trio.MemorySendChannel and getattr(put, "__name__", "") == "send":
-            self.stream.app_put = _QueuedPut(channel).put
-        self.keep_alive_requests += 1
-        await self.context.mark_request()
-
-
-class _QueuedPut:
-    """Hands a request's body messages to the app's queue without a scheduler round each.
-
-    Hypercorn puts every body message (and the end of the body) with ``MemorySendChannel.send``,
-    which yields to the scheduler after queueing even when there was room: two extra scheduler
-    rounds per request for the connection's read task, which then only goes back to waiting for the
-    socket. Here a message goes in with ``send_nowait`` when the queue has room (the same message,
-    the same order; the app reads it as before), and ``send`` (waiting, as Hypercorn) only when the
-    queue is full. The read task still checkpoints at its next wait for the socket."""
-
-    __slots__ = ("_channel",)
-
-    def __init__(self, channel: trio.MemorySendChannel[Any]) -> None:
-        self._channel = channel
-
-    async def put(self, message: Any) -> None:
-        try:
-            self._channel.send_nowait(message)
-        except trio.WouldBlock:
-            await self._channel.send(message)
-
-
-def _plain_fields(request: h11.Request, config: Config) -> list[tuple[bytes, bytes]] | None:
-    """The request's ``(name, value)`` fields as Hypercorn passes them, or None when Hypercorn's own
-    code must look (an ``upgrade`` field, raw headers asked for, an h11 without ``_full_items``)."""
-    full = getattr(request.headers, "_full_items", None)
-    if type(full) is not list or config.h11_pass_raw_headers:
-        return None
-    fields = [(name, value) for _raw, name, value in full]
-    for name, _value in fields:
-        if name == b"upgrade":
-            return None
-    return fields
 
 
 def install() -> None:
