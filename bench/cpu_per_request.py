@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also run the floor on trioproxy's connection class (target 'floor-tp')")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the first round here")
     parser.add_argument("--profile-rate", type=int, default=250)
+    parser.add_argument("--profile-blocking", action="store_true",
+                        help="let py-spy pause the server for each sample: whole stacks (--nonblocking "
+                             "truncates many here), at some cost to the profiled cell's figures")
     parser.add_argument("--no-pin", action="store_true")
     args = parser.parse_args(argv)
     args.concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     if args.profile and rnd == 0:
                         out = args.profile / f"{name}-c{clients}.txt"
                         spy_proc = subprocess.Popen(
-                            [spy, "record", "--nonblocking", "--function", "--format", "raw",
+                            [spy, "record", *([] if args.profile_blocking else ["--nonblocking"]),
+                             "--function", "--format", "raw",
                              "--rate", str(args.profile_rate), "--duration",
                              str(int(args.warmup + args.duration + 1)), "--pid",
                              str(child.popen.pid), "--output", str(out)],

@@ -225,12 +225,60 @@ def render(prof: Profile, top: int = 15) -> str:
     return "\n".join(out)
 
 
+#: issue #14's budget of a non-streaming request, attributed top-down: a py-spy sample goes to the
+#: first part whose marker frame (function name, without the file) its stack holds
+BUDGET_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("the answer's way out: ASGI send → Hypercorn HTTPStream → h11 → os.write",
+     ("UnreadBodyGuard.send", "HTTPStream.app_send")),
+    ("the upstream exchange (upstream/http11: encode, write, wait, read, parse)",
+     ("Http11Provider.send", "Http11Pool.request", "Http11Response.aread", "Http11Response.read_some")),
+    ("routing (plan, strategy, request facts, router)",
+     ("Router.send", "Router.resolve", "call_with_plan", "request_facts", "Routing.plan", "Pipeline._call_upstream")),
+    ("the answer: JSON parse, usage, cost, headers, outcome, metrics",
+     ("Pipeline._complete", "RequestRun.succeed", "RequestRun.settle_cost", "RequestRun.settle_attempt")),
+    ("parsing and checking the request, identity, key rules",
+     ("parse_body", "Identity.user_api_key_auth", "apply_model_guardrails", "AccessGate.authorize")),
+    ("the pipeline's entry and exit (context, run, observers, shutdown tracking)",
+     ("Pipeline.handle",)),
+    ("the fast path's own glue (route gate, reading the body, header dicts, cancel scope)",
+     ("ProxyASGI.__call__",)),
+    ("Hypercorn's request side: read loop, h11 parsing, HTTPStream, the task per request",
+     ("TCPServer.run", "_handle", "HeadDeadlineTCPServer._watch_idle")),
+)
+
+
+def budget(path: Path) -> str:
+    """The share of a py-spy raw profile in each of :data:`BUDGET_PARTS` (the rest: Trio's loop)."""
+    counts = {label: 0.0 for label, _ in BUDGET_PARTS}
+    rest = total = 0.0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = float(count)
+        total += n
+        names = {frame.split(" (", 1)[0] for frame in stack.split(";")}
+        for label, markers in BUDGET_PARTS:
+            if any(marker in names for marker in markers):
+                counts[label] += n
+                break
+        else:
+            rest += n
+    total = total or 1.0
+    out = [f"{path}: {total:.0f} samples", "", "| part | share of the proxy's CPU |", "|---|---:|"]
+    out += [f"| {label} | {100 * value / total:.1f} % |" for label, value in counts.items()]
+    out.append(f"| Trio's run loop outside any of these (wake-ups, epoll) | {100 * rest / total:.1f} % |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", type=Path, help="py-spy raw output or a cProfile .prof file")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--budget", action="store_true",
+                        help="py-spy raw profile of non-streaming requests: issue #14's budget table")
     args = parser.parse_args(argv)
-    print(render(load(args.profile), args.top))
+    print(budget(args.profile) if args.budget else render(load(args.profile), args.top))
     return 0
 
 

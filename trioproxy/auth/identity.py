@@ -105,14 +105,24 @@ class UserAPIKeyAuth:
             kwargs["api_key"] = token
         known = self.__dataclass_fields__
         extra = {name: kwargs.pop(name) for name in list(kwargs) if name not in known}
-        for name, spec in known.items():
-            if name in kwargs:
-                value = kwargs[name]
-            elif spec.default_factory is not MISSING:
-                value = spec.default_factory()
-            else:
-                value = spec.default
-            setattr(self, name, value)
+        if type(self) is UserAPIKeyAuth:
+            # built on every request (one per request, for the hooks): the defaults copied from a
+            # precomputed dict, then the given fields: 1.8 µs instead of 6.9 µs per call with the
+            # generic loop below (3 % of the proxy's CPU per request, bench/README.md)
+            state = self.__dict__
+            state.update(_PLAIN_DEFAULTS)
+            for name, factory in _DEFAULT_FACTORIES:
+                state[name] = factory()
+            state.update(kwargs)
+        else:   # a subclass (a handler file's own fields, setters): every field through setattr
+            for name, spec in known.items():
+                if name in kwargs:
+                    value = kwargs[name]
+                elif spec.default_factory is not MISSING:
+                    value = spec.default_factory()
+                else:
+                    value = spec.default
+                setattr(self, name, value)
         if extra:
             self.extra = {**self.extra, **extra}
         if isinstance(self.expires, datetime):   # LiteLLM accepts a datetime (its docs' example)
@@ -128,6 +138,15 @@ class UserAPIKeyAuth:
     @property
     def is_admin(self) -> bool:
         return self.user_role == "proxy_admin"
+
+
+#: :class:`UserAPIKeyAuth`'s defaults: plain values (shared, immutable) and factories (fresh per object)
+_PLAIN_DEFAULTS: dict[str, Any] = {
+    name: spec.default for name, spec in UserAPIKeyAuth.__dataclass_fields__.items()
+    if spec.default_factory is MISSING}
+_DEFAULT_FACTORIES: tuple[tuple[str, Any], ...] = tuple(
+    (name, spec.default_factory) for name, spec in UserAPIKeyAuth.__dataclass_fields__.items()
+    if spec.default_factory is not MISSING)
 
 
 class KeyRecord(Protocol):

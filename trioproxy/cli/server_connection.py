@@ -48,9 +48,16 @@ setting for the class) changes these things, each measured or needed, none visib
   on its connections' nursery when the shutdown begins), then the socket is closed: the write fails,
   the connection ends, and the worker exits on time.
 
-Hypercorn has no setting for the per-connection class: :func:`install` swaps the name
-``hypercorn.trio.run`` instantiates (checked against Hypercorn 0.18; ``install`` refuses to run
-against a layout it does not know).
+* **Fewer passes over a request's headers, and less per-request bookkeeping** (each measured in
+  bench/README.md, "CPU per request"): ``h11_protocol.ProxyH11Protocol`` copies a request's fields
+  once (Hypercorn walked them three times, decoding every name) and queues its body without a
+  scheduler round per message; the idle timer's deadline is not moved
+  when a request starts or ends (the watcher re-checks when it wakes); Hypercorn's ``date`` header
+  is rendered once per second (:class:`ProxyHypercornConfig`).
+
+Hypercorn has no setting for the per-connection class nor the HTTP/1.1 protocol class: :func:`install`
+swaps the names ``hypercorn.trio.run`` and ``hypercorn.protocol`` instantiate (checked against
+Hypercorn 0.18; ``install`` refuses to run against a layout it does not know).
 """
 
 from __future__ import annotations
@@ -58,8 +65,10 @@ from __future__ import annotations
 import errno
 import math
 import os
+import time
 from typing import Any
 
+import hypercorn.protocol as hypercorn_protocol
 import orjson
 import trio
 from hypercorn.config import Config
@@ -71,17 +80,32 @@ from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from ..config import GeneralSettings
 from ..core.disconnect import CONNECTION_END, ConnectionEnd
 from ..errors import RequestTimeoutError, error_body
+from .h11_protocol import ProxyH11Protocol
 
-__all__ = ["HeadDeadlineTCPServer", "ProxyHypercornConfig", "install", "timeout_response"]
+__all__ = ["HeadDeadlineTCPServer", "ProxyH11Protocol", "ProxyHypercornConfig", "install", "timeout_response"]
 
 #: a fast (synchronous) write yields to the scheduler once per this many, for fairness
 _YIELD_EVERY = 16
 
 
 class ProxyHypercornConfig(Config):
-    """Hypercorn's config plus the one setting it lacks."""
+    """Hypercorn's config plus the one setting it lacks, and its per-response headers remembered."""
 
     request_header_timeout: float = GeneralSettings().request_header_timeout
+    #: (second, protocol) -> the headers Hypercorn adds to every response in that second
+    _response_headers_of: tuple[int, str, list[tuple[bytes, bytes]]] | None = None
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        """Hypercorn's ``date``/``server``/``alt-svc`` headers, rendered once per second and protocol.
+
+        Hypercorn formats the ``date`` header (``wsgiref``'s ``format_date_time``, second
+        resolution) for every response: ~0.5 % of the proxy's CPU per request. The same value
+        within the same second; a fresh list each call, as Hypercorn's callers may extend it."""
+        second = int(time.time())
+        known = self._response_headers_of
+        if known is None or known[0] != second or known[1] != protocol:
+            known = self._response_headers_of = (second, protocol, super().response_headers(protocol))
+        return list(known[2])
 
 
 def timeout_response(message: str) -> bytes:
@@ -131,10 +155,16 @@ class HeadDeadlineTCPServer(TCPServer):
         self._head_timeout = float(getattr(config, "request_header_timeout", ProxyHypercornConfig.request_header_timeout))
         #: when the head being waited for began (accept time for the first request); None while idle
         self._head_started: float | None = trio.current_time()
+        #: when the connection last became idle (a response complete), for the keep-alive wait
+        self._idle_since = self._head_started
+        #: the watcher wakes at least this often to compare the real deadline with the clock
+        #: (never below 0.5 s, so that a tiny keep-alive setting cannot make it spin while a request is
+        #: served; the deadlines stay exact: ``_deadline_set``)
+        self._recheck_every = max(0.5, min(self._head_timeout, float(config.keep_alive_timeout)))
         self._head_bytes = False
         #: a request is being served (its head was parsed, its response not complete): no idle timer
         self._busy = False
-        #: the idle watcher's scope: its deadline is the idle timer (infinite while busy)
+        #: the idle watcher's scope: its deadline is the idle timer's, or an earlier wake-up
         self._idle_scope: trio.CancelScope | None = None
         self._idle_ended = False
         self.idle_task = _IdleTimer(self)  # type: ignore[assignment]
@@ -157,11 +187,33 @@ class HeadDeadlineTCPServer(TCPServer):
 
     # -- the idle timer --------------------------------------------------------------------------
     def _idle_deadline(self) -> float:
+        """When the connection's idle timer really expires (infinite while a request is served)."""
         if self._busy:
             return math.inf
         if self._head_started is None:   # between requests: the keep-alive wait
-            return trio.current_time() + self.config.keep_alive_timeout
+            return self._idle_since + self.config.keep_alive_timeout
         return self._head_started + self._head_timeout   # a head is on its way (or, first request, may be)
+
+    def _armed_deadline(self) -> float:
+        """The watcher's next wake-up: the real deadline, or sooner.
+
+        The watcher is not told when a request starts (moving a cancel scope's deadline three times
+        per request was ~2 % of the proxy's CPU per request, bench/README.md "CPU per request"):
+        while a request is served it sleeps until this wake-up, compares the real deadline with the
+        clock and sleeps again. A change that sets a deadline (the keep-alive wait begins, a head
+        begins) moves the watcher's only when it would wake too late (:meth:`_deadline_set`), which
+        the wake-up at most ``min(keep-alive, head timeout)`` away avoids in the common case: a
+        connection serving requests back to back wakes its watcher about once per that period
+        (10 s by default), not once per request."""
+        horizon = trio.current_time() + self._recheck_every
+        real = self._idle_deadline()
+        return real if real < horizon else horizon
+
+    def _deadline_set(self, deadline: float) -> None:
+        """A new real deadline: wake the watcher earlier only if it would sleep past it."""
+        scope = self._idle_scope
+        if scope is not None and scope.deadline > deadline:
+            scope.deadline = deadline
 
     async def _start_idle_watch(self, task_group: Any) -> None:
         if self._idle_scope is None and not self._idle_ended:
@@ -173,16 +225,19 @@ class HeadDeadlineTCPServer(TCPServer):
         if self._idle_scope is not None:
             self._idle_scope.cancel()
 
-    def _move_idle_deadline(self) -> None:
-        if self._idle_scope is not None:
-            self._idle_scope.deadline = self._idle_deadline()
-
     async def _watch_idle(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        scope = self._idle_scope = trio.CancelScope(deadline=self._idle_deadline())
+        scope = self._idle_scope = trio.CancelScope(deadline=self._armed_deadline())
         task_status.started()
         try:
-            with scope:
-                await self.context.terminated.wait()
+            while True:
+                with scope:
+                    await self.context.terminated.wait()
+                if (scope.cancelled_caught and not self._idle_ended and not self.context.terminated.is_set()
+                        and self._idle_deadline() > trio.current_time()):
+                    # woken before the real deadline (a request served meanwhile, _armed_deadline)
+                    scope = self._idle_scope = trio.CancelScope(deadline=self._armed_deadline())
+                    continue
+                break
         finally:
             self._idle_scope = None
         if self._idle_ended or self._busy:
@@ -202,8 +257,8 @@ class HeadDeadlineTCPServer(TCPServer):
     def _bytes_arrived(self) -> None:
         self._head_bytes = True
         if self._head_started is None and not self._busy:   # idle between requests: this byte starts the next head
-            self._head_started = trio.current_time()
-            self._move_idle_deadline()   # the keep-alive wait becomes the head's deadline
+            self._head_started = now = trio.current_time()
+            self._deadline_set(now + self._head_timeout)   # the keep-alive wait becomes the head's deadline
 
     async def _read_data(self) -> None:
         self.protocol = _WatchHeadBytes(self.protocol, self)  # type: ignore[assignment]
@@ -263,16 +318,17 @@ class HeadDeadlineTCPServer(TCPServer):
                 # unless a pipelining client already sent part of it (h11 holds those bytes)
                 connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
                 pending = getattr(connection, "trailing_data", (b"", False))[0]
-                self._head_started = trio.current_time() if pending else None
+                now = trio.current_time()
+                self._head_started = now if pending else None
+                self._idle_since = now
                 self._head_bytes = bool(pending)
                 self._busy = False
                 if self._idle_scope is None:
                     await self._start_idle_watch(self._task_group)
                 else:
-                    self._move_idle_deadline()
-            else:
+                    self._deadline_set(self._idle_deadline())
+            else:   # a request began: the watcher, when it wakes, sees it (_armed_deadline)
                 self._busy = True
-                self._move_idle_deadline()
         else:
             await super().protocol_send(event)
 
@@ -361,20 +417,31 @@ def _body_must_follow(data: bytes) -> bool:
     goes out at once, as before."""
     if not data.startswith(b"HTTP/1.1 ") or data[9:10] == b"1" or not data.endswith(b"\r\n\r\n"):
         return False
-    lower = data.lower()
-    at = lower.find(b"\r\ncontent-length:")
+    # the apps here write lower-case names: look for that first (lower-casing the whole head for
+    # every answer was most of this function's ~0.9 % of the proxy's CPU per request)
+    at = data.find(b"\r\ncontent-length:")
     if at < 0:
-        return False
-    value = lower[at + 17:lower.find(b"\r\n", at + 17)].strip()
+        data = data.lower()
+        at = data.find(b"\r\ncontent-length:")
+        if at < 0:
+            return False
+    value = data[at + 17:data.find(b"\r\n", at + 17)].strip()
     return value.isdigit() and int(value) > 0
 
 
 def install() -> None:
-    """Make Hypercorn's trio worker serve each connection with :class:`HeadDeadlineTCPServer`."""
+    """Make Hypercorn's trio worker serve each connection with :class:`HeadDeadlineTCPServer`, and
+    HTTP/1.1 with :class:`ProxyH11Protocol`."""
     current = getattr(hypercorn_trio_run, "TCPServer", None)
-    if current is HeadDeadlineTCPServer:
+    if current is not HeadDeadlineTCPServer:
+        if current is not TCPServer:
+            raise RuntimeError("hypercorn.trio.run no longer builds connections from TCPServer: "
+                               "trioproxy's request-head deadline cannot be installed on this Hypercorn version")
+        hypercorn_trio_run.TCPServer = HeadDeadlineTCPServer  # type: ignore[misc]
+    protocol = getattr(hypercorn_protocol, "H11Protocol", None)
+    if protocol is ProxyH11Protocol:
         return
-    if current is not TCPServer:
-        raise RuntimeError("hypercorn.trio.run no longer builds connections from TCPServer: "
-                           "trioproxy's request-head deadline cannot be installed on this Hypercorn version")
-    hypercorn_trio_run.TCPServer = HeadDeadlineTCPServer  # type: ignore[misc]
+    if protocol is not H11Protocol:
+        raise RuntimeError("hypercorn.protocol no longer builds HTTP/1.1 connections from H11Protocol: "
+                           "trioproxy's protocol cannot be installed on this Hypercorn version")
+    hypercorn_protocol.H11Protocol = ProxyH11Protocol  # type: ignore[misc]

@@ -32,8 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -45,7 +44,6 @@ from ..caching.dual_cache import DualCache
 from ..config import ProxyConfig
 from ..context import RequestContext, Route
 from ..errors import (
-    InternalServerError,
     PermissionDeniedError,
     ProxyError,
     RejectedByHookError,
@@ -61,6 +59,7 @@ from ..types import wrap_response
 from ..upstream.router import Router
 from . import endpoints, responses_native
 from .body_edits import copy_request, with_id
+from .cancelled import SingleCancelled
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
 from .responses_wire import ResponsesWire
@@ -83,25 +82,6 @@ __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Pipeline", "ProxyResponse", "St
 log = logging.getLogger("trioproxy.pipeline")
 
 
-@contextmanager
-def _single_cancelled() -> Iterator[None]:
-    """Let a nursery cancelled from outside raise one ``Cancelled``, never a group of them.
-
-    Children of our nurseries catch their own errors, so a group can only hold ``Cancelled``s
-    (or a bug, which becomes one 500 rather than a group reaching the HTTP layer).
-    """
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        cancelled, rest = group.split(trio.Cancelled)
-        if rest is not None:
-            if rest.split(Exception)[1] is not None:
-                raise  # KeyboardInterrupt/SystemExit: not ours to turn into a response
-            raise InternalServerError("Internal error in the proxy; see the server log.") from group
-        leaf: BaseException = cancelled  # type: ignore[assignment]
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        raise leaf from None
 
 
 async def _close_quietly(stream: Any) -> None:
@@ -221,7 +201,7 @@ class Pipeline:
             try:
                 # a nursery below (a provider's fan-out) cancelled from outside raises a group of
                 # Cancelled: one Cancelled here, so that handle's cancellation path runs
-                with _single_cancelled():
+                with SingleCancelled():
                     return await self._run(run, raw_body, headers, peer, identity)
             except Exception as exc:
                 error = to_proxy_error(exc)
@@ -344,7 +324,7 @@ class Pipeline:
             nursery.cancel_scope.cancel(reason=reason)
 
         try:
-            with _single_cancelled():
+            with SingleCancelled():
                 async with trio.open_nursery() as nursery:
 
                     async def upstream() -> None:

@@ -53,7 +53,7 @@ from ..errors import (
 from .errors import send_internal_error, send_refusal
 from .gate import client_ip
 from .paths import route_for
-from .unread_body import guard_unread_body
+from .unread_body import guard_unread_body, receive_nowait_of
 
 if TYPE_CHECKING:
     from ..core.pipeline import Pipeline
@@ -188,24 +188,25 @@ class ProxyASGI:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return _too_large(int(declared), self.max_body_mb)
-        parts: list[bytes] = []
-        size = 0
+        body = _Body(limit, self.max_body_mb)
+        # what is queued already (a small body nearly always is) is taken without a cancel scope
+        nowait = receive_nowait_of(receive)
+        if nowait is not None:
+            try:
+                while True:
+                    done = body.add(nowait())
+                    if done is not None:
+                        return done
+            except trio.WouldBlock:
+                pass
         with trio.move_on_after(self.body_timeout):
             while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _Disconnected
-                body = message.get("body", b"")
-                if body:
-                    size += len(body)
-                    if size > limit:
-                        return _too_large(size, self.max_body_mb)
-                    parts.append(body)
-                if not message.get("more_body", False):
-                    return parts[0] if len(parts) == 1 else b"".join(parts)
+                done = body.add(await receive())
+                if done is not None:
+                    return done
         return RequestTimeoutError(
             f"The request body was not received within {self.body_timeout:g} s "
-            f"(general_settings.request_body_timeout); {size} bytes arrived.",
+            f"(general_settings.request_body_timeout); {body.size} bytes arrived.",
             headers={"connection": "close"})
 
     async def _serve(self, route: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -319,6 +320,33 @@ class ProxyASGI:
         else:
             with trio.CancelScope(shield=True):
                 await send(message)
+
+
+class _Body:
+    """A request body's messages as they arrive: the body once complete, or the refusal of a too large one."""
+
+    __slots__ = ("limit", "limit_mb", "parts", "size")
+
+    def __init__(self, limit: int, limit_mb: float) -> None:
+        self.limit = limit
+        self.limit_mb = limit_mb
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, message: dict[str, Any]) -> bytes | ProxyError | None:
+        """``None`` while more is to come; raises ``_Disconnected`` when the client left."""
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                return _too_large(self.size, self.limit_mb)
+            self.parts.append(chunk)
+        if message.get("more_body", False):
+            return None
+        parts = self.parts
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _Exchange:
