@@ -60,6 +60,7 @@ import math
 import os
 from typing import Any
 
+import h11
 import orjson
 import trio
 from hypercorn.config import Config
@@ -69,6 +70,7 @@ from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 from ..config import GeneralSettings
+from ..core.direct_body import DIRECT_BODY, ChunkWriter
 from ..core.disconnect import CONNECTION_END, ConnectionEnd
 from ..errors import RequestTimeoutError, error_body
 
@@ -153,6 +155,7 @@ class HeadDeadlineTCPServer(TCPServer):
         self._server_scope = parent.cancel_scope if parent is not None else None
         # every task Hypercorn starts for this connection's requests inherits this context
         CONNECTION_END.set(self._end)
+        DIRECT_BODY.set(self.chunk_writer)
         await super().run()
 
     # -- the idle timer --------------------------------------------------------------------------
@@ -275,6 +278,35 @@ class HeadDeadlineTCPServer(TCPServer):
                 self._move_idle_deadline()
         else:
             await super().protocol_send(event)
+
+    def chunk_writer(self) -> ChunkWriter | None:
+        """A writer of the current response's body chunks, past Hypercorn and h11 (``core/direct_body.py``).
+
+        Only for an HTTP/1.1 response whose chunked body is in progress (h11 sent its head and
+        frames the body with its ``ChunkedWriter``), on plain TCP; ``None`` otherwise, and the app
+        keeps sending ``http.response.body`` messages. The writer frames each chunk as h11 does and
+        writes it with :meth:`_write` (the same bytes, the same slow-client and shutdown handling).
+        Once the connection broke or the request's stream was closed (the client left), a chunk is
+        dropped: the request is being cancelled by the connection's end.
+        """
+        protocol = getattr(self.protocol, "protocol", None)
+        if self._socket is None or not isinstance(protocol, H11Protocol):
+            return None
+        connection = protocol.connection
+        stream = protocol.stream
+        if (stream is None or type(connection) is not h11.Connection or connection.our_state is not h11.SEND_BODY
+                or type(getattr(connection, "_writer", None)).__name__ != "ChunkedWriter"):   # h11's framing
+            return None
+        write = self._write
+
+        async def write_chunk(data: bytes) -> None:
+            if protocol.stream is not stream or connection.our_state is not h11.SEND_BODY or self._end.is_over:
+                await trio.lowlevel.checkpoint()   # gone: the connection's end cancels the request here
+                return
+            if data:
+                await write(b"%x\r\n%b\r\n" % (len(data), data))
+
+        return write_chunk
 
     async def _write(self, data: bytes) -> None:
         if not data:    # h11 frames an end of message with content-length as no bytes at all
