@@ -66,6 +66,7 @@ class Http11Stream:
 
     def __init__(self, response: Http11Response, deployment: Deployment) -> None:
         self._response = response
+        response.watched = True     # read delta by delta: timeouts through the pool's watchdog
         self._deployment = deployment
         self.status = response.status
         self.headers = response.headers
