@@ -104,6 +104,7 @@ class StreamRelay:
         self.max_response_bytes = max_response_bytes
         self.chat = ctx.route.endpoint == "chat/completions"
         self._pieces: Any = None        # the upstream's byte iterator
+        self._read_piece: Any = None    # or its read_piece(), when it has one
         self._parser = SSEParser()
         self._pending: list[bytes] = []  # event payloads read by start(), not yet relayed
         self._body_bytes = 0            # upstream body bytes read so far
@@ -161,6 +162,8 @@ class StreamRelay:
         # once, so the provider stops generating; finished: returned to the pool by aclose())
         self.run.resources.push("the upstream stream", self._abandon_unfinished_upstream)
         self._pieces = self.upstream.aiter_bytes()
+        # an upstream that reads a piece without an async generator around it (http11.Http11Stream)
+        self._read_piece = getattr(self.upstream, "read_piece", None)
         payloads: list[bytes] = []
         with trio.CancelScope(deadline=self.deadline) as scope:
             self._scope = scope
@@ -193,7 +196,13 @@ class StreamRelay:
         if self._ended:
             return None
         try:
-            piece = await self._pieces.__anext__()
+            if self._read_piece is not None:
+                piece = await self._read_piece()
+                if piece is None:
+                    self._ended = True
+                    return None
+            else:
+                piece = await self._pieces.__anext__()
         except StopAsyncIteration:
             self._ended = True
             return None

@@ -86,6 +86,14 @@ class Http11Stream:
             # abandoned halfway (the generator closed early): the connection cannot be reused
             response.close()
 
+    async def read_piece(self) -> bytes | None:
+        """The next piece of the body, or None at its end: :meth:`aiter_bytes` without the async
+        generator between the relay and the reads (one hop less per relayed delta)."""
+        try:
+            return await self._response.read_some()
+        except TransportError as exc:
+            raise _map(exc, self._deployment) from exc
+
     async def aclose(self) -> None:
         """Release the connection; idempotent. Before the end of the body: close it."""
         self._response.close()
