@@ -202,3 +202,20 @@ async def test_an_iterator_hook_also_takes_the_parsed_path() -> None:
     frames = await collect(await call(pipeline, chat_body(stream=True)))
     assert b'{"id":"c1"' in b"".join(frames)
     assert [c["choices"][0]["delta"]["content"] for c in seen] == ["a"]
+
+
+# -- SSEParser's fast path: a piece that is exactly one whole single-line event ----------------------------
+
+def test_one_whole_event_per_piece_gives_the_general_paths_events() -> None:
+    from trioproxy.errors import ResponseTooLargeError
+    from trioproxy.streaming import SSEParser
+
+    parser = SSEParser(max_event_bytes=1000)
+    assert parser.feed(b'data: {"a": 1}\n\n') == [b'{"a": 1}']
+    assert parser.feed(b"data:no-space\n\n") == [b"no-space"]
+    assert parser.feed(b"data: " + b"z" * 994 + b"\n\n") == [b"z" * 994]       # exactly the bound
+    assert parser.feed(b"event: x\ndata: two lines\n\n") == [b"two lines"]      # not one line: general path
+    assert parser.feed(b"data: half") == [] and parser.feed(b"\n\n") == [b"half"]
+    with pytest.raises(ResponseTooLargeError):
+        parser.feed(b"data: " + b"y" * 995 + b"\n\n")                          # one byte over it
+    assert parser.buffered == 0
