@@ -146,16 +146,8 @@ class _Connection:
         raise ReadTimeout(f"no data from the upstream for {read_timeout:g} s")
 
     async def receive_watched(self, read_timeout: float, watchdog: ReadWatchdog) -> bytes:
-        """:meth:`receive` on plain TCP with its timeout kept by ``watchdog``, not a cancel scope.
-
-        A cancel scope with a deadline per read (entered, registered in Trio's deadline heap, exited)
-        cost ~5–7 µs of the proxy's CPU per relayed delta at 128 paced streams (README, "Benchmark");
-        here a read only records its deadline, and the watchdog (one task for every watched read,
-        waking every :data:`WATCH_TICK` seconds) wakes a read that waited past it with
-        ``notify_closing``, which this read turns into :class:`ReadTimeout`. The timeout thus fires
-        between ``read_timeout`` and ``read_timeout + WATCH_TICK`` after the read began; only reads
-        with ``read_timeout >= WATCHED_MIN_TIMEOUT`` are watched (``Http11Response.read_some``).
-        """
+        """:meth:`receive` on plain TCP, its timeout kept by ``watchdog`` instead of a cancel scope
+        (``watchdog.py``: why, and the precision it costs)."""
         self.read_deadline = trio.current_time() + read_timeout
         self.timed_out = False      # (a read woken just as its data arrived was not timed out)
         watchdog.watch(self)

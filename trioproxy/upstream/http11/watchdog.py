@@ -4,7 +4,10 @@ Why: ``_Connection.receive`` bounds each read with ``trio.move_on_after``: a can
 its deadline registered in Trio's deadline heap, exited. Relaying 128 paced streams that was ~5–7 µs
 of the proxy's CPU per delta (README, "Benchmark": A/B rounds with the reads unbounded). A streamed
 body's read now records its deadline on its connection (``_Connection.receive_watched``) and this
-watchdog wakes the reads that waited past theirs.
+watchdog wakes the reads that waited past theirs. The price is precision: a watched read times out
+between its timeout and one :data:`WATCH_TICK` after it (the README says so next to
+``stream_timeout``); reads with a timeout under :data:`WATCHED_MIN_TIMEOUT`, where that tick would be
+a large share, keep a cancel scope each, as do TLS connections and non-streamed answers.
 """
 
 from __future__ import annotations
