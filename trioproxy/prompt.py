@@ -17,7 +17,11 @@ policy that rewrites text changes exactly the string it read and nothing else):
 * with ``arguments``: ``tool_calls[].function.arguments`` (``"tool_arguments"``) and the legacy
   ``function_call.arguments`` (``"function_arguments"``);
 * the text completion ``prompt`` and the embeddings ``input``: a string, or the strings of a list
-  (``"prompt"``, ``"input"``). Token ids, images and audio are not text and are skipped.
+  (``"prompt"``, ``"input"``). Token ids, images and audio are not text and are skipped;
+* a Responses API body (``POST /v1/responses`` forwarded natively): its ``instructions``
+  (``"instructions"``), a string ``input`` (``"input"``), and in ``input`` items the text of each
+  message (a string ``content``, or the ``text`` of its ``input_text``/``output_text`` parts:
+  ``"content"``/``"part"``) and each ``function_call_output``'s string ``output`` (``"tool_output"``).
 """
 
 from __future__ import annotations
@@ -86,8 +90,31 @@ def text_slots(data: dict[str, Any], *, arguments: bool = False, names: bool = F
             if arguments:
                 _function(message.get("function_call"), index, slots, "function_arguments", "arguments")
     slots += _strings(data, "prompt")
+    if isinstance(data.get("instructions"), str) and "messages" not in data:
+        slots.append(TextSlot(data["instructions"], data, "instructions", "instructions"))
     slots += _strings(data, "input")
+    items = data.get("input")
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict):
+            _responses_item(item, slots)
     return slots
+
+
+def _responses_item(item: dict[str, Any], slots: list[TextSlot]) -> None:
+    """The text of one Responses ``input`` item (a message, or a function call's output)."""
+    if item.get("type") == "function_call_output":
+        if isinstance(item.get("output"), str):
+            slots.append(TextSlot(item["output"], item, "output", "tool_output"))
+        return
+    if item.get("type", "message") != "message":
+        return
+    content = item.get("content")
+    if isinstance(content, str):
+        slots.append(TextSlot(content, item, "content", "content"))
+    for part in content if isinstance(content, list) else ():
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text") and \
+                isinstance(part.get("text"), str):
+            slots.append(TextSlot(part["text"], part, "text", "part"))
 
 
 def get_formatted_prompt(data: dict, call_type: str = "completion") -> str:

@@ -14,6 +14,7 @@ is incomplete: ``pipeline.StreamRelay``). An event that is an OpenAI error envel
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from .types import ModelResponse, ModelResponseStream, OpenAIObject, TextComplet
 __all__ = [
     "DONE_FRAME",
     "MAX_EVENT_BYTES",
+    "RESPONSES_FINISHED",
     "ErrorEvent",
     "SSEParser",
     "StreamAssembler",
@@ -31,6 +33,7 @@ __all__ = [
     "frame",
     "is_error_envelope",
     "parse_chunk",
+    "responses_error_envelope",
 ]
 
 DONE_FRAME = b"data: [DONE]\n\n"
@@ -240,3 +243,30 @@ class StreamAssembler:
         if self.usage is not None:
             body["usage"] = self.usage
         return ModelResponse(body) if self.chat else TextCompletionResponse(body)
+
+
+# -- native Responses API streams (core/responses_native.py reads them; upstream/primed.py too) -------
+#: the events that end a finished answer
+RESPONSES_FINISHED = frozenset({"response.completed", "response.incomplete"})
+
+def responses_error_envelope(event: Any) -> dict[str, Any] | None:
+    """An ``error`` / ``response.failed`` event as ``{"error": {message, type, code, param}}``; None
+    for any other event."""
+    if not isinstance(event, Mapping):
+        return None
+    kind = event.get("type")
+    if kind == "error":
+        inner: Mapping[str, Any] = event.get("error") if isinstance(event.get("error"), Mapping) else event
+    elif kind == "response.failed":
+        response = event.get("response")
+        inner = response.get("error") if isinstance(response, Mapping) and isinstance(response.get("error"), Mapping) \
+            else {}
+    else:
+        return None
+    code = inner.get("code")
+    message = inner.get("message")
+    kind = inner.get("type") if inner is not event else None
+    return {"error": {"message": str(message) if message else "The upstream's response failed.",
+                      "type": kind if isinstance(kind, str) else "server_error",
+                      "code": code if isinstance(code, str | int) and not isinstance(code, bool) else None,
+                      "param": inner.get("param") if isinstance(inner.get("param"), str) else None}}

@@ -71,6 +71,9 @@ def test_check_a_good_config_prints_models_masked_and_the_hook_table(tmp_path: P
     assert "demo" in out and "fake/demo" in out
     assert "sk-...wxyz" in out, "the api_key is shown masked"
     assert "extra params ['temperature']" in out
+    # each deployment's /v1/responses route and the rule that decided it (docs/responses_api.md)
+    assert "/v1/responses: translated to chat completions: an OpenAI-compatible server may not serve" in out
+    assert "/v1/responses: translated to chat completions: the 'fake' provider takes chat completions" in out
     assert "master key: sk-...1222" in out
     assert SECRET not in out + result.stderr
     assert "sk-cli-master-key-000111222" not in out + result.stderr

@@ -39,6 +39,7 @@ RELAY_CHAT = "relay-chat"       # openai/… → tests/support/fake_upstream.py
 RELAY_EMBED = "relay-embed"
 OVERLOADED = "fake-overloaded"  # fake/… failing every request with a 429 (the fake's error injection)
 BROKEN_STREAM = "relay-broken"  # openai/… whose upstream closes the connection mid-stream
+RELAY_NATIVE = "relay-native"   # openai/… at an upstream that serves /v1/responses: forwarded natively
 KNOWN_OVERLOADED = "gpt-4-turbo"   # the same two under names LlamaIndex accepts
 KNOWN_BROKEN_STREAM = "gpt-4.1"
 UPSTREAM_TEXT = "Hello from the fake upstream."
@@ -88,6 +89,9 @@ def client_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientPro
                 {"model_name": OVERLOADED, "litellm_params": {"model": f"fake/{OVERLOADED}", "fail_rate": 1.0,
                                                               "fail_status": 429}},
                 {"model_name": BROKEN_STREAM, "litellm_params": {"model": "openai/up-broken", **relay}},
+                # serves /v1/responses itself: forwarded untranslated (docs/responses_api.md)
+                {"model_name": RELAY_NATIVE, "litellm_params": {"model": "openai/up-native", **relay},
+                 "model_info": {"supported_endpoints": ["/v1/chat/completions", "/v1/responses"]}},
                 {"model_name": KNOWN_OVERLOADED, "litellm_params": {"model": f"fake/{KNOWN_OVERLOADED}",
                                                                     "fail_rate": 1.0, "fail_status": 429}},
                 {"model_name": KNOWN_BROKEN_STREAM, "litellm_params": {"model": "openai/up-broken", **relay}},

@@ -1,7 +1,8 @@
 """The Vercel AI SDK (``ai`` + ``@ai-sdk/openai`` on npm) against a real trioproxy.
 
 ``openai.chat(model)`` is the chat-completions model of the SDK; its default ``openai(model)`` calls
-the Responses API, which trioproxy translates to chat completions. Each case is
+the Responses API, which trioproxy translates to chat completions (or forwards untranslated to an
+upstream that serves it: ``relay-native``). Each case is
 ``node tests/clients/node/vercel_ai.mjs <case>``.
 """
 
@@ -70,3 +71,14 @@ def test_default_model_is_the_responses_api(client_proxy: ClientProxy, case: str
     """``openai(model)``, the AI SDK's default, calls POST /responses (issue #15 item 9)."""
     result = run_node("vercel_ai.mjs", case, client_proxy)
     assert result["text"] == ECHO and result["finishReason"] == "stop"
+
+
+@pytest.mark.parametrize("case", ["responses_native", "responses_native_stream"])
+def test_the_responses_api_forwarded_natively(client_proxy: ClientProxy, case: str) -> None:
+    """A deployment that serves /v1/responses gets the SDK's body untranslated (docs/responses_api.md)."""
+    client_proxy.upstream.reset()
+    result = run_node("vercel_ai.mjs", case, client_proxy)
+    assert result["text"] == "Hello from the fake upstream." and result["finishReason"] == "stop"
+    assert result["usage"]["inputTokens"] > 0 and result["usage"]["outputTokens"] > 0
+    (sent,) = client_proxy.upstream.requests
+    assert sent.path == "/v1/responses" and sent.json["model"] == "up-native" and "input" in sent.json

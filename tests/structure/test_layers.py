@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "upstream.routing": {"errors"},
     # configuration, and what it reads while loading
     "secret_managers": {"errors"},
-    "config": {"secret_managers", "upstream.routing", "errors", "masking"},
+    "config": {"secret_managers", "upstream.routing", "responses_api", "errors", "masking"},
     # services below the request core
     "auth": {"errors", "masking"},
     "hooks": {"config", "prompt", "errors"},

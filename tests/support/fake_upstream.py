@@ -565,6 +565,7 @@ class FakeUpstream:
             "/chat/completions": self._chat,
             "/completions": self._completions,
             "/embeddings": self._embeddings,
+            "/responses": self._responses,
         }
         handler = handlers.get(path)
         if handler is None:
@@ -710,6 +711,76 @@ class FakeUpstream:
                 yield chunk([], usage=usage)
 
         await self._stream(stream, conn, rec, b, events())
+
+    async def _responses(
+        self,
+        stream: trio.SocketStream,
+        conn: h11.Connection,
+        rec: RecordedRequest,
+        body: dict[str, Any],
+        b: Behavior,
+    ) -> None:
+        """OpenAI's Responses API, strictly: a body with chat fields is refused like OpenAI refuses
+        unknown parameters, so a test sees whether the proxy forwarded the body untranslated. The
+        answer is ``b.content``; a stream is OpenAI's event sequence, ended by ``response.completed``
+        (no ``[DONE]``; ``stream_end`` "clean"/"close" cut it before that event)."""
+        for field_name in ("messages", "stream_options", "max_tokens", "max_completion_tokens", "metadata_proxy"):
+            if field_name in body and not (field_name == "stream_options"
+                                           and set(body[field_name]) <= {"include_obfuscation"}):
+                raise _HTTPError(400, f"Unknown parameter: '{field_name}'.", "invalid_request_error",
+                                 "unknown_parameter", param=field_name)
+        if "input" not in body:
+            raise _HTTPError(400, "Missing required parameter: 'input'.", "invalid_request_error",
+                             "missing_required_parameter", param="input")
+        n = next(self._ids)
+        ident, created, model = f"resp_fake{n}", int(time.time()), body["model"]
+        prompt = _words(json.dumps(body["input"]))
+        usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 2},
+                 "output_tokens": _words(b.content), "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": prompt + _words(b.content)}
+        message = {"id": f"msg_fake{n}", "type": "message", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": b.content, "annotations": [], "logprobs": []}]}
+
+        def response(status: str, output: list[Any], with_usage: bool) -> dict[str, Any]:
+            return {"id": ident, "object": "response", "created_at": created, "status": status, "error": None,
+                    "incomplete_details": None, "instructions": body.get("instructions"), "model": model,
+                    "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+                    "temperature": body.get("temperature"), "top_p": None, "store": body.get("store", True),
+                    "text": {"format": {"type": "text"}}, "metadata": {},
+                    "usage": usage if with_usage and b.usage else None}
+
+        if not body.get("stream"):
+            await self._send_final(stream, conn, rec,
+                                   self._json_bytes(conn, 200, response("completed", [message], True), b.headers))
+            return
+        seq = iter(range(1_000_000))
+
+        def event(kind: str, **fields: Any) -> bytes:
+            obj = {"type": kind, **fields, "sequence_number": next(seq)}
+            return f"event: {kind}\n".encode() + _sse(obj)
+
+        def events() -> Iterator[bytes]:
+            yield event("response.created", response=response("in_progress", [], False))
+            yield event("response.in_progress", response=response("in_progress", [], False))
+            started = {**message, "status": "in_progress", "content": []}
+            yield event("response.output_item.added", output_index=0, item=started)
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield event("response.content_part.added", item_id=message["id"], output_index=0, content_index=0, part=part)
+            pieces = [event("response.output_text.delta", item_id=message["id"], output_index=0, content_index=0,
+                            delta=piece, logprobs=[]) for piece in _split_content(b.content, b.chunks)]
+            yield from pieces
+            while b.endless:
+                yield from pieces
+            yield event("response.output_text.done", item_id=message["id"], output_index=0, content_index=0,
+                        text=b.content, logprobs=[])
+            yield event("response.content_part.done", item_id=message["id"], output_index=0, content_index=0,
+                        part=message["content"][0])
+            yield event("response.output_item.done", output_index=0, item=message)
+            if b.stream_end == "done":
+                yield event("response.completed", response=response("completed", [message], True))
+
+        await self._stream(stream, conn, rec, replace(b, stream_end="clean") if b.stream_end == "done" else b,
+                           events())
 
     async def _completions(
         self,

@@ -25,6 +25,8 @@ def _describe(config: ProxyConfig) -> list[str]:
             key = f", api_key {mask_secret(d.api_key)}" if d.api_key else ""
             extra = f", extra params {sorted(d.extra_params)}" if d.extra_params else ""
             lines.append(f"  {name:<24} -> {d.label}{key}{extra}")
+            route = "native (forwarded as is)" if d.responses_native else "translated to chat completions"
+            lines.append(f"  {'':<24}    /v1/responses: {route}: {d.responses_route_reason}")
     master = config.master_key
     lines.append(f"master key: {mask_secret(master) if master else 'NONE (the proxy is open to anyone who can reach it)'}")
     lines.append(_database(config))

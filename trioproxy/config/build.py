@@ -25,6 +25,7 @@ from urllib.parse import quote
 import yaml
 
 from ..errors import ConfigError
+from ..responses_api.route import responses_route
 from ..secret_managers.resolve import resolve_config_secrets
 from ..upstream.routing import RoutingConfig, parse_routing_config
 from .credentials import apply_credential_list
@@ -139,6 +140,13 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
     settings_given = [(k, v) for k, v in params.items() if k in PROVIDER_SETTING_NAMES]
     secret_settings = tuple(v for name, value in [*ignored.items(), *settings_given]
                             for v in _credential_values(str(name), value))
+    # /v1/responses: forwarded as is, or translated to chat completions (docs/responses_api.md); only the
+    # built-in OpenAI HTTP provider (``openai/``) can forward it
+    responses = responses_route(provider=provider, api_base=params.get("api_base") or None,
+                                openai_compatible=provider == "openai", litellm_params=params,
+                                model_info=entry.get("model_info") if isinstance(entry.get("model_info"), dict) else None)
+    if responses.warning:
+        ctx.warn(f"model_list[{index}].model_info.supported_endpoints", responses.warning)
     return Deployment(
         model_name=entry["model_name"],
         provider=provider,
@@ -163,6 +171,8 @@ def _build_deployment(index: int, entry: dict[str, Any], settings: LitellmSettin
         secret_refs=MappingProxyType(_secret_refs(raw_entry)),
         litellm_model=model,
         guardrails=tuple(params.get("guardrails", ())),
+        responses_native=responses.native,
+        responses_route_reason=responses.reason,
     )
 
 

@@ -287,6 +287,11 @@ class Deployment:
     litellm_model: str = ""
     #: ``litellm_params.guardrails``: guardrails every request to this model runs (as if named)
     guardrails: tuple[str, ...] = ()
+    #: ``/v1/responses`` is forwarded untranslated to ``{api_base}/responses`` (``responses_api.responses_route``,
+    #: decided at startup; docs/responses_api.md "Native or translated")
+    responses_native: bool = False
+    #: which rule decided :attr:`responses_native` (for ``trioproxy check`` and the debug log)
+    responses_route_reason: str = ""
 
     def __repr__(self) -> str:
         # no api_key, no extra_headers, no api_base credentials: reprs end up in log lines

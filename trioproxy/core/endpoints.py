@@ -46,8 +46,9 @@ COMPLETIONS = Route("completions", "text_completion",
                     (("model", (str,), "a string"), ("prompt", (str, list), "a string or a list")), True, True)
 EMBEDDINGS = Route("embeddings", "embeddings",
                    (("model", (str,), "a string"), ("input", (str, list), "a string or a list")), False, False)
-#: OpenAI's Responses API: translated to a chat completion before any hook (``core/responses_wire.py``),
-#: so its requests run as CHAT from then on; ``to_chat_request`` checks the rest of the body
+#: OpenAI's Responses API as it arrives: before any hook it becomes either a natively forwarded request
+#: (``responses_native.ROUTE``, call_type ``aresponses``) or a chat completion (``core/responses_wire.py``:
+#: CHAT from then on; ``to_chat_request`` checks the rest of the body)
 RESPONSES = Route("responses", "completion", (("model", (str,), "a string"),), True, True)
 
 #: request fields that steer the proxy and are not sent upstream (``tags``, ``fallbacks`` and
@@ -178,7 +179,8 @@ def upstream_body(ctx: RequestContext, data: dict[str, Any]) -> dict[str, Any]:
     """The body sent upstream: without the proxy-only fields; a stream always asks for usage (for
     cost), and ``ctx.client_wants_usage`` records whether the client asked for it too."""
     body = {k: v for k, v in data.items() if k not in PROXY_ONLY_FIELDS}
-    if ctx.stream and ctx.route.can_stream:
+    if ctx.stream and ctx.route.can_stream and ctx.route.endpoint != "responses":
+        # (a native Responses stream carries its usage in response.completed; no stream_options)
         options = body.get("stream_options")
         ctx.client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
         if not ctx.client_wants_usage:
@@ -201,7 +203,8 @@ def chat_frames(chunks: list[dict[str, Any]]) -> bytes:
 
 def text_answer_chunks(ctx: RequestContext, text: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """:func:`text_answer` as objects: the completion, and its stream chunks (``None``: not streaming)."""
-    chat = ctx.route.endpoint == "chat/completions"
+    # (a native /v1/responses request: a chat answer, which responses_wire writes as a Responses one)
+    chat = ctx.route.endpoint in ("chat/completions", "responses")
     created = int(time.time())
     model = ctx.data.get("model")
     if chat:

@@ -59,7 +59,7 @@ from ..responses_api.ids import RESPONSE as RESPONSE_ID_PREFIX
 from ..responses_api.ids import new_id as new_response_id
 from ..types import wrap_response
 from ..upstream.router import Router
-from . import endpoints
+from . import endpoints, responses_native
 from .body_edits import copy_request, with_id
 from .endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 from .relay import StreamRelay, response_too_large
@@ -153,6 +153,9 @@ class Pipeline:
         self.max_response_bytes = config.max_response_bytes   # MiB → bytes in one place (config)
         #: ``reject_clientside_metadata_tags`` (or LiteLLM's earlier name ``reject_metadata_tags``)
         self.reject_client_tags = any(map(config.general_settings.get, ("reject_clientside_metadata_tags", "reject_metadata_tags")))
+        #: a ``logging_only`` guardrail masks the logged ``messages`` and chat answers: with one, every
+        #: /v1/responses request is translated, so that it masks them (docs/responses_api.md)
+        self.masks_logs = any("logging_only" in g.modes for g in config.guardrails)
         #: streams between their upstream's status line and their end (what :meth:`stop_streams` stops)
         self.open_streams = OpenStreams()
 
@@ -238,8 +241,6 @@ class Pipeline:
         if isinstance(raw_body, ProxyError):   # the HTTP layer refused the body (413)
             raise raw_body
         data = ctx.data = await endpoints.parse_body(ctx.route, raw_body)
-        if ctx.route is RESPONSES:   # translated first: every hook below sees a chat completion
-            data = ctx.data = self._from_responses(run, data)
         if self.reject_client_tags:   # before any hook: only keys and teams carry tags (docs/keys.md)
             reject_client_tags(data)
         ctx.requested_model = data.get("model")
@@ -253,6 +254,13 @@ class Pipeline:
             await self._check_customer(ctx, data)
         apply_model_guardrails(data, self.config.model_groups)   # the model's litellm_params.guardrails
         self.plan.check_requested_guardrails(data)
+        if ctx.route is RESPONSES:
+            # forwarded as is when every deployment serves /v1/responses and every hook of the request
+            # reads Responses bodies; otherwise translated now, so every hook below sees a chat
+            # completion (docs/responses_api.md: "Native or translated")
+            if self.masks_logs or not responses_native.use_native(run, self.router, data):
+                data = ctx.data = self._from_responses(run, data)
+        model_before_hooks = data.get("model")
 
         calls = run.calls("pre_call")
         answer = await scheduler.run_pre_call(calls, run.invoke, run.args()) if calls else None
@@ -260,6 +268,11 @@ class Pipeline:
             return await self._answer_with_text(run, answer)
         endpoints.validate_after_hooks(ctx.route, ctx.data)
         self.router.resolve(ctx.data["model"])  # unknown model → 404 before anything is sent
+        if ctx.route is responses_native.ROUTE and ctx.data["model"] != model_before_hooks and not \
+                responses_native.use_native(run, self.router, ctx.data):
+            # a pre-call hook sent a native request to a model without a native /v1/responses: translated
+            # now (every hook of the request reads Responses bodies, and chat bodies too)
+            ctx.data = self._from_responses(run, ctx.data)
         if ctx.stream:
             return await self._stream(run)
         return await self._complete(run)
@@ -375,12 +388,15 @@ class Pipeline:
             parsed = orjson.loads(upstream.body)
         except orjson.JSONDecodeError:
             raise to_proxy_error(ProxyError("The upstream answered with invalid JSON.", status_code=502)) from None
+        native = ctx.route is responses_native.ROUTE
         if isinstance(parsed, dict) and isinstance(parsed.get("usage"), dict):
-            ctx.usage = parsed["usage"]
+            ctx.usage = responses_native.chat_usage(parsed["usage"]) if native else parsed["usage"]
         run.settle_attempt(succeeded=True)
         body = ctx.upstream_raw = upstream.body
-        if run.ticket is not None and type(parsed) is dict and "id" in parsed:
-            body = with_id(body, parsed, ctx.id)   # metered: the id the client receives is the record's
+        if run.ticket is not None and type(parsed) is dict and "id" in parsed and not native:
+            # metered: the id the client receives is the record's (a native response keeps OpenAI's
+            # id: previous_response_id must find it there)
+            body = with_id(body, parsed, ctx.id)
         response = wrap_response(parsed)
         calls = run.calls("post_call_success")
         if calls:
@@ -388,6 +404,8 @@ class Pipeline:
             body = orjson.dumps(response)
         ctx.response = response
         ctx.usage = dict.get(response, "usage") if isinstance(response, dict) else None
+        if native:
+            ctx.usage = responses_native.chat_usage(ctx.usage)
         await run.settle_final_cost()
         headers = await run.response_headers(response)
         if run.wire is not None:
@@ -406,6 +424,8 @@ class Pipeline:
         headers = await run.response_headers(response)
         run.succeed(200)
         wire = run.wire
+        if ctx.route is responses_native.ROUTE:     # a native request: the text as a Responses answer
+            wire = ResponsesWire(ctx.data, response_id=ctx.id)
         if chunks is None:
             return ProxyResponse(200, headers, orjson.dumps(body) if wire is None else wire.whole(body))
         stream = endpoints.chat_frames(chunks) if wire is None else wire.chunks(chunks)
@@ -414,8 +434,10 @@ class Pipeline:
     # -- streaming -------------------------------------------------------------------------------
     async def _stream(self, run: RequestRun) -> ProxyResponse:
         upstream = await self._race(run)
+        native = responses_native.NativeStream(run.ctx) if run.ctx.route is responses_native.ROUTE else None
         relay = StreamRelay(run, upstream, self.open_streams, max_response_bytes=self.max_response_bytes,
-                            keep_upstream_answer=self.response_cache is not None, encoder=run.wire)
+                            keep_upstream_answer=self.response_cache is not None and native is None,
+                            encoder=run.wire, native=native)
         try:
             # up to the first event before the status line: an error there gets its own status
             await relay.start()

@@ -96,13 +96,18 @@ class StreamRelay:
 
     def __init__(self, run: RequestRun, upstream: Any, streams: OpenStreams, *,
                  max_response_bytes: int | None = None, keep_upstream_answer: bool = False,
-                 encoder: Any = None) -> None:
+                 encoder: Any = None, native: Any = None) -> None:
         self.run = run
         self.ctx = ctx = run.ctx
         self.upstream = upstream
         self.streams = streams
         self.max_response_bytes = max_response_bytes
         self.chat = ctx.route.endpoint == "chat/completions"
+        #: a native Responses stream's dialect (``responses_native.NativeStream``): its events are
+        #: parsed, ended, assembled and written by it; None for chat and text completion chunks
+        self._native = native
+        if native is not None:
+            encoder = native
         self._pieces: Any = None        # the upstream's byte iterator
         self._read_piece: Any = None    # or its read_piece(), when it has one
         self._parser = SSEParser()
@@ -230,7 +235,7 @@ class StreamRelay:
 
     def _parse(self, payload: bytes) -> Any:
         try:
-            chunk = parse_chunk(payload, self.chat)
+            chunk = parse_chunk(payload, self.chat) if self._native is None else self._native.parse(payload)
         except orjson.JSONDecodeError:
             raise ProxyError("The upstream sent an invalid stream chunk.", status_code=502) from None
         if isinstance(chunk, ErrorEvent):
@@ -276,7 +281,7 @@ class StreamRelay:
         events), no response-cache write (which stores the upstream's own answer, assembled
         separately), and ids left as the upstream sent them (not a metered request's, docs/spend.md).
         """
-        return (not chunk_calls and not iterator_calls and self._encode_chunk is frame
+        return (not chunk_calls and not iterator_calls and self._native is None and self._encode_chunk is frame
                 and self._upstream_answer is None and self.run.ticket is None)
 
     def _raw_frames(self, payloads: list[bytes], assembler: StreamAssembler, client_wants_usage: bool,
@@ -322,7 +327,14 @@ class StreamRelay:
             chunks = []
             for payload in payloads:
                 self._count_event(payload, limit)
-                chunk = self._accept(self._parse(payload), client_wants_usage, request_id)
+                chunk = self._parse(payload)
+                if self._native is not None:
+                    if self._native.observe(chunk):     # response.completed / .incomplete: the end,
+                        self._saw_done = True           # written after the post-call hooks (done())
+                        break
+                    chunks.append(chunk)
+                    continue
+                chunk = self._accept(chunk, client_wants_usage, request_id)
                 if chunk is DONE:
                     break
                 if chunk is not None:
@@ -351,7 +363,7 @@ class StreamRelay:
         chunk_calls = run.calls("post_call_streaming")
         success_calls = run.calls("post_call_success")
         buffering = any(c.guardrail in run.rules.plan.buffering_guardrails for c in success_calls)
-        assembler = StreamAssembler(self.chat)
+        assembler = self._native if self._native is not None else StreamAssembler(self.chat)
         held: list[bytes] = []      # held back by a buffering guardrail until it approves
         ready: list[bytes] = []     # frames from one upstream read, sent in one write
         try:

@@ -14,11 +14,10 @@ chat pipeline, in this order, so that nothing of the chat path is skipped:
    (this module's :class:`ResponsesWire` is the relay's encoder), an error as the same OpenAI
    envelope (before the first byte) or an ``error`` + ``response.failed`` pair (after it).
 
-Every deployment is translated today, including ``openai/`` at OpenAI itself, which
-``responses_api.responses_route`` would forward natively: forwarding needs a relay of Responses
-events and hooks that read ``input``, which are not built yet (``docs/responses_api.md``). A request
-using what only OpenAI's own Responses API has (built-in tools, ``previous_response_id``) is
-therefore a 400 naming the field.
+This is the path of every request that ``core/responses_native.py`` does not forward untranslated
+(a deployment without a native ``/v1/responses``, or a hook that reads only chat bodies). A
+translated request using what only OpenAI's own Responses API has (built-in tools,
+``previous_response_id``) is a 400 naming the field.
 
 ``max_output_tokens`` becomes ``max_completion_tokens`` when every deployment of the model is at
 OpenAI itself (its reasoning models refuse ``max_tokens``), ``max_tokens`` otherwise (what every

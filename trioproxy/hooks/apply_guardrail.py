@@ -57,8 +57,15 @@ def defines_apply_guardrail(obj: Any) -> bool:
 
 
 def _answer_slots(response: Any) -> list[TextSlot]:
-    """The text of each choice of a chat or text completion answer, replaceable in place."""
+    """The text of each choice of a chat or text completion answer, or of each ``output_text`` part
+    of a Responses answer's messages, replaceable in place."""
     slots: list[TextSlot] = []
+    output = response.get("output") if isinstance(response, dict) else None
+    for item in output if isinstance(output, list) else ():
+        content = item.get("content") if isinstance(item, dict) and item.get("type") == "message" else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                slots.append(TextSlot(part["text"], part, "text", "content"))
     choices = response.get("choices") if isinstance(response, dict) else None
     for choice in choices if isinstance(choices, list) else ():
         if not isinstance(choice, dict):
@@ -73,6 +80,10 @@ def _answer_slots(response: Any) -> list[TextSlot]:
 
 class ApplyGuardrailHooks:
     """The call hooks of one guardrail object that has only ``apply_guardrail`` (module docstring)."""
+
+    #: they find the texts of a Responses body and answer too (``prompt.text_slots``, ``_answer_slots``),
+    #: so a /v1/responses request may be forwarded natively with them (core/responses_native.py)
+    handles_responses_api = True
 
     def __init__(self, obj: Any, name: str) -> None:
         self.obj = obj

@@ -6,7 +6,8 @@ constants and one helper: nothing here changes how the proxy runs a hook.
 
 * :class:`CallTypes` / :data:`CallTypesLiteral` (``litellm.types.utils``): the ``call_type`` a hook
   receives. trioproxy passes ``completion``, ``text_completion`` and ``embeddings`` (the endpoints it
-  serves; a translated ``/v1/responses`` request is a ``completion``, see ``docs/responses_api.md``);
+  serves; a translated ``/v1/responses`` request is a ``completion``, a natively forwarded one
+  ``aresponses``, see ``docs/responses_api.md``);
   the others exist so that comparisons in a handler file keep working.
 * :class:`GuardrailEventHooks` (``litellm.types.guardrails``): the modes of a guardrail, as a
   ``str`` enum (``GuardrailEventHooks.pre_call == "pre_call"``, ``.value`` works too).

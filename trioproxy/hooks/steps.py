@@ -29,6 +29,9 @@ LIMITS_AND_BUDGETS = "limits_and_budgets"
 class LimitsAndBudgets:
     """The admission step (see the module docstring). Present when a database is configured."""
 
+    #: reads no content: a /v1/responses request may be forwarded natively with it
+    handles_responses_api = True
+
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: Any, call_type: Any) -> None:
         """Nothing: the request's run admits the request when it reaches this step."""
         return None

@@ -32,7 +32,7 @@ import orjson
 import trio
 
 from ..errors import UpstreamStreamInterruptedError
-from ..streaming import SSEParser, is_error_envelope
+from ..streaming import SSEParser, is_error_envelope, responses_error_envelope
 from .errors import envelope_error
 
 if TYPE_CHECKING:
@@ -143,6 +143,9 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
                 body: Any = _json(event)
                 if isinstance(body, dict) and "error" in body and is_error_envelope(body):
                     raise envelope_error(body, deployment, scrubber)
+                envelope = responses_error_envelope(body)     # a native Responses stream's error / response.failed
+                if envelope is not None:
+                    raise envelope_error(envelope, deployment, scrubber)
             if read_past and seen < PREAMBLE_LIMIT and _announces_only(event):
                 seen += 1
                 continue

@@ -34,13 +34,14 @@ import dataclasses
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import DEFAULT_OPENAI_API_BASE
 from ..errors import (
     APIConnectionError,
     BadRequestError,
+    InternalServerError,
     NotFoundError,
     ProxyError,
     ServiceUnavailableError,
@@ -72,6 +73,10 @@ if TYPE_CHECKING:
 __all__ = ["OnAttempt", "Router", "build_routing", "is_retryable"]
 
 log = logging.getLogger("trioproxy.router")
+
+#: deployment body defaults (``extra_params``) that mean the same in a Responses body
+RESPONSES_DEFAULTS = frozenset({"temperature", "top_p", "user", "service_tier", "parallel_tool_calls",
+                                "safety_identifier", "store", "truncation", "top_logprobs"})
 
 #: called before each attempt with the deployment called, the body sent and the attempt
 OnAttempt = Callable[["Deployment", dict[str, Any], Attempt["Deployment"]], None]
@@ -196,6 +201,40 @@ class Router:
         """The configured deployments ``model`` leads to (raises the 404 for an unknown model)."""
         return [c.target for c in self.resolve(model).candidates]
 
+    def responses_native(self, model: str, *, request_fallbacks: Sequence[str] | None = None,
+                         fallbacks_disabled: bool = False) -> bool:
+        """Whether a ``/v1/responses`` request for ``model`` may be forwarded untranslated: every
+        deployment the router may pick for it is native (``Deployment.responses_native``, and for a
+        wildcard match the matched provider is ``openai``) — those of ``model``'s group and of every
+        group its fallbacks of any kind (the request's own, ``default_fallbacks``) may lead to, since
+        a fallback happens after the body was chosen. False for an unknown model (its 404 comes later)."""
+        settings = self.routing.fallbacks.settings
+        tables = (settings.fallbacks, settings.context_window_fallbacks, settings.content_policy_fallbacks)
+        pending, seen = [model], set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            route = self.routing.resolver.resolve(name) if isinstance(name, str) else None
+            if route is None:
+                if name == model:
+                    return False
+                continue        # a fallback name that leads nowhere is skipped by the plan too
+            for candidate in route.candidates:
+                provider, _ = split_model(candidate.model)
+                if provider != "openai" or not candidate.target.responses_native:
+                    return False
+            if fallbacks_disabled:
+                continue
+            keys = route.fallback_keys
+            for table in tables:
+                found = next((table[k] for k in keys if k in table), table.get("*"))
+                pending += found or ()
+            pending += settings.default_fallbacks
+            pending += request_fallbacks or ()
+        return True
+
     def plan(self, model: str, facts: RequestFacts | None = None) -> RoutingPlan[Deployment]:
         return self.routing.plan(model, facts)
 
@@ -209,6 +248,8 @@ class Router:
             self._derived.move_to_end(key)
             return cached[1]
         changes: dict[str, Any] = {"provider": provider, "upstream_model": name}
+        if provider != "openai":    # only the OpenAI HTTP provider forwards /v1/responses
+            changes["responses_native"] = False
         if provider == "openai" and not base.api_base:
             changes["api_base"] = DEFAULT_OPENAI_API_BASE
         derived = dataclasses.replace(base, **changes)
@@ -217,7 +258,8 @@ class Router:
             self._derived.popitem(last=False)
         return derived
 
-    def _prepare(self, attempt: Attempt[Deployment], body: dict[str, Any]) -> tuple[Deployment, Provider, dict[str, Any]]:
+    def _prepare(self, attempt: Attempt[Deployment], body: dict[str, Any],
+                 endpoint: str = "chat/completions") -> tuple[Deployment, Provider, dict[str, Any]]:
         deployment = attempt.candidate.target
         if self._current is not None:
             deployment = self._current(deployment)
@@ -229,7 +271,15 @@ class Router:
             raise BadRequestError(f"Model {attempt.route.requested!r} leads to provider {provider_name!r}, "
                                   "which this proxy does not serve (docs/providers.md lists the providers).",
                                   param="model", code="unsupported_provider")
-        outgoing = dict(deployment.extra_params)
+        if endpoint == "responses":
+            if not deployment.responses_native:     # the pipeline checked every candidate: a bug
+                raise InternalServerError(f"Model {attempt.route.requested!r} led to a deployment without a native "
+                                          "/v1/responses during a native request.", code="internal_error")
+            # the deployment's body defaults are chat completions parameters: only those the
+            # Responses API shares (temperature, top_p, user…) go with a native body
+            outgoing = {k: v for k, v in deployment.extra_params.items() if k in RESPONSES_DEFAULTS}
+        else:
+            outgoing = dict(deployment.extra_params)
         outgoing.update(body)
         outgoing["model"] = name
         if not getattr(provider, "applies_param_policy", False):
@@ -242,7 +292,7 @@ class Router:
         plan = self.routing.plan(model, facts or RequestFacts(stream=stream))
 
         async def one(attempt: Attempt[Deployment]) -> Any:
-            deployment, provider, outgoing = self._prepare(attempt, body)
+            deployment, provider, outgoing = self._prepare(attempt, body, endpoint)
             if on_attempt is not None:
                 on_attempt(deployment, outgoing, attempt)
             if stream:

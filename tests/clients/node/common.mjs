@@ -6,6 +6,7 @@ export const CHAT = "fake-chat";
 export const EMBED = "text-embedding-3-small";
 export const RELAY_CHAT = "relay-chat";
 export const RELAY_EMBED = "relay-embed";
+export const RELAY_NATIVE = "relay-native"; // its upstream serves /v1/responses: forwarded untranslated
 export const OVERLOADED = "fake-overloaded"; // every request fails with a 429
 export const BROKEN_STREAM = "relay-broken"; // the upstream closes the connection mid-stream
 export const QUESTION = "What is the capital of France?";

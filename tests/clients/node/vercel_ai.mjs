@@ -4,7 +4,9 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, embed, embedMany, generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
-import { apiKey, baseURL, BROKEN_STREAM, CHAT, describeError, EMBED, main, OVERLOADED, QUESTION } from "./common.mjs";
+import {
+  apiKey, baseURL, BROKEN_STREAM, CHAT, describeError, EMBED, main, OVERLOADED, QUESTION, RELAY_NATIVE,
+} from "./common.mjs";
 
 const openai = createOpenAI({ baseURL, apiKey });
 const weather = tool({
@@ -88,4 +90,10 @@ await main({
     return { text: result.text, finishReason: result.finishReason };
   },
   responses_stream: async () => streamed(openai(CHAT)),
+  // forwarded natively to an upstream that serves /v1/responses
+  responses_native: async () => {
+    const result = await generateText({ model: openai(RELAY_NATIVE), prompt: QUESTION, maxRetries: 0 });
+    return { text: result.text, finishReason: result.finishReason, usage: result.usage };
+  },
+  responses_native_stream: async () => streamed(openai(RELAY_NATIVE)),
 });
