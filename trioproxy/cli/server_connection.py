@@ -65,11 +65,10 @@ from __future__ import annotations
 import errno
 import math
 import os
-import time
 from typing import Any
 
+import h11
 import hypercorn.protocol as hypercorn_protocol
-import orjson
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData, Updated
@@ -77,43 +76,15 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
-from ..config import GeneralSettings
+from ..core.direct_body import DIRECT_BODY, ChunkWriter
 from ..core.disconnect import CONNECTION_END, ConnectionEnd
-from ..errors import RequestTimeoutError, error_body
 from .h11_protocol import ProxyH11Protocol
+from .server_config import ProxyHypercornConfig, timeout_response
 
 __all__ = ["HeadDeadlineTCPServer", "ProxyH11Protocol", "ProxyHypercornConfig", "install", "timeout_response"]
 
 #: a fast (synchronous) write yields to the scheduler once per this many, for fairness
 _YIELD_EVERY = 16
-
-
-class ProxyHypercornConfig(Config):
-    """Hypercorn's config plus the one setting it lacks, and its per-response headers remembered."""
-
-    request_header_timeout: float = GeneralSettings().request_header_timeout
-    #: (second, protocol) -> the headers Hypercorn adds to every response in that second
-    _response_headers_of: tuple[int, str, list[tuple[bytes, bytes]]] | None = None
-
-    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
-        """Hypercorn's ``date``/``server``/``alt-svc`` headers, rendered once per second and protocol.
-
-        Hypercorn formats the ``date`` header (``wsgiref``'s ``format_date_time``, second
-        resolution) for every response: ~0.5 % of the proxy's CPU per request. The same value
-        within the same second; a fresh list each call, as Hypercorn's callers may extend it."""
-        second = int(time.time())
-        known = self._response_headers_of
-        if known is None or known[0] != second or known[1] != protocol:
-            known = self._response_headers_of = (second, protocol, super().response_headers(protocol))
-        return list(known[2])
-
-
-def timeout_response(message: str) -> bytes:
-    """A complete ``408`` HTTP/1.1 response in the OpenAI envelope, closing the connection."""
-    body = orjson.dumps(error_body(RequestTimeoutError(message)))
-    head = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-    return head + body
 
 
 class _WatchHeadBytes:
@@ -183,6 +154,7 @@ class HeadDeadlineTCPServer(TCPServer):
         self._server_scope = parent.cancel_scope if parent is not None else None
         # every task Hypercorn starts for this connection's requests inherits this context
         CONNECTION_END.set(self._end)
+        DIRECT_BODY.set(self.chunk_writer)
         await super().run()
 
     # -- the idle timer --------------------------------------------------------------------------
@@ -331,6 +303,35 @@ class HeadDeadlineTCPServer(TCPServer):
                 self._busy = True
         else:
             await super().protocol_send(event)
+
+    def chunk_writer(self) -> ChunkWriter | None:
+        """A writer of the current response's body chunks, past Hypercorn and h11 (``core/direct_body.py``).
+
+        Only for an HTTP/1.1 response whose chunked body is in progress (h11 sent its head and
+        frames the body with its ``ChunkedWriter``), on plain TCP; ``None`` otherwise, and the app
+        keeps sending ``http.response.body`` messages. The writer frames each chunk as h11 does and
+        writes it with :meth:`_write` (the same bytes, the same slow-client and shutdown handling).
+        Once the connection broke or the request's stream was closed (the client left), a chunk is
+        dropped: the request is being cancelled by the connection's end.
+        """
+        protocol = getattr(self.protocol, "protocol", None)
+        if self._socket is None or not isinstance(protocol, H11Protocol):
+            return None
+        connection = protocol.connection
+        stream = protocol.stream
+        if (stream is None or type(connection) is not h11.Connection or connection.our_state is not h11.SEND_BODY
+                or type(getattr(connection, "_writer", None)).__name__ != "ChunkedWriter"):   # h11's framing
+            return None
+        write = self._write
+
+        async def write_chunk(data: bytes) -> None:
+            if protocol.stream is not stream or connection.our_state is not h11.SEND_BODY or self._end.is_over:
+                await trio.lowlevel.checkpoint()   # gone: the connection's end cancels the request here
+                return
+            if data:
+                await write(b"%x\r\n%b\r\n" % (len(data), data))
+
+        return write_chunk
 
     async def _write(self, data: bytes) -> None:
         if not data:    # h11 frames an end of message with content-length as no bytes at all

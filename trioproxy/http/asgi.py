@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..auth import Identity
+from ..core.direct_body import DIRECT_BODY
 from ..core.disconnect import CONNECTION_END
 from ..core.relay import StreamRelay
 from ..errors import (
@@ -295,9 +296,14 @@ class ProxyASGI:
             relay = exchange.relay = outcome.body
             await send({"type": "http.response.start", "status": outcome.status, "headers": response_headers})
             exchange.started = True
+            # HTTP/1.1 on trioproxy's connection class: the chunks written by the connection itself,
+            # past Hypercorn's and h11's per-message work (core/direct_body.py); else ASGI messages
+            direct = DIRECT_BODY.get() if unwatch is not None else None
+            send_frame = direct() if direct is not None else None
+            if send_frame is None:
 
-            async def send_frame(frame: bytes) -> None:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                async def send_frame(frame: bytes) -> None:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
 
             # within the stream's deadline and stop signal (see StreamRelay.send_to)
             await relay.send_to(send_frame)

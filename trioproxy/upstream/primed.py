@@ -52,11 +52,13 @@ _CLOSE_DEADLINE = 5.0
 class _Pieces:
     """The body's pieces: those read while priming, then the upstream's own iterator's."""
 
-    __slots__ = ("_buffered", "_pieces")
+    __slots__ = ("_buffered", "_pieces", "_read")
 
-    def __init__(self, buffered: list[bytes], pieces: AsyncIterator[bytes]) -> None:
+    def __init__(self, buffered: list[bytes], pieces: AsyncIterator[bytes], read: Any = None) -> None:
         self._buffered = buffered
         self._pieces = pieces
+        #: the upstream's ``read_piece`` when it has one (``http11.Http11Stream``): see :meth:`read_piece`
+        self._read = read
 
     def __aiter__(self) -> _Pieces:
         return self
@@ -66,6 +68,20 @@ class _Pieces:
             await trio.lowlevel.checkpoint()    # a read is a checkpoint (the relay's stop relies on it)
             return self._buffered.pop(0)
         return await self._pieces.__anext__()
+
+    async def read_piece(self) -> bytes | None:
+        """The next piece, or None at the end: past the buffered ones, the upstream's ``read_piece``
+        (no async generator between the relay and the reads; the upstream's own iterator, suspended
+        where priming left it, still reads the same response after it), else its iterator."""
+        if self._buffered:
+            await trio.lowlevel.checkpoint()
+            return self._buffered.pop(0)
+        if self._read is not None:
+            return await self._read()
+        try:
+            return await self._pieces.__anext__()
+        except StopAsyncIteration:
+            return None
 
     async def aclose(self) -> None:
         self._buffered.clear()
@@ -86,6 +102,10 @@ class PrimedStream:
 
     def aiter_bytes(self) -> _Pieces:
         return self._pieces
+
+    async def read_piece(self) -> bytes | None:
+        """The next piece of the body, or None at its end (the relay's read: :meth:`_Pieces.read_piece`)."""
+        return await self._pieces.read_piece()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -132,7 +152,7 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
             break
         if len(events) <= seen:     # the body ended before any event with content
             if not getattr(stream, "sends_done_marker", True) and buffered:
-                return PrimedStream(stream, _Pieces(buffered, pieces))     # the relay's rule decides
+                return PrimedStream(stream, _Pieces(buffered, pieces, getattr(stream, "read_piece", None)))
             error = UpstreamStreamInterruptedError("The upstream's stream ended before its first event (an empty "
                                                    "answer).")
             error.retryable = True      # like an empty 200: another deployment may answer
@@ -140,7 +160,7 @@ async def prime(stream: UpstreamStream, deployment: Deployment, scrubber: Secret
     except BaseException:
         await _close(pieces, stream)
         raise
-    return PrimedStream(stream, _Pieces(buffered, pieces))
+    return PrimedStream(stream, _Pieces(buffered, pieces, getattr(stream, "read_piece", None)))
 
 
 def _announces_only(event: bytes) -> bool:

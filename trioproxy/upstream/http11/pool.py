@@ -40,6 +40,7 @@ origin, by ``max_keepalive_connections``.
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections import deque
@@ -62,6 +63,7 @@ from .errors import (
 )
 from .parser import HeadParser
 from .response import Http11Response
+from .watchdog import ReadWatchdog
 
 __all__ = ["Http11Pool"]
 
@@ -105,7 +107,7 @@ class _Target:
 
 
 class _Connection:
-    __slots__ = ("idle_since", "origin", "plain", "socket", "stream")
+    __slots__ = ("idle_since", "origin", "plain", "read_deadline", "socket", "stream", "timed_out")
 
     def __init__(self, stream: trio.abc.Stream, socket: Any, origin: _Origin) -> None:
         self.stream = stream
@@ -114,6 +116,10 @@ class _Connection:
         self.idle_since = 0.0
         #: plain TCP: the body is read straight from the socket (see :meth:`receive`)
         self.plain = isinstance(stream, trio.SocketStream)
+        #: while a watched read waits (:meth:`receive_watched`): when it times out (Trio clock)
+        self.read_deadline = math.inf
+        #: the read watchdog woke a watched read that waited past its deadline
+        self.timed_out = False
 
     def close(self) -> None:
         """Close the socket now (no TLS close_notify, no await: safe under cancellation)."""
@@ -138,6 +144,22 @@ class _Connection:
         with trio.move_on_after(read_timeout):
             return await self.receive_unbounded()
         raise ReadTimeout(f"no data from the upstream for {read_timeout:g} s")
+
+    async def receive_watched(self, read_timeout: float, watchdog: ReadWatchdog) -> bytes:
+        """:meth:`receive` on plain TCP, its timeout kept by ``watchdog`` instead of a cancel scope
+        (``watchdog.py``: why, and the precision it costs)."""
+        self.read_deadline = trio.current_time() + read_timeout
+        self.timed_out = False      # (a read woken just as its data arrived was not timed out)
+        watchdog.watch(self)
+        try:
+            return await self.receive_unbounded()
+        except ReadError:
+            if self.timed_out:
+                raise ReadTimeout(f"no data from the upstream for {read_timeout:g} s") from None
+            raise
+        finally:
+            self.read_deadline = math.inf
+            watchdog.unwatch(self)
 
     async def receive_unbounded(self) -> bytes:
         """:meth:`receive` within the caller's deadline (no cancel scope of its own)."""
@@ -181,6 +203,8 @@ class Http11Pool:
         self._closed = False
         #: connections opened so far (for tests and metrics)
         self.connections_opened = 0
+        #: keeps the timeouts of streamed responses' reads (Http11Response.read_some)
+        self.read_watchdog = ReadWatchdog()
 
     @classmethod
     def from_settings(cls, settings: HttpPoolSettings | None = None, **kwargs: Any) -> Http11Pool:

@@ -66,6 +66,7 @@ class Http11Stream:
 
     def __init__(self, response: Http11Response, deployment: Deployment) -> None:
         self._response = response
+        response.watched = True     # read delta by delta: timeouts through the pool's watchdog
         self._deployment = deployment
         self.status = response.status
         self.headers = response.headers
@@ -84,6 +85,14 @@ class Http11Stream:
         finally:
             # abandoned halfway (the generator closed early): the connection cannot be reused
             response.close()
+
+    async def read_piece(self) -> bytes | None:
+        """The next piece of the body, or None at its end: :meth:`aiter_bytes` without the async
+        generator between the relay and the reads (one hop less per relayed delta)."""
+        try:
+            return await self._response.read_some()
+        except TransportError as exc:
+            raise _map(exc, self._deployment) from exc
 
     async def aclose(self) -> None:
         """Release the connection; idempotent. Before the end of the body: close it."""

@@ -16,6 +16,7 @@ import trio
 
 from .errors import ReadError
 from .parser import BodyParser
+from .watchdog import WATCHED_MIN_TIMEOUT
 
 if TYPE_CHECKING:
     from .pool import Http11Pool, _Connection
@@ -31,7 +32,7 @@ class Http11Response:
     while reading closes it too.
     """
 
-    __slots__ = ("_body", "_conn", "_pool", "_timeout", "headers", "status")
+    __slots__ = ("_body", "_conn", "_pool", "_timeout", "headers", "status", "watched")
 
     def __init__(self, pool: Http11Pool, conn: _Connection, method: str, status: int,
                  headers: dict[str, str], keep_alive: bool, buf: bytes, timeout: float) -> None:
@@ -40,6 +41,9 @@ class Http11Response:
         self.status = status
         self.headers = headers
         self._timeout = timeout
+        #: reads keep their timeout through the pool's watchdog, not a cancel scope each (a streamed
+        #: body read delta by delta: ``provider.Http11Stream``; ``pool._Connection.receive_watched``)
+        self.watched = False
         # may complete at once (no body): _finished runs from here
         self._body = BodyParser(method, status, headers, keep_alive, buf, self._finished)
 
@@ -64,7 +68,10 @@ class Http11Response:
                     return piece
                 conn = self._conn
                 assert conn is not None
-                received = await conn.receive(self._timeout)
+                if self.watched and conn.plain and self._timeout >= WATCHED_MIN_TIMEOUT:
+                    received = await conn.receive_watched(self._timeout, self._pool.read_watchdog)
+                else:
+                    received = await conn.receive(self._timeout)
                 if not received:
                     if not body.end_of_input():
                         raise ReadError("the upstream closed the connection before the end of the body")
