@@ -271,24 +271,29 @@ async def team_member_delete(ctx: AdminContext, caller: Caller, data: Any) -> di
 #: LiteLLM's default page size of ``/v2/team/list``
 V2_LIST_PAGE_SIZE = 10
 
-async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
-    """``GET /team/list?user_id=&organization_id=&page=&page_size=`` → a JSON array of teams
-    (LiteLLM's shape), one page: ``page_size`` 100 by default, at most 1000 (``page``/``page_size``
-    are LiteLLM's ``/v2/team/list`` names); oldest first; the totals in ``x-total-count`` & co.
+async def _team_page(ctx: AdminContext, caller: Caller, data: Any, where: str,
+                     default_size: int) -> tuple[list[dict[str, Any]], Any, int, int]:
+    """One page of teams with their members for both list routes: (views, page result, page, size).
     The page's teams and all their members come from one read (no query per team)."""
-    require(caller, Access.ADMIN_READ, "/team/list")
+    require(caller, Access.ADMIN_READ, where)
     store = ctx.require_store()
-    where = "/team/list"
     query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
                             "page_size": lambda v: v}, where)
-    size = query_int(query.get("page_size"), "page_size", where, default=DEFAULT_LIST_PAGE_SIZE, minimum=1,
+    size = query_int(query.get("page_size"), "page_size", where, default=default_size, minimum=1,
                      maximum=MAX_LIST_PAGE_SIZE)
     page = query_int(query.get("page"), "page", where, default=1)
     with store_errors():
         result, members = await store.teams.list_with_members(
             user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
-    return PagedList.page([team_view(team, members[team["team_id"]]) for team in result.rows],
-                          total=result.total, page=page, size=size)
+    return [team_view(team, members[team["team_id"]]) for team in result.rows], result, page, size
+
+
+async def team_list(ctx: AdminContext, caller: Caller, data: Any) -> PagedList:
+    """``GET /team/list?user_id=&organization_id=&page=&page_size=`` → a JSON array of teams
+    (LiteLLM's shape), one page: ``page_size`` 100 by default, at most 1000 (``page``/``page_size``
+    are LiteLLM's ``/v2/team/list`` names); oldest first; the totals in ``x-total-count`` & co."""
+    views, result, page, size = await _team_page(ctx, caller, data, "/team/list", DEFAULT_LIST_PAGE_SIZE)
+    return PagedList.page(views, total=result.total, page=page, size=size)
 
 
 async def team_list_v2(ctx: AdminContext, caller: Caller, data: Any) -> dict[str, Any]:
@@ -297,16 +302,6 @@ async def team_list_v2(ctx: AdminContext, caller: Caller, data: Any) -> dict[str
     at most 1000. The same teams, order and single read as ``/team/list``. LiteLLM's other filters
     (``team_id``, ``team_alias``, ``status``, ``sort_by``, ``sort_order``) are not supported: a 400
     names the parameter, rather than an unfiltered list that looks filtered."""
-    require(caller, Access.ADMIN_READ, "/v2/team/list")
-    store = ctx.require_store()
-    where = "/v2/team/list"
-    query = validate(data, {"user_id": string, "organization_id": string, "page": lambda v: v,
-                            "page_size": lambda v: v}, where)
-    size = query_int(query.get("page_size"), "page_size", where, default=V2_LIST_PAGE_SIZE, minimum=1,
-                     maximum=MAX_LIST_PAGE_SIZE)
-    page = query_int(query.get("page"), "page", where, default=1)
-    with store_errors():
-        result, members = await store.teams.list_with_members(
-            user_id=query.get("user_id"), organization_id=query.get("organization_id"), page=page, size=size)
-    return {"teams": [team_view(team, members[team["team_id"]]) for team in result.rows], "total": result.total,
-            "page": page, "page_size": size, "total_pages": result.total_pages}
+    views, result, page, size = await _team_page(ctx, caller, data, "/v2/team/list", V2_LIST_PAGE_SIZE)
+    return {"teams": views, "total": result.total, "page": page, "page_size": size,
+            "total_pages": result.total_pages}
